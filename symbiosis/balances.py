@@ -1,0 +1,223 @@
+"""Facility and region balances: the second stage of the pipeline (Region -> :class:`Balances`).
+
+For every facility and conserved quantity (mass in t/yr; energy in MWh/yr, balanced separately)::
+
+    inputs = outputs + stock_change + closure        closure_error = closure / inputs
+
+A closure error beyond the tolerance (region default 5 %) is a warning with its figure, never a crash: real
+records rarely close, and the consultant needs to see by how much. Each row also gives the data-quality mix
+(shares of measured, estimated and modelled tonnage). The region's balance across its boundary counts only
+flows that enter or leave the region: before symbiosis that is every flow; after it, exchanged tonnes are
+internal. :func:`balances_after` rebuilds the flow table with the exchanges in place and balances it again,
+so the post-solve check compares two independent computations.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from symbiosis.region import Region
+
+logger = logging.getLogger(__name__)
+
+REGION_ID = "REGION"
+UNITS = {"mass": "t/yr", "energy": "MWh/yr"}
+TABLE_COLUMNS = [
+    "facility_id", "quantity", "unit", "inputs", "outputs", "stock_change", "closure", "closure_error",
+    "within_tolerance", "share_measured", "share_estimated", "share_modelled", "n_flows", "status",
+]
+
+
+class ConservationError(AssertionError):
+    """Mass (or energy) was created or lost by a computation: a bug, reported with the figures."""
+
+
+@dataclass
+class Balances:
+    """Balances per facility and quantity (``table``) and across the region boundary (``region``)."""
+
+    table: pd.DataFrame
+    region: pd.DataFrame
+    tolerance: float
+    flows: pd.DataFrame = field(default_factory=pd.DataFrame)
+
+    def warnings(self) -> list[str]:
+        rows = self.table[~self.table["within_tolerance"]]
+        return [
+            f"{r.facility_id}: {r.quantity} balance does not close: inputs {r.inputs:,.1f}, outputs "
+            f"{r.outputs:,.1f}, stock change {r.stock_change:,.1f} {r.unit}; closure error "
+            f"{_pct(r.closure_error)} (tolerance {self.tolerance:.0%})"
+            for r in rows.itertuples()
+        ]
+
+    def facility(self, facility_id: str, quantity: str = "mass") -> pd.Series:
+        hit = self.table[(self.table["facility_id"] == facility_id) & (self.table["quantity"] == quantity)]
+        if hit.empty:
+            raise KeyError(f"no {quantity} balance for facility {facility_id!r}")
+        return hit.iloc[0]
+
+
+def _pct(value: float) -> str:
+    return "n/a (no inputs)" if value != value else f"{value:+.1%}"
+
+
+def _amount(flows: pd.DataFrame) -> pd.Series:
+    return flows["amount_t_per_yr"].where(flows["quantity"] == "mass", flows["amount_mwh_per_yr"])
+
+
+def balance_table(flows: pd.DataFrame, facility_ids: list[str], tolerance: float) -> pd.DataFrame:
+    """The per-facility balance table of a flow table (columns in docs/architecture.md)."""
+    frame = flows[["facility_id", "quantity", "direction", "data_quality"]].copy()
+    frame["amount"] = _amount(flows).astype(float)
+    sides = frame.pivot_table(index=["facility_id", "quantity"], columns="direction", values="amount",
+                              aggfunc="sum", fill_value=0.0)
+    for side in ("in", "out", "stock"):
+        if side not in sides.columns:
+            sides[side] = 0.0
+    moving = frame[frame["direction"] != "stock"].copy()
+    moving["abs"] = moving["amount"].abs()
+    quality = moving.pivot_table(index=["facility_id", "quantity"], columns="data_quality", values="abs",
+                                 aggfunc="sum", fill_value=0.0)
+    counts = frame.groupby(["facility_id", "quantity"]).size().rename("n_flows")
+    table = sides[["in", "out", "stock"]].join(quality, how="left").join(counts, how="left").fillna(0.0)
+    table = table.reset_index().rename(columns={"in": "inputs", "out": "outputs", "stock": "stock_change"})
+    total = table[["inputs", "outputs"]].sum(axis=1)
+    for kind in ("measured", "estimated", "modelled"):
+        column = table[kind] if kind in table.columns else 0.0
+        table[f"share_{kind}"] = np.where(total > 0, column / total.where(total > 0, 1.0), 0.0)
+    # Facilities without any flow still appear, so nothing is silently dropped from a report.
+    present = set(table["facility_id"])
+    missing = [f for f in facility_ids if f not in present]
+    if missing:
+        empty = pd.DataFrame({"facility_id": missing, "quantity": "mass", "inputs": 0.0, "outputs": 0.0,
+                              "stock_change": 0.0, "n_flows": 0, "share_measured": 0.0,
+                              "share_estimated": 0.0, "share_modelled": 0.0})
+        table = pd.concat([table, empty], ignore_index=True)
+    return _finish(table, tolerance)
+
+
+def _finish(table: pd.DataFrame, tolerance: float) -> pd.DataFrame:
+    table = table.copy()
+    table["unit"] = table["quantity"].map(UNITS)
+    table["closure"] = table["inputs"] - table["outputs"] - table["stock_change"]
+    table["closure_error"] = np.where(table["inputs"] > 0,
+                                      table["closure"] / table["inputs"].where(table["inputs"] > 0, 1.0), np.nan)
+    scale = table[["inputs", "outputs"]].max(axis=1)
+    # Energy is not expected to close (losses are real); only mass is held to the tolerance.
+    relative = np.where(scale > 0, table["closure"].abs() / scale.where(scale > 0, 1.0), 0.0)
+    table["within_tolerance"] = (table["quantity"] != "mass") | (relative <= tolerance)
+    table["n_flows"] = table["n_flows"].astype(int)
+    table["status"] = np.where(
+        table["within_tolerance"], "ok",
+        "warning: closure error " + table["closure_error"].map(_pct) + f" beyond {tolerance:.0%}",
+    )
+    table.loc[table["n_flows"] == 0, "status"] = "warning: no flows"
+    order = {"mass": 0, "energy": 1}
+    table = table.sort_values(["facility_id", "quantity"], key=lambda s: s.map(order) if s.name == "quantity" else s)
+    return table[TABLE_COLUMNS].reset_index(drop=True)
+
+
+def _region_rows(table: pd.DataFrame, internal: dict[str, float], tolerance: float) -> pd.DataFrame:
+    sums = table.groupby("quantity")[["inputs", "outputs", "stock_change"]].sum()
+    counts = table.groupby("quantity")["n_flows"].sum()
+    rows = []
+    for quantity, row in sums.iterrows():
+        inner = internal.get(str(quantity), 0.0)
+        rows.append({
+            "facility_id": REGION_ID, "quantity": quantity,
+            "inputs": row["inputs"] - inner, "outputs": row["outputs"] - inner,
+            "stock_change": row["stock_change"], "n_flows": int(counts[quantity]),
+            "share_measured": math.nan, "share_estimated": math.nan, "share_modelled": math.nan,
+        })
+    if not rows:
+        return pd.DataFrame(columns=TABLE_COLUMNS)
+    return _finish(pd.DataFrame(rows), tolerance)
+
+
+def balances(region: Region, *, tolerance: float | None = None) -> Balances:
+    """Balance every facility of the region and the region across its boundary."""
+    tolerance = region.settings.defaults.balance_tolerance if tolerance is None else tolerance
+    table = balance_table(region.flows, list(region.facilities["facility_id"]), tolerance)
+    region_rows = _region_rows(table, {}, tolerance)
+    result = Balances(table=table, region=region_rows, tolerance=tolerance, flows=region.flows)
+    for message in result.warnings():
+        logger.warning(message)
+    return result
+
+
+def flows_after(region: Region, exchanges: pd.DataFrame) -> pd.DataFrame:
+    """The flow table with the exchanges in place.
+
+    A supply's outgoing flow is split into the part that goes to each partner and the part left to its fate
+    (its total is unchanged). A demand's incoming virgin flow shrinks by what the secondary material replaces
+    (ρ·x) and the secondary material enters as its own flow (x). Where ρ ≠ 1 the receiver's inputs change by
+    x·(1 − ρ); that difference is shown as an explicit ``substitution_difference`` line (an output when the
+    secondary is heavier than what it replaces, e.g. its extra moisture; an input otherwise), so the balance
+    stays closed and the assumption stays visible.
+    """
+    flows = region.flows.copy()
+    if exchanges.empty:
+        return flows
+    by_id = flows.set_index("flow_id")
+    new_rows: list[dict[str, object]] = []
+    for demand_id, group in exchanges.groupby("demand_id"):
+        replaced = float(group["replaced_t_per_yr"].sum())
+        received = float(group["amount_t_per_yr"].sum())
+        position = flows.index[flows["flow_id"] == demand_id][0]
+        flows.at[position, "amount_t_per_yr"] = flows.at[position, "amount_t_per_yr"] - replaced
+        base = by_id.loc[demand_id].to_dict()
+        for row in group.itertuples():
+            secondary = dict(base)
+            secondary.update(flow_id=f"{demand_id}<-{row.supply_id}", material=row.material,
+                             amount_t_per_yr=float(row.amount_t_per_yr), source="exchange",
+                             note=f"secondary {row.material} from {row.supply_facility}", origin="exchange")
+            new_rows.append(secondary)
+        difference = received - replaced
+        if abs(difference) > 1e-9:
+            adjust = dict(base)
+            adjust.update(flow_id=f"{demand_id}.substitution_difference",
+                          direction="out" if difference > 0 else "in",
+                          category="emission" if difference > 0 else "raw_material",
+                          material=base["material"], amount_t_per_yr=abs(difference), source="exchange",
+                          note="difference between secondary received and virgin replaced (ratio ≠ 1)",
+                          origin="exchange")
+            new_rows.append(adjust)
+    return pd.concat([flows, pd.DataFrame(new_rows)], ignore_index=True) if new_rows else flows
+
+
+def balances_after(region: Region, exchanges: pd.DataFrame, *, tolerance: float | None = None) -> Balances:
+    """Balances with the exchanges in place; exchanged tonnes become internal to the region."""
+    tolerance = region.settings.defaults.balance_tolerance if tolerance is None else tolerance
+    after = flows_after(region, exchanges)
+    table = balance_table(after, list(region.facilities["facility_id"]), tolerance)
+    internal = {"mass": float(exchanges["amount_t_per_yr"].sum())} if not exchanges.empty else {}
+    return Balances(table=table, region=_region_rows(table, internal, tolerance), tolerance=tolerance, flows=after)
+
+
+def check_conservation(before: Balances, after: Balances, *, rel_tol: float = 1e-9) -> None:
+    """Raise :class:`ConservationError` unless every facility's and the region's closure is unchanged.
+
+    Exchanges move material between facilities; they must neither create nor destroy any, so each facility's
+    closure (inputs − outputs − stock change) and the region's must be the same before and after.
+    """
+    merged = before.table.merge(after.table, on=["facility_id", "quantity"], suffixes=("_before", "_after"))
+    if len(merged) != len(before.table):
+        raise ConservationError("balances after symbiosis lost facility rows")
+    scale = merged[["inputs_before", "outputs_before"]].abs().max(axis=1).clip(lower=1.0)
+    drift = (merged["closure_after"] - merged["closure_before"]).abs() / scale
+    bad = merged[drift > rel_tol]
+    if not bad.empty:
+        lines = [f"{r.facility_id} ({r.quantity}): closure {r.closure_before:.6g} before, {r.closure_after:.6g} after"
+                 for r in bad.itertuples()]
+        raise ConservationError("mass not conserved by the exchanges:\n" + "\n".join(lines))
+    region = before.region.merge(after.region, on="quantity", suffixes=("_before", "_after"))
+    for r in region.itertuples():
+        scale_r = max(abs(r.inputs_before), 1.0)
+        if abs(r.closure_after - r.closure_before) / scale_r > rel_tol:
+            raise ConservationError(f"region ({r.quantity}): closure {r.closure_before:.6g} before, "
+                                    f"{r.closure_after:.6g} after")

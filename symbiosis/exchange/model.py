@@ -1,0 +1,443 @@
+"""The exchange model: the linear program of DESIGN.md built as a Pyomo model from Candidates.
+
+This is the fourth stage of the pipeline (Candidates → exchange model → Solution). ``exchange_arrays``
+turns the candidate tables into flat numpy arrays and sparse index sets (arcs out of each supply, arcs into
+each demand, the terms of each quality row), checked for NaN and bad values; ``build_model`` then adds one
+constraint family per function, in order, to a ``ConcreteModel`` whose variables ``x`` (arcs), ``w``
+(supplies left to their fate) and ``y`` (virgin bought per demand) are indexed by flat integer ranges aligned
+with the rows of ``candidates.arcs``, ``candidates.supplies`` and ``candidates.demands``. Expressions are
+``LinearExpression`` objects of plain floats: no Params, no scan of supplies × demands. Solving lives in
+``symbiosis.exchange.solve``; the full formulation and the dual sign conventions are in docs/formulation.md.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import pyomo.environ as pyo
+from pyomo.core.expr.numeric_expr import LinearExpression, MonomialTermExpression
+
+from symbiosis.candidates import Candidates
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_WEIGHTS: dict[str, float] = {"cost": 1.0, "co2e": 0.0}
+
+
+@dataclass
+class RowBlock:
+    """Sparse rows in CSR form: row ``i`` has terms ``cols[ptr[i]:ptr[i+1]]`` with ``coefs`` alike."""
+
+    ptr: np.ndarray
+    cols: np.ndarray
+    coefs: np.ndarray
+
+    @property
+    def n_rows(self) -> int:
+        return len(self.ptr) - 1
+
+    def row(self, i: int) -> tuple[np.ndarray, np.ndarray]:
+        lo, hi = self.ptr[i], self.ptr[i + 1]
+        return self.cols[lo:hi], self.coefs[lo:hi]
+
+    def activity(self, values: np.ndarray) -> np.ndarray:
+        """Σ coef · values[col] per row."""
+        row_of_term = np.repeat(np.arange(self.n_rows), np.diff(self.ptr))
+        return np.bincount(row_of_term, weights=self.coefs * values[self.cols], minlength=self.n_rows)
+
+
+def _csr(rows: np.ndarray, cols: np.ndarray, coefs: np.ndarray, n_rows: int) -> RowBlock:
+    order = np.argsort(rows, kind="stable")
+    ptr = np.zeros(n_rows + 1, dtype=np.int64)
+    np.cumsum(np.bincount(rows, minlength=n_rows), out=ptr[1:])
+    return RowBlock(ptr=ptr, cols=cols[order].astype(np.int64), coefs=coefs[order].astype(float))
+
+
+@dataclass
+class ExchangeArrays:
+    """The candidate tables as flat arrays and sparse index sets (positions, not ids).
+
+    Costs are in the region's currency per t, emissions in t CO2e per t, amounts in t/yr. ``out_arcs`` and
+    ``in_arcs`` list the arcs out of each supply and into each demand; ``quality`` holds one row per bounded
+    (demand, parameter) that has at least one arc: coefficients ``c[s(a),q] − limit`` on the arcs and
+    ``virgin − limit`` on the demand's virgin purchase, with ``quality_rows`` telling which demand, parameter
+    and bound (``max`` rows are ≤ 0, ``min`` rows ≥ 0).
+    """
+
+    n_arcs: int
+    n_supplies: int
+    n_demands: int
+    arc_s: np.ndarray
+    arc_d: np.ndarray
+    ratio: np.ndarray
+    arc_cost: np.ndarray
+    arc_co2e: np.ndarray
+    capacity: np.ndarray
+    distance_km: np.ndarray
+    max_distance_km: np.ndarray
+    supply_amount: np.ndarray
+    fate_cost: np.ndarray
+    fate_co2e: np.ndarray
+    demand_amount: np.ndarray
+    virgin_price: np.ndarray
+    virgin_co2e: np.ndarray
+    share: np.ndarray
+    out_arcs: RowBlock
+    in_arcs: RowBlock
+    share_demands: np.ndarray
+    quality: RowBlock
+    quality_rows: pd.DataFrame = field(repr=False)
+
+    def cost_vector(self) -> np.ndarray:
+        """Money per unit of each column, in column order x, w, y."""
+        return np.concatenate([self.arc_cost, self.fate_cost, self.virgin_price])
+
+    def co2e_vector(self) -> np.ndarray:
+        """t CO2e per unit of each column, in column order x, w, y."""
+        return np.concatenate([self.arc_co2e, self.fate_co2e, self.virgin_co2e])
+
+    def objective_vector(self, carbon_price: float, weights: Mapping[str, float] | None = None) -> np.ndarray:
+        """Objective coefficients: w_cost · (money + λ · CO2e) + w_co2e · CO2e, column order x, w, y."""
+        w_cost, w_co2e = resolve_weights(weights)
+        co2e = self.co2e_vector()
+        return w_cost * (self.cost_vector() + carbon_price * co2e) + w_co2e * co2e
+
+    def bau_columns(self) -> np.ndarray:
+        """Column values of business as usual: x = 0, w = a, y = r."""
+        return np.concatenate([np.zeros(self.n_arcs), self.supply_amount, self.demand_amount])
+
+
+def resolve_weights(weights: Mapping[str, float] | None) -> tuple[float, float]:
+    """(w_cost, w_co2e) from an optional ``{"cost": ..., "co2e": ...}`` dict (unknown keys refused)."""
+    merged = dict(DEFAULT_WEIGHTS)
+    if weights:
+        unknown = set(weights) - set(DEFAULT_WEIGHTS)
+        if unknown:
+            raise ValueError(f"unknown objective weight(s) {sorted(unknown)}; expected 'cost' and/or 'co2e'")
+        merged.update({k: float(v) for k, v in weights.items()})
+    if merged["cost"] < 0 or merged["co2e"] < 0 or merged["cost"] + merged["co2e"] == 0:
+        raise ValueError(f"objective weights must be ≥ 0 and not both 0, got {merged}")
+    return merged["cost"], merged["co2e"]
+
+
+def _column(table: pd.DataFrame, name: str, table_name: str, *, nan_ok: bool = False) -> np.ndarray:
+    if name not in table.columns:
+        raise ValueError(f"candidates.{table_name} lacks column '{name}' (see docs/architecture.md)")
+    values = pd.to_numeric(table[name], errors="coerce").to_numpy(dtype=float)
+    if not nan_ok and np.isnan(values).any():
+        bad = np.flatnonzero(np.isnan(values))[:5].tolist()
+        raise ValueError(f"candidates.{table_name}.{name} has missing or non-numeric values at rows {bad}")
+    return values
+
+
+def exchange_arrays(candidates: Candidates) -> ExchangeArrays:
+    """Flat arrays and sparse index sets of the exchange model, with the data checked (NaN refused)."""
+    sup, dem, arcs = candidates.supplies, candidates.demands, candidates.arcs
+    n_s, n_d, n_a = len(sup), len(dem), len(arcs)
+    arc_s = arcs["s"].to_numpy(dtype=np.int64) if n_a else np.zeros(0, np.int64)
+    arc_d = arcs["d"].to_numpy(dtype=np.int64) if n_a else np.zeros(0, np.int64)
+    if n_a and (arc_s.min() < 0 or arc_s.max() >= n_s or arc_d.min() < 0 or arc_d.max() >= n_d):
+        raise ValueError("candidates.arcs has s or d outside the supplies or demands tables")
+    ratio = _column(arcs, "ratio", "arcs")
+    if (ratio <= 0).any():
+        raise ValueError(f"candidates.arcs.ratio must be > 0; found {ratio[ratio <= 0][:5].tolist()}")
+    capacity = _column(arcs, "capacity_t_per_yr", "arcs", nan_ok=True)
+    if (capacity < 0).any():
+        raise ValueError("candidates.arcs.capacity_t_per_yr must be ≥ 0 (NaN for none)")
+    share = _column(dem, "max_secondary_share", "demands", nan_ok=True)
+    share = np.where(np.isnan(share), 1.0, share)
+    if ((share < 0) | (share > 1)).any():
+        raise ValueError("candidates.demands.max_secondary_share must lie in 0..1")
+
+    out_arcs = _csr(arc_s, np.arange(n_a), np.ones(n_a), n_s)
+    in_arcs = _csr(arc_d, np.arange(n_a), ratio, n_d)
+    has_arcs_in = np.diff(in_arcs.ptr) > 0
+    share_demands = np.flatnonzero(has_arcs_in & (share < 1.0))
+
+    quality, quality_rows = _quality_rows(candidates, arc_s, arc_d, has_arcs_in)
+    return ExchangeArrays(
+        n_arcs=n_a, n_supplies=n_s, n_demands=n_d, arc_s=arc_s, arc_d=arc_d, ratio=ratio,
+        arc_cost=_column(arcs, "transport_cost_per_t", "arcs") + _column(arcs, "processing_cost_per_t", "arcs"),
+        arc_co2e=_column(arcs, "transport_co2e_per_t", "arcs") + _column(arcs, "processing_co2e_per_t", "arcs"),
+        capacity=capacity,
+        distance_km=_column(arcs, "distance_km", "arcs"),
+        max_distance_km=_column(arcs, "max_distance_km", "arcs", nan_ok=True),
+        supply_amount=_column(sup, "amount_t_per_yr", "supplies"),
+        fate_cost=_column(sup, "fate_cost_per_t", "supplies"),
+        fate_co2e=_column(sup, "fate_co2e_per_t", "supplies"),
+        demand_amount=_column(dem, "amount_t_per_yr", "demands"),
+        virgin_price=_column(dem, "virgin_price_per_t", "demands"),
+        virgin_co2e=_column(dem, "virgin_co2e_per_t", "demands"),
+        share=share, out_arcs=out_arcs, in_arcs=in_arcs, share_demands=share_demands,
+        quality=quality, quality_rows=quality_rows,
+    )
+
+
+def _quality_rows(
+    candidates: Candidates, arc_s: np.ndarray, arc_d: np.ndarray, has_arcs_in: np.ndarray
+) -> tuple[RowBlock, pd.DataFrame]:
+    """One row per bounded (demand, parameter) with arcs in; terms c[s(a),q] − limit on each arc."""
+    dq = candidates.demand_quality
+    columns = ["d", "parameter", "bound", "limit", "virgin_value", "virgin_coef"]
+    if dq is None or len(dq) == 0:
+        return RowBlock(np.zeros(1, np.int64), np.zeros(0, np.int64), np.zeros(0)), pd.DataFrame(columns=columns)
+    dq = dq[["d", "parameter", "bound", "limit", "virgin_value"]].copy()
+    bad_bound = ~dq["bound"].isin(["max", "min"])
+    if bad_bound.any():
+        raise ValueError(f"candidates.demand_quality.bound must be 'max' or 'min'; found "
+                         f"{sorted(set(dq.loc[bad_bound, 'bound'].astype(str)))}")
+    for col in ("limit", "virgin_value"):
+        if dq[col].isna().any():
+            raise ValueError(f"candidates.demand_quality.{col} has missing values")
+    sign = np.where(dq["bound"].to_numpy() == "max", 1.0, -1.0)
+    violated = sign * (dq["virgin_value"].to_numpy(float) - dq["limit"].to_numpy(float)) > 1e-12
+    if violated.any():
+        rows = dq[violated].head(5).to_dict("records")
+        raise ValueError(f"virgin material violates its own quality bound (business as usual would be "
+                         f"infeasible): {rows}")
+    dq = dq[has_arcs_in[dq["d"].to_numpy(dtype=np.int64)]].reset_index(drop=True)
+    dq["virgin_coef"] = dq["virgin_value"] - dq["limit"]
+    dq["k"] = np.arange(len(dq))
+
+    terms = pd.DataFrame({"a": np.arange(len(arc_s)), "s": arc_s, "d": arc_d}).merge(
+        dq[["d", "parameter", "limit", "k"]], on="d", how="inner")
+    sq = candidates.supply_quality[["s", "parameter", "value"]]
+    terms = terms.merge(sq, on=["s", "parameter"], how="left")
+    if terms["value"].isna().any():
+        missing = terms[terms["value"].isna()].head(5)[["a", "s", "parameter"]].to_dict("records")
+        raise ValueError(f"arcs reach a demand that bounds a parameter the supply has no measurement of "
+                         f"(candidates should have screened these out): {missing}")
+    coef = (terms["value"] - terms["limit"]).to_numpy(float)
+    keep = coef != 0.0
+    block = _csr(terms["k"].to_numpy(np.int64)[keep], terms["a"].to_numpy(np.int64)[keep], coef[keep], len(dq))
+    return block, dq[columns]
+
+
+# --- constraint families -------------------------------------------------------------------------------
+
+
+def _expression(
+    var_list: Sequence[pyo.Var], cols: np.ndarray, coefs: np.ndarray, extra: Sequence[object] = ()
+) -> LinearExpression:
+    """Σ coefs·var[cols] (+ extra terms) as one LinearExpression; unit coefficients stay bare variables."""
+    args: list[object] = [
+        var_list[c] if k == 1.0 else MonomialTermExpression((k, var_list[c]))
+        for c, k in zip(cols.tolist(), coefs.tolist(), strict=True)
+    ]
+    args.extend(extra)
+    return LinearExpression(args)
+
+
+def add_variables(m: pyo.ConcreteModel, arrays: ExchangeArrays) -> None:
+    """x_a ≥ 0 (t/yr on arc a), w_s ≥ 0 (t/yr of supply s left to its fate), y_d ≥ 0 (t/yr virgin for d)."""
+    m.x = pyo.Var(range(arrays.n_arcs), domain=pyo.NonNegativeReals)
+    m.w = pyo.Var(range(arrays.n_supplies), domain=pyo.NonNegativeReals)
+    m.y = pyo.Var(range(arrays.n_demands), domain=pyo.NonNegativeReals)
+    m.x_list = list(m.x.values())
+    m.w_list = list(m.w.values())
+    m.y_list = list(m.y.values())
+
+
+def add_supply_balance(m: pyo.ConcreteModel, arrays: ExchangeArrays) -> None:
+    r"""Every tonne of a supply is either shipped on an arc or left to its current fate.
+
+    .. math:: \sum_{a \in out(s)} x_a + w_s = a_s \qquad \forall s \in S
+
+    ========  =====================================================
+    symbol    meaning
+    ========  =====================================================
+    x_a       t/yr shipped on arc a (variable ``x``)
+    w_s       t/yr of supply s left to its current fate (``w``)
+    a_s       supply amount, t/yr (``supplies.amount_t_per_yr``)
+    out(s)    arcs leaving supply s (``arrays.out_arcs``)
+    ========  =====================================================
+    """
+    x, w, rows = m.x_list, m.w_list, arrays.out_arcs
+    amount = arrays.supply_amount.tolist()
+
+    def rule(_m: pyo.ConcreteModel, s: int) -> tuple[object, float]:
+        cols, coefs = rows.row(s)
+        return _expression(x, cols, coefs, (w[s],)), amount[s]
+
+    m.supply_balance = pyo.Constraint(range(arrays.n_supplies), rule=rule)
+
+
+def add_demand_balance(m: pyo.ConcreteModel, arrays: ExchangeArrays) -> None:
+    r"""Every tonne of need is met by secondary material (at its substitution ratio) or by virgin material.
+
+    .. math:: \sum_{a \in in(d)} \rho_a x_a + y_d = r_d \qquad \forall d \in D
+
+    ========  =====================================================
+    symbol    meaning
+    ========  =====================================================
+    ρ_a       t of the demand's material replaced per t shipped (``arcs.ratio``)
+    y_d       t/yr of virgin material bought for demand d (``y``)
+    r_d       demand amount, t/yr (``demands.amount_t_per_yr``)
+    in(d)     arcs entering demand d (``arrays.in_arcs``)
+    ========  =====================================================
+    """
+    x, y, rows = m.x_list, m.y_list, arrays.in_arcs
+    amount = arrays.demand_amount.tolist()
+
+    def rule(_m: pyo.ConcreteModel, d: int) -> tuple[object, float]:
+        cols, coefs = rows.row(d)
+        return _expression(x, cols, coefs, (y[d],)), amount[d]
+
+    m.demand_balance = pyo.Constraint(range(arrays.n_demands), rule=rule)
+
+
+def add_share_limits(m: pyo.ConcreteModel, arrays: ExchangeArrays) -> None:
+    r"""Secondary material may replace at most a share σ_d of a demand.
+
+    .. math:: \sum_{a \in in(d)} \rho_a x_a \le \sigma_d r_d \qquad \forall d \in D: \sigma_d < 1, in(d) \ne \emptyset
+
+    ========  =====================================================
+    symbol    meaning
+    ========  =====================================================
+    σ_d       maximum secondary share, 0..1 (``demands.max_secondary_share``; NaN = 1)
+    ========  =====================================================
+
+    With σ_d = 1 the row is implied by the demand balance and y_d ≥ 0, so it is left out. Indexed by the
+    demand position ``d``.
+    """
+    x, rows = m.x_list, arrays.in_arcs
+    bound = (arrays.share * arrays.demand_amount).tolist()
+
+    def rule(_m: pyo.ConcreteModel, d: int) -> tuple[None, object, float]:
+        cols, coefs = rows.row(d)
+        return None, _expression(x, cols, coefs), bound[d]
+
+    m.share_limit = pyo.Constraint(arrays.share_demands.tolist(), rule=rule)
+
+
+def add_quality_limits(m: pyo.ConcreteModel, arrays: ExchangeArrays) -> None:
+    r"""The physical blend of secondary and virgin material entering a process meets the demand's bounds.
+
+    .. math::
+
+        \sum_{a \in in(d)} (c_{s(a),q} - q^{max}_{d,q})\, x_a + (c^{v}_{d,q} - q^{max}_{d,q})\, y_d \le 0
+        \qquad \forall (d, q) \text{ with a max}
+
+        \sum_{a \in in(d)} (c_{s(a),q} - q^{min}_{d,q})\, x_a + (c^{v}_{d,q} - q^{min}_{d,q})\, y_d \ge 0
+        \qquad \forall (d, q) \text{ with a min}
+
+    ============  =====================================================
+    symbol        meaning
+    ============  =====================================================
+    c_{s,q}       value of parameter q in supply s (``supply_quality.value``)
+    q^max, q^min  the demand's limit (``demand_quality.limit`` with ``bound``)
+    c^v_{d,q}     the virgin material's own value (``demand_quality.virgin_value``)
+    ============  =====================================================
+
+    The blend is by tonnes entering the process (x_a of secondary, y_d of virgin), whatever the
+    substitution ratio ρ_a. Row k of ``quality_limit`` is row k of ``arrays.quality_rows``; only
+    demands with arcs in get rows (otherwise y_d = r_d is fixed and the virgin value meets the bound).
+    """
+    x, y, rows, meta = m.x_list, m.y_list, arrays.quality, arrays.quality_rows
+    demand = meta["d"].to_numpy(np.int64).tolist()
+    is_max = (meta["bound"] == "max").to_numpy().tolist()
+    virgin = meta["virgin_coef"].to_numpy(float).tolist()
+
+    def rule(_m: pyo.ConcreteModel, k: int) -> tuple[float | None, object, float | None]:
+        cols, coefs = rows.row(k)
+        extra = (MonomialTermExpression((virgin[k], y[demand[k]])),) if virgin[k] != 0.0 else ()
+        expr = _expression(x, cols, coefs, extra)
+        if len(expr.args) == 0:
+            return pyo.Constraint.Skip  # type: ignore[return-value]
+        return (None, expr, 0.0) if is_max[k] else (0.0, expr, None)
+
+    m.quality_limit = pyo.Constraint(range(rows.n_rows), rule=rule)
+
+
+def add_arc_capacity(m: pyo.ConcreteModel, arrays: ExchangeArrays) -> None:
+    r"""An arc carries at most its capacity, where one is given.
+
+    .. math:: x_a \le u_a \qquad \forall a: u_a \text{ given}
+
+    ========  =====================================================
+    symbol    meaning
+    ========  =====================================================
+    u_a       arc capacity, t/yr (``arcs.capacity_t_per_yr``; NaN = none)
+    ========  =====================================================
+
+    Set as the upper bound of x_a rather than as a row: the solver treats bounds natively and the bound's
+    reduced cost is its dual.
+    """
+    x = m.x_list
+    for a, u in zip(np.flatnonzero(~np.isnan(arrays.capacity)).tolist(),
+                    arrays.capacity[~np.isnan(arrays.capacity)].tolist(), strict=True):
+        x[a].setub(u)
+
+
+def add_objective(
+    m: pyo.ConcreteModel,
+    arrays: ExchangeArrays,
+    *,
+    carbon_price: float,
+    weights: Mapping[str, float] | None = None,
+) -> None:
+    r"""Minimise the system's cost, carbon priced, optionally weighted against its emissions.
+
+    .. math::
+
+        \min\; w_{cost} \Big[ C + \lambda E \Big] + w_{co2e} E, \quad
+        C = \sum_a (t k_a + \pi_a) x_a + \sum_s p_s w_s + \sum_d v_d y_d, \quad
+        E = \sum_a (e^t k_a + e^\pi_a) x_a + \sum_s e_s w_s + \sum_d e^v_d y_d
+
+    ==============  =====================================================
+    symbol          meaning
+    ==============  =====================================================
+    t k_a           transport cost per t on arc a (``arcs.transport_cost_per_t``)
+    π_a             processing cost per t (``arcs.processing_cost_per_t``)
+    e^t k_a, e^π_a  transport and processing t CO2e per t (``arcs.transport_co2e_per_t`` and
+                    ``processing_co2e_per_t``)
+    p_s, e_s        current fate cost (negative if sold) and emission per t (``supplies.fate_*``)
+    v_d, e^v_d      virgin price and cradle-to-gate emission per t (``demands.virgin_*``)
+    λ               carbon price, money per t CO2e
+    w_cost, w_co2e  objective weights (default 1 and 0: cost only)
+    ==============  =====================================================
+    """
+    if m.component("objective") is not None:
+        m.del_component("objective")
+    coef = arrays.objective_vector(carbon_price, weights)
+    columns = [*m.x_list, *m.w_list, *m.y_list]
+    nonzero = np.flatnonzero(coef)
+    expr = _expression(columns, nonzero, coef[nonzero])
+    m.objective = pyo.Objective(expr=expr, sense=pyo.minimize)
+    m.carbon_price = float(carbon_price)
+    m.weights = dict(zip(("cost", "co2e"), resolve_weights(weights), strict=True))
+
+
+def build_model(
+    candidates: Candidates,
+    *,
+    carbon_price: float,
+    weights: Mapping[str, float] | None = None,
+    arrays: ExchangeArrays | None = None,
+) -> pyo.ConcreteModel:
+    """The exchange LP of DESIGN.md as a Pyomo model (equations in each ``add_*`` docstring).
+
+    Variables ``x``, ``w``, ``y`` are indexed by the positions of the arcs, supplies and demands tables;
+    ``model.arrays`` keeps the :class:`ExchangeArrays` the model was built from (pass ``arrays`` to reuse
+    ones already computed).
+    """
+    start = time.perf_counter()
+    arrays = arrays if arrays is not None else exchange_arrays(candidates)
+    m = pyo.ConcreteModel(name="exchange")
+    m.arrays = arrays
+    add_variables(m, arrays)
+    add_supply_balance(m, arrays)
+    add_demand_balance(m, arrays)
+    add_share_limits(m, arrays)
+    add_quality_limits(m, arrays)
+    add_arc_capacity(m, arrays)
+    add_objective(m, arrays, carbon_price=carbon_price, weights=weights)
+    logger.info("built exchange model: %d arcs, %d supplies, %d demands, %d quality rows in %.3f s",
+                arrays.n_arcs, arrays.n_supplies, arrays.n_demands, arrays.quality.n_rows,
+                time.perf_counter() - start)
+    return m

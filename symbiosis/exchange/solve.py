@@ -1,0 +1,427 @@
+"""Solving the exchange model with HiGHS: Candidates → Solution (flows, duals, objective vs BAU).
+
+The Pyomo model of ``symbiosis.exchange.model`` is handed to HiGHS through Pyomo's
+``LinearStandardFormCompiler`` (mixed form: one sparse row per constraint, with its sense) and passed to
+``highspy`` as column-wise arrays. That path measured cheapest of those that give duals (about a quarter of
+the cost of Pyomo's persistent ``appsi_highs`` / ``contrib.solver`` interfaces; figures in
+docs/formulation.md) and keeps the HiGHS instance at hand, so :class:`ExchangeModel` can change the carbon
+price, the objective weights or an emission cap and re-solve without rebuilding or handing over again.
+Only this module and ``symbiosis.results`` read solver values; the :class:`Solution` it returns holds plain
+numpy arrays aligned with the candidate tables. Duals are reported with the signs of docs/formulation.md:
+``supply_dual`` = value of one more tonne of a supply, ``demand_dual`` = cost of one more tonne of need.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import math
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pyomo
+import pyomo.environ as pyo
+from pyomo.core.expr.numeric_expr import LinearExpression
+
+from symbiosis.candidates import Candidates
+from symbiosis.errors import SymbiosisError
+from symbiosis.exchange.model import (
+    ExchangeArrays,
+    _expression,
+    add_objective,
+    build_model,
+    exchange_arrays,
+    resolve_weights,
+)
+
+logger = logging.getLogger(__name__)
+
+METHODS = ("ipm", "simplex", "pdlp", "choose")
+INF = math.inf
+
+
+class SolverError(SymbiosisError):
+    """The solver did not return an optimal solution (infeasible, unbounded, time limit, error)."""
+
+
+@dataclass
+class Solution:
+    """The optimal exchange: flows and duals as numpy arrays aligned with the candidate tables.
+
+    ``x`` (t/yr per row of ``candidates.arcs``), ``w`` (t/yr left to the fate, per supply), ``y`` (t/yr
+    virgin, per demand). ``supply_dual``: value to the system of one more tonne of the supply (currency per
+    t, positive = valuable); ``demand_dual``: cost to the system of one more tonne of need (currency per t).
+    ``share_dual`` (per demand, 0 where no share row) and ``quality_dual`` (per row of
+    ``ExchangeArrays.quality_rows``) are the value of relaxing that limit by one unit (≥ 0; > 0 = binding).
+    ``co2e_cap_dual`` is the implied carbon price of an emission cap (currency per t CO2e), NaN without one.
+    Duals are in objective units: currency when the objective weights are the default cost-only ones.
+    """
+
+    x: np.ndarray
+    w: np.ndarray
+    y: np.ndarray
+    supply_dual: np.ndarray
+    demand_dual: np.ndarray
+    objective: float
+    objective_bau: float
+    status: str
+    termination: str
+    solver: str
+    timings: dict[str, float] = field(default_factory=dict)
+    share_dual: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    quality_dual: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    co2e_cap_dual: float = math.nan
+    cost: float = math.nan
+    co2e_t: float = math.nan
+    parameters: dict[str, Any] = field(default_factory=dict)
+
+
+@functools.cache
+def _solver_name() -> str:
+    import highspy
+
+    highs = highspy.Highs()
+    return f"HiGHS {highs.version()} (highspy) via Pyomo {pyomo.version.version} LinearStandardFormCompiler"
+
+
+@dataclass
+class _Handover:
+    """Where each Pyomo row landed in the HiGHS instance."""
+
+    supply_rows: np.ndarray
+    demand_rows: np.ndarray
+    share_rows: np.ndarray
+    quality_rows: np.ndarray
+    co2e_cap_row: int = -1
+
+
+class ExchangeModel:
+    """A built exchange model that can be re-solved after changing the carbon price, weights or a CO2e cap.
+
+    >>> em = ExchangeModel(candidates, carbon_price=0.0)      # doctest: +SKIP
+    >>> base = em.solve()
+    >>> em.set_carbon_price(100.0); priced = em.resolve()     # no rebuild, no new hand-over
+    >>> em.set_co2_cap(0.9 * base.co2e_t); capped = em.resolve()
+
+    The Pyomo model (``.model``) stays the statement of the problem: every change is made to it and,
+    incrementally, to the HiGHS instance handed over at the first solve.
+    """
+
+    def __init__(
+        self,
+        candidates: Candidates,
+        *,
+        carbon_price: float | None = None,
+        weights: Mapping[str, float] | None = None,
+        method: str = "ipm",
+        crossover: bool = True,
+        time_limit: float | None = None,
+        tolerance: float = 1e-7,
+    ) -> None:
+        if method not in METHODS:
+            raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+        self.candidates = candidates
+        self.carbon_price = _carbon_price(candidates, carbon_price)
+        self.weights = dict(zip(("cost", "co2e"), resolve_weights(weights), strict=True))
+        self.method = method
+        self.crossover = crossover
+        self.time_limit = time_limit
+        self.tolerance = tolerance
+        self.co2e_cap: float | None = None
+        self.timings: dict[str, float] = {}
+        start = time.perf_counter()
+        self.arrays: ExchangeArrays = exchange_arrays(candidates)
+        self.model: pyo.ConcreteModel | None = None
+        if self.arrays.n_arcs:
+            self.model = build_model(candidates, carbon_price=self.carbon_price, weights=self.weights,
+                                     arrays=self.arrays)
+        self.timings["build"] = time.perf_counter() - start
+        self._highs: Any = None
+        self._rows: _Handover | None = None
+
+    # --- changes -------------------------------------------------------------------------------------
+
+    def set_carbon_price(self, carbon_price: float) -> None:
+        """Change λ (currency per t CO2e) in the objective; the next solve starts from the last basis."""
+        self.carbon_price = float(carbon_price)
+        self._update_objective()
+
+    def set_weights(self, weights: Mapping[str, float] | None) -> None:
+        """Change the cost / CO2e weights of the objective."""
+        self.weights = dict(zip(("cost", "co2e"), resolve_weights(weights), strict=True))
+        self._update_objective()
+
+    def set_co2_cap(self, eps: float | None) -> None:
+        r"""Add or move the ε-constraint :math:`E \le \varepsilon` on total emissions (t CO2e/yr); None removes it.
+
+        E is the emission term of the objective (transport, processing, fates, virgin production).
+        """
+        self.co2e_cap = None if eps is None else float(eps)
+        if self.model is None:
+            return
+        m = self.model
+        if m.component("co2e_cap") is None:
+            if eps is None:
+                return
+            co2e = self.arrays.co2e_vector()
+            nz = np.flatnonzero(co2e)
+            expr: LinearExpression = _expression([*m.x_list, *m.w_list, *m.y_list], nz, co2e[nz])
+            m.co2e_cap = pyo.Constraint(expr=(None, expr, float(eps)))
+            if self._highs is not None and self._rows is not None:
+                self._highs.addRow(-INF, float(eps), len(nz), nz.astype(np.int32), co2e[nz])
+                self._rows.co2e_cap_row = self._highs.getNumRow() - 1
+        else:
+            upper = INF if eps is None else float(eps)
+            if eps is None:
+                m.co2e_cap.deactivate()
+            else:
+                m.co2e_cap.set_value((None, m.co2e_cap.body, upper))
+                m.co2e_cap.activate()
+            if self._highs is not None and self._rows is not None and self._rows.co2e_cap_row >= 0:
+                self._highs.changeRowBounds(self._rows.co2e_cap_row, -INF, upper)
+
+    def _update_objective(self) -> None:
+        if self.model is None:
+            return
+        add_objective(self.model, self.arrays, carbon_price=self.carbon_price, weights=self.weights)
+        if self._highs is not None:
+            coef = self.arrays.objective_vector(self.carbon_price, self.weights)
+            self._highs.changeColsCost(len(coef), np.arange(len(coef), dtype=np.int32), coef)
+
+    # --- solving -------------------------------------------------------------------------------------
+
+    def solve(self) -> Solution:
+        """Solve (handing the model over to HiGHS the first time) and return the Solution."""
+        if self.model is None:
+            return self._bau_solution()
+        timings = dict(self.timings)
+        if self._highs is None:
+            start = time.perf_counter()
+            self._handover()
+            timings["handover"] = self.timings["handover"] = time.perf_counter() - start
+        else:
+            timings.pop("build", None)
+            timings.pop("handover", None)
+        start = time.perf_counter()
+        self._set_options()
+        self._highs.run()
+        timings["solve"] = time.perf_counter() - start
+        start = time.perf_counter()
+        solution = self._extract()
+        timings["extract"] = time.perf_counter() - start
+        solution.timings = timings
+        logger.info("exchange model solved: objective %.6g (BAU %.6g), %s; timings %s",
+                    solution.objective, solution.objective_bau, solution.termination,
+                    {k: round(v, 4) for k, v in timings.items()})
+        return solution
+
+    resolve = solve
+
+    def _handover(self) -> None:
+        import highspy
+        from pyomo.repn.plugins.standard_form import LinearStandardFormCompiler
+
+        m = self.model
+        assert m is not None
+        columns = [*m.x_list, *m.w_list, *m.y_list]
+        info = LinearStandardFormCompiler().write(m, mixed_form=True, column_order=columns)
+        n_col = len(columns)
+        if len(info.columns) != n_col or any(a is not b for a, b in zip(info.columns, columns, strict=True)):
+            raise SolverError("internal error: the standard form dropped or reordered columns of the "
+                              "exchange model (a variable appears in no row)")
+        # Row bookkeeping: which HiGHS row holds each Pyomo constraint (rows with no terms are skipped).
+        families = {"supply_balance": 0, "demand_balance": 1, "share_limit": 2, "quality_limit": 3,
+                    "co2e_cap": 4}
+        arrays = self.arrays
+        rows = _Handover(
+            supply_rows=np.full(arrays.n_supplies, -1, np.int64),
+            demand_rows=np.full(arrays.n_demands, -1, np.int64),
+            share_rows=np.full(arrays.n_demands, -1, np.int64),
+            quality_rows=np.full(arrays.quality.n_rows, -1, np.int64),
+        )
+        targets = [rows.supply_rows, rows.demand_rows, rows.share_rows, rows.quality_rows]
+        n_row = len(info.rows)
+        row_lower = np.full(n_row, -INF)
+        row_upper = np.full(n_row, INF)
+        rhs = np.asarray(info.rhs, dtype=float)
+        for i, (con, bound_type) in enumerate(info.rows):
+            family = families[con.parent_component().local_name]
+            if family == 4:
+                rows.co2e_cap_row = i
+            else:
+                targets[family][con.index()] = i
+            if bound_type <= 0:
+                row_lower[i] = rhs[i]
+            if bound_type >= 0:
+                row_upper[i] = rhs[i]
+        col_lower = np.zeros(n_col)
+        col_upper = np.full(n_col, INF)
+        capped = ~np.isnan(arrays.capacity)
+        col_upper[: arrays.n_arcs][capped] = arrays.capacity[capped]
+        cost = np.asarray(info.c.toarray(), dtype=float).ravel() if info.c.shape[0] else np.zeros(n_col)
+        A = info.A
+        h = highspy.Highs()
+        h.setOptionValue("output_flag", False)
+        status = h.passModel(
+            n_col, n_row, int(A.nnz), 1, 1, float(info.c_offset[0]) if len(info.c_offset) else 0.0,
+            cost, col_lower, col_upper, row_lower, row_upper,
+            A.indptr.astype(np.int32), A.indices.astype(np.int32), A.data.astype(float),
+            np.zeros(n_col, np.int32),  # all continuous (0 = kContinuous); HiGHS reads this array
+        )
+        if status != highspy.HighsStatus.kOk:
+            raise SolverError(f"HiGHS refused the exchange model ({status}); check the candidate data for "
+                              "infinite or huge values")
+        self._highs, self._rows = h, rows
+        logger.debug("handed %d columns, %d rows, %d non-zeros to HiGHS", n_col, n_row, A.nnz)
+
+    def _set_options(self) -> None:
+        h = self._highs
+        h.setOptionValue("solver", self.method)
+        h.setOptionValue("run_crossover", "on" if self.crossover else "off")
+        h.setOptionValue("time_limit", INF if self.time_limit is None else float(self.time_limit))
+        h.setOptionValue("primal_feasibility_tolerance", self.tolerance)
+        h.setOptionValue("dual_feasibility_tolerance", self.tolerance)
+
+    def _extract(self) -> Solution:
+        import highspy
+
+        h, rows, arrays = self._highs, self._rows, self.arrays
+        assert rows is not None
+        status = h.getModelStatus()
+        termination = h.modelStatusToString(status)
+        if status != highspy.HighsModelStatus.kOptimal:
+            raise SolverError(self._failure_message(status, termination))
+        sol = h.getSolution()
+        col = np.asarray(sol.col_value, dtype=float)
+        row_dual = np.asarray(sol.row_dual, dtype=float)
+        n_a, n_s = arrays.n_arcs, arrays.n_supplies
+        x = np.maximum(col[:n_a], 0.0)
+        w = np.maximum(col[n_a:n_a + n_s], 0.0)
+        y = np.maximum(col[n_a + n_s:], 0.0)
+
+        def pick(positions: np.ndarray, sign: float) -> np.ndarray:
+            out = np.zeros(len(positions))
+            present = positions >= 0
+            out[present] = sign * row_dual[positions[present]]
+            return out
+
+        # HiGHS (minimisation): row_dual = ∂objective/∂(row bound). One more tonne of supply lowers the
+        # objective by the supply's value, so the value is −row_dual; one more tonne of need raises it.
+        # A ≤ row's dual is ≤ 0 and a ≥ row's ≥ 0: relaxing either is worth |dual|.
+        supply_dual = pick(rows.supply_rows, -1.0)
+        demand_dual = pick(rows.demand_rows, 1.0)
+        share_dual = pick(rows.share_rows, -1.0)
+        is_max = (arrays.quality_rows["bound"] == "max").to_numpy() if arrays.quality.n_rows else np.zeros(0)
+        quality_dual = pick(rows.quality_rows, 1.0) * np.where(is_max, -1.0, 1.0)
+        cap_dual = -row_dual[rows.co2e_cap_row] if rows.co2e_cap_row >= 0 and self.co2e_cap is not None \
+            else math.nan
+        return self._solution(x, w, y, supply_dual, demand_dual, share_dual, quality_dual, cap_dual,
+                              objective=float(h.getInfo().objective_function_value), termination=termination)
+
+    def _failure_message(self, status: Any, termination: str) -> str:
+        import highspy
+
+        kind = {
+            highspy.HighsModelStatus.kInfeasible: "infeasible",
+            highspy.HighsModelStatus.kUnbounded: "unbounded",
+            highspy.HighsModelStatus.kUnboundedOrInfeasible: "unbounded or infeasible",
+            highspy.HighsModelStatus.kTimeLimit: "stopped at the time limit",
+            highspy.HighsModelStatus.kIterationLimit: "stopped at the iteration limit",
+        }.get(status, "not solved")
+        text = f"the exchange model is {kind} (HiGHS: {termination}, method {self.method})."
+        if "infeasible" in kind or "unbounded" in kind:
+            text += (" Business as usual (no exchange) is always feasible and the objective is bounded by "
+                     "the supply and demand amounts, so this means bad data or a bug.")
+            text += " " + _data_diagnosis(self.arrays, self.co2e_cap)
+        elif "limit" in kind:
+            text += f" Raise time_limit (now {self.time_limit}) or try method='simplex'."
+        return text.strip()
+
+    def _solution(
+        self, x: np.ndarray, w: np.ndarray, y: np.ndarray, supply_dual: np.ndarray, demand_dual: np.ndarray,
+        share_dual: np.ndarray, quality_dual: np.ndarray, cap_dual: float, *, objective: float,
+        termination: str,
+    ) -> Solution:
+        arrays = self.arrays
+        columns = np.concatenate([x, w, y])
+        bau = arrays.bau_columns()
+        obj_vector = arrays.objective_vector(self.carbon_price, self.weights)
+        return Solution(
+            x=x, w=w, y=y, supply_dual=supply_dual, demand_dual=demand_dual,
+            objective=objective, objective_bau=float(obj_vector @ bau),
+            status="optimal", termination=termination, solver=_solver_name(),
+            share_dual=share_dual, quality_dual=quality_dual, co2e_cap_dual=cap_dual,
+            cost=float(arrays.cost_vector() @ columns), co2e_t=float(arrays.co2e_vector() @ columns),
+            parameters={"carbon_price": self.carbon_price, "weights": dict(self.weights),
+                        "method": self.method, "crossover": self.crossover, "time_limit": self.time_limit,
+                        "tolerance": self.tolerance, "co2e_cap": self.co2e_cap},
+        )
+
+    def _bau_solution(self) -> Solution:
+        """No arcs: business as usual is the only solution; duals follow from the fate and virgin costs."""
+        arrays = self.arrays
+        problems = _data_diagnosis(arrays, None)
+        if problems:
+            raise SolverError(f"the exchange model is infeasible (no arcs, business as usual only). {problems}")
+        bau = arrays.bau_columns()
+        if self.co2e_cap is not None and arrays.co2e_vector() @ bau > self.co2e_cap:
+            raise SolverError(f"the emission cap {self.co2e_cap} t CO2e is below the business-as-usual "
+                              f"emissions {arrays.co2e_vector() @ bau:.6g} and there are no arcs: infeasible")
+        obj_vector = arrays.objective_vector(self.carbon_price, self.weights)
+        n_s = arrays.n_supplies
+        solution = self._solution(
+            np.zeros(0), arrays.supply_amount.copy(), arrays.demand_amount.copy(),
+            supply_dual=-obj_vector[:n_s], demand_dual=obj_vector[n_s:].copy(),
+            share_dual=np.zeros(arrays.n_demands), quality_dual=np.zeros(0),
+            cap_dual=0.0 if self.co2e_cap is not None else math.nan,
+            objective=float(obj_vector @ bau), termination="no arcs: business as usual",
+        )
+        solution.timings = dict(self.timings)
+        return solution
+
+
+def _carbon_price(candidates: Candidates, carbon_price: float | None) -> float:
+    if carbon_price is None:
+        carbon_price = float((candidates.parameters or {}).get("carbon_price", 0.0) or 0.0)
+    if not math.isfinite(carbon_price):
+        raise ValueError(f"carbon_price must be finite, got {carbon_price}")
+    return float(carbon_price)
+
+
+def _data_diagnosis(arrays: ExchangeArrays, co2e_cap: float | None) -> str:
+    """Name the data that make business as usual infeasible (negative amounts, an unreachable cap)."""
+    found = []
+    for label, amount in (("supply", arrays.supply_amount), ("demand", arrays.demand_amount)):
+        negative = np.flatnonzero(amount < 0)
+        if len(negative):
+            found.append(f"negative {label} amount at {label} positions {negative[:5].tolist()} "
+                         f"({amount[negative[:5]].tolist()} t/yr)")
+    if co2e_cap is not None:
+        found.append(f"an emission cap of {co2e_cap} t CO2e may be below what any exchange reaches")
+    return ("Found: " + "; ".join(found) + ".") if found else ""
+
+
+def solve_exchange(
+    candidates: Candidates,
+    *,
+    carbon_price: float | None = None,
+    weights: Mapping[str, float] | None = None,
+    method: str = "ipm",
+    time_limit: float | None = None,
+    tolerance: float = 1e-7,
+    crossover: bool = True,
+) -> Solution:
+    """Build the exchange model, solve it with HiGHS and return flows, duals and objective vs BAU.
+
+    ``carbon_price`` defaults to ``candidates.parameters['carbon_price']`` (0 if absent). ``method`` is
+    HiGHS's ``solver`` option (``ipm`` with crossover by default, ``simplex``, ``pdlp``, ``choose``).
+    Raises :class:`SolverError` unless HiGHS reports an optimal solution. With no arcs the
+    business-as-usual solution is returned without calling the solver.
+    """
+    return ExchangeModel(
+        candidates, carbon_price=carbon_price, weights=weights, method=method, crossover=crossover,
+        time_limit=time_limit, tolerance=tolerance,
+    ).solve()

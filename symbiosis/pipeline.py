@@ -1,0 +1,93 @@
+"""The whole pipeline as functions: region -> candidates -> exchange model -> results -> outputs.
+
+Each stage stays a pure function of the previous stage's object; this module only chains them, times them
+(logged at INFO) and writes the resolved parameters beside every run's outputs.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from symbiosis.atomic import write_text_atomic
+from symbiosis.candidates import candidates as build_candidates
+from symbiosis.region import Region
+
+if TYPE_CHECKING:
+    from symbiosis.results import Results
+
+logger = logging.getLogger(__name__)
+
+Progress = Callable[[str], None]
+
+
+@dataclass
+class Timings:
+    """Seconds per stage, in pipeline order."""
+
+    stages: dict[str, float] = field(default_factory=dict)
+
+    def record(self, stage: str, started: float) -> None:
+        self.stages[stage] = time.perf_counter() - started
+        logger.info("stage %s: %.3f s", stage, self.stages[stage])
+
+
+def optimise(region: Region, *, method: str = "ipm", progress: Progress | None = None,
+             timings: Timings | None = None, **overrides: object) -> Results:
+    """Candidates, exchange model and results for a region (parameters override region.yaml defaults)."""
+    from symbiosis.exchange import solve_exchange
+    from symbiosis.results import evaluate
+
+    timings = timings or Timings()
+    say = progress or (lambda _message: None)
+    started = time.perf_counter()
+    say("screening candidate exchanges")
+    cands = build_candidates(region, **overrides)
+    timings.record("candidates", started)
+    started = time.perf_counter()
+    say(f"solving the exchange model ({len(cands.arcs):,} candidate arcs)")
+    solution = solve_exchange(cands, carbon_price=float(cands.parameters["carbon_price"]),  # type: ignore[arg-type]
+                              method=method)
+    timings.record("solve", started)
+    started = time.perf_counter()
+    say("evaluating results against business as usual")
+    results = evaluate(region, cands, solution)
+    timings.record("results", started)
+    return results
+
+
+def write_parameters(results: Results, out_dir: Path, extra: dict[str, object] | None = None) -> Path:
+    """The resolved parameters of the run, beside its outputs, so a result can always be reproduced."""
+    record = {"parameters": results.parameters, **(extra or {})}
+    return write_text_atomic(out_dir / "parameters.json", json.dumps(record, indent=2, default=str) + "\n")
+
+
+def write_outputs(results: Results, region: Region, out_dir: Path, *, self_contained: bool = False,
+                  progress: Progress | None = None, pngs: bool = True) -> dict[str, Path]:
+    """Tables, GeoPackage, map, report and slide PNGs for one run."""
+    from symbiosis.outputs.export import write_results
+    from symbiosis.outputs.mapping import save_map
+    from symbiosis.outputs.report import write_report
+
+    say = progress or (lambda _message: None)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written: dict[str, Path] = {}
+    say("writing tables and GeoPackage")
+    write_results(results, out_dir)
+    written["parameters"] = write_parameters(results, out_dir, {"region": region.name, "source": region.source})
+    say("drawing the map")
+    written["map"] = save_map(results, out_dir / "map.html")
+    say("writing the report")
+    written["report"] = write_report(results, out_dir, self_contained=self_contained)
+    if pngs:
+        from symbiosis.outputs.static import exchange_map_png, kpi_bars_png
+
+        say("rendering slide images")
+        written["map_png"] = exchange_map_png(results, out_dir / "exchange_map.png")
+        written["kpi_png"] = kpi_bars_png(results, out_dir / "kpis.png")
+    return written

@@ -1,0 +1,139 @@
+"""Facility process models: the balance of a kind of plant per unit of activity (models/*.yaml).
+
+A facility that names a process model and an activity gets estimated flows (coefficient × activity), marked
+``data_quality = modelled``; any measured flow of the same facility, direction and material replaces the
+modelled one. The model files are validated with pydantic, unknown keys rejected.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from symbiosis.errors import Problems
+from symbiosis.reference import models_dir
+
+
+class ModelFlow(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    direction: str
+    category: str
+    material: str
+    amount: float = Field(ge=0)
+    unit: str
+    source: str = ""
+    note: str = ""
+    fate: str = ""
+    price: float | None = None
+    price_unit: str = ""
+
+
+class ModelQuality(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    direction: str
+    material: str
+    parameter: str
+    value: float
+    unit: str
+    bound: str = ""
+    virgin_value: float | None = None
+    source: str = ""
+    note: str = ""
+
+
+class ProcessModel(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: str
+    name: str
+    nace: str = ""
+    activity_unit: str
+    reference_product: str = ""
+    description: str = ""
+    sources: dict[str, str] = Field(default_factory=dict)
+    flows: list[ModelFlow]
+    quality: list[ModelQuality] = Field(default_factory=list)
+
+
+def yaml_problem(file: str, exc: yaml.YAMLError, problems: Problems) -> None:
+    """Record a YAML syntax error with its line and column."""
+    mark = getattr(exc, "problem_mark", None)
+    detail = getattr(exc, "problem", None) or str(exc)
+    if mark is not None:
+        problems.add(file, f"YAML syntax error: {detail}", row=mark.line + 1,
+                     column=f"character {mark.column + 1}", expected="valid YAML (check indentation and colons)")
+    else:
+        problems.add(file, f"YAML syntax error: {detail}", expected="valid YAML")
+
+
+def pydantic_problems(file: str, exc: ValidationError, problems: Problems) -> None:
+    for error in exc.errors():
+        location = ".".join(str(part) for part in error["loc"])
+        if error["type"] == "extra_forbidden":
+            problems.add(file, "unknown key", column=location, found=location,
+                         expected="only the documented keys", fix="check the spelling of the key")
+        elif error["type"] == "missing":
+            problems.add(file, "a required key is missing", column=location)
+        else:
+            problems.add(file, error["msg"], column=location, found=error.get("input"))
+
+
+def read_yaml(path: Path, problems: Problems) -> object:
+    """Read a YAML file, recording syntax errors; returns None on failure."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        problems.add(str(path), f"cannot read the file ({exc.strerror})")
+        return None
+    if not text.strip():
+        problems.add(str(path), "the file is empty", expected="YAML content")
+        return None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        yaml_problem(str(path), exc, problems)
+        return None
+
+
+def load_process_model(path: Path, problems: Problems) -> ProcessModel | None:
+    data = read_yaml(path, problems)
+    if data is None:
+        return None
+    if not isinstance(data, dict):
+        problems.add(str(path), "expected a mapping at the top level", found=type(data).__name__)
+        return None
+    try:
+        return ProcessModel.model_validate(data)
+    except ValidationError as exc:
+        pydantic_problems(str(path), exc, problems)
+        return None
+
+
+@lru_cache(maxsize=8)
+def _load_all_cached(directory: str) -> tuple[dict[str, ProcessModel], tuple[str, ...]]:
+    problems = Problems()
+    models: dict[str, ProcessModel] = {}
+    for path in sorted(Path(directory).glob("*.yaml")):
+        model = load_process_model(path, problems)
+        if model is not None:
+            if model.id != path.stem:
+                problems.add(str(path), "the model id differs from the file name", column="id",
+                             found=model.id, expected=path.stem)
+            models[model.id] = model
+    return models, tuple(str(p) for p in problems.items)
+
+
+def load_process_models(problems: Problems, directory: Path | None = None) -> dict[str, ProcessModel]:
+    """All process models in ``models/`` by id; problems in any file are recorded."""
+    directory = directory or models_dir()
+    models, messages = _load_all_cached(str(directory))
+    if messages:
+        # re-run uncached to get structured problems
+        for path in sorted(directory.glob("*.yaml")):
+            load_process_model(path, problems)
+    return dict(models)

@@ -1,0 +1,229 @@
+"""Reference data: materials, substitutions, emission factors, fates, EWC and NACE codes.
+
+The shipped tables live in ``data/reference/``; a region may add rows or override rows (same id) with its own
+tables named in ``region.yaml``. Every table is validated on load with located errors, like region files.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from symbiosis.errors import Problems
+from symbiosis.tables import (
+    Table,
+    bool_column,
+    number_column,
+    read_csv_table,
+    require_columns,
+    text_column,
+)
+
+MATERIAL_CLASSES = frozenset({
+    "mineral", "ash", "gypsum", "metal", "chemical", "organic", "biomass", "water", "wastewater",
+    "fuel", "gas", "energy", "product", "other",
+})
+FATE_KINDS = frozenset({"landfill", "incineration", "sewer", "sold", "recovery", "other"})
+
+
+def repository_root() -> Path:
+    """The checkout this package runs from (data/ and models/ sit beside the package)."""
+    return Path(__file__).resolve().parent.parent
+
+
+def data_dir() -> Path:
+    """``$SYMBIOSIS_DATA`` if set, else ``data/`` beside the package."""
+    return Path(os.environ.get("SYMBIOSIS_DATA", repository_root() / "data"))
+
+
+def models_dir() -> Path:
+    """``$SYMBIOSIS_MODELS`` if set, else ``models/`` beside the package."""
+    return Path(os.environ.get("SYMBIOSIS_MODELS", repository_root() / "models"))
+
+
+@dataclass
+class Reference:
+    """Reference tables, indexed by their ids where they have one."""
+
+    materials: pd.DataFrame
+    substitutions: pd.DataFrame
+    emission_factors: pd.DataFrame
+    fates: pd.DataFrame
+    ewc: pd.DataFrame = field(default_factory=pd.DataFrame)
+    nace: pd.DataFrame = field(default_factory=pd.DataFrame)
+
+    def copy(self) -> Reference:
+        return Reference(self.materials.copy(), self.substitutions.copy(), self.emission_factors.copy(),
+                         self.fates.copy(), self.ewc.copy(), self.nace.copy())
+
+    def density(self, material: str) -> float | None:
+        if material not in self.materials.index:
+            return None
+        value = float(self.materials.at[material, "density_t_per_m3"])
+        return value if value == value else None
+
+    def virgin_co2e(self, material: str) -> float:
+        rows = self.emission_factors
+        hit = rows[(rows["kind"] == "virgin") & (rows["item"] == material)]
+        return float(hit["co2e_t_per_t"].iloc[0]) if len(hit) else 0.0
+
+
+def _materials(table: Table, problems: Problems) -> pd.DataFrame:
+    if not require_columns(table, ["material_id", "name", "class", "density_t_per_m3"], problems):
+        return pd.DataFrame()
+    frame = pd.DataFrame({
+        "material_id": text_column(table, "material_id"),
+        "name": text_column(table, "name"),
+        "class": text_column(table, "class"),
+        "density_t_per_m3": number_column(table, "density_t_per_m3", problems, allow_negative=False,
+                                          expected="a density in t/m3"),
+        "ewc_codes": text_column(table, "ewc_codes"),
+        "hazardous": bool_column(table, "hazardous", problems).astype(bool),
+        "max_distance_km": number_column(table, "max_distance_km", problems, allow_negative=False),
+        "source": text_column(table, "source"),
+    })
+    for position, klass in enumerate(frame["class"]):
+        if klass not in MATERIAL_CLASSES:
+            problems.add(table.file, "unknown material class", row=table.row_number(position),
+                         column="class", found=klass, expected=", ".join(sorted(MATERIAL_CLASSES)))
+    return frame
+
+
+def _substitutions(table: Table, problems: Problems) -> pd.DataFrame:
+    if not require_columns(table, ["secondary_material", "primary_material", "ratio"], problems):
+        return pd.DataFrame()
+    return pd.DataFrame({
+        "secondary_material": text_column(table, "secondary_material"),
+        "primary_material": text_column(table, "primary_material"),
+        "ratio": number_column(table, "ratio", problems, required=True, minimum=1e-9, maximum=1e6,
+                               expected="t of primary replaced per t of secondary"),
+        "max_share": number_column(table, "max_share", problems, minimum=0, maximum=1,
+                                   expected="a share 0..1").fillna(1.0),
+        "processing_cost_per_t": number_column(table, "processing_cost_per_t", problems).fillna(0.0),
+        "processing_co2e_per_t": number_column(table, "processing_co2e_per_t", problems).fillna(0.0),
+        "max_distance_km": number_column(table, "max_distance_km", problems, allow_negative=False),
+        "source": text_column(table, "source"),
+    })
+
+
+def _emission_factors(table: Table, problems: Problems) -> pd.DataFrame:
+    if not require_columns(table, ["item", "kind", "co2e_t_per_t"], problems):
+        return pd.DataFrame()
+    frame = pd.DataFrame({
+        "item": text_column(table, "item"),
+        "kind": text_column(table, "kind"),
+        "co2e_t_per_t": number_column(table, "co2e_t_per_t", problems, required=True),
+        "source": text_column(table, "source"),
+        "year": text_column(table, "year"),
+    })
+    for position, kind in enumerate(frame["kind"]):
+        if kind not in {"virgin", "fate", "transport"}:
+            problems.add(table.file, "unknown emission factor kind", row=table.row_number(position),
+                         column="kind", found=kind, expected="virgin, fate or transport")
+    return frame
+
+
+def _fates(table: Table, problems: Problems) -> pd.DataFrame:
+    if not require_columns(table, ["fate_id", "kind", "cost_per_t"], problems):
+        return pd.DataFrame()
+    frame = pd.DataFrame({
+        "fate_id": text_column(table, "fate_id"),
+        "name": text_column(table, "name"),
+        "kind": text_column(table, "kind"),
+        "cost_per_t": number_column(table, "cost_per_t", problems, required=True),
+        "co2e_t_per_t": number_column(table, "co2e_t_per_t", problems).fillna(0.0),
+        "source": text_column(table, "source"),
+    })
+    for position, kind in enumerate(frame["kind"]):
+        if kind not in FATE_KINDS:
+            problems.add(table.file, "unknown fate kind", row=table.row_number(position), column="kind",
+                         found=kind, expected=", ".join(sorted(FATE_KINDS)))
+    return frame
+
+
+_PARSERS = {
+    "materials": (_materials, "material_id"),
+    "substitutions": (_substitutions, None),
+    "emission_factors": (_emission_factors, None),
+    "fates": (_fates, "fate_id"),
+}
+
+
+def _merge(base: pd.DataFrame, extra: pd.DataFrame, key: str | list[str]) -> pd.DataFrame:
+    """Rows of ``extra`` replace rows of ``base`` with the same key and add the others."""
+    if extra.empty:
+        return base
+    if base.empty:
+        return extra
+    keys = [key] if isinstance(key, str) else key
+    merged = pd.concat([base, extra], ignore_index=True)
+    return merged.drop_duplicates(subset=keys, keep="last").reset_index(drop=True)
+
+
+_MERGE_KEYS: dict[str, str | list[str]] = {
+    "materials": "material_id",
+    "substitutions": ["secondary_material", "primary_material"],
+    "emission_factors": ["item", "kind"],
+    "fates": "fate_id",
+}
+
+
+def load_reference(problems: Problems, overrides: dict[str, Path] | None = None,
+                   directory: Path | None = None) -> Reference:
+    """Load the shipped reference tables plus region overrides; problems are collected, not raised."""
+    directory = directory or data_dir() / "reference"
+    frames: dict[str, pd.DataFrame] = {}
+    for name, (parser, _index) in _PARSERS.items():
+        path = directory / f"{name}.csv"
+        table = read_csv_table(path, problems, label=_label(path))
+        frame = parser(table, problems) if table is not None else pd.DataFrame()
+        extra_path = (overrides or {}).get(name)
+        if extra_path is not None:
+            extra_table = read_csv_table(extra_path, problems, label=_label(extra_path))
+            if extra_table is not None:
+                frame = _merge(frame, parser(extra_table, problems), _MERGE_KEYS[name])
+        frames[name] = frame
+    materials = frames["materials"]
+    if not materials.empty:
+        for position, dup in enumerate(materials["material_id"].duplicated()):
+            if dup:
+                problems.add(_label(directory / "materials.csv"), "duplicate material id", row=position + 2,
+                             column="material_id", found=materials["material_id"].iloc[position])
+        materials = materials.drop_duplicates("material_id").set_index("material_id", drop=False)
+    fates = frames["fates"]
+    if not fates.empty:
+        fates = fates.drop_duplicates("fate_id", keep="last").set_index("fate_id", drop=False)
+    ewc = _optional(directory / "ewc.csv")
+    nace = _optional(directory / "nace.csv")
+    reference = Reference(materials, frames["substitutions"], frames["emission_factors"], fates, ewc, nace)
+    _check_consistency(reference, directory, problems)
+    return reference
+
+
+def _optional(path: Path) -> pd.DataFrame:
+    if not path.exists():
+        return pd.DataFrame()
+    return pd.read_csv(path, dtype=str, keep_default_na=False)
+
+
+def _check_consistency(reference: Reference, directory: Path, problems: Problems) -> None:
+    if reference.materials.empty or reference.substitutions.empty:
+        return
+    known = set(reference.materials.index)
+    file = _label(directory / "substitutions.csv")
+    for position, row in reference.substitutions.reset_index(drop=True).iterrows():
+        for column in ("secondary_material", "primary_material"):
+            if row[column] not in known:
+                problems.add(file, "unknown material", row=int(position) + 2, column=column,  # type: ignore[call-overload]
+                             found=row[column], expected="a material_id from materials.csv")
+
+
+def _label(path: Path) -> str:
+    """Paths in messages relative to the working directory where possible, as the user typed them."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)

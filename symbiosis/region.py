@@ -1,0 +1,109 @@
+"""The Region: the plain object that the loaders produce and every later stage reads.
+
+A region is the system boundary of a study: its facilities, their flows (units already converted to
+t/yr and MWh/yr), quality measurements and limits, user arc overrides, the reference data in force and the
+resolved settings from ``region.yaml``. Column contracts are in ``docs/architecture.md``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field
+
+from symbiosis.reference import Reference
+
+
+class Defaults(BaseModel):
+    """Region-wide parameters; every one can be overridden per run."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    max_distance_km: float = Field(100.0, gt=0)
+    circuity: float = Field(1.3, ge=1.0)
+    transport_cost_per_tkm: float = Field(0.10, ge=0)
+    transport_co2_per_tkm: float = Field(0.000062, ge=0)
+    carbon_price: float = Field(0.0, ge=0)
+    internal_reuse: bool = True
+    balance_tolerance: float = Field(0.05, gt=0, lt=1)
+
+
+class ReferenceOverrides(BaseModel):
+    """Region tables that add to, or override, the shipped reference tables (paths relative to the region)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    materials: str | None = None
+    substitutions: str | None = None
+    fates: str | None = None
+    emission_factors: str | None = None
+
+
+class RegionSettings(BaseModel):
+    """The content of ``region.yaml``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    description: str = ""
+    period: str = "year"
+    currency: str = "EUR"
+    defaults: Defaults = Field(default_factory=Defaults)
+    reference: ReferenceOverrides = Field(default_factory=ReferenceOverrides)
+    sources: dict[str, str] = Field(default_factory=dict)
+
+
+FACILITY_COLUMNS = [
+    "facility_id", "name", "sector", "lat", "lon", "confidential",
+    "process_model", "activity", "activity_unit",
+]
+FLOW_COLUMNS = [
+    "flow_id", "facility_id", "direction", "category", "material", "quantity",
+    "amount_t_per_yr", "amount_mwh_per_yr", "fate", "price_per_t", "price_per_mwh",
+    "exchangeable", "max_secondary_share", "max_distance_km", "uncertainty_pct",
+    "source", "data_quality", "note", "origin",
+]
+QUALITY_COLUMNS = ["flow_id", "parameter", "value", "unit", "bound", "virgin_value"]
+ARC_COLUMNS = ["supply_facility", "demand_facility", "distance_km", "cost_per_t"]
+
+IN_CATEGORIES = ("raw_material", "semi_finished", "auxiliary", "water", "energy")
+OUT_CATEGORIES = ("product", "by_product", "waste", "wastewater", "emission")
+STOCK_CATEGORY = "stock_change"
+EXCHANGEABLE_BY_DEFAULT = frozenset(
+    {("out", "by_product"), ("out", "waste"), ("out", "wastewater"),
+     ("in", "raw_material"), ("in", "auxiliary"), ("in", "water")}
+)
+
+
+@dataclass
+class Region:
+    """A loaded, validated region (see docs/architecture.md for every column)."""
+
+    name: str
+    settings: RegionSettings
+    facilities: pd.DataFrame
+    flows: pd.DataFrame
+    quality: pd.DataFrame
+    arcs: pd.DataFrame
+    reference: Reference
+    warnings: list[str] = field(default_factory=list)
+    source: str = ""
+
+    @property
+    def currency(self) -> str:
+        return self.settings.currency
+
+    def copy(self) -> Region:
+        """A deep copy, so scenarios can change a region without touching the base."""
+        return Region(
+            name=self.name,
+            settings=self.settings.model_copy(deep=True),
+            facilities=self.facilities.copy(),
+            flows=self.flows.copy(),
+            quality=self.quality.copy(),
+            arcs=self.arcs.copy(),
+            reference=self.reference.copy(),
+            warnings=list(self.warnings),
+            source=self.source,
+        )

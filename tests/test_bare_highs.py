@@ -1,0 +1,80 @@
+"""Self-test of the bare HiGHS reference solve (tests/benchmarks/bare_highs.py) on a hand-solvable network.
+
+Two supplies, two demands, three arcs. Supply S0 (100 t, landfill 50/t, Cl 0) and S1 (100 t, fate 20/t,
+Cl 2, CV 15); demand D0 (150 t, virgin 30/t, 1 t CO2e/t, share ≤ 0.5, Cl ≤ 1) and D1 (100 t, virgin 10/t,
+Cl ≤ 1 with virgin Cl 0.5, CV ≥ 10). Arcs S0→D0 (5/t), S1→D0 (1/t), S1→D1 (2/t), ratio 1.
+Without capacity S0 fills D0's share (75 t); S1 → D1 is held by quality at x ≤ 0.5 y, so x = 100/3.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent / "benchmarks"))
+from bare_highs import solve_bare  # noqa: E402
+
+from symbiosis.candidates import Candidates  # noqa: E402
+
+
+def tiny_candidates(capacity: float = np.nan) -> Candidates:
+    supplies = pd.DataFrame({
+        "supply_id": ["S0", "S1"], "facility_id": ["F0", "F1"], "material": ["m", "m"],
+        "category": ["waste", "waste"], "amount_t_per_yr": [100.0, 100.0], "fate": ["landfill", "sold"],
+        "fate_kind": ["landfill", "other"], "fate_cost_per_t": [50.0, 20.0], "fate_co2e_per_t": [0.0, 0.0],
+        "lat": [55.0, 55.1], "lon": [10.0, 10.1],
+    })
+    demands = pd.DataFrame({
+        "demand_id": ["D0", "D1"], "facility_id": ["F2", "F3"], "material": ["p", "p"],
+        "material_class": ["mineral", "mineral"], "density_t_per_m3": [1.0, 1.0],
+        "amount_t_per_yr": [150.0, 100.0], "virgin_price_per_t": [30.0, 10.0],
+        "virgin_co2e_per_t": [1.0, 0.0], "max_secondary_share": [0.5, np.nan],
+        "lat": [55.2, 55.3], "lon": [10.2, 10.3],
+    })
+    arcs = pd.DataFrame({
+        "s": [0, 1, 1], "d": [0, 0, 1], "supply_id": ["S0", "S1", "S1"], "demand_id": ["D0", "D0", "D1"],
+        "supply_facility": ["F0", "F1", "F1"], "demand_facility": ["F2", "F2", "F3"],
+        "distance_km": [50.0, 10.0, 20.0], "max_distance_km": [100.0] * 3, "ratio": [1.0] * 3,
+        "processing_cost_per_t": [0.0] * 3, "processing_co2e_per_t": [0.0] * 3,
+        "transport_cost_per_t": [5.0, 1.0, 2.0], "transport_co2e_per_t": [0.0] * 3,
+        "capacity_t_per_yr": [capacity, np.nan, np.nan],
+    })
+    supply_quality = pd.DataFrame({"s": [0, 1, 0, 1], "parameter": ["Cl", "Cl", "CV", "CV"],
+                                   "value": [0.0, 2.0, 12.0, 15.0]})
+    demand_quality = pd.DataFrame({"d": [0, 1, 1], "parameter": ["Cl", "Cl", "CV"], "bound": ["max", "max", "min"],
+                                   "limit": [1.0, 1.0, 10.0], "virgin_value": [0.0, 0.5, np.nan]})
+    return Candidates(supplies=supplies, demands=demands, arcs=arcs, supply_quality=supply_quality,
+                      demand_quality=demand_quality, screening=pd.DataFrame(), parameters={})
+
+
+def test_known_optimum() -> None:
+    objective, seconds, info = solve_bare(tiny_candidates(), carbon_price=0.0)
+    assert info["status"] == "Optimal"
+    # 5·75 + 50·25 + 20·(200/3) + 2·(100/3) + 30·75 + 10·(200/3)
+    assert objective == pytest.approx(5941.6666667, rel=1e-7)
+    np.testing.assert_allclose(info["x"], [75.0, 0.0, 100.0 / 3.0], atol=1e-6)
+    np.testing.assert_allclose(info["y"], [75.0, 200.0 / 3.0], atol=1e-6)
+    assert seconds >= 0.0
+    assert info["n_quality_rows"] == 3 and info["n_share_rows"] == 1
+
+
+def test_carbon_price_prices_virgin_emissions() -> None:
+    objective, _, _ = solve_bare(tiny_candidates(), carbon_price=10.0)
+    assert objective == pytest.approx(5941.6666667 + 10.0 * 75.0, rel=1e-7)
+
+
+def test_capacity_and_simplex_agree() -> None:
+    objective, _, info = solve_bare(tiny_candidates(capacity=60.0), carbon_price=0.0, method="simplex")
+    # x = (60, 15, 100/3): S1 takes D0's remaining share before D1.
+    assert objective == pytest.approx(6331.6666667, rel=1e-7)
+    np.testing.assert_allclose(info["x"], [60.0, 15.0, 100.0 / 3.0], atol=1e-6)
+
+
+def test_bau_bound() -> None:
+    objective, _, _ = solve_bare(tiny_candidates(), carbon_price=0.0)
+    bau = 100 * 50 + 100 * 20 + 150 * 30 + 100 * 10
+    assert objective <= bau
