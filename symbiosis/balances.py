@@ -107,9 +107,11 @@ def _finish(table: pd.DataFrame, tolerance: float) -> pd.DataFrame:
     table["closure"] = table["inputs"] - table["outputs"] - table["stock_change"]
     table["closure_error"] = np.where(table["inputs"] > 0,
                                       table["closure"] / table["inputs"].where(table["inputs"] > 0, 1.0), np.nan)
-    scale = table[["inputs", "outputs"]].max(axis=1)
-    # Energy is not expected to close (losses are real); only mass is held to the tolerance.
-    relative = np.where(scale > 0, table["closure"].abs() / scale.where(scale > 0, 1.0), 0.0)
+    # The tolerance is relative to the largest side of the balance, so a facility with a stock change but
+    # no recorded inputs is still judged. Energy is not expected to close (losses are real): only mass is.
+    scale = pd.concat([table["inputs"], table["outputs"], table["stock_change"].abs()], axis=1).max(axis=1)
+    closure_abs = table["closure"].abs()
+    relative = np.where(scale > 0, closure_abs / scale.where(scale > 0, 1.0), np.where(closure_abs > 0, np.inf, 0.0))
     table["within_tolerance"] = (table["quantity"] != "mass") | (relative <= tolerance)
     table["n_flows"] = table["n_flows"].astype(int)
     table["status"] = np.where(

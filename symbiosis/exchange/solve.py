@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 import pyomo
 import pyomo.environ as pyo
+from pyomo.common.gc_manager import PauseGC
 from pyomo.core.expr.numeric_expr import LinearExpression
 
 from symbiosis.candidates import Candidates
@@ -200,7 +201,8 @@ class ExchangeModel:
         timings = dict(self.timings)
         if self._highs is None:
             start = time.perf_counter()
-            self._handover()
+            with PauseGC():
+                self._handover()
             timings["handover"] = self.timings["handover"] = time.perf_counter() - start
         else:
             timings.pop("build", None)
@@ -227,11 +229,18 @@ class ExchangeModel:
         m = self.model
         assert m is not None
         columns = [*m.x_list, *m.w_list, *m.y_list]
-        info = LinearStandardFormCompiler().write(m, mixed_form=True, column_order=columns)
         n_col = len(columns)
-        if len(info.columns) != n_col or any(a is not b for a, b in zip(info.columns, columns, strict=True)):
-            raise SolverError("internal error: the standard form dropped or reordered columns of the "
-                              "exchange model (a variable appears in no row)")
+
+        def same_columns(found: list[Any]) -> bool:
+            return len(found) == n_col and all(a is b for a, b in zip(found, columns, strict=True))
+
+        # Declaration order already gives x, w, y; passing column_order costs more than checking it.
+        info = LinearStandardFormCompiler().write(m, mixed_form=True)
+        if not same_columns(info.columns):
+            info = LinearStandardFormCompiler().write(m, mixed_form=True, column_order=columns)
+            if not same_columns(info.columns):
+                raise SolverError("internal error: the standard form dropped or reordered columns of the "
+                                  "exchange model (a variable appears in no row)")
         # Row bookkeeping: which HiGHS row holds each Pyomo constraint (rows with no terms are skipped).
         families = {"supply_balance": 0, "demand_balance": 1, "share_limit": 2, "quality_limit": 3,
                     "co2e_cap": 4}

@@ -1,0 +1,540 @@
+"""Interactive map of the exchange network (folium / Leaflet).
+
+``explore(results)`` draws what the optimiser found on a web map, in the manner of GeoPandas' ``explore``:
+it takes an optional ``folium.Map`` and returns it, and folium is imported only when it is called.
+
+What a person sees:
+
+- facilities as round markers coloured by NACE division, with a popup giving the name, the sector, the
+  facility's gain and its main flows (what it sends, receives and still sends to its current fate);
+- exchanges as lines from supplier to receiver, one toggleable layer per material group (material class);
+  the line width follows the amount, ``w = min_weight + (max_weight - min_weight) * sqrt(t / t_max)``
+  (2 to 12 px by default: the square root keeps small exchanges visible next to large ones), the colour
+  follows the material group, an arrowhead at the midpoint shows the direction, and the tooltip gives
+  from → to, material, t/yr, km, saving and CO2e avoided. An exchange inside one facility (internal reuse,
+  0 km) is a ring of the same width at the facility;
+- a layer (off at first) with the business-as-usual fates: per facility, the tonnes of supply that go to
+  landfill or incineration without symbiosis, as circles whose radius grows with the square root of t/yr;
+- a layer control, a legend, and the view fitted to the region.
+
+All text that comes from the data is escaped with ``html.escape`` before it reaches the page, so names are
+always shown as text. The page carries its data as JSON arrays drawn by a few lines of JavaScript rather
+than one folium object per feature, which keeps the file small; above ``max_markers_unclustered``
+facilities the markers are clustered (Leaflet.markercluster). Stable CSS classes mark what is drawn:
+``sym-facility`` (marker icons), ``sym-exchange`` (exchange paths), ``sym-arrow``, ``sym-bau-fate`` and
+``sym-legend``, so tests and stylesheets can find them.
+
+Confidential facilities are drawn as :func:`symbiosis.outputs.export.public_results` publishes them:
+"Confidential facility N", at the centre of a 0.05° grid cell (about 5 km); their flows still count.
+The page needs the network for the map tiles and for Leaflet and folium's other scripts, which load from
+public CDNs (see docs/outputs.md).
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+import math
+import os
+import zlib
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from symbiosis.outputs.export import (
+    CONFIDENTIAL_GRID_DEG,
+    WASTE_FATE_KINDS,
+    atomic_write_text,
+    exchange_material_groups,
+    nace_division,
+    public_results,
+)
+
+if TYPE_CHECKING:
+    import folium
+
+logger = logging.getLogger(__name__)
+
+#: Colour of each material class (docs/architecture.md); other groups get a palette colour by name.
+MATERIAL_COLOURS: dict[str, str] = {
+    "mineral": "#8c6d31",
+    "ash": "#636363",
+    "gypsum": "#e377c2",
+    "metal": "#7f7f7f",
+    "chemical": "#9467bd",
+    "organic": "#2ca02c",
+    "biomass": "#98df8a",
+    "water": "#1f77b4",
+    "wastewater": "#17becf",
+    "fuel": "#d62728",
+    "gas": "#ff9896",
+    "energy": "#ff7f0e",
+    "product": "#bcbd22",
+    "other": "#8c564b",
+}
+
+#: Twenty distinguishable colours, indexed by NACE division number.
+PALETTE = [
+    "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
+    "#17becf", "#393b79", "#637939", "#8c6d31", "#843c39", "#7b4173", "#3182bd", "#e6550d", "#31a354",
+    "#756bb1", "#636363",
+]
+
+FATE_COLOURS = {"landfill": "#7f3b08", "incineration": "#b2182b"}
+
+_CSS = """
+<style>
+.sym-facility { background: none; border: none; }
+.sym-facility .sym-dot { display: block; width: 12px; height: 12px; border-radius: 50%;
+  border: 2px solid #fff; box-shadow: 0 0 2px rgba(0,0,0,.8); box-sizing: content-box; }
+.sym-arrow { background: none; border: none; pointer-events: none; }
+.sym-legend { background: rgba(255,255,255,.92); padding: 6px 8px; border-radius: 4px; font: 12px/1.35
+  sans-serif; box-shadow: 0 1px 4px rgba(0,0,0,.35); max-height: 60vh; overflow-y: auto; max-width: 260px; }
+.sym-legend h4 { margin: 4px 0 2px; font-size: 12px; }
+.sym-legend .sym-swatch { display: inline-block; width: 18px; height: 4px; margin-right: 6px;
+  vertical-align: middle; }
+.sym-legend .sym-swatch.sym-round { width: 10px; height: 10px; border-radius: 50%; }
+.sym-legend p { margin: 4px 0 0; color: #444; }
+.sym-popup ul { margin: 2px 0 4px; padding-left: 16px; }
+</style>
+"""
+
+
+def esc(value: Any) -> str:
+    """Text from the data, safe to place in HTML (``html.escape`` with quotes)."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    return html.escape(str(value), quote=True)
+
+
+def fmt(value: Any, decimals: int = 0) -> str:
+    """A number with thousands separators, or an empty string for a missing value."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return ""
+    if math.isnan(number):
+        return ""
+    return f"{number:,.{decimals}f}"
+
+
+def line_weights(amounts: pd.Series | np.ndarray, min_weight: float = 2.0, max_weight: float = 12.0) -> np.ndarray:
+    """Line width in px for each amount: ``min + (max - min) * sqrt(t / t_max)`` (monotone in t)."""
+    values = np.clip(np.asarray(amounts, dtype=float), 0.0, None)
+    top = values.max() if len(values) else 0.0
+    if top <= 0:
+        return np.full(len(values), min_weight)
+    return min_weight + (max_weight - min_weight) * np.sqrt(values / top)
+
+
+def material_colour(group: str) -> str:
+    """Colour of a material group: fixed for the documented classes, stable by name otherwise."""
+    if group in MATERIAL_COLOURS:
+        return MATERIAL_COLOURS[group]
+    return PALETTE[zlib.crc32(group.encode("utf-8")) % len(PALETTE)]
+
+
+def division_colour(division: str) -> str:
+    """Colour of a NACE division, the same on every map."""
+    return PALETTE[int(division) % len(PALETTE)] if division.isdigit() else "#444444"
+
+
+def screen_bearing(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    """Direction from point 1 to point 2 on a Web Mercator map, degrees clockwise from up."""
+
+    def merc_y(lat: float) -> float:
+        return math.log(math.tan(math.pi / 4 + math.radians(lat) / 2))
+
+    dx = math.radians(lon2 - lon1)
+    dy = merc_y(lat2) - merc_y(lat1)
+    return math.degrees(math.atan2(dx, dy)) % 360
+
+
+def _template(source: str) -> Any:
+    from folium.template import Template
+
+    return Template(source)
+
+
+def _element_classes() -> dict[str, type]:
+    """The custom map elements, built on first use so that folium is imported lazily."""
+    from branca.element import MacroElement
+
+    class FacilityMarkers(MacroElement):  # type: ignore[misc]
+        """Facility markers from a JSON array, added to the parent layer (a group or a cluster)."""
+
+        _template = _template("""
+            {% macro script(this, kwargs) %}
+            (function () {
+                var rows = {{ this.rows|tojson }};
+                var target = {{ this._parent.get_name() }};
+                for (var i = 0; i < rows.length; i++) {
+                    var r = rows[i];
+                    var icon = L.divIcon({
+                        className: 'sym-facility',
+                        html: '<span class="sym-dot" data-facility-id="' + r[5] + '" style="background:'
+                              + r[2] + '"></span>',
+                        iconSize: [16, 16], iconAnchor: [8, 8], popupAnchor: [0, -8]});
+                    var marker = L.marker([r[0], r[1]], {icon: icon});
+                    marker.bindPopup(r[3], {maxWidth: 340});
+                    marker.bindTooltip(r[4], {direction: 'top', offset: [0, -8]});
+                    target.addLayer(marker);
+                }
+            })();
+            {% endmacro %}
+        """)
+
+        def __init__(self, rows: list[list[Any]]):
+            super().__init__()
+            self._name = "SymbiosisFacilities"
+            self.rows = rows
+
+    class ExchangeLines(MacroElement):  # type: ignore[misc]
+        """Exchange lines with midpoint arrowheads (or rings for internal reuse) from a JSON array."""
+
+        _template = _template("""
+            {% macro script(this, kwargs) %}
+            (function () {
+                var rows = {{ this.rows|tojson }};
+                var style = {{ this.style|tojson }};
+                var target = {{ this._parent.get_name() }};
+                for (var i = 0; i < rows.length; i++) {
+                    var r = rows[i];
+                    var options = Object.assign({}, style, {weight: r[4], color: r[5]});
+                    var shape;
+                    if (r[8]) {
+                        options.className = 'sym-exchange sym-internal';
+                        options.fill = false;
+                        options.radius = 9 + r[4];
+                        shape = L.circleMarker([r[0], r[1]], options);
+                    } else {
+                        options.className = 'sym-exchange';
+                        shape = L.polyline([[r[0], r[1]], [r[2], r[3]]], options);
+                        var size = Math.round(10 + 1.2 * r[4]);
+                        var arrow = '<svg width="' + size + '" height="' + size + '" viewBox="0 0 10 10" '
+                            + 'style="transform: rotate(' + r[7] + 'deg)"><path d="M5 0 L10 10 L5 7 L0 10 Z" '
+                            + 'fill="' + r[5] + '" stroke="#fff" stroke-width="0.6"/></svg>';
+                        target.addLayer(L.marker([(r[0] + r[2]) / 2, (r[1] + r[3]) / 2], {
+                            icon: L.divIcon({className: 'sym-arrow', html: arrow, iconSize: [size, size],
+                                             iconAnchor: [size / 2, size / 2]}),
+                            interactive: false, keyboard: false}));
+                    }
+                    shape.bindTooltip(r[6], {sticky: true});
+                    target.addLayer(shape);
+                }
+            })();
+            {% endmacro %}
+        """)
+
+        def __init__(self, rows: list[list[Any]], style: dict[str, Any]):
+            super().__init__()
+            self._name = "SymbiosisExchanges"
+            self.rows = rows
+            self.style = style
+
+    class FateCircles(MacroElement):  # type: ignore[misc]
+        """Business-as-usual fates as circles from a JSON array."""
+
+        _template = _template("""
+            {% macro script(this, kwargs) %}
+            (function () {
+                var rows = {{ this.rows|tojson }};
+                var target = {{ this._parent.get_name() }};
+                for (var i = 0; i < rows.length; i++) {
+                    var r = rows[i];
+                    target.addLayer(L.circleMarker([r[0], r[1]], {
+                        radius: r[2], color: r[3], weight: 1, fillColor: r[3], fillOpacity: 0.35,
+                        className: 'sym-bau-fate'}).bindTooltip(r[4]));
+                }
+            })();
+            {% endmacro %}
+        """)
+
+        def __init__(self, rows: list[list[Any]]):
+            super().__init__()
+            self._name = "SymbiosisFates"
+            self.rows = rows
+
+    class Legend(MacroElement):  # type: ignore[misc]
+        """A legend as a Leaflet control (stays inside the map wherever the map is embedded)."""
+
+        _template = _template("""
+            {% macro script(this, kwargs) %}
+            (function () {
+                var legend = L.control({position: 'bottomright'});
+                legend.onAdd = function () {
+                    var div = L.DomUtil.create('div', 'sym-legend');
+                    div.innerHTML = {{ this.html|tojson }};
+                    L.DomEvent.disableClickPropagation(div);
+                    L.DomEvent.disableScrollPropagation(div);
+                    return div;
+                };
+                legend.addTo({{ this._parent.get_name() }});
+            })();
+            {% endmacro %}
+        """)
+
+        def __init__(self, html_text: str):
+            super().__init__()
+            self._name = "SymbiosisLegend"
+            self.html = html_text
+
+    return {"FacilityMarkers": FacilityMarkers, "ExchangeLines": ExchangeLines, "FateCircles": FateCircles,
+            "Legend": Legend}
+
+
+# --------------------------------------------------------------------------------------------------
+# rows: plain data for the page
+# --------------------------------------------------------------------------------------------------
+
+
+def _names(facilities: pd.DataFrame) -> dict[str, str]:
+    return dict(zip(facilities["facility_id"].astype(str), facilities["name"].astype(str)))
+
+
+def _flow_list(title: str, items: list[tuple[float, str]], limit: int = 3) -> str:
+    if not items:
+        return ""
+    items = sorted(items, key=lambda item: -item[0])
+    lines = "".join(f"<li>{text}</li>" for _, text in items[:limit])
+    more = f"<li>… and {len(items) - limit} more</li>" if len(items) > limit else ""
+    return f"<div><u>{esc(title)}</u><ul>{lines}{more}</ul></div>"
+
+
+def facility_rows(view: Any, currency: str) -> list[list[Any]]:
+    """[lat, lon, colour, popup html, tooltip html, id] per facility; all data text escaped."""
+    facilities = view.facilities
+    names = _names(facilities)
+    sends: dict[str, list[tuple[float, str]]] = {}
+    receives: dict[str, list[tuple[float, str]]] = {}
+    for row in view.exchanges.itertuples(index=False):
+        amount = float(row.amount_t_per_yr)
+        sends.setdefault(str(row.supply_facility), []).append(
+            (amount, f"{esc(row.material)} → {esc(names.get(str(row.demand_facility), row.demand_facility))}: "
+                     f"{fmt(amount)} t/yr"))
+        receives.setdefault(str(row.demand_facility), []).append(
+            (amount, f"{esc(row.material)} from {esc(names.get(str(row.supply_facility), row.supply_facility))}: "
+                     f"{fmt(amount)} t/yr"))
+    to_fate: dict[str, list[tuple[float, str]]] = {}
+    supplies = view.supplies
+    if supplies is not None and "to_fate_t_per_yr" in supplies.columns:
+        left = supplies[supplies["to_fate_t_per_yr"].astype(float) > 0]
+        for row in left.itertuples(index=False):
+            amount = float(row.to_fate_t_per_yr)
+            to_fate.setdefault(str(row.facility_id), []).append(
+                (amount, f"{esc(row.material)} → {esc(row.fate)}: {fmt(amount)} t/yr"))
+
+    rows = []
+    for row in facilities.itertuples(index=False):
+        fid = str(row.facility_id)
+        division = nace_division(row.sector)
+        gain = getattr(row, "gain", float("nan"))
+        popup = (
+            f'<div class="sym-popup"><b>{esc(row.name)}</b><br>'
+            f"Sector {esc(row.sector)} (NACE division {esc(division)})"
+            + (f"<br>Gain: {fmt(gain)} {esc(currency)}/yr" if fmt(gain) else "")
+            + _flow_list("Sends", sends.get(fid, []))
+            + _flow_list("Receives", receives.get(fid, []))
+            + _flow_list("Still to its current fate", to_fate.get(fid, []))
+            + "</div>"
+        )
+        rows.append([round(float(row.lat), 6), round(float(row.lon), 6), division_colour(division), popup,
+                     esc(row.name), esc(fid)])
+    return rows
+
+
+def exchange_rows(view: Any, currency: str, min_weight: float, max_weight: float) -> pd.DataFrame:
+    """One row per exchange with its group, colour, width, tooltip and arrow bearing."""
+    exchanges = view.exchanges.reset_index(drop=True)
+    located = view.facilities.drop_duplicates("facility_id").set_index("facility_id")
+    names = _names(view.facilities)
+    frame = pd.DataFrame({
+        "group": exchange_material_groups(view).to_numpy(),
+        "lat1": exchanges["supply_facility"].map(located["lat"]).astype(float),
+        "lon1": exchanges["supply_facility"].map(located["lon"]).astype(float),
+        "lat2": exchanges["demand_facility"].map(located["lat"]).astype(float),
+        "lon2": exchanges["demand_facility"].map(located["lon"]).astype(float),
+        "weight": np.round(line_weights(exchanges["amount_t_per_yr"], min_weight, max_weight), 2),
+    })
+    frame["colour"] = frame["group"].map(material_colour)
+    frame["internal"] = (exchanges["supply_facility"].astype(str) == exchanges["demand_facility"].astype(str)) | (
+        (frame["lat1"] == frame["lat2"]) & (frame["lon1"] == frame["lon2"]))
+    frame["bearing"] = [
+        round(screen_bearing(a, b, c, d), 1) if not internal else 0.0
+        for a, b, c, d, internal in zip(frame.lat1, frame.lon1, frame.lat2, frame.lon2, frame.internal)
+    ]
+    tooltips = []
+    for row, group in zip(exchanges.itertuples(index=False), frame["group"]):
+        primary = getattr(row, "primary_material", "")
+        tooltips.append(
+            f"<b>{esc(names.get(str(row.supply_facility), row.supply_facility))} → "
+            f"{esc(names.get(str(row.demand_facility), row.demand_facility))}</b><br>"
+            f"{esc(row.material)}" + (f" replacing {esc(primary)}" if primary and primary != row.material else "")
+            + f" ({esc(group)})<br>"
+            f"{fmt(row.amount_t_per_yr)} t/yr · {fmt(row.distance_km, 1)} km<br>"
+            f"saving {fmt(row.saving)} {esc(currency)}/yr · CO2e avoided {fmt(row.co2e_avoided_t_per_yr, 1)} t/yr"
+        )
+    frame["tooltip"] = tooltips
+    missing = frame[["lat1", "lon1", "lat2", "lon2"]].isna().any(axis=1)
+    if missing.any():
+        logger.warning("%d exchanges refer to facilities without a location: not drawn", int(missing.sum()))
+        frame = frame[~missing]
+    return frame
+
+
+def fate_rows(view: Any) -> list[list[Any]]:
+    """[lat, lon, radius, colour, tooltip] per facility that sends supply to landfill or incineration (BAU)."""
+    supplies = view.supplies
+    if supplies is None or "fate_kind" not in supplies.columns:
+        return []
+    waste = supplies[supplies["fate_kind"].isin(WASTE_FATE_KINDS)]
+    if waste.empty:
+        return []
+    names = _names(view.facilities)
+    located = view.facilities.drop_duplicates("facility_id").set_index("facility_id")
+    after_col = "to_fate_t_per_yr" if "to_fate_t_per_yr" in waste.columns else "amount_t_per_yr"
+    per = waste.groupby(["facility_id", "fate_kind"], sort=True).agg(
+        bau=("amount_t_per_yr", "sum"), after=(after_col, "sum")).reset_index()
+    per = per[per["bau"] > 0]
+    top = float(per["bau"].max()) if len(per) else 0.0
+    rows = []
+    for row in per.itertuples(index=False):
+        if row.facility_id not in located.index:
+            continue
+        radius = 3 + 17 * math.sqrt(row.bau / top) if top > 0 else 3
+        tooltip = (f"<b>{esc(names.get(str(row.facility_id), row.facility_id))}</b><br>"
+                   f"to {esc(row.fate_kind)} without symbiosis: {fmt(row.bau)} t/yr<br>"
+                   f"after the exchanges: {fmt(row.after)} t/yr")
+        rows.append([float(located.at[row.facility_id, "lat"]), float(located.at[row.facility_id, "lon"]),
+                     round(radius, 1), FATE_COLOURS.get(str(row.fate_kind), "#555555"), tooltip])
+    return rows
+
+
+def legend_html(groups: list[str], divisions: list[str], min_weight: float, max_weight: float,
+                n_confidential: int) -> str:
+    """The legend's HTML (group names escaped)."""
+    parts = ["<h4>Exchanges by material group</h4>"]
+    for group in groups:
+        parts.append(f'<div><span class="sym-swatch" style="background:{material_colour(group)}"></span>'
+                     f"{esc(group)}</div>")
+    parts.append(f"<p>Width {min_weight:g}–{max_weight:g} px ∝ √(t/yr); arrow = direction.</p>")
+    parts.append("<h4>Facilities by NACE division</h4>")
+    shown = divisions[:12]
+    for division in shown:
+        parts.append(f'<div><span class="sym-swatch sym-round" style="background:{division_colour(division)}">'
+                     f"</span>{esc(division)}</div>")
+    if len(divisions) > len(shown):
+        parts.append(f"<div>… {len(divisions) - len(shown)} more divisions</div>")
+    parts.append('<h4>BAU fates</h4><div><span class="sym-swatch sym-round" style="background:'
+                 f'{FATE_COLOURS["landfill"]}"></span>landfill '
+                 f'<span class="sym-swatch sym-round" style="background:{FATE_COLOURS["incineration"]}"></span>'
+                 "incineration</div><p>Circle radius ∝ √(t/yr); layer off at first.</p>")
+    if n_confidential:
+        parts.append(f"<p>{n_confidential} confidential facilit{'y' if n_confidential == 1 else 'ies'} "
+                     f"shown unnamed at the centre of a {CONFIDENTIAL_GRID_DEG:g}° cell (~5 km).</p>")
+    return "".join(parts)
+
+
+# --------------------------------------------------------------------------------------------------
+# public functions
+# --------------------------------------------------------------------------------------------------
+
+
+def explore(
+    results: Any,
+    m: folium.Map | None = None,
+    *,
+    tiles: str | None = "OpenStreetMap",
+    max_markers_unclustered: int = 200,
+    public: bool = True,
+    min_weight: float = 2.0,
+    max_weight: float = 12.0,
+    show_fates: bool = False,
+    layer_control: bool | None = None,
+    fit: bool = True,
+    **style: Any,
+) -> folium.Map:
+    """Draw ``results`` (facilities, exchanges, BAU fates) on ``m`` or on a new map, and return the map.
+
+    ``style`` keywords (Leaflet path options such as ``opacity=0.6`` or ``dash_array="4"``) apply to the
+    exchange lines. ``public`` (default True) anonymises confidential facilities as in the published files.
+    A layer control is added when the map is created here (``layer_control`` overrides that).
+    """
+    import folium
+    import folium.plugins
+
+    from folium.utilities import camelize
+
+    view = public_results(results) if public else results
+    currency = str(getattr(view, "kpis", {}).get("currency", "EUR") or "EUR")
+    facilities = view.facilities
+    created = m is None
+    if m is None:
+        m = folium.Map(tiles=tiles, control_scale=True, location=_centre(facilities), zoom_start=11)
+    m.get_root().header.add_child(folium.Element(_CSS), name="symbiosis_css")
+    classes = _element_classes()
+
+    exchanges = exchange_rows(view, currency, min_weight, max_weight)
+    line_style = {"opacity": 0.85, "lineCap": "round"}
+    line_style.update({camelize(key): value for key, value in style.items()})
+    groups = sorted(exchanges["group"].unique()) if len(exchanges) else []
+    for group in groups:
+        part = exchanges[exchanges["group"] == group]
+        layer = folium.FeatureGroup(name=f"Exchanges: {esc(group)} ({len(part)})", show=True)
+        rows = [
+            [round(r.lat1, 6), round(r.lon1, 6), round(r.lat2, 6), round(r.lon2, 6), float(r.weight), r.colour,
+             r.tooltip, float(r.bearing), bool(r.internal)]
+            for r in part.itertuples(index=False)
+        ]
+        layer.add_child(classes["ExchangeLines"](rows, line_style))
+        layer.add_to(m)
+
+    fates = fate_rows(view)
+    if fates:
+        fate_layer = folium.FeatureGroup(name="BAU fates: landfill & incineration", show=show_fates)
+        fate_layer.add_child(classes["FateCircles"](fates))
+        fate_layer.add_to(m)
+
+    clustered = len(facilities) > max_markers_unclustered
+    if clustered:
+        facility_layer = folium.plugins.MarkerCluster(
+            name=f"Facilities ({len(facilities)}, clustered)", disableClusteringAtZoom=15)
+    else:
+        facility_layer = folium.FeatureGroup(name=f"Facilities ({len(facilities)})")
+    facility_layer.add_child(classes["FacilityMarkers"](facility_rows(view, currency)))
+    facility_layer.add_to(m)
+
+    divisions = sorted({nace_division(s) for s in facilities["sector"]})
+    n_confidential = int(facilities["name"].astype(str).str.startswith("Confidential facility ").sum()) if public else 0
+    m.add_child(classes["Legend"](legend_html(groups, divisions, min_weight, max_weight, n_confidential)))
+
+    if layer_control if layer_control is not None else created:
+        folium.LayerControl(collapsed=False).add_to(m)
+    if fit and len(facilities):
+        lats, lons = facilities["lat"].astype(float), facilities["lon"].astype(float)
+        m.fit_bounds([[lats.min(), lons.min()], [lats.max(), lons.max()]], padding=(30, 30))
+    logger.info("map: %d facilities (%s), %d exchanges in %d groups, %d BAU fate circles",
+                len(facilities), "clustered" if clustered else "unclustered", len(exchanges), len(groups),
+                len(fates))
+    return m
+
+
+def _centre(facilities: pd.DataFrame) -> list[float]:
+    if facilities.empty:
+        return [0.0, 0.0]
+    return [float(facilities["lat"].astype(float).mean()), float(facilities["lon"].astype(float).mean())]
+
+
+def map_html(results: Any, **kwargs: Any) -> str:
+    """The complete HTML page of :func:`explore`'s map."""
+    return str(explore(results, **kwargs).get_root().render())
+
+
+def save_map(results: Any, path: str | os.PathLike[str], **kwargs: Any) -> Path:
+    """Write the map of ``results`` to ``path`` (HTML) atomically; keywords go to :func:`explore`."""
+    text = map_html(results, **kwargs)
+    target = atomic_write_text(path, text)
+    logger.info("map written to %s (%.1f kB)", target, len(text.encode("utf-8")) / 1024)
+    return target
