@@ -462,7 +462,7 @@ def _flows(table: Table, problems: Problems, facilities: pd.DataFrame, reference
     return frame
 
 
-def _modelled_flows(facilities: pd.DataFrame, measured: pd.DataFrame, models: dict[str, ProcessModel],
+def modelled_flows(facilities: pd.DataFrame, measured: pd.DataFrame, models: dict[str, ProcessModel],
                     reference: Reference, problems: Problems, settings: RegionSettings
                     ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Flows and qualities estimated from process models for what measured flows do not cover."""
@@ -658,7 +658,7 @@ def load_region(path: str | Path, *, reference_dir: Path | None = None, models_d
     arcs = _arcs(raw.tables.get("arcs"), problems, facilities)
     problems.raise_if_any()
 
-    modelled, modelled_quality = _modelled_flows(facilities, measured, models, reference, problems, settings)
+    modelled, modelled_quality = modelled_flows(facilities, measured, models, reference, problems, settings)
     problems.raise_if_any()
     flows = pd.concat([measured, modelled], ignore_index=True) if len(modelled) else measured
     flows = flows[FLOW_COLUMNS].reset_index(drop=True)

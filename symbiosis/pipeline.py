@@ -45,14 +45,17 @@ def optimise(region: Region, *, method: str = "ipm", progress: Progress | None =
 
     timings = timings or Timings()
     say = progress or (lambda _message: None)
+    weights = overrides.pop("weights", None)
     started = time.perf_counter()
     say("screening candidate exchanges")
     cands = build_candidates(region, **overrides)
+    if weights:
+        cands.parameters["weights"] = weights
     timings.record("candidates", started)
     started = time.perf_counter()
     say(f"solving the exchange model ({len(cands.arcs):,} candidate arcs)")
     solution = solve_exchange(cands, carbon_price=float(cands.parameters["carbon_price"]),  # type: ignore[arg-type]
-                              method=method)
+                              weights=weights, method=method)  # type: ignore[arg-type]
     timings.record("solve", started)
     started = time.perf_counter()
     say("evaluating results against business as usual")

@@ -135,6 +135,8 @@ def _fates(table: Table, problems: Problems) -> pd.DataFrame:
         "kind": text_column(table, "kind"),
         "cost_per_t": number_column(table, "cost_per_t", problems, required=True),
         "co2e_t_per_t": number_column(table, "co2e_t_per_t", problems).fillna(0.0),
+        # the tax part of cost_per_t, where known, so a scenario can change a tax and nothing else
+        "tax_per_t": number_column(table, "tax_per_t", problems, allow_negative=False),
         "source": text_column(table, "source"),
     })
     for position, kind in enumerate(frame["kind"]):
