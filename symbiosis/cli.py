@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.table import Table
 
 from symbiosis.atomic import write_atomic
-from symbiosis.errors import InputError, SymbiosisError
+from symbiosis.errors import InputError, Problem, SymbiosisError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Industrial symbiosis network optimiser: balances, exchanges, maps and reports.")
@@ -29,7 +29,8 @@ OutDir = Annotated[Path, typer.Option("--out", "-o", help="Folder for the output
 
 
 def _setup_logging(verbose: bool) -> None:
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("pyomo").setLevel(logging.WARNING)
 
 
@@ -92,7 +93,8 @@ def _balance_table(table: pd.DataFrame, title: str) -> Table:
 
 
 @app.command()
-def balance(path: RegionPath, out: Annotated[Path | None, typer.Option("--out", "-o", help="Write balances.csv here")] = None,
+def balance(path: RegionPath,
+            out: Annotated[Path | None, typer.Option("--out", "-o", help="Write balances.csv here")] = None,
             tolerance: Annotated[float | None, typer.Option(help="Relative closure error accepted")] = None) -> None:
     """Show every facility's mass (and energy) balance with its closure error and data quality."""
     from symbiosis.balances import balances
@@ -116,7 +118,8 @@ def _overrides(max_distance: float | None, circuity: float | None, carbon_price:
             "transport_cost_per_tkm": transport_cost}
 
 
-MaxDistance = Annotated[float | None, typer.Option("--max-distance", help="Default max distance, km (overrides region.yaml)")]
+MaxDistance = Annotated[float | None,
+                        typer.Option("--max-distance", help="Default max distance, km (overrides region.yaml)")]
 Circuity = Annotated[float | None, typer.Option(help="Road km per great-circle km")]
 CarbonPrice = Annotated[float | None, typer.Option("--carbon-price", help="Money per t CO2e")]
 TransportCost = Annotated[float | None, typer.Option("--transport-cost", help="Money per t·km")]
@@ -142,7 +145,8 @@ def _print_kpis(results) -> None:  # type: ignore[no-untyped-def]
     if len(ex):
         top = Table(title="Top exchanges")
         for column in ("from", "to", "material", "t/yr", "km", f"saving {cur}/yr"):
-            top.add_column(column, justify="right" if column in ("t/yr", "km") or column.startswith("saving") else "left")
+            numeric = column in ("t/yr", "km") or column.startswith("saving")
+            top.add_column(column, justify="right" if numeric else "left")
         for row in ex.itertuples():
             top.add_row(row.supply_facility, row.demand_facility, row.material, _fmt(row.amount_t_per_yr, 0),
                         _fmt(row.distance_km), _fmt(row.saving, 0))
@@ -198,6 +202,166 @@ def run(path: RegionPath, out: OutDir = Path("out"), max_distance: MaxDistance =
     _print_kpis(results)
     for name, file in written.items():
         console.print(f"  {name}: {file}")
+
+
+@app.command()
+def compare(scenarios: Annotated[list[Path], typer.Argument(help="Scenario YAML files; the first is the reference")],
+            out: OutDir = Path("out/compare"),
+            scheduler: Annotated[str | None, typer.Option(help="Dask scheduler address (tcp://host:8786)")] = None,
+            workers: Annotated[int | None, typer.Option(help="Processes on this machine")] = None,
+            reference: Annotated[str | None, typer.Option(help="Scenario name to compare against")] = None) -> None:
+    """Run scenarios (in parallel) and compare them side by side against the first."""
+    from rich.progress import Progress
+
+    from symbiosis.compare import compare_runs, run_scenarios, write_comparison
+
+    with Progress(console=console) as bar:
+        task = bar.add_task("scenarios", total=len(scenarios))
+
+        def tick(run, done, total):  # type: ignore[no-untyped-def]
+            mark = "[green]✓[/]" if run.ok else "[red]✗[/]"
+            bar.console.print(f"{mark} {run.name} ({run.seconds:.1f} s)")
+            bar.update(task, completed=done)
+
+        runs = run_scenarios(scenarios, scheduler=scheduler, max_workers=workers, progress=tick)
+    comparison = compare_runs(runs, reference=reference)
+    written = write_comparison(comparison, runs, out)
+    if not comparison.kpis.empty:
+        view = Table(title=f"Scenarios against {comparison.reference}")
+        for column in comparison.kpis.columns:
+            view.add_column(str(column), justify="left" if column in ("indicator", "unit") else "right")
+        for row in comparison.kpis.itertuples(index=False):
+            view.add_row(*[v if isinstance(v, str) else _fmt(float(v), 0) if v is not None else "–" for v in row])
+        console.print(view)
+    for name, error in comparison.failed.items():
+        err_console.print(f"[red]scenario {name} failed:[/] {error}", highlight=False, soft_wrap=True)
+    console.print(f"comparison in {written['report']}")
+    if comparison.failed:
+        raise typer.Exit(code=1)
+
+
+@app.command()
+def tradeoff(path: RegionPath, out: OutDir = Path("out/tradeoff"),
+             points: Annotated[int, typer.Option(help="Points on the curve")] = 11,
+             max_distance: MaxDistance = None, circuity: Circuity = None,
+             transport_cost: TransportCost = None) -> None:
+    """The cost–CO2e trade-off curve (ε-constraint over one model, re-solved, not rebuilt)."""
+    from symbiosis.candidates import candidates
+    from symbiosis.tradeoff import plot_tradeoff
+    from symbiosis.tradeoff import tradeoff as trace
+
+    region = _load(path)
+    try:
+        with console.status("tracing the trade-off curve"):
+            cands = candidates(region, **_overrides(max_distance, circuity, None, transport_cost))
+            result = trace(cands, n_points=points)
+    except SymbiosisError as exc:
+        _fail(exc)
+    out.mkdir(parents=True, exist_ok=True)
+    write_atomic(out / "tradeoff.csv", lambda p: result.points.to_csv(p, index=False))
+    write_atomic(out / "tradeoff_changes.csv", lambda p: result.changes.to_csv(p, index=False))
+    plot_tradeoff(result, str(out / "tradeoff.png"))
+    view = Table(title="Cost against CO2e")
+    for column in ("point", "t CO2e/yr", f"cost {result.currency}/yr", "implied carbon price", "exchanges"):
+        view.add_column(column, justify="right")
+    for row in result.points.itertuples():
+        view.add_row(str(row.point), _fmt(row.co2e_t, 0), _fmt(row.cost, 0), _fmt(row.implied_carbon_price, 1),
+                     str(row.n_exchanges))
+    console.print(view)
+    console.print(f"{len(result.changes)} exchange change(s) along the curve; outputs in {out}/")
+
+
+@app.command()
+def partners(path: RegionPath,
+             flow: Annotated[str | None, typer.Option("--flow", help="An outgoing flow of the region")] = None,
+             facility: Annotated[str | None, typer.Option(help="New stream: facility id (new or existing)")] = None,
+             material: Annotated[str | None, typer.Option(help="For a new stream: material id")] = None,
+             amount: Annotated[float | None, typer.Option(help="For a new stream: amount")] = None,
+             unit: Annotated[str, typer.Option(help="Unit of --amount")] = "t",
+             lat: Annotated[float | None, typer.Option(help="For a new facility")] = None,
+             lon: Annotated[float | None, typer.Option(help="For a new facility")] = None,
+             fate: Annotated[str, typer.Option(help="Today's fate of the new stream")] = "landfill",
+             quality: Annotated[list[str] | None, typer.Option(help="PARAM=VALUE[UNIT], e.g. chloride=0.05%")] = None,
+             out: OutDir = Path("out/partners"),
+             max_distance: MaxDistance = None, carbon_price: CarbonPrice = None) -> None:
+    """Ranked receivers for one waste stream, with quality fit, value per tonne and what would make others viable."""
+    import re
+
+    from symbiosis.partners import add_stream, find_partners, partners_map
+
+    region = _load(path)
+    try:
+        if flow is None:
+            if facility is None or material is None or amount is None:
+                raise InputError([Problem("command line", "give --flow, or --facility, --material and --amount")])
+            parsed = {}
+            for item in quality or []:
+                match = re.match(r"^([^=]+)=([-+0-9.eE]+)\s*(.*)$", item)
+                if not match:
+                    raise InputError([Problem("--quality", "expected PARAM=VALUE[UNIT]", found=item)])
+                parsed[match.group(1)] = (float(match.group(2)), match.group(3) or "")
+            region, flow = add_stream(region, facility_id=facility, material=material, amount=amount, unit=unit,
+                                      lat=lat, lon=lon, fate=fate, quality=parsed)
+        with console.status("searching partners"):
+            search = find_partners(region, flow, max_distance_km=max_distance, carbon_price=carbon_price)
+    except SymbiosisError as exc:
+        _fail(exc)
+    out.mkdir(parents=True, exist_ok=True)
+    write_atomic(out / "partners.csv", lambda p: search.partners.to_csv(p, index=False))
+    if len(search.partners):
+        partners_map(search, region, str(out / "partners_map.html"))
+    cur = region.settings.currency
+    console.print(f"stream [bold]{flow}[/]: {search.supply['material']}, {search.supply['amount_t_per_yr']:,.0f} t/yr; "
+                  f"shadow value {search.shadow_value_per_t:,.2f} {cur}/t; optimum exchanges "
+                  f"{search.exchanged_t_per_yr:,.0f} t/yr")
+    view = Table(title="Receivers")
+    for column in ("#", "receiver", "material", "km", "quality", f"net {cur}/t", "CO2e avoided t/t", "optimum t/yr",
+                   "what would make it viable"):
+        view.add_column(column)
+    for row in search.partners.itertuples():
+        view.add_row(str(row.rank), str(row.name), row.material, _fmt(row.distance_km), row.quality_fit,
+                     _fmt(row.net_value_per_t, 2), _fmt(row.co2e_avoided_per_t, 3), _fmt(row.optimum_t_per_yr, 0),
+                     row.what_would_make_it_viable)
+    console.print(view)
+    console.print(f"outputs in {out}/")
+
+
+@app.command()
+def resilience(path: RegionPath, out: OutDir = Path("out/resilience"),
+               exchanges: Annotated[bool, typer.Option(help="Also remove each exchange in turn")] = False,
+               only_participants: Annotated[bool, typer.Option(help="Only facilities in the optimum")] = False) -> None:
+    """Remove each facility in turn, re-optimise, and rank facilities by the benefit the network loses."""
+    from rich.progress import Progress
+
+    from symbiosis.resilience import resilience as analyse
+
+    region = _load(path)
+    try:
+        with Progress(console=console) as bar:
+            task = bar.add_task("removing facilities", total=None)
+
+            def tick(facility: str, k: int, n: int) -> None:
+                bar.update(task, total=n, completed=k - 1, description=f"without {facility}")
+
+            result = analyse(region, only_participants=only_participants, include_exchanges=exchanges, progress=tick)
+    except SymbiosisError as exc:
+        _fail(exc)
+    out.mkdir(parents=True, exist_ok=True)
+    write_atomic(out / "resilience_facilities.csv", lambda p: result.facilities.to_csv(p, index=False))
+    write_atomic(out / "exchange_graph.csv", lambda p: result.graph.to_csv(p, index=False))
+    if len(result.exchanges):
+        write_atomic(out / "resilience_exchanges.csv", lambda p: result.exchanges.to_csv(p, index=False))
+    cur = region.settings.currency
+    view = Table(title="Who the network depends on")
+    for column in ("#", "facility", f"cost benefit lost {cur}/yr", "CO2e lost t/yr", "waste diversion lost t/yr",
+                   "failing", "degree", "betweenness"):
+        view.add_column(column)
+    for row in result.facilities.itertuples():
+        view.add_row(str(row.rank), row.facility_id, _fmt(row.cost_benefit_lost, 0), _fmt(row.co2e_benefit_lost_t, 0),
+                     _fmt(row.waste_diversion_lost_t, 0), str(row.n_exchanges_failing), str(row.degree),
+                     f"{row.betweenness:.2f}")
+    console.print(view)
+    console.print(f"outputs in {out}/")
 
 
 if __name__ == "__main__":  # pragma: no cover

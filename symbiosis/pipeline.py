@@ -73,9 +73,10 @@ def write_parameters(results: Results, out_dir: Path, extra: dict[str, object] |
 def write_outputs(results: Results, region: Region, out_dir: Path, *, self_contained: bool = False,
                   progress: Progress | None = None, pngs: bool = True) -> dict[str, Path]:
     """Tables, GeoPackage, map, report and slide PNGs for one run."""
+    from symbiosis.outputs.report import write_report
+
     from symbiosis.outputs.export import write_results
     from symbiosis.outputs.mapping import save_map
-    from symbiosis.outputs.report import write_report
 
     say = progress or (lambda _message: None)
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,287 @@
+"""Run scenarios side by side and compare them: KPIs, exchanges added / removed / changed, a difference map.
+
+Runs go through the standard :mod:`concurrent.futures` executor interface: a process pool on this machine
+by default, or the executor of a Dask distributed cluster (``scheduler="tcp://host:8786"``), with the same
+results. Workers return tidy tables only; the calling process writes every file, so a remote cluster needs
+no shared disk. A scenario that fails is reported with its error while the others finish.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import traceback
+from collections.abc import Callable, Iterable
+from concurrent.futures import Executor, Future, ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+import yaml
+
+from symbiosis.atomic import write_atomic, write_text_atomic
+
+if TYPE_CHECKING:
+    from symbiosis.results import Results
+
+logger = logging.getLogger(__name__)
+
+KPI_ROWS = [
+    ("net_cost_saving", "net cost saving", "currency/yr"),
+    ("cost_optimum", "system cost with symbiosis", "currency/yr"),
+    ("cost_bau", "system cost, business as usual", "currency/yr"),
+    ("co2e_avoided_t", "CO2e avoided", "t/yr"),
+    ("co2e_optimum_t", "CO2e with symbiosis", "t/yr"),
+    ("waste_diverted_t", "waste diverted from landfill and incineration", "t/yr"),
+    ("virgin_avoided_t", "virgin material avoided", "t/yr"),
+    ("water_saved_m3", "water saved", "m3/yr"),
+    ("tkm", "transport", "t·km/yr"),
+    ("n_exchanges", "exchanges", ""),
+    ("n_facilities_participating", "participating facilities", ""),
+]
+
+
+@dataclass
+class ScenarioRun:
+    """The outcome of one scenario: its results, or the error that stopped it."""
+
+    name: str
+    path: str
+    ok: bool
+    seconds: float
+    results: Results | None = None
+    resolved: dict[str, Any] = field(default_factory=dict)
+    error: str = ""
+
+
+def run_scenario(path: str | Path) -> ScenarioRun:
+    """Load a scenario, apply it to its base region and optimise; never raises (errors are returned)."""
+    from symbiosis.inputs import load_region
+    from symbiosis.pipeline import optimise
+    from symbiosis.scenarios import apply_scenario, load_scenario
+
+    started = time.perf_counter()
+    name = Path(path).stem
+    try:
+        scenario, base = load_scenario(path)
+        name = scenario.name
+        region = load_region(base)
+        changed, overrides, record = apply_scenario(region, scenario)
+        results = optimise(changed, **overrides)
+        resolved = {"name": scenario.name, "description": scenario.description, "base": str(base),
+                    "changes": record, "parameters": results.parameters}
+        return ScenarioRun(name, str(path), True, time.perf_counter() - started, results, resolved)
+    except Exception as exc:  # a failed scenario is reported, the others go on
+        detail = str(exc) if hasattr(exc, "problems") else f"{type(exc).__name__}: {exc}"
+        logger.debug("scenario %s failed:\n%s", path, traceback.format_exc())
+        return ScenarioRun(name, str(path), False, time.perf_counter() - started, error=detail)
+
+
+def make_executor(scheduler: str | None = None, max_workers: int | None = None) -> tuple[Executor, Callable[[], None]]:
+    """A process pool, or a Dask cluster's executor when ``scheduler`` is an address; returns (executor, close)."""
+    if scheduler:
+        from distributed import Client
+
+        client = Client(scheduler)
+        executor = client.get_executor()
+
+        def close() -> None:
+            client.close()
+
+        return executor, close
+    pool = ProcessPoolExecutor(max_workers=max_workers)
+    return pool, lambda: pool.shutdown(wait=True)
+
+
+def run_scenarios(paths: Iterable[str | Path], *, executor: Executor | None = None, scheduler: str | None = None,
+                  max_workers: int | None = None,
+                  progress: Callable[[ScenarioRun, int, int], None] | None = None) -> list[ScenarioRun]:
+    """Run every scenario through an executor; results come back in the order the paths were given."""
+    paths = [str(p) for p in paths]
+    own_close: Callable[[], None] | None = None
+    if executor is None:
+        executor, own_close = make_executor(scheduler, max_workers)
+    try:
+        futures: dict[Future[ScenarioRun], int] = {executor.submit(run_scenario, p): k for k, p in enumerate(paths)}
+        runs: list[ScenarioRun | None] = [None] * len(paths)
+        for done, future in enumerate(as_completed(futures), start=1):
+            k = futures[future]
+            try:
+                runs[k] = future.result()
+            except Exception as exc:  # the worker itself died
+                runs[k] = ScenarioRun(Path(paths[k]).stem, paths[k], False, 0.0, error=f"worker failed: {exc}")
+            if progress is not None:
+                progress(runs[k], done, len(paths))  # type: ignore[arg-type]
+    finally:
+        if own_close is not None:
+            own_close()
+    return [r for r in runs if r is not None]
+
+
+@dataclass
+class Comparison:
+    """KPIs side by side (one column per scenario), their differences against the reference, and the
+    exchanges added, removed or changed against the reference."""
+
+    kpis: pd.DataFrame
+    differences: pd.DataFrame
+    exchanges: pd.DataFrame
+    reference: str
+    failed: dict[str, str]
+
+
+def compare_runs(runs: list[ScenarioRun], *, reference: str | None = None, change_tol: float = 1e-6) -> Comparison:
+    """Compare successful runs against the reference run (the first successful one unless named)."""
+    ok = [r for r in runs if r.ok and r.results is not None]
+    failed = {r.name: r.error for r in runs if not r.ok}
+    if not ok:
+        empty = pd.DataFrame()
+        return Comparison(empty, empty, empty, "", failed)
+    ref = next((r for r in ok if r.name == reference), ok[0])
+    kpis = pd.DataFrame({r.name: {key: r.results.kpis.get(key) for key, _, _ in KPI_ROWS} for r in ok})  # type: ignore[union-attr]
+    kpis.insert(0, "unit", [unit for _, _, unit in KPI_ROWS])
+    kpis.insert(0, "indicator", [label for _, label, _ in KPI_ROWS])
+    numeric = kpis.drop(columns=["indicator", "unit"]).apply(pd.to_numeric, errors="coerce")
+    differences = numeric.sub(numeric[ref.name], axis=0)
+    differences.insert(0, "unit", kpis["unit"])
+    differences.insert(0, "indicator", kpis["indicator"])
+    rows = []
+    key = ["supply_id", "demand_id"]
+    ref_ex = ref.results.exchanges.set_index(key)  # type: ignore[union-attr]
+    for run in ok:
+        if run is ref:
+            continue
+        ex = run.results.exchanges.set_index(key)  # type: ignore[union-attr]
+        for pair in ex.index.union(ref_ex.index):
+            before = float(ref_ex.at[pair, "amount_t_per_yr"]) if pair in ref_ex.index else 0.0
+            after = float(ex.at[pair, "amount_t_per_yr"]) if pair in ex.index else 0.0
+            if abs(after - before) <= change_tol * max(1.0, abs(before)):
+                continue
+            source = ex if pair in ex.index else ref_ex
+            change = "added" if before == 0 else "removed" if after == 0 else "changed"
+            rows.append({"scenario": run.name, "change": change, "supply_id": pair[0], "demand_id": pair[1],
+                         "supply_facility": source.at[pair, "supply_facility"],
+                         "demand_facility": source.at[pair, "demand_facility"],
+                         "material": source.at[pair, "material"], "reference_t_per_yr": before,
+                         "scenario_t_per_yr": after, "difference_t_per_yr": after - before})
+    exchanges = pd.DataFrame(rows, columns=["scenario", "change", "supply_id", "demand_id", "supply_facility",
+                                            "demand_facility", "material", "reference_t_per_yr",
+                                            "scenario_t_per_yr", "difference_t_per_yr"])
+    return Comparison(kpis, differences, exchanges, ref.name, failed)
+
+
+def write_comparison(comparison: Comparison, runs: list[ScenarioRun], out_dir: Path) -> dict[str, Path]:
+    """Each run's outputs in its own folder (with its resolved scenario), the comparison tables, a
+    difference map and ``comparison.html``."""
+    from symbiosis.outputs.export import write_results
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written: dict[str, Path] = {}
+    for run in runs:
+        folder = out_dir / _safe(run.name)
+        folder.mkdir(parents=True, exist_ok=True)
+        if run.ok and run.results is not None:
+            write_results(run.results, folder)
+            write_text_atomic(folder / "scenario.resolved.yaml",
+                              yaml.safe_dump(_plain(run.resolved), sort_keys=False, allow_unicode=True))
+        else:
+            write_text_atomic(folder / "error.txt", run.error + "\n")
+    if not comparison.kpis.empty:
+        write_atomic(out_dir / "kpis_comparison.csv", lambda p: comparison.kpis.to_csv(p, index=False))
+        write_atomic(out_dir / "kpis_differences.csv", lambda p: comparison.differences.to_csv(p, index=False))
+        write_atomic(out_dir / "exchanges_changes.csv", lambda p: comparison.exchanges.to_csv(p, index=False))
+        written["kpis"] = out_dir / "kpis_comparison.csv"
+        written["map"] = difference_map(comparison, runs, out_dir / "differences_map.html")
+    status = [{"scenario": r.name, "ok": r.ok, "seconds": round(r.seconds, 3), "error": r.error} for r in runs]
+    write_text_atomic(out_dir / "runs.json", json.dumps(status, indent=2) + "\n")
+    written["report"] = _comparison_report(comparison, runs, out_dir / "comparison.html")
+    return written
+
+
+def _safe(name: str) -> str:
+    return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in name) or "scenario"
+
+
+def _plain(value: Any) -> Any:
+    """YAML-safe copy (numpy scalars and tuples become plain Python)."""
+    return json.loads(json.dumps(value, default=lambda v: v.item() if hasattr(v, "item") else str(v)))
+
+
+def difference_map(comparison: Comparison, runs: list[ScenarioRun], path: Path) -> Path:
+    """A folium map of exchanges added (green), removed (red) and changed (orange) against the reference."""
+    import html
+
+    import folium
+
+    ref = next(r for r in runs if r.name == comparison.reference)
+    facilities = ref.results.facilities.set_index("facility_id")  # type: ignore[union-attr]
+    for run in runs:
+        if run.ok and run.results is not None:
+            extra = run.results.facilities.set_index("facility_id")
+            facilities = pd.concat([facilities, extra[~extra.index.isin(facilities.index)]])
+    fmap = folium.Map(tiles="OpenStreetMap", control_scale=True)
+    colours = {"added": "#1a9850", "removed": "#d73027", "changed": "#fc8d59"}
+    for scenario, group in comparison.exchanges.groupby("scenario") if len(comparison.exchanges) else []:
+        layer = folium.FeatureGroup(name=html.escape(str(scenario)))
+        for row in group.itertuples():
+            if row.supply_facility not in facilities.index or row.demand_facility not in facilities.index:
+                continue
+            a, b = facilities.loc[row.supply_facility], facilities.loc[row.demand_facility]
+            tip = (f"{html.escape(str(row.change))}: {html.escape(str(row.supply_facility))} → "
+                   f"{html.escape(str(row.demand_facility))}, {html.escape(str(row.material))}, "
+                   f"{row.reference_t_per_yr:,.0f} → {row.scenario_t_per_yr:,.0f} t/yr")
+            folium.PolyLine([(a.lat, a.lon), (b.lat, b.lon)], color=colours[row.change], weight=4,
+                            tooltip=tip, class_name=f"sym-diff sym-diff-{row.change}").add_to(layer)
+        layer.add_to(fmap)
+    for fid, row in facilities.iterrows():
+        folium.CircleMarker((row.lat, row.lon), radius=4, color="#333", fill=True,
+                            tooltip=html.escape(str(row.get("name", fid)))).add_to(fmap)
+    if len(facilities):
+        fmap.fit_bounds([[facilities.lat.min(), facilities.lon.min()], [facilities.lat.max(), facilities.lon.max()]])
+    folium.LayerControl(collapsed=False).add_to(fmap)
+    return write_atomic(path, lambda p: fmap.save(str(p)))
+
+
+def _comparison_report(comparison: Comparison, runs: list[ScenarioRun], path: Path) -> Path:
+    from jinja2 import Environment
+
+    env = Environment(autoescape=True)
+    template = env.from_string(_REPORT)
+    kpis = comparison.kpis
+    text = template.render(
+        comparison=comparison, runs=runs,
+        kpi_columns=[c for c in kpis.columns if c not in ("indicator", "unit")] if not kpis.empty else [],
+        kpi_rows=kpis.to_dict("records") if not kpis.empty else [],
+        diff_rows=comparison.differences.to_dict("records") if not kpis.empty else [],
+        exchange_rows=comparison.exchanges.to_dict("records"),
+        fmt=lambda v: "–" if v is None or v != v else (f"{v:,.0f}" if isinstance(v, (int, float)) else str(v)),
+    )
+    return write_text_atomic(path, text)
+
+
+_REPORT = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Scenario comparison</title>
+<style>body{font-family:system-ui,sans-serif;margin:2rem;max-width:1200px}table{border-collapse:collapse;margin:1rem 0}
+td,th{border:1px solid #ccc;padding:.3rem .6rem;text-align:right}td:first-child,th:first-child{text-align:left}
+.failed{color:#b00}</style></head><body>
+<h1>Scenario comparison</h1>
+<p>Reference: <strong>{{ comparison.reference }}</strong>. Differences are scenario minus reference.</p>
+{% if comparison.failed %}<h2>Failed scenarios</h2><ul>{% for name, error in comparison.failed.items() %}
+<li class="failed"><strong>{{ name }}</strong>: <pre>{{ error }}</pre></li>{% endfor %}</ul>{% endif %}
+<h2>Indicators</h2><table><tr><th>indicator</th><th>unit</th>{% for c in kpi_columns %}<th>{{ c }}</th>{% endfor %}</tr>
+{% for row in kpi_rows %}<tr><td>{{ row.indicator }}</td><td>{{ row.unit }}</td>{% for c in kpi_columns %}
+<td data-kpi="{{ c }}:{{ loop.index0 }}">{{ fmt(row[c]) }}</td>{% endfor %}</tr>{% endfor %}</table>
+<h2>Differences against {{ comparison.reference }}</h2><table><tr><th>indicator</th><th>unit</th>
+{% for c in kpi_columns %}<th>{{ c }}</th>{% endfor %}</tr>{% for row in diff_rows %}<tr><td>{{ row.indicator }}</td>
+<td>{{ row.unit }}</td>{% for c in kpi_columns %}<td>{{ fmt(row[c]) }}</td>{% endfor %}</tr>{% endfor %}</table>
+<h2>Exchanges added, removed or changed</h2>
+{% if exchange_rows %}<table><tr><th>scenario</th><th>change</th><th>from</th><th>to</th><th>material</th>
+<th>reference t/yr</th><th>scenario t/yr</th></tr>{% for r in exchange_rows %}<tr><td>{{ r.scenario }}</td>
+<td>{{ r.change }}</td><td>{{ r.supply_facility }}</td><td>{{ r.demand_facility }}</td><td>{{ r.material }}</td>
+<td>{{ fmt(r.reference_t_per_yr) }}</td><td>{{ fmt(r.scenario_t_per_yr) }}</td></tr>{% endfor %}</table>
+{% else %}<p>No exchange differs from the reference.</p>{% endif %}
+<p><a href="differences_map.html">Map of the differences</a></p>
+</body></html>
+"""

@@ -1,0 +1,239 @@
+"""Partners for one stream: every receiver that could take it, ranked, with why the rest do not.
+
+For a supply (a flow already in the region, or a stream described on the command line and added to a copy
+of the region), every demand of a material it can replace is assessed, at any distance: the road distance
+and the limit that applies, the quality fit per bounded parameter (passes / blend needed / fails / not
+measured, with figures), the net value per tonne for the supplier (its avoided fate cost) and for the
+receiver (virgin purchase avoided less transport and processing), the CO2e avoided per tonne, and whether
+the regional optimum uses the pair. For a receiver the optimum does not use, it says what would make it
+viable: the price gap, the distance at which it would pay, and which quality limit stands in the way.
+Only the demands of compatible materials are visited (grouped by material), never every demand.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from symbiosis.candidates import candidates as build_candidates
+from symbiosis.candidates import geodesic_km, resolve_parameters
+from symbiosis.errors import InputError, Problem
+from symbiosis.region import Region
+
+
+@dataclass
+class PartnerSearch:
+    """The ranked receivers (``partners``) of one stream, its shadow value and the run's parameters."""
+
+    supply: pd.Series
+    partners: pd.DataFrame
+    shadow_value_per_t: float
+    exchanged_t_per_yr: float
+    parameters: dict[str, object]
+
+
+def add_stream(region: Region, *, facility_id: str, material: str, amount: float, unit: str = "t",
+               lat: float | None = None, lon: float | None = None, fate: str = "landfill",
+               price_per_t: float | None = None, quality: dict[str, tuple[float, str]] | None = None,
+               flow_id: str = "new_stream", sector: str = "38.21", name: str | None = None) -> tuple[Region, str]:
+    """A copy of the region with a stream that is not yet in it (and its facility, if new)."""
+    from symbiosis.units import UnitProblem, convert_amount
+
+    changed = region.copy()
+    problems: list[Problem] = []
+    if material not in changed.reference.materials.index:
+        problems.append(Problem("--material", "unknown material", found=material,
+                                expected="a material_id from the reference materials"))
+    if fate and fate not in changed.reference.fates.index:
+        problems.append(Problem("--fate", "unknown fate", found=fate,
+                                expected=", ".join(changed.reference.fates.index)))
+    known = set(changed.facilities["facility_id"])
+    if facility_id not in known:
+        if lat is None or lon is None:
+            problems.append(Problem("--facility", "a new facility needs --lat and --lon", found=facility_id))
+        else:
+            changed.facilities = pd.concat([changed.facilities, pd.DataFrame([{
+                "facility_id": facility_id, "name": name or facility_id, "sector": sector, "lat": lat, "lon": lon,
+                "confidential": False, "process_model": "", "activity": math.nan, "activity_unit": ""}])],
+                ignore_index=True)
+    try:
+        converted = convert_amount(amount, unit, density_t_per_m3=changed.reference.density(material))
+    except UnitProblem as exc:
+        problems.append(Problem("--unit", str(exc), found=unit))
+    if problems:
+        raise InputError(problems)
+    if flow_id in set(changed.flows["flow_id"]):
+        raise InputError([Problem("--flow-id", "the flow id is already used", found=flow_id)])
+    row = {column: "" for column in changed.flows.columns}
+    row.update(flow_id=flow_id, facility_id=facility_id, direction="out", category="by_product", material=material,
+               quantity="mass", amount_t_per_yr=converted.value, amount_mwh_per_yr=math.nan, fate=fate,
+               price_per_t=math.nan if price_per_t is None else price_per_t, price_per_mwh=math.nan,
+               exchangeable=True, max_secondary_share=math.nan, max_distance_km=math.nan, uncertainty_pct=math.nan,
+               source="partner search", data_quality="estimated", note="stream added for a partner search",
+               origin="command line")
+    changed.flows = pd.concat([changed.flows, pd.DataFrame([row])], ignore_index=True)
+    if quality:
+        extra = pd.DataFrame([{"flow_id": flow_id, "parameter": p, "value": v, "unit": u, "bound": "",
+                               "virgin_value": math.nan} for p, (v, u) in quality.items()])
+        changed.quality = pd.concat([changed.quality, extra], ignore_index=True)
+    return changed, flow_id
+
+
+def _quality_fit(c: float | None, bound: str, limit: float, virgin: float) -> tuple[str, str, float]:
+    """(status, detail, max secondary share of the physical blend)."""
+    if c is None or c != c:
+        return "not measured", "no measurement on the stream", 0.0
+    ok = c <= limit if bound == "max" else c >= limit
+    if ok:
+        return "passes", f"{c:g} vs {bound} {limit:g}", 1.0
+    virgin_ok = virgin < limit if bound == "max" else virgin > limit
+    if not virgin_ok:
+        return "fails", f"{c:g} vs {bound} {limit:g}; the virgin material ({virgin:g}) cannot dilute it", 0.0
+    share = (limit - virgin) / (c - virgin)
+    return "blend needed", f"{c:g} vs {bound} {limit:g}: at most {share:.0%} of the blend", float(share)
+
+
+def find_partners(region: Region, flow_id: str, **overrides: object) -> PartnerSearch:
+    """Rank the receivers of one supply flow (see the module docstring)."""
+    from symbiosis.pipeline import optimise
+
+    parameters = resolve_parameters(region, **overrides)
+    flows = region.flows.set_index("flow_id")
+    if flow_id not in flows.index:
+        raise InputError([Problem("--flow", "unknown flow", found=flow_id, expected="a flow_id of the region")])
+    supply = flows.loc[flow_id]
+    if supply["direction"] != "out" or supply["quantity"] != "mass":
+        raise InputError([Problem("--flow", "not an outgoing mass flow", found=flow_id,
+                                  expected="a by-product, waste or wastewater stream")])
+    results = optimise(region, **overrides)
+    supplies = results.supplies.set_index("supply_id")
+    in_model = flow_id in supplies.index
+    cands = build_candidates(region, **overrides)
+    arcs = cands.arcs[cands.arcs["supply_id"] == flow_id].set_index("demand_id")
+    used = results.exchanges[results.exchanges["supply_id"] == flow_id].set_index("demand_id")["amount_t_per_yr"]
+
+    subs = region.reference.substitutions
+    subs = subs[subs["secondary_material"] == supply["material"]]
+    demands = cands.demands
+    facilities = region.facilities.set_index("facility_id")
+    here = facilities.loc[supply["facility_id"]]
+    circuity = float(parameters["circuity"])  # type: ignore[arg-type]
+    tkm_cost = float(parameters["transport_cost_per_tkm"])  # type: ignore[arg-type]
+    tkm_co2 = float(parameters["transport_co2_per_tkm"])  # type: ignore[arg-type]
+    carbon = float(parameters["carbon_price"])  # type: ignore[arg-type]
+    fate_cost = (float(supplies.at[flow_id, "fate_cost_per_t"]) if in_model else 0.0)
+    fate_co2 = (float(supplies.at[flow_id, "fate_co2e_per_t"]) if in_model else 0.0)
+    quality = region.quality
+    measured = quality[(quality["flow_id"] == flow_id) & (quality["bound"] == "")].set_index("parameter")["value"]
+    bounds = cands.demand_quality
+    overrides_table = region.arcs.set_index(["supply_facility", "demand_facility"]) if len(region.arcs) else None
+    rows = []
+    for sub in subs.itertuples():
+        targets = demands[demands["material"] == sub.primary_material]
+        if targets.empty:
+            continue
+        km = geodesic_km(np.full(len(targets), here.lat), np.full(len(targets), here.lon),
+                         targets["lat"].to_numpy(float), targets["lon"].to_numpy(float)) * circuity
+        for k, (d_pos, demand) in enumerate(targets.iterrows()):
+            distance = 0.0 if demand["facility_id"] == supply["facility_id"] else float(km[k])
+            transport = distance * tkm_cost
+            if overrides_table is not None and (supply["facility_id"], demand["facility_id"]) in overrides_table.index:
+                o = overrides_table.loc[(supply["facility_id"], demand["facility_id"])]
+                distance = float(o["distance_km"]) if o["distance_km"] == o["distance_km"] else distance
+                transport = float(o["cost_per_t"]) if o["cost_per_t"] == o["cost_per_t"] else distance * tkm_cost
+            did = demand["demand_id"]
+            arc = arcs.loc[did] if did in arcs.index else None
+            limit = (float(arc["max_distance_km"]) if arc is not None
+                     else _limit(region, supply, demand, sub, parameters))
+            fits = []
+            worst = "passes"
+            for b in bounds[bounds["d"] == d_pos].itertuples():
+                status, detail, _share = _quality_fit(measured.get(b.parameter), b.bound, b.limit, b.virgin_value)
+                fits.append(f"{b.parameter}: {status} ({detail})")
+                worst = max(worst, status, key=["passes", "blend needed", "not measured", "fails"].index)
+            receiver_value = sub.ratio * float(demand["virgin_price_per_t"]) - transport - sub.processing_cost_per_t
+            co2_avoided = (fate_co2 + sub.ratio * float(demand["virgin_co2e_per_t"]) - distance * tkm_co2
+                           - sub.processing_co2e_per_t)
+            net = fate_cost + receiver_value + carbon * co2_avoided
+            shipped = float(used.get(did, 0.0))
+            viable: list[str] = []
+            if shipped <= 0:
+                if net < 0:
+                    viable.append(f"price: needs {-net:,.2f} per t more value "
+                                  "(e.g. a higher fate cost or virgin price)")
+                economic_km = ((fate_cost + sub.ratio * float(demand["virgin_price_per_t"]) - sub.processing_cost_per_t
+                                + carbon * (fate_co2 + sub.ratio * float(demand["virgin_co2e_per_t"])
+                                            - sub.processing_co2e_per_t)) / (tkm_cost + carbon * tkm_co2)
+                               if tkm_cost + carbon * tkm_co2 > 0 else math.inf)
+                if distance > limit:
+                    viable.append(f"distance: {distance:,.1f} km is beyond the {limit:,.0f} km limit")
+                if net < 0 and economic_km > 0:
+                    viable.append(f"distance: pays within {economic_km:,.1f} km")
+                if worst in ("fails", "not measured"):
+                    viable.append("quality: " + "; ".join(f for f in fits if "passes" not in f))
+                if not viable:
+                    viable.append("economic on its own, but the optimum places the stream or fills the receiver "
+                                  "more profitably elsewhere")
+            rows.append({
+                "demand_id": did, "facility_id": demand["facility_id"],
+                "name": facilities.at[demand["facility_id"], "name"], "material": sub.primary_material,
+                "ratio": sub.ratio, "distance_km": distance, "max_distance_km": limit,
+                "within_distance": distance <= limit + 1e-9, "quality_fit": worst,
+                "quality_detail": "; ".join(fits) or "no limits", "supplier_value_per_t": fate_cost,
+                "receiver_value_per_t": receiver_value, "net_value_per_t": net,
+                "co2e_avoided_per_t": co2_avoided, "used_by_optimum": shipped > 0, "optimum_t_per_yr": shipped,
+                "demand_t_per_yr": float(demand["amount_t_per_yr"]), "what_would_make_it_viable": "; ".join(viable),
+            })
+    partners = pd.DataFrame(rows)
+    if len(partners):
+        partners = partners.sort_values(["used_by_optimum", "within_distance", "net_value_per_t"],
+                                        ascending=[False, False, False]).reset_index(drop=True)
+        partners.insert(0, "rank", np.arange(1, len(partners) + 1))
+    shadow = float(supplies.at[flow_id, "shadow_price_per_t"]) if in_model else math.nan
+    exchanged = float(supplies.at[flow_id, "exchanged_t_per_yr"]) if in_model else 0.0
+    return PartnerSearch(supply=supply, partners=partners, shadow_value_per_t=shadow, exchanged_t_per_yr=exchanged,
+                         parameters=parameters)
+
+
+def _limit(region: Region, supply: pd.Series, demand: pd.Series, sub: object, parameters: dict[str, object]) -> float:
+    flow_limit = np.fmin(supply.get("max_distance_km", math.nan), demand.get("max_distance_km", math.nan))
+    if not math.isnan(flow_limit):
+        return float(flow_limit)
+    sub_limit = getattr(sub, "max_distance_km", math.nan)
+    if not math.isnan(sub_limit):
+        return float(sub_limit)
+    materials = region.reference.materials
+    mat_limit = (materials.at[supply["material"], "max_distance_km"] if supply["material"] in materials.index
+                 else math.nan)
+    return float(mat_limit) if not math.isnan(mat_limit) else float(parameters["max_distance_km"])  # type: ignore[arg-type]
+
+
+def partners_map(search: PartnerSearch, region: Region, path: str) -> str:
+    """A small folium map: the stream, each receiver coloured by whether the optimum uses it."""
+    import html
+
+    import folium
+
+    from symbiosis.atomic import write_atomic
+
+    facilities = region.facilities.set_index("facility_id")
+    origin = facilities.loc[search.supply["facility_id"]]
+    fmap = folium.Map(location=(origin.lat, origin.lon), zoom_start=9, tiles="OpenStreetMap")
+    folium.Marker((origin.lat, origin.lon), tooltip=html.escape(f"{origin['name']}: {search.supply['material']}")
+                  ).add_to(fmap)
+    points = [(origin.lat, origin.lon)]
+    for row in search.partners.itertuples():
+        f = facilities.loc[row.facility_id]
+        colour = "#1a9850" if row.used_by_optimum else "#fdae61" if row.within_distance else "#bbbbbb"
+        tip = html.escape(f"#{row.rank} {f['name']}: {row.material}, {row.distance_km:,.1f} km, net "
+                          f"{row.net_value_per_t:,.2f}/t, quality {row.quality_fit}")
+        folium.PolyLine([(origin.lat, origin.lon), (f.lat, f.lon)], color=colour, weight=3, tooltip=tip,
+                        class_name="sym-partner").add_to(fmap)
+        folium.CircleMarker((f.lat, f.lon), radius=6, color=colour, fill=True, tooltip=tip).add_to(fmap)
+        points.append((f.lat, f.lon))
+    lats, lons = zip(*points, strict=True)
+    fmap.fit_bounds([[min(lats), min(lons)], [max(lats), max(lons)]])
+    return str(write_atomic(path, lambda p: fmap.save(str(p))))
