@@ -118,6 +118,7 @@ def _finish(table: pd.DataFrame, tolerance: float) -> pd.DataFrame:
         table["within_tolerance"], "ok",
         "warning: closure error " + table["closure_error"].map(_pct) + f" beyond {tolerance:.0%}",
     )
+    table.loc[(table["quantity"] != "mass"), "status"] = "ok (energy: losses are not held to closure)"
     table.loc[table["n_flows"] == 0, "status"] = "warning: no flows"
     order = {"mass": 0, "energy": 1}
     table = table.sort_values(["facility_id", "quantity"], key=lambda s: s.map(order) if s.name == "quantity" else s)

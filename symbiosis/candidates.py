@@ -179,7 +179,7 @@ def candidates(region: Region, **overrides: object) -> Candidates:
     facility_index = {fid: k for k, fid in enumerate(region.facilities["facility_id"])}
     points = _xyz(region.facilities["lat"].to_numpy(float), region.facilities["lon"].to_numpy(float))
     overrides_table = region.arcs
-    override_pairs = {(r.supply_facility, r.demand_facility): (r.distance_km, r.cost_per_t)
+    override_pairs = {(r.supply_facility, r.demand_facility): (r.distance_km, r.cost_per_t, r.co2e_per_t)
                       for r in overrides_table.itertuples()}
 
     s_fac = supplies["facility_id"].map(facility_index).to_numpy(np.int64)
@@ -257,6 +257,7 @@ def candidates(region: Region, **overrides: object) -> Candidates:
     distance = geodesic_km(lat[sf], lon[sf], lat[df], lon[df]) * circuity
     distance[sf == df] = 0.0
     cost_override = np.full(len(arcs), np.nan)
+    co2_override = np.full(len(arcs), np.nan)
     if override_pairs and len(arcs):
         ids = region.facilities["facility_id"].to_numpy()
         keys = list(zip(ids[sf], ids[df], strict=True))
@@ -266,12 +267,14 @@ def candidates(region: Region, **overrides: object) -> Candidates:
                 if not math.isnan(hit[0]):
                     distance[k] = hit[0]
                 cost_override[k] = hit[1]
+                co2_override[k] = hit[2]
     flow_limit = np.fmin(supplies["max_distance_km"].to_numpy()[arcs["s"].to_numpy()],
                          demands["max_distance_km"].to_numpy()[arcs["d"].to_numpy()])
     limit = np.where(np.isnan(flow_limit), arcs["pair_limit"].to_numpy(float), flow_limit)
     within = distance <= limit + 1e-9
     n_within = np.bincount(arcs["s"].to_numpy()[within], minlength=len(supplies))
-    arcs = arcs.assign(distance_km=distance, max_distance_km=limit, cost_override=cost_override)[within]
+    arcs = arcs.assign(distance_km=distance, max_distance_km=limit, cost_override=cost_override,
+                       co2_override=co2_override)[within]
 
     supply_quality, demand_quality = _quality_tables(region, supplies, demands)
     arcs, n_quality_fail = _quality_screen(arcs, supply_quality, demand_quality, len(supplies))
@@ -299,7 +302,9 @@ def candidates(region: Region, **overrides: object) -> Candidates:
         "processing_cost_per_t": arcs["processing_cost_per_t"].to_numpy(float),
         "processing_co2e_per_t": arcs["processing_co2e_per_t"].to_numpy(float),
         "transport_cost_per_t": transport_cost,
-        "transport_co2e_per_t": arcs["distance_km"].to_numpy(float) * tkm_co2,
+        "transport_co2e_per_t": np.where(np.isnan(arcs["co2_override"].to_numpy(float)),
+                                         arcs["distance_km"].to_numpy(float) * tkm_co2,
+                                         arcs["co2_override"].to_numpy(float)),
         "capacity_t_per_yr": capacity,
     }, columns=ARC_COLUMNS)
     screening = pd.DataFrame({

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import math
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -21,8 +22,9 @@ from symbiosis.errors import InputError, Problem, SymbiosisError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Industrial symbiosis network optimiser: balances, exchanges, maps and reports.")
-console = Console()
-err_console = Console(stderr=True)
+# Wide enough for the balance tables when output goes to a file or a CI log; a terminal sets its own width.
+console = Console(width=None if sys.stdout.isatty() else 200)
+err_console = Console(stderr=True, width=None if sys.stderr.isatty() else 200)
 
 RegionPath = Annotated[Path, typer.Argument(help="Region folder, .xlsx workbook or .gpkg GeoPackage")]
 OutDir = Annotated[Path, typer.Option("--out", "-o", help="Folder for the outputs")]

@@ -515,7 +515,8 @@ def modelled_flows(facilities: pd.DataFrame, measured: pd.DataFrame, models: dic
                 "fate": flow.fate,
                 "price_per_t": price_t,
                 "price_per_mwh": price_mwh,
-                "exchangeable": (flow.direction, flow.category) in EXCHANGEABLE_BY_DEFAULT,
+                "exchangeable": ((flow.direction, flow.category) in EXCHANGEABLE_BY_DEFAULT
+                                 if flow.exchangeable is None else flow.exchangeable),
                 "max_secondary_share": math.nan,
                 "max_distance_km": math.nan,
                 "uncertainty_pct": math.nan,
@@ -605,6 +606,8 @@ def _arcs(table: Table | None, problems: Problems, facilities: pd.DataFrame) -> 
         "distance_km": number_column(table, "distance_km", problems, allow_negative=False, expected="a distance in km"),
         "cost_per_t": number_column(table, "cost_per_t", problems, allow_negative=False,
                                     expected="a transport cost per t"),
+        "co2e_per_t": number_column(table, "co2e_per_t", problems, allow_negative=False,
+                                    expected="transport emissions in t CO2e per t (e.g. 0 for a pipeline)"),
     })
     known = set(facilities["facility_id"])
     for position, row in frame.iterrows():

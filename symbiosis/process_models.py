@@ -30,6 +30,7 @@ class ModelFlow(BaseModel):
     fate: str = ""
     price: float | None = None
     price_unit: str = ""
+    exchangeable: bool | None = None  # default by category, as for measured flows
 
 
 class ModelQuality(BaseModel):

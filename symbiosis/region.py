@@ -48,6 +48,7 @@ class RegionSettings(BaseModel):
     name: str
     description: str = ""
     period: str = "year"
+    year: int | None = Field(None, description="reference year of the figures, where one applies")
     currency: str = "EUR"
     defaults: Defaults = Field(default_factory=Defaults)
     reference: ReferenceOverrides = Field(default_factory=ReferenceOverrides)
@@ -65,7 +66,7 @@ FLOW_COLUMNS = [
     "source", "data_quality", "note", "origin",
 ]
 QUALITY_COLUMNS = ["flow_id", "parameter", "value", "unit", "bound", "virgin_value"]
-ARC_COLUMNS = ["supply_facility", "demand_facility", "distance_km", "cost_per_t"]
+ARC_COLUMNS = ["supply_facility", "demand_facility", "distance_km", "cost_per_t", "co2e_per_t"]
 
 IN_CATEGORIES = ("raw_material", "semi_finished", "auxiliary", "water", "energy")
 OUT_CATEGORIES = ("product", "by_product", "waste", "wastewater", "emission")
