@@ -205,6 +205,8 @@ def candidates(region: Region, **overrides: object) -> Candidates:
         flow_limits = np.concatenate([supplies["max_distance_km"].to_numpy()[s_rows],
                                       demands["max_distance_km"].to_numpy()[d_rows]])
         radius = max([pair_default, *flow_limits[~np.isnan(flow_limits)]]) / circuity
+        if parameters.get("max_distance_cap_km") is not None:
+            radius = min(radius, float(parameters["max_distance_cap_km"]) / circuity)  # type: ignore[arg-type]
         s_facs, s_inverse = np.unique(s_fac[s_rows], return_inverse=True)
         d_facs, d_inverse = np.unique(d_fac[d_rows], return_inverse=True)
         fi, fj = _facility_pairs(points[s_facs], points[d_facs], radius)
@@ -271,6 +273,9 @@ def candidates(region: Region, **overrides: object) -> Candidates:
     flow_limit = np.fmin(supplies["max_distance_km"].to_numpy()[arcs["s"].to_numpy()],
                          demands["max_distance_km"].to_numpy()[arcs["d"].to_numpy()])
     limit = np.where(np.isnan(flow_limit), arcs["pair_limit"].to_numpy(float), flow_limit)
+    cap = parameters.get("max_distance_cap_km")
+    if cap is not None:
+        limit = np.minimum(limit, float(cap))  # type: ignore[arg-type]
     within = distance <= limit + 1e-9
     n_within = np.bincount(arcs["s"].to_numpy()[within], minlength=len(supplies))
     arcs = arcs.assign(distance_km=distance, max_distance_km=limit, cost_override=cost_override,

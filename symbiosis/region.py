@@ -21,6 +21,8 @@ class Defaults(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     max_distance_km: float = Field(100.0, gt=0)
+    # A hard cap over every limit (flow, substitution, material, region): "nothing travels further than".
+    max_distance_cap_km: float | None = Field(None, gt=0)
     circuity: float = Field(1.3, ge=1.0)
     transport_cost_per_tkm: float = Field(0.10, ge=0)
     transport_co2_per_tkm: float = Field(0.000062, ge=0)

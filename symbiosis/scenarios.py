@@ -40,6 +40,7 @@ class ParameterChange(_Strict):
     """Run parameters: any of the region defaults (max_distance_km, circuity, carbon_price, ...)."""
 
     max_distance_km: float | None = Field(None, gt=0)
+    max_distance_cap_km: float | None = Field(None, gt=0)
     circuity: float | None = Field(None, ge=1)
     transport_cost_per_tkm: float | None = Field(None, ge=0)
     transport_co2_per_tkm: float | None = Field(None, ge=0)

@@ -135,3 +135,10 @@ def test_spatial_index_agrees_with_brute_force(tiny_region, seed, limit):
                 expected.add((s["flow_id"], d["flow_id"]))
     assert found == expected
     assert (c.arcs["distance_km"] <= c.arcs["max_distance_km"] + 1e-9).all()
+
+
+def test_distance_cap_overrides_every_limit(tiny_region):
+    # fly ash has its own 300 km limit; the cap of 5 km still excludes the cement works 11 km away
+    c = candidates(tiny_region, max_distance_cap_km=5)
+    assert set(c.arcs["demand_id"]) == {"board_gypsum"}
+    assert (c.arcs["max_distance_km"] <= 5).all()
