@@ -3,8 +3,10 @@
 The exchange model and the results stage only read a :class:`~symbiosis.candidates.Candidates`, so their
 tests build one by hand (``make_candidates``) with every column of docs/architecture.md filled from short
 dicts, or at random (``random_candidates``) for the invariant tests, the linprog cross-check and the timing
-of the build at scale. Run ``python -m tests.helpers_exchange --arcs 100000`` from the repository root to
-time the build and hand-over (the figures in docs/formulation.md).
+of the build at scale. The hand-solved networks of test_exchange_model.py and the hypothesis strategy
+``instances`` live here too, shared by the test modules. Time the build and hand-over (the figures in
+docs/formulation.md) from the repository root with
+``python -m tests.helpers_exchange --arcs 100000 --repeat 3 --compare``.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from hypothesis import strategies as st
 
 from symbiosis.candidates import Candidates
 
@@ -35,7 +38,8 @@ ARC_DEFAULTS: dict[str, Any] = {
     "processing_co2e_per_t": 0.0, "transport_cost_per_t": 0.0, "transport_co2e_per_t": 0.0,
     "capacity_t_per_yr": np.nan,
 }
-SCREENING_COLUMNS = ["s", "supply_id", "n_compatible", "n_beyond_distance", "n_quality_screened", "n_arcs"]
+SCREENING_COLUMNS = ["supply_id", "n_compatible", "nearest_compatible_km", "n_within_distance", "n_quality_fail",
+                     "n_arcs"]
 
 
 def make_candidates(
@@ -53,7 +57,8 @@ def make_candidates(
     Supplies and demands may omit their ids (``S0``, ``D0``, ... by position) and facility ids (``F_S0``...).
     Arcs need ``s`` and ``d``; supply quality rows ``s, parameter, value``; demand quality rows
     ``d, parameter, bound, limit`` and optionally ``virgin_value`` (default 0 under a max, the limit under a
-    min). Screening defaults to counting the arcs given as the compatible demands.
+    min). Screening (columns as ``symbiosis.candidates`` writes them, keyed by ``supply_id``) defaults to
+    counting the arcs given as the compatible demands, all within distance.
     """
     sup = pd.DataFrame([{**SUPPLY_DEFAULTS, **row} for row in supplies],
                        columns=["supply_id", *SUPPLY_DEFAULTS])
@@ -91,11 +96,11 @@ def make_candidates(
     if screening is None:
         counts = np.bincount(arc["s"].to_numpy(), minlength=len(sup)) if len(arc) else np.zeros(len(sup), int)
         scr = pd.DataFrame({
-            "s": np.arange(len(sup)), "supply_id": sup["supply_id"], "n_compatible": counts,
-            "n_beyond_distance": 0, "n_quality_screened": 0, "n_arcs": counts,
+            "supply_id": sup["supply_id"], "n_compatible": counts, "nearest_compatible_km": np.nan,
+            "n_within_distance": counts, "n_quality_fail": 0, "n_arcs": counts,
         })
     else:
-        scr = pd.DataFrame(list(screening))
+        scr = pd.DataFrame(list(screening), columns=SCREENING_COLUMNS)
     params = {"carbon_price": 0.0, "transport_cost_per_tkm": 0.1, "transport_co2_per_tkm": 0.000062,
               "currency": "EUR"}
     params.update(parameters or {})
@@ -162,34 +167,200 @@ def random_candidates(
                            demand_quality=demand_quality)
 
 
-def _time_pipeline(n_arcs: int, seed: int) -> dict[str, float]:
-    from symbiosis.exchange import solve_exchange
+# --- the hand-solved networks of test_exchange_model.py (working in the tests) -------------------------
+
+
+def blend_candidates() -> Candidates:
+    # D0 needs 100 t, virgin 50 EUR/t with Cl 0, bound Cl ≤ 1.
+    # S0: 100 t, Cl 3, landfill 20 EUR/t.  S1: 100 t, Cl 0.5, fate free (0 EUR/t).
+    return make_candidates(
+        [{"amount_t_per_yr": 100, "fate_cost_per_t": 20}, {"amount_t_per_yr": 100, "fate_cost_per_t": 0}],
+        [{"amount_t_per_yr": 100, "virgin_price_per_t": 50}],
+        [{"s": 0, "d": 0}, {"s": 1, "d": 0}],
+        supply_quality=[{"s": 0, "parameter": "Cl", "value": 3.0}, {"s": 1, "parameter": "Cl", "value": 0.5}],
+        demand_quality=[{"d": 0, "parameter": "Cl", "bound": "max", "limit": 1.0, "virgin_value": 0.0}],
+    )
+
+
+def share_candidates() -> Candidates:
+    # D0: 200 t, virgin 30, max secondary share 0.3 → ρ x ≤ 60.  S0: 100 t, fate 10, ratio 0.8, transport 2.
+    return make_candidates(
+        [{"amount_t_per_yr": 100, "fate_cost_per_t": 10}],
+        [{"amount_t_per_yr": 200, "virgin_price_per_t": 30, "max_secondary_share": 0.3}],
+        [{"s": 0, "d": 0, "ratio": 0.8, "transport_cost_per_t": 2.0}],
+    )
+
+
+def carbon_candidates() -> Candidates:
+    # S0: 100 t, landfill 10, no fate emission.  D0: 100 t, virgin 20 EUR/t and 0.5 t CO2e/t.
+    # The arc is long: transport 35 EUR/t and 0.01 t CO2e/t.
+    return make_candidates(
+        [{"amount_t_per_yr": 100, "fate_cost_per_t": 10}],
+        [{"amount_t_per_yr": 100, "virgin_price_per_t": 20, "virgin_co2e_per_t": 0.5}],
+        [{"s": 0, "d": 0, "transport_cost_per_t": 35.0, "transport_co2e_per_t": 0.01}],
+    )
+
+
+def scarce_candidates(amount: float = 50.0) -> Candidates:
+    # S0: 50 t, landfill 30.  D0: 100 t, virgin 20.  Arc transport 5.  Every tonne is worth moving
+    # (saves 30 + 20 − 5 = 45), and there is not enough supply: x = 50, y = 50.
+    return make_candidates(
+        [{"amount_t_per_yr": amount, "fate_cost_per_t": 30}],
+        [{"amount_t_per_yr": 100, "virgin_price_per_t": 20}],
+        [{"s": 0, "d": 0, "transport_cost_per_t": 5.0}],
+    )
+
+
+# --- random networks for hypothesis ---------------------------------------------------------------------
+
+
+@st.composite
+def instances(draw: st.DrawFn, *, capacities: bool = True) -> Candidates:
+    n_s = draw(st.integers(1, 6))
+    n_d = draw(st.integers(1, 6))
+    pairs = [(s, d) for s in range(n_s) for d in range(n_d)]
+    chosen = draw(st.lists(st.booleans(), min_size=len(pairs), max_size=len(pairs)))
+    kinds = ["landfill", "incineration", "sold", "sewer"]
+    supplies = [{
+        "amount_t_per_yr": float(draw(st.integers(0, 1000))),
+        "fate_cost_per_t": float(draw(st.integers(-20, 100))),
+        "fate_co2e_per_t": draw(st.integers(0, 50)) / 100,
+        "fate_kind": draw(st.sampled_from(kinds)),
+    } for _ in range(n_s)]
+    demands = [{
+        "amount_t_per_yr": float(draw(st.integers(0, 1000))),
+        "virgin_price_per_t": float(draw(st.integers(0, 120))),
+        "virgin_co2e_per_t": draw(st.integers(0, 100)) / 100,
+        "max_secondary_share": draw(st.sampled_from([1.0, 0.8, 0.5, 0.25, 0.0])),
+        "material_class": draw(st.sampled_from(["mineral", "water"])),
+    } for _ in range(n_d)]
+    arcs = []
+    for (s, d), keep in zip(pairs, chosen, strict=True):
+        if not keep:
+            continue
+        km = float(draw(st.integers(0, 200)))
+        capacity = float(draw(st.integers(0, 500))) if capacities and draw(st.booleans()) else np.nan
+        arcs.append({
+            "s": s, "d": d, "distance_km": km, "max_distance_km": 200.0,
+            "ratio": draw(st.sampled_from([0.5, 0.8, 1.0, 1.2])),
+            "processing_cost_per_t": float(draw(st.integers(0, 30))),
+            "processing_co2e_per_t": draw(st.integers(0, 10)) / 100,
+            "transport_cost_per_t": 0.1 * km, "transport_co2e_per_t": 0.0001 * km,
+            "capacity_t_per_yr": capacity,
+        })
+    supply_quality = [{"s": s, "parameter": "q", "value": draw(st.integers(0, 100)) / 10} for s in range(n_s)]
+    demand_quality = []
+    for d in range(n_d):
+        bound = draw(st.sampled_from(["", "max", "min"]))
+        if bound == "max":
+            limit = draw(st.integers(10, 90)) / 10
+            demand_quality.append({"d": d, "parameter": "q", "bound": "max", "limit": limit,
+                                   "virgin_value": draw(st.integers(0, int(limit * 10))) / 10})
+        elif bound == "min":
+            limit = draw(st.integers(10, 90)) / 10
+            demand_quality.append({"d": d, "parameter": "q", "bound": "min", "limit": limit,
+                                   "virgin_value": draw(st.integers(int(limit * 10), 100)) / 10})
+    return make_candidates(supplies, demands, arcs, supply_quality=supply_quality,
+                           demand_quality=demand_quality)
+
+
+def time_exchange(n_arcs: int, *, seed: int = 0, repeat: int = 3, compare: bool = False) -> pd.DataFrame:
+    """Seconds and µs per arc of each exchange stage, one row per run (the first pays one-off imports).
+
+    Stages: ``build`` (arrays + Pyomo model), ``handover`` (standard form + highspy), ``solve`` (HiGHS ipm
+    with crossover), ``resolve`` (after a carbon price change, no rebuild). With ``compare``, also Pyomo's
+    persistent HiGHS interfaces' ``set_instance`` on the same model (``appsi_highs``, ``contrib_highs``).
+    """
+    from pyomo.common.gc_manager import PauseGC
+
+    from symbiosis.exchange import ExchangeModel
 
     n_side = max(int(np.sqrt(n_arcs / 0.05)), 10)
     cand = random_candidates(n_side, n_side, n_arcs, seed=seed)
-    start = time.perf_counter()
-    sol = solve_exchange(cand, carbon_price=50.0)
-    total = time.perf_counter() - start
     n = len(cand.arcs)
-    figures = {"arcs": float(n), "supplies": float(n_side), "demands": float(n_side), "total_s": total}
-    for key, seconds in sol.timings.items():
-        figures[f"{key}_s"] = seconds
-        figures[f"{key}_us_per_arc"] = 1e6 * seconds / max(n, 1)
-    return figures
+    rows = []
+    for run in range(repeat):
+        em = ExchangeModel(cand, carbon_price=50.0)
+        sol = em.solve()
+        row = {"run": run + 1, "arcs": n, **{k: sol.timings[k] for k in ("build", "handover", "solve")}}
+        em.set_carbon_price(80.0)
+        start = time.perf_counter()
+        em.resolve()
+        row["resolve"] = time.perf_counter() - start
+        if compare:
+            from pyomo.contrib.appsi.solvers.highs import Highs as AppsiHighs
+            from pyomo.contrib.solver.solvers.highs import Highs as ContribHighs
+
+            for name, factory in (("appsi_highs", AppsiHighs), ("contrib_highs", ContribHighs)):
+                solver = factory()
+                solver.available()
+                with PauseGC():
+                    start = time.perf_counter()
+                    solver.set_instance(em.model)
+                    row[name] = time.perf_counter() - start
+        rows.append(row)
+    table = pd.DataFrame(rows)
+    for col in [c for c in table.columns if c not in ("run", "arcs")]:
+        table[f"{col}_us_per_arc"] = 1e6 * table[col] / max(n, 1)
+    return table
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description="Time the exchange model build, hand-over and solve.")
     parser.add_argument("--arcs", type=int, default=100_000)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--repeat", type=int, default=2,
-                        help="runs in one process; the first pays one-off imports (scipy.stats via Pyomo)")
+    parser.add_argument("--repeat", type=int, default=3, help="runs in one process; report the best")
+    parser.add_argument("--compare", action="store_true", help="also time appsi_highs / contrib highs")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
-    for run in range(args.repeat):
-        print(f"run {run + 1}")  # noqa: T201 - a command-line timing report
-        for key, value in _time_pipeline(args.arcs, args.seed).items():
-            print(f"{key:>28}: {value:,.3f}")  # noqa: T201
+    table = time_exchange(args.arcs, seed=args.seed, repeat=args.repeat, compare=args.compare)
+    with pd.option_context("display.width", 200, "display.max_columns", 30):
+        print(table.round(3).T.to_string())  # noqa: T201 - a command-line timing report
+        print("best (min over runs):")  # noqa: T201
+        print(table.drop(columns="run").min().round(3).to_string())  # noqa: T201
+
+
+def region_for(candidates: Candidates, *, name: str = "test") -> Any:
+    """A minimal Region whose facilities and flows match the candidates (for ``evaluate`` and balances).
+
+    Each supply becomes an out flow (by_product) and each demand an in flow (raw material) of its facility,
+    with the supply's or demand's id as flow id; reference tables are empty.
+    """
+    from symbiosis.reference import Reference
+    from symbiosis.region import FLOW_COLUMNS, Region, RegionSettings
+
+    sup, dem = candidates.supplies, candidates.demands
+    ids = list(dict.fromkeys([*sup["facility_id"], *dem["facility_id"]]))
+    facilities = pd.DataFrame({
+        "facility_id": ids, "name": ids, "sector": "C", "lat": 55.0, "lon": 11.0, "confidential": False,
+        "process_model": "", "activity": np.nan, "activity_unit": "",
+    })
+    rows = []
+    for r in sup.itertuples():
+        rows.append({"flow_id": r.supply_id, "facility_id": r.facility_id, "direction": "out",
+                     "category": "by_product", "material": r.material, "amount_t_per_yr": r.amount_t_per_yr,
+                     "fate": r.fate, "price_per_t": r.fate_cost_per_t, "exchangeable": True})
+    for r in dem.itertuples():
+        rows.append({"flow_id": r.demand_id, "facility_id": r.facility_id, "direction": "in",
+                     "category": "raw_material", "material": r.material, "amount_t_per_yr": r.amount_t_per_yr,
+                     "fate": "", "price_per_t": r.virgin_price_per_t, "exchangeable": True,
+                     "max_secondary_share": r.max_secondary_share})
+    flows = pd.DataFrame(rows)
+    defaults = {"quantity": "mass", "amount_mwh_per_yr": np.nan, "price_per_mwh": np.nan,
+                "max_secondary_share": np.nan, "max_distance_km": np.nan, "uncertainty_pct": np.nan,
+                "source": "test", "data_quality": "measured", "note": "", "origin": "test"}
+    for col, value in defaults.items():
+        if col not in flows.columns:
+            flows[col] = value
+    flows = flows.reindex(columns=FLOW_COLUMNS)
+    empty = pd.DataFrame()
+    reference = Reference(materials=empty, substitutions=empty, emission_factors=empty, fates=empty)
+    return Region(
+        name=name, settings=RegionSettings(name=name), facilities=facilities, flows=flows,
+        quality=pd.DataFrame(columns=["flow_id", "parameter", "value", "unit", "bound", "virgin_value"]),
+        arcs=pd.DataFrame(columns=["supply_facility", "demand_facility", "distance_km", "cost_per_t"]),
+        reference=reference,
+    )
 
 
 if __name__ == "__main__":

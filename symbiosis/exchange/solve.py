@@ -146,7 +146,7 @@ class ExchangeModel:
     # --- changes -------------------------------------------------------------------------------------
 
     def set_carbon_price(self, carbon_price: float) -> None:
-        """Change λ (currency per t CO2e) in the objective; the next solve starts from the last basis."""
+        """Change λ (currency per t CO2e) in the objective; the next solve needs no rebuild or new hand-over."""
         self.carbon_price = float(carbon_price)
         self._update_objective()
 
@@ -160,42 +160,55 @@ class ExchangeModel:
 
         E is the emission term of the objective (transport, processing, fates, virgin production).
         """
+        co2e = self.arrays.co2e_vector()
+        nz = np.flatnonzero(co2e)
+        if eps is not None and len(nz) == 0 and eps < 0:
+            raise ValueError(f"an emission cap of {eps} t CO2e cannot be met: nothing in the network emits")
         self.co2e_cap = None if eps is None else float(eps)
-        if self.model is None:
-            return
+        if self.model is None or len(nz) == 0:
+            return  # no emission terms: E = 0 meets any cap ≥ 0, no row needed
         m = self.model
+        upper = INF if eps is None else float(eps)
         if m.component("co2e_cap") is None:
             if eps is None:
                 return
-            co2e = self.arrays.co2e_vector()
-            nz = np.flatnonzero(co2e)
-            expr: LinearExpression = _expression([*m.x_list, *m.w_list, *m.y_list], nz, co2e[nz])
-            m.co2e_cap = pyo.Constraint(expr=(None, expr, float(eps)))
-            if self._highs is not None and self._rows is not None:
-                self._highs.addRow(-INF, float(eps), len(nz), nz.astype(np.int32), co2e[nz])
-                self._rows.co2e_cap_row = self._highs.getNumRow() - 1
+            with PauseGC():
+                expr: LinearExpression = _expression([*m.x_list, *m.w_list, *m.y_list], nz, co2e[nz])
+                m.co2e_cap = pyo.Constraint(expr=(None, expr, upper))
+        elif eps is None:
+            m.co2e_cap.deactivate()
         else:
-            upper = INF if eps is None else float(eps)
-            if eps is None:
-                m.co2e_cap.deactivate()
-            else:
-                m.co2e_cap.set_value((None, m.co2e_cap.body, upper))
-                m.co2e_cap.activate()
-            if self._highs is not None and self._rows is not None and self._rows.co2e_cap_row >= 0:
-                self._highs.changeRowBounds(self._rows.co2e_cap_row, -INF, upper)
+            m.co2e_cap.set_value((None, m.co2e_cap.body, upper))
+            m.co2e_cap.activate()
+        if self._highs is None or self._rows is None:
+            return  # the first hand-over compiles whatever is active
+        if self._rows.co2e_cap_row >= 0:
+            self._highs.changeRowBounds(self._rows.co2e_cap_row, -INF, upper)
+        elif eps is not None:
+            self._highs.addRow(-INF, upper, len(nz), nz.astype(np.int32), co2e[nz])
+            self._rows.co2e_cap_row = self._highs.getNumRow() - 1
 
     def _update_objective(self) -> None:
         if self.model is None:
             return
-        add_objective(self.model, self.arrays, carbon_price=self.carbon_price, weights=self.weights)
+        with PauseGC():
+            add_objective(self.model, self.arrays, carbon_price=self.carbon_price, weights=self.weights)
         if self._highs is not None:
             coef = self.arrays.objective_vector(self.carbon_price, self.weights)
             self._highs.changeColsCost(len(coef), np.arange(len(coef), dtype=np.int32), coef)
 
     # --- solving -------------------------------------------------------------------------------------
 
-    def solve(self) -> Solution:
-        """Solve (handing the model over to HiGHS the first time) and return the Solution."""
+    def solve(self, *, method: str | None = None) -> Solution:
+        """Solve (handing the model over to HiGHS the first time) and return the Solution.
+
+        ``method`` changes the HiGHS method from now on: after a carbon price or weight change,
+        ``method="simplex"`` starts from the last basis and is usually faster than a fresh interior point.
+        """
+        if method is not None:
+            if method not in METHODS:
+                raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+            self.method = method
         if self.model is None:
             return self._bau_solution()
         timings = dict(self.timings)

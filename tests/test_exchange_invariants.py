@@ -1,0 +1,159 @@
+"""Invariants of the exchange model on random instances, and a cross-check against scipy's linprog.
+
+Hypothesis draws small networks (≤ 6 supplies, ≤ 6 demands, any subset of arcs, integer-valued data so that
+no value is a denormal); every optimum must conserve each supply and demand, keep share, quality and
+capacity bounds in the physical blend, never be worse than business as usual, and satisfy strong duality
+with the reported duals (which pins down their signs). The cross-check builds its own A_eq / A_ub / c from
+the Candidates tables, independently of symbiosis.exchange, and compares optima to 1e-6 relative.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from helpers_exchange import instances, random_candidates
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from scipy.optimize import linprog
+
+from symbiosis.candidates import Candidates
+from symbiosis.exchange import solve_exchange
+from symbiosis.results import check_solution
+
+carbon_prices = st.sampled_from([0.0, 30.0, 150.0])
+fast = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+def _close(a: np.ndarray, b: np.ndarray, scale: np.ndarray) -> bool:
+    return bool(np.all(np.abs(a - b) <= 1e-6 * np.maximum(1.0, np.abs(scale))))
+
+
+@fast
+@given(cand=instances(), carbon_price=carbon_prices)
+def test_balances_bounds_and_no_worse_than_bau(cand: Candidates, carbon_price: float) -> None:
+    sol = solve_exchange(cand, carbon_price=carbon_price)
+    arcs, sup, dem = cand.arcs, cand.supplies, cand.demands
+    s = arcs["s"].to_numpy(int)
+    d = arcs["d"].to_numpy(int)
+    rho = arcs["ratio"].to_numpy(float)
+    a = sup["amount_t_per_yr"].to_numpy(float)
+    r = dem["amount_t_per_yr"].to_numpy(float)
+    assert (sol.x >= 0).all() and (sol.w >= 0).all() and (sol.y >= 0).all()
+    shipped = np.bincount(s, weights=sol.x, minlength=len(sup))
+    replaced = np.bincount(d, weights=rho * sol.x, minlength=len(dem))
+    assert _close(shipped + sol.w, a, a)                                     # Σx + w = a
+    assert _close(replaced + sol.y, r, r)                                    # Σρx + y = r
+    share = dem["max_secondary_share"].to_numpy(float)
+    assert np.all(replaced <= share * r + 1e-6 * np.maximum(1.0, r))        # share
+    cap = arcs["capacity_t_per_yr"].to_numpy(float)
+    assert np.all(np.isnan(cap) | (sol.x <= cap + 1e-6 * np.maximum(1.0, np.nan_to_num(cap))))
+    # Quality of the physical blend: (Σ c_s x + c_v y) / (Σ x + y) within each bound.
+    value = dict(zip(cand.supply_quality["s"], cand.supply_quality["value"], strict=True))
+    for q in cand.demand_quality.itertuples():
+        into = np.flatnonzero(d == q.d)
+        total = sol.x[into].sum() + sol.y[q.d]
+        if sol.x[into].sum() <= 1e-9 or total <= 0:
+            continue
+        blend = (sum(value[s[k]] * sol.x[k] for k in into) + q.virgin_value * sol.y[q.d]) / total
+        if q.bound == "max":
+            assert blend <= q.limit + 1e-6 * max(1.0, q.limit)
+        else:
+            assert blend >= q.limit - 1e-6 * max(1.0, q.limit)
+    assert sol.objective <= sol.objective_bau + 1e-6 * max(1.0, abs(sol.objective_bau))
+    check_solution(cand, sol, 1e-6)
+
+
+@fast
+@given(cand=instances(capacities=False), carbon_price=carbon_prices)
+def test_strong_duality_fixes_the_dual_signs(cand: Candidates, carbon_price: float) -> None:
+    # Without capacities the dual objective is  −Σ V_s a_s + Σ D_d r_d − Σ μ_d σ_d r_d  (quality rows have a
+    # zero right-hand side), with V the supply value, D the need's cost and μ ≥ 0 the share dual.
+    sol = solve_exchange(cand, carbon_price=carbon_price)
+    a = cand.supplies["amount_t_per_yr"].to_numpy(float)
+    r = cand.demands["amount_t_per_yr"].to_numpy(float)
+    sigma = cand.demands["max_secondary_share"].to_numpy(float)
+    dual_objective = -(sol.supply_dual @ a) + sol.demand_dual @ r - (sol.share_dual * sigma) @ r
+    assert dual_objective == pytest.approx(sol.objective, rel=1e-6, abs=1e-5)
+    assert np.all(sol.share_dual >= -1e-7) and np.all(sol.quality_dual >= -1e-7)
+
+
+# --- independent cross-check with scipy.optimize.linprog -----------------------------------------------
+
+
+def linprog_optimum(cand: Candidates, carbon_price: float) -> float:
+    """The exchange LP assembled straight from the tables, solved by scipy's HiGHS wrapper."""
+    arcs, sup, dem = cand.arcs, cand.supplies, cand.demands
+    n_a, n_s, n_d = len(arcs), len(sup), len(dem)
+    n = n_a + n_s + n_d
+    lam = carbon_price
+    c = np.concatenate([
+        arcs["transport_cost_per_t"] + arcs["processing_cost_per_t"]
+        + lam * (arcs["transport_co2e_per_t"] + arcs["processing_co2e_per_t"]),
+        sup["fate_cost_per_t"] + lam * sup["fate_co2e_per_t"],
+        dem["virgin_price_per_t"] + lam * dem["virgin_co2e_per_t"],
+    ])
+    a_eq = np.zeros((n_s + n_d, n))
+    b_eq = np.concatenate([sup["amount_t_per_yr"], dem["amount_t_per_yr"]])
+    for k, row in enumerate(arcs.itertuples()):
+        a_eq[row.s, k] = 1.0
+        a_eq[n_s + row.d, k] = row.ratio
+    for i in range(n_s):
+        a_eq[i, n_a + i] = 1.0
+    for j in range(n_d):
+        a_eq[n_s + j, n_a + n_s + j] = 1.0
+    rows, rhs = [], []
+    for j in range(n_d):  # share (harmless where σ = 1)
+        row = np.zeros(n)
+        for k, arc in enumerate(arcs.itertuples()):
+            if arc.d == j:
+                row[k] = arc.ratio
+        rows.append(row)
+        rhs.append(dem["max_secondary_share"].iloc[j] * dem["amount_t_per_yr"].iloc[j])
+    value = {(q.s, q.parameter): q.value for q in cand.supply_quality.itertuples()}
+    for q in cand.demand_quality.itertuples():
+        sign = 1.0 if q.bound == "max" else -1.0
+        row = np.zeros(n)
+        for k, arc in enumerate(arcs.itertuples()):
+            if arc.d == q.d:
+                row[k] = sign * (value[(arc.s, q.parameter)] - q.limit)
+        row[n_a + n_s + q.d] = sign * (q.virgin_value - q.limit)
+        rows.append(row)
+        rhs.append(0.0)
+    cap = arcs["capacity_t_per_yr"].to_numpy(float)
+    bounds = [(0.0, None if np.isnan(u) else float(u)) for u in cap] + [(0.0, None)] * (n_s + n_d)
+    res = linprog(c, A_ub=np.array(rows) if rows else None, b_ub=np.array(rhs) if rows else None,
+                  A_eq=a_eq, b_eq=b_eq, bounds=bounds, method="highs")
+    assert res.status == 0, res.message
+    return float(res.fun)
+
+
+@pytest.mark.parametrize(("n_s", "n_d", "n_arcs", "seed", "carbon_price"), [
+    (5, 5, 12, 1, 0.0),
+    (8, 6, 30, 2, 40.0),
+    (20, 15, 120, 3, 0.0),
+    (30, 30, 300, 4, 100.0),
+    (12, 40, 200, 5, 25.0),
+])
+def test_optimum_matches_scipy_linprog(n_s: int, n_d: int, n_arcs: int, seed: int, carbon_price: float) -> None:
+    cand = random_candidates(n_s, n_d, n_arcs, seed=seed)
+    ours = solve_exchange(cand, carbon_price=carbon_price)
+    theirs = linprog_optimum(cand, carbon_price)
+    assert ours.objective == pytest.approx(theirs, rel=1e-6, abs=1e-6)
+    assert ours.objective < ours.objective_bau  # these instances all have something worth exchanging
+    check_solution(cand, ours, 1e-6)
+
+
+@fast
+@given(cand=instances(), carbon_price=carbon_prices)
+def test_optimum_matches_linprog_on_hypothesis_instances(cand: Candidates, carbon_price: float) -> None:
+    ours = solve_exchange(cand, carbon_price=carbon_price)
+    assert ours.objective == pytest.approx(linprog_optimum(cand, carbon_price), rel=1e-6, abs=1e-5)
+
+
+def test_simplex_and_ipm_agree_on_a_larger_instance() -> None:
+    cand = random_candidates(60, 60, 1500, seed=11)
+    ipm = solve_exchange(cand, carbon_price=50.0)
+    simplex = solve_exchange(cand, carbon_price=50.0, method="simplex")
+    assert ipm.objective == pytest.approx(simplex.objective, rel=1e-7)
+    assert isinstance(pd.Series(ipm.x).sum(), float)
