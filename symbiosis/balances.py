@@ -166,31 +166,35 @@ def flows_after(region: Region, exchanges: pd.DataFrame) -> pd.DataFrame:
     flows = region.flows.copy()
     if exchanges.empty:
         return flows
-    by_id = flows.set_index("flow_id")
-    new_rows: list[dict[str, object]] = []
-    for demand_id, group in exchanges.groupby("demand_id"):
-        replaced = float(group["replaced_t_per_yr"].sum())
-        received = float(group["amount_t_per_yr"].sum())
-        position = flows.index[flows["flow_id"] == demand_id][0]
-        flows.at[position, "amount_t_per_yr"] = flows.at[position, "amount_t_per_yr"] - replaced
-        base = by_id.loc[demand_id].to_dict()
-        for row in group.itertuples():
-            secondary = dict(base)
-            secondary.update(flow_id=f"{demand_id}<-{row.supply_id}", material=row.material,
-                             amount_t_per_yr=float(row.amount_t_per_yr), source="exchange",
-                             note=f"secondary {row.material} from {row.supply_facility}", origin="exchange")
-            new_rows.append(secondary)
-        difference = received - replaced
-        if abs(difference) > 1e-9:
-            adjust = dict(base)
-            adjust.update(flow_id=f"{demand_id}.substitution_difference",
-                          direction="out" if difference > 0 else "in",
-                          category="emission" if difference > 0 else "raw_material",
-                          material=base["material"], amount_t_per_yr=abs(difference), source="exchange",
-                          note="difference between secondary received and virgin replaced (ratio ≠ 1)",
-                          origin="exchange")
-            new_rows.append(adjust)
-    return pd.concat([flows, pd.DataFrame(new_rows)], ignore_index=True) if new_rows else flows
+    replaced = exchanges.groupby("demand_id")["replaced_t_per_yr"].sum()
+    received = exchanges.groupby("demand_id")["amount_t_per_yr"].sum()
+    hit = flows["flow_id"].isin(replaced.index)
+    flows.loc[hit, "amount_t_per_yr"] = flows.loc[hit, "amount_t_per_yr"] - flows.loc[hit, "flow_id"].map(replaced)
+    base = region.flows.set_index("flow_id")
+    # One incoming flow per exchange: the secondary material as it arrives.
+    secondary = base.loc[exchanges["demand_id"]].reset_index()
+    secondary["flow_id"] = (exchanges["demand_id"] + "<-" + exchanges["supply_id"]).to_numpy()
+    secondary["material"] = exchanges["material"].to_numpy()
+    secondary["amount_t_per_yr"] = exchanges["amount_t_per_yr"].to_numpy(float)
+    secondary["source"] = "exchange"
+    secondary["origin"] = "exchange"
+    secondary["note"] = ("secondary " + exchanges["material"].astype(str) + " from "
+                         + exchanges["supply_facility"].astype(str)).to_numpy()
+    pieces = [flows, secondary]
+    difference = (received - replaced)
+    difference = difference[difference.abs() > 1e-9]
+    if len(difference):
+        adjust = base.loc[difference.index].reset_index()
+        adjust["flow_id"] = adjust["flow_id"] + ".substitution_difference"
+        heavier = difference.to_numpy() > 0
+        adjust["direction"] = np.where(heavier, "out", "in")
+        adjust["category"] = np.where(heavier, "emission", "raw_material")
+        adjust["amount_t_per_yr"] = np.abs(difference.to_numpy())
+        adjust["source"] = "exchange"
+        adjust["origin"] = "exchange"
+        adjust["note"] = "difference between secondary received and virgin replaced (ratio ≠ 1)"
+        pieces.append(adjust)
+    return pd.concat(pieces, ignore_index=True)
 
 
 def balances_after(region: Region, exchanges: pd.DataFrame, *, tolerance: float | None = None) -> Balances:

@@ -23,7 +23,7 @@ from symbiosis.tables import (
 )
 
 MATERIAL_CLASSES = frozenset({
-    "mineral", "ash", "gypsum", "metal", "chemical", "organic", "biomass", "water", "wastewater",
+    "mineral", "ash", "gypsum", "metal", "chemical", "organic", "biomass", "water", "seawater", "wastewater",
     "fuel", "gas", "energy", "product", "other",
 })
 FATE_KINDS = frozenset({"landfill", "incineration", "sewer", "sold", "recovery", "other"})

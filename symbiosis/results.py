@@ -292,7 +292,11 @@ def _kpis(region: Region, candidates: Candidates, arrays: ExchangeArrays, soluti
     landfill = float(diverted[fate_kind == "landfill"].sum())
     incineration = float(diverted[fate_kind == "incineration"].sum())
     replaced = np.bincount(arrays.arc_d, weights=arrays.ratio * x, minlength=arrays.n_demands)
-    is_water = candidates.demands["material_class"].astype(str).to_numpy() == "water"
+    # Water saved counts fresh water only (class "water"); seawater (class "seawater") is no scarce
+    # resource, and neither counts as virgin *material* avoided.
+    material_class = candidates.demands["material_class"].astype(str).to_numpy()
+    is_water = material_class == "water"
+    is_material = ~np.isin(material_class, ["water", "seawater"])
     density = pd.to_numeric(candidates.demands["density_t_per_m3"], errors="coerce").to_numpy(float)
     water_rows = is_water & (replaced > 0)
     if (water_rows & ~(density > 0)).any():
@@ -310,7 +314,7 @@ def _kpis(region: Region, candidates: Candidates, arrays: ExchangeArrays, soluti
         "waste_diverted_t": landfill + incineration,
         "landfill_diverted_t": landfill,
         "incineration_diverted_t": incineration,
-        "virgin_avoided_t": float(replaced.sum()),
+        "virgin_avoided_t": float(replaced[is_material].sum()),
         "water_saved_m3": water_m3,
         "co2e_bau_t": co2e_bau,
         "co2e_optimum_t": co2e_opt,

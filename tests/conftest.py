@@ -46,3 +46,13 @@ def tiny_copy(tmp_path: Path) -> Callable[..., Path]:
         return target
 
     return make
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--update-expected", action="store_true", default=False,
+                     help="rewrite tests/expected/*.json from the current results (deliberate changes only)")
+
+
+@pytest.fixture
+def update_expected(request: pytest.FixtureRequest) -> bool:
+    return bool(request.config.getoption("--update-expected"))
