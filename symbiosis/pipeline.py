@@ -37,10 +37,18 @@ class Timings:
         logger.info("stage %s: %.3f s", stage, self.stages[stage])
 
 
-def optimise(region: Region, *, method: str = "ipm", progress: Progress | None = None,
+COLUMN_GENERATION_FROM_ARCS = 20_000
+
+
+def optimise(region: Region, *, method: str = "ipm", strategy: str = "auto", progress: Progress | None = None,
              timings: Timings | None = None, **overrides: object) -> Results:
-    """Candidates, exchange model and results for a region (parameters override region.yaml defaults)."""
-    from symbiosis.exchange import solve_exchange
+    """Candidates, exchange model and results for a region (parameters override region.yaml defaults).
+
+    ``strategy``: ``monolithic`` hands every candidate arc to HiGHS; ``column_generation`` solves a restricted
+    model and prices all arcs until none improves (the same optimum, see symbiosis/exchange/colgen.py);
+    ``auto`` (default) uses column generation from 20,000 candidate arcs, where it was measured faster.
+    """
+    from symbiosis.exchange import solve_column_generation, solve_exchange
     from symbiosis.results import evaluate
 
     timings = timings or Timings()
@@ -54,8 +62,12 @@ def optimise(region: Region, *, method: str = "ipm", progress: Progress | None =
     timings.record("candidates", started)
     started = time.perf_counter()
     say(f"solving the exchange model ({len(cands.arcs):,} candidate arcs)")
-    solution = solve_exchange(cands, carbon_price=float(cands.parameters["carbon_price"]),  # type: ignore[arg-type]
-                              weights=weights, method=method)  # type: ignore[arg-type]
+    if strategy not in ("auto", "monolithic", "column_generation"):
+        raise ValueError(f"strategy must be auto, monolithic or column_generation, got {strategy!r}")
+    use_cg = strategy == "column_generation" or (strategy == "auto" and len(cands.arcs) >= COLUMN_GENERATION_FROM_ARCS)
+    solve = solve_column_generation if use_cg else solve_exchange
+    solution = solve(cands, carbon_price=float(cands.parameters["carbon_price"]),  # type: ignore[arg-type]
+                     weights=weights, method=method)  # type: ignore[arg-type]
     timings.record("solve", started)
     started = time.perf_counter()
     say("evaluating results against business as usual")
@@ -73,10 +85,9 @@ def write_parameters(results: Results, out_dir: Path, extra: dict[str, object] |
 def write_outputs(results: Results, region: Region, out_dir: Path, *, self_contained: bool = False,
                   progress: Progress | None = None, pngs: bool = True) -> dict[str, Path]:
     """Tables, GeoPackage, map, report and slide PNGs for one run."""
-    from symbiosis.outputs.report import write_report
-
     from symbiosis.outputs.export import write_results
     from symbiosis.outputs.mapping import save_map
+    from symbiosis.outputs.report import write_report
 
     say = progress or (lambda _message: None)
     out_dir.mkdir(parents=True, exist_ok=True)

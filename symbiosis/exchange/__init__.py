@@ -1,5 +1,6 @@
 """The exchange model (Pyomo LP) and its solve by HiGHS: Candidates → Solution."""
 
+from symbiosis.exchange.colgen import reduced_costs, solve_column_generation
 from symbiosis.exchange.model import (
     ExchangeArrays,
     add_arc_capacity,
@@ -26,5 +27,7 @@ __all__ = [
     "add_supply_balance",
     "build_model",
     "exchange_arrays",
+    "reduced_costs",
+    "solve_column_generation",
     "solve_exchange",
 ]
