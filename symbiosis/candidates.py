@@ -182,6 +182,10 @@ def candidates(region: Region, **overrides: object) -> Candidates:
     override_pairs = {(r.supply_facility, r.demand_facility): (r.distance_km, r.cost_per_t, r.co2e_per_t)
                       for r in overrides_table.itertuples()}
 
+    n_facilities = len(region.facilities)
+    override_keys = np.array(sorted(facility_index[a] * n_facilities + facility_index[b]
+                                    for a, b in override_pairs if a in facility_index and b in facility_index),
+                             dtype=np.int64)
     s_fac = supplies["facility_id"].map(facility_index).to_numpy(np.int64)
     d_fac = demands["facility_id"].map(facility_index).to_numpy(np.int64)
     material_limit = reference.materials["max_distance_km"] if not reference.materials.empty else pd.Series(dtype=float)
@@ -210,13 +214,13 @@ def candidates(region: Region, **overrides: object) -> Candidates:
         s_facs, s_inverse = np.unique(s_fac[s_rows], return_inverse=True)
         d_facs, d_inverse = np.unique(d_fac[d_rows], return_inverse=True)
         fi, fj = _facility_pairs(points[s_facs], points[d_facs], radius)
-        pair_set = {(int(a), int(b)) for a, b in zip(s_facs[fi], d_facs[fj], strict=True)}
+        keys = s_facs[fi] * n_facilities + d_facs[fj]
         # Arc overrides make a pair a candidate even beyond the spatial radius (the user knows the route).
-        s_fac_set, d_fac_set = set(s_facs.tolist()), set(d_facs.tolist())
-        for (sf, df) in override_pairs:
-            a, b = facility_index.get(sf), facility_index.get(df)
-            if a in s_fac_set and b in d_fac_set:
-                pair_set.add((int(a), int(b)))  # type: ignore[arg-type]
+        if len(override_keys):
+            wanted = override_keys[np.isin(override_keys // n_facilities, s_facs)
+                                   & np.isin(override_keys % n_facilities, d_facs)]
+            keys = np.concatenate([keys, wanted])
+        keys = np.unique(keys)
         # Screening: how many compatible demands each supply has anywhere, and the nearest one.
         if len(d_facs):
             tree = cKDTree(points[d_facs])
@@ -227,10 +231,9 @@ def candidates(region: Region, **overrides: object) -> Candidates:
                 previous = screening_rows["nearest_compatible_km"][row]
                 value = nearest[s_inverse[local]]
                 screening_rows["nearest_compatible_km"][row] = value if math.isnan(previous) else min(previous, value)
-        if not pair_set:
+        if len(keys) == 0:
             continue
-        pairs = np.array(sorted(pair_set), dtype=np.int64)
-        fac_pairs = pd.DataFrame({"sf": pairs[:, 0], "df": pairs[:, 1]})
+        fac_pairs = pd.DataFrame({"sf": keys // n_facilities, "df": keys % n_facilities})
         s_side = pd.DataFrame({"s": s_rows, "sf": s_fac[s_rows]})
         d_side = pd.DataFrame({"d": d_rows, "df": d_fac[d_rows]})
         arcs = fac_pairs.merge(s_side, on="sf").merge(d_side, on="df")
@@ -249,9 +252,12 @@ def candidates(region: Region, **overrides: object) -> Candidates:
     arcs = arcs.astype({"sf": np.int64, "df": np.int64, "s": np.int64, "d": np.int64})
     if not internal_reuse:
         arcs = arcs[arcs["sf"] != arcs["df"]]
-    # One (supply, demand) pair may be compatible through two substitution rows; keep the better ratio.
-    arcs = arcs.sort_values("ratio", ascending=False).drop_duplicates(["s", "d"]).sort_values(["s", "d"])
-    arcs = arcs.reset_index(drop=True)
+    # One (supply, demand) pair may be compatible through two substitution rows; keep the better ratio,
+    # and order the arcs by supply then demand.
+    pair_key = arcs["s"].to_numpy() * max(len(demands), 1) + arcs["d"].to_numpy()
+    order = np.lexsort((-arcs["ratio"].to_numpy(float), pair_key))
+    first = np.r_[True, pair_key[order][1:] != pair_key[order][:-1]] if len(order) else np.zeros(0, bool)
+    arcs = arcs.iloc[order[first]].reset_index(drop=True)
 
     lat = region.facilities["lat"].to_numpy(float)
     lon = region.facilities["lon"].to_numpy(float)

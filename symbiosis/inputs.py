@@ -243,13 +243,15 @@ def _facilities(table: Table, problems: Problems, models: dict[str, ProcessModel
         "activity_unit": text_column(table, "activity_unit"),
     })
     _check_coordinates(table, frame, problems)
-    for position, row in frame.iterrows():
-        row_number = table.row_number(int(position))  # type: ignore[arg-type]
+    valid_nace = {code: nace.is_valid(code) for code in frame["sector"].unique() if code}
+    for position, row in enumerate(frame[["sector", "process_model", "activity", "activity_unit"]]
+                                   .to_dict("records")):
+        row_number = table.row_number(position)
         sector = row["sector"]
         if sector == "":
             problems.add(table.file, "a sector is required", row=row_number, column="sector",
                          found="an empty cell", expected="a NACE Rev. 2 code as text, e.g. 35.11")
-        elif not nace.is_valid(sector):
+        elif not valid_nace[sector]:
             problems.add(table.file, "unknown NACE code", row=row_number, column="sector", found=sector,
                          expected="a NACE Rev. 2 code as text, e.g. 35.11 or 03.22",
                          fix="store the column as text so a leading zero is kept")
@@ -368,13 +370,32 @@ def _flows(table: Table, problems: Problems, facilities: pd.DataFrame, reference
     directions = direction.to_numpy(dtype=object).copy()
     exchangeable_out = np.zeros(n, dtype=bool)
 
+    # Plain lists and per-(unit, material) conversion factors: every conversion is linear, so each distinct
+    # unit is parsed once however many rows use it.
+    facility_list = table.frame["facility_id"].tolist()
+    category_list, direction_list, material_list = category.tolist(), direction.tolist(), material.tolist()
+    amount_list, unit_list, is_stock_list = amount.tolist(), unit.tolist(), is_stock.tolist()
+    price_list, price_unit_list, fate_list = price.tolist(), price_unit.tolist(), fate.tolist()
+    exchangeable_list, raw_amount = exchangeable.tolist(), table.frame["amount"].tolist()
+    known_materials = set(materials.index)
+    amount_factors: dict[tuple[str, str], object] = {}
+    price_factors: dict[tuple[str, str], object] = {}
+
+    def factor(cache: dict[tuple[str, str], object], key: tuple[str, str], convert) -> object:  # type: ignore[no-untyped-def]
+        if key not in cache:
+            try:
+                cache[key] = convert()
+            except UnitProblem as exc:
+                cache[key] = exc
+        return cache[key]
+
     for position in range(n):
         row = table.row_number(position)
-        fid = table.frame["facility_id"].iloc[position]
+        fid = facility_list[position]
         if fid not in known_facilities:
             problems.add(table.file, "unknown facility", row=row, column="facility_id", found=fid,
                          expected="a facility_id from the facilities table")
-        cat, dirn, mat = category.iloc[position], direction.iloc[position], material.iloc[position]
+        cat, dirn, mat = category_list[position], direction_list[position], material_list[position]
         if cat == STOCK_CATEGORY:
             directions[position] = "stock"
         elif dirn not in ("in", "out"):
@@ -386,56 +407,57 @@ def _flows(table: Table, problems: Problems, facilities: pd.DataFrame, reference
         elif dirn == "out" and cat not in OUT_CATEGORIES:
             problems.add(table.file, "unknown category for an outgoing flow", row=row, column="category",
                          found=cat, expected=", ".join(OUT_CATEGORIES) + f" or {STOCK_CATEGORY}")
-        if mat not in materials.index:
+        if mat not in known_materials:
             problems.add(table.file, "unknown material", row=row, column="material", found=mat,
                          expected="a material_id from data/reference/materials.csv or the region's materials table",
                          fix="add the material to the region's reference materials table")
             continue
-        value = amount.iloc[position]
+        value = amount_list[position]
         if math.isnan(value):
             continue
-        if value < 0 and not is_stock.iloc[position]:
-            problems.add(table.file, "negative amount", row=row, column="amount",
-                         found=table.frame["amount"].iloc[position],
+        if value < 0 and not is_stock_list[position]:
+            problems.add(table.file, "negative amount", row=row, column="amount", found=raw_amount[position],
                          expected="an amount ≥ 0 (only stock_change may be negative)")
             continue
+        unit_text = unit_list[position]
         density = reference.density(mat)
-        try:
-            converted = convert_amount(value, unit.iloc[position], density_t_per_m3=density,
-                                       period_days=period_days)
-        except UnitProblem as exc:
-            problems.add(table.file, str(exc), row=row, column="unit", found=unit.iloc[position],
+        per_unit = factor(amount_factors, (unit_text, mat), lambda u=unit_text, d=density: convert_amount(
+            1.0, u, density_t_per_m3=d, period_days=period_days))
+        if isinstance(per_unit, UnitProblem):
+            problems.add(table.file, str(per_unit), row=row, column="unit", found=unit_text,
                          expected="t, kg, Mt, kilotonne, m3, L, MWh or GJ, optionally per h, day, month or yr")
             continue
-        quantity[position] = converted.quantity
-        if converted.quantity == "mass":
-            t_per_yr[position] = converted.value
+        flow_quantity = per_unit.quantity  # type: ignore[attr-defined]
+        quantity[position] = flow_quantity
+        if flow_quantity == "mass":
+            t_per_yr[position] = value * per_unit.value  # type: ignore[attr-defined]
         else:
-            mwh_per_yr[position] = converted.value
-        if not math.isnan(price.iloc[position]):
-            if price_unit.iloc[position] == "":
+            mwh_per_yr[position] = value * per_unit.value  # type: ignore[attr-defined]
+        price_value = price_list[position]
+        if not math.isnan(price_value):
+            price_text = price_unit_list[position]
+            if price_text == "":
                 problems.add(table.file, "a price needs its unit", row=row, column="price_unit",
                              found="an empty cell", expected=f"e.g. {settings.currency}/t")
             else:
-                try:
-                    converted_price = convert_price(price.iloc[position], price_unit.iloc[position],
-                                                    currency=settings.currency, density_t_per_m3=density)
-                except UnitProblem as exc:
-                    problems.add(table.file, str(exc), row=row, column="price_unit",
-                                 found=price_unit.iloc[position], expected=f"{settings.currency}/t, /m3 or /MWh")
+                per_price = factor(price_factors, (price_text, mat), lambda u=price_text, d=density: convert_price(
+                    1.0, u, currency=settings.currency, density_t_per_m3=d))
+                if isinstance(per_price, UnitProblem):
+                    problems.add(table.file, str(per_price), row=row, column="price_unit", found=price_text,
+                                 expected=f"{settings.currency}/t, /m3 or /MWh")
+                elif per_price.quantity != flow_quantity:  # type: ignore[attr-defined]
+                    problems.add(table.file, "the price unit does not match the amount's unit",
+                                 row=row, column="price_unit", found=price_text,
+                                 expected=f"a price per {'t' if flow_quantity == 'mass' else 'MWh'}")
+                elif flow_quantity == "mass":
+                    price_t[position] = price_value * per_price.value  # type: ignore[attr-defined]
                 else:
-                    if converted_price.quantity != converted.quantity:
-                        problems.add(table.file, "the price unit does not match the amount's unit",
-                                     row=row, column="price_unit", found=price_unit.iloc[position],
-                                     expected=f"a price per {'t' if converted.quantity == 'mass' else 'MWh'}")
-                    elif converted.quantity == "mass":
-                        price_t[position] = converted_price.value
-                    else:
-                        price_mwh[position] = converted_price.value
-        if fate.iloc[position] and fate.iloc[position] not in known_fates:
-            problems.add(table.file, "unknown fate", row=row, column="fate", found=fate.iloc[position],
+                    price_mwh[position] = price_value * per_price.value  # type: ignore[attr-defined]
+        fate_id = fate_list[position]
+        if fate_id and fate_id not in known_fates:
+            problems.add(table.file, "unknown fate", row=row, column="fate", found=fate_id,
                          expected=f"one of {', '.join(sorted(known_fates))}")
-        flag = exchangeable.iloc[position]
+        flag = exchangeable_list[position]
         exchangeable_out[position] = ((dirn, cat) in EXCHANGEABLE_BY_DEFAULT) if flag is None else bool(flag)
 
     frame = pd.DataFrame({
@@ -550,23 +572,26 @@ def _quality(table: Table | None, problems: Problems, known: set[str]) -> pd.Dat
         "bound": text_column(table, "bound").str.lower(),
         "virgin_value": number_column(table, "virgin_value", problems, expected="the virgin material's value"),
     })
-    seen: dict[tuple[str, str, str], int] = {}
-    for position, row in frame.iterrows():
-        row_number = table.row_number(int(position))  # type: ignore[arg-type]
-        if row["flow_id"] not in known:
-            problems.add(table.file, "unknown flow", row=row_number, column="flow_id", found=row["flow_id"],
-                         expected="a flow_id from the flows table")
-        if row["parameter"] == "":
-            problems.add(table.file, "a parameter name is required", row=row_number, column="parameter",
-                         found="an empty cell", expected="e.g. chloride, moisture, calorific_value")
-        if row["bound"] not in ("", "max", "min"):
-            problems.add(table.file, "unknown bound", row=row_number, column="bound", found=row["bound"],
-                         expected="max, min, or empty for a measured value")
-        key = (row["flow_id"], row["parameter"], row["bound"])
-        if key in seen:
-            problems.add(table.file, "duplicate quality entry", row=row_number, column="parameter",
-                         found=row["parameter"], expected=f"one entry per flow, parameter and bound (row {seen[key]})")
-        seen[key] = row_number
+    unknown = ~frame["flow_id"].isin(known)
+    for position in np.flatnonzero(unknown.to_numpy()):
+        problems.add(table.file, "unknown flow", row=table.row_number(int(position)), column="flow_id",
+                     found=frame["flow_id"].iat[position], expected="a flow_id from the flows table")
+    for position in np.flatnonzero((frame["parameter"] == "").to_numpy()):
+        problems.add(table.file, "a parameter name is required", row=table.row_number(int(position)),
+                     column="parameter", found="an empty cell", expected="e.g. chloride, moisture, calorific_value")
+    for position in np.flatnonzero(~frame["bound"].isin(["", "max", "min"]).to_numpy()):
+        problems.add(table.file, "unknown bound", row=table.row_number(int(position)), column="bound",
+                     found=frame["bound"].iat[position], expected="max, min, or empty for a measured value")
+    key = ["flow_id", "parameter", "bound"]
+    repeated = frame.duplicated(key, keep="first").to_numpy()
+    if repeated.any():
+        first = {tuple(k): table.row_number(i) for i, k in enumerate(frame[key].itertuples(index=False))
+                 if not repeated[i]}
+        for position in np.flatnonzero(repeated):
+            k = tuple(frame[key].iloc[position])
+            problems.add(table.file, "duplicate quality entry", row=table.row_number(int(position)),
+                         column="parameter", found=frame["parameter"].iat[position],
+                         expected=f"one entry per flow, parameter and bound (row {first.get(k)})")
     return frame
 
 
@@ -575,20 +600,22 @@ def _harmonise_quality_units(quality: pd.DataFrame, problems: Problems, file: st
     if quality.empty:
         return quality
     quality = quality.copy()
-    target_units: dict[str, str] = {}
-    for position, row in quality.iterrows():
-        target = target_units.setdefault(row["parameter"], row["unit"])
-        if row["unit"] == target:
+    target_units = quality.groupby("parameter", sort=False)["unit"].first()
+    for (parameter, unit), rows in quality.groupby(["parameter", "unit"], sort=False).groups.items():
+        target = target_units[parameter]
+        if unit == target:
             continue
         try:
-            quality.at[position, "value"] = convert_to(row["value"], row["unit"], target)
-            if not math.isnan(row["virgin_value"]):
-                quality.at[position, "virgin_value"] = convert_to(row["virgin_value"], row["unit"], target)
-            quality.at[position, "unit"] = target
+            factor = convert_to(1.0, unit, target)
         except UnitProblem as exc:
-            problems.add(file, f"quality units differ for parameter '{row['parameter']}' ({exc})",
-                         row=int(position) + 2, column="unit", found=row["unit"],  # type: ignore[call-overload]
-                         expected=f"a unit convertible to {target}")
+            for position in rows:
+                problems.add(file, f"quality units differ for parameter '{parameter}' ({exc})",
+                             row=int(position) + 2, column="unit", found=unit,
+                             expected=f"a unit convertible to {target}")
+            continue
+        quality.loc[rows, "value"] = quality.loc[rows, "value"] * factor
+        quality.loc[rows, "virgin_value"] = quality.loc[rows, "virgin_value"] * factor
+        quality.loc[rows, "unit"] = target
     return quality
 
 

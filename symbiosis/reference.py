@@ -60,10 +60,15 @@ class Reference:
                          self.fates.copy(), self.ewc.copy(), self.nace.copy())
 
     def density(self, material: str) -> float | None:
-        if material not in self.materials.index:
-            return None
-        value = float(self.materials.at[material, "density_t_per_m3"])
-        return value if value == value else None
+        """Density in t/m3, or None where the material is unknown or has none."""
+        cache = self.__dict__.setdefault("_density_cache", {})
+        if material not in cache:
+            if material not in self.materials.index:
+                cache[material] = None
+            else:
+                value = float(self.materials.at[material, "density_t_per_m3"])
+                cache[material] = value if value == value else None
+        return cache[material]
 
     def virgin_co2e(self, material: str) -> float:
         rows = self.emission_factors

@@ -146,40 +146,53 @@ def number_column(table: Table, column: str, problems: Problems, *, required: bo
     values = pd.Series(np.nan, index=table.frame.index, dtype=float)
     if column not in table.frame.columns:
         return values
-    cells = table.frame[column]
-    fast = pd.to_numeric(cells.where(cells != ""), errors="coerce") if not table.decimal_comma else None
-    for position, cell in enumerate(cells):
-        if mask is not None and not bool(mask.iloc[position]):
-            continue
-        if cell == "":
-            if required:
-                problems.add(table.file, "a value is required", row=table.row_number(position),
-                             column=column, found="an empty cell", expected=expected)
-            continue
-        if fast is not None and not math.isnan(fast.iloc[position]) and "," not in cell:
-            number = float(fast.iloc[position])
-        else:
-            try:
-                number = _parse_number(cell, table.decimal_comma)
-            except ValueError:
-                hint = ("a decimal comma in a comma-separated file is ambiguous; use a decimal point or "
-                        "save with ';' separators") if "," in cell and not table.decimal_comma else None
-                problems.add(table.file, "not a number", row=table.row_number(position), column=column,
-                             found=cell, expected=expected, fix=hint)
-                continue
-        if math.isnan(number) or math.isinf(number):
-            problems.add(table.file, "not a finite number", row=table.row_number(position), column=column,
+    cells = table.frame[column].astype(str)
+    considered = np.ones(len(cells), dtype=bool) if mask is None else mask.to_numpy(dtype=bool)
+    empty = (cells == "").to_numpy()
+    has_comma = cells.str.contains(",", regex=False).to_numpy()
+    text = cells
+    if table.decimal_comma:
+        european = cells.str.match(_EURO_NUMBER).to_numpy() & (
+            has_comma | cells.str.match(r"^[+-]?\d{1,3}(\.\d{3})+$").to_numpy())
+        text = cells.where(~european, cells.str.replace(".", "", regex=False).str.replace(",", ".", regex=False))
+        comma_error = has_comma & ~european
+    else:
+        comma_error = has_comma
+    parsed = pd.to_numeric(text.where(~(empty | comma_error)), errors="coerce").to_numpy(dtype=float)
+    bad_text = considered & ~empty & (np.isnan(parsed) | comma_error)
+    not_finite = considered & ~empty & ~bad_text & ~np.isfinite(parsed)
+    lowered = cells.str.lower().to_numpy()
+    literal_nan = np.isin(lowered, ["nan", "inf", "-inf", "+inf", "infinity", "-infinity"])
+    for position in np.flatnonzero(bad_text):
+        cell = cells.iat[position]
+        if literal_nan[position]:
+            problems.add(table.file, "not a finite number", row=table.row_number(int(position)), column=column,
                          found=cell, expected=expected)
             continue
-        if not allow_negative and number < 0:
-            problems.add(table.file, "negative value", row=table.row_number(position), column=column,
-                         found=cell, expected=f"{expected} ≥ 0")
-            continue
-        if minimum is not None and number < minimum or maximum is not None and number > maximum:
-            problems.add(table.file, "value out of range", row=table.row_number(position), column=column,
-                         found=cell, expected=f"{expected} between {minimum} and {maximum}")
-            continue
-        values.iloc[position] = number
+        hint = ("a decimal comma in a comma-separated file is ambiguous; use a decimal point or "
+                "save with ';' separators") if "," in cell and not table.decimal_comma else None
+        problems.add(table.file, "not a number", row=table.row_number(int(position)), column=column,
+                     found=cell, expected=expected, fix=hint)
+    for position in np.flatnonzero(not_finite):
+        problems.add(table.file, "not a finite number", row=table.row_number(int(position)), column=column,
+                     found=cells.iat[position], expected=expected)
+    if required:
+        for position in np.flatnonzero(considered & empty):
+            problems.add(table.file, "a value is required", row=table.row_number(int(position)), column=column,
+                         found="an empty cell", expected=expected)
+    ok = considered & ~empty & ~bad_text & ~not_finite
+    with np.errstate(invalid="ignore"):
+        negative = ok & (parsed < 0) if not allow_negative else np.zeros(len(cells), dtype=bool)
+        low = ok & ~negative & (parsed < minimum) if minimum is not None else np.zeros(len(cells), dtype=bool)
+        high = ok & ~negative & (parsed > maximum) if maximum is not None else np.zeros(len(cells), dtype=bool)
+    for position in np.flatnonzero(negative):
+        problems.add(table.file, "negative value", row=table.row_number(int(position)), column=column,
+                     found=cells.iat[position], expected=f"{expected} ≥ 0")
+    for position in np.flatnonzero(low | high):
+        problems.add(table.file, "value out of range", row=table.row_number(int(position)), column=column,
+                     found=cells.iat[position], expected=f"{expected} between {minimum} and {maximum}")
+    keep = ok & ~negative & ~low & ~high
+    values[keep] = parsed[keep]
     return values
 
 
