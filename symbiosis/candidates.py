@@ -44,7 +44,8 @@ _GEOD = Geod(ellps="WGS84")
 # queried on the sphere with this margin and every pair is then measured exactly on the ellipsoid.
 _SPHERE_MARGIN = 1.01
 
-SUPPLY_COLUMNS = ["supply_id", "facility_id", "material", "category", "amount_t_per_yr", "fate", "fate_kind",
+SUPPLY_COLUMNS = ["supply_id", "facility_id", "material", "material_class", "category", "amount_t_per_yr", "fate",
+                  "fate_kind",
                   "fate_cost_per_t", "fate_co2e_per_t", "lat", "lon"]
 DEMAND_COLUMNS = ["demand_id", "facility_id", "material", "material_class", "density_t_per_m3",
                   "amount_t_per_yr", "virgin_price_per_t", "virgin_co2e_per_t", "max_secondary_share", "lat", "lon"]
@@ -101,6 +102,7 @@ def _supplies(region: Region) -> pd.DataFrame:
         "supply_id": chosen["flow_id"],
         "facility_id": chosen["facility_id"],
         "material": chosen["material"],
+        "material_class": chosen["material"].map(region.reference.materials["class"]),
         "category": chosen["category"],
         "amount_t_per_yr": chosen["amount_t_per_yr"].astype(float),
         "fate": fate,

@@ -95,10 +95,11 @@ def write_outputs(results: Results, region: Region, out_dir: Path, *, self_conta
     say("writing tables and GeoPackage")
     write_results(results, out_dir)
     written["parameters"] = write_parameters(results, out_dir, {"region": region.name, "source": region.source})
-    say("drawing the map")
-    written["map"] = save_map(results, out_dir / "map.html")
-    say("writing the report")
-    written["report"] = write_report(results, out_dir, self_contained=self_contained)
+    say("writing the report and the map")
+    written["report"] = write_report(results, out_dir, region=region, self_contained=self_contained)
+    written["map"] = out_dir / "map.html"
+    if self_contained:  # the self-contained report inlines its map; still leave map.html beside it
+        written["map"] = save_map(results, out_dir / "map.html")
     if pngs:
         from symbiosis.outputs.static import exchange_map_png, kpi_bars_png
 

@@ -189,7 +189,8 @@ def build_results(
         "landfill_diverted_t": float(sup.loc[sup["fate_kind"].eq("landfill"), "exchanged_t_per_yr"].sum()),
         "incineration_diverted_t": float(
             sup.loc[sup["fate_kind"].eq("incineration"), "exchanged_t_per_yr"].sum()),
-        "virgin_avoided_t": float(dem["secondary_t_per_yr"].sum()),
+        "virgin_avoided_t": float(
+            dem.loc[~dem["material_class"].isin(["water", "seawater"]), "secondary_t_per_yr"].sum()),
         "water_saved_m3": float(dem.loc[water, "secondary_t_per_yr"].sum()),
         "co2e_bau_t": float(fac["co2e_bau_t"].sum()),
         "co2e_optimum_t": float(fac["co2e_optimum_t"].sum()),
@@ -222,8 +223,8 @@ def build_results(
         table["share_estimated"] = 0.2
         table["share_modelled"] = 0.1
         table["n_flows"] = 4
-        table["status"] = np.where(table["within_tolerance"], "ok",
-                                   "warning: closure error " + (table["closure_error"] * 100).round(1).astype(str) + " %")
+        error_pct = (table["closure_error"] * 100).round(1).astype(str)
+        table["status"] = np.where(table["within_tolerance"], "ok", "warning: closure error " + error_pct + " %")
         return table
 
     def region_row(table: pd.DataFrame) -> pd.DataFrame:
@@ -509,6 +510,9 @@ class OfflineRouter:
     def __call__(self, route: Any) -> None:
         url = route.request.url
         parsed = urlparse(url)
+        if url == LOCAL_ORIGIN + "/favicon.ico":
+            route.fulfill(status=204, body="")
+            return
         if url.startswith(LOCAL_ORIGIN + "/"):
             local = (self.root / parsed.path.lstrip("/")).resolve()
             if local.is_file() and self.root.resolve() in local.parents:

@@ -10,7 +10,7 @@ interrupted run never leaves a half-written output in place of a good one.
 This module also holds what the other output modules share: :func:`public_results`, which hides
 confidential facilities (name replaced by "Confidential facility N", id and flow ids pseudonymised,
 location snapped to the centre of a 0.05° grid cell, about 5 km) while keeping their flows in every total,
-and the small helpers for material groups, NACE divisions and atomic writes.
+and the small helpers for material groups and NACE divisions. Writes go through symbiosis.atomic.
 """
 
 from __future__ import annotations
@@ -21,13 +21,14 @@ import logging
 import math
 import os
 import re
-import tempfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from symbiosis.atomic import write_atomic, write_text_atomic
 
 logger = logging.getLogger(__name__)
 
@@ -46,33 +47,6 @@ _FREE_TEXT_COLUMNS = ("reason_detail", "note", "status")
 # --------------------------------------------------------------------------------------------------
 
 
-def atomic_write(path: str | os.PathLike[str], write: Callable[[Path], None]) -> Path:
-    """Call ``write(tmp)`` on a temporary path beside ``path``, then move it onto ``path``.
-
-    The temporary file lives in the same folder so that ``os.replace`` is an atomic rename; if ``write``
-    raises, the temporary file is removed and an existing ``path`` is left untouched.
-    """
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=target.suffix)
-    os.close(fd)
-    tmp = Path(tmp_name)
-    # Some writers (GDAL's GeoPackage driver) refuse an existing empty file: hand them a free name.
-    tmp.unlink()
-    try:
-        write(tmp)
-        os.replace(tmp, target)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return target
-
-
-def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:
-    """Write ``text`` (UTF-8) to ``path`` atomically."""
-    return atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
-
-
 def nace_division(sector: Any) -> str:
     """The NACE division (first two digits) of a sector code such as ``"35.11"``, ``"C23.5"`` or ``23``."""
     if sector is None or (isinstance(sector, float) and math.isnan(sector)):
@@ -85,6 +59,11 @@ def nace_division(sector: Any) -> str:
         return "??"
     digits = match.group(0)
     return digits.zfill(2)[:2]
+
+
+def facility_names(facilities: pd.DataFrame) -> dict[str, str]:
+    """Facility id → name."""
+    return dict(zip(facilities["facility_id"].astype(str), facilities["name"].astype(str), strict=True))
 
 
 def exchange_material_groups(results: Any) -> pd.Series:
@@ -132,7 +111,8 @@ def jsonable(value: Any) -> Any:
 # --------------------------------------------------------------------------------------------------
 
 
-def _confidential_mask(facilities: pd.DataFrame) -> pd.Series:
+def confidential_mask(facilities: pd.DataFrame) -> pd.Series:
+    """True for facilities marked confidential (a missing column means none is)."""
     if "confidential" not in facilities.columns:
         return pd.Series(False, index=facilities.index)
     col = facilities["confidential"]
@@ -158,15 +138,13 @@ def public_results(results: Any, grid_deg: float = CONFIDENTIAL_GRID_DEG) -> Any
     analyst's view. Returns ``results`` itself when no facility is confidential.
     """
     facilities = results.facilities
-    mask = _confidential_mask(facilities)
+    mask = confidential_mask(facilities)
     if not mask.any():
         return results
 
     id_map: dict[str, str] = {}
     name_map: dict[str, str] = {}
-    for n, (fid, name) in enumerate(
-        zip(facilities.loc[mask, "facility_id"].astype(str), facilities.loc[mask, "name"].astype(str)), start=1
-    ):
+    for n, (fid, name) in enumerate(facility_names(facilities.loc[mask]).items(), start=1):
         id_map[fid] = f"confidential-{n}"
         name_map[name] = f"Confidential facility {n}"
 
@@ -175,17 +153,21 @@ def public_results(results: Any, grid_deg: float = CONFIDENTIAL_GRID_DEG) -> Any
     for table, id_col in ((results.supplies, "supply_id"), (results.demands, "demand_id")):
         if table is None or id_col not in table.columns:
             continue
-        for fid, flow_id in zip(table["facility_id"].astype(str), table[id_col].astype(str)):
+        for fid, flow_id in zip(table["facility_id"].astype(str), table[id_col].astype(str), strict=True):
             if fid in id_map and flow_id not in flow_map:
                 counters[fid] = counters.get(fid, 0) + 1
                 flow_map[flow_id] = f"{id_map[fid]}/flow-{counters[fid]}"
 
+    # One pass per text: names, flow ids and facility ids in one alternation, longest first.
+    replacements = {**id_map, **flow_map, **name_map}
+    pattern = re.compile(
+        r"(?<![\w-])(" + "|".join(re.escape(k) for k in sorted(replacements, key=len, reverse=True)) + r")(?![\w-])"
+    )
+
     def scrub_text(text: Any) -> Any:
         if not isinstance(text, str) or not text:
             return text
-        for old, new in (*name_map.items(), *flow_map.items(), *id_map.items()):
-            text = re.sub(rf"(?<![\w-]){re.escape(old)}(?![\w-])", new, text)
-        return text
+        return pattern.sub(lambda match: replacements[match.group(1)], text)
 
     def anonymise(table: pd.DataFrame | None, locate_by: str | None = "facility_id") -> pd.DataFrame | None:
         if table is None:
@@ -274,7 +256,7 @@ def exchanges_geodataframe(results: Any) -> Any:
             + ", ".join(sorted(set(exchanges.loc[missing, "supply_facility"].astype(str))
                                | set(exchanges.loc[missing, "demand_facility"].astype(str))))
         )
-    lines = [LineString([(a[1], a[0]), (b[1], b[0])]) for a, b in zip(start, end)]
+    lines = [LineString([(a[1], a[0]), (b[1], b[0])]) for a, b in zip(start, end, strict=True)]
     return gpd.GeoDataFrame(exchanges, geometry=lines, crs="EPSG:4326")
 
 
@@ -285,6 +267,10 @@ def _for_file(frame: pd.DataFrame) -> pd.DataFrame:
         if out[col].dtype == object and col != "geometry":
             out[col] = out[col].map(lambda v: "" if v is None or (isinstance(v, float) and math.isnan(v)) else str(v))
     return out
+
+
+def _csv_writer(frame: pd.DataFrame) -> Callable[[Path], None]:
+    return lambda tmp: frame.to_csv(tmp, index=False)
 
 
 def write_results(results: Any, out_dir: str | os.PathLike[str], *, public: bool = True) -> dict[str, Path]:
@@ -309,12 +295,10 @@ def write_results(results: Any, out_dir: str | os.PathLike[str], *, public: bool
         "balances": balances_frame(view),
     }
     for name, frame in tables.items():
-        written[f"{name}.csv"] = atomic_write(
-            out / f"{name}.csv", lambda tmp, frame=frame: frame.to_csv(tmp, index=False)
-        )
+        written[f"{name}.csv"] = write_atomic(out / f"{name}.csv", _csv_writer(frame))
 
     kpis_text = json.dumps(jsonable(dict(view.kpis)), indent=2, ensure_ascii=False, allow_nan=False) + "\n"
-    written["kpis.json"] = atomic_write_text(out / "kpis.json", kpis_text)
+    written["kpis.json"] = write_text_atomic(out / "kpis.json", kpis_text)
 
     facilities_gdf = _for_file(facilities_geodataframe(view))
     exchanges_gdf = _for_file(exchanges_geodataframe(view))
@@ -323,6 +307,6 @@ def write_results(results: Any, out_dir: str | os.PathLike[str], *, public: bool
         facilities_gdf.to_file(tmp, layer="facilities", driver="GPKG", engine="pyogrio")
         exchanges_gdf.to_file(tmp, layer="exchanges", driver="GPKG", engine="pyogrio")
 
-    written["exchanges.gpkg"] = atomic_write(out / "exchanges.gpkg", write_gpkg)
+    written["exchanges.gpkg"] = write_atomic(out / "exchanges.gpkg", write_gpkg)
     logger.info("wrote %d result files to %s (public=%s)", len(written), out, public)
     return written

@@ -22,7 +22,8 @@ always shown as text. The page carries its data as JSON arrays drawn by a few li
 than one folium object per feature, which keeps the file small; above ``max_markers_unclustered``
 facilities the markers are clustered (Leaflet.markercluster). Stable CSS classes mark what is drawn:
 ``sym-facility`` (marker icons), ``sym-exchange`` (exchange paths), ``sym-arrow``, ``sym-bau-fate`` and
-``sym-legend``, so tests and stylesheets can find them.
+``sym-legend``, so tests and stylesheets can find them; an exchange path also carries its tonnage in
+``data-t-per-yr``.
 
 Confidential facilities are drawn as :func:`symbiosis.outputs.export.public_results` publishes them:
 "Confidential facility N", at the centre of a 0.05° grid cell (about 5 km); their flows still count.
@@ -32,6 +33,7 @@ public CDNs (see docs/outputs.md).
 
 from __future__ import annotations
 
+import functools
 import html
 import logging
 import math
@@ -43,11 +45,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from symbiosis.atomic import write_text_atomic
 from symbiosis.outputs.export import (
     CONFIDENTIAL_GRID_DEG,
     WASTE_FATE_KINDS,
-    atomic_write_text,
+    confidential_mask,
     exchange_material_groups,
+    facility_names,
     nace_division,
     public_results,
 )
@@ -67,6 +71,7 @@ MATERIAL_COLOURS: dict[str, str] = {
     "organic": "#2ca02c",
     "biomass": "#98df8a",
     "water": "#1f77b4",
+    "seawater": "#6baed6",
     "wastewater": "#17becf",
     "fuel": "#d62728",
     "gas": "#ff9896",
@@ -91,12 +96,13 @@ _CSS = """
   border: 2px solid #fff; box-shadow: 0 0 2px rgba(0,0,0,.8); box-sizing: content-box; }
 .sym-arrow { background: none; border: none; pointer-events: none; }
 .sym-legend { background: rgba(255,255,255,.92); padding: 6px 8px; border-radius: 4px; font: 12px/1.35
-  sans-serif; box-shadow: 0 1px 4px rgba(0,0,0,.35); max-height: 60vh; overflow-y: auto; max-width: 260px; }
+  sans-serif; box-shadow: 0 1px 4px rgba(0,0,0,.35); max-height: 45vh; overflow-y: auto; max-width: 260px; }
 .sym-legend h4 { margin: 4px 0 2px; font-size: 12px; }
 .sym-legend .sym-swatch { display: inline-block; width: 18px; height: 4px; margin-right: 6px;
   vertical-align: middle; }
 .sym-legend .sym-swatch.sym-round { width: 10px; height: 10px; border-radius: 50%; }
 .sym-legend p { margin: 4px 0 0; color: #444; }
+.sym-popup, .sym-tip { font: 13px/1.35 sans-serif; }
 .sym-popup ul { margin: 2px 0 4px; padding-left: 16px; }
 </style>
 """
@@ -136,9 +142,10 @@ def material_colour(group: str) -> str:
     return PALETTE[zlib.crc32(group.encode("utf-8")) % len(PALETTE)]
 
 
-def division_colour(division: str) -> str:
-    """Colour of a NACE division, the same on every map."""
-    return PALETTE[int(division) % len(PALETTE)] if division.isdigit() else "#444444"
+def division_colours(sectors: Any) -> dict[str, str]:
+    """Colour per NACE division present, distinct for up to 20 divisions (in order of division)."""
+    divisions = sorted({nace_division(s) for s in sectors})
+    return {d: PALETTE[i % len(PALETTE)] for i, d in enumerate(divisions)}
 
 
 def screen_bearing(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
@@ -158,6 +165,7 @@ def _template(source: str) -> Any:
     return Template(source)
 
 
+@functools.lru_cache(maxsize=1)
 def _element_classes() -> dict[str, type]:
     """The custom map elements, built on first use so that folium is imported lazily."""
     from branca.element import MacroElement
@@ -222,6 +230,10 @@ def _element_classes() -> dict[str, type]:
                             interactive: false, keyboard: false}));
                     }
                     shape.bindTooltip(r[6], {sticky: true});
+                    shape.on('add', function (e) {
+                        e.target.getElement().setAttribute('data-t-per-yr', e.target.options.tPerYr);
+                    });
+                    shape.options.tPerYr = r[9];
                     target.addLayer(shape);
                 }
             })();
@@ -263,7 +275,7 @@ def _element_classes() -> dict[str, type]:
         _template = _template("""
             {% macro script(this, kwargs) %}
             (function () {
-                var legend = L.control({position: 'bottomright'});
+                var legend = L.control({position: 'bottomleft'});
                 legend.onAdd = function () {
                     var div = L.DomUtil.create('div', 'sym-legend');
                     div.innerHTML = {{ this.html|tojson }};
@@ -290,10 +302,6 @@ def _element_classes() -> dict[str, type]:
 # --------------------------------------------------------------------------------------------------
 
 
-def _names(facilities: pd.DataFrame) -> dict[str, str]:
-    return dict(zip(facilities["facility_id"].astype(str), facilities["name"].astype(str)))
-
-
 def _flow_list(title: str, items: list[tuple[float, str]], limit: int = 3) -> str:
     if not items:
         return ""
@@ -306,7 +314,7 @@ def _flow_list(title: str, items: list[tuple[float, str]], limit: int = 3) -> st
 def facility_rows(view: Any, currency: str) -> list[list[Any]]:
     """[lat, lon, colour, popup html, tooltip html, id] per facility; all data text escaped."""
     facilities = view.facilities
-    names = _names(facilities)
+    names = facility_names(facilities)
     sends: dict[str, list[tuple[float, str]]] = {}
     receives: dict[str, list[tuple[float, str]]] = {}
     for row in view.exchanges.itertuples(index=False):
@@ -326,6 +334,7 @@ def facility_rows(view: Any, currency: str) -> list[list[Any]]:
             to_fate.setdefault(str(row.facility_id), []).append(
                 (amount, f"{esc(row.material)} → {esc(row.fate)}: {fmt(amount)} t/yr"))
 
+    colours = division_colours(facilities["sector"])
     rows = []
     for row in facilities.itertuples(index=False):
         fid = str(row.facility_id)
@@ -340,7 +349,7 @@ def facility_rows(view: Any, currency: str) -> list[list[Any]]:
             + _flow_list("Still to its current fate", to_fate.get(fid, []))
             + "</div>"
         )
-        rows.append([round(float(row.lat), 6), round(float(row.lon), 6), division_colour(division), popup,
+        rows.append([round(float(row.lat), 6), round(float(row.lon), 6), colours[division], popup,
                      esc(row.name), esc(fid)])
     return rows
 
@@ -349,7 +358,7 @@ def exchange_rows(view: Any, currency: str, min_weight: float, max_weight: float
     """One row per exchange with its group, colour, width, tooltip and arrow bearing."""
     exchanges = view.exchanges.reset_index(drop=True)
     located = view.facilities.drop_duplicates("facility_id").set_index("facility_id")
-    names = _names(view.facilities)
+    names = facility_names(view.facilities)
     frame = pd.DataFrame({
         "group": exchange_material_groups(view).to_numpy(),
         "lat1": exchanges["supply_facility"].map(located["lat"]).astype(float),
@@ -357,24 +366,26 @@ def exchange_rows(view: Any, currency: str, min_weight: float, max_weight: float
         "lat2": exchanges["demand_facility"].map(located["lat"]).astype(float),
         "lon2": exchanges["demand_facility"].map(located["lon"]).astype(float),
         "weight": np.round(line_weights(exchanges["amount_t_per_yr"], min_weight, max_weight), 2),
+        "amount": exchanges["amount_t_per_yr"].astype(float).round(3),
     })
     frame["colour"] = frame["group"].map(material_colour)
     frame["internal"] = (exchanges["supply_facility"].astype(str) == exchanges["demand_facility"].astype(str)) | (
         (frame["lat1"] == frame["lat2"]) & (frame["lon1"] == frame["lon2"]))
     frame["bearing"] = [
         round(screen_bearing(a, b, c, d), 1) if not internal else 0.0
-        for a, b, c, d, internal in zip(frame.lat1, frame.lon1, frame.lat2, frame.lon2, frame.internal)
+        for a, b, c, d, internal in zip(frame.lat1, frame.lon1, frame.lat2, frame.lon2, frame.internal, strict=True)
     ]
     tooltips = []
-    for row, group in zip(exchanges.itertuples(index=False), frame["group"]):
+    for row, group in zip(exchanges.itertuples(index=False), frame["group"], strict=True):
         primary = getattr(row, "primary_material", "")
         tooltips.append(
-            f"<b>{esc(names.get(str(row.supply_facility), row.supply_facility))} → "
+            '<div class="sym-tip"><b>' + f"{esc(names.get(str(row.supply_facility), row.supply_facility))} → "
             f"{esc(names.get(str(row.demand_facility), row.demand_facility))}</b><br>"
             f"{esc(row.material)}" + (f" replacing {esc(primary)}" if primary and primary != row.material else "")
             + f" ({esc(group)})<br>"
             f"{fmt(row.amount_t_per_yr)} t/yr · {fmt(row.distance_km, 1)} km<br>"
             f"saving {fmt(row.saving)} {esc(currency)}/yr · CO2e avoided {fmt(row.co2e_avoided_t_per_yr, 1)} t/yr"
+            "</div>"
         )
     frame["tooltip"] = tooltips
     missing = frame[["lat1", "lon1", "lat2", "lon2"]].isna().any(axis=1)
@@ -392,7 +403,7 @@ def fate_rows(view: Any) -> list[list[Any]]:
     waste = supplies[supplies["fate_kind"].isin(WASTE_FATE_KINDS)]
     if waste.empty:
         return []
-    names = _names(view.facilities)
+    names = facility_names(view.facilities)
     located = view.facilities.drop_duplicates("facility_id").set_index("facility_id")
     after_col = "to_fate_t_per_yr" if "to_fate_t_per_yr" in waste.columns else "amount_t_per_yr"
     per = waste.groupby(["facility_id", "fate_kind"], sort=True).agg(
@@ -404,15 +415,15 @@ def fate_rows(view: Any) -> list[list[Any]]:
         if row.facility_id not in located.index:
             continue
         radius = 3 + 17 * math.sqrt(row.bau / top) if top > 0 else 3
-        tooltip = (f"<b>{esc(names.get(str(row.facility_id), row.facility_id))}</b><br>"
+        tooltip = (f'<div class="sym-tip"><b>{esc(names.get(str(row.facility_id), row.facility_id))}</b><br>'
                    f"to {esc(row.fate_kind)} without symbiosis: {fmt(row.bau)} t/yr<br>"
-                   f"after the exchanges: {fmt(row.after)} t/yr")
+                   f"after the exchanges: {fmt(row.after)} t/yr</div>")
         rows.append([float(located.at[row.facility_id, "lat"]), float(located.at[row.facility_id, "lon"]),
                      round(radius, 1), FATE_COLOURS.get(str(row.fate_kind), "#555555"), tooltip])
     return rows
 
 
-def legend_html(groups: list[str], divisions: list[str], min_weight: float, max_weight: float,
+def legend_html(groups: list[str], colours: dict[str, str], min_weight: float, max_weight: float,
                 n_confidential: int) -> str:
     """The legend's HTML (group names escaped)."""
     parts = ["<h4>Exchanges by material group</h4>"]
@@ -421,12 +432,12 @@ def legend_html(groups: list[str], divisions: list[str], min_weight: float, max_
                      f"{esc(group)}</div>")
     parts.append(f"<p>Width {min_weight:g}–{max_weight:g} px ∝ √(t/yr); arrow = direction.</p>")
     parts.append("<h4>Facilities by NACE division</h4>")
-    shown = divisions[:12]
-    for division in shown:
-        parts.append(f'<div><span class="sym-swatch sym-round" style="background:{division_colour(division)}">'
+    shown = list(colours.items())[:12]
+    for division, colour in shown:
+        parts.append(f'<div><span class="sym-swatch sym-round" style="background:{colour}">'
                      f"</span>{esc(division)}</div>")
-    if len(divisions) > len(shown):
-        parts.append(f"<div>… {len(divisions) - len(shown)} more divisions</div>")
+    if len(colours) > len(shown):
+        parts.append(f"<div>… {len(colours) - len(shown)} more divisions</div>")
     parts.append('<h4>BAU fates</h4><div><span class="sym-swatch sym-round" style="background:'
                  f'{FATE_COLOURS["landfill"]}"></span>landfill '
                  f'<span class="sym-swatch sym-round" style="background:{FATE_COLOURS["incineration"]}"></span>'
@@ -464,7 +475,6 @@ def explore(
     """
     import folium
     import folium.plugins
-
     from folium.utilities import camelize
 
     view = public_results(results) if public else results
@@ -473,7 +483,7 @@ def explore(
     created = m is None
     if m is None:
         m = folium.Map(tiles=tiles, control_scale=True, location=_centre(facilities), zoom_start=11)
-    m.get_root().header.add_child(folium.Element(_CSS), name="symbiosis_css")
+    m.get_root().header.add_child(folium.Element(_CSS), name="symbiosis_css")  # type: ignore[attr-defined]
     classes = _element_classes()
 
     exchanges = exchange_rows(view, currency, min_weight, max_weight)
@@ -485,7 +495,7 @@ def explore(
         layer = folium.FeatureGroup(name=f"Exchanges: {esc(group)} ({len(part)})", show=True)
         rows = [
             [round(r.lat1, 6), round(r.lon1, 6), round(r.lat2, 6), round(r.lon2, 6), float(r.weight), r.colour,
-             r.tooltip, float(r.bearing), bool(r.internal)]
+             r.tooltip, float(r.bearing), bool(r.internal), float(r.amount)]
             for r in part.itertuples(index=False)
         ]
         layer.add_child(classes["ExchangeLines"](rows, line_style))
@@ -498,17 +508,19 @@ def explore(
         fate_layer.add_to(m)
 
     clustered = len(facilities) > max_markers_unclustered
+    facility_layer: folium.FeatureGroup | folium.plugins.MarkerCluster
     if clustered:
         facility_layer = folium.plugins.MarkerCluster(
-            name=f"Facilities ({len(facilities)}, clustered)", disableClusteringAtZoom=15)
+            name=f"Facilities ({len(facilities)}, clustered)", disableClusteringAtZoom=15,
+            chunkedLoading=True)
     else:
         facility_layer = folium.FeatureGroup(name=f"Facilities ({len(facilities)})")
     facility_layer.add_child(classes["FacilityMarkers"](facility_rows(view, currency)))
     facility_layer.add_to(m)
 
-    divisions = sorted({nace_division(s) for s in facilities["sector"]})
-    n_confidential = int(facilities["name"].astype(str).str.startswith("Confidential facility ").sum()) if public else 0
-    m.add_child(classes["Legend"](legend_html(groups, divisions, min_weight, max_weight, n_confidential)))
+    n_confidential = int(confidential_mask(results.facilities).sum()) if public else 0
+    legend = legend_html(groups, division_colours(facilities["sector"]), min_weight, max_weight, n_confidential)
+    m.add_child(classes["Legend"](legend))
 
     if layer_control if layer_control is not None else created:
         folium.LayerControl(collapsed=False).add_to(m)
@@ -535,6 +547,6 @@ def map_html(results: Any, **kwargs: Any) -> str:
 def save_map(results: Any, path: str | os.PathLike[str], **kwargs: Any) -> Path:
     """Write the map of ``results`` to ``path`` (HTML) atomically; keywords go to :func:`explore`."""
     text = map_html(results, **kwargs)
-    target = atomic_write_text(path, text)
+    target = write_text_atomic(Path(path), text)
     logger.info("map written to %s (%.1f kB)", target, len(text.encode("utf-8")) / 1024)
     return target

@@ -1,0 +1,340 @@
+"""The HTML report: one page that tells a region what symbiosis would achieve and on what assumptions.
+
+``write_report(results, out_dir)`` renders ``report.html`` from the Jinja2 template
+``templates/report.html.j2`` (autoescaped: every name from the data appears as text). The page holds the
+KPIs against business as usual with their units, the map (``map.html`` written beside the report and shown
+in an iframe, or inlined into the page), the Sankey diagrams of the network before and after and of the
+facilities that gain most, the exchanges, per-facility gains, shadow prices, unmatched streams with their
+reasons, facility balances with closure errors and data-quality warnings, and the methods and assumptions
+(parameters, circuity, carbon price, solver, sources of the factors when the Region is given).
+
+KPI figures carry ``data-kpi="name"`` attributes and are formatted by :func:`format_kpi`, so a test can
+compare what a reader sees with ``kpis.json``. Plotly's script comes from its CDN by default; with
+``self_contained=True`` it is inlined from the plotly Python package (the Sankeys then work offline) and the
+map is inlined too, though its tiles and Leaflet scripts still come from the network (docs/outputs.md).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from symbiosis.atomic import write_text_atomic
+from symbiosis.outputs.export import (
+    CONFIDENTIAL_GRID_DEG,
+    WASTE_FATE_KINDS,
+    confidential_mask,
+    facility_names,
+    jsonable,
+    public_results,
+)
+from symbiosis.outputs.mapping import map_html, save_map
+from symbiosis.outputs.sankey import facility_sankey, network_sankey
+
+logger = logging.getLogger(__name__)
+
+#: Rows shown per table; the CSV files written by write_results hold them all.
+MAX_ROWS = 500
+
+#: How many facilities get their own balance Sankey in the report (those with the largest gain).
+N_FACILITY_SANKEYS = 4
+
+
+def kpi_decimals(value: float) -> int:
+    """Decimals shown for a KPI value: none for whole numbers and from 10 upwards, two below."""
+    return 0 if abs(value) >= 10 or float(value).is_integer() else 2
+
+
+def format_kpi(value: Any) -> str:
+    """A KPI as displayed: thousands separators, decimals by :func:`kpi_decimals`; text as it is."""
+    if isinstance(value, bool) or value is None:
+        return "" if value is None else str(value)
+    if isinstance(value, int):
+        return f"{value:,d}"
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return str(value)
+    if math.isnan(number):
+        return "n/a"
+    return f"{number:,.{kpi_decimals(number)}f}"
+
+
+def format_number(value: Any, decimals: int = 0) -> str:
+    """A table figure with thousands separators; empty for a missing value."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return "" if value is None else str(value)
+    if math.isnan(number):
+        return ""
+    return f"{number:,.{decimals}f}"
+
+
+def _percent(value: Any, decimals: int = 1) -> str:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return ""
+    return "" if math.isnan(number) else f"{number * 100:.{decimals}f} %"
+
+
+def _environment() -> Any:
+    import jinja2
+
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("symbiosis.outputs", "templates"),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["kpi"] = format_kpi
+    env.filters["num"] = format_number
+    env.filters["pct"] = _percent
+    return env
+
+
+def _records(frame: pd.DataFrame | None) -> list[dict[str, Any]]:
+    if frame is None or frame.empty:
+        return []
+    return [dict(row) for row in frame.to_dict(orient="records")]
+
+
+def _waste_to_fate(supplies: pd.DataFrame, column: str) -> float:
+    if supplies is None or "fate_kind" not in supplies.columns or column not in supplies.columns:
+        return float("nan")
+    return float(supplies.loc[supplies["fate_kind"].isin(WASTE_FATE_KINDS), column].sum())
+
+
+def kpi_rows(results: Any) -> list[dict[str, Any]]:
+    """Rows of the KPI table: label, unit, and the kpis.json keys for BAU, optimum and change."""
+    kpis = results.kpis
+    currency = kpis.get("currency", "EUR")
+    rows = [
+        {"label": "Total cost", "unit": f"{currency}/yr", "bau": "cost_bau", "optimum": "cost_optimum",
+         "change": "net_cost_saving", "change_label": "saving"},
+        {"label": "Emissions", "unit": "t CO2e/yr", "bau": "co2e_bau_t", "optimum": "co2e_optimum_t",
+         "change": "co2e_avoided_t", "change_label": "avoided"},
+        {"label": "Waste diverted from landfill and incineration", "unit": "t/yr", "change": "waste_diverted_t",
+         "change_label": "diverted"},
+        {"label": "… of which from landfill", "unit": "t/yr", "change": "landfill_diverted_t",
+         "change_label": "diverted"},
+        {"label": "… of which from incineration", "unit": "t/yr", "change": "incineration_diverted_t",
+         "change_label": "diverted"},
+        {"label": "Virgin material avoided", "unit": "t/yr", "change": "virgin_avoided_t", "change_label": "avoided"},
+        {"label": "Water saved", "unit": "m³/yr", "change": "water_saved_m3", "change_label": "saved"},
+        {"label": "Transport for the exchanges", "unit": "t·km/yr", "change": "tkm", "change_label": "added"},
+    ]
+    return [{**row, **{k: (row.get(k) if row.get(k) in kpis else None) for k in ("bau", "optimum", "change")}}
+            for row in rows if any(row.get(k) in kpis for k in ("bau", "optimum", "change"))]
+
+
+def _table(frame: pd.DataFrame, max_rows: int, file: str) -> dict[str, Any]:
+    """The first ``max_rows`` rows of a table for the template, with the total and the file holding all."""
+    return {"rows": _records(frame.head(max_rows)), "total": len(frame), "file": file}
+
+
+def _context(results: Any, region: Any, public: bool, map_src: str | None, map_srcdoc: str | None,
+             include_plotlyjs: str | bool, max_rows: int) -> dict[str, Any]:
+    view = public_results(results) if public else results
+    kpis = dict(view.kpis)
+    currency = str(kpis.get("currency", "EUR"))
+    names = facility_names(view.facilities)
+
+    def name(fid: Any) -> str:
+        return names.get(str(fid), str(fid))
+
+    # Sankeys: the first figure carries plotly.js (CDN tag or inline), the others reuse it.
+    figures: list[tuple[str, Any]] = [
+        ("Before symbiosis (business as usual)", network_sankey(results, after=False, public=public)),
+        ("After symbiosis (optimum)", network_sankey(results, after=True, public=public)),
+    ]
+    facilities = view.facilities
+    if "gain" in facilities.columns and len(facilities):
+        top = facilities.assign(_abs=facilities["gain"].abs()).sort_values("_abs", ascending=False)
+        if "n_exchanges" in top.columns:
+            top = top[top["n_exchanges"] > 0]
+        hidden = set(results.facilities.loc[confidential_mask(results.facilities), "facility_id"].astype(str))
+        detail = region if region is not None and getattr(region, "flows", None) is not None else results
+        for row in top.head(N_FACILITY_SANKEYS).itertuples(index=False):
+            original_id = _original_id(results, view, row.facility_id)
+            try:
+                # Flows carry real ids and names: a hidden facility gets the totals of the public view.
+                if public and original_id in hidden:
+                    fig = facility_sankey(view, str(row.facility_id), by_category=False)
+                else:
+                    fig = facility_sankey(detail, original_id)
+            except (ValueError, TypeError) as exc:
+                logger.info("no balance Sankey for %s: %s", row.facility_id, exc)
+                continue
+            figures.append((f"Balance of {row.name}", fig))
+    sankeys = []
+    for i, (title, fig) in enumerate(figures):
+        sankeys.append({"title": title, "wide": i < 2, "html": _markup(fig.to_html(
+            full_html=False, include_plotlyjs=include_plotlyjs if i == 0 else False,
+            config={"displaylogo": False, "responsive": True}, default_width="100%"))})
+
+    exchanges = view.exchanges.copy()
+    exchanges["from_name"] = exchanges["supply_facility"].map(name)
+    exchanges["to_name"] = exchanges["demand_facility"].map(name)
+    exchanges = exchanges.sort_values("amount_t_per_yr", ascending=False)
+
+    gains = facilities.copy()
+    if "gain" in gains.columns:
+        gains = gains.sort_values("gain", ascending=False)
+
+    supplies = view.supplies.copy()
+    supplies["facility_name"] = supplies["facility_id"].map(name)
+    demands = view.demands.copy()
+    demands["facility_name"] = demands["facility_id"].map(name)
+    unmatched = supplies[supplies.get("to_fate_t_per_yr", supplies["amount_t_per_yr"]) > 1e-9]
+
+    balance_frames = []
+    warnings: list[str] = []
+    for stage, attr in (("before", "balances"), ("after", "balances_after")):
+        table = getattr(getattr(view, attr, None), "table", None)
+        if table is None or table.empty:
+            continue
+        frame = table.copy()
+        frame["facility_name"] = frame["facility_id"].map(name)
+        frame["stage"] = stage
+        balance_frames.append(frame)
+        if stage == "before":
+            for row in frame.itertuples(index=False):
+                status = str(getattr(row, "status", "ok"))
+                if status and status != "ok":
+                    warnings.append(f"{row.facility_name} ({row.quantity}): {status}")
+                shares = [getattr(row, "share_estimated", 0.0), getattr(row, "share_modelled", 0.0)]
+                shares = [s for s in shares if isinstance(s, (int, float)) and not math.isnan(s)]
+                if shares and sum(shares) > 0.5:
+                    warnings.append(f"{row.facility_name} ({row.quantity}): {sum(shares):.0%} of the flows are "
+                                    "estimated or modelled, not measured")
+    if region is not None:
+        warnings.extend(str(w) for w in getattr(region, "warnings", []))
+    balances = pd.concat(balance_frames, ignore_index=True) if balance_frames else pd.DataFrame()
+    if not balances.empty:
+        # Before the exchanges first; within a stage, the worst closure first.
+        balances = balances.assign(_stage=balances["stage"].eq("after"),
+                                   _error=-balances["closure_error"].abs().fillna(0.0))
+        balances = balances.sort_values(["_stage", "_error"], kind="stable").drop(columns=["_stage", "_error"])
+
+    parameters = {**dict(getattr(view, "parameters", {}) or {})}
+    sources = _sources(region, parameters)
+    waste_bau = _waste_to_fate(view.supplies, "amount_t_per_yr")
+    waste_after = _waste_to_fate(view.supplies, "to_fate_t_per_yr")
+    n_confidential = int(confidential_mask(results.facilities).sum()) if public else 0
+    return {
+        "title": _title(region, parameters),
+        "generated": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "kpis": kpis,
+        "kpi_rows": kpi_rows(view),
+        "currency": currency,
+        "headline": [k for k in ("net_cost_saving", "co2e_avoided_t", "waste_diverted_t", "virgin_avoided_t",
+                                 "n_exchanges", "n_facilities_participating") if k in kpis],
+        "waste_bau": waste_bau,
+        "waste_after": waste_after,
+        "virgin_bau": float(view.demands["amount_t_per_yr"].sum()) if len(view.demands) else 0.0,
+        "virgin_after": float(view.demands["virgin_t_per_yr"].sum())
+        if "virgin_t_per_yr" in view.demands.columns and len(view.demands) else float("nan"),
+        "map_src": map_src,
+        "map_srcdoc": map_srcdoc,
+        "sankeys": sankeys,
+        "exchanges": _table(exchanges, max_rows, "exchanges.csv"),
+        "gains": _table(gains, max_rows, "facilities.csv"),
+        "supplies": _table(supplies.sort_values("amount_t_per_yr", ascending=False), max_rows, "supplies.csv"),
+        "demands": _table(demands.sort_values("amount_t_per_yr", ascending=False), max_rows, "demands.csv"),
+        "unmatched": _table(unmatched.sort_values("to_fate_t_per_yr" if "to_fate_t_per_yr" in unmatched else
+                                                  "amount_t_per_yr", ascending=False), max_rows, "supplies.csv"),
+        "balances": _table(balances, max_rows, "balances.csv"),
+        "warnings": warnings[:max_rows],
+        "n_warnings": len(warnings),
+        "parameters": jsonable(parameters),
+        "sources": sources,
+        "solver": kpis.get("solver", "unknown"),
+        "status": kpis.get("status", "unknown"),
+        "public": public,
+        "n_confidential": n_confidential,
+        "grid_deg": CONFIDENTIAL_GRID_DEG,
+        "tolerance": getattr(getattr(view, "balances", None), "tolerance", None),
+    }
+
+
+def _title(region: Any, parameters: dict[str, Any]) -> str:
+    name = getattr(region, "name", None) or parameters.get("region")
+    return f"Industrial symbiosis: {name}" if name else "Industrial symbiosis report"
+
+
+def _original_id(results: Any, view: Any, public_id: Any) -> str:
+    """The facility id in ``results`` of a row of the public ``view`` (same row order)."""
+    ids = view.facilities["facility_id"].astype(str).tolist()
+    return str(results.facilities["facility_id"].iloc[ids.index(str(public_id))])
+
+
+def _sources(region: Any, parameters: dict[str, Any]) -> list[dict[str, str]]:
+    """Where the factors came from: region sources, reference emission factors and fates, parameters."""
+    rows: list[dict[str, str]] = []
+    settings = getattr(region, "settings", None)
+    for key, value in (getattr(settings, "sources", None) or {}).items():
+        rows.append({"item": str(key), "kind": "region", "value": "", "source": str(value)})
+    reference = getattr(region, "reference", None)
+    factors = getattr(reference, "emission_factors", None)
+    if isinstance(factors, pd.DataFrame):
+        for row in factors.to_dict(orient="records"):
+            year = row.get("year", "")
+            rows.append({"item": str(row.get("item", "")), "kind": f"emission factor ({row.get('kind', '')})",
+                         "value": f"{format_number(row.get('co2e_t_per_t'), 4)} t CO2e/t",
+                         "source": f"{row.get('source', '')}" + (f", {year}" if year not in ("", None) else "")})
+    fates = getattr(reference, "fates", None)
+    if isinstance(fates, pd.DataFrame):
+        table = fates.reset_index() if "fate_id" not in fates.columns else fates
+        for row in table.to_dict(orient="records"):
+            rows.append({"item": str(row.get("fate_id", "")), "kind": f"fate ({row.get('kind', '')})",
+                         "value": f"{format_number(row.get('cost_per_t'), 2)} per t, "
+                                  f"{format_number(row.get('co2e_t_per_t'), 4)} t CO2e/t",
+                         "source": str(row.get("source", ""))})
+    extra = parameters.get("sources")
+    for key, value in (extra.items() if isinstance(extra, dict) else []):
+        rows.append({"item": str(key), "kind": "parameter", "value": "", "source": str(value)})
+    return rows
+
+
+def _markup(text: str) -> Any:
+    from markupsafe import Markup
+
+    return Markup(text)  # noqa: S704  (plotly's own HTML: figure data is JSON-encoded by plotly)
+
+
+def render_report(results: Any, *, region: Any = None, public: bool = True, self_contained: bool = False,
+                  map_src: str | None = "map.html", max_rows: int = MAX_ROWS) -> str:
+    """The report page as a string (see :func:`write_report`)."""
+    map_srcdoc = map_html(results, public=public) if self_contained else None
+    context = _context(results, region, public, None if self_contained else map_src, map_srcdoc,
+                       True if self_contained else "cdn", max_rows)
+    return str(_environment().get_template("report.html.j2").render(**context))
+
+
+def write_report(results: Any, out_dir: str | os.PathLike[str], *, region: Any = None, public: bool = True,
+                 self_contained: bool = False, max_rows: int = MAX_ROWS) -> Path:
+    """Write ``report.html`` (and, unless ``self_contained``, the ``map.html`` it shows) into ``out_dir``.
+
+    ``region`` (optional) adds the loading warnings and the sources of the reference factors; the facility
+    Sankeys take their detail by category from it, or else from ``results.balances.flows`` (a confidential
+    facility in the public view gets the totals only). ``self_contained=True`` inlines plotly.js and the map
+    into the one file. Long tables show their first ``max_rows`` rows and name the CSV file that holds all.
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    if not self_contained:
+        save_map(results, out / "map.html", public=public)
+    text = render_report(results, region=region, public=public, self_contained=self_contained)
+    path = write_text_atomic(out / "report.html", text)
+    logger.info("report written to %s (%.1f kB, self_contained=%s)", path, len(text.encode("utf-8")) / 1024,
+                self_contained)
+    return path

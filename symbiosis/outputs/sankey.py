@@ -1,0 +1,250 @@
+"""Sankey diagrams (plotly) of one facility's balance and of the region's flows before and after symbiosis.
+
+``facility_sankey`` shows a facility's mass (or energy) balance: inputs by category flow into the facility,
+which sends them on to products, by-products, wastes, wastewater, emissions and stock change; when the
+balance does not close, the gap is drawn as its own node ("Unaccounted loss" when inputs exceed what is
+accounted for, "Unaccounted source" when outputs exceed inputs), so a reader sees the closure error.
+It takes a Region, a Balances or a Results: the detail by category comes from their flows, the totals
+otherwise from the balance table.
+
+``network_sankey`` shows the region's exchangeable flows: before symbiosis (business as usual) supplies go to
+their current fates and demands are bought virgin; after it, supplies go to their receivers and only the
+remainder to the fates, and virgin purchases shrink. Flows are grouped by material (``by="material"``) or by
+facility (``by="facility"``, names anonymised as on the map unless ``public=False``).
+plotly is imported when a function is called.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from symbiosis.outputs.export import facility_names, public_results
+
+if TYPE_CHECKING:
+    import plotly.graph_objects as go
+
+logger = logging.getLogger(__name__)
+
+CATEGORY_LABELS = {
+    "raw_material": "Raw material", "semi_finished": "Semi-finished", "auxiliary": "Auxiliary",
+    "water": "Water", "energy": "Energy", "product": "Product", "by_product": "By-product", "waste": "Waste",
+    "wastewater": "Wastewater", "emission": "Emission", "stock_change": "Stock change",
+}
+CATEGORY_COLOURS = {
+    "raw_material": "#4c78a8", "semi_finished": "#72b7b2", "auxiliary": "#9ecae9", "water": "#1f77b4",
+    "energy": "#f58518", "product": "#54a24b", "by_product": "#eeca3b", "waste": "#9d755d",
+    "wastewater": "#17becf", "emission": "#bab0ac", "stock": "#b279a2", "gap": "#e45756", "facility": "#555555",
+}
+NETWORK_COLOURS = {"supply": "#9d755d", "fate": "#e45756", "virgin": "#4c78a8", "demand": "#54a24b"}
+
+#: Closure below this share of the inputs is drawn as closed.
+GAP_TOLERANCE = 1e-6
+
+
+def _rgba(hex_colour: str, alpha: float = 0.45) -> str:
+    h = hex_colour.lstrip("#")
+    r, g, b = (int(h[i:i + 2], 16) for i in (0, 2, 4))
+    return f"rgba({r},{g},{b},{alpha})"
+
+
+def _figure(nodes: list[tuple[str, str]], links: list[tuple[int, int, float, str]], title: str, unit: str) -> go.Figure:
+    """A Sankey figure from (label, colour) nodes and (source, target, value, hover) links."""
+    import plotly.graph_objects as go
+
+    if not links:
+        fig = go.Figure()
+        fig.add_annotation(text="No flows to show", showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper")
+        fig.update_layout(title=title, xaxis_visible=False, yaxis_visible=False, height=300)
+        return fig
+
+    def link_colour(source: int, target: int) -> str:
+        """A link takes the colour of its end that is not the facility itself."""
+        source_colour = nodes[source][1]
+        return nodes[target][1] if source_colour == CATEGORY_COLOURS["facility"] else source_colour
+
+    fig = go.Figure(go.Sankey(
+        arrangement="snap",
+        valueformat=",.0f",
+        valuesuffix=f" {unit}",
+        # plotly reads a few HTML tags in labels: data text is escaped so it always shows as text.
+        node={"label": [html.escape(label, quote=False) for label, _ in nodes],
+              "color": [colour for _, colour in nodes],
+              "pad": 14, "thickness": 16, "line": {"color": "#ffffff", "width": 0.5}},
+        link={"source": [s for s, _, _, _ in links], "target": [t for _, t, _, _ in links],
+              "value": [v for _, _, v, _ in links], "customdata": [h for _, _, _, h in links],
+              "color": [_rgba(link_colour(s, t)) for s, t, _, _ in links],
+              "hovertemplate": "%{customdata}<br>%{value}<extra></extra>"},
+    ))
+    # Tall enough that the labels of the busiest column do not overlap (about 16 px per node).
+    sources = {s for s, _, _, _ in links}
+    per_column = max(len(sources), len(nodes) - len(sources))
+    fig.update_layout(title={"text": title, "font": {"size": 14}}, font={"size": 12},
+                      height=int(min(max(460, 120 + 16 * per_column), 1400)),
+                      margin={"l": 10, "r": 10, "t": 50, "b": 10})
+    return fig
+
+
+class _Nodes:
+    """Node list with index lookup."""
+
+    def __init__(self) -> None:
+        self.items: list[tuple[str, str]] = []
+        self.index: dict[str, int] = {}
+
+    def __call__(self, key: str, label: str, colour: str) -> int:
+        if key not in self.index:
+            self.index[key] = len(self.items)
+            self.items.append((label, colour))
+        return self.index[key]
+
+
+def _facility_name(source: Any, facility_id: str) -> str:
+    facilities = getattr(source, "facilities", None)
+    if isinstance(facilities, pd.DataFrame) and "name" in facilities.columns:
+        match = facilities.loc[facilities["facility_id"].astype(str) == str(facility_id), "name"]
+        if len(match):
+            return str(match.iloc[0])
+    return str(facility_id)
+
+
+def _flows_of(source: Any) -> pd.DataFrame | None:
+    """The flow table of a Region, a Balances, or a Results (through its balances), if it has one."""
+    for candidate in (source, getattr(source, "balances", None)):
+        flows = getattr(candidate, "flows", None)
+        if isinstance(flows, pd.DataFrame) and not flows.empty and {"facility_id", "direction"} <= set(flows):
+            return flows
+    return None
+
+
+def facility_sankey(region_or_balances: Any, facility_id: str, *, quantity: str = "mass",
+                    by_category: bool = True) -> go.Figure:
+    """Sankey of one facility's ``quantity`` (``"mass"``, t/yr, or ``"energy"``, MWh/yr) balance.
+
+    ``region_or_balances`` is a Region, a Balances or a Results. When it carries flows (a Region's
+    ``flows``, a Balances' ``flows``) and ``by_category`` is true, inputs and outputs are split by category,
+    each link's hover listing its materials; otherwise the figure shows the totals of the balance table.
+    Closure = inputs − outputs − stock change; a non-zero closure gets its own node.
+    """
+    source = region_or_balances
+    unit = "t/yr" if quantity == "mass" else "MWh/yr"
+    name = _facility_name(source, facility_id)
+    flows = _flows_of(source) if by_category else None
+    nodes = _Nodes()
+    links: list[tuple[int, int, float, str]] = []
+    centre = nodes("facility", name, CATEGORY_COLOURS["facility"])
+
+    if flows is not None:
+        column = "amount_t_per_yr" if quantity == "mass" else "amount_mwh_per_yr"
+        mine = flows[(flows["facility_id"].astype(str) == str(facility_id)) & flows[column].notna()]
+        if "quantity" in mine.columns:
+            mine = mine[mine["quantity"].fillna(quantity) == quantity]
+        if mine.empty:
+            raise ValueError(f"facility {facility_id!r} has no {quantity} flows")
+
+        def materials(group: pd.DataFrame) -> str:
+            parts = group.groupby("material")[column].sum().sort_values(ascending=False)
+            shown = [f"{html.escape(str(m), quote=False)}: {v:,.0f} {unit}" for m, v in parts.head(6).items()]
+            return "<br>".join(shown + ([f"… {len(parts) - 6} more"] if len(parts) > 6 else []))
+
+        inputs = mine[mine["direction"] == "in"]
+        outputs = mine[mine["direction"] == "out"]
+        stock = float(mine.loc[mine["direction"] == "stock", column].sum())
+        for category, group in inputs.groupby("category", sort=False):
+            label = CATEGORY_LABELS.get(str(category), str(category))
+            node = nodes(f"in:{category}", label, CATEGORY_COLOURS.get(str(category), "#4c78a8"))
+            links.append((node, centre, float(group[column].sum()), f"{label} in<br>{materials(group)}"))
+        for category, group in outputs.groupby("category", sort=False):
+            label = CATEGORY_LABELS.get(str(category), str(category))
+            node = nodes(f"out:{category}", label, CATEGORY_COLOURS.get(str(category), "#9d755d"))
+            links.append((centre, node, float(group[column].sum()), f"{label} out<br>{materials(group)}"))
+        total_in = float(inputs[column].sum())
+        total_out = float(outputs[column].sum())
+    else:
+        table = getattr(source, "table", None)
+        if not isinstance(table, pd.DataFrame):
+            table = getattr(getattr(source, "balances", None), "table", None)
+        if not isinstance(table, pd.DataFrame):
+            raise TypeError("facility_sankey needs a Region, a Balances or a Results object")
+        rows = table[(table["facility_id"].astype(str) == str(facility_id)) & (table["quantity"] == quantity)]
+        if rows.empty:
+            raise ValueError(f"facility {facility_id!r} has no {quantity} balance")
+        row = rows.iloc[0]
+        total_in, total_out, stock = float(row["inputs"]), float(row["outputs"]), float(row["stock_change"])
+        if total_in > 0:
+            links.append((nodes("in", "Inputs", CATEGORY_COLOURS["raw_material"]), centre, total_in, "Inputs"))
+        if total_out > 0:
+            links.append((centre, nodes("out", "Outputs", CATEGORY_COLOURS["product"]), total_out, "Outputs"))
+
+    if stock > 0:
+        links.append((centre, nodes("stock+", "Stock increase", CATEGORY_COLOURS["stock"]), stock, "Stock change"))
+    elif stock < 0:
+        links.append((nodes("stock-", "Stock drawdown", CATEGORY_COLOURS["stock"]), centre, -stock, "Stock change"))
+    closure = total_in - total_out - stock
+    scale = max(total_in, total_out, 1e-12)
+    if abs(closure) > GAP_TOLERANCE * scale:
+        share = f"{closure / total_in:+.1%} of inputs" if total_in else "no inputs recorded"
+        if closure > 0:
+            links.append((centre, nodes("gap", "Unaccounted loss", CATEGORY_COLOURS["gap"]), closure,
+                          f"Unaccounted loss (closure error {share})"))
+        else:
+            links.append((nodes("gap", "Unaccounted source", CATEGORY_COLOURS["gap"]), centre, -closure,
+                          f"Outputs exceed inputs (closure error {share})"))
+    closure_text = f"closure {closure:,.0f} {unit}" + (f" ({closure / total_in:+.1%})" if total_in else "")
+    title = f"{html.escape(name, quote=False)}<br><sup>{quantity} balance ({unit}), {closure_text}</sup>"
+    return _figure(nodes.items, links, title, unit)
+
+
+def network_sankey(results: Any, after: bool = True, *, by: str = "material", public: bool = True) -> go.Figure:
+    """Sankey of the region's exchangeable flows in t/yr, after symbiosis (default) or before it (BAU).
+
+    Before: supply → current fate, virgin → demand. After: supply → receiver (exchanges), the remainder of
+    each supply → its fate, virgin still bought → demand. ``by`` groups nodes by ``"material"`` or
+    ``"facility"``.
+    """
+    if by not in ("material", "facility"):
+        raise ValueError(f"by must be 'material' or 'facility', not {by!r}")
+    view = public_results(results) if public else results
+    names = facility_names(view.facilities)
+    supplies, demands, exchanges = view.supplies, view.demands, view.exchanges
+    nodes = _Nodes()
+    links: list[tuple[int, int, float, str]] = []
+
+    def key(facility: Any, material: Any) -> str:
+        return str(material) if by == "material" else names.get(str(facility), str(facility))
+
+    def add(frame: pd.DataFrame, left: tuple[str, str, str], right: tuple[str, str, str], value: str,
+            kinds: tuple[str, str]) -> None:
+        """Group ``frame`` by its left and right keys and add one link per pair."""
+        if frame.empty:
+            return
+        grouped = frame.assign(_l=frame.apply(lambda r: key(r[left[0]], r[left[1]]), axis=1),
+                               _r=frame.apply(lambda r: key(r[right[0]], r[right[1]]), axis=1)
+                               if right[0] else frame[right[1]].astype(str))
+        sums = grouped.groupby(["_l", "_r"], sort=True)[value].sum()
+        for (lkey, rkey), amount in sums.items():
+            if amount <= 0:
+                continue
+            s = nodes(f"{kinds[0]}:{lkey}", f"{left[2]}: {lkey}", NETWORK_COLOURS[kinds[0]])
+            t = nodes(f"{kinds[1]}:{rkey}", f"{right[2]}: {rkey}", NETWORK_COLOURS[kinds[1]])
+            links.append((s, t, float(amount), html.escape(f"{lkey} → {rkey}", quote=False)))
+
+    fate_col = "fate" if "fate" in supplies.columns else "fate_kind"
+    if after:
+        add(exchanges, ("supply_facility", "material", "Supply"), ("demand_facility", "primary_material", "Demand"),
+            "amount_t_per_yr", ("supply", "demand"))
+        add(supplies, ("facility_id", "material", "Supply"), ("", fate_col, "Fate"), "to_fate_t_per_yr",
+            ("supply", "fate"))
+        add(demands, ("facility_id", "material", "Virgin"), ("facility_id", "material", "Demand"),
+            "virgin_t_per_yr", ("virgin", "demand"))
+    else:
+        add(supplies, ("facility_id", "material", "Supply"), ("", fate_col, "Fate"), "amount_t_per_yr",
+            ("supply", "fate"))
+        add(demands, ("facility_id", "material", "Virgin"), ("facility_id", "material", "Demand"),
+            "amount_t_per_yr", ("virgin", "demand"))
+    title = ("After symbiosis: supply → receivers, rest → fates" if after
+             else "Business as usual: supply → fates, virgin → demands")
+    return _figure(nodes.items, links, f"{title} (t/yr)", "t/yr")

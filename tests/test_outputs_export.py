@@ -1,0 +1,158 @@
+"""Analyst files (CSV, JSON, GeoPackage), public anonymisation, atomic writes and the slide PNGs."""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pyogrio
+import pytest
+from browser_support import sample_results
+
+from symbiosis.outputs.export import (
+    CONFIDENTIAL_GRID_DEG,
+    exchange_material_groups,
+    nace_division,
+    public_results,
+    write_results,
+)
+from symbiosis.outputs.static import exchange_map_png, kpi_bars_png
+
+FILES = ["exchanges.csv", "supplies.csv", "demands.csv", "facilities.csv", "balances.csv", "kpis.json",
+         "exchanges.gpkg"]
+
+
+@pytest.fixture(scope="module")
+def results() -> Any:
+    return sample_results()[0]
+
+
+def with_confidential(results: Any) -> tuple[Any, str, str]:
+    """A copy of ``results`` whose most connected facility is confidential; returns (copy, id, name)."""
+    hidden = copy.copy(results)
+    hidden.facilities = results.facilities.copy()
+    row = hidden.facilities["n_exchanges"].idxmax()
+    hidden.facilities["confidential"] = False
+    hidden.facilities.loc[row, "confidential"] = True
+    return hidden, str(hidden.facilities.at[row, "facility_id"]), str(hidden.facilities.at[row, "name"])
+
+
+def test_write_results_writes_every_file_with_the_same_rows(results: Any, tmp_path: Path) -> None:
+    written = write_results(results, tmp_path, public=False)
+    assert sorted(written) == sorted(FILES)
+    for name in FILES:
+        assert (tmp_path / name).stat().st_size > 0
+    for name, frame in (("exchanges", results.exchanges), ("supplies", results.supplies),
+                        ("demands", results.demands), ("facilities", results.facilities)):
+        back = pd.read_csv(tmp_path / f"{name}.csv")
+        assert len(back) == len(frame)
+        assert list(back.columns) == list(frame.columns)
+    np.testing.assert_allclose(pd.read_csv(tmp_path / "exchanges.csv")["amount_t_per_yr"],
+                               results.exchanges["amount_t_per_yr"])
+    balances = pd.read_csv(tmp_path / "balances.csv")
+    assert set(balances["stage"]) == {"before", "after"}
+    kpis = json.loads((tmp_path / "kpis.json").read_text(encoding="utf-8"))
+    for key, value in results.kpis.items():
+        if isinstance(value, float):
+            assert kpis[key] == pytest.approx(value) if math.isfinite(value) else kpis[key] is None
+        elif isinstance(value, (int, str)):
+            assert kpis[key] == value
+
+
+def test_geopackage_has_points_and_lines_in_wgs84(results: Any, tmp_path: Path) -> None:
+    write_results(results, tmp_path, public=False)
+    gpkg = tmp_path / "exchanges.gpkg"
+    layers = dict(pyogrio.list_layers(gpkg))
+    assert layers == {"facilities": "Point", "exchanges": "LineString"}
+    facilities = gpd.read_file(gpkg, layer="facilities")
+    exchanges = gpd.read_file(gpkg, layer="exchanges")
+    assert facilities.crs.to_epsg() == 4326 and exchanges.crs.to_epsg() == 4326
+    assert len(facilities) == len(results.facilities)
+    assert len(exchanges) == len(results.exchanges)
+    assert {"material", "amount_t_per_yr", "saving", "material_class"} <= set(exchanges.columns)
+    where = facilities.set_index("facility_id").geometry
+    for row in exchanges.itertuples():
+        start, end = row.geometry.coords[0], row.geometry.coords[-1]
+        assert start == pytest.approx((where[row.supply_facility].x, where[row.supply_facility].y))
+        assert end == pytest.approx((where[row.demand_facility].x, where[row.demand_facility].y))
+
+
+def test_public_outputs_hide_confidential_facilities_but_keep_their_flows(results: Any, tmp_path: Path) -> None:
+    hidden, fid, name = with_confidential(results)
+    write_results(hidden, tmp_path)  # public by default
+    facilities = pd.read_csv(tmp_path / "facilities.csv")
+    row = facilities[facilities["name"] == "Confidential facility 1"]
+    assert len(row) == 1
+    assert row["facility_id"].iloc[0] == "confidential-1"
+    original = hidden.facilities.set_index("facility_id").loc[fid]
+    for axis in ("lat", "lon"):
+        centre = math.floor(original[axis] / CONFIDENTIAL_GRID_DEG) * CONFIDENTIAL_GRID_DEG + CONFIDENTIAL_GRID_DEG / 2
+        assert row[axis].iloc[0] == pytest.approx(centre)
+    # No file names the facility or its id, in text or inside the GeoPackage.
+    for path in tmp_path.iterdir():
+        data = path.read_bytes()
+        assert name.encode("utf-8") not in data, path.name
+        assert f'"{fid}"'.encode() not in data and f",{fid},".encode() not in data, path.name
+    # Flows still count: same exchanges, same totals, and ids still join.
+    exchanges = pd.read_csv(tmp_path / "exchanges.csv")
+    assert exchanges["amount_t_per_yr"].sum() == pytest.approx(hidden.exchanges["amount_t_per_yr"].sum())
+    ids = set(facilities["facility_id"])
+    assert set(exchanges["supply_facility"]) | set(exchanges["demand_facility"]) <= ids
+    kpis = json.loads((tmp_path / "kpis.json").read_text(encoding="utf-8"))
+    assert kpis["net_cost_saving"] == pytest.approx(hidden.kpis["net_cost_saving"])
+
+
+def test_public_results_is_the_identity_without_confidential_facilities(results: Any) -> None:
+    plain = copy.copy(results)
+    plain.facilities = results.facilities.assign(confidential=False)
+    assert public_results(plain) is plain
+
+
+def test_public_results_is_idempotent(results: Any) -> None:
+    hidden, _, _ = with_confidential(results)
+    once = public_results(hidden)
+    twice = public_results(once)
+    pd.testing.assert_frame_equal(once.facilities, twice.facilities)
+    pd.testing.assert_frame_equal(once.exchanges, twice.exchanges)
+
+
+def test_a_failed_write_leaves_the_previous_output(results: Any, tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    write_results(results, tmp_path, public=False)
+    before = (tmp_path / "exchanges.gpkg").read_bytes()
+
+    def broken(self: Any, path: Any, *args: Any, **kwargs: Any) -> None:
+        Path(path).write_bytes(b"half a file")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(gpd.GeoDataFrame, "to_file", broken)
+    with pytest.raises(OSError, match="disk full"):
+        write_results(results, tmp_path, public=False)
+    assert (tmp_path / "exchanges.gpkg").read_bytes() == before
+    assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+def test_helpers() -> None:
+    assert nace_division("35.11") == "35"
+    assert nace_division("C23.5") == "23"
+    assert nace_division("3.22") == "03"
+    assert nace_division(1) == "01"
+    assert nace_division("") == "??"
+
+
+def test_material_groups_align_with_exchanges(results: Any) -> None:
+    groups = exchange_material_groups(results)
+    assert len(groups) == len(results.exchanges)
+    assert groups.notna().all() and (groups != "").all()
+
+
+def test_slide_pngs(results: Any, tmp_path: Path) -> None:
+    for path in (exchange_map_png(results, tmp_path / "map.png"), kpi_bars_png(results, tmp_path / "kpis.png")):
+        data = path.read_bytes()
+        assert data.startswith(b"\x89PNG\r\n\x1a\n") and len(data) > 10_000

@@ -1,0 +1,206 @@
+"""The folium map, the Sankey diagrams and the HTML report, checked on their generated HTML and figures.
+
+What a browser shows is checked in test_browser.py; here: composition, escaping, clustering, file size,
+confidentiality and the figures behind the Sankeys and the report.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import folium
+import numpy as np
+import pytest
+from browser_support import handmade_region, handmade_results, sample_results, synthetic_results
+
+from symbiosis.outputs.export import exchange_material_groups
+from symbiosis.outputs.mapping import explore, line_weights, map_html, save_map, screen_bearing
+from symbiosis.outputs.report import format_kpi, render_report, write_report
+from symbiosis.outputs.sankey import facility_sankey, network_sankey
+
+HOSTILE = "<script>alert(1)</script>"
+HOSTILE_JS = "${alert(2)}`\\"
+
+
+@pytest.fixture(scope="module")
+def sample() -> tuple[Any, Any]:
+    return sample_results()
+
+
+@pytest.fixture(scope="module")
+def results(sample: tuple[Any, Any]) -> Any:
+    return sample[0]
+
+
+def renamed(results: Any, name: str) -> tuple[Any, str]:
+    """A copy of ``results`` whose most connected facility is called ``name``; returns (copy, its id)."""
+    out = copy.copy(results)
+    out.facilities = results.facilities.copy()
+    row = out.facilities["n_exchanges"].idxmax()
+    out.facilities.loc[row, "name"] = name
+    return out, str(out.facilities.at[row, "facility_id"])
+
+
+def exchange_rows(m: folium.Map) -> list[list[Any]]:
+    """The exchange rows the map's exchange layers carry (walks folium's element tree)."""
+    rows: list[list[Any]] = []
+
+    def walk(element: Any) -> None:
+        for child in element._children.values():
+            if getattr(child, "_name", "") == "SymbiosisExchanges":
+                rows.extend(child.rows)
+            walk(child)
+
+    walk(m)
+    return rows
+
+
+def test_line_weights_are_sqrt_scaled_between_2_and_12() -> None:
+    weights = line_weights(np.array([0.0, 25.0, 100.0]))
+    assert weights.tolist() == pytest.approx([2.0, 7.0, 12.0])
+    assert np.all(np.diff(line_weights(np.sort(np.random.default_rng(0).uniform(1, 1e6, 50)))) >= 0)
+    assert line_weights(np.array([5.0, 5.0])).tolist() == [12.0, 12.0]
+
+
+def test_screen_bearing() -> None:
+    assert screen_bearing(55.0, 11.0, 56.0, 11.0) == pytest.approx(0.0)
+    assert screen_bearing(55.0, 11.0, 55.0, 12.0) == pytest.approx(90.0)
+    assert screen_bearing(55.0, 11.0, 54.0, 11.0) == pytest.approx(180.0)
+
+
+def test_explore_draws_one_line_per_exchange_in_one_layer_per_material_group(results: Any) -> None:
+    m = explore(results)
+    assert isinstance(m, folium.Map)
+    rows = exchange_rows(m)
+    assert len(rows) == len(results.exchanges)
+    names = [child.layer_name for child in m._children.values() if isinstance(child, folium.FeatureGroup)]
+    for group in set(exchange_material_groups(results)):
+        assert any(name.startswith(f"Exchanges: {group} (") for name in names)
+    html = m.get_root().render()
+    assert "sym-exchange" in html and "sym-facility" in html and "sym-legend" in html
+    assert "fitBounds" in html
+
+
+def test_explore_composes_with_a_given_map(results: Any) -> None:
+    base = folium.Map(location=[55.6, 11.1], zoom_start=9, tiles=None)
+    out = explore(results, m=base, opacity=0.5)
+    assert out is base
+    html = out.get_root().render()
+    assert '"opacity": 0.5' in html
+    assert "L.control.layers" not in html  # the caller's map: no layer control unless asked
+    assert "L.control.layers" in explore(results, m=folium.Map(), layer_control=True).get_root().render()
+
+
+def test_user_text_is_escaped_everywhere(results: Any) -> None:
+    hostile, _ = renamed(results, HOSTILE + HOSTILE_JS)
+    html = map_html(hostile)
+    assert HOSTILE not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html.replace("\\u0026", "&")
+    report = render_report(hostile)
+    assert HOSTILE not in report
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in report
+
+
+def test_many_facilities_are_clustered_and_the_file_stays_small(tmp_path: Path) -> None:
+    big = synthetic_results(3000, 1500)
+    path = save_map(big, tmp_path / "big.html")
+    html = path.read_text(encoding="utf-8")
+    assert "markerClusterGroup" in html
+    # One drawing loop per material group, not one folium object per exchange.
+    assert html.count("L.polyline(") == exchange_material_groups(big).nunique()
+    assert path.stat().st_size < 2_500_000
+    small = map_html(handmade_results())
+    assert "markerClusterGroup" not in small
+
+
+def test_public_map_hides_confidential_names(results: Any) -> None:
+    hidden = copy.copy(results)
+    hidden.facilities = results.facilities.copy()
+    row = hidden.facilities["n_exchanges"].idxmax()
+    name = "Secret Works Ltd"
+    hidden.facilities.loc[row, "name"] = name
+    hidden.facilities["confidential"] = False
+    hidden.facilities.loc[row, "confidential"] = True
+    html = map_html(hidden)
+    assert name not in html and "Confidential facility 1" in html
+    assert name in map_html(hidden, public=False)
+    assert name not in render_report(hidden)
+
+
+def test_facility_sankey_shows_an_unaccounted_node_only_when_the_balance_does_not_close() -> None:
+    results = handmade_results()
+    region = handmade_region(results)
+    fig = facility_sankey(region, "asnaes")
+    labels = list(fig.data[0].node.label)
+    assert "Unaccounted loss" in labels
+    assert {"Raw material", "By-product", "Emission", "Stock increase"} <= set(labels)
+    flows = region.flows
+    closed = flows[flows["facility_id"] == "kemira"].copy()
+    closed.loc[len(closed)] = {**closed.iloc[0].to_dict(), "flow_id": "x", "direction": "out",
+                               "category": "product", "material": "sulphuric_acid"}
+    region.flows = closed
+    fig = facility_sankey(region, "kemira")
+    assert not any("Unaccounted" in label for label in fig.data[0].node.label)
+
+
+def test_facility_sankey_from_balances_totals(results: Any) -> None:
+    fid = str(results.balances.table["facility_id"].iloc[0])
+    fig = facility_sankey(results, fid, by_category=False)
+    row = results.balances.table.set_index("facility_id").loc[fid]
+    row = row.iloc[0] if row.ndim > 1 else row
+    link = fig.data[0].link
+    assert sum(v for v, s in zip(link.value, link.source, strict=True) if fig.data[0].node.label[s] == "Inputs") == \
+        pytest.approx(row["inputs"])
+
+
+def test_network_sankey_carries_every_tonne(results: Any) -> None:
+    after = network_sankey(results, after=True)
+    before = network_sankey(results, after=False)
+    s, d, e = results.supplies, results.demands, results.exchanges
+    assert sum(before.data[0].link.value) == pytest.approx(s["amount_t_per_yr"].sum() + d["amount_t_per_yr"].sum())
+    carried = (e["amount_t_per_yr"].sum() + s["to_fate_t_per_yr"].clip(lower=0).sum()
+               + d["virgin_t_per_yr"].clip(lower=0).sum())
+    assert sum(after.data[0].link.value) == pytest.approx(carried)
+    by_facility = network_sankey(results, by="facility")
+    assert any(label.startswith("Supply: ") for label in by_facility.data[0].node.label)
+
+
+def test_report_kpis_match_the_record(results: Any, tmp_path: Path) -> None:
+    path = write_report(results, tmp_path)
+    assert (tmp_path / "map.html").exists()
+    html = path.read_text(encoding="utf-8")
+    shown = re.findall(r'data-kpi="([a-z_0-9]+)">([^<]*)<', html)
+    assert {key for key, _ in shown} >= {"net_cost_saving", "co2e_avoided_t", "cost_bau", "cost_optimum"}
+    for key, text in shown:
+        assert text == format_kpi(results.kpis[key])
+    assert 'src="https://cdn.plot.ly/' in html and 'src="map.html"' in html
+    for section in ("kpis", "map", "sankey", "exchanges", "gains", "prices", "unmatched", "balances", "methods"):
+        assert f'id="{section}"' in html
+    assert results.kpis["solver"] in html
+
+
+def test_self_contained_report_inlines_plotly_and_the_map(results: Any, tmp_path: Path) -> None:
+    path = write_report(results, tmp_path, self_contained=True)
+    html = path.read_text(encoding="utf-8")
+    assert '<script src="https://cdn.plot.ly' not in html
+    assert "Plotly.newPlot" in html and "srcdoc=" in html
+    assert not (tmp_path / "map.html").exists()
+
+
+def test_format_kpi() -> None:
+    assert format_kpi(1234567.891) == "1,234,568"
+    assert format_kpi(3.14159) == "3.14"
+    assert format_kpi(17) == "17"
+    assert format_kpi("EUR") == "EUR"
+    assert json.dumps(format_kpi(float("nan"))) == '"n/a"'
+
+
+def test_long_tables_are_cut_and_name_their_file() -> None:
+    big = synthetic_results(60, 40)
+    html = render_report(big, max_rows=10)
+    assert "Showing the first 10 of 40 rows; all are in <code>exchanges.csv</code>" in html
+    assert html.count('class="exchange-row"') == 10
