@@ -23,6 +23,7 @@ Stages that do not exist yet in the package are reported as ``missing`` and skip
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import json
 import os
@@ -253,15 +254,32 @@ TIMING_ALIASES = {
     "to_solver": "hand_over", "compile": "hand_over", "load_solver": "hand_over",
     "solve": "solve", "solver": "solve", "highs": "solve", "run": "solve",
     "extract": "extract", "duals": "extract", "read_back": "extract",
+    "pricing": "pricing",
 }
 
 
-def run_exchange(candidates: Any, record: dict[str, Any], method: str) -> Any:
-    """Call ``solve_exchange`` and record its total wall time and its own timings."""
+def run_exchange(candidates: Any, record: dict[str, Any], method: str, strategy: str = "pipeline") -> Any:
+    """Solve the exchange as the pipeline would and record its total wall time and its own timings.
+
+    ``strategy``: ``pipeline`` follows ``symbiosis.pipeline.optimise`` (column generation from its arc
+    threshold, where the package has it); ``monolithic`` calls ``solve_exchange``; ``column_generation``
+    calls ``solve_column_generation``.
+    """
     solve_exchange = optional("symbiosis.exchange", "solve_exchange")
     if solve_exchange is None:
         record["stages"]["exchange"] = "missing"
         return None
+    solve_cg = optional("symbiosis.exchange", "solve_column_generation")
+    if strategy == "pipeline":
+        threshold = optional("symbiosis.pipeline", "COLUMN_GENERATION_FROM_ARCS")
+        use_cg = solve_cg is not None and threshold is not None and len(candidates.arcs) >= threshold
+        strategy = "column_generation" if use_cg else "monolithic"
+    if strategy == "column_generation":
+        if solve_cg is None:
+            record["stages"]["column_generation"] = "missing"
+            return None
+        solve_exchange = solve_cg
+    record["strategy"] = strategy
     kwargs: dict[str, Any] = {}
     try:
         import inspect
@@ -295,8 +313,10 @@ def run_exchange(candidates: Any, record: dict[str, Any], method: str) -> Any:
 # Workers (each in a fresh subprocess, so ru_maxrss belongs to one size only)
 # --------------------------------------------------------------------------------------------------
 
-def worker_region(region_dir: str, pickle_path: str, out_path: str, method: str) -> None:
+def worker_region(region_dir: str, pickle_path: str, out_path: str, method: str, strategy: str) -> None:
     record: dict[str, Any] = {"seconds": {}, "maxrss_mib": {}, "stages": {}}
+    record["_flush"] = lambda: Path(out_path).write_text(
+        json.dumps({k: v for k, v in record.items() if k != "_flush"}, default=float))
     import symbiosis  # noqa: F401  (imports counted in the baseline, not in a stage)
     record["maxrss_mib"]["baseline"] = maxrss_mib()
     record["rss_mib_baseline"] = current_rss_mib()
@@ -313,6 +333,7 @@ def worker_region(region_dir: str, pickle_path: str, out_path: str, method: str)
         record["n_facilities"] = len(region.facilities)
         record["n_flows"] = len(region.flows)
         record["n_warnings"] = len(region.warnings)
+        record["_flush"]()
 
         balances = optional("symbiosis.balances", "balances")
         if balances is None:
@@ -326,6 +347,7 @@ def worker_region(region_dir: str, pickle_path: str, out_path: str, method: str)
             if table is not None and "within_tolerance" in table:
                 record["balances_within_tolerance"] = float(table["within_tolerance"].mean())
             del bal
+            record["_flush"]()
 
         make_candidates = optional("symbiosis.candidates", "candidates")
         if make_candidates is None:
@@ -341,8 +363,10 @@ def worker_region(region_dir: str, pickle_path: str, out_path: str, method: str)
         record["carbon_price"] = carbon_price_of(candidates)
         with open(pickle_path, "wb") as fh:
             pickle.dump(candidates, fh, protocol=pickle.HIGHEST_PROTOCOL)
+        record["_flush"]()
 
-        solution = run_exchange(candidates, record, method)
+        solution = run_exchange(candidates, record, method, strategy)
+        record["_flush"]()
         if solution is None:
             return
 
@@ -360,10 +384,10 @@ def worker_region(region_dir: str, pickle_path: str, out_path: str, method: str)
         record["traceback"] = traceback.format_exc()
     finally:
         record["maxrss_mib"]["final"] = maxrss_mib()
-        Path(out_path).write_text(json.dumps(record, default=float))
+        record["_flush"]()
 
 
-def worker_arcs(n_arcs: int, seed: int, pickle_path: str, out_path: str, method: str) -> None:
+def worker_arcs(n_arcs: int, seed: int, pickle_path: str, out_path: str, method: str, strategy: str) -> None:
     record: dict[str, Any] = {"seconds": {}, "maxrss_mib": {}, "stages": {}}
     import symbiosis  # noqa: F401
     record["maxrss_mib"]["baseline"] = maxrss_mib()
@@ -378,7 +402,7 @@ def worker_arcs(n_arcs: int, seed: int, pickle_path: str, out_path: str, method:
         record["carbon_price"] = carbon_price_of(candidates)
         with open(pickle_path, "wb") as fh:
             pickle.dump(candidates, fh, protocol=pickle.HIGHEST_PROTOCOL)
-        run_exchange(candidates, record, method)
+        run_exchange(candidates, record, method, strategy)
     except Exception as exc:  # noqa: BLE001
         record["error"] = f"{type(exc).__name__}: {exc}"
         record["traceback"] = traceback.format_exc()
@@ -415,6 +439,8 @@ def spawn(args: list[str], timeout: float | None) -> dict[str, Any]:
     with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as tmp:
         out = tmp.name
     cmd = [sys.executable, str(Path(__file__).resolve()), *args, "--worker-out", out]
+    # Other work on the machine skews timings: keep the load average beside every figure.
+    load_before = os.getloadavg()
     try:
         proc = subprocess.run(cmd, timeout=timeout, capture_output=True, text=True)
         text = Path(out).read_text() if Path(out).stat().st_size else ""
@@ -422,9 +448,13 @@ def spawn(args: list[str], timeout: float | None) -> dict[str, Any]:
         if proc.returncode != 0:
             record["error"] = record.get("error") or f"worker exit {proc.returncode}: {proc.stderr[-2000:]}"
     except subprocess.TimeoutExpired:
-        record = {"error": f"timeout after {timeout} s"}
+        text = Path(out).read_text() if Path(out).exists() and Path(out).stat().st_size else ""
+        record = json.loads(text) if text else {}
+        record["error"] = f"timeout after {timeout} s (stages before it are kept)"
     finally:
         Path(out).unlink(missing_ok=True)
+    record["loadavg_before"] = list(load_before)
+    record["loadavg_after"] = list(os.getloadavg())
     return record
 
 
@@ -486,6 +516,8 @@ def print_table(rows: list[dict[str, Any]]) -> None:
               + f" {fmt(pipe.get('maxrss_mib', {}).get('final'), '.0f'):>7}"
               + f" {fmt(row.get('bare', {}).get('maxrss_mib_final'), '.0f'):>7}"
               + f" {fmt(row.get('objective_rel_diff'), '.1e'):>8}")
+        if pipe.get("strategy"):
+            print(f"{'':>12} exchange solved by {pipe['strategy']}; status {pipe.get('status', '-')}")
         if pipe.get("error"):
             print(f"{'':>12} pipeline error: {pipe['error']}")
         if row.get("bare", {}).get("error"):
@@ -505,6 +537,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--max-distance", type=float, default=50.0, help="km, written to region.yaml")
     parser.add_argument("--method", default="ipm", help="HiGHS solver option for both solves")
+    parser.add_argument("--strategy", default="pipeline", choices=["pipeline", "monolithic", "column_generation"],
+                        help="how the exchange is solved: as symbiosis.pipeline.optimise does (default), or forced")
     parser.add_argument("--no-bare", action="store_true", help="skip the bare HiGHS reference solve")
     parser.add_argument("--no-pipeline", action="store_true", help="only generate candidates and solve bare")
     parser.add_argument("--timeout", type=float, default=3600.0, help="seconds per worker")
@@ -517,12 +551,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     if args.worker == "region":
-        worker_region(args.region_dir, args.pickle, args.worker_out, args.method)
+        worker_region(args.region_dir, args.pickle, args.worker_out, args.method, args.strategy)
         return 0
     if args.worker == "arcs":
         if args.no_pipeline:
             sys.modules.setdefault("symbiosis.exchange", None)  # type: ignore[arg-type]
-        worker_arcs(args.n_arcs, args.seed, args.pickle, args.worker_out, args.method)
+        worker_arcs(args.n_arcs, args.seed, args.pickle, args.worker_out, args.method, args.strategy)
         return 0
     if args.worker == "bare":
         worker_bare(args.pickle, args.worker_out, args.method, args.timeout)
@@ -530,7 +564,8 @@ def main(argv: list[str] | None = None) -> int:
 
     rows: list[dict[str, Any]] = []
     report = {"machine": machine(), "command": " ".join([Path(sys.executable).name, *sys.argv]),
-              "method": args.method, "seed": args.seed, "max_distance_km": args.max_distance, "rows": rows}
+              "method": args.method, "strategy": args.strategy, "seed": args.seed,
+              "max_distance_km": args.max_distance, "rows": rows}
     work = Path(tempfile.mkdtemp(prefix="bench-"))
 
     def save() -> None:
@@ -538,7 +573,8 @@ def main(argv: list[str] | None = None) -> int:
             args.out.parent.mkdir(parents=True, exist_ok=True)
             args.out.write_text(json.dumps(report, indent=1, default=float) + "\n")
 
-    common = ["--method", args.method, "--timeout", str(args.timeout), "--seed", str(args.seed)]
+    common = ["--method", args.method, "--timeout", str(args.timeout), "--seed", str(args.seed),
+              "--strategy", args.strategy]
     for n in args.sizes:
         row: dict[str, Any] = {"case": f"N={n}", "mode": "region", "n_facilities": n}
         region_dir = args.cache / f"synthetic-{n}-seed{args.seed}-{int(args.max_distance)}km"
@@ -574,10 +610,8 @@ def main(argv: list[str] | None = None) -> int:
         summarise(row)
         rows.append(row)
         save()
-    try:
+    with contextlib.suppress(OSError):
         work.rmdir()
-    except OSError:
-        pass
     print_table(rows)
     save()
     return 0
