@@ -97,9 +97,12 @@ def _balance_table(table: pd.DataFrame, title: str) -> Table:
 @app.command()
 def balance(path: RegionPath,
             out: Annotated[Path | None, typer.Option("--out", "-o", help="Write balances.csv here")] = None,
-            tolerance: Annotated[float | None, typer.Option(help="Relative closure error accepted")] = None) -> None:
+            tolerance: Annotated[float | None, typer.Option(help="Relative closure error accepted")] = None,
+            reconcile: Annotated[bool, typer.Option(help="Reconcile flows by weighted least squares")] = False,
+            ) -> None:
     """Show every facility's mass (and energy) balance with its closure error and data quality."""
     from symbiosis.balances import balances
+    from symbiosis.balances import reconcile as reconcile_flows
 
     region = _load(path)
     result = balances(region, tolerance=tolerance)
@@ -107,11 +110,24 @@ def balance(path: RegionPath,
     console.print(_balance_table(result.region, f"{region.name}: region across its boundary"))
     for warning in result.warnings():
         console.print(f"[yellow]warning:[/] {warning}", highlight=False)
+    reconciled = reconcile_flows(region) if reconcile else None
+    if reconciled is not None:
+        flagged = reconciled.facilities[reconciled.facilities["gross_error_suspected"]]
+        console.print(f"reconciliation: {len(flagged)} facilit{'y' if len(flagged) == 1 else 'ies'} with a closure "
+                      "beyond what the stated uncertainties explain (chi-square > 3.84, 95 %)")
+        for row in flagged.itertuples():
+            console.print(f"  [yellow]{row.facility_id}[/]: closure {row.closure:,.1f} t/yr ± "
+                          f"{row.closure_standard_uncertainty:,.1f} (chi-square {row.chi_square:,.1f}): check for a "
+                          "missing flow or a wrong unit", highlight=False)
     if out is not None:
         target = out / "balances.csv"
         frame = pd.concat([result.table, result.region], ignore_index=True)
         write_atomic(target, lambda p: frame.to_csv(p, index=False))
         console.print(f"wrote {target}")
+        if reconciled is not None:
+            write_atomic(out / "reconciled_flows.csv", lambda p: reconciled.flows.to_csv(p, index=False))
+            write_atomic(out / "reconciliation.csv", lambda p: reconciled.facilities.to_csv(p, index=False))
+            console.print(f"wrote {out / 'reconciled_flows.csv'} and {out / 'reconciliation.csv'}")
 
 
 def _overrides(max_distance: float | None, circuity: float | None, carbon_price: float | None,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -139,3 +140,31 @@ def test_conservation_check_catches_lost_mass(tiny_region):
 
 def test_reference_dir_fixture_exists():
     assert (TEST_REFERENCE / "materials.csv").exists()
+
+
+def test_reconciliation_by_hand(tiny_region):
+    from symbiosis.balances import reconcile
+
+    result = reconcile(tiny_region)
+    cement = result.flows[result.flows["facility_id"] == "cement"].set_index("flow_id")
+    # clay in 100,000 ± 5 % (measured), clinker out 99,000 ± 5 %: closure 1,000 t is shared by variance
+    v_in, v_out = (0.05 * 100_000) ** 2, (0.05 * 99_000) ** 2
+    assert cement.at["cement_clay", "adjustment"] == pytest.approx(-1_000 * v_in / (v_in + v_out))
+    assert cement.at["cement_clinker", "adjustment"] == pytest.approx(1_000 * v_out / (v_in + v_out))
+    # every facility closes exactly after reconciliation
+    signed = np.where(result.flows["direction"] == "in", 1, -1) * result.flows["reconciled"]
+    per_facility = signed.groupby(result.flows["facility_id"]).sum()
+    assert np.abs(per_facility.to_numpy()).max() < 1e-6
+    facilities = result.facilities.set_index("facility_id")
+    assert facilities.at["cement", "chi_square"] == pytest.approx(1_000**2 / (v_in + v_out))
+    assert not facilities.at["cement", "gross_error_suspected"]
+
+
+def test_reconciliation_flags_a_gross_error(tiny_copy):
+    from symbiosis.balances import reconcile
+
+    def edit(t):
+        t["flows"].loc[t["flows"]["flow_id"] == "cement_clinker", "amount"] = "60000"  # 40 % missing
+    facilities = reconcile(load_test_region(tiny_copy(edit))).facilities.set_index("facility_id")
+    assert facilities.at["cement", "gross_error_suspected"]
+    assert facilities.at["cement", "chi_square"] > 3.84
