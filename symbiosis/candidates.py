@@ -54,7 +54,7 @@ ARC_COLUMNS = ["s", "d", "supply_id", "demand_id", "supply_facility", "demand_fa
                "transport_cost_per_t", "transport_co2e_per_t", "capacity_t_per_yr"]
 
 
-def resolve_parameters(region: Region, **overrides: object) -> dict[str, object]:
+def resolve_parameters(region: Region, **overrides: Any) -> dict[str, object]:
     """Region defaults with the non-None overrides applied (the parameters a run used, for its record)."""
     parameters: dict[str, object] = dict(region.settings.defaults.model_dump())
     unknown = set(overrides) - set(parameters)
@@ -161,7 +161,7 @@ def _facility_pairs(s_points: np.ndarray, d_points: np.ndarray, radius_km: float
     return i, j
 
 
-def candidates(region: Region, **overrides: object) -> Candidates:
+def candidates(region: Region, **overrides: Any) -> Candidates:
     """Supplies, demands and the screened candidate arcs of a region.
 
     Overrides (``max_distance_km``, ``circuity``, ``transport_cost_per_tkm``, ``transport_co2_per_tkm``,

@@ -10,7 +10,7 @@ import logging
 import math
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import pandas as pd
 import typer
@@ -131,7 +131,7 @@ def balance(path: RegionPath,
 
 
 def _overrides(max_distance: float | None, circuity: float | None, carbon_price: float | None,
-               transport_cost: float | None) -> dict[str, object]:
+               transport_cost: float | None) -> dict[str, Any]:
     return {"max_distance_km": max_distance, "circuity": circuity, "carbon_price": carbon_price,
             "transport_cost_per_tkm": transport_cost}
 

@@ -99,21 +99,21 @@ def run_scenarios(paths: Iterable[str | Path], *, executor: Executor | None = No
                   max_workers: int | None = None,
                   progress: Callable[[ScenarioRun, int, int], None] | None = None) -> list[ScenarioRun]:
     """Run every scenario through an executor; results come back in the order the paths were given."""
-    paths = [str(p) for p in paths]
+    path_list = [str(p) for p in paths]
     own_close: Callable[[], None] | None = None
     if executor is None:
         executor, own_close = make_executor(scheduler, max_workers)
     try:
-        futures: dict[Future[ScenarioRun], int] = {executor.submit(run_scenario, p): k for k, p in enumerate(paths)}
-        runs: list[ScenarioRun | None] = [None] * len(paths)
+        futures: dict[Future[ScenarioRun], int] = {executor.submit(run_scenario, p): k for k, p in enumerate(path_list)}
+        runs: list[ScenarioRun | None] = [None] * len(path_list)
         for done, future in enumerate(as_completed(futures), start=1):
             k = futures[future]
             try:
                 runs[k] = future.result()
             except Exception as exc:  # the worker itself died
-                runs[k] = ScenarioRun(Path(paths[k]).stem, paths[k], False, 0.0, error=f"worker failed: {exc}")
+                runs[k] = ScenarioRun(Path(path_list[k]).stem, path_list[k], False, 0.0, error=f"worker failed: {exc}")
             if progress is not None:
-                progress(runs[k], done, len(paths))  # type: ignore[arg-type]
+                progress(runs[k], done, len(path_list))  # type: ignore[arg-type]
     finally:
         if own_close is not None:
             own_close()

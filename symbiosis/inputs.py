@@ -295,8 +295,8 @@ def _check_coordinates(table: Table, frame: pd.DataFrame, problems: Problems) ->
         for position in frame.index[inside]:
             la, lo = float(lat[position]), float(lon[position])
             here = _rough_km(la, lo, med_lat, med_lon)
-            swapped = _rough_km(lo, la, med_lat, med_lon)
-            if here > 500 and swapped < 0.2 * here:
+            if_swapped = _rough_km(lo, la, med_lat, med_lon)
+            if here > 500 and if_swapped < 0.2 * here:
                 problems.add(table.file, "latitude and longitude look swapped", row=table.row_number(int(position)),
                              column="lat", found=f"lat {la}, lon {lo}",
                              expected=f"a point near the other facilities (lat {med_lat:.2f}, lon {med_lon:.2f})",
@@ -669,7 +669,7 @@ def load_region(path: str | Path, *, reference_dir: Path | None = None, models_d
     reference = load_reference(problems, overrides, reference_dir)
     models = load_process_models(problems, models_directory)
     if settings is None:
-        settings = RegionSettings(name=path.stem)
+        settings = RegionSettings.model_validate({"name": path.stem})
     if settings.period not in PERIOD_DAYS:
         problems.add(raw.settings_file, "unknown period", column="period", found=settings.period,
                      expected=", ".join(PERIOD_DAYS))

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -67,7 +68,7 @@ def add_stream(region: Region, *, facility_id: str, material: str, amount: float
         raise InputError(problems)
     if flow_id in set(changed.flows["flow_id"]):
         raise InputError([Problem("--flow-id", "the flow id is already used", found=flow_id)])
-    row = {column: "" for column in changed.flows.columns}
+    row: dict[str, Any] = {column: "" for column in changed.flows.columns}
     row.update(flow_id=flow_id, facility_id=facility_id, direction="out", category="by_product", material=material,
                quantity="mass", amount_t_per_yr=converted.value, amount_mwh_per_yr=math.nan, fate=fate,
                price_per_t=math.nan if price_per_t is None else price_per_t, price_per_mwh=math.nan,
@@ -96,7 +97,7 @@ def _quality_fit(c: float | None, bound: str, limit: float, virgin: float) -> tu
     return "blend needed", f"{c:g} vs {bound} {limit:g}: at most {share:.0%} of the blend", float(share)
 
 
-def find_partners(region: Region, flow_id: str, **overrides: object) -> PartnerSearch:
+def find_partners(region: Region, flow_id: str, **overrides: Any) -> PartnerSearch:
     """Rank the receivers of one supply flow (see the module docstring)."""
     from symbiosis.pipeline import optimise
 

@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from symbiosis.atomic import write_text_atomic
 from symbiosis.candidates import candidates as build_candidates
@@ -41,7 +41,7 @@ COLUMN_GENERATION_FROM_ARCS = 20_000
 
 
 def optimise(region: Region, *, method: str = "ipm", strategy: str = "auto", progress: Progress | None = None,
-             timings: Timings | None = None, **overrides: object) -> Results:
+             timings: Timings | None = None, **overrides: Any) -> Results:
     """Candidates, exchange model and results for a region (parameters override region.yaml defaults).
 
     ``strategy``: ``monolithic`` hands every candidate arc to HiGHS; ``column_generation`` solves a restricted

@@ -52,8 +52,8 @@ class RegionSettings(BaseModel):
     period: str = "year"
     year: int | None = Field(None, description="reference year of the figures, where one applies")
     currency: str = "EUR"
-    defaults: Defaults = Field(default_factory=Defaults)
-    reference: ReferenceOverrides = Field(default_factory=ReferenceOverrides)
+    defaults: Defaults = Field(default_factory=lambda: Defaults.model_validate({}))
+    reference: ReferenceOverrides = Field(default_factory=lambda: ReferenceOverrides.model_validate({}))
     sources: dict[str, str] = Field(default_factory=dict)
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import networkx as nx
 import pandas as pd
@@ -65,7 +66,7 @@ def graph_measures(exchanges: pd.DataFrame, facility_ids: list[str]) -> pd.DataF
 
 
 def resilience(region: Region, *, only_participants: bool = False, include_exchanges: bool = False,
-               progress: Callable[[str, int, int], None] | None = None, **overrides: object) -> Resilience:
+               progress: Callable[[str, int, int], None] | None = None, **overrides: Any) -> Resilience:
     """Rank facilities (and optionally exchanges) by the benefit the network loses without them."""
     from symbiosis.pipeline import optimise
     from symbiosis.scenarios import RemoveFacility, _remove_facility

@@ -192,7 +192,7 @@ def apply_scenario(region: Region, scenario: Scenario) -> tuple[Region, dict[str
     for number, change in enumerate(scenario.changes, start=1):
         name, op = change.operation
         where = f"scenario {scenario.name}, change {number} ({name})"
-        effect = _APPLY[name](changed, op, overrides, where, problems)
+        effect = _APPLY[name](changed, op, overrides, where, problems)  # type: ignore[operator]
         record.append({"change": number, "operation": name, **op.model_dump(exclude_none=True), "effect": effect})
     problems.raise_if_any()
     return changed, overrides, record

@@ -14,7 +14,7 @@ from functools import lru_cache
 
 import pint
 
-UREG = pint.UnitRegistry(on_redefinition="ignore")
+UREG: pint.UnitRegistry = pint.UnitRegistry(on_redefinition="ignore")
 UREG.define("year = 365 * day = a = yr")
 UREG.define("tonne_co2e = tonne")
 
