@@ -300,26 +300,26 @@ def partners(path: RegionPath,
              lon: Annotated[float | None, typer.Option(help="For a new facility")] = None,
              fate: Annotated[str, typer.Option(help="Today's fate of the new stream")] = "landfill",
              quality: Annotated[list[str] | None, typer.Option(help="PARAM=VALUE[UNIT], e.g. chloride=0.05%")] = None,
+             stream_file: Annotated[Path | None, typer.Option(help="A YAML file describing a new stream")] = None,
              out: OutDir = Path("out/partners"),
              max_distance: MaxDistance = None, carbon_price: CarbonPrice = None) -> None:
     """Ranked receivers for one waste stream, with quality fit, value per tonne and what would make others viable."""
-    import re
-
-    from symbiosis.partners import add_stream, find_partners, partners_map
+    from symbiosis.partners import add_stream, find_partners, parse_quality, partners_map, read_stream_file
 
     region = _load(path)
     try:
-        if flow is None:
+        if flow is None and stream_file is not None:
+            spec = read_stream_file(str(stream_file))
+            region, flow = add_stream(region, facility_id=spec.facility, material=spec.material, amount=spec.amount,
+                                      unit=spec.unit, lat=spec.lat, lon=spec.lon, fate=spec.fate,
+                                      price_per_t=spec.price_per_t, name=spec.name,
+                                      quality=parse_quality(spec.quality))
+        elif flow is None:
             if facility is None or material is None or amount is None:
-                raise InputError([Problem("command line", "give --flow, or --facility, --material and --amount")])
-            parsed = {}
-            for item in quality or []:
-                match = re.match(r"^([^=]+)=([-+0-9.eE]+)\s*(.*)$", item)
-                if not match:
-                    raise InputError([Problem("--quality", "expected PARAM=VALUE[UNIT]", found=item)])
-                parsed[match.group(1)] = (float(match.group(2)), match.group(3) or "")
+                raise InputError([Problem("command line",
+                                          "give --flow, --stream-file, or --facility, --material and --amount")])
             region, flow = add_stream(region, facility_id=facility, material=material, amount=amount, unit=unit,
-                                      lat=lat, lon=lon, fate=fate, quality=parsed)
+                                      lat=lat, lon=lon, fate=fate, quality=parse_quality(quality or []))
         with console.status("searching partners"):
             search = find_partners(region, flow, max_distance_km=max_distance, carbon_price=carbon_price)
     except SymbiosisError as exc:

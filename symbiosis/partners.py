@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field
 
 from symbiosis.candidates import candidates as build_candidates
 from symbiosis.candidates import geodesic_km, resolve_parameters
@@ -81,6 +83,56 @@ def add_stream(region: Region, *, facility_id: str, material: str, amount: float
                                "virgin_value": math.nan} for p, (v, u) in quality.items()])
         changed.quality = pd.concat([changed.quality, extra], ignore_index=True)
     return changed, flow_id
+
+
+class StreamFile(BaseModel):
+    """A stream not yet in the region, described in a small YAML file for ``symbiosis partners``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    facility: str
+    material: str
+    amount: float = Field(gt=0)
+    unit: str = "t"
+    lat: float | None = Field(None, ge=-90, le=90)
+    lon: float | None = Field(None, ge=-180, le=180)
+    name: str | None = None
+    fate: str = "landfill"
+    price_per_t: float | None = None
+    quality: dict[str, str] = Field(default_factory=dict, description="parameter: 'VALUE UNIT', e.g. '0.3 %'")
+
+
+def read_stream_file(path: str) -> StreamFile:
+    """Read a stream file (YAML), with located errors."""
+    from pydantic import ValidationError
+
+    from symbiosis.errors import Problems
+    from symbiosis.process_models import pydantic_problems, read_yaml
+
+    problems = Problems()
+    data = read_yaml(Path(path), problems)
+    problems.raise_if_any()
+    try:
+        return StreamFile.model_validate(data)
+    except ValidationError as exc:
+        pydantic_problems(str(path), exc, problems)
+        problems.raise_if_any()
+        raise
+
+
+def parse_quality(items: dict[str, str] | list[str]) -> dict[str, tuple[float, str]]:
+    """``{'chloride': '0.3 %'}`` or ``['chloride=0.3%']`` to ``{'chloride': (0.3, '%')}``."""
+    import re
+
+    pairs = items.items() if isinstance(items, dict) else (item.split("=", 1) if "=" in item else (item, "")
+                                                           for item in items)
+    parsed: dict[str, tuple[float, str]] = {}
+    for parameter, text in pairs:
+        match = re.match(r"^\s*([-+0-9.eE]+)\s*(.*)$", str(text))
+        if not parameter or not match:
+            raise InputError([Problem("--quality", "expected PARAMETER=VALUE[UNIT]", found=f"{parameter}={text}")])
+        parsed[parameter.strip()] = (float(match.group(1)), match.group(2).strip())
+    return parsed
 
 
 def _quality_fit(c: float | None, bound: str, limit: float, virgin: float) -> tuple[str, str, float]:

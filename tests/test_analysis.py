@@ -108,3 +108,18 @@ def test_resilience_of_exchanges_and_graph_measures(tiny_region):
 def test_partner_search_uses_the_same_candidates(tiny_region):
     c = candidates(tiny_region)
     assert set(c.arcs["demand_id"][c.arcs["supply_id"] == "power_gypsum"]) == {"board_gypsum"}
+
+
+def test_stream_file_and_quality_strings(tmp_path):
+    from symbiosis.errors import InputError
+    from symbiosis.partners import parse_quality, read_stream_file
+
+    path = tmp_path / "stream.yaml"
+    path.write_text("facility: yard\nmaterial: fly_ash\namount: 500\nlat: 55.7\nlon: 11.1\n"
+                    "quality:\n  chloride: 0.3 %\n")
+    spec = read_stream_file(str(path))
+    assert spec.amount == 500 and parse_quality(spec.quality) == {"chloride": (0.3, "%")}
+    assert parse_quality(["chloride=0.05%", "moisture=12"]) == {"chloride": (0.05, "%"), "moisture": (12.0, "")}
+    path.write_text("facility: yard\nmaterial: fly_ash\namount: 500\ncolour: grey\n")
+    with pytest.raises(InputError, match="unknown key"):
+        read_stream_file(str(path))

@@ -57,3 +57,18 @@ def test_pipeline_strategies_agree(tiny_region):
     assert mono.exchanges[pd_cols].round(6).values.tolist() == cg.exchanges[pd_cols].round(6).values.tolist()
     with pytest.raises(ValueError, match="strategy"):
         optimise(tiny_region, strategy="magic")
+
+
+@pytest.mark.parametrize("seed", [3, 4])
+def test_column_generation_on_generated_regions(tmp_path, seed):
+    from symbiosis.candidates import candidates
+    from symbiosis.inputs import load_region
+    from symbiosis.synthetic import generate_region
+
+    region = load_region(generate_region(300, tmp_path / "region", seed=seed))
+    cands = candidates(region)
+    assert len(cands.arcs) > 1000
+    mono = solve_exchange(cands)
+    cg = solve_column_generation(cands)
+    assert cg.objective == pytest.approx(mono.objective, rel=1e-6)
+    assert cg.parameters["master_arcs"] < len(cands.arcs)
