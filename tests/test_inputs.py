@@ -275,8 +275,9 @@ def test_cli_check_exits_nonzero_without_traceback(tiny_copy):
     def edit(t):
         t["flows"].loc[0, "material"] = "unobtainium"
     folder = tiny_copy(edit)
-    result = CliRunner().invoke(app, ["check", str(folder)], env={"SYMBIOSIS_DATA": str(Path(__file__).parent / "data"),
-                                                                  "SYMBIOSIS_MODELS": str(Path(__file__).parent / "data" / "models")})
+    data = Path(__file__).parent / "data"
+    result = CliRunner().invoke(app, ["check", str(folder)],
+                                env={"SYMBIOSIS_DATA": str(data), "SYMBIOSIS_MODELS": str(data / "models")})
     assert result.exit_code == 1
     assert "Traceback" not in result.output
     assert "row 2, column 'material': unknown material; found 'unobtainium'" in result.output
