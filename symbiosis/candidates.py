@@ -148,17 +148,35 @@ def _facility_pairs(s_points: np.ndarray, d_points: np.ndarray, radius_km: float
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
     tree_d = cKDTree(d_points)
     tree_s = cKDTree(s_points)
+    # The ndarray output keeps pairs at distance 0 (a facility's own supply and demand), each pair once.
     pairs = tree_s.sparse_distance_matrix(tree_d, _chord(radius_km * _SPHERE_MARGIN), output_type="ndarray")
-    # sparse_distance_matrix omits pairs at distance 0 (same place), so add coincident points explicitly.
-    same = tree_s.query_ball_tree(tree_d, 1e-9)
-    extra_i = [i for i, hits in enumerate(same) for _ in hits]
-    extra_j = [j for hits in same for j in hits]
-    i = np.concatenate([pairs["i"].astype(np.int64), np.asarray(extra_i, dtype=np.int64)])
-    j = np.concatenate([pairs["j"].astype(np.int64), np.asarray(extra_j, dtype=np.int64)])
-    if len(extra_i):
-        unique = np.unique(np.column_stack([i, j]), axis=0)
-        i, j = unique[:, 0], unique[:, 1]
-    return i, j
+    return pairs["i"].astype(np.int64), pairs["j"].astype(np.int64)
+
+
+def _expand(pair_sf: np.ndarray, pair_df: np.ndarray, s_rows: np.ndarray, s_facs_of_rows: np.ndarray,
+            d_rows: np.ndarray, d_facs_of_rows: np.ndarray
+            ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Facility pairs to flow pairs: every supply flow of the first facility with every demand flow of the
+    second (usually one each), with numpy only."""
+    def groups(rows: np.ndarray, facs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        order = np.argsort(facs, kind="stable")
+        unique, start, count = np.unique(facs[order], return_index=True, return_counts=True)
+        return rows[order], unique, start, count
+
+    s_sorted, s_unique, s_start, s_count = groups(s_rows, s_facs_of_rows)
+    d_sorted, d_unique, d_start, d_count = groups(d_rows, d_facs_of_rows)
+    ps = np.searchsorted(s_unique, pair_sf)
+    pd_ = np.searchsorted(d_unique, pair_df)
+    cs, cd = s_count[ps], d_count[pd_]
+    if (cs == 1).all() and (cd == 1).all():
+        return pair_sf, pair_df, s_sorted[s_start[ps]], d_sorted[d_start[pd_]]
+    per_pair = cs * cd
+    pair_of = np.repeat(np.arange(len(pair_sf)), per_pair)
+    offset = np.arange(per_pair.sum()) - np.repeat(np.cumsum(per_pair) - per_pair, per_pair)
+    cd_rep = cd[pair_of]
+    s_out = s_sorted[s_start[ps[pair_of]] + offset // cd_rep]
+    d_out = d_sorted[d_start[pd_[pair_of]] + offset % cd_rep]
+    return pair_sf[pair_of], pair_df[pair_of], s_out, d_out
 
 
 def candidates(region: Region, **overrides: Any) -> Candidates:
@@ -192,7 +210,7 @@ def candidates(region: Region, **overrides: Any) -> Candidates:
     d_fac = demands["facility_id"].map(facility_index).to_numpy(np.int64)
     material_limit = reference.materials["max_distance_km"] if not reference.materials.empty else pd.Series(dtype=float)
 
-    pieces: list[pd.DataFrame] = []
+    pieces: list[dict[str, np.ndarray]] = []
     screening_rows = {
         "n_compatible": np.zeros(len(supplies), dtype=np.int64),
         "nearest_compatible_km": np.full(len(supplies), np.nan),
@@ -218,11 +236,12 @@ def candidates(region: Region, **overrides: Any) -> Candidates:
         fi, fj = _facility_pairs(points[s_facs], points[d_facs], radius)
         keys = s_facs[fi] * n_facilities + d_facs[fj]
         # Arc overrides make a pair a candidate even beyond the spatial radius (the user knows the route).
+        # (The k-d tree gives each pair once; only added overrides can repeat one.)
         if len(override_keys):
             wanted = override_keys[np.isin(override_keys // n_facilities, s_facs)
                                    & np.isin(override_keys % n_facilities, d_facs)]
-            keys = np.concatenate([keys, wanted])
-        keys = np.unique(keys)
+            if len(wanted):
+                keys = np.unique(np.concatenate([keys, wanted]))
         # Screening: how many compatible demands each supply has anywhere, and the nearest one.
         if len(d_facs):
             tree = cKDTree(points[d_facs])
@@ -235,23 +254,25 @@ def candidates(region: Region, **overrides: Any) -> Candidates:
                 screening_rows["nearest_compatible_km"][row] = value if math.isnan(previous) else min(previous, value)
         if len(keys) == 0:
             continue
-        fac_pairs = pd.DataFrame({"sf": keys // n_facilities, "df": keys % n_facilities})
-        s_side = pd.DataFrame({"s": s_rows, "sf": s_fac[s_rows]})
-        d_side = pd.DataFrame({"d": d_rows, "df": d_fac[d_rows]})
-        arcs = fac_pairs.merge(s_side, on="sf").merge(d_side, on="df")
-        if arcs.empty:
+        sf_arr, df_arr, s_arr, d_arr = _expand(keys // n_facilities, keys % n_facilities,
+                                               s_rows, s_fac[s_rows], d_rows, d_fac[d_rows])
+        if len(s_arr) == 0:
             continue
-        arcs["ratio"] = float(sub.ratio)
-        arcs["processing_cost_per_t"] = float(sub.processing_cost_per_t)
-        arcs["processing_co2e_per_t"] = float(sub.processing_co2e_per_t)
-        arcs["pair_limit"] = pair_default
-        arcs["pair_share"] = float(sub.max_share)
-        pieces.append(arcs)
+        n = len(s_arr)
+        pieces.append({
+            "sf": sf_arr, "df": df_arr, "s": s_arr, "d": d_arr,
+            "ratio": np.full(n, float(sub.ratio)),
+            "processing_cost_per_t": np.full(n, float(sub.processing_cost_per_t)),
+            "processing_co2e_per_t": np.full(n, float(sub.processing_co2e_per_t)),
+            "pair_limit": np.full(n, float(pair_default)),
+            "pair_share": np.full(n, float(sub.max_share)),
+        })
 
-    arcs = pd.concat(pieces, ignore_index=True) if pieces else pd.DataFrame(
-        columns=["sf", "df", "s", "d", "ratio", "processing_cost_per_t", "processing_co2e_per_t", "pair_limit",
-                 "pair_share"])
-    arcs = arcs.astype({"sf": np.int64, "df": np.int64, "s": np.int64, "d": np.int64})
+    columns = ["sf", "df", "s", "d", "ratio", "processing_cost_per_t", "processing_co2e_per_t", "pair_limit",
+               "pair_share"]
+    arcs = pd.DataFrame({c: (np.concatenate([p[c] for p in pieces]) if pieces
+                             else np.zeros(0, np.int64 if c in ("sf", "df", "s", "d") else float))
+                         for c in columns})
     if not internal_reuse:
         arcs = arcs[arcs["sf"] != arcs["df"]]
     # One (supply, demand) pair may be compatible through two substitution rows; keep the better ratio,

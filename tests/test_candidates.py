@@ -116,9 +116,15 @@ def test_spatial_index_agrees_with_brute_force(tiny_region, seed, limit):
             rows.append({**template.to_dict(), "flow_id": f"s{i}", "facility_id": f"f{i}", "direction": "out",
                          "category": "by_product", "material": "fgd_gypsum", "amount_t_per_yr": 100.0,
                          "exchangeable": True, "max_distance_km": math.nan})
-        if rng.random() < 0.5:
-            rows.append({**template.to_dict(), "flow_id": f"d{i}", "facility_id": f"f{i}", "direction": "in",
-                         "category": "raw_material", "material": "natural_gypsum", "amount_t_per_yr": 100.0,
+        # some facilities hold two flows of one material, so flow pairs outnumber facility pairs
+        for k in range(1 + int(rng.random() < 0.3)):
+            if rng.random() < 0.5:
+                rows.append({**template.to_dict(), "flow_id": f"d{i}_{k}", "facility_id": f"f{i}", "direction": "in",
+                             "category": "raw_material", "material": "natural_gypsum", "amount_t_per_yr": 100.0,
+                             "exchangeable": True, "max_distance_km": math.nan})
+        if rng.random() < 0.3:
+            rows.append({**template.to_dict(), "flow_id": f"s{i}_b", "facility_id": f"f{i}", "direction": "out",
+                         "category": "waste", "material": "fgd_gypsum", "amount_t_per_yr": 50.0,
                          "exchangeable": True, "max_distance_km": math.nan})
     region.flows = pd.DataFrame(rows, columns=region.flows.columns)
     region.quality = region.quality.iloc[0:0]
