@@ -270,75 +270,79 @@ def candidates(region: Region, **overrides: Any) -> Candidates:
 
     columns = ["sf", "df", "s", "d", "ratio", "processing_cost_per_t", "processing_co2e_per_t", "pair_limit",
                "pair_share"]
-    arcs = pd.DataFrame({c: (np.concatenate([p[c] for p in pieces]) if pieces
-                             else np.zeros(0, np.int64 if c in ("sf", "df", "s", "d") else float))
-                         for c in columns})
+    # From here on the arcs are a dict of numpy arrays, filtered with index arrays: no DataFrame copies of
+    # millions of rows until the result is built once.
+    arcs = {c: (np.concatenate([p[c] for p in pieces]) if pieces
+                else np.zeros(0, np.int64 if c in ("sf", "df", "s", "d") else float)) for c in columns}
+
+    def take(index: np.ndarray) -> None:
+        for key in list(arcs):
+            arcs[key] = arcs[key][index]
+
     if not internal_reuse:
-        arcs = arcs[arcs["sf"] != arcs["df"]]
+        take(np.flatnonzero(arcs["sf"] != arcs["df"]))
     # One (supply, demand) pair may be compatible through two substitution rows; keep the better ratio,
     # and order the arcs by supply then demand.
-    pair_key = arcs["s"].to_numpy() * max(len(demands), 1) + arcs["d"].to_numpy()
-    order = np.lexsort((-arcs["ratio"].to_numpy(float), pair_key))
+    pair_key = arcs["s"] * max(len(demands), 1) + arcs["d"]
+    order = np.lexsort((-arcs["ratio"], pair_key))
     first = np.r_[True, pair_key[order][1:] != pair_key[order][:-1]] if len(order) else np.zeros(0, bool)
-    arcs = arcs.iloc[order[first]].reset_index(drop=True)
+    take(order[first])
 
     lat = region.facilities["lat"].to_numpy(float)
     lon = region.facilities["lon"].to_numpy(float)
-    sf, df = arcs["sf"].to_numpy(), arcs["df"].to_numpy()
+    sf, df = arcs["sf"], arcs["df"]
     distance = geodesic_km(lat[sf], lon[sf], lat[df], lon[df]) * circuity
     distance[sf == df] = 0.0
-    cost_override = np.full(len(arcs), np.nan)
-    co2_override = np.full(len(arcs), np.nan)
-    if override_pairs and len(arcs):
-        ids = region.facilities["facility_id"].to_numpy()
-        keys = list(zip(ids[sf], ids[df], strict=True))
-        for k, key in enumerate(keys):
-            hit = override_pairs.get(key)
-            if hit is not None:
-                if not math.isnan(hit[0]):
-                    distance[k] = hit[0]
-                cost_override[k] = hit[1]
-                co2_override[k] = hit[2]
-    flow_limit = np.fmin(supplies["max_distance_km"].to_numpy()[arcs["s"].to_numpy()],
-                         demands["max_distance_km"].to_numpy()[arcs["d"].to_numpy()])
-    limit = np.where(np.isnan(flow_limit), arcs["pair_limit"].to_numpy(float), flow_limit)
+    cost_override = np.full(len(sf), np.nan)
+    co2_override = np.full(len(sf), np.nan)
+    if override_pairs and len(sf):
+        arc_keys = sf * n_facilities + df
+        for (a, b), hit in override_pairs.items():
+            if a not in facility_index or b not in facility_index:
+                continue
+            rows = np.flatnonzero(arc_keys == facility_index[a] * n_facilities + facility_index[b])
+            if not math.isnan(hit[0]):
+                distance[rows] = hit[0]
+            cost_override[rows] = hit[1]
+            co2_override[rows] = hit[2]
+    flow_limit = np.fmin(supplies["max_distance_km"].to_numpy(float)[arcs["s"]],
+                         demands["max_distance_km"].to_numpy(float)[arcs["d"]])
+    limit = np.where(np.isnan(flow_limit), arcs["pair_limit"], flow_limit)
     cap = parameters.get("max_distance_cap_km")
     if cap is not None:
         limit = np.minimum(limit, float(cap))  # type: ignore[arg-type]
-    within = distance <= limit + 1e-9
-    n_within = np.bincount(arcs["s"].to_numpy()[within], minlength=len(supplies))
-    arcs = arcs.assign(distance_km=distance, max_distance_km=limit, cost_override=cost_override,
-                       co2_override=co2_override)[within]
+    arcs.update(distance_km=distance, max_distance_km=limit, cost_override=cost_override, co2_override=co2_override)
+    within = np.flatnonzero(distance <= limit + 1e-9)
+    n_within = np.bincount(arcs["s"][within], minlength=len(supplies))
+    take(within)
 
     supply_quality, demand_quality = _quality_tables(region, supplies, demands)
-    arcs, n_quality_fail = _quality_screen(arcs, supply_quality, demand_quality, len(supplies))
+    keep, n_quality_fail = _quality_screen(arcs["s"], arcs["d"], supply_quality, demand_quality, len(supplies))
+    take(keep)
 
     tkm_cost = float(parameters["transport_cost_per_tkm"])  # type: ignore[arg-type]
     tkm_co2 = float(parameters["transport_co2_per_tkm"])  # type: ignore[arg-type]
-    arcs = arcs.reset_index(drop=True)
-    transport_cost = arcs["distance_km"].to_numpy(float) * tkm_cost
-    override = arcs["cost_override"].to_numpy(float)
-    transport_cost = np.where(np.isnan(override), transport_cost, override)
-    demand_amount = demands["amount_t_per_yr"].to_numpy(float)[arcs["d"].to_numpy()]
-    share = arcs["pair_share"].to_numpy(float)
+    transport_cost = np.where(np.isnan(arcs["cost_override"]), arcs["distance_km"] * tkm_cost, arcs["cost_override"])
+    demand_amount = demands["amount_t_per_yr"].to_numpy(float)[arcs["d"]]
+    share = arcs["pair_share"]
     # A substitution's own max share (e.g. fly ash ≤ 30 % of the clay it replaces) caps the arc: ρ·x ≤ share·r_d.
-    capacity = np.where(share < 1.0, share * demand_amount / arcs["ratio"].to_numpy(float), np.nan)
+    capacity = np.where(share < 1.0, share * demand_amount / arcs["ratio"], np.nan)
+    facility_ids = region.facilities["facility_id"].to_numpy()
     result = pd.DataFrame({
-        "s": arcs["s"].to_numpy(np.int64),
-        "d": arcs["d"].to_numpy(np.int64),
-        "supply_id": supplies["supply_id"].to_numpy()[arcs["s"].to_numpy()],
-        "demand_id": demands["demand_id"].to_numpy()[arcs["d"].to_numpy()],
-        "supply_facility": region.facilities["facility_id"].to_numpy()[arcs["sf"].to_numpy()],
-        "demand_facility": region.facilities["facility_id"].to_numpy()[arcs["df"].to_numpy()],
-        "distance_km": arcs["distance_km"].to_numpy(float),
-        "max_distance_km": arcs["max_distance_km"].to_numpy(float),
-        "ratio": arcs["ratio"].to_numpy(float),
-        "processing_cost_per_t": arcs["processing_cost_per_t"].to_numpy(float),
-        "processing_co2e_per_t": arcs["processing_co2e_per_t"].to_numpy(float),
+        "s": arcs["s"].astype(np.int64),
+        "d": arcs["d"].astype(np.int64),
+        "supply_id": supplies["supply_id"].to_numpy()[arcs["s"]],
+        "demand_id": demands["demand_id"].to_numpy()[arcs["d"]],
+        "supply_facility": facility_ids[arcs["sf"]],
+        "demand_facility": facility_ids[arcs["df"]],
+        "distance_km": arcs["distance_km"],
+        "max_distance_km": arcs["max_distance_km"],
+        "ratio": arcs["ratio"],
+        "processing_cost_per_t": arcs["processing_cost_per_t"],
+        "processing_co2e_per_t": arcs["processing_co2e_per_t"],
         "transport_cost_per_t": transport_cost,
-        "transport_co2e_per_t": np.where(np.isnan(arcs["co2_override"].to_numpy(float)),
-                                         arcs["distance_km"].to_numpy(float) * tkm_co2,
-                                         arcs["co2_override"].to_numpy(float)),
+        "transport_co2e_per_t": np.where(np.isnan(arcs["co2_override"]), arcs["distance_km"] * tkm_co2,
+                                         arcs["co2_override"]),
         "capacity_t_per_yr": capacity,
     }, columns=ARC_COLUMNS)
     screening = pd.DataFrame({
@@ -387,18 +391,37 @@ def _quality_tables(region: Region, supplies: pd.DataFrame, demands: pd.DataFram
     return supply_quality.reset_index(drop=True), demand_quality.reset_index(drop=True)
 
 
-def _quality_screen(arcs: pd.DataFrame, supply_quality: pd.DataFrame, demand_quality: pd.DataFrame,
-                    n_supplies: int) -> tuple[pd.DataFrame, np.ndarray]:
-    """Drop arcs whose supply lacks a measurement of a parameter the demand bounds."""
-    if demand_quality.empty or arcs.empty:
-        return arcs, np.zeros(n_supplies, dtype=np.int64)
-    arcs = arcs.reset_index(drop=True)
-    needed = arcs[["s", "d"]].reset_index().merge(demand_quality[["d", "parameter"]].drop_duplicates(), on="d")
-    have = supply_quality[["s", "parameter"]].drop_duplicates().assign(has=True)
-    checked = needed.merge(have, on=["s", "parameter"], how="left")
-    failing = np.unique(checked.loc[checked["has"].isna(), "index"].to_numpy())
-    n_fail = np.bincount(arcs["s"].to_numpy()[failing], minlength=n_supplies) if len(failing) else np.zeros(
-        n_supplies, dtype=np.int64)
-    keep = np.ones(len(arcs), dtype=bool)
+def _quality_screen(arc_s: np.ndarray, arc_d: np.ndarray, supply_quality: pd.DataFrame,
+                    demand_quality: pd.DataFrame, n_supplies: int) -> tuple[np.ndarray, np.ndarray]:
+    """Positions of the arcs to keep (the supply is measured for every parameter the demand bounds), and per
+    supply the number of arcs dropped for a missing measurement."""
+    n_arcs = len(arc_s)
+    if demand_quality.empty or n_arcs == 0:
+        return np.arange(n_arcs), np.zeros(n_supplies, dtype=np.int64)
+    codes = {p: k for k, p in enumerate(pd.unique(pd.concat([demand_quality["parameter"],
+                                                             supply_quality["parameter"]])))}
+    n_codes = len(codes)
+    bounded = demand_quality[["d", "parameter"]].drop_duplicates()
+    b_d = bounded["d"].to_numpy(np.int64)
+    b_p = bounded["parameter"].map(codes).to_numpy(np.int64)
+    order = np.argsort(b_d, kind="stable")
+    b_d, b_p = b_d[order], b_p[order]
+    n_demands = int(max(arc_d.max(initial=-1), b_d.max(initial=-1)) + 1)
+    per_demand = np.bincount(b_d, minlength=n_demands)
+    start = np.r_[0, np.cumsum(per_demand)[:-1]]
+    # One row per (arc, bounded parameter of its demand).
+    repeats = per_demand[arc_d]
+    arc_of = np.repeat(np.arange(n_arcs), repeats)
+    offset = np.arange(repeats.sum()) - np.repeat(np.cumsum(repeats) - repeats, repeats)
+    needed = arc_s[arc_of] * n_codes + b_p[start[arc_d[arc_of]] + offset]
+    measured = np.unique(supply_quality["s"].to_numpy(np.int64) * n_codes
+                         + supply_quality["parameter"].map(codes).to_numpy(np.int64))
+    found = np.zeros(len(needed), dtype=bool)
+    if len(measured):
+        at = np.searchsorted(measured, needed)
+        found = measured[np.minimum(at, len(measured) - 1)] == needed
+    failing = np.unique(arc_of[~found])
+    n_fail = np.bincount(arc_s[failing], minlength=n_supplies)
+    keep = np.ones(n_arcs, dtype=bool)
     keep[failing] = False
-    return arcs[keep], n_fail
+    return np.flatnonzero(keep), n_fail

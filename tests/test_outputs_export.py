@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import json
 import math
 from pathlib import Path
@@ -13,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pyogrio
 import pytest
-from browser_support import sample_results
+from browser_support import most_connected, optimised_with, sample_results
 
 from symbiosis.outputs.export import (
     CONFIDENTIAL_GRID_DEG,
@@ -23,27 +22,36 @@ from symbiosis.outputs.export import (
     write_results,
 )
 from symbiosis.outputs.static import exchange_map_png, kpi_bars_png
+from symbiosis.region import Region
+from symbiosis.results import Results
 
 FILES = ["exchanges.csv", "supplies.csv", "demands.csv", "facilities.csv", "balances.csv", "kpis.json",
          "exchanges.gpkg"]
 
 
 @pytest.fixture(scope="module")
-def results() -> Any:
-    return sample_results()[0]
+def sample() -> tuple[Results, Region]:
+    return sample_results()
 
 
-def with_confidential(results: Any) -> tuple[Any, str, str]:
-    """A copy of ``results`` whose most connected facility is confidential; returns (copy, id, name)."""
-    hidden = copy.copy(results)
-    hidden.facilities = results.facilities.copy()
-    row = hidden.facilities["n_exchanges"].idxmax()
-    hidden.facilities["confidential"] = False
-    hidden.facilities.loc[row, "confidential"] = True
-    return hidden, str(hidden.facilities.at[row, "facility_id"]), str(hidden.facilities.at[row, "name"])
+@pytest.fixture(scope="module")
+def results(sample: tuple[Results, Region]) -> Results:
+    return sample[0]
 
 
-def test_write_results_writes_every_file_with_the_same_rows(results: Any, tmp_path: Path) -> None:
+@pytest.fixture(scope="module")
+def confidential(sample: tuple[Results, Region]) -> tuple[Results, str, str]:
+    """Kalundborg optimised with its most connected facility marked confidential: (Results, its id, its name)."""
+    results, region = sample
+    assert not region.facilities["confidential"].any()
+    fid = most_connected(results)
+    hidden, hidden_region = optimised_with(region, fid, confidential=True)
+    name = str(hidden_region.facilities.set_index("facility_id").at[fid, "name"])
+    assert hidden.facilities["confidential"].sum() == 1
+    return hidden, fid, name
+
+
+def test_write_results_writes_every_file_with_the_same_rows(results: Results, tmp_path: Path) -> None:
     written = write_results(results, tmp_path, public=False)
     assert sorted(written) == sorted(FILES)
     for name in FILES:
@@ -65,7 +73,7 @@ def test_write_results_writes_every_file_with_the_same_rows(results: Any, tmp_pa
             assert kpis[key] == value
 
 
-def test_geopackage_has_points_and_lines_in_wgs84(results: Any, tmp_path: Path) -> None:
+def test_geopackage_has_points_and_lines_in_wgs84(results: Results, tmp_path: Path) -> None:
     write_results(results, tmp_path, public=False)
     gpkg = tmp_path / "exchanges.gpkg"
     layers = dict(pyogrio.list_layers(gpkg))
@@ -83,8 +91,9 @@ def test_geopackage_has_points_and_lines_in_wgs84(results: Any, tmp_path: Path) 
         assert end == pytest.approx((where[row.demand_facility].x, where[row.demand_facility].y))
 
 
-def test_public_outputs_hide_confidential_facilities_but_keep_their_flows(results: Any, tmp_path: Path) -> None:
-    hidden, fid, name = with_confidential(results)
+def test_public_outputs_hide_confidential_facilities_but_keep_their_flows(
+        confidential: tuple[Results, str, str], tmp_path: Path) -> None:
+    hidden, fid, name = confidential
     write_results(hidden, tmp_path)  # public by default
     facilities = pd.read_csv(tmp_path / "facilities.csv")
     row = facilities[facilities["name"] == "Confidential facility 1"]
@@ -108,21 +117,20 @@ def test_public_outputs_hide_confidential_facilities_but_keep_their_flows(result
     assert kpis["net_cost_saving"] == pytest.approx(hidden.kpis["net_cost_saving"])
 
 
-def test_public_results_is_the_identity_without_confidential_facilities(results: Any) -> None:
-    plain = copy.copy(results)
-    plain.facilities = results.facilities.assign(confidential=False)
-    assert public_results(plain) is plain
+def test_public_results_is_the_identity_without_confidential_facilities(results: Results) -> None:
+    assert not results.facilities["confidential"].any()  # none in the shipped Kalundborg region
+    assert public_results(results) is results
 
 
-def test_public_results_is_idempotent(results: Any) -> None:
-    hidden, _, _ = with_confidential(results)
+def test_public_results_is_idempotent(confidential: tuple[Results, str, str]) -> None:
+    hidden, _, _ = confidential
     once = public_results(hidden)
     twice = public_results(once)
     pd.testing.assert_frame_equal(once.facilities, twice.facilities)
     pd.testing.assert_frame_equal(once.exchanges, twice.exchanges)
 
 
-def test_a_failed_write_leaves_the_previous_output(results: Any, tmp_path: Path,
+def test_a_failed_write_leaves_the_previous_output(results: Results, tmp_path: Path,
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     write_results(results, tmp_path, public=False)
     before = (tmp_path / "exchanges.gpkg").read_bytes()
@@ -146,13 +154,13 @@ def test_helpers() -> None:
     assert nace_division("") == "??"
 
 
-def test_material_groups_align_with_exchanges(results: Any) -> None:
+def test_material_groups_align_with_exchanges(results: Results) -> None:
     groups = exchange_material_groups(results)
     assert len(groups) == len(results.exchanges)
     assert groups.notna().all() and (groups != "").all()
 
 
-def test_slide_pngs(results: Any, tmp_path: Path) -> None:
+def test_slide_pngs(results: Results, tmp_path: Path) -> None:
     for path in (exchange_map_png(results, tmp_path / "map.png"), kpi_bars_png(results, tmp_path / "kpis.png")):
         data = path.read_bytes()
         assert data.startswith(b"\x89PNG\r\n\x1a\n") and len(data) > 10_000

@@ -6,7 +6,6 @@ confidentiality and the figures behind the Sankeys and the report.
 
 from __future__ import annotations
 
-import copy
 import json
 import re
 from pathlib import Path
@@ -15,34 +14,36 @@ from typing import Any
 import folium
 import numpy as np
 import pytest
-from browser_support import handmade_region, handmade_results, sample_results, synthetic_results
+from browser_support import most_connected, optimised_with, sample_results, synthetic_pipeline_results
 
 from symbiosis.outputs.export import exchange_material_groups
 from symbiosis.outputs.mapping import explore, line_weights, map_html, save_map, screen_bearing
 from symbiosis.outputs.report import format_kpi, render_report, write_report
 from symbiosis.outputs.sankey import facility_sankey, network_sankey
+from symbiosis.region import Region
+from symbiosis.results import Results
+from tests.conftest import TINY, load_test_region
 
 HOSTILE = "<script>alert(1)</script>"
 HOSTILE_JS = "${alert(2)}`\\"
+#: A generated region through the real pipeline: above the clustering threshold (200) and big enough for the
+#: file-size check, small enough to generate and optimise in a few seconds (1,555 exchanges with seed 1).
+BIG_REGION_FACILITIES = 1000
 
 
 @pytest.fixture(scope="module")
-def sample() -> tuple[Any, Any]:
+def sample() -> tuple[Results, Region]:
     return sample_results()
 
 
 @pytest.fixture(scope="module")
-def results(sample: tuple[Any, Any]) -> Any:
+def results(sample: tuple[Results, Region]) -> Results:
     return sample[0]
 
 
-def renamed(results: Any, name: str) -> tuple[Any, str]:
-    """A copy of ``results`` whose most connected facility is called ``name``; returns (copy, its id)."""
-    out = copy.copy(results)
-    out.facilities = results.facilities.copy()
-    row = out.facilities["n_exchanges"].idxmax()
-    out.facilities.loc[row, "name"] = name
-    return out, str(out.facilities.at[row, "facility_id"])
+@pytest.fixture(scope="module")
+def big() -> Results:
+    return synthetic_pipeline_results(BIG_REGION_FACILITIES)[0]
 
 
 def exchange_rows(m: folium.Map) -> list[list[Any]]:
@@ -72,7 +73,7 @@ def test_screen_bearing() -> None:
     assert screen_bearing(55.0, 11.0, 54.0, 11.0) == pytest.approx(180.0)
 
 
-def test_explore_draws_one_line_per_exchange_in_one_layer_per_material_group(results: Any) -> None:
+def test_explore_draws_one_line_per_exchange_in_one_layer_per_material_group(results: Results) -> None:
     m = explore(results)
     assert isinstance(m, folium.Map)
     rows = exchange_rows(m)
@@ -85,7 +86,7 @@ def test_explore_draws_one_line_per_exchange_in_one_layer_per_material_group(res
     assert "fitBounds" in html
 
 
-def test_explore_composes_with_a_given_map(results: Any) -> None:
+def test_explore_composes_with_a_given_map(results: Results) -> None:
     base = folium.Map(location=[55.6, 11.1], zoom_start=9, tiles=None)
     out = explore(results, m=base, opacity=0.5)
     assert out is base
@@ -95,59 +96,66 @@ def test_explore_composes_with_a_given_map(results: Any) -> None:
     assert "L.control.layers" in explore(results, m=folium.Map(), layer_control=True).get_root().render()
 
 
-def test_user_text_is_escaped_everywhere(results: Any) -> None:
-    hostile, _ = renamed(results, HOSTILE + HOSTILE_JS)
+def test_user_text_is_escaped_everywhere(sample: tuple[Results, Region]) -> None:
+    results, region = sample
+    hostile, hostile_region = optimised_with(region, most_connected(results), name=HOSTILE + HOSTILE_JS)
     html = map_html(hostile)
     assert HOSTILE not in html
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html.replace("\\u0026", "&")
-    report = render_report(hostile)
+    report = render_report(hostile, region=hostile_region)
     assert HOSTILE not in report
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in report
 
 
-def test_many_facilities_are_clustered_and_the_file_stays_small(tmp_path: Path) -> None:
-    big = synthetic_results(3000, 1500)
+def test_many_facilities_are_clustered_and_the_file_stays_small(big: Results, results: Results,
+                                                                 tmp_path: Path) -> None:
+    n_facilities, n_exchanges = len(big.facilities), len(big.exchanges)
+    assert n_facilities == BIG_REGION_FACILITIES and n_exchanges > n_facilities  # a real network, not a handful
     path = save_map(big, tmp_path / "big.html")
     html = path.read_text(encoding="utf-8")
     assert "markerClusterGroup" in html
     # One drawing loop per material group, not one folium object per exchange.
     assert html.count("L.polyline(") == exchange_material_groups(big).nunique()
-    assert path.stat().st_size < 2_500_000
-    small = map_html(handmade_results())
-    assert "markerClusterGroup" not in small
+    # docs/outputs.md: about 0.6 kB per facility and 1 kB per exchange (1.6 MB here for 1,000 and 1,555).
+    assert path.stat().st_size < 600 * n_facilities + 1_000 * n_exchanges + 100_000
+    small = map_html(results)
+    assert len(results.facilities) <= 200 and "markerClusterGroup" not in small
 
 
-def test_public_map_hides_confidential_names(results: Any) -> None:
-    hidden = copy.copy(results)
-    hidden.facilities = results.facilities.copy()
-    row = hidden.facilities["n_exchanges"].idxmax()
+def test_public_map_hides_confidential_names(sample: tuple[Results, Region]) -> None:
+    results, region = sample
+    assert not region.facilities["confidential"].any()
     name = "Secret Works Ltd"
-    hidden.facilities.loc[row, "name"] = name
-    hidden.facilities["confidential"] = False
-    hidden.facilities.loc[row, "confidential"] = True
+    hidden, hidden_region = optimised_with(region, most_connected(results), name=name, confidential=True)
     html = map_html(hidden)
     assert name not in html and "Confidential facility 1" in html
     assert name in map_html(hidden, public=False)
-    assert name not in render_report(hidden)
+    assert name not in render_report(hidden, region=hidden_region)
 
 
 def test_facility_sankey_shows_an_unaccounted_node_only_when_the_balance_does_not_close() -> None:
-    results = handmade_results()
-    region = handmade_region(results)
-    fig = facility_sankey(region, "asnaes")
-    labels = list(fig.data[0].node.label)
+    region = load_test_region(TINY)
+    # cement: 100,000 t clay in, 99,000 t clinker out; the gap is its own node.
+    labels = list(facility_sankey(region, "cement").data[0].node.label)
     assert "Unaccounted loss" in labels
-    assert {"Raw material", "By-product", "Emission", "Stock increase"} <= set(labels)
-    flows = region.flows
-    closed = flows[flows["facility_id"] == "kemira"].copy()
-    closed.loc[len(closed)] = {**closed.iloc[0].to_dict(), "flow_id": "x", "direction": "out",
-                               "category": "product", "material": "sulphuric_acid"}
-    region.flows = closed
-    fig = facility_sankey(region, "kemira")
-    assert not any("Unaccounted" in label for label in fig.data[0].node.label)
+    assert {"Raw material", "Product"} <= set(labels)
+    # board closes through its stock change; power (outputs from its process model) closes too.
+    labels = list(facility_sankey(region, "board").data[0].node.label)
+    assert {"Raw material", "Product", "Stock increase"} <= set(labels)
+    assert not any("Unaccounted" in label for label in labels)
+    labels = list(facility_sankey(region, "power").data[0].node.label)
+    assert {"Raw material", "By-product", "Emission"} <= set(labels)
+    assert not any("Unaccounted" in label for label in labels)
+    # Closing cement's balance removes the node; outputs above inputs give the opposite one.
+    clinker = region.flows["flow_id"] == "cement_clinker"
+    for amount, expected in ((100_000.0, None), (101_000.0, "Unaccounted source")):
+        edited = region.copy()
+        edited.flows.loc[clinker, "amount_t_per_yr"] = amount
+        labels = list(facility_sankey(edited, "cement").data[0].node.label)
+        assert [label for label in labels if "Unaccounted" in label] == ([expected] if expected else [])
 
 
-def test_facility_sankey_from_balances_totals(results: Any) -> None:
+def test_facility_sankey_from_balances_totals(results: Results) -> None:
     fid = str(results.balances.table["facility_id"].iloc[0])
     fig = facility_sankey(results, fid, by_category=False)
     row = results.balances.table.set_index("facility_id").loc[fid]
@@ -157,7 +165,7 @@ def test_facility_sankey_from_balances_totals(results: Any) -> None:
         pytest.approx(row["inputs"])
 
 
-def test_network_sankey_carries_every_tonne(results: Any) -> None:
+def test_network_sankey_carries_every_tonne(results: Results) -> None:
     after = network_sankey(results, after=True)
     before = network_sankey(results, after=False)
     s, d, e = results.supplies, results.demands, results.exchanges
@@ -169,7 +177,7 @@ def test_network_sankey_carries_every_tonne(results: Any) -> None:
     assert any(label.startswith("Supply: ") for label in by_facility.data[0].node.label)
 
 
-def test_report_kpis_match_the_record(results: Any, tmp_path: Path) -> None:
+def test_report_kpis_match_the_record(results: Results, tmp_path: Path) -> None:
     path = write_report(results, tmp_path)
     assert (tmp_path / "map.html").exists()
     html = path.read_text(encoding="utf-8")
@@ -183,7 +191,7 @@ def test_report_kpis_match_the_record(results: Any, tmp_path: Path) -> None:
     assert results.kpis["solver"] in html
 
 
-def test_self_contained_report_inlines_plotly_and_the_map(results: Any, tmp_path: Path) -> None:
+def test_self_contained_report_inlines_plotly_and_the_map(results: Results, tmp_path: Path) -> None:
     path = write_report(results, tmp_path, self_contained=True)
     html = path.read_text(encoding="utf-8")
     assert '<script src="https://cdn.plot.ly' not in html
@@ -199,8 +207,9 @@ def test_format_kpi() -> None:
     assert json.dumps(format_kpi(float("nan"))) == '"n/a"'
 
 
-def test_long_tables_are_cut_and_name_their_file() -> None:
-    big = synthetic_results(60, 40)
-    html = render_report(big, max_rows=10)
-    assert "Showing the first 10 of 40 rows; all are in <code>exchanges.csv</code>" in html
-    assert html.count('class="exchange-row"') == 10
+def test_long_tables_are_cut_and_name_their_file(results: Results) -> None:
+    n = len(results.exchanges)
+    assert n > 5
+    html = render_report(results, max_rows=5)
+    assert f"Showing the first 5 of {n} rows; all are in <code>exchanges.csv</code>" in html
+    assert html.count('class="exchange-row"') == 5
