@@ -139,12 +139,17 @@ def bau_optimum_figures(results: Any) -> list[tuple[str, str, float, float]]:
     waste_bau = float(supplies.loc[waste, "amount_t_per_yr"].sum()) if waste is not None else math.nan
     waste_opt = float(supplies.loc[waste, "to_fate_t_per_yr"].sum()) \
         if waste is not None and "to_fate_t_per_yr" in supplies.columns else math.nan
-    virgin_opt = float(demands["virgin_t_per_yr"].sum()) if "virgin_t_per_yr" in demands.columns else math.nan
+    # Material only, as the virgin_avoided_t KPI counts it: water is reported as water saved.
+    material = (~demands["material_class"].isin(["water", "seawater"]) if "material_class" in demands.columns
+                else demands["amount_t_per_yr"].notna())
+    virgin_bau = float(demands.loc[material, "amount_t_per_yr"].sum())
+    virgin_opt = float(demands.loc[material, "virgin_t_per_yr"].sum()) \
+        if "virgin_t_per_yr" in demands.columns else math.nan
     return [
         ("Total cost", f"{currency}/yr", float(kpis["cost_bau"]), float(kpis["cost_optimum"])),
         ("Emissions", "t CO2e/yr", float(kpis["co2e_bau_t"]), float(kpis["co2e_optimum_t"])),
         ("Waste to landfill + incineration", "t/yr", waste_bau, waste_opt),
-        ("Virgin material purchased", "t/yr", float(demands["amount_t_per_yr"].sum()), virgin_opt),
+        ("Virgin material purchased (not water)", "t/yr", virgin_bau, virgin_opt),
     ]
 
 
