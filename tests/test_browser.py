@@ -8,7 +8,6 @@ skip, or fail when the CI variable is set.
 
 from __future__ import annotations
 
-import copy
 import json
 import re
 from pathlib import Path
@@ -21,20 +20,26 @@ from browser_support import (
     OfflineRouter,
     PageLog,
     browser_page,
+    most_connected,
+    optimised_with,
     require_browser,
     sample_results,
-    synthetic_results,
+    synthetic_pipeline_results,
 )
 
 from symbiosis.outputs.export import exchange_material_groups, write_results
 from symbiosis.outputs.mapping import save_map
 from symbiosis.outputs.report import format_kpi, kpi_decimals, write_report
+from symbiosis.results import Results
 
 pytestmark = pytest.mark.browser
 
 HOSTILE = "<script>alert(1)</script>"
 # Also breaks out of a JS template literal if one were used: `${...}`, a backtick and a backslash.
 HOSTILE_TAIL = " ${alert(2)}`\\"
+#: A generated region through the real pipeline, above the clustering threshold (200 facilities); the same
+#: size as in test_outputs_map.py, so one test process generates and optimises it once.
+BIG_REGION_FACILITIES = 600
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -43,16 +48,15 @@ def _browser_available() -> None:
 
 
 @pytest.fixture(scope="module")
-def site(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Any, str]:
-    """Outputs of the sample results, with the most connected facility given a hostile name."""
-    results = copy.copy(sample_results()[0])
-    results.facilities = results.facilities.copy()
-    row = results.facilities["n_exchanges"].idxmax()
-    results.facilities.loc[row, "name"] = HOSTILE + HOSTILE_TAIL
+def site(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Results, str]:
+    """Outputs of Kalundborg optimised with its most connected facility given a hostile name."""
+    base, region = sample_results()
+    fid = most_connected(base)
+    results, hostile_region = optimised_with(region, fid, name=HOSTILE + HOSTILE_TAIL)
     root = tmp_path_factory.mktemp("site")
     write_results(results, root)
-    write_report(results, root)
-    return root, results, str(results.facilities.at[row, "facility_id"])
+    write_report(results, root, region=hostile_region)
+    return root, results, fid
 
 
 def assert_clean(router: OfflineRouter, log: PageLog) -> None:
@@ -72,7 +76,7 @@ def open_map(page: Any, url: str, n_facilities: int, clustered: bool = False) ->
                                timeout=20_000)
 
 
-def test_map_shows_every_exchange_and_facility(site: tuple[Path, Any, str]) -> None:
+def test_map_shows_every_exchange_and_facility(site: tuple[Path, Results, str]) -> None:
     root, results, _ = site
     with browser_page(root) as (page, router, log):
         open_map(page, f"{LOCAL_ORIGIN}/map.html", len(results.facilities))
@@ -98,7 +102,7 @@ def test_map_shows_every_exchange_and_facility(site: tuple[Path, Any, str]) -> N
         assert_clean(router, log)
 
 
-def test_hostile_facility_name_shows_as_text(site: tuple[Path, Any, str]) -> None:
+def test_hostile_facility_name_shows_as_text(site: tuple[Path, Results, str]) -> None:
     root, results, fid = site
     with browser_page(root) as (page, router, log):
         open_map(page, f"{LOCAL_ORIGIN}/map.html", len(results.facilities))
@@ -116,7 +120,7 @@ def test_hostile_facility_name_shows_as_text(site: tuple[Path, Any, str]) -> Non
         assert_clean(router, log)
 
 
-def test_report_shows_the_kpis_of_kpis_json(site: tuple[Path, Any, str]) -> None:
+def test_report_shows_the_kpis_of_kpis_json(site: tuple[Path, Results, str]) -> None:
     root, results, _ = site
     kpis = json.loads((root / "kpis.json").read_text(encoding="utf-8"))
     with browser_page(root, viewport=(1280, 900)) as (page, router, log):
@@ -145,7 +149,7 @@ def test_report_shows_the_kpis_of_kpis_json(site: tuple[Path, Any, str]) -> None
         assert_clean(router, log)
 
 
-def test_self_contained_report_needs_no_plotly_cdn(site: tuple[Path, Any, str], tmp_path: Path) -> None:
+def test_self_contained_report_needs_no_plotly_cdn(site: tuple[Path, Results, str], tmp_path: Path) -> None:
     _, results, _ = site
     write_report(results, tmp_path, self_contained=True)
     with browser_page(tmp_path) as (page, router, log):
@@ -157,9 +161,9 @@ def test_self_contained_report_needs_no_plotly_cdn(site: tuple[Path, Any, str], 
 
 
 def test_many_facilities_are_clustered(tmp_path: Path) -> None:
-    big = synthetic_results(1200, 400)
+    big = synthetic_pipeline_results(BIG_REGION_FACILITIES)[0]
     path = save_map(big, tmp_path / "map.html")
-    assert path.stat().st_size < 1_500_000
+    assert path.stat().st_size < 600 * len(big.facilities) + 1_000 * len(big.exchanges) + 100_000
     with browser_page(tmp_path) as (page, router, log):
         open_map(page, f"{LOCAL_ORIGIN}/map.html", len(big.facilities), clustered=True)
         page.wait_for_selector(".marker-cluster", timeout=20_000)

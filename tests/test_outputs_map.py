@@ -27,8 +27,8 @@ from tests.conftest import TINY, load_test_region
 HOSTILE = "<script>alert(1)</script>"
 HOSTILE_JS = "${alert(2)}`\\"
 #: A generated region through the real pipeline: above the clustering threshold (200) and big enough for the
-#: file-size check, small enough to generate and optimise in a few seconds (1,555 exchanges with seed 1).
-BIG_REGION_FACILITIES = 1000
+#: file-size check, small enough to generate and optimise in a few seconds (985 exchanges with seed 1).
+BIG_REGION_FACILITIES = 600
 
 
 @pytest.fixture(scope="module")
@@ -116,7 +116,7 @@ def test_many_facilities_are_clustered_and_the_file_stays_small(big: Results, re
     assert "markerClusterGroup" in html
     # One drawing loop per material group, not one folium object per exchange.
     assert html.count("L.polyline(") == exchange_material_groups(big).nunique()
-    # docs/outputs.md: about 0.6 kB per facility and 1 kB per exchange (1.6 MB here for 1,000 and 1,555).
+    # docs/outputs.md: about 0.6 kB per facility and 1 kB per exchange (about 1 MB here for 600 and 985).
     assert path.stat().st_size < 600 * n_facilities + 1_000 * n_exchanges + 100_000
     small = map_html(results)
     assert len(results.facilities) <= 200 and "markerClusterGroup" not in small
