@@ -176,3 +176,20 @@ def test_many_facilities_are_clustered(tmp_path: Path) -> None:
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / "map_clustered.png"))
         assert_clean(router, log)
+
+
+def test_large_maps_draw_on_a_canvas_without_arrows(tmp_path: Path) -> None:
+    # The thresholds are lowered so that the 600-facility region takes the path a 10,000-facility one takes.
+    big = synthetic_pipeline_results(BIG_REGION_FACILITIES)[0]
+    save_map(big, tmp_path / "map.html", max_arrows=0, canvas_from=1)
+    with browser_page(tmp_path) as (page, router, log):
+        open_map(page, f"{LOCAL_ORIGIN}/map.html", len(big.facilities), clustered=True)
+        page.wait_for_selector("canvas.leaflet-zoom-animated", state="attached", timeout=20_000)
+        assert page.locator("path.sym-exchange").count() == 0  # no SVG paths: they are on the canvas
+        assert page.locator(".sym-arrow").count() == 0
+        page.mouse.move(640, 400)
+        page.mouse.wheel(0, -300)  # zooming redraws the canvas without error
+        page.wait_for_timeout(500)
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "map_canvas.png"))
+        assert_clean(router, log)

@@ -536,6 +536,9 @@ def explore(
 
     n_confidential = int(confidential_mask(results.facilities).sum()) if public else 0
     legend = legend_html(groups, division_colours(facilities["sector"]), min_weight, max_weight, n_confidential)
+    if len(exchanges) > max_arrows:
+        legend = legend.replace("arrow = direction.", f"direction in the tooltip (no arrows above {max_arrows:,} "
+                                "exchanges).")
     m.add_child(classes["Legend"](legend))
 
     if layer_control if layer_control is not None else created:
