@@ -38,6 +38,7 @@ class Timings:
 
 
 COLUMN_GENERATION_FROM_ARCS = 20_000
+COLUMN_GENERATION_DENSITY = 30.0  # candidate arcs per supply and demand
 
 
 def optimise(region: Region, *, method: str = "ipm", strategy: str = "auto", progress: Progress | None = None,
@@ -46,7 +47,8 @@ def optimise(region: Region, *, method: str = "ipm", strategy: str = "auto", pro
 
     ``strategy``: ``monolithic`` hands every candidate arc to HiGHS; ``column_generation`` solves a restricted
     model and prices all arcs until none improves (the same optimum, see symbiosis/exchange/colgen.py);
-    ``auto`` (default) uses column generation from 20,000 candidate arcs, where it was measured faster.
+    ``auto`` (default) uses column generation from 20,000 candidate arcs when there are at least 30 arcs per
+    supply and demand, where it was measured faster (docs/performance.md).
     """
     from symbiosis.exchange import solve_column_generation, solve_exchange
     from symbiosis.results import evaluate
@@ -64,7 +66,12 @@ def optimise(region: Region, *, method: str = "ipm", strategy: str = "auto", pro
     say(f"solving the exchange model ({len(cands.arcs):,} candidate arcs)")
     if strategy not in ("auto", "monolithic", "column_generation"):
         raise ValueError(f"strategy must be auto, monolithic or column_generation, got {strategy!r}")
-    use_cg = strategy == "column_generation" or (strategy == "auto" and len(cands.arcs) >= COLUMN_GENERATION_FROM_ARCS)
+    # Column generation pays where supplies have many candidate partners and use few of them (measured on
+    # generated regions: 50-115 arcs per supply and demand); with few arcs each, the master soon holds most
+    # of the LP and the monolithic solve is faster.
+    density = len(cands.arcs) / max(1, len(cands.supplies) + len(cands.demands))
+    use_cg = strategy == "column_generation" or (
+        strategy == "auto" and len(cands.arcs) >= COLUMN_GENERATION_FROM_ARCS and density >= COLUMN_GENERATION_DENSITY)
     solve = solve_column_generation if use_cg else solve_exchange
     solution = solve(cands, carbon_price=float(cands.parameters["carbon_price"]),  # type: ignore[arg-type]
                      weights=weights, method=method)  # type: ignore[arg-type]

@@ -105,13 +105,17 @@ def solve_column_generation(
     max_iterations: int = 50,
     tolerance: float = 1e-7,
     rc_tolerance: float = 1e-7,
+    max_master_share: float = 0.4,
 ) -> Solution:
     """Solve the exchange LP by column generation; returns a Solution over **all** candidate arcs.
 
     Starts from the ``per_supply`` / ``per_demand`` arcs with the most negative reduced cost at business-as-
     usual prices (fate cost for a supply, virgin price for a demand); every round adds, for each supply and
     each demand, up to that many arcs that price out negative, until none does (the exact optimum) or
-    ``max_iterations`` is reached (then a RuntimeError: never a silently partial answer).
+    ``max_iterations`` is reached (then a RuntimeError: never a silently partial answer). When the master
+    would hold more than ``max_master_share`` of all arcs, column generation cannot win (each round re-solves
+    most of the LP), so it stops and the full LP is solved monolithically instead: the same optimum, recorded
+    in ``parameters["strategy"]``.
     """
     started = time.perf_counter()
     full = exchange_arrays(candidates)
@@ -160,6 +164,10 @@ def solve_column_generation(
         active[_select(rc, full.arc_s, per_supply, entering)] = True
         active[_select(rc, full.arc_d, per_demand, entering)] = True
         timings["pricing"] += time.perf_counter() - t0
+        if active.sum() > max_master_share * n_a:
+            logger.info("column generation stopped after %d rounds: the master would hold %.0f %% of the arcs; "
+                        "solving the full LP instead", iteration, 100.0 * active.sum() / n_a)
+            return _monolithic(candidates, price, weights, method, tolerance, timings, started, iteration)
 
     assert solution is not None
     x = np.zeros(n_a)
@@ -169,6 +177,18 @@ def solve_column_generation(
     solution.timings = {**timings, "total": time.perf_counter() - started}
     solution.parameters = {**solution.parameters, "strategy": "column_generation", "iterations": iteration,
                            "master_arcs": int(len(positions)), "candidate_arcs": int(n_a)}
+    return solution
+
+
+def _monolithic(candidates: Candidates, price: float, weights: Mapping[str, float] | None, method: str,
+                tolerance: float, timings: dict[str, float], started: float, rounds: int) -> Solution:
+    solution = ExchangeModel(candidates, carbon_price=price, weights=weights, method=method,
+                             tolerance=tolerance).solve()
+    for key, value in solution.timings.items():
+        timings[key] = timings.get(key, 0.0) + value
+    solution.timings = {**timings, "total": time.perf_counter() - started}
+    solution.parameters = {**solution.parameters, "strategy": "monolithic after column generation",
+                           "iterations": rounds, "candidate_arcs": int(len(candidates.arcs))}
     return solution
 
 
