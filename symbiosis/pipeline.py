@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from symbiosis.atomic import write_text_atomic
+from symbiosis.candidates import Candidates
 from symbiosis.candidates import candidates as build_candidates
 from symbiosis.region import Region
 
@@ -39,6 +40,18 @@ class Timings:
 
 COLUMN_GENERATION_FROM_ARCS = 20_000
 COLUMN_GENERATION_DENSITY = 30.0  # candidate arcs per supply and demand
+
+
+def choose_strategy(cands: Candidates) -> str:
+    """``column_generation`` or ``monolithic``: the rule ``optimise(strategy="auto")`` follows.
+
+    Column generation pays where supplies have many candidate partners and use few of them (measured on
+    generated regions: 50-115 arcs per supply and demand); with few arcs each, the master soon holds most of
+    the LP and the monolithic solve is faster (docs/performance.md).
+    """
+    density = len(cands.arcs) / max(1, len(cands.supplies) + len(cands.demands))
+    big = len(cands.arcs) >= COLUMN_GENERATION_FROM_ARCS
+    return "column_generation" if big and density >= COLUMN_GENERATION_DENSITY else "monolithic"
 
 
 def optimise(region: Region, *, method: str = "ipm", strategy: str = "auto", progress: Progress | None = None,
@@ -66,12 +79,7 @@ def optimise(region: Region, *, method: str = "ipm", strategy: str = "auto", pro
     say(f"solving the exchange model ({len(cands.arcs):,} candidate arcs)")
     if strategy not in ("auto", "monolithic", "column_generation"):
         raise ValueError(f"strategy must be auto, monolithic or column_generation, got {strategy!r}")
-    # Column generation pays where supplies have many candidate partners and use few of them (measured on
-    # generated regions: 50-115 arcs per supply and demand); with few arcs each, the master soon holds most
-    # of the LP and the monolithic solve is faster.
-    density = len(cands.arcs) / max(1, len(cands.supplies) + len(cands.demands))
-    use_cg = strategy == "column_generation" or (
-        strategy == "auto" and len(cands.arcs) >= COLUMN_GENERATION_FROM_ARCS and density >= COLUMN_GENERATION_DENSITY)
+    use_cg = strategy == "column_generation" or (strategy == "auto" and choose_strategy(cands) == "column_generation")
     solve = solve_column_generation if use_cg else solve_exchange
     solution = solve(cands, carbon_price=float(cands.parameters["carbon_price"]),  # type: ignore[arg-type]
                      weights=weights, method=method)  # type: ignore[arg-type]

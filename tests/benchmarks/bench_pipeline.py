@@ -261,9 +261,9 @@ TIMING_ALIASES = {
 def run_exchange(candidates: Any, record: dict[str, Any], method: str, strategy: str = "pipeline") -> Any:
     """Solve the exchange as the pipeline would and record its total wall time and its own timings.
 
-    ``strategy``: ``pipeline`` follows ``symbiosis.pipeline.optimise`` (column generation from its arc
-    threshold, where the package has it); ``monolithic`` calls ``solve_exchange``; ``column_generation``
-    calls ``solve_column_generation``.
+    ``strategy``: ``pipeline`` follows ``symbiosis.pipeline.optimise`` (column generation from its arc and
+    arcs-per-node thresholds, where the package has them); ``monolithic`` calls ``solve_exchange``;
+    ``column_generation`` calls ``solve_column_generation``.
     """
     solve_exchange = optional("symbiosis.exchange", "solve_exchange")
     if solve_exchange is None:
@@ -271,9 +271,11 @@ def run_exchange(candidates: Any, record: dict[str, Any], method: str, strategy:
         return None
     solve_cg = optional("symbiosis.exchange", "solve_column_generation")
     if strategy == "pipeline":
-        threshold = optional("symbiosis.pipeline", "COLUMN_GENERATION_FROM_ARCS")
-        use_cg = solve_cg is not None and threshold is not None and len(candidates.arcs) >= threshold
-        strategy = "column_generation" if use_cg else "monolithic"
+        # The rule of symbiosis.pipeline.optimise(strategy="auto"), from the pipeline itself.
+        choose = optional("symbiosis.pipeline", "choose_strategy")
+        density = len(candidates.arcs) / max(1, len(candidates.supplies) + len(candidates.demands))
+        strategy = choose(candidates) if (choose is not None and solve_cg is not None) else "monolithic"
+        record["arcs_per_node"] = density
     if strategy == "column_generation":
         if solve_cg is None:
             record["stages"]["column_generation"] = "missing"
@@ -306,6 +308,9 @@ def run_exchange(candidates: Any, record: dict[str, Any], method: str, strategy:
     record["objective_bau"] = float(getattr(solution, "objective_bau", float("nan")))
     record["status"] = str(getattr(solution, "status", ""))
     record["solver"] = str(getattr(solution, "solver", ""))
+    # e.g. column generation's rounds and the size of its final restricted model
+    record["exchange_parameters"] = {k: v for k, v in (getattr(solution, "parameters", {}) or {}).items()
+                                     if isinstance(v, (int, float, str))}
     return solution
 
 
