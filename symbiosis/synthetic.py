@@ -40,6 +40,9 @@ from typing import Any
 import numpy as np
 import yaml
 
+from symbiosis.errors import Problems
+from symbiosis.process_models import ModelFlow, load_process_model
+
 logger = logging.getLogger(__name__)
 
 __all__ = ["generate_region", "main"]
@@ -108,24 +111,12 @@ def _num(value: float) -> str:
 
 
 @dataclass
-class _Flow:
-    direction: str
-    category: str
-    material: str
-    amount: float
-    unit: str
-    fate: str = ""
-    price: float | None = None
-    price_unit: str = ""
-
-
-@dataclass
 class _Model:
     id: str
     name: str
     nace: str
     activity_unit: str
-    flows: list[_Flow]
+    flows: list[ModelFlow]
     quality: list[dict[str, Any]]
     mass_in_per_unit: float = 0.0
     mass_out_per_unit: float = 0.0
@@ -189,25 +180,23 @@ def _per_unit(unit: str, density: float) -> tuple[float, float]:
 
 def _read_models(models_dir: Path, reference: _Reference) -> list[_Model]:
     models: list[_Model] = []
+    # The same validated reader as the loader's: a model file the pipeline refuses is refused here too.
+    problems = Problems()
     for path in sorted(models_dir.glob("*.yaml")):
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-        if not isinstance(data, dict) or "flows" not in data:
+        parsed = load_process_model(path, problems)
+        if parsed is None:
             continue
-        flows: list[_Flow] = []
-        for f in data.get("flows") or []:
-            if f.get("material") not in reference.material_class:
+        flows: list[ModelFlow] = []
+        for f in parsed.flows:
+            if f.material not in reference.material_class:
                 logger.info("synthetic: %s: material %r is not in the reference materials; left out",
-                            path.name, f.get("material"))
+                            path.name, f.material)
                 continue
-            flows.append(_Flow(direction=str(f["direction"]), category=str(f["category"]),
-                               material=str(f["material"]), amount=float(f["amount"]), unit=str(f["unit"]),
-                               fate=str(f.get("fate") or ""), price=f.get("price"),
-                               price_unit=str(f.get("price_unit") or "")))
+            flows.append(f)
         if not flows:
             continue
-        model = _Model(id=str(data.get("id", path.stem)), name=str(data.get("name", path.stem)),
-                       nace=str(data.get("nace", "") or ""), activity_unit=str(data.get("activity_unit", "")),
-                       flows=flows, quality=list(data.get("quality") or []))
+        model = _Model(id=parsed.id, name=parsed.name, nace=parsed.nace, activity_unit=parsed.activity_unit,
+                       flows=flows, quality=[q.model_dump() for q in parsed.quality])
         per_unit = np.array([_per_unit(f.unit, reference.density.get(f.material, math.nan)) for f in flows])
         model.mass_per_unit, model.energy_per_unit = per_unit[:, 0], per_unit[:, 1]
         model.is_in = np.array([f.direction == "in" for f in flows])
