@@ -7,7 +7,6 @@ modelled one. The model files are validated with pydantic, unknown keys rejected
 
 from __future__ import annotations
 
-from functools import lru_cache
 from pathlib import Path
 
 import yaml
@@ -115,26 +114,16 @@ def load_process_model(path: Path, problems: Problems) -> ProcessModel | None:
         return None
 
 
-@lru_cache(maxsize=8)
-def _load_all_cached(directory: str) -> tuple[dict[str, ProcessModel], tuple[str, ...]]:
-    problems = Problems()
-    models: dict[str, ProcessModel] = {}
-    for path in sorted(Path(directory).glob("*.yaml")):
-        model = load_process_model(path, problems)
-        if model is not None:
-            if model.id != path.stem:
-                problems.add(str(path), "the model id differs from the file name", column="id",
-                             found=model.id, expected=path.stem)
-            models[model.id] = model
-    return models, tuple(str(p) for p in problems.items)
-
-
 def load_process_models(problems: Problems, directory: Path | None = None) -> dict[str, ProcessModel]:
     """All process models in ``models/`` by id; problems in any file are recorded."""
     directory = directory or models_dir()
-    models, messages = _load_all_cached(str(directory))
-    if messages:
-        # re-run uncached to get structured problems
-        for path in sorted(directory.glob("*.yaml")):
-            load_process_model(path, problems)
-    return dict(models)
+    models: dict[str, ProcessModel] = {}
+    for path in sorted(directory.glob("*.yaml")):
+        model = load_process_model(path, problems)
+        if model is None:
+            continue
+        if model.id != path.stem:
+            problems.add(str(path), "the model id differs from the file name", column="id", found=model.id,
+                         expected=path.stem)
+        models[model.id] = model
+    return models
