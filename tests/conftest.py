@@ -56,3 +56,16 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 @pytest.fixture
 def update_expected(request: pytest.FixtureRequest) -> bool:
     return bool(request.config.getoption("--update-expected"))
+
+
+@pytest.fixture(scope="session")
+def sample() -> tuple[object, Region]:
+    """(Results, Region) of the shipped Kalundborg region through the real pipeline, once per test process."""
+    from browser_support import sample_results
+
+    return sample_results()
+
+
+@pytest.fixture(scope="session")
+def results(sample: tuple[object, Region]) -> object:
+    return sample[0]

@@ -23,7 +23,6 @@ from browser_support import (
     most_connected,
     optimised_with,
     require_browser,
-    sample_results,
     synthetic_pipeline_results,
 )
 
@@ -48,9 +47,9 @@ def _browser_available() -> None:
 
 
 @pytest.fixture(scope="module")
-def site(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Results, str]:
+def site(tmp_path_factory: pytest.TempPathFactory, sample: tuple[Results, Any]) -> tuple[Path, Results, str]:
     """Outputs of Kalundborg optimised with its most connected facility given a hostile name."""
-    base, region = sample_results()
+    base, region = sample
     fid = most_connected(base)
     results, hostile_region = optimised_with(region, fid, name=HOSTILE + HOSTILE_TAIL)
     root = tmp_path_factory.mktemp("site")

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pyogrio
 import pytest
-from browser_support import most_connected, optimised_with, sample_results
+from browser_support import most_connected, optimised_with
 
 from symbiosis.outputs.export import (
     CONFIDENTIAL_GRID_DEG,
@@ -27,16 +27,6 @@ from symbiosis.results import Results
 
 FILES = ["exchanges.csv", "supplies.csv", "demands.csv", "facilities.csv", "balances.csv", "kpis.json",
          "exchanges.gpkg"]
-
-
-@pytest.fixture(scope="module")
-def sample() -> tuple[Results, Region]:
-    return sample_results()
-
-
-@pytest.fixture(scope="module")
-def results(sample: tuple[Results, Region]) -> Results:
-    return sample[0]
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,7 @@ from typing import Any
 import folium
 import numpy as np
 import pytest
-from browser_support import most_connected, optimised_with, sample_results, synthetic_pipeline_results
+from browser_support import most_connected, optimised_with, synthetic_pipeline_results
 
 from symbiosis.outputs.export import exchange_material_groups
 from symbiosis.outputs.mapping import explore, line_weights, map_html, save_map, screen_bearing
@@ -29,16 +29,6 @@ HOSTILE_JS = "${alert(2)}`\\"
 #: A generated region through the real pipeline: above the clustering threshold (200) and big enough for the
 #: file-size check, small enough to generate and optimise in a few seconds (985 exchanges with seed 1).
 BIG_REGION_FACILITIES = 600
-
-
-@pytest.fixture(scope="module")
-def sample() -> tuple[Results, Region]:
-    return sample_results()
-
-
-@pytest.fixture(scope="module")
-def results(sample: tuple[Results, Region]) -> Results:
-    return sample[0]
 
 
 @pytest.fixture(scope="module")

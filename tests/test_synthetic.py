@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import importlib
 import runpy
 import sys
 from pathlib import Path
@@ -16,6 +15,9 @@ from pathlib import Path
 import pytest
 import yaml
 
+from symbiosis.balances import balances
+from symbiosis.candidates import candidates
+from symbiosis.inputs import load_region
 from symbiosis.synthetic import generate_region
 
 REPO = Path(__file__).resolve().parents[1]
@@ -173,22 +175,10 @@ def test_cli(tmp_path: Path, fixture_data: tuple[Path, Path]) -> None:
     assert len(_rows(out / "facilities.csv")) == 12
 
 
-def _loader_or_skip() -> object:
-    try:
-        return importlib.import_module("symbiosis.inputs")
-    except ImportError as exc:  # the loader is written in parallel
-        pytest.skip(f"symbiosis.inputs does not import yet ({exc})")
-
-
 def test_loads_and_balances_close(tmp_path: Path, fixture_data: tuple[Path, Path]) -> None:
-    inputs = _loader_or_skip()
-    try:
-        balances = importlib.import_module("symbiosis.balances").balances
-    except (ImportError, AttributeError) as exc:
-        pytest.skip(f"symbiosis.balances does not import yet ({exc})")
     ref, models = fixture_data
     folder = _generate(tmp_path / "r", fixture_data, n=120, seed=5)
-    region = inputs.load_region(folder, reference_dir=ref, models_directory=models)  # type: ignore[attr-defined]
+    region = load_region(folder, reference_dir=ref, models_directory=models)
     assert len(region.facilities) == 120
     table = balances(region).table
     mass = table[table["quantity"] == "mass"]
@@ -196,21 +186,11 @@ def test_loads_and_balances_close(tmp_path: Path, fixture_data: tuple[Path, Path
     assert mass["within_tolerance"].all(), mass.loc[~mass["within_tolerance"], ["facility_id", "closure_error"]]
 
 
-def _shipped_models_or_skip() -> None:
-    if not list((REPO / "models").glob("*.yaml")) or not (REPO / "data" / "reference" / "materials.csv").exists():
-        pytest.skip("models/*.yaml or data/reference/ not written yet")
-
-
 def test_shipped_data_region_loads_with_arcs(tmp_path: Path) -> None:
     """A region drawn from the shipped models loads, its balances close, and it yields candidate arcs."""
-    _shipped_models_or_skip()
-    inputs = _loader_or_skip()
     folder = generate_region(60, tmp_path / "r", seed=0)
-    region = inputs.load_region(folder)  # type: ignore[attr-defined]
+    region = load_region(folder)
     assert len(region.facilities) == 60
-    from symbiosis.balances import balances
-    from symbiosis.candidates import candidates
-
     table = balances(region).table
     mass = table[table["quantity"] == "mass"]
     assert mass["within_tolerance"].all(), mass.loc[~mass["within_tolerance"], ["facility_id", "closure_error"]]
@@ -221,7 +201,6 @@ def test_shipped_data_region_loads_with_arcs(tmp_path: Path) -> None:
 @pytest.mark.filterwarnings("ignore:'symbiosis.synthetic' found in sys.modules")
 def test_module_entry_point(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """``python -m symbiosis.synthetic N OUT_DIR --seed S`` (run in-process, as -m would, to stay fast)."""
-    _shipped_models_or_skip()
     out = tmp_path / "cli"
     monkeypatch.setattr(sys, "argv", ["symbiosis.synthetic", "10", str(out), "--seed", "3"])
     with pytest.raises(SystemExit) as done:

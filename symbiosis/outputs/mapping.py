@@ -170,7 +170,19 @@ def _element_classes() -> dict[str, type]:
     """The custom map elements, built on first use so that folium is imported lazily."""
     from branca.element import MacroElement
 
-    class FacilityMarkers(MacroElement):  # type: ignore[misc]
+    class RowsElement(MacroElement):  # type: ignore[misc]
+        """An element whose script draws ``rows`` (a JSON array); subclasses give the name and the template."""
+
+        element_name = "Symbiosis"
+
+        def __init__(self, rows: list[list[Any]], **options: Any):
+            super().__init__()
+            self._name = self.element_name
+            self.rows = rows
+            for key, value in options.items():
+                setattr(self, key, value)
+
+    class FacilityMarkers(RowsElement):
         """Facility markers from a JSON array, added to the parent layer (a group or a cluster)."""
 
         _template = _template("""
@@ -194,12 +206,9 @@ def _element_classes() -> dict[str, type]:
             {% endmacro %}
         """)
 
-        def __init__(self, rows: list[list[Any]]):
-            super().__init__()
-            self._name = "SymbiosisFacilities"
-            self.rows = rows
+        element_name = "SymbiosisFacilities"
 
-    class ExchangeLines(MacroElement):  # type: ignore[misc]
+    class ExchangeLines(RowsElement):
         """Exchange lines with midpoint arrowheads (or rings for internal reuse) from a JSON array."""
 
         _template = _template("""
@@ -247,16 +256,9 @@ def _element_classes() -> dict[str, type]:
             {% endmacro %}
         """)
 
-        def __init__(self, rows: list[list[Any]], style: dict[str, Any], arrows: bool = True,
-                     canvas: bool = False):
-            super().__init__()
-            self._name = "SymbiosisExchanges"
-            self.rows = rows
-            self.style = style
-            self.arrows = arrows
-            self.canvas = canvas
+        element_name = "SymbiosisExchanges"  # options: style, arrows (bool), canvas (bool)
 
-    class FateCircles(MacroElement):  # type: ignore[misc]
+    class FateCircles(RowsElement):
         """Business-as-usual fates as circles from a JSON array."""
 
         _template = _template("""
@@ -274,10 +276,7 @@ def _element_classes() -> dict[str, type]:
             {% endmacro %}
         """)
 
-        def __init__(self, rows: list[list[Any]]):
-            super().__init__()
-            self._name = "SymbiosisFates"
-            self.rows = rows
+        element_name = "SymbiosisFates"
 
     class Legend(MacroElement):  # type: ignore[misc]
         """A legend as a Leaflet control (stays inside the map wherever the map is embedded)."""
@@ -513,7 +512,7 @@ def explore(
              r.tooltip, float(r.bearing), bool(r.internal), float(r.amount)]
             for r in part.itertuples(index=False)
         ]
-        layer.add_child(classes["ExchangeLines"](rows, line_style, arrows=len(exchanges) <= max_arrows,
+        layer.add_child(classes["ExchangeLines"](rows, style=line_style, arrows=len(exchanges) <= max_arrows,
                                                  canvas=len(exchanges) >= canvas_from))
         layer.add_to(m)
 
