@@ -16,7 +16,7 @@ from tests.helpers_exchange import make_candidates, random_candidates
 @pytest.mark.parametrize("seed", range(6))
 def test_column_generation_equals_the_monolithic_optimum(seed):
     c = random_candidates(30, 30, 400, seed=seed, n_parameters=3)
-    mono = solve_exchange(c)
+    mono = solve_exchange(c, decompose=False)
     cg = solve_column_generation(c, per_supply=1, per_demand=1, max_master_share=1.0)
     assert cg.objective == pytest.approx(mono.objective, rel=1e-6)
     assert cg.parameters["iterations"] >= 1 and len(cg.x) == len(c.arcs)
@@ -68,7 +68,7 @@ def test_column_generation_on_generated_regions(tmp_path, seed):
     region = load_region(generate_region(300, tmp_path / "region", seed=seed))
     cands = candidates(region)
     assert len(cands.arcs) > 1000
-    mono = solve_exchange(cands)
+    mono = solve_exchange(cands, decompose=False)
     cg = solve_column_generation(cands, max_master_share=1.0)  # all the way, whatever the master's size
     assert cg.objective == pytest.approx(mono.objective, rel=1e-6)
     assert cg.parameters["strategy"] == "column_generation"
@@ -76,7 +76,7 @@ def test_column_generation_on_generated_regions(tmp_path, seed):
 
 def test_column_generation_falls_back_to_the_full_lp_when_the_master_would_be_most_of_it():
     c = random_candidates(20, 20, 300, seed=5)
-    mono = solve_exchange(c)
+    mono = solve_exchange(c, decompose=False)
     cg = solve_column_generation(c, max_master_share=0.01)
     assert cg.parameters["strategy"] == "monolithic after column generation"
     assert cg.objective == pytest.approx(mono.objective, rel=1e-9)

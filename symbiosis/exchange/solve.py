@@ -29,6 +29,7 @@ from pyomo.core.expr.numeric_expr import LinearExpression
 
 from symbiosis.candidates import Candidates
 from symbiosis.errors import SymbiosisError
+from symbiosis.exchange.blocks import TARGET_COLUMNS, BlockResult, BlockSolver, StandardForm
 from symbiosis.exchange.model import (
     ExchangeArrays,
     _expression,
@@ -108,7 +109,10 @@ class ExchangeModel:
     >>> em.set_co2_cap(0.9 * base.co2e_t); capped = em.resolve()
 
     The Pyomo model (``.model``) stays the statement of the problem: every change is made to it and,
-    incrementally, to the HiGHS instance handed over at the first solve.
+    incrementally, to the HiGHS instances handed over at the first solve. With ``decompose`` (the default)
+    the LP's independent blocks get one HiGHS instance each and are solved ``threads`` at a time
+    (symbiosis.exchange.blocks: the same optimum, much faster on large regions); blocks smaller than
+    ``block_columns`` columns are packed together. An emission cap couples every block and joins them.
     """
 
     def __init__(
@@ -121,6 +125,9 @@ class ExchangeModel:
         crossover: bool = True,
         time_limit: float | None = None,
         tolerance: float = 1e-7,
+        decompose: bool = True,
+        threads: int | None = None,
+        block_columns: int = TARGET_COLUMNS,
     ) -> None:
         if method not in METHODS:
             raise ValueError(f"method must be one of {METHODS}, got {method!r}")
@@ -131,6 +138,9 @@ class ExchangeModel:
         self.crossover = crossover
         self.time_limit = time_limit
         self.tolerance = tolerance
+        self.decompose = decompose
+        self.threads = threads
+        self.block_columns = block_columns
         self.co2e_cap: float | None = None
         self.timings: dict[str, float] = {}
         start = time.perf_counter()
@@ -183,10 +193,10 @@ class ExchangeModel:
         if self._highs is None or self._rows is None:
             return  # the first hand-over compiles whatever is active
         if self._rows.co2e_cap_row >= 0:
-            self._highs.changeRowBounds(self._rows.co2e_cap_row, -INF, upper)
+            self._highs.set_row_bounds(self._rows.co2e_cap_row, -INF, upper)
         elif eps is not None:
-            self._highs.addRow(-INF, upper, len(nz), nz.astype(np.int32), co2e[nz])
-            self._rows.co2e_cap_row = self._highs.getNumRow() - 1
+            # The cap couples every block: the block solver hands the LP over again as one.
+            self._rows.co2e_cap_row = self._highs.add_row(-INF, upper, nz, co2e[nz])
 
     def _update_objective(self) -> None:
         if self.model is None:
@@ -194,8 +204,7 @@ class ExchangeModel:
         with PauseGC():
             add_objective(self.model, self.arrays, carbon_price=self.carbon_price, weights=self.weights)
         if self._highs is not None:
-            coef = self.arrays.objective_vector(self.carbon_price, self.weights)
-            self._highs.changeColsCost(len(coef), np.arange(len(coef), dtype=np.int32), coef)
+            self._highs.set_cost(self.arrays.objective_vector(self.carbon_price, self.weights))
 
     # --- solving -------------------------------------------------------------------------------------
 
@@ -221,11 +230,10 @@ class ExchangeModel:
             timings.pop("build", None)
             timings.pop("handover", None)
         start = time.perf_counter()
-        self._set_options()
-        self._highs.run()
+        result = self._highs.run(self._options())
         timings["solve"] = time.perf_counter() - start
         start = time.perf_counter()
-        solution = self._extract()
+        solution = self._extract(result)
         timings["extract"] = time.perf_counter() - start
         solution.timings = timings
         logger.info("exchange model solved: objective %.6g (BAU %.6g), %s; timings %s",
@@ -236,7 +244,6 @@ class ExchangeModel:
     resolve = solve
 
     def _handover(self) -> None:
-        import highspy
         from pyomo.repn.plugins.standard_form import LinearStandardFormCompiler
 
         m = self.model
@@ -284,41 +291,35 @@ class ExchangeModel:
         capped = ~np.isnan(arrays.capacity)
         col_upper[: arrays.n_arcs][capped] = arrays.capacity[capped]
         cost = np.asarray(info.c.toarray(), dtype=float).ravel() if info.c.shape[0] else np.zeros(n_col)
-        A = info.A
-        h = highspy.Highs()
-        h.setOptionValue("output_flag", False)
-        status = h.passModel(
-            n_col, n_row, int(A.nnz), 1, 1, float(info.c_offset[0]) if len(info.c_offset) else 0.0,
-            cost, col_lower, col_upper, row_lower, row_upper,
-            A.indptr.astype(np.int32), A.indices.astype(np.int32), A.data.astype(float),
-            np.zeros(n_col, np.int32),  # all continuous (0 = kContinuous); HiGHS reads this array
-        )
-        if status != highspy.HighsStatus.kOk:
-            raise SolverError(f"HiGHS refused the exchange model ({status}); check the candidate data for "
-                              "infinite or huge values")
-        self._highs, self._rows = h, rows
-        logger.debug("handed %d columns, %d rows, %d non-zeros to HiGHS", n_col, n_row, A.nnz)
+        lp = StandardForm(cost, col_lower, col_upper, row_lower, row_upper, info.A.tocsc(),
+                          float(info.c_offset[0]) if len(info.c_offset) else 0.0)
+        try:
+            self._highs = BlockSolver(lp, decompose=self.decompose, threads=self.threads,
+                                      target_columns=self.block_columns)
+        except ValueError as exc:
+            raise SolverError(f"{exc} (exchange model)") from exc
+        self._rows = rows
+        logger.debug("handed %d columns, %d rows, %d non-zeros to HiGHS in %d block(s)", n_col, n_row,
+                     lp.matrix.nnz, self._highs.n_blocks)
 
-    def _set_options(self) -> None:
-        h = self._highs
-        h.setOptionValue("solver", self.method)
-        h.setOptionValue("run_crossover", "on" if self.crossover else "off")
-        h.setOptionValue("time_limit", INF if self.time_limit is None else float(self.time_limit))
-        h.setOptionValue("primal_feasibility_tolerance", self.tolerance)
-        h.setOptionValue("dual_feasibility_tolerance", self.tolerance)
+    def _options(self) -> dict[str, Any]:
+        return {
+            "solver": self.method,
+            "run_crossover": "on" if self.crossover else "off",
+            "time_limit": INF if self.time_limit is None else float(self.time_limit),
+            "primal_feasibility_tolerance": self.tolerance,
+            "dual_feasibility_tolerance": self.tolerance,
+        }
 
-    def _extract(self) -> Solution:
+    def _extract(self, result: BlockResult) -> Solution:
         import highspy
 
-        h, rows, arrays = self._highs, self._rows, self.arrays
+        rows, arrays = self._rows, self.arrays
         assert rows is not None
-        status = h.getModelStatus()
-        termination = h.modelStatusToString(status)
+        status, termination = result.status, result.termination
         if status != highspy.HighsModelStatus.kOptimal:
             raise SolverError(self._failure_message(status, termination))
-        sol = h.getSolution()
-        col = np.asarray(sol.col_value, dtype=float)
-        row_dual = np.asarray(sol.row_dual, dtype=float)
+        col, row_dual = result.col_value, result.row_dual
         n_a, n_s = arrays.n_arcs, arrays.n_supplies
         x = np.maximum(col[:n_a], 0.0)
         w = np.maximum(col[n_a:n_a + n_s], 0.0)
@@ -341,7 +342,7 @@ class ExchangeModel:
         cap_dual = -row_dual[rows.co2e_cap_row] if rows.co2e_cap_row >= 0 and self.co2e_cap is not None \
             else math.nan
         return self._solution(x, w, y, supply_dual, demand_dual, share_dual, quality_dual, cap_dual,
-                              objective=float(h.getInfo().objective_function_value), termination=termination)
+                              objective=result.objective, termination=termination)
 
     def _failure_message(self, status: Any, termination: str) -> str:
         import highspy
@@ -379,7 +380,8 @@ class ExchangeModel:
             cost=float(arrays.cost_vector() @ columns), co2e_t=float(arrays.co2e_vector() @ columns),
             parameters={"carbon_price": self.carbon_price, "weights": dict(self.weights),
                         "method": self.method, "crossover": self.crossover, "time_limit": self.time_limit,
-                        "tolerance": self.tolerance, "co2e_cap": self.co2e_cap},
+                        "tolerance": self.tolerance, "co2e_cap": self.co2e_cap,
+                        "blocks": self._highs.n_blocks if self._highs is not None else 0},
         )
 
     def _bau_solution(self) -> Solution:
@@ -435,15 +437,19 @@ def solve_exchange(
     time_limit: float | None = None,
     tolerance: float = 1e-7,
     crossover: bool = True,
+    decompose: bool = True,
+    threads: int | None = None,
 ) -> Solution:
     """Build the exchange model, solve it with HiGHS and return flows, duals and objective vs BAU.
 
     ``carbon_price`` defaults to ``candidates.parameters['carbon_price']`` (0 if absent). ``method`` is
     HiGHS's ``solver`` option (``ipm`` with crossover by default, ``simplex``, ``pdlp``, ``choose``).
     Raises :class:`SolverError` unless HiGHS reports an optimal solution. With no arcs the
-    business-as-usual solution is returned without calling the solver.
+    business-as-usual solution is returned without calling the solver. ``decompose`` (default) solves the
+    independent blocks of the LP apart, ``threads`` of them at once (symbiosis.exchange.blocks); False hands
+    HiGHS the LP whole.
     """
     return ExchangeModel(
         candidates, carbon_price=carbon_price, weights=weights, method=method, crossover=crossover,
-        time_limit=time_limit, tolerance=tolerance,
+        time_limit=time_limit, tolerance=tolerance, decompose=decompose, threads=threads,
     ).solve()

@@ -1,0 +1,99 @@
+"""The exchange LP solved block by block equals the LP solved whole: objective, primal feasibility and the
+duals' optimality conditions; the blocks are exactly the connected components of the matrix."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import sparse
+
+from symbiosis.exchange import ExchangeModel, exchange_arrays, solve_exchange
+from symbiosis.exchange.blocks import block_labels
+from symbiosis.exchange.colgen import _full_quality_h, reduced_costs
+from symbiosis.results import check_solution
+from tests.helpers_exchange import random_candidates
+
+
+def test_block_labels_are_the_connected_components():
+    # columns 0,1 share row 0; columns 2,3 share row 1; column 4 alone in row 2; row 3 has no term
+    A = sparse.csc_matrix(np.array([
+        [1, 1, 0, 0, 0],
+        [0, 0, 1, 2, 0],
+        [0, 0, 0, 0, 3],
+        [0, 0, 0, 0, 0],
+    ], dtype=float))
+    cols, rows = block_labels(A, target_columns=1)
+    assert cols.tolist() == [0, 0, 1, 1, 2]
+    assert rows.tolist() == [0, 1, 2, 0]
+    # packed: components join consecutive blocks until one would pass the target
+    cols, rows = block_labels(A, target_columns=4)
+    assert cols.tolist() == [0, 0, 0, 0, 1] and rows.tolist() == [0, 0, 1, 0]
+    # a coupling row (like the emission cap) makes one block
+    coupled = sparse.vstack([A, sparse.csr_matrix(np.ones((1, 5)))]).tocsc()
+    cols, rows = block_labels(coupled, target_columns=1)
+    assert set(cols.tolist()) == {0} and set(rows.tolist()) == {0}
+
+
+def _sparse_instance(seed: int):
+    # few arcs per node: the supply–demand graph falls apart into many components
+    return random_candidates(60, 60, 90, seed=seed, n_parameters=2)
+
+
+@pytest.mark.parametrize("seed", range(5))
+@pytest.mark.parametrize("threads", [1, 2])
+def test_blocks_give_the_whole_lp_optimum(seed, threads):
+    c = _sparse_instance(seed)
+    whole = solve_exchange(c, decompose=False)
+    model = ExchangeModel(c, threads=threads, block_columns=1)
+    split = model.solve()
+    assert whole.parameters["blocks"] == 1
+    assert split.parameters["blocks"] > 10  # the test means something only if the LP was split
+    assert split.objective == pytest.approx(whole.objective, rel=1e-9)
+    assert split.objective_bau == whole.objective_bau
+    # feasible for the whole model, and the duals certify optimality: no arc prices out negative
+    # below its capacity, every arc strictly inside its bounds has zero reduced cost
+    check_solution(c, split)  # raises on any broken row, bound or distance
+    arrays = exchange_arrays(c)
+    h, _ = _full_quality_h(arrays, model.arrays, split)
+    rc = reduced_costs(arrays, split, h, arrays.objective_vector(0.0))
+    capacity = np.nan_to_num(arrays.capacity, nan=np.inf)
+    at_upper = np.abs(split.x - capacity) < 1e-6
+    inside = (split.x > 1e-6) & ~at_upper
+    assert (rc[~at_upper] >= -1e-6).all()
+    assert np.abs(rc[inside]).max(initial=0.0) < 1e-6
+
+
+def test_changes_between_solves_reach_every_block():
+    c = _sparse_instance(7)
+    model = ExchangeModel(c, carbon_price=0.0, block_columns=1)
+    base = model.solve()
+    assert base.parameters["blocks"] > 10
+    for price in (50.0, 400.0):
+        model.set_carbon_price(price)
+        assert model.resolve().objective == pytest.approx(
+            solve_exchange(c, carbon_price=price, decompose=False).objective, rel=1e-9)
+    # an emission cap couples the blocks: the LP is handed over again as one, and the cap binds
+    model.set_carbon_price(0.0)
+    cap = base.co2e_t * 0.97
+    model.set_co2_cap(cap)
+    capped = model.resolve()
+    assert capped.parameters["blocks"] == 1
+    assert capped.co2e_t <= cap * (1 + 1e-7)
+    reference = ExchangeModel(c, carbon_price=0.0, decompose=False)
+    reference.set_co2_cap(cap)
+    assert capped.objective == pytest.approx(reference.solve().objective, rel=1e-9)
+    model.set_co2_cap(cap * 0.99)  # a bound change on the joined instance
+    assert model.resolve().co2e_t <= cap * 0.99 * (1 + 1e-7)
+
+
+def test_blocks_on_a_generated_region(tmp_path):
+    from symbiosis.candidates import candidates
+    from symbiosis.inputs import load_region
+    from symbiosis.synthetic import generate_region
+
+    cands = candidates(load_region(generate_region(300, tmp_path / "region", seed=2)))
+    whole = solve_exchange(cands, decompose=False)
+    split = ExchangeModel(cands, threads=2, block_columns=200).solve()
+    assert split.parameters["blocks"] > 2
+    assert split.objective == pytest.approx(whole.objective, rel=1e-6)
+    check_solution(cands, split)
