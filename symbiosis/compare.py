@@ -69,7 +69,9 @@ def run_scenario(path: str | Path) -> ScenarioRun:
         name = scenario.name
         region = load_region(base)
         changed, overrides, record = apply_scenario(region, scenario)
-        results = optimise(changed, **overrides)
+        # Scenarios already run side by side, one per worker: one solver thread each keeps the cores busy
+        # without oversubscribing them.
+        results = optimise(changed, threads=1, **overrides)
         resolved = {"name": scenario.name, "description": scenario.description, "base": str(base),
                     "changes": record, "parameters": results.parameters}
         return ScenarioRun(name, str(path), True, time.perf_counter() - started, results, resolved)

@@ -55,13 +55,14 @@ def choose_strategy(cands: Candidates) -> str:
 
 
 def optimise(region: Region, *, method: str = "ipm", strategy: str = "auto", progress: Progress | None = None,
-             timings: Timings | None = None, **overrides: Any) -> Results:
+             timings: Timings | None = None, threads: int | None = None, **overrides: Any) -> Results:
     """Candidates, exchange model and results for a region (parameters override region.yaml defaults).
 
     ``strategy``: ``monolithic`` hands every candidate arc to HiGHS; ``column_generation`` solves a restricted
     model and prices all arcs until none improves (the same optimum, see symbiosis/exchange/colgen.py);
     ``auto`` (default) uses column generation from 20,000 candidate arcs when there are at least 30 arcs per
-    supply and demand, where it was measured faster (docs/performance.md).
+    supply and demand, where it was measured faster (docs/performance.md). Either way the LP's independent
+    blocks are solved apart, ``threads`` at a time (default: the CPU count; symbiosis/exchange/blocks.py).
     """
     from symbiosis.exchange import solve_column_generation, solve_exchange
     from symbiosis.results import evaluate
@@ -82,7 +83,7 @@ def optimise(region: Region, *, method: str = "ipm", strategy: str = "auto", pro
     use_cg = strategy == "column_generation" or (strategy == "auto" and choose_strategy(cands) == "column_generation")
     solve = solve_column_generation if use_cg else solve_exchange
     solution = solve(cands, carbon_price=float(cands.parameters["carbon_price"]),  # type: ignore[arg-type]
-                     weights=weights, method=method)  # type: ignore[arg-type]
+                     weights=weights, method=method, threads=threads)  # type: ignore[arg-type]
     timings.record("solve", started)
     started = time.perf_counter()
     say("evaluating results against business as usual")

@@ -106,6 +106,7 @@ def solve_column_generation(
     tolerance: float = 1e-7,
     rc_tolerance: float = 1e-7,
     max_master_share: float = 0.4,
+    threads: int | None = None,
 ) -> Solution:
     """Solve the exchange LP by column generation; returns a Solution over **all** candidate arcs.
 
@@ -144,7 +145,8 @@ def solve_column_generation(
         iteration += 1
         positions = np.flatnonzero(active)
         restricted = _restricted(candidates, positions)
-        model = ExchangeModel(restricted, carbon_price=price, weights=weights, method=method, tolerance=tolerance)
+        model = ExchangeModel(restricted, carbon_price=price, weights=weights, method=method, tolerance=tolerance,
+                              threads=threads)
         solution = model.solve()
         for key in ("build", "handover", "solve", "extract"):
             timings[key] += solution.timings.get(key, 0.0)
@@ -167,7 +169,8 @@ def solve_column_generation(
         if active.sum() > max_master_share * n_a:
             logger.info("column generation stopped after %d rounds: the master would hold %.0f %% of the arcs; "
                         "solving the full LP instead", iteration, 100.0 * active.sum() / n_a)
-            return _monolithic(candidates, price, weights, method, tolerance, timings, started, iteration)
+            return _monolithic(candidates, price, weights, method, tolerance, timings, started, iteration,
+                               threads)
 
     assert solution is not None
     x = np.zeros(n_a)
@@ -181,9 +184,10 @@ def solve_column_generation(
 
 
 def _monolithic(candidates: Candidates, price: float, weights: Mapping[str, float] | None, method: str,
-                tolerance: float, timings: dict[str, float], started: float, rounds: int) -> Solution:
+                tolerance: float, timings: dict[str, float], started: float, rounds: int,
+                threads: int | None = None) -> Solution:
     solution = ExchangeModel(candidates, carbon_price=price, weights=weights, method=method,
-                             tolerance=tolerance).solve()
+                             tolerance=tolerance, threads=threads).solve()
     for key, value in solution.timings.items():
         timings[key] = timings.get(key, 0.0) + value
     solution.timings = {**timings, "total": time.perf_counter() - started}
