@@ -211,6 +211,34 @@ def current_rss_mib() -> float:
         return float("nan")
 
 
+@contextlib.contextmanager
+def _solver_entry_memory(record: dict[str, Any]) -> Any:
+    """Record the memory the pipeline holds each time it hands control to HiGHS.
+
+    ``at_first_solver_entry`` is the process peak before HiGHS first runs (everything up to and including the
+    first hand-over, no solver work yet); ``held_at_solver_entry`` the largest resident size at the start of
+    any solve (column generation solves once per round; HiGHS instances of earlier rounds are freed by then).
+    Their maximum, less the baseline, is the memory beyond the solver.
+    """
+    blocks = optional("symbiosis.exchange.blocks", "BlockSolver")
+    if blocks is None:
+        yield
+        return
+    original = blocks.run
+
+    def probed(self: Any, *args: Any, **kwargs: Any) -> Any:
+        mem = record["maxrss_mib"]
+        mem.setdefault("at_first_solver_entry", maxrss_mib())
+        mem["held_at_solver_entry"] = max(mem.get("held_at_solver_entry", 0.0), current_rss_mib())
+        return original(self, *args, **kwargs)
+
+    blocks.run = probed
+    try:
+        yield
+    finally:
+        blocks.run = original
+
+
 def optional(module: str, name: str) -> Any:
     """``module.name`` or None when the package does not provide it yet."""
     try:
@@ -295,7 +323,8 @@ def run_exchange(candidates: Any, record: dict[str, Any], method: str, strategy:
     except (TypeError, ValueError):
         pass
     t0 = time.perf_counter()
-    solution = solve_exchange(candidates, **kwargs)
+    with _solver_entry_memory(record):
+        solution = solve_exchange(candidates, **kwargs)
     record["seconds"]["exchange_total"] = time.perf_counter() - t0
     record["maxrss_mib"]["after_exchange"] = maxrss_mib()
     timings = dict(getattr(solution, "timings", {}) or {})
@@ -488,6 +517,10 @@ def summarise(row: dict[str, Any]) -> None:
         row["peak_mib_before_exchange"] = before_solver
         row["peak_mib_total"] = mem.get("final")
         row["mib_beyond_baseline"] = mem.get("final", before_solver) - mem.get("baseline", 0.0)
+        if "at_first_solver_entry" in mem:
+            outside = max(before_solver, mem["at_first_solver_entry"], mem.get("held_at_solver_entry", 0.0))
+            row["mib_beyond_solver"] = outside - mem.get("baseline", 0.0)
+            row["kib_per_arc_beyond_solver"] = row["mib_beyond_solver"] * KIB / n_arcs
     if bare.get("run_seconds") is not None:
         row["bare_seconds"] = bare["run_seconds"]
         row["bare_total_seconds"] = bare["run_seconds"] + bare["build_seconds"] + bare["pass_seconds"]
@@ -522,7 +555,10 @@ def print_table(rows: list[dict[str, Any]]) -> None:
               + f" {fmt(row.get('bare', {}).get('maxrss_mib_final'), '.0f'):>7}"
               + f" {fmt(row.get('objective_rel_diff'), '.1e'):>8}")
         if pipe.get("strategy"):
-            print(f"{'':>12} exchange solved by {pipe['strategy']}; status {pipe.get('status', '-')}")
+            blocks = pipe.get("exchange_parameters", {}).get("blocks", "-")
+            beyond = fmt(row.get("kib_per_arc_beyond_solver"), ".2f")
+            print(f"{'':>12} exchange solved by {pipe['strategy']} ({blocks} HiGHS block(s) in the last solve); "
+                  f"status {pipe.get('status', '-')}; memory beyond the solver {beyond} KiB/arc")
         if pipe.get("error"):
             print(f"{'':>12} pipeline error: {pipe['error']}")
         if row.get("bare", {}).get("error"):
