@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,9 +43,13 @@ logger = logging.getLogger(__name__)
 
 EARTH_RADIUS_KM = 6371.0088
 _GEOD = Geod(ellps="WGS84")
+#: Facility pairs per thread from which the geodesic distances are measured on several threads.
+GEODESIC_PARALLEL_FROM = 250_000
 # Geodesic (ellipsoid) and great-circle (sphere) distances differ by well under 1 %; the spatial index is
 # queried on the sphere with this margin and every pair is then measured exactly on the ellipsoid.
 _SPHERE_MARGIN = 1.01
+# The dtype pandas infers for a column of Python strings (``str`` since pandas 3).
+_INFERRED_STRINGS = pd.Series(["x"]).dtype
 
 SUPPLY_COLUMNS = ["supply_id", "facility_id", "material", "material_class", "category", "amount_t_per_yr", "fate",
                   "fate_kind",
@@ -81,10 +88,35 @@ def _great_circle_from_chord(chord_km: np.ndarray) -> np.ndarray:
 
 def geodesic_km(lat1: np.ndarray, lon1: np.ndarray, lat2: np.ndarray, lon2: np.ndarray) -> np.ndarray:
     """Geodesic distance on the WGS84 ellipsoid, in km, vectorised."""
-    if len(lat1) == 0:
+    return _geodesic_km_in_place(*(np.array(a, dtype=float) for a in (lat1, lon1, lat2, lon2)))
+
+
+def _geodesic_km_in_place(lat1: np.ndarray, lon1: np.ndarray, lat2: np.ndarray, lon2: np.ndarray) -> np.ndarray:
+    """``geodesic_km`` computed in its arguments, float64 arrays that the caller gives up (the result is one of
+    them): pyproj would otherwise copy all four first, hundreds of MB of fresh memory at millions of pairs."""
+    n = len(lat1)
+    if n == 0:
         return np.zeros(0)
-    _, _, metres = _GEOD.inv(lon1, lat1, lon2, lat2)
-    return np.asarray(metres, dtype=float) / 1000.0
+    workers = min(os.cpu_count() or 1, n // GEODESIC_PARALLEL_FROM)
+    if workers <= 1:
+        return _geodesic_part(lat1, lon1, lat2, lon2)
+    # pyproj releases the GIL in its loop, so slices measured on threads run on all cores (the geodesic is
+    # two thirds of the candidates stage at millions of pairs). The slices are views: still in place.
+    bounds = np.linspace(0, n, workers + 1).astype(np.int64)
+    slices = [slice(bounds[k], bounds[k + 1]) for k in range(workers)]
+    out = np.empty(n)
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        parts = pool.map(lambda sl: _geodesic_part(lat1[sl], lon1[sl], lat2[sl], lon2[sl]), slices)
+        for sl, part in zip(slices, parts, strict=True):
+            out[sl] = part
+    return out
+
+
+def _geodesic_part(lat1: np.ndarray, lon1: np.ndarray, lat2: np.ndarray, lon2: np.ndarray) -> np.ndarray:
+    # The distance does not depend on it, and flipping the back azimuth costs pyproj about 8 % of the call.
+    _, _, metres = _GEOD.inv(lon1, lat1, lon2, lat2, inplace=True, return_back_azimuth=False)
+    metres /= 1000.0
+    return metres
 
 
 def _supplies(region: Region) -> pd.DataFrame:
@@ -142,41 +174,198 @@ def _locate(frame: pd.DataFrame, region: Region) -> pd.DataFrame:
     return frame.reset_index(drop=True)
 
 
-def _facility_pairs(s_points: np.ndarray, d_points: np.ndarray, radius_km: float) -> tuple[np.ndarray, np.ndarray]:
-    """Index pairs (i, j) of supply and demand points within ``radius_km`` great-circle, via a k-d tree."""
-    if len(s_points) == 0 or len(d_points) == 0:
+def _facility_pairs(tree_s: cKDTree, tree_d: cKDTree, radius_km: float) -> tuple[np.ndarray, np.ndarray]:
+    """Index pairs (i, j) of supply and demand points within ``radius_km`` great-circle, via their k-d trees."""
+    if tree_s.n == 0 or tree_d.n == 0:
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
-    tree_d = cKDTree(d_points)
-    tree_s = cKDTree(s_points)
     # The ndarray output keeps pairs at distance 0 (a facility's own supply and demand), each pair once.
     pairs = tree_s.sparse_distance_matrix(tree_d, _chord(radius_km * _SPHERE_MARGIN), output_type="ndarray")
     return pairs["i"].astype(np.int64), pairs["j"].astype(np.int64)
 
 
-def _expand(pair_sf: np.ndarray, pair_df: np.ndarray, s_rows: np.ndarray, s_facs_of_rows: np.ndarray,
-            d_rows: np.ndarray, d_facs_of_rows: np.ndarray
-            ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Facility pairs to flow pairs: every supply flow of the first facility with every demand flow of the
-    second (usually one each), with numpy only."""
-    def groups(rows: np.ndarray, facs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        order = np.argsort(facs, kind="stable")
-        unique, start, count = np.unique(facs[order], return_index=True, return_counts=True)
-        return rows[order], unique, start, count
+def _groups(inverse: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Rows grouped by ``inverse`` (their group number, every group 0..max present): the order that lists them
+    group by group (stable), and each group's start in that order and size."""
+    order = np.argsort(inverse, kind="stable")
+    count = np.bincount(inverse)
+    return order, np.cumsum(count) - count, count
 
-    s_sorted, s_unique, s_start, s_count = groups(s_rows, s_facs_of_rows)
-    d_sorted, d_unique, d_start, d_count = groups(d_rows, d_facs_of_rows)
-    ps = np.searchsorted(s_unique, pair_sf)
-    pd_ = np.searchsorted(d_unique, pair_df)
-    cs, cd = s_count[ps], d_count[pd_]
-    if (cs == 1).all() and (cd == 1).all():
-        return pair_sf, pair_df, s_sorted[s_start[ps]], d_sorted[d_start[pd_]]
+
+def _expand(fi: np.ndarray, fj: np.ndarray, s_rows: np.ndarray, s_inverse: np.ndarray, d_rows: np.ndarray,
+            d_inverse: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Facility pairs to flow pairs: every supply flow of facility ``fi`` with every demand flow of facility
+    ``fj`` (usually one each), with numpy only. ``s_inverse`` is the facility of each of ``s_rows`` (likewise
+    for demands). Returns each arc's supply and demand row and the pair it came from, or None for the pair
+    when that is the identity (one flow per facility), which spares the callers an index pass."""
+    s_order, s_start, s_count = _groups(s_inverse)
+    d_order, d_start, d_count = _groups(d_inverse)
+    s_sorted, d_sorted = s_rows[s_order], d_rows[d_order]
+    if (s_count == 1).all() and (d_count == 1).all():
+        return s_sorted[fi], d_sorted[fj], None
+    cs, cd = s_count[fi], d_count[fj]
     per_pair = cs * cd
-    pair_of = np.repeat(np.arange(len(pair_sf)), per_pair)
+    pair_of = np.repeat(np.arange(len(fi)), per_pair)
     offset = np.arange(per_pair.sum()) - np.repeat(np.cumsum(per_pair) - per_pair, per_pair)
     cd_rep = cd[pair_of]
-    s_out = s_sorted[s_start[ps[pair_of]] + offset // cd_rep]
-    d_out = d_sorted[d_start[pd_[pair_of]] + offset % cd_rep]
-    return pair_sf[pair_of], pair_df[pair_of], s_out, d_out
+    s_out = s_sorted[s_start[fi[pair_of]] + offset // cd_rep]
+    d_out = d_sorted[d_start[fj[pair_of]] + offset % cd_rep]
+    return s_out, d_out, pair_of
+
+
+def _stable_argsort(key: np.ndarray) -> np.ndarray:
+    """``np.argsort(key, kind="stable")`` for non-negative integer keys, by 16-bit digits, least significant
+    first: numpy radix-sorts 16-bit integers in linear time but merge-sorts wider ones (about twice as slow
+    on millions of arc keys)."""
+    order = np.argsort((key & 0xFFFF).astype(np.uint16), kind="stable")
+    top, shift = int(key.max(initial=0)), 16
+    while top >> shift:
+        digit = ((key >> shift) & 0xFFFF).astype(np.uint16)
+        order = order[np.argsort(digit[order], kind="stable")]
+        shift += 16
+    return order
+
+
+def _unique_pairs(key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For integer keys: the position of the first entry of each distinct key, and each entry's number among
+    the distinct keys (in key order)."""
+    order = _stable_argsort(key)
+    sorted_key = key[order]
+    first = np.r_[True, sorted_key[1:] != sorted_key[:-1]] if len(key) else np.zeros(0, dtype=bool)
+    number = np.empty(len(key), dtype=np.int64)
+    number[order] = np.cumsum(first) - 1
+    return order[first], number
+
+
+def _arc_order(s: np.ndarray, d: np.ndarray, ratio_of: Callable[[], np.ndarray], n_demands: int,
+               within: np.ndarray) -> np.ndarray:
+    """Positions of the arcs to keep, ordered by supply then demand: one arc per (supply, demand) pair.
+
+    When two substitution rows make the same pair compatible, the better ratio wins (the earlier of equals)
+    among the rows whose distance limit the pair is ``within``: a row with a better ratio but a shorter limit
+    must not knock out the other row's arc. ``ratio_of()`` gives each arc's ratio and is only called then,
+    as that is rare. Without repeated pairs every arc is returned, in order, and the caller screens the
+    distance."""
+    key = s * max(n_demands, 1) + d
+    order = _stable_argsort(key)
+    sorted_key = key[order]
+    if not (sorted_key[1:] == sorted_key[:-1]).any():
+        return order
+    eligible = np.flatnonzero(within)
+    key = key[eligible]
+    order = np.lexsort((-ratio_of()[eligible], key))
+    sorted_key = key[order]
+    return eligible[order[np.r_[True, sorted_key[1:] != sorted_key[:-1]]]]
+
+
+def _pair_distances(sf: np.ndarray, df: np.ndarray, lat: np.ndarray, lon: np.ndarray, circuity: float
+                    ) -> np.ndarray:
+    """Road km between facilities ``sf`` and ``df``: geodesic km times circuity, and 0 within a facility."""
+    distance = _geodesic_km_in_place(lat[sf], lon[sf], lat[df], lon[df])
+    distance *= circuity
+    distance[sf == df] = 0.0
+    return distance
+
+
+def _take(column: pd.Series, positions: np.ndarray) -> Any:
+    """``column``'s values at ``positions``, in the dtype a frame built from a numpy object array of them gets.
+
+    A column of pandas' default string dtype is taken as its own array: the object array would make pandas
+    check millions of labels one by one to infer that same dtype again. (An empty object array stays object.)"""
+    if column.dtype == _INFERRED_STRINGS and len(positions):
+        return column.array.take(positions)
+    return column.to_numpy()[positions]
+
+
+def _quality_fails(arc_s: np.ndarray, arc_d: np.ndarray, supply_quality: pd.DataFrame,
+                   demand_quality: pd.DataFrame, n_supplies: int, n_demands: int) -> np.ndarray:
+    """Per arc, whether its demand bounds a parameter its supply has no measurement of (the hard quality screen).
+
+    Each flow's parameters are a bit mask (one bit per bounded parameter, 64 to a word), so an arc costs two
+    lookups and a bitwise test per word, whatever the number of parameters per flow."""
+    fails = np.zeros(len(arc_s), dtype=bool)
+    if demand_quality.empty or len(arc_s) == 0:
+        return fails
+    bounded = pd.Index(pd.unique(demand_quality["parameter"]))  # parameters no demand bounds do not matter
+    d_code = bounded.get_indexer(demand_quality["parameter"])
+    s_code = bounded.get_indexer(supply_quality["parameter"])  # -1: not bounded anywhere
+    d_rows = demand_quality["d"].to_numpy(np.int64)
+    s_rows = supply_quality["s"].to_numpy(np.int64)
+    for first in range(0, len(bounded), 64):
+        needed = _bit_masks(d_rows, d_code - first, n_demands)
+        measured = _bit_masks(s_rows, s_code - first, n_supplies)
+        fails |= (needed[arc_d] & ~measured[arc_s]) != 0
+    return fails
+
+
+def _bit_masks(rows: np.ndarray, bits: np.ndarray, n_rows: int) -> np.ndarray:
+    """Per row, a uint64 with bit ``b`` set for each (row, b) given, for the bits 0..63 (others are ignored)."""
+    use = (bits >= 0) & (bits < 64)
+    masks = np.zeros(n_rows, dtype=np.uint64)
+    np.bitwise_or.at(masks, rows[use], np.left_shift(np.uint64(1), bits[use].astype(np.uint64)))
+    return masks
+
+
+def _override_table(region: Region, facility_index: dict[Any, int], n_facilities: int
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """The region's arc overrides between known facilities: their facility pair keys (supply facility *
+    n_facilities + demand facility), sorted, and per key (distance_km, cost_per_t, co2e_per_t), NaN where not
+    given. The last row given for a pair wins."""
+    given = {(r.supply_facility, r.demand_facility): (r.distance_km, r.cost_per_t, r.co2e_per_t)
+             for r in region.arcs.itertuples()}
+    known = {facility_index[a] * n_facilities + facility_index[b]: values for (a, b), values in given.items()
+             if a in facility_index and b in facility_index}
+    keys = np.array(sorted(known), dtype=np.int64)
+    return keys, np.array([known[k] for k in keys], dtype=float).reshape(-1, 3)
+
+
+def _apply_overrides(pair_key: np.ndarray, distance: np.ndarray, override_keys: np.ndarray,
+                     override_values: np.ndarray) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """Overridden distances written into ``distance`` (per facility pair); returns the overriding transport cost
+    and CO2e per t per pair (NaN: computed from the distance), or None for both when nothing is overridden."""
+    if not len(override_keys) or not len(pair_key):
+        return None, None
+    at = np.minimum(np.searchsorted(override_keys, pair_key), len(override_keys) - 1)
+    hit = np.flatnonzero(override_keys[at] == pair_key)
+    given = override_values[at[hit]]
+    distance[hit] = np.where(np.isnan(given[:, 0]), distance[hit], given[:, 0])
+    cost, co2 = np.full(len(pair_key), np.nan), np.full(len(pair_key), np.nan)
+    cost[hit], co2[hit] = given[:, 1], given[:, 2]
+    return cost, co2
+
+
+def _pair_costs(sf: np.ndarray, df: np.ndarray, lat: np.ndarray, lon: np.ndarray, circuity: float,
+                n_facilities: int, override_keys: np.ndarray, override_values: np.ndarray
+                ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+    """Per facility pair: road km, and the overriding transport cost and CO2e per t (see ``_apply_overrides``).
+
+    A facility pair recurs across substitution rows (e.g. a brewery's yeast and spent grain to one farm), and
+    the geodesic is the costliest step per pair (about 0.6 µs), so it runs once per distinct pair."""
+    key = sf * n_facilities + df
+    distinct, number = _unique_pairs(key)
+    distance = _pair_distances(sf[distinct], df[distinct], lat, lon, circuity)[number]
+    cost, co2 = _apply_overrides(key, distance, override_keys, override_values)
+    return distance, cost, co2
+
+
+def _limits(s: np.ndarray, d: np.ndarray, sub: np.ndarray, s_limit: np.ndarray, d_limit: np.ndarray,
+            sub_limit: np.ndarray, cap: Any) -> np.ndarray:
+    """Per arc, its distance limit: the smaller of its supply's and demand's own, else its substitution row's
+    (the row's own, its material's or the region default), and never above the cap."""
+    limit = s_limit[s]
+    np.fmin(limit, d_limit[d], out=limit)
+    np.copyto(limit, sub_limit[sub], where=np.isnan(limit))
+    if cap is not None:
+        np.minimum(limit, float(cap), out=limit)
+    return limit
+
+
+def _joined(pieces: list[tuple[np.ndarray, ...]], names: tuple[str, ...]) -> dict[str, np.ndarray]:
+    """The pieces' arrays concatenated per position, by name. Empties ``pieces``, so that their memory is reused
+    instead of held twice (at millions of arcs, fresh memory costs page faults)."""
+    joined = {name: (np.concatenate([p[k] for p in pieces]) if pieces else np.zeros(0, dtype=np.int64))
+              for k, name in enumerate(names)}
+    pieces.clear()
+    return joined
 
 
 def candidates(region: Region, **overrides: Any) -> Candidates:
@@ -192,166 +381,154 @@ def candidates(region: Region, **overrides: Any) -> Candidates:
     circuity = float(parameters["circuity"])  # type: ignore[arg-type]
     default_limit = float(parameters["max_distance_km"])  # type: ignore[arg-type]
     internal_reuse = bool(parameters["internal_reuse"])
+    cap = parameters.get("max_distance_cap_km")
     reference = region.reference
     substitutions = reference.substitutions
     supplies = _supplies(region)
     demands = _demands(region, set(substitutions["primary_material"]) if not substitutions.empty else set())
     facility_index = {fid: k for k, fid in enumerate(region.facilities["facility_id"])}
-    points = _xyz(region.facilities["lat"].to_numpy(float), region.facilities["lon"].to_numpy(float))
-    overrides_table = region.arcs
-    override_pairs = {(r.supply_facility, r.demand_facility): (r.distance_km, r.cost_per_t, r.co2e_per_t)
-                      for r in overrides_table.itertuples()}
-
+    lat = region.facilities["lat"].to_numpy(float)
+    lon = region.facilities["lon"].to_numpy(float)
+    points = _xyz(lat, lon)
     n_facilities = len(region.facilities)
-    override_keys = np.array(sorted(facility_index[a] * n_facilities + facility_index[b]
-                                    for a, b in override_pairs if a in facility_index and b in facility_index),
-                             dtype=np.int64)
+    override_keys, override_values = _override_table(region, facility_index, n_facilities)
     s_fac = supplies["facility_id"].map(facility_index).to_numpy(np.int64)
     d_fac = demands["facility_id"].map(facility_index).to_numpy(np.int64)
+    s_limit = supplies["max_distance_km"].to_numpy(float)
+    d_limit = demands["max_distance_km"].to_numpy(float)
     material_limit = reference.materials["max_distance_km"] if not reference.materials.empty else pd.Series(dtype=float)
 
-    pieces: list[dict[str, np.ndarray]] = []
-    screening_rows = {
-        "n_compatible": np.zeros(len(supplies), dtype=np.int64),
-        "nearest_compatible_km": np.full(len(supplies), np.nan),
-    }
+    # Per substitution row: its constants, which the arcs look up by row number (no per-arc copies).
+    n_subs = len(substitutions)
+    sub_ratio = np.full(n_subs, np.nan)
+    sub_cost = np.full(n_subs, np.nan)
+    sub_co2 = np.full(n_subs, np.nan)
+    sub_limit = np.full(n_subs, np.nan)
+    sub_share = np.full(n_subs, np.nan)
+    # Per substitution row: the facility pairs it reaches (sf, df) and its arcs (s, d, pair number).
+    pair_pieces: list[tuple[np.ndarray, ...]] = []
+    arc_pieces: list[tuple[np.ndarray, ...]] = []
+    arc_subs: list[int] = []
+    arc_counts: list[int] = []
+    n_pairs = 0
+    n_compatible = np.zeros(len(supplies), dtype=np.int64)
+    nearest_compatible = np.full(len(supplies), np.nan)
     supply_groups = {m: g.index.to_numpy() for m, g in supplies.groupby("material")}
     demand_groups = {m: g.index.to_numpy() for m, g in demands.groupby("material")}
-    for sub in substitutions.itertuples():
+    for k, sub in enumerate(substitutions.itertuples()):
         s_rows = supply_groups.get(sub.secondary_material)
         d_rows = demand_groups.get(sub.primary_material)
         if s_rows is None or d_rows is None:
             continue
-        sub_limit = sub.max_distance_km
+        sub_limit_km = sub.max_distance_km
         mat_limit = material_limit.get(sub.secondary_material, np.nan)
-        pair_default = (sub_limit if not math.isnan(sub_limit)
+        pair_default = (sub_limit_km if not math.isnan(sub_limit_km)
                         else mat_limit if not math.isnan(mat_limit) else default_limit)
-        flow_limits = np.concatenate([supplies["max_distance_km"].to_numpy()[s_rows],
-                                      demands["max_distance_km"].to_numpy()[d_rows]])
+        sub_ratio[k], sub_cost[k], sub_co2[k] = sub.ratio, sub.processing_cost_per_t, sub.processing_co2e_per_t
+        sub_limit[k], sub_share[k] = pair_default, sub.max_share
+        flow_limits = np.concatenate([s_limit[s_rows], d_limit[d_rows]])
         radius = max([pair_default, *flow_limits[~np.isnan(flow_limits)]]) / circuity
-        if parameters.get("max_distance_cap_km") is not None:
-            radius = min(radius, float(parameters["max_distance_cap_km"]) / circuity)  # type: ignore[arg-type]
+        if cap is not None:
+            radius = min(radius, float(cap) / circuity)  # type: ignore[arg-type]
         s_facs, s_inverse = np.unique(s_fac[s_rows], return_inverse=True)
         d_facs, d_inverse = np.unique(d_fac[d_rows], return_inverse=True)
-        fi, fj = _facility_pairs(points[s_facs], points[d_facs], radius)
-        keys = s_facs[fi] * n_facilities + d_facs[fj]
+        tree_s, tree_d = cKDTree(points[s_facs]), cKDTree(points[d_facs])
+        fi, fj = _facility_pairs(tree_s, tree_d, radius)
         # Arc overrides make a pair a candidate even beyond the spatial radius (the user knows the route).
-        # (The k-d tree gives each pair once; only added overrides can repeat one.)
+        # (The k-d tree gives each pair once; only added overrides can repeat one.) The pair keys are local
+        # (fi * len(d_facs) + fj), in the same order as the facility pair keys as both id lists are sorted.
         if len(override_keys):
-            wanted = override_keys[np.isin(override_keys // n_facilities, s_facs)
-                                   & np.isin(override_keys % n_facilities, d_facs)]
-            if len(wanted):
-                keys = np.unique(np.concatenate([keys, wanted]))
-        # Screening: how many compatible demands each supply has anywhere, and the nearest one.
-        if len(d_facs):
-            tree = cKDTree(points[d_facs])
-            nearest_chord, _ = tree.query(points[s_facs], k=1)
-            nearest = _great_circle_from_chord(np.atleast_1d(nearest_chord)) * circuity
-            for local, row in enumerate(s_rows):
-                screening_rows["n_compatible"][row] += len(d_rows)
-                previous = screening_rows["nearest_compatible_km"][row]
-                value = nearest[s_inverse[local]]
-                screening_rows["nearest_compatible_km"][row] = value if math.isnan(previous) else min(previous, value)
-        if len(keys) == 0:
+            o_s, o_d = override_keys // n_facilities, override_keys % n_facilities
+            wanted = np.isin(o_s, s_facs) & np.isin(o_d, d_facs)
+            if wanted.any():
+                local = np.searchsorted(s_facs, o_s[wanted]) * len(d_facs) + np.searchsorted(d_facs, o_d[wanted])
+                keys = np.unique(np.concatenate([fi * len(d_facs) + fj, local]))
+                fi, fj = keys // len(d_facs), keys % len(d_facs)
+        if not internal_reuse:
+            external = s_facs[fi] != d_facs[fj]
+            fi, fj = fi[external], fj[external]
+        # Screening: how many compatible demands each supply has anywhere, and the nearest one. Within one
+        # substitution row each supply appears once, so plain fancy-index updates are exact.
+        nearest_chord, _ = tree_d.query(points[s_facs], k=1)
+        nearest = _great_circle_from_chord(np.atleast_1d(nearest_chord)) * circuity
+        n_compatible[s_rows] += len(d_rows)
+        nearest_compatible[s_rows] = np.fmin(nearest_compatible[s_rows], nearest[s_inverse])
+        if len(fi) == 0:
             continue
-        sf_arr, df_arr, s_arr, d_arr = _expand(keys // n_facilities, keys % n_facilities,
-                                               s_rows, s_fac[s_rows], d_rows, d_fac[d_rows])
-        if len(s_arr) == 0:
-            continue
-        n = len(s_arr)
-        pieces.append({
-            "sf": sf_arr, "df": df_arr, "s": s_arr, "d": d_arr,
-            "ratio": np.full(n, float(sub.ratio)),
-            "processing_cost_per_t": np.full(n, float(sub.processing_cost_per_t)),
-            "processing_co2e_per_t": np.full(n, float(sub.processing_co2e_per_t)),
-            "pair_limit": np.full(n, float(pair_default)),
-            "pair_share": np.full(n, float(sub.max_share)),
-        })
+        s_arc, d_arc, pair_of = _expand(fi, fj, s_rows, s_inverse, d_rows, d_inverse)
+        pair_pieces.append((s_facs[fi], d_facs[fj]))
+        arc_pieces.append((s_arc, d_arc, n_pairs + (np.arange(len(fi)) if pair_of is None else pair_of)))
+        arc_subs.append(k)
+        arc_counts.append(len(s_arc))
+        n_pairs += len(fi)
 
-    columns = ["sf", "df", "s", "d", "ratio", "processing_cost_per_t", "processing_co2e_per_t", "pair_limit",
-               "pair_share"]
-    # From here on the arcs are a dict of numpy arrays, filtered with index arrays: no DataFrame copies of
-    # millions of rows until the result is built once.
-    arcs = {c: (np.concatenate([p[c] for p in pieces]) if pieces
-                else np.zeros(0, np.int64 if c in ("sf", "df", "s", "d") else float)) for c in columns}
+    # Arrays over all arcs (in substitution order) and over all facility pairs. Intermediates of millions of
+    # entries are dropped as soon as they are used: fresh memory is paid in page faults.
+    arcs = _joined(arc_pieces, ("s", "d", "pair"))
+    arcs["sub"] = np.repeat(np.array(arc_subs, dtype=np.int64), arc_counts)
+    pairs = _joined(pair_pieces, ("sf", "df"))
+    pair_distance, pair_cost, pair_co2 = _pair_costs(pairs["sf"], pairs["df"], lat, lon, circuity, n_facilities,
+                                                     override_keys, override_values)
+    del pairs
 
-    def take(index: np.ndarray) -> None:
-        for key in list(arcs):
-            arcs[key] = arcs[key][index]
-
-    if not internal_reuse:
-        take(np.flatnonzero(arcs["sf"] != arcs["df"]))
-    # One (supply, demand) pair may be compatible through two substitution rows; keep the better ratio,
-    # and order the arcs by supply then demand.
-    pair_key = arcs["s"] * max(len(demands), 1) + arcs["d"]
-    order = np.lexsort((-arcs["ratio"], pair_key))
-    first = np.r_[True, pair_key[order][1:] != pair_key[order][:-1]] if len(order) else np.zeros(0, bool)
-    take(order[first])
-
-    lat = region.facilities["lat"].to_numpy(float)
-    lon = region.facilities["lon"].to_numpy(float)
-    sf, df = arcs["sf"], arcs["df"]
-    distance = geodesic_km(lat[sf], lon[sf], lat[df], lon[df]) * circuity
-    distance[sf == df] = 0.0
-    cost_override = np.full(len(sf), np.nan)
-    co2_override = np.full(len(sf), np.nan)
-    if override_pairs and len(sf):
-        arc_keys = sf * n_facilities + df
-        for (a, b), hit in override_pairs.items():
-            if a not in facility_index or b not in facility_index:
-                continue
-            rows = np.flatnonzero(arc_keys == facility_index[a] * n_facilities + facility_index[b])
-            if not math.isnan(hit[0]):
-                distance[rows] = hit[0]
-            cost_override[rows] = hit[1]
-            co2_override[rows] = hit[2]
-    flow_limit = np.fmin(supplies["max_distance_km"].to_numpy(float)[arcs["s"]],
-                         demands["max_distance_km"].to_numpy(float)[arcs["d"]])
-    limit = np.where(np.isnan(flow_limit), arcs["pair_limit"], flow_limit)
-    cap = parameters.get("max_distance_cap_km")
-    if cap is not None:
-        limit = np.minimum(limit, float(cap))  # type: ignore[arg-type]
-    arcs.update(distance_km=distance, max_distance_km=limit, cost_override=cost_override, co2_override=co2_override)
-    within = np.flatnonzero(distance <= limit + 1e-9)
-    n_within = np.bincount(arcs["s"][within], minlength=len(supplies))
-    take(within)
-
+    # One arc per (supply, demand), ordered; the distance and quality screens run per arc in the joined order
+    # (elementwise), so that the arcs kept are gathered once, at the end.
+    arcs["distance_km"] = pair_distance[arcs["pair"]]
+    del pair_distance
+    arcs["max_distance_km"] = _limits(arcs["s"], arcs["d"], arcs["sub"], s_limit, d_limit, sub_limit, cap)
+    within = arcs["distance_km"] <= arcs["max_distance_km"] + 1e-9
+    order = _arc_order(arcs["s"], arcs["d"], lambda: sub_ratio[arcs["sub"]], len(demands), within)
+    kept = np.zeros(len(arcs["s"]), dtype=bool)
+    kept[order] = True
+    within &= kept
     supply_quality, demand_quality = _quality_tables(region, supplies, demands)
-    keep, n_quality_fail = _quality_screen(arcs["s"], arcs["d"], supply_quality, demand_quality, len(supplies))
-    take(keep)
+    fails = _quality_fails(arcs["s"], arcs["d"], supply_quality, demand_quality, len(supplies), len(demands))
+    n_within = np.bincount(arcs["s"][within], minlength=len(supplies))
+    n_quality_fail = np.bincount(arcs["s"][within & fails], minlength=len(supplies))
+    final = order[(within & ~fails)[order]]
+    del order, kept, within, fails
+    if pair_cost is None:
+        del arcs["pair"]  # only overrides need it
+    arcs = {name: values[final] for name, values in arcs.items()}
+    del final
 
+    s, d, sub = arcs["s"], arcs["d"], arcs["sub"]
+    ratio, share = sub_ratio[sub], sub_share[sub]
     tkm_cost = float(parameters["transport_cost_per_tkm"])  # type: ignore[arg-type]
     tkm_co2 = float(parameters["transport_co2_per_tkm"])  # type: ignore[arg-type]
-    transport_cost = np.where(np.isnan(arcs["cost_override"]), arcs["distance_km"] * tkm_cost, arcs["cost_override"])
-    demand_amount = demands["amount_t_per_yr"].to_numpy(float)[arcs["d"]]
-    share = arcs["pair_share"]
+    transport_cost, transport_co2 = arcs["distance_km"] * tkm_cost, arcs["distance_km"] * tkm_co2
+    if pair_cost is not None and pair_co2 is not None:
+        pair = arcs["pair"]
+        transport_cost = np.where(np.isnan(pair_cost[pair]), transport_cost, pair_cost[pair])
+        transport_co2 = np.where(np.isnan(pair_co2[pair]), transport_co2, pair_co2[pair])
+    demand_amount = demands["amount_t_per_yr"].to_numpy(float)[d]
     # A substitution's own max share (e.g. fly ash ≤ 30 % of the clay it replaces) caps the arc: ρ·x ≤ share·r_d.
-    capacity = np.where(share < 1.0, share * demand_amount / arcs["ratio"], np.nan)
-    facility_ids = region.facilities["facility_id"].to_numpy()
+    capacity = np.where(share < 1.0, share * demand_amount / ratio, np.nan)
+    # copy=False: the columns are fresh arrays owned by nothing else, and consolidating the floats into one
+    # block would copy hundreds of MB of new memory (a third of a second at 3M arcs) for no gain.
     result = pd.DataFrame({
-        "s": arcs["s"].astype(np.int64),
-        "d": arcs["d"].astype(np.int64),
-        "supply_id": supplies["supply_id"].to_numpy()[arcs["s"]],
-        "demand_id": demands["demand_id"].to_numpy()[arcs["d"]],
-        "supply_facility": facility_ids[arcs["sf"]],
-        "demand_facility": facility_ids[arcs["df"]],
+        "s": s,
+        "d": d,
+        "supply_id": _take(supplies["supply_id"], s),
+        "demand_id": _take(demands["demand_id"], d),
+        "supply_facility": _take(region.facilities["facility_id"], s_fac[s]),
+        "demand_facility": _take(region.facilities["facility_id"], d_fac[d]),
         "distance_km": arcs["distance_km"],
         "max_distance_km": arcs["max_distance_km"],
-        "ratio": arcs["ratio"],
-        "processing_cost_per_t": arcs["processing_cost_per_t"],
-        "processing_co2e_per_t": arcs["processing_co2e_per_t"],
+        "ratio": ratio,
+        "processing_cost_per_t": sub_cost[sub],
+        "processing_co2e_per_t": sub_co2[sub],
         "transport_cost_per_t": transport_cost,
-        "transport_co2e_per_t": np.where(np.isnan(arcs["co2_override"]), arcs["distance_km"] * tkm_co2,
-                                         arcs["co2_override"]),
+        "transport_co2e_per_t": transport_co2,
         "capacity_t_per_yr": capacity,
-    }, columns=ARC_COLUMNS)
+    }, columns=ARC_COLUMNS, copy=False)
     screening = pd.DataFrame({
         "supply_id": supplies["supply_id"],
-        "n_compatible": screening_rows["n_compatible"],
-        "nearest_compatible_km": screening_rows["nearest_compatible_km"],
+        "n_compatible": n_compatible,
+        "nearest_compatible_km": nearest_compatible,
         "n_within_distance": n_within,
         "n_quality_fail": n_quality_fail,
-        "n_arcs": np.bincount(result["s"].to_numpy(), minlength=len(supplies)),
+        "n_arcs": np.bincount(s, minlength=len(supplies)),
     })
     logger.info("candidates: %d supplies, %d demands, %d arcs in %.2f s", len(supplies), len(demands),
                 len(result), time.perf_counter() - started)
@@ -389,39 +566,3 @@ def _quality_tables(region: Region, supplies: pd.DataFrame, demands: pd.DataFram
         "virgin_value": np.where(np.isnan(virgin), default_virgin, virgin),
     })
     return supply_quality.reset_index(drop=True), demand_quality.reset_index(drop=True)
-
-
-def _quality_screen(arc_s: np.ndarray, arc_d: np.ndarray, supply_quality: pd.DataFrame,
-                    demand_quality: pd.DataFrame, n_supplies: int) -> tuple[np.ndarray, np.ndarray]:
-    """Positions of the arcs to keep (the supply is measured for every parameter the demand bounds), and per
-    supply the number of arcs dropped for a missing measurement."""
-    n_arcs = len(arc_s)
-    if demand_quality.empty or n_arcs == 0:
-        return np.arange(n_arcs), np.zeros(n_supplies, dtype=np.int64)
-    codes = {p: k for k, p in enumerate(pd.unique(pd.concat([demand_quality["parameter"],
-                                                             supply_quality["parameter"]])))}
-    n_codes = len(codes)
-    bounded = demand_quality[["d", "parameter"]].drop_duplicates()
-    b_d = bounded["d"].to_numpy(np.int64)
-    b_p = bounded["parameter"].map(codes).to_numpy(np.int64)
-    order = np.argsort(b_d, kind="stable")
-    b_d, b_p = b_d[order], b_p[order]
-    n_demands = int(max(arc_d.max(initial=-1), b_d.max(initial=-1)) + 1)
-    per_demand = np.bincount(b_d, minlength=n_demands)
-    start = np.r_[0, np.cumsum(per_demand)[:-1]]
-    # One row per (arc, bounded parameter of its demand).
-    repeats = per_demand[arc_d]
-    arc_of = np.repeat(np.arange(n_arcs), repeats)
-    offset = np.arange(repeats.sum()) - np.repeat(np.cumsum(repeats) - repeats, repeats)
-    needed = arc_s[arc_of] * n_codes + b_p[start[arc_d[arc_of]] + offset]
-    measured = np.unique(supply_quality["s"].to_numpy(np.int64) * n_codes
-                         + supply_quality["parameter"].map(codes).to_numpy(np.int64))
-    found = np.zeros(len(needed), dtype=bool)
-    if len(measured):
-        at = np.searchsorted(measured, needed)
-        found = measured[np.minimum(at, len(measured) - 1)] == needed
-    failing = np.unique(arc_of[~found])
-    n_fail = np.bincount(arc_s[failing], minlength=n_supplies)
-    keep = np.ones(n_arcs, dtype=bool)
-    keep[failing] = False
-    return np.flatnonzero(keep), n_fail

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from symbiosis.candidates import candidates, geodesic_km
+from symbiosis.candidates import _quality_fails, _stable_argsort, _unique_pairs, candidates, geodesic_km
 from tests.conftest import load_test_region
 
 
@@ -148,3 +148,122 @@ def test_distance_cap_overrides_every_limit(tiny_region):
     c = candidates(tiny_region, max_distance_cap_km=5)
     assert set(c.arcs["demand_id"]) == {"board_gypsum"}
     assert (c.arcs["max_distance_km"] <= 5).all()
+
+
+def test_duplicate_substitution_row_keeps_the_better_ratio(tiny_region):
+    region = tiny_region.copy()
+    subs = region.reference.substitutions
+    better = subs[subs["secondary_material"] == "fgd_gypsum"].assign(ratio=1.2, processing_cost_per_t=7.0)
+    region.reference.substitutions = pd.concat([subs, better], ignore_index=True)
+    arcs = candidates(region).arcs
+    gypsum = arcs[(arcs["supply_id"] == "power_gypsum") & (arcs["demand_id"] == "board_gypsum")]
+    assert len(gypsum) == 1
+    assert gypsum["ratio"].iloc[0] == 1.2 and gypsum["processing_cost_per_t"].iloc[0] == 7.0
+    assert arcs["s"].tolist() == sorted(arcs["s"])  # ordered by supply, then demand
+
+
+def test_distance_once_per_facility_pair_equals_pyproj_per_arc(tiny_region):
+    # Facility pairs recur across two substitution rows (gypsum also replaces clay here) and across the several
+    # flows of one facility: the distance computed once per pair must land on every arc of that pair.
+    rng = np.random.default_rng(3)
+    n = 25
+    region = tiny_region.copy()
+    lat, lon = 55.0 + rng.uniform(-0.3, 0.3, n), 11.0 + rng.uniform(-0.5, 0.5, n)
+    region.facilities = pd.DataFrame({
+        "facility_id": [f"f{i}" for i in range(n)], "name": "x", "sector": "35.11", "lat": lat, "lon": lon,
+        "confidential": False, "process_model": "", "activity": math.nan, "activity_unit": ""})
+    template = region.flows.iloc[0].to_dict()
+    rows = []
+    for i in range(n):
+        for k in range(1 + i % 2):
+            rows.append({**template, "flow_id": f"s{i}_{k}", "facility_id": f"f{i}", "direction": "out",
+                         "category": "by_product", "material": "fgd_gypsum", "amount_t_per_yr": 100.0,
+                         "exchangeable": True, "max_distance_km": math.nan})
+        for material in ("natural_gypsum", "clay"):
+            rows.append({**template, "flow_id": f"d{i}_{material}", "facility_id": f"f{i}", "direction": "in",
+                         "category": "raw_material", "material": material, "amount_t_per_yr": 100.0,
+                         "exchangeable": True, "max_distance_km": math.nan, "max_secondary_share": math.nan})
+    region.flows = pd.DataFrame(rows, columns=region.flows.columns)
+    region.quality = region.quality.iloc[0:0]
+    subs = region.reference.substitutions
+    region.reference.substitutions = pd.concat(
+        [subs, subs[subs["secondary_material"] == "fgd_gypsum"].assign(primary_material="clay")], ignore_index=True)
+    arcs = candidates(region, max_distance_km=60.0, circuity=1.25).arcs
+    pairs = arcs[["supply_facility", "demand_facility"]]
+    assert pairs.duplicated().sum() > len(arcs) / 2  # most pairs carry several arcs
+    i = arcs["supply_facility"].str[1:].astype(int).to_numpy()
+    j = arcs["demand_facility"].str[1:].astype(int).to_numpy()
+    expected = geodesic_km(lat[i], lon[i], lat[j], lon[j]) * 1.25
+    expected[i == j] = 0.0
+    np.testing.assert_array_equal(arcs["distance_km"].to_numpy(), expected)
+    assert arcs["supply_id"].dtype == "str" and arcs["supply_facility"].dtype == "str"
+
+
+@given(seed=st.integers(0, 10_000), bits=st.sampled_from([4, 16, 17, 33, 50]))
+@settings(max_examples=30, deadline=None)
+def test_stable_argsort_and_unique_pairs_agree_with_numpy(seed, bits):
+    rng = np.random.default_rng(seed)
+    key = rng.integers(0, 2**bits, int(rng.integers(0, 3000)), dtype=np.int64)
+    key = np.concatenate([key, key[: len(key) // 3]])  # repeated keys: the order among equals must be kept
+    np.testing.assert_array_equal(_stable_argsort(key), np.argsort(key, kind="stable"))
+    distinct, number = _unique_pairs(key)
+    _, first, inverse = np.unique(key, return_index=True, return_inverse=True)
+    np.testing.assert_array_equal(distinct, first)
+    np.testing.assert_array_equal(number, inverse)
+
+
+@given(seed=st.integers(0, 10_000), n_parameters=st.sampled_from([1, 3, 64, 65, 130]))
+@settings(max_examples=30, deadline=None)
+def test_quality_bit_masks_agree_with_a_set_check(seed, n_parameters):
+    rng = np.random.default_rng(seed)
+    n_s, n_d, n_arcs = 20, 15, 300
+    names = np.array([f"p{k}" for k in range(n_parameters)])
+    # Supplies measure almost everything and demands bound about ten parameters each, so that arcs both pass and
+    # fail, also on parameters past the first 64 (later mask words); one parameter is measured, never bounded.
+    s_grid, p_grid = np.nonzero(rng.random((n_s, n_parameters)) < 0.99)
+    measured = pd.DataFrame({"s": np.append(s_grid, 0), "parameter": np.append(names[p_grid], "only_measured"),
+                             "value": 1.0})
+    d_grid, q_grid = np.nonzero(rng.random((n_d, n_parameters)) < 10 / n_parameters)
+    bounded = pd.DataFrame({"d": d_grid, "parameter": names[q_grid], "bound": "max", "limit": 1.0,
+                            "virgin_value": 0.0})
+    arc_s, arc_d = rng.integers(0, n_s, n_arcs), rng.integers(0, n_d, n_arcs)
+    has = set(zip(measured["s"], measured["parameter"], strict=True))
+    needs = bounded.groupby("d")["parameter"].apply(set).to_dict()
+    expected = [any((s, p) not in has for p in needs.get(d, ())) for s, d in zip(arc_s, arc_d, strict=True)]
+    fails = _quality_fails(arc_s, arc_d, measured, bounded, n_s, n_d)
+    np.testing.assert_array_equal(fails, expected)
+
+
+def test_a_better_ratio_beyond_its_limit_does_not_knock_out_a_row_within_its_own(tiny_region):
+    # Two substitution rows make the same pair compatible: the better ratio (1.2) allows 1 km only, the
+    # worse (the shipped row) the default limit. The pair is farther than 1 km: the arc is the shipped row's.
+    # (An arc override with the route's length makes the pair a candidate of both rows whatever their radius.)
+    region = tiny_region.copy()
+    region.arcs = pd.DataFrame({"supply_facility": ["power"], "demand_facility": ["board"], "distance_km": [4.0],
+                                "cost_per_t": [math.nan], "co2e_per_t": [math.nan]})
+    subs = region.reference.substitutions
+    shipped = candidates(region).arcs
+    gypsum = (shipped["supply_id"] == "power_gypsum") & (shipped["demand_id"] == "board_gypsum")
+    assert gypsum.sum() == 1 and shipped.loc[gypsum, "distance_km"].iloc[0] > 1.0
+    better = subs[subs["secondary_material"] == "fgd_gypsum"].assign(ratio=1.2, max_distance_km=1.0)
+    region.reference.substitutions = pd.concat([subs, better], ignore_index=True)
+    arcs = candidates(region).arcs
+    again = arcs[(arcs["supply_id"] == "power_gypsum") & (arcs["demand_id"] == "board_gypsum")]
+    assert len(again) == 1
+    assert again["ratio"].iloc[0] == shipped.loc[gypsum, "ratio"].iloc[0]
+    assert len(arcs) == len(shipped)
+
+
+def test_geodesic_on_threads_equals_one_call(monkeypatch):
+    import importlib
+
+    module = importlib.import_module("symbiosis.candidates")  # the package exports a function of that name
+    rng = np.random.default_rng(0)
+    lat1, lat2 = rng.uniform(-60, 70, (2, 1001))
+    lon1, lon2 = rng.uniform(-180, 180, (2, 1001))
+    one = geodesic_km(lat1, lon1, lat2, lon2)
+    monkeypatch.setattr(module, "GEODESIC_PARALLEL_FROM", 100)
+    monkeypatch.setattr(module.os, "cpu_count", lambda: 4)
+    threaded = geodesic_km(lat1, lon1, lat2, lon2)
+    np.testing.assert_array_equal(threaded, one)
+    assert one.min() > 0 and one.max() < 20_040  # half the meridian: a distance, not an azimuth
