@@ -26,6 +26,7 @@ import argparse
 import contextlib
 import importlib
 import json
+import math
 import os
 import pickle
 import platform
@@ -519,6 +520,10 @@ def summarise(row: dict[str, Any]) -> None:
         row["mib_beyond_baseline"] = mem.get("final", before_solver) - mem.get("baseline", 0.0)
         if "at_first_solver_entry" in mem:
             outside = max(before_solver, mem["at_first_solver_entry"], mem.get("held_at_solver_entry", 0.0))
+            # A peak reached in the results stage (above the exchange stage's, solver included) is the
+            # pipeline's own: the HiGHS instances are gone by then.
+            if mem.get("after_results", 0.0) > mem.get("after_exchange", math.inf):
+                outside = max(outside, mem["after_results"])
             row["mib_beyond_solver"] = outside - mem.get("baseline", 0.0)
             row["kib_per_arc_beyond_solver"] = row["mib_beyond_solver"] * KIB / n_arcs
     if bare.get("run_seconds") is not None:
