@@ -139,6 +139,8 @@ def _overrides(max_distance: float | None, circuity: float | None, carbon_price:
 MaxDistance = Annotated[float | None,
                         typer.Option("--max-distance", help="Default max distance, km (overrides region.yaml)")]
 Circuity = Annotated[float | None, typer.Option(help="Road km per great-circle km")]
+Threads = Annotated[int | None, typer.Option(
+    min=1, help="Independent blocks of the LP solved at once (default: the CPU count)")]
 CarbonPrice = Annotated[float | None, typer.Option("--carbon-price", help="Money per t CO2e")]
 TransportCost = Annotated[float | None, typer.Option("--transport-cost", help="Money per t·km")]
 
@@ -174,7 +176,8 @@ def _print_kpis(results) -> None:  # type: ignore[no-untyped-def]
 @app.command()
 def optimise(path: RegionPath, out: OutDir = Path("out"), max_distance: MaxDistance = None,
              circuity: Circuity = None, carbon_price: CarbonPrice = None, transport_cost: TransportCost = None,
-             method: Annotated[str, typer.Option(help="HiGHS method: ipm, simplex or choose")] = "ipm") -> None:
+             method: Annotated[str, typer.Option(help="HiGHS method: ipm, simplex or choose")] = "ipm",
+             threads: Threads = None) -> None:
     """Choose the exchanges that minimise cost (+ carbon price × CO2e) against business as usual."""
     from symbiosis.outputs.export import write_results
     from symbiosis.pipeline import optimise as run_optimise
@@ -183,7 +186,7 @@ def optimise(path: RegionPath, out: OutDir = Path("out"), max_distance: MaxDista
     region = _load(path)
     try:
         with console.status("optimising") as status:
-            results = run_optimise(region, method=method, progress=lambda m: status.update(m),
+            results = run_optimise(region, method=method, progress=lambda m: status.update(m), threads=threads,
                                    **_overrides(max_distance, circuity, carbon_price, transport_cost))
             write_results(results, out)
             write_parameters(results, out, {"region": region.name, "source": region.source})
@@ -197,7 +200,7 @@ def optimise(path: RegionPath, out: OutDir = Path("out"), max_distance: MaxDista
 def run(path: RegionPath, out: OutDir = Path("out"), max_distance: MaxDistance = None,
         circuity: Circuity = None, carbon_price: CarbonPrice = None, transport_cost: TransportCost = None,
         self_contained: Annotated[bool, typer.Option(help="Inline scripts so the report opens offline")] = False,
-        pngs: Annotated[bool, typer.Option(help="Also write slide PNGs")] = True) -> None:
+        pngs: Annotated[bool, typer.Option(help="Also write slide PNGs")] = True, threads: Threads = None) -> None:
     """The main job: check -> balances -> optimise -> tables, map, Sankey and report."""
     from symbiosis.balances import balances
     from symbiosis.pipeline import optimise as run_optimise
@@ -208,7 +211,7 @@ def run(path: RegionPath, out: OutDir = Path("out"), max_distance: MaxDistance =
         status.update("balancing facilities")
         balance_result = balances(region)
         try:
-            results = run_optimise(region, progress=lambda m: status.update(m),
+            results = run_optimise(region, progress=lambda m: status.update(m), threads=threads,
                                    **_overrides(max_distance, circuity, carbon_price, transport_cost))
             written = write_outputs(results, region, out, self_contained=self_contained,
                                     progress=lambda m: status.update(m), pngs=pngs)

@@ -97,3 +97,35 @@ def test_blocks_on_a_generated_region(tmp_path):
     assert split.parameters["blocks"] > 2
     assert split.objective == pytest.approx(whole.objective, rel=1e-6)
     check_solution(cands, split)
+
+
+def test_a_time_limit_holds_for_the_whole_solve_not_each_block(monkeypatch):
+    import importlib
+    import types
+
+    from symbiosis.exchange import SolverError
+
+    blocks = importlib.import_module("symbiosis.exchange.blocks")
+    c = _sparse_instance(1)
+    assert ExchangeModel(c, block_columns=1, time_limit=10.0, threads=1).solve().status == "optimal"
+    # A clock on which every reading is 6 s after the last: the first block starts with 10 s left, the
+    # later ones with none, so the solve must stop at the limit (a per-block limit would give each 10 s).
+    ticks = iter(range(0, 10_000, 6))
+    monkeypatch.setattr(blocks, "time", types.SimpleNamespace(perf_counter=lambda: float(next(ticks))))
+    with pytest.raises(SolverError, match="time limit"):
+        ExchangeModel(c, block_columns=1, time_limit=10.0, threads=1).solve()
+
+
+def test_the_cli_passes_threads_to_the_solver(tiny_copy, tmp_path):
+    from typer.testing import CliRunner
+
+    from symbiosis.cli import app
+    from tests.conftest import TEST_DATA, TEST_MODELS
+
+    env = {"SYMBIOSIS_DATA": str(TEST_DATA), "SYMBIOSIS_MODELS": str(TEST_MODELS)}
+    out = tmp_path / "out"
+    result = CliRunner().invoke(app, ["optimise", str(tiny_copy()), "--out", str(out), "--threads", "1"], env=env)
+    assert result.exit_code == 0, result.output
+    assert (out / "exchanges.csv").exists()
+    refused = CliRunner().invoke(app, ["optimise", str(tiny_copy()), "--out", str(out), "--threads", "0"], env=env)
+    assert refused.exit_code != 0 and "threads" in refused.output

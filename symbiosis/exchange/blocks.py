@@ -22,6 +22,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -225,19 +226,30 @@ class BlockSolver:
     # --- solving -------------------------------------------------------------------------------------
 
     def run(self, options: dict[str, Any]) -> BlockResult:
-        """Solve every block with ``options`` (HiGHS option name → value) and assemble the solution."""
+        """Solve every block with ``options`` (HiGHS option name → value) and assemble the solution.
+
+        A ``time_limit`` holds for the whole solve, not for each block: a block starts with what is left.
+        """
         for block in self.blocks:
             for name, value in options.items():
                 block.highs.setOptionValue(name, value)
+        limit = float(options.get("time_limit", INF))
+        started = time.perf_counter()
+
+        def solve(block: _Block) -> None:
+            if math.isfinite(limit):
+                block.highs.setOptionValue("time_limit", max(0.0, limit - (time.perf_counter() - started)))
+            block.highs.run()
+
         workers = min(self.threads, len(self.blocks))
         if workers > 1:
             # Largest blocks first, so that one does not start last and leave a core idle at the end.
             order = sorted(self.blocks, key=lambda b: -len(b.cols))
             with ThreadPoolExecutor(max_workers=workers) as pool:
-                list(pool.map(lambda b: b.highs.run(), order))
+                list(pool.map(solve, order))
         else:
             for block in self.blocks:
-                block.highs.run()
+                solve(block)
         return self._assemble()
 
     def _assemble(self) -> BlockResult:
