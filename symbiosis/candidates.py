@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -23,6 +22,7 @@ import pandas as pd
 from pyproj import Geod
 from scipy.spatial import cKDTree
 
+from symbiosis.parallel import usable_cpus
 from symbiosis.region import Region
 
 
@@ -97,7 +97,7 @@ def _geodesic_km_in_place(lat1: np.ndarray, lon1: np.ndarray, lat2: np.ndarray, 
     n = len(lat1)
     if n == 0:
         return np.zeros(0)
-    workers = min(os.cpu_count() or 1, n // GEODESIC_PARALLEL_FROM)
+    workers = min(usable_cpus(), n // GEODESIC_PARALLEL_FROM)
     if workers <= 1:
         return _geodesic_part(lat1, lon1, lat2, lon2)
     # pyproj releases the GIL in its loop, so slices measured on threads run on all cores (the geodesic is

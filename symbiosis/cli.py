@@ -140,7 +140,7 @@ MaxDistance = Annotated[float | None,
                         typer.Option("--max-distance", help="Default max distance, km (overrides region.yaml)")]
 Circuity = Annotated[float | None, typer.Option(help="Road km per great-circle km")]
 Threads = Annotated[int | None, typer.Option(
-    min=1, help="Independent blocks of the LP solved at once (default: the CPU count)")]
+    min=1, help="Independent blocks of the LP solved at once (default: the CPUs this process may use)")]
 CarbonPrice = Annotated[float | None, typer.Option("--carbon-price", help="Money per t CO2e")]
 TransportCost = Annotated[float | None, typer.Option("--transport-cost", help="Money per t·km")]
 

@@ -62,7 +62,8 @@ def optimise(region: Region, *, method: str = "ipm", strategy: str = "auto", pro
     model and prices all arcs until none improves (the same optimum, see symbiosis/exchange/colgen.py);
     ``auto`` (default) uses column generation from 20,000 candidate arcs when there are at least 30 arcs per
     supply and demand, where it was measured faster (docs/performance.md). Either way the LP's independent
-    blocks are solved apart, ``threads`` at a time (default: the CPU count; symbiosis/exchange/blocks.py).
+    blocks are solved apart, ``threads`` at a time (default: the CPUs the process may use;
+    symbiosis/exchange/blocks.py).
     """
     from symbiosis.exchange import solve_column_generation, solve_exchange
     from symbiosis.results import evaluate

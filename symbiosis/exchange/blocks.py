@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -30,6 +29,8 @@ from typing import Any
 import numpy as np
 from scipy import sparse
 from scipy.sparse.csgraph import connected_components
+
+from symbiosis.parallel import usable_cpus
 
 logger = logging.getLogger(__name__)
 
@@ -122,7 +123,7 @@ class BlockResult:
 class BlockSolver:
     """HiGHS instances for the blocks of one LP, with the changes the exchange model makes between solves.
 
-    ``threads`` is how many blocks run at once (default: the machine's cores, at most the blocks).
+    ``threads`` is how many blocks run at once (default: the CPUs the process may use, at most the blocks).
     ``decompose=False`` keeps the LP whole (one instance), like a plain hand-over.
     """
 
@@ -130,7 +131,7 @@ class BlockSolver:
                  threads: int | None = None) -> None:
         self.lp = lp
         self.target_columns = target_columns
-        self.threads = threads or os.cpu_count() or 1
+        self.threads = threads or usable_cpus()
         self.decompose = decompose
         self._build()
 
