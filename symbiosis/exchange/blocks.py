@@ -80,25 +80,18 @@ def block_labels(matrix: sparse.csc_matrix, target_columns: int = TARGET_COLUMNS
                               shape=(n_col + n_row, n_col + n_row))
     _, label = connected_components(graph, directed=False)
     col_label = label[:n_col]
-    # Renumber components by their first column, then pack consecutive ones.
-    first = np.full(label.max() + 1 if len(label) else 0, n_col, dtype=np.int64)
-    np.minimum.at(first, col_label, np.arange(n_col))
-    order = np.argsort(first, kind="stable")
-    sizes = np.bincount(col_label, minlength=len(first))[order]
-    block_of_component = np.zeros(len(first), dtype=np.int64)
+    # Components that hold columns, in the order of their first column; packed consecutively.
+    components, first_col = np.unique(col_label, return_index=True)
+    order = components[np.argsort(first_col)]
+    sizes = np.bincount(col_label)[order]
+    block_of_component = np.zeros(len(label), dtype=np.int64)  # row-only components: block 0
     filled, block = 0, 0
     for k, size in zip(order, sizes, strict=True):
-        if size == 0:
-            continue
         if filled and filled + size > target_columns:
             block, filled = block + 1, 0
         block_of_component[k] = block
         filled += size
-    col_block = block_of_component[col_label]
-    row_block = block_of_component[label[n_col:]]
-    empty_rows = np.diff(matrix.tocsr().indptr) == 0
-    row_block[empty_rows] = 0
-    return col_block, row_block
+    return block_of_component[col_label], block_of_component[label[n_col:]]
 
 
 @dataclass
