@@ -182,6 +182,18 @@ def blend_candidates() -> Candidates:
     )
 
 
+def calorific_candidates() -> Candidates:
+    # Kiln fuel D0: 100 t, coal at 100 EUR/t with CV 25, bound CV ≥ 20.  S0: refuse-derived fuel, 80 t,
+    # CV 15, incineration 40 EUR/t.
+    return make_candidates(
+        [{"amount_t_per_yr": 80, "fate_cost_per_t": 40, "fate_kind": "incineration"}],
+        [{"amount_t_per_yr": 100, "virgin_price_per_t": 100}],
+        [{"s": 0, "d": 0}],
+        supply_quality=[{"s": 0, "parameter": "cv", "value": 15.0}],
+        demand_quality=[{"d": 0, "parameter": "cv", "bound": "min", "limit": 20.0, "virgin_value": 25.0}],
+    )
+
+
 def share_candidates() -> Candidates:
     # D0: 200 t, virgin 30, max secondary share 0.3 → ρ x ≤ 60.  S0: 100 t, fate 10, ratio 0.8, transport 2.
     return make_candidates(

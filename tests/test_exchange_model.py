@@ -14,6 +14,7 @@ import pyomo.environ as pyo
 import pytest
 from helpers_exchange import (
     blend_candidates,
+    calorific_candidates,
     carbon_candidates,
     make_candidates,
     scarce_candidates,
@@ -110,13 +111,7 @@ def test_minimum_calorific_value_caps_the_secondary_fuel():
     # CV 15, incineration 40 EUR/t.  Min row: (15−20) x + (25−20) y ≥ 0, i.e. x ≤ y; with x + y = 100,
     # x ≤ 50.  Each tonne saves 140, so x = 50, y = 50, w = 30 (blend CV = (50·15 + 50·25)/100 = 20).
     # Objective 40·30 + 100·50 = 6200; BAU 40·80 + 100·100 = 13200.
-    cand = make_candidates(
-        [{"amount_t_per_yr": 80, "fate_cost_per_t": 40, "fate_kind": "incineration"}],
-        [{"amount_t_per_yr": 100, "virgin_price_per_t": 100}],
-        [{"s": 0, "d": 0}],
-        supply_quality=[{"s": 0, "parameter": "cv", "value": 15.0}],
-        demand_quality=[{"d": 0, "parameter": "cv", "bound": "min", "limit": 20.0, "virgin_value": 25.0}],
-    )
+    cand = calorific_candidates()
     sol = solve_exchange(cand)
     np.testing.assert_allclose(sol.x, [50.0], atol=1e-6)
     np.testing.assert_allclose(sol.y, [50.0], atol=1e-6)

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from helpers_exchange import (
     blend_candidates,
+    calorific_candidates,
     carbon_candidates,
     instances,
     make_candidates,
@@ -160,13 +161,7 @@ def test_reasons_in_the_blend():
 
 
 def test_reason_minimum_bound():
-    cand = make_candidates(
-        [{"amount_t_per_yr": 80, "fate_cost_per_t": 40, "fate_kind": "incineration"}],
-        [{"amount_t_per_yr": 100, "virgin_price_per_t": 100}],
-        [{"s": 0, "d": 0}],
-        supply_quality=[{"s": 0, "parameter": "cv", "value": 15.0}],
-        demand_quality=[{"d": 0, "parameter": "cv", "bound": "min", "limit": 20.0, "virgin_value": 25.0}],
-    )
+    cand = calorific_candidates()
     assert reason_of(run(cand), "S0")[0] == "quality_limit_binding"
 
 
