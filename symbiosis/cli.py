@@ -255,9 +255,11 @@ def run(path: RegionPath, out: OutDir = Path("out"), max_distance: MaxDistance =
                                     progress=lambda m: status.update(m), pngs=pngs)
         except SymbiosisError as exc:
             _fail(exc)
-    n_warn = len(balance_result.warnings())
-    console.print(f"[green]✓[/] {region.name}: {len(region.facilities)} facilities, "
-                  f"{n_warn} balance warning(s)")
+    # The same three lists, in the same order, as the report's warnings.
+    counts = (len(balance_result.warnings()), len(balance_result.data_quality_notes()), len(region.warnings))
+    console.print(f"[green]✓[/] {region.name}: {len(region.facilities)} facilities, {counts[0]} balance "
+                  f"warning(s), {counts[1]} data-quality note(s), {counts[2]} loading warning(s): "
+                  f"{sum(counts)} listed in the report", highlight=False)
     _print_kpis(results)
     for name, file in written.items():
         console.print(f"  {name}: {file}")

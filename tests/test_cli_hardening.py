@@ -268,3 +268,38 @@ def test_no_module_writes_a_csv_around_the_helper():
     offenders = [str(p.relative_to(REPO)) for p in (REPO / "symbiosis").rglob("*.py")
                  if ".to_csv(" in p.read_text(encoding="utf-8") and p.name != "export.py"]
     assert offenders == []
+
+
+# ---------------------------------------------------------------------------------------------------------
+# 8. the terminal and the report count the same warnings; an open energy balance is a warning
+# ---------------------------------------------------------------------------------------------------------
+
+def test_open_energy_balance_is_a_warning_with_its_figure():
+    from symbiosis import balances, load_region
+
+    result = balances(load_region(REPO / "data" / "regions" / "kalundborg"))
+    kemira = result.facility("kemira_fredericia", "energy")
+    assert not kemira.within_tolerance and kemira.status.startswith("warning: energy balance open")
+    assert any(w.startswith("kemira_fredericia: energy balance open: 130,500 MWh/yr more out than in")
+               for w in result.warnings())
+    assert result.facility("kemira_fredericia", "mass").status == "ok"
+
+
+def test_terminal_and_report_count_the_same_warnings(tmp_path):
+    import re
+
+    out = tmp_path / "out"
+    result = CliRunner().invoke(app, ["run", str(REPO / "data" / "regions" / "kalundborg"), "--out", str(out),
+                                      "--no-pngs"])
+    assert result.exit_code == 0, result.output
+    found = re.search(r"(\d+) balance warning\(s\), (\d+) data-quality note\(s\), (\d+) loading warning\(s\): "
+                      r"(\d+) listed in the report", result.output.replace("\n", " "))
+    assert found, result.output
+    balance_count, notes, loading, total = map(int, found.groups())
+    assert balance_count >= 1 and balance_count + notes + loading == total
+    html = (out / "report.html").read_text(encoding="utf-8")
+    listing = html.split('<ul class="warnings">', 1)[1].split("</ul>", 1)[0]
+    shown = listing.count("<li>")
+    more = re.search(r"… and (\d+) more", listing)
+    assert shown + (int(more.group(1)) - 1 if more else 0) == total
+    assert listing.count("energy balance open") + listing.count("balance does not close") == balance_count
