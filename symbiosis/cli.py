@@ -97,6 +97,36 @@ def check(path: RegionPath) -> None:
         console.print(f"[yellow]warning:[/] {warning}", highlight=False)
 
 
+class IdKind(enum.StrEnum):
+    facilities = "facilities"
+    flows = "flows"
+    materials = "materials"
+    supplies = "supplies"
+    demands = "demands"
+
+
+@app.command("list")
+def list_ids(path: RegionPath,
+             kind: Annotated[IdKind, typer.Argument(help="Which ids to print")] = IdKind.flows) -> None:
+    """Print the ids of a region's facilities, flows, materials, supplies (outgoing mass flows, for
+    `partners --flow`) or demands (incoming mass flows), one a line, tab-separated with what they are."""
+    region = _load(path)
+    if kind is IdKind.facilities:
+        rows = region.facilities[["facility_id", "name"]].astype(str).to_numpy().tolist()
+    elif kind is IdKind.materials:
+        materials = region.reference.materials
+        label = materials["name"] if "name" in materials.columns else pd.Series("", index=materials.index)
+        rows = [[str(i), str(n)] for i, n in zip(materials.index, label, strict=True)]
+    else:
+        flows = region.flows
+        mass = flows["quantity"] == "mass"
+        pick = {IdKind.flows: pd.Series(True, index=flows.index), IdKind.supplies: mass & (flows["direction"] == "out"),
+                IdKind.demands: mass & (flows["direction"] == "in")}[kind]
+        rows = flows.loc[pick, ["flow_id", "facility_id", "direction", "material"]].astype(str).to_numpy().tolist()
+    for row in rows:
+        sys.stdout.write("\t".join(row) + "\n")
+
+
 def _balance_table(table: pd.DataFrame, title: str) -> Table:
     view = Table(title=title, show_lines=False)
     for column, justify in [("facility", "left"), ("quantity", "left"), ("inputs", "right"), ("outputs", "right"),

@@ -303,3 +303,44 @@ def test_terminal_and_report_count_the_same_warnings(tmp_path):
     more = re.search(r"… and (\d+) more", listing)
     assert shown + (int(more.group(1)) - 1 if more else 0) == total
     assert listing.count("energy balance open") + listing.count("balance does not close") == balance_count
+
+
+# ---------------------------------------------------------------------------------------------------------
+# 10. unknown ids get the nearest ones; `symbiosis list` prints them all
+# ---------------------------------------------------------------------------------------------------------
+
+KALUNDBORG = REPO / "data" / "regions" / "kalundborg"
+
+
+def test_unknown_flow_and_material_suggest_the_nearest_ids(tmp_path):
+    result = CliRunner().invoke(app, ["partners", str(KALUNDBORG), "--flow", "asnaes_fly_ahs", "--out",
+                                      str(tmp_path / "p")])
+    assert result.exit_code == 1
+    flat = result.output.replace("\n", "")
+    assert "did you mean 'asnaes_fly_ash'" in flat and "symbiosis list REGION supplies" in flat
+    result = CliRunner().invoke(app, ["partners", str(KALUNDBORG), "--facility", "asnaes", "--material", "fly_ahs",
+                                      "--amount", "3", "--out", str(tmp_path / "p")])
+    assert result.exit_code == 1 and "did you mean 'fly_ash'" in result.output.replace("\n", "")
+
+
+@pytest.mark.parametrize(("kind", "present"), [
+    ("supplies", "asnaes_fly_ash"), ("facilities", "asnaes"), ("materials", "fly_ash"), ("flows", "asnaes_fly_ash"),
+])
+def test_list_prints_the_ids(kind, present):
+    result = CliRunner().invoke(app, ["list", str(KALUNDBORG), kind])
+    assert result.exit_code == 0, result.output
+    ids = [line.split("\t")[0] for line in result.output.splitlines()]
+    assert present in ids
+
+
+def test_list_supplies_and_demands_split_the_mass_flows():
+    from symbiosis import load_region
+
+    flows = load_region(KALUNDBORG).flows
+    supplies = CliRunner().invoke(app, ["list", str(KALUNDBORG), "supplies"]).output.splitlines()
+    demands = CliRunner().invoke(app, ["list", str(KALUNDBORG), "demands"]).output.splitlines()
+    mass = flows[flows["quantity"] == "mass"]
+    assert {s.split("\t")[0] for s in supplies} == set(mass.loc[mass["direction"] == "out", "flow_id"])
+    assert {d.split("\t")[0] for d in demands} == set(mass.loc[mass["direction"] == "in", "flow_id"])
+    bad = CliRunner().invoke(app, ["list", str(KALUNDBORG), "widgets"])
+    assert bad.exit_code == 2 and "supplies" in bad.output
