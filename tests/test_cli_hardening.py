@@ -344,3 +344,64 @@ def test_list_supplies_and_demands_split_the_mass_flows():
     assert {d.split("\t")[0] for d in demands} == set(mass.loc[mass["direction"] == "in", "flow_id"])
     bad = CliRunner().invoke(app, ["list", str(KALUNDBORG), "widgets"])
     assert bad.exit_code == 2 and "supplies" in bad.output
+
+
+# ---------------------------------------------------------------------------------------------------------
+# 9. scripts/test.sh installs system packages only under CI or with --install-system
+# ---------------------------------------------------------------------------------------------------------
+
+def _sandbox(tmp_path: Path) -> tuple[Path, dict[str, str]]:
+    """A copy of the scripts with setup.sh and the venv's python stubbed, and a PATH without npm or chromium
+    in which `id -u` says root and `apt-get` only records its arguments."""
+    import os
+    import stat
+
+    root = tmp_path / "repo"
+    (root / "scripts").mkdir(parents=True)
+    shutil.copytree(REPO / ".ci", root / ".ci")
+    shutil.copy(REPO / "scripts" / "test.sh", root / "scripts" / "test.sh")
+    (root / "scripts" / "setup.sh").write_text("exit 0\n")
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    log = tmp_path / "apt.log"
+    scripts = {"apt-get": f'#!/bin/sh\necho "$@" >> {log}\n', "id": "#!/bin/sh\necho 0\n",
+               "python": "#!/bin/sh\nexit 0\n"}
+    for tool in ("bash", "dirname", "sed", "head", "mkdir", "cat", "sh"):
+        found = shutil.which(tool)
+        assert found, tool
+        os.symlink(found, bin_dir / tool)
+    for name, text in scripts.items():
+        target = (root / ".venv" / "bin" / name) if name == "python" else bin_dir / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text)
+        target.chmod(target.stat().st_mode | stat.S_IEXEC)
+    env = {"PATH": str(bin_dir), "HOME": str(tmp_path), "SYMBIOSIS_BROWSER_ASSETS": str(tmp_path / "assets")}
+    return root, env
+
+
+def _test_sh(root: Path, env: dict[str, str], *args: str):  # type: ignore[no-untyped-def]
+    import subprocess
+
+    return subprocess.run([shutil.which("bash"), str(root / "scripts" / "test.sh"), *args], env=env,
+                          capture_output=True, text=True, timeout=60)
+
+
+def test_test_sh_installs_nothing_system_wide_and_skips_without_npm(tmp_path):
+    root, env = _sandbox(tmp_path)
+    done = _test_sh(root, env)
+    assert not (tmp_path / "apt.log").exists(), (tmp_path / "apt.log").read_text()
+    assert done.returncode == 0, done.stderr
+    assert "npm is not installed" in done.stderr and "browser tests will be skipped" in done.stderr
+
+
+def test_test_sh_installs_system_packages_under_ci_or_when_asked(tmp_path):
+    root, env = _sandbox(tmp_path)
+    _test_sh(root, env, "--install-system")
+    assert "install" in (tmp_path / "apt.log").read_text() and "npm" in (tmp_path / "apt.log").read_text()
+    (tmp_path / "apt.log").unlink()
+    done = _test_sh(root, {**env, "CI": "true"})
+    assert "npm" in (tmp_path / "apt.log").read_text()
+    assert done.returncode != 0  # the stub apt-get installed nothing: under CI a missing npm is a failure
+    ci_run = (REPO / ".ci" / "run").read_text()
+    assert "install-system.sh" in ci_run and "bash scripts/test.sh" in ci_run
+    assert "bash scripts/test.sh" in (REPO / "README.md").read_text()
