@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import math
 import multiprocessing
+import re
 import shutil
 from pathlib import Path
 
@@ -286,8 +287,6 @@ def test_open_energy_balance_is_a_warning_with_its_figure():
 
 
 def test_terminal_and_report_count_the_same_warnings(tmp_path):
-    import re
-
     out = tmp_path / "out"
     result = CliRunner().invoke(app, ["run", str(REPO / "data" / "regions" / "kalundborg"), "--out", str(out),
                                       "--no-pngs"])
@@ -405,3 +404,26 @@ def test_test_sh_installs_system_packages_under_ci_or_when_asked(tmp_path):
     ci_run = (REPO / ".ci" / "run").read_text()
     assert "install-system.sh" in ci_run and "bash scripts/test.sh" in ci_run
     assert "bash scripts/test.sh" in (REPO / "README.md").read_text()
+
+
+# ---------------------------------------------------------------------------------------------------------
+# 11-13. docs stand alone; the declared dependencies are used; the licence is in the repository
+# ---------------------------------------------------------------------------------------------------------
+
+def test_docs_cite_no_machine_paths_and_no_files_outside_the_repository():
+    bad = re.compile(r"/work/|/tmp/|(?<!\.)venv/bin|\.\./shared|DESIGN\.md")
+    hits = [f"{p.relative_to(REPO)}:{n}: {line.strip()}"
+            for p in [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
+            for n, line in enumerate(p.read_text(encoding="utf-8").splitlines(), start=1) if bad.search(line)]
+    assert hits == []
+
+
+def test_declared_dependencies_are_imported_and_the_licence_is_mit():
+    import tomllib
+
+    project = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    names = [re.split(r"[<>=!\[ ]", d, maxsplit=1)[0] for d in project["dependencies"]]
+    assert "pandera" not in names
+    assert project["license"] == "MIT"
+    licence = (REPO / "LICENSE").read_text(encoding="utf-8")
+    assert licence.startswith("MIT License") and "Copyright (c) 2026 the symbiosis contributors" in licence
