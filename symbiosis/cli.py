@@ -127,6 +127,19 @@ def list_ids(path: RegionPath,
         sys.stdout.write("\t".join(row) + "\n")
 
 
+@app.command()
+def verify(folder: Annotated[Path, typer.Argument(help="An output folder a symbiosis command wrote")]) -> None:
+    """Check that an output folder is one run's complete, unchanged set of files (its manifest.json)."""
+    from symbiosis.atomic import verify_outputs
+
+    try:
+        manifest = verify_outputs(folder)
+    except SymbiosisError as exc:
+        _fail(exc)
+    console.print(f"[green]✓[/] {folder}: {len(manifest['files'])} files of run {manifest.get('run_id')} "
+                  f"({manifest.get('finished')}, symbiosis {manifest.get('version')})", highlight=False)
+
+
 def _balance_table(table: pd.DataFrame, title: str) -> Table:
     view = Table(title=title, show_lines=False)
     for column, justify in [("facility", "left"), ("quantity", "left"), ("inputs", "right"), ("outputs", "right"),

@@ -427,3 +427,14 @@ def test_declared_dependencies_are_imported_and_the_licence_is_mit():
     assert project["license"] == "MIT"
     licence = (REPO / "LICENSE").read_text(encoding="utf-8")
     assert licence.startswith("MIT License") and "Copyright (c) 2026 the symbiosis contributors" in licence
+
+
+def test_verify_command(tmp_path):
+    out = tmp_path / "out"
+    with output_folder(out) as stage:
+        (stage / "a.csv").write_text("1")
+    ok = _cli("verify", out)
+    assert ok.exit_code == 0 and "1 files of run" in ok.output
+    (out / "b.csv").write_text("other run")
+    bad = _cli("verify", out)
+    assert bad.exit_code == 1 and "b.csv: not written by run" in bad.output and "Traceback" not in bad.output
