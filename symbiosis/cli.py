@@ -166,10 +166,7 @@ def balance(path: RegionPath,
     from symbiosis.balances import balances
     from symbiosis.balances import reconcile as reconcile_flows
 
-    _prepare(out)
-    if tolerance is not None and not 0 < tolerance < 1:  # the rule of balance_tolerance in region.yaml
-        _fail(InputError([Problem("command line", "the tolerance is a fraction between 0 and 1", column="--tolerance",
-                                  found=str(tolerance), expected="0 < tolerance < 1, e.g. 0.05 for 5 %")]))
+    _prepare(out, balance_tolerance=tolerance)  # the rule of balance_tolerance in region.yaml: 0 < t < 1
     region = _load(path)
     result = balances(region, tolerance=tolerance)
     console.print(_balance_table(result.table, f"{region.name}: facility balances (tolerance {result.tolerance:.0%})"))
@@ -354,7 +351,7 @@ def compare(scenarios: Annotated[list[Path], typer.Argument(help="Scenario YAML 
 
 @app.command()
 def tradeoff(path: RegionPath, out: OutDir = Path("out/tradeoff"),
-             points: Annotated[int, typer.Option(help="Points on the curve")] = 11,
+             points: Annotated[int, typer.Option(min=2, help="Points on the curve (at least 2)")] = 11,
              max_distance: MaxDistance = None, circuity: Circuity = None,
              transport_cost: TransportCost = None) -> None:
     """The cost–CO2e trade-off curve (ε-constraint over one model, re-solved, not rebuilt)."""
@@ -384,6 +381,17 @@ def tradeoff(path: RegionPath, out: OutDir = Path("out/tradeoff"),
     console.print(f"{len(result.changes)} exchange change(s) along the curve; outputs in {out}/")
 
 
+def _check_stream_numbers(**values: float | None) -> None:
+    """A new stream's amount (>= 0) and location (lat within ±90, lon within ±180), finite, before any work."""
+    ranges = {"amount": (0.0, math.inf), "lat": (-90.0, 90.0), "lon": (-180.0, 180.0)}
+    problems = [Problem("command line", "not a finite number in range", column=f"--{name}", found=str(value),
+                        expected=f"{ranges[name][0]:g} to {ranges[name][1]:g}")
+                for name, value in values.items() if value is not None
+                and not (math.isfinite(value) and ranges[name][0] <= value <= ranges[name][1])]
+    if problems:
+        _fail(InputError(problems))
+
+
 @app.command()
 def partners(path: RegionPath,
              flow: Annotated[str | None, typer.Option("--flow", help="An outgoing flow of the region")] = None,
@@ -402,6 +410,7 @@ def partners(path: RegionPath,
     from symbiosis.partners import add_stream, find_partners, parse_quality, partners_map, read_stream_file
 
     overrides = _prepare(out, **_overrides(max_distance, None, carbon_price, None))
+    _check_stream_numbers(amount=amount, lat=lat, lon=lon)
     region = _load(path)
     try:
         if flow is None and stream_file is not None:

@@ -24,8 +24,11 @@ from tests.conftest import REPO, TEST_DATA, TEST_MODELS, TINY, load_test_region
 ENV = {"SYMBIOSIS_DATA": str(TEST_DATA), "SYMBIOSIS_MODELS": str(TEST_MODELS)}
 
 
-def _cli(*args: str) -> object:
-    return CliRunner().invoke(app, [str(a) for a in args], env=ENV)
+def _cli(*args: object):  # type: ignore[no-untyped-def]
+    result = CliRunner().invoke(app, [str(a) for a in args], env=ENV)
+    # An error is an exit status and a message, never an exception escaping the command (a traceback).
+    assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
+    return result
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -438,3 +441,14 @@ def test_verify_command(tmp_path):
     (out / "b.csv").write_text("other run")
     bad = _cli("verify", out)
     assert bad.exit_code == 1 and "b.csv: not written by run" in bad.output and "Traceback" not in bad.output
+
+
+@pytest.mark.parametrize("args", [["tradeoff", TINY, "--points", "1"],
+                                  ["partners", TINY, "--facility", "f", "--material", "m", "--amount", "nan"],
+                                  ["partners", TINY, "--facility", "f", "--material", "m", "--amount", "1",
+                                   "--lat", "91", "--lon", "0"],
+                                  ["balance", TINY, "--tolerance", "2"], ["balance", TINY, "--tolerance", "nan"]])
+def test_other_numeric_options_are_checked_before_any_work(tmp_path, args):
+    result = _cli(*args, "--out", tmp_path / "out")
+    assert result.exit_code in (1, 2), result.output
+    assert "Traceback" not in result.output and not (tmp_path / "out").exists()
