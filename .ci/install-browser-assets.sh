@@ -44,11 +44,8 @@ if [ "$missing" = 0 ]; then
   exit 0
 fi
 
-if ! command -v npm >/dev/null 2>&1 && [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
-  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm >/dev/null
-fi
 if ! command -v npm >/dev/null 2>&1; then
-  echo "npm not found: install Node.js and npm (Debian: apt-get install -y npm)" >&2
+  echo "npm not found: install Node.js and npm (Debian: apt-get install -y npm, or .ci/install-system.sh)" >&2
   exit 1
 fi
 

@@ -63,10 +63,10 @@ ARC_COLUMNS = ["s", "d", "supply_id", "demand_id", "supply_facility", "demand_fa
 
 def resolve_parameters(region: Region, **overrides: Any) -> dict[str, object]:
     """Region defaults with the non-None overrides applied (the parameters a run used, for its record)."""
+    from symbiosis.pipeline import check_overrides
+
+    check_overrides(overrides)  # unknown keys, NaN and out-of-range values: the rules of region.yaml
     parameters: dict[str, object] = dict(region.settings.defaults.model_dump())
-    unknown = set(overrides) - set(parameters)
-    if unknown:
-        raise TypeError(f"unknown parameter(s): {', '.join(sorted(unknown))}; known: {', '.join(parameters)}")
     parameters.update({key: value for key, value in overrides.items() if value is not None})
     parameters["currency"] = region.settings.currency
     return parameters

@@ -6,18 +6,19 @@ Python. Input problems print as a located list and exit with status 1, without a
 
 from __future__ import annotations
 
+import enum
 import logging
 import math
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import pandas as pd
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from symbiosis.atomic import write_atomic
+from symbiosis.atomic import check_output_folder, output_folder
 from symbiosis.errors import InputError, Problem, SymbiosisError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
@@ -36,7 +37,7 @@ def _setup_logging(verbose: bool) -> None:
     logging.getLogger("pyomo").setLevel(logging.WARNING)
 
 
-def _fail(exc: Exception) -> None:
+def _fail(exc: Exception) -> NoReturn:
     if isinstance(exc, InputError):
         err_console.print(f"[bold red]{len(exc.problems)} problem(s) in the input:[/]")
         for problem in exc.problems:
@@ -44,6 +45,24 @@ def _fail(exc: Exception) -> None:
     else:
         err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
     raise typer.Exit(code=1)
+
+
+def _prepare(out: Path | None, **overrides: Any) -> dict[str, Any]:
+    """Check the output folder and the run parameters before any work: a mistake there costs no solve."""
+    from symbiosis.pipeline import check_overrides
+
+    try:
+        if out is not None:
+            check_output_folder(out)
+        return check_overrides(overrides)
+    except SymbiosisError as exc:
+        _fail(exc)
+
+
+def _write_csv(path: Path, frame: pd.DataFrame) -> None:
+    from symbiosis.outputs.export import write_csv
+
+    write_csv(path, frame)
 
 
 def _load(path: Path):  # type: ignore[no-untyped-def]
@@ -78,6 +97,49 @@ def check(path: RegionPath) -> None:
         console.print(f"[yellow]warning:[/] {warning}", highlight=False)
 
 
+class IdKind(enum.StrEnum):
+    facilities = "facilities"
+    flows = "flows"
+    materials = "materials"
+    supplies = "supplies"
+    demands = "demands"
+
+
+@app.command("list")
+def list_ids(path: RegionPath,
+             kind: Annotated[IdKind, typer.Argument(help="Which ids to print")] = IdKind.flows) -> None:
+    """Print the ids of a region's facilities, flows, materials, supplies (outgoing mass flows, for
+    `partners --flow`) or demands (incoming mass flows), one a line, tab-separated with what they are."""
+    region = _load(path)
+    if kind is IdKind.facilities:
+        rows = region.facilities[["facility_id", "name"]].astype(str).to_numpy().tolist()
+    elif kind is IdKind.materials:
+        materials = region.reference.materials
+        label = materials["name"] if "name" in materials.columns else pd.Series("", index=materials.index)
+        rows = [[str(i), str(n)] for i, n in zip(materials.index, label, strict=True)]
+    else:
+        flows = region.flows
+        mass = flows["quantity"] == "mass"
+        pick = {IdKind.flows: pd.Series(True, index=flows.index), IdKind.supplies: mass & (flows["direction"] == "out"),
+                IdKind.demands: mass & (flows["direction"] == "in")}[kind]
+        rows = flows.loc[pick, ["flow_id", "facility_id", "direction", "material"]].astype(str).to_numpy().tolist()
+    for row in rows:
+        sys.stdout.write("\t".join(row) + "\n")
+
+
+@app.command()
+def verify(folder: Annotated[Path, typer.Argument(help="An output folder a symbiosis command wrote")]) -> None:
+    """Check that an output folder is one run's complete, unchanged set of files (its manifest.json)."""
+    from symbiosis.atomic import verify_outputs
+
+    try:
+        manifest = verify_outputs(folder)
+    except SymbiosisError as exc:
+        _fail(exc)
+    console.print(f"[green]✓[/] {folder}: {len(manifest['files'])} files of run {manifest.get('run_id')} "
+                  f"({manifest.get('finished')}, symbiosis {manifest.get('version')})", highlight=False)
+
+
 def _balance_table(table: pd.DataFrame, title: str) -> Table:
     view = Table(title=title, show_lines=False)
     for column, justify in [("facility", "left"), ("quantity", "left"), ("inputs", "right"), ("outputs", "right"),
@@ -104,6 +166,7 @@ def balance(path: RegionPath,
     from symbiosis.balances import balances
     from symbiosis.balances import reconcile as reconcile_flows
 
+    _prepare(out, balance_tolerance=tolerance)  # the rule of balance_tolerance in region.yaml: 0 < t < 1
     region = _load(path)
     result = balances(region, tolerance=tolerance)
     console.print(_balance_table(result.table, f"{region.name}: facility balances (tolerance {result.tolerance:.0%})"))
@@ -120,13 +183,17 @@ def balance(path: RegionPath,
                           f"{row.closure_standard_uncertainty:,.1f} (chi-square {row.chi_square:,.1f}): check for a "
                           "missing flow or a wrong unit", highlight=False)
     if out is not None:
-        target = out / "balances.csv"
         frame = pd.concat([result.table, result.region], ignore_index=True)
-        write_atomic(target, lambda p: frame.to_csv(p, index=False))
-        console.print(f"wrote {target}")
+        try:
+            with output_folder(out) as stage:
+                _write_csv(stage / "balances.csv", frame)
+                if reconciled is not None:
+                    _write_csv(stage / "reconciled_flows.csv", reconciled.flows)
+                    _write_csv(stage / "reconciliation.csv", reconciled.facilities)
+        except SymbiosisError as exc:
+            _fail(exc)
+        console.print(f"wrote {out / 'balances.csv'}")
         if reconciled is not None:
-            write_atomic(out / "reconciled_flows.csv", lambda p: reconciled.flows.to_csv(p, index=False))
-            write_atomic(out / "reconciliation.csv", lambda p: reconciled.facilities.to_csv(p, index=False))
             console.print(f"wrote {out / 'reconciled_flows.csv'} and {out / 'reconciliation.csv'}")
 
 
@@ -134,6 +201,15 @@ def _overrides(max_distance: float | None, circuity: float | None, carbon_price:
                transport_cost: float | None) -> dict[str, Any]:
     return {"max_distance_km": max_distance, "circuity": circuity, "carbon_price": carbon_price,
             "transport_cost_per_tkm": transport_cost}
+
+
+class Method(enum.StrEnum):
+    """HiGHS methods (symbiosis.exchange.solve.METHODS)."""
+
+    ipm = "ipm"
+    simplex = "simplex"
+    pdlp = "pdlp"
+    choose = "choose"
 
 
 MaxDistance = Annotated[float | None,
@@ -176,20 +252,22 @@ def _print_kpis(results) -> None:  # type: ignore[no-untyped-def]
 @app.command()
 def optimise(path: RegionPath, out: OutDir = Path("out"), max_distance: MaxDistance = None,
              circuity: Circuity = None, carbon_price: CarbonPrice = None, transport_cost: TransportCost = None,
-             method: Annotated[str, typer.Option(help="HiGHS method: ipm, simplex or choose")] = "ipm",
+             method: Annotated[Method, typer.Option(help="HiGHS method")] = Method.ipm,
              threads: Threads = None) -> None:
     """Choose the exchanges that minimise cost (+ carbon price × CO2e) against business as usual."""
     from symbiosis.outputs.export import write_results
     from symbiosis.pipeline import optimise as run_optimise
     from symbiosis.pipeline import write_parameters
 
+    overrides = _prepare(out, **_overrides(max_distance, circuity, carbon_price, transport_cost))
     region = _load(path)
     try:
         with console.status("optimising") as status:
-            results = run_optimise(region, method=method, progress=lambda m: status.update(m), threads=threads,
-                                   **_overrides(max_distance, circuity, carbon_price, transport_cost))
-            write_results(results, out)
-            write_parameters(results, out, {"region": region.name, "source": region.source})
+            results = run_optimise(region, method=method.value, progress=lambda m: status.update(m),
+                                   threads=threads, **overrides)
+            with output_folder(out) as stage:
+                write_results(results, stage)
+                write_parameters(results, stage, {"region": region.name, "source": region.source})
     except SymbiosisError as exc:
         _fail(exc)
     _print_kpis(results)
@@ -206,20 +284,22 @@ def run(path: RegionPath, out: OutDir = Path("out"), max_distance: MaxDistance =
     from symbiosis.pipeline import optimise as run_optimise
     from symbiosis.pipeline import write_outputs
 
+    overrides = _prepare(out, **_overrides(max_distance, circuity, carbon_price, transport_cost))
     with console.status("checking the region") as status:
         region = _load(path)
         status.update("balancing facilities")
         balance_result = balances(region)
         try:
-            results = run_optimise(region, progress=lambda m: status.update(m), threads=threads,
-                                   **_overrides(max_distance, circuity, carbon_price, transport_cost))
+            results = run_optimise(region, progress=lambda m: status.update(m), threads=threads, **overrides)
             written = write_outputs(results, region, out, self_contained=self_contained,
                                     progress=lambda m: status.update(m), pngs=pngs)
         except SymbiosisError as exc:
             _fail(exc)
-    n_warn = len(balance_result.warnings())
-    console.print(f"[green]✓[/] {region.name}: {len(region.facilities)} facilities, "
-                  f"{n_warn} balance warning(s)")
+    # The same three lists, in the same order, as the report's warnings.
+    counts = (len(balance_result.warnings()), len(balance_result.data_quality_notes()), len(region.warnings))
+    console.print(f"[green]✓[/] {region.name}: {len(region.facilities)} facilities, {counts[0]} balance "
+                  f"warning(s), {counts[1]} data-quality note(s), {counts[2]} loading warning(s): "
+                  f"{sum(counts)} listed in the report", highlight=False)
     _print_kpis(results)
     for name, file in written.items():
         console.print(f"  {name}: {file}")
@@ -234,8 +314,13 @@ def compare(scenarios: Annotated[list[Path], typer.Argument(help="Scenario YAML 
     """Run scenarios (in parallel) and compare them side by side against the first."""
     from rich.progress import Progress
 
-    from symbiosis.compare import compare_runs, run_scenarios, write_comparison
+    from symbiosis.compare import check_scenario_names, compare_runs, run_scenarios, write_comparison
 
+    _prepare(out)
+    try:
+        check_scenario_names(scenarios)
+    except SymbiosisError as exc:
+        _fail(exc)
     with Progress(console=console) as bar:
         task = bar.add_task("scenarios", total=len(scenarios))
 
@@ -246,7 +331,10 @@ def compare(scenarios: Annotated[list[Path], typer.Argument(help="Scenario YAML 
 
         runs = run_scenarios(scenarios, scheduler=scheduler, max_workers=workers, progress=tick)
     comparison = compare_runs(runs, reference=reference)
-    written = write_comparison(comparison, runs, out)
+    try:
+        written = write_comparison(comparison, runs, out)
+    except SymbiosisError as exc:
+        _fail(exc)
     if not comparison.kpis.empty:
         view = Table(title=f"Scenarios against {comparison.reference}")
         for column in comparison.kpis.columns:
@@ -263,7 +351,7 @@ def compare(scenarios: Annotated[list[Path], typer.Argument(help="Scenario YAML 
 
 @app.command()
 def tradeoff(path: RegionPath, out: OutDir = Path("out/tradeoff"),
-             points: Annotated[int, typer.Option(help="Points on the curve")] = 11,
+             points: Annotated[int, typer.Option(min=2, help="Points on the curve (at least 2)")] = 11,
              max_distance: MaxDistance = None, circuity: Circuity = None,
              transport_cost: TransportCost = None) -> None:
     """The cost–CO2e trade-off curve (ε-constraint over one model, re-solved, not rebuilt)."""
@@ -271,17 +359,18 @@ def tradeoff(path: RegionPath, out: OutDir = Path("out/tradeoff"),
     from symbiosis.tradeoff import plot_tradeoff
     from symbiosis.tradeoff import tradeoff as trace
 
+    overrides = _prepare(out, **_overrides(max_distance, circuity, None, transport_cost))
     region = _load(path)
     try:
         with console.status("tracing the trade-off curve"):
-            cands = candidates(region, **_overrides(max_distance, circuity, None, transport_cost))
+            cands = candidates(region, **overrides)
             result = trace(cands, n_points=points)
+        with output_folder(out) as stage:
+            _write_csv(stage / "tradeoff.csv", result.points)
+            _write_csv(stage / "tradeoff_changes.csv", result.changes)
+            plot_tradeoff(result, str(stage / "tradeoff.png"))
     except SymbiosisError as exc:
         _fail(exc)
-    out.mkdir(parents=True, exist_ok=True)
-    write_atomic(out / "tradeoff.csv", lambda p: result.points.to_csv(p, index=False))
-    write_atomic(out / "tradeoff_changes.csv", lambda p: result.changes.to_csv(p, index=False))
-    plot_tradeoff(result, str(out / "tradeoff.png"))
     view = Table(title="Cost against CO2e")
     for column in ("point", "t CO2e/yr", f"cost {result.currency}/yr", "implied carbon price", "exchanges"):
         view.add_column(column, justify="right")
@@ -290,6 +379,17 @@ def tradeoff(path: RegionPath, out: OutDir = Path("out/tradeoff"),
                      str(row.n_exchanges))
     console.print(view)
     console.print(f"{len(result.changes)} exchange change(s) along the curve; outputs in {out}/")
+
+
+def _check_stream_numbers(**values: float | None) -> None:
+    """A new stream's amount (>= 0) and location (lat within ±90, lon within ±180), finite, before any work."""
+    ranges = {"amount": (0.0, math.inf), "lat": (-90.0, 90.0), "lon": (-180.0, 180.0)}
+    problems = [Problem("command line", "not a finite number in range", column=f"--{name}", found=str(value),
+                        expected=f"{ranges[name][0]:g} to {ranges[name][1]:g}")
+                for name, value in values.items() if value is not None
+                and not (math.isfinite(value) and ranges[name][0] <= value <= ranges[name][1])]
+    if problems:
+        _fail(InputError(problems))
 
 
 @app.command()
@@ -309,6 +409,8 @@ def partners(path: RegionPath,
     """Ranked receivers for one waste stream, with quality fit, value per tonne and what would make others viable."""
     from symbiosis.partners import add_stream, find_partners, parse_quality, partners_map, read_stream_file
 
+    overrides = _prepare(out, **_overrides(max_distance, None, carbon_price, None))
+    _check_stream_numbers(amount=amount, lat=lat, lon=lon)
     region = _load(path)
     try:
         if flow is None and stream_file is not None:
@@ -324,13 +426,13 @@ def partners(path: RegionPath,
             region, flow = add_stream(region, facility_id=facility, material=material, amount=amount, unit=unit,
                                       lat=lat, lon=lon, fate=fate, quality=parse_quality(quality or []))
         with console.status("searching partners"):
-            search = find_partners(region, flow, max_distance_km=max_distance, carbon_price=carbon_price)
+            search = find_partners(region, flow, **overrides)
+        with output_folder(out) as stage:
+            _write_csv(stage / "partners.csv", search.partners)
+            if len(search.partners):
+                partners_map(search, region, str(stage / "partners_map.html"))
     except SymbiosisError as exc:
         _fail(exc)
-    out.mkdir(parents=True, exist_ok=True)
-    write_atomic(out / "partners.csv", lambda p: search.partners.to_csv(p, index=False))
-    if len(search.partners):
-        partners_map(search, region, str(out / "partners_map.html"))
     cur = region.settings.currency
     console.print(f"stream [bold]{flow}[/]: {search.supply['material']}, {search.supply['amount_t_per_yr']:,.0f} t/yr; "
                   f"shadow value {search.shadow_value_per_t:,.2f} {cur}/t; optimum exchanges "
@@ -356,6 +458,7 @@ def resilience(path: RegionPath, out: OutDir = Path("out/resilience"),
 
     from symbiosis.resilience import resilience as analyse
 
+    _prepare(out)
     region = _load(path)
     try:
         with Progress(console=console) as bar:
@@ -365,13 +468,13 @@ def resilience(path: RegionPath, out: OutDir = Path("out/resilience"),
                 bar.update(task, total=n, completed=k - 1, description=f"without {facility}")
 
             result = analyse(region, only_participants=only_participants, include_exchanges=exchanges, progress=tick)
+        with output_folder(out) as stage:
+            _write_csv(stage / "resilience_facilities.csv", result.facilities)
+            _write_csv(stage / "exchange_graph.csv", result.graph)
+            if len(result.exchanges):
+                _write_csv(stage / "resilience_exchanges.csv", result.exchanges)
     except SymbiosisError as exc:
         _fail(exc)
-    out.mkdir(parents=True, exist_ok=True)
-    write_atomic(out / "resilience_facilities.csv", lambda p: result.facilities.to_csv(p, index=False))
-    write_atomic(out / "exchange_graph.csv", lambda p: result.graph.to_csv(p, index=False))
-    if len(result.exchanges):
-        write_atomic(out / "resilience_exchanges.csv", lambda p: result.exchanges.to_csv(p, index=False))
     cur = region.settings.currency
     view = Table(title="Who the network depends on")
     for column in ("#", "facility", f"cost benefit lost {cur}/yr", "CO2e lost t/yr", "waste diversion lost t/yr",

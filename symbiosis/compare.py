@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 import yaml
 
-from symbiosis.atomic import write_atomic, write_text_atomic
+from symbiosis.atomic import in_folder, output_folder, write_atomic, write_text_atomic
 
 if TYPE_CHECKING:
     from symbiosis.results import Results
@@ -174,12 +174,40 @@ def compare_runs(runs: list[ScenarioRun], *, reference: str | None = None, chang
     return Comparison(kpis, differences, exchanges, ref.name, failed)
 
 
+def check_scenario_names(paths: Iterable[str | Path]) -> None:
+    """Refuse unsafe or shared scenario names before running anything (see symbiosis.scenarios)."""
+    from symbiosis.scenarios import check_scenario_names as check
+
+    check([str(p) for p in paths])
+
+
 def write_comparison(comparison: Comparison, runs: list[ScenarioRun], out_dir: Path) -> dict[str, Path]:
     """Each run's outputs in its own folder (with its resolved scenario), the comparison tables, a
-    difference map and ``comparison.html``."""
-    from symbiosis.outputs.export import write_results
+    difference map and ``comparison.html``, as one folder.
 
-    out_dir.mkdir(parents=True, exist_ok=True)
+    Written into a staging folder with a ``manifest.json`` and swapped into place whole
+    (:func:`symbiosis.atomic.output_folder`): a failed comparison leaves the previous one untouched.
+    Raises :class:`~symbiosis.errors.InputError` when two runs would share a folder.
+    """
+    from symbiosis.errors import Problems
+
+    problems = Problems()
+    folders: dict[str, str] = {}
+    for run in runs:
+        key = _safe(run.name).casefold()
+        if key in folders:
+            problems.add(run.path, "two scenarios have the same name (their results would share one folder)",
+                         column="name", found=run.name, expected=f"a name other than that of {folders[key]}")
+        folders[key] = run.path
+    problems.raise_if_any()
+    with output_folder(out_dir) as stage:
+        written = _write_comparison(comparison, runs, stage)
+    return in_folder(out_dir, stage, written)
+
+
+def _write_comparison(comparison: Comparison, runs: list[ScenarioRun], out_dir: Path) -> dict[str, Path]:
+    from symbiosis.outputs.export import write_csv, write_results
+
     written: dict[str, Path] = {}
     for run in runs:
         folder = out_dir / _safe(run.name)
@@ -191,9 +219,9 @@ def write_comparison(comparison: Comparison, runs: list[ScenarioRun], out_dir: P
         else:
             write_text_atomic(folder / "error.txt", run.error + "\n")
     if not comparison.kpis.empty:
-        write_atomic(out_dir / "kpis_comparison.csv", lambda p: comparison.kpis.to_csv(p, index=False))
-        write_atomic(out_dir / "kpis_differences.csv", lambda p: comparison.differences.to_csv(p, index=False))
-        write_atomic(out_dir / "exchanges_changes.csv", lambda p: comparison.exchanges.to_csv(p, index=False))
+        write_csv(out_dir / "kpis_comparison.csv", comparison.kpis)
+        write_csv(out_dir / "kpis_differences.csv", comparison.differences)
+        write_csv(out_dir / "exchanges_changes.csv", comparison.exchanges)
         written["kpis"] = out_dir / "kpis_comparison.csv"
         written["map"] = difference_map(comparison, runs, out_dir / "differences_map.html")
     status = [{"scenario": r.name, "ok": r.ok, "seconds": round(r.seconds, 3), "error": r.error} for r in runs]
@@ -203,7 +231,14 @@ def write_comparison(comparison: Comparison, runs: list[ScenarioRun], out_dir: P
 
 
 def _safe(name: str) -> str:
-    return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in name) or "scenario"
+    """The folder of a run: its scenario name (already checked safe), or for a run whose file could not be
+    read, its file's stem made safe (never empty, ``.`` or ``..``, never a path)."""
+    from symbiosis.scenarios import scenario_folder, scenario_name_problem
+
+    if scenario_name_problem(name) is None:
+        return scenario_folder(name)
+    text = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in name).strip("_")
+    return text or "scenario"
 
 
 def _plain(value: Any) -> Any:

@@ -12,7 +12,9 @@ Only the demands of compatible materials are visited (grouped by material), neve
 
 from __future__ import annotations
 
+import difflib
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,6 +40,13 @@ class PartnerSearch:
     parameters: dict[str, object]
 
 
+def suggest(value: str, choices: Iterable[object], kind: str) -> str:
+    """'did you mean ...' with the nearest ids (difflib), and how to list them all."""
+    nearest = difflib.get_close_matches(str(value), [str(c) for c in choices], n=3, cutoff=0.5)
+    hint = f"did you mean {' or '.join(repr(n) for n in nearest)}? " if nearest else ""
+    return hint + f"list them with: symbiosis list REGION {kind}"
+
+
 def add_stream(region: Region, *, facility_id: str, material: str, amount: float, unit: str = "t",
                lat: float | None = None, lon: float | None = None, fate: str = "landfill",
                price_per_t: float | None = None, quality: dict[str, tuple[float, str]] | None = None,
@@ -49,7 +58,8 @@ def add_stream(region: Region, *, facility_id: str, material: str, amount: float
     problems: list[Problem] = []
     if material not in changed.reference.materials.index:
         problems.append(Problem("--material", "unknown material", found=material,
-                                expected="a material_id from the reference materials"))
+                                expected="a material_id from the reference materials",
+                                fix=suggest(material, changed.reference.materials.index, "materials")))
     if fate and fate not in changed.reference.fates.index:
         problems.append(Problem("--fate", "unknown fate", found=fate,
                                 expected=", ".join(changed.reference.fates.index)))
@@ -156,7 +166,9 @@ def find_partners(region: Region, flow_id: str, **overrides: Any) -> PartnerSear
     parameters = resolve_parameters(region, **overrides)
     flows = region.flows.set_index("flow_id")
     if flow_id not in flows.index:
-        raise InputError([Problem("--flow", "unknown flow", found=flow_id, expected="a flow_id of the region")])
+        outgoing = flows.index[(flows["direction"] == "out") & (flows["quantity"] == "mass")]
+        raise InputError([Problem("--flow", "unknown flow", found=flow_id, expected="a flow_id of the region",
+                                  fix=suggest(flow_id, outgoing, "supplies"))])
     supply = flows.loc[flow_id]
     if supply["direction"] != "out" or supply["quantity"] != "mass":
         raise InputError([Problem("--flow", "not an outgoing mass flow", found=flow_id,

@@ -8,16 +8,20 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from symbiosis.atomic import write_text_atomic
+from pydantic import ValidationError
+
+from symbiosis.atomic import in_folder, output_folder, write_text_atomic
 from symbiosis.candidates import Candidates
 from symbiosis.candidates import candidates as build_candidates
-from symbiosis.region import Region
+from symbiosis.errors import Problems, SymbiosisError
+from symbiosis.region import Defaults, Region
 
 if TYPE_CHECKING:
     from symbiosis.results import Results
@@ -36,6 +40,48 @@ class Timings:
     def record(self, stage: str, started: float) -> None:
         self.stages[stage] = time.perf_counter() - started
         logger.info("stage %s: %.3f s", stage, self.stages[stage])
+
+
+#: The command-line option of each run parameter, named in error messages.
+OPTION_OF = {"max_distance_km": "--max-distance", "circuity": "--circuity", "carbon_price": "--carbon-price",
+             "transport_cost_per_tkm": "--transport-cost"}
+
+
+def check_overrides(overrides: Mapping[str, Any]) -> dict[str, Any]:
+    """The non-None run-parameter overrides, checked by the rules that check ``region.yaml``'s defaults.
+
+    Every override goes through :class:`symbiosis.region.Defaults` (finite numbers, circuity >= 1, costs,
+    emissions and carbon price >= 0, distances > 0), whether it comes from the command line, a scenario or
+    ``optimise(**overrides)``, so the rules are written once. Unknown keys and bad values are collected
+    and raised together as an :class:`~symbiosis.errors.InputError`.
+    """
+    problems = Problems()
+    known = set(Defaults.model_fields)
+    given = {key: value for key, value in overrides.items() if value is not None}
+    for key in sorted(set(given) - known):
+        problems.add("run parameters", "unknown parameter", column=key, found=key, expected=", ".join(known))
+        given.pop(key)
+    try:
+        Defaults.model_validate(given)
+    except ValidationError as exc:
+        for error in exc.errors():
+            key = ".".join(str(part) for part in error["loc"])
+            option = OPTION_OF.get(key)
+            problems.add("run parameters", error["msg"], column=key, found=error.get("input"),
+                         expected="a finite number within the range region.yaml accepts (docs/data-format.md)",
+                         fix=f"correct {option} on the command line, or the argument" if option else None)
+    problems.raise_if_any()
+    return given
+
+
+def check_finite_kpis(results: Results) -> None:
+    """Refuse results whose indicators are not finite numbers (an overflow in the data or the parameters)."""
+    bad = sorted(key for key, value in results.kpis.items()
+                 if isinstance(value, (int, float)) and not isinstance(value, bool) and not math.isfinite(value))
+    if bad:
+        raise SymbiosisError(
+            f"the results are not finite numbers ({', '.join(bad)}): a parameter or a figure of the region is "
+            "so large that the sums overflow; nothing was written")
 
 
 COLUMN_GENERATION_FROM_ARCS = 20_000
@@ -71,6 +117,7 @@ def optimise(region: Region, *, method: str = "ipm", strategy: str = "auto", pro
     timings = timings or Timings()
     say = progress or (lambda _message: None)
     weights = overrides.pop("weights", None)
+    check_overrides(overrides)
     started = time.perf_counter()
     say("screening candidate exchanges")
     cands = build_candidates(region, **overrides)
@@ -90,6 +137,7 @@ def optimise(region: Region, *, method: str = "ipm", strategy: str = "auto", pro
     say("evaluating results against business as usual")
     results = evaluate(region, cands, solution)
     timings.record("results", started)
+    check_finite_kpis(results)
     return results
 
 
@@ -101,13 +149,25 @@ def write_parameters(results: Results, out_dir: Path, extra: dict[str, object] |
 
 def write_outputs(results: Results, region: Region, out_dir: Path, *, self_contained: bool = False,
                   progress: Progress | None = None, pngs: bool = True) -> dict[str, Path]:
-    """Tables, GeoPackage, map, report and slide PNGs for one run."""
+    """Tables, GeoPackage, map, report and slide PNGs for one run, as one folder.
+
+    Everything is written into a staging folder beside ``out_dir`` with a ``manifest.json`` and then swapped
+    into place whole (:func:`symbiosis.atomic.output_folder`): ``out_dir`` holds this run's files or the
+    previous run's, never a mix. Returns the paths in ``out_dir``.
+    """
+    with output_folder(out_dir) as stage:
+        written = _write_outputs(results, region, stage, self_contained=self_contained, progress=progress,
+                                 pngs=pngs)
+    return in_folder(out_dir, stage, written)
+
+
+def _write_outputs(results: Results, region: Region, out_dir: Path, *, self_contained: bool,
+                   progress: Progress | None, pngs: bool) -> dict[str, Path]:
     from symbiosis.outputs.export import write_results
     from symbiosis.outputs.mapping import save_map
     from symbiosis.outputs.report import write_report
 
     say = progress or (lambda _message: None)
-    out_dir.mkdir(parents=True, exist_ok=True)
     written: dict[str, Path] = {}
     say("writing tables and GeoPackage")
     write_results(results, out_dir)

@@ -16,9 +16,9 @@ from symbiosis.reference import Reference
 
 
 class Defaults(BaseModel):
-    """Region-wide parameters; every one can be overridden per run."""
+    """Region-wide parameters; every one can be overridden per run (and every override is checked here)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     max_distance_km: float = Field(100.0, gt=0)
     # A hard cap over every limit (flow, substitution, material, region): "nothing travels further than".

@@ -19,11 +19,12 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, Strict, ValidationError, field_validator, model_validator
 
 from symbiosis.errors import InputError, Problems
 from symbiosis.process_models import load_process_models, pydantic_problems, read_yaml
@@ -33,21 +34,46 @@ logger = logging.getLogger(__name__)
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # NaN, infinity and text where a number belongs are refused with the key's path, never read as 0.
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+
+#: A number in a scenario file: an int or a float as YAML reads it (not "1.5" in quotes, not true/false).
+Number = Annotated[float, Strict()]
+
+#: What a scenario name may hold: it names the scenario's folder in the comparison output.
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._-]*$")
+
+
+def scenario_name_problem(name: object) -> str | None:
+    """Why ``name`` cannot be a scenario name (a single, safe folder name), or None if it can."""
+    if not isinstance(name, str) or not name.strip():
+        return "the scenario name is empty or not text"
+    if len(name) > 100:
+        return "the scenario name is longer than 100 characters"
+    if not NAME_PATTERN.match(name) or name.endswith((" ", ".")):
+        return ("the scenario name must be one folder name: letters, digits, space, '.', '_' or '-', starting "
+                "with a letter or digit and not ending in a space or '.' (no '/', '\\', '..' or absolute path)")
+    return None
+
+
+def scenario_folder(name: str) -> str:
+    """The folder of a scenario in a comparison's output (spaces become ``_``); compared case-insensitively."""
+    return name.replace(" ", "_")
 
 
 class ParameterChange(_Strict):
     """Run parameters: any of the region defaults (max_distance_km, circuity, carbon_price, ...)."""
 
-    max_distance_km: float | None = Field(None, gt=0)
-    max_distance_cap_km: float | None = Field(None, gt=0)
-    circuity: float | None = Field(None, ge=1)
-    transport_cost_per_tkm: float | None = Field(None, ge=0)
-    transport_co2_per_tkm: float | None = Field(None, ge=0)
-    carbon_price: float | None = Field(None, ge=0)
+    max_distance_km: Number | None = Field(None, gt=0)
+    max_distance_cap_km: Number | None = Field(None, gt=0)
+    circuity: Number | None = Field(None, ge=1)
+    transport_cost_per_tkm: Number | None = Field(None, ge=0)
+    transport_co2_per_tkm: Number | None = Field(None, ge=0)
+    carbon_price: Number | None = Field(None, ge=0)
     internal_reuse: bool | None = None
-    weight_cost: float | None = Field(None, ge=0, description="objective weight on money")
-    weight_co2e: float | None = Field(None, ge=0, description="objective weight on t CO2e (money-equivalent)")
+    weight_cost: Number | None = Field(None, ge=0, description="objective weight on money")
+    weight_co2e: Number | None = Field(None, ge=0, description="objective weight on t CO2e (money-equivalent)")
 
 
 class FateCostChange(_Strict):
@@ -58,10 +84,10 @@ class FateCostChange(_Strict):
     """
 
     fate: str
-    factor: float | None = None
-    tax_factor: float | None = None
-    add: float | None = None
-    set: float | None = None
+    factor: Number | None = None
+    tax_factor: Number | None = None
+    add: Number | None = None
+    set: Number | None = None
 
     @model_validator(mode="after")
     def _one_operation(self) -> FateCostChange:
@@ -76,8 +102,8 @@ class PriceChange(_Strict):
 
     material: str
     facility: str | None = None
-    factor: float | None = None
-    set: float | None = None
+    factor: Number | None = None
+    set: Number | None = None
 
     @model_validator(mode="after")
     def _one_operation(self) -> PriceChange:
@@ -90,7 +116,7 @@ class ScaleFlows(_Strict):
     """Multiply the flows of a facility (all, or of one material / direction / category) by a factor."""
 
     facility: str
-    factor: float = Field(ge=0)
+    factor: Number = Field(ge=0)
     material: str | None = None
     direction: Literal["in", "out", "stock"] | None = None
     category: str | None = None
@@ -100,7 +126,7 @@ class ReplaceFlow(_Strict):
     """Set one flow's amount (t/yr after units; the unit given here is converted like any input)."""
 
     flow_id: str
-    amount: float = Field(ge=0)
+    amount: Number = Field(ge=0)
     unit: str = "t"
 
 
@@ -113,10 +139,10 @@ class AddFacility(_Strict):
 
     facility_id: str
     name: str
-    lat: float = Field(ge=-90, le=90)
-    lon: float = Field(ge=-180, le=180)
+    lat: Number = Field(ge=-90, le=90)
+    lon: Number = Field(ge=-180, le=180)
     process_model: str
-    activity: float = Field(gt=0)
+    activity: Number = Field(gt=0)
     activity_unit: str
     sector: str | None = None
     confidential: bool = False
@@ -150,10 +176,18 @@ class Change(_Strict):
 
 
 class Scenario(_Strict):
-    name: str
+    name: str = Field(description="one folder name: letters, digits, space, '.', '_', '-'")
     description: str = ""
     base: str = Field(description="the base region, relative to the scenario file")
     changes: Annotated[list[Change], Field(default_factory=list)]
+
+    @field_validator("name")
+    @classmethod
+    def _safe_name(cls, name: str) -> str:
+        problem = scenario_name_problem(name)
+        if problem:
+            raise ValueError(problem)
+        return name
 
 
 def load_scenario(path: str | Path) -> tuple[Scenario, Path]:
@@ -345,4 +379,32 @@ _APPLY = {
     "add_facility": _add_facility,
 }
 
-__all__ = ["Scenario", "Change", "load_scenario", "apply_scenario", "InputError"]
+def check_scenario_names(paths: list[str] | list[Path]) -> None:
+    """Refuse, before any run, scenario names that are not safe folder names or that two files share.
+
+    Each scenario's results go to a folder named after it in the comparison output, so a name such as
+    ``..`` or ``a/b`` would write outside it, and two scenarios with one name would mix their results.
+    A file that cannot be read is left to its run, which reports it.
+    """
+    problems = Problems()
+    seen: dict[str, str] = {}
+    for path in map(Path, paths):
+        data = read_yaml(path, Problems())
+        if not isinstance(data, dict) or "name" not in data:
+            continue
+        name = data["name"]
+        problem = scenario_name_problem(name)
+        if problem:
+            problems.add(str(path), problem, column="name", found=name)
+            continue
+        key = scenario_folder(name).casefold()
+        if key in seen:
+            problems.add(str(path), "two scenarios have the same name (their results would share one folder)",
+                         column="name", found=name, expected=f"a name other than that of {seen[key]}",
+                         fix=f"rename the scenario in {path} or in {seen[key]}")
+        else:
+            seen[key] = str(path)
+    problems.raise_if_any()
+
+
+__all__ = ["Scenario", "Change", "load_scenario", "apply_scenario", "check_scenario_names", "InputError"]

@@ -12,6 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from symbiosis.candidates import _quality_fails, _stable_argsort, _unique_pairs, candidates, geodesic_km
+from symbiosis.errors import InputError
 from tests.conftest import load_test_region
 
 
@@ -55,7 +56,7 @@ def test_override_max_distance_and_circuity(tiny_region):
     km = c2.arcs.set_index("demand_id").loc["board_gypsum", "distance_km"]
     assert km == pytest.approx(candidates(tiny_region).arcs.set_index("demand_id").loc["board_gypsum", "distance_km"]
                                / 1.3 * 2.0)
-    with pytest.raises(TypeError, match="unknown parameter"):
+    with pytest.raises(InputError, match="unknown parameter"):
         candidates(tiny_region, max_distnace_km=3)
 
 

@@ -269,8 +269,45 @@ def _for_file(frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+#: What a spreadsheet reads as the start of a formula in a text cell (OWASP, CSV injection).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def excel_safe(frame: pd.DataFrame) -> pd.DataFrame:
+    """A copy of ``frame`` whose text cells a spreadsheet cannot run as formulas.
+
+    A text cell (or column name) that starts with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return gets
+    a leading ``'``, the OWASP rule against CSV injection: Excel and LibreOffice then show the text as it is.
+    Numbers stay numbers (a negative number is not text); only ``str`` values are touched.
+    """
+    out = frame
+    pattern = "^[" + "".join(re.escape(c) for c in FORMULA_STARTS) + "]"
+    for position in range(frame.shape[1]):
+        series = frame.iloc[:, position]
+        if not (series.dtype == object or pd.api.types.is_string_dtype(series)
+                or isinstance(series.dtype, pd.CategoricalDtype)):
+            continue
+        text = series.astype(object)
+        risky = text.str.match(pattern, na=False).to_numpy(bool)
+        if risky.any():
+            if out is frame:
+                out = frame.copy()
+            fixed = text.copy()
+            fixed[risky] = "'" + text[risky].astype(str)
+            out.isetitem(position, fixed)
+    renamed = {c: f"'{c}" for c in out.columns if isinstance(c, str) and c.startswith(FORMULA_STARTS)}
+    return out.rename(columns=renamed) if renamed else out
+
+
+def write_csv(path: str | os.PathLike[str], frame: pd.DataFrame, **options: Any) -> Path:
+    """Write ``frame`` as CSV, atomically, through :func:`excel_safe`: every CSV the project writes goes here."""
+    safe = excel_safe(frame)
+    return write_atomic(Path(path), lambda tmp: safe.to_csv(tmp, index=False, **options))
+
+
 def _csv_writer(frame: pd.DataFrame) -> Callable[[Path], None]:
-    return lambda tmp: frame.to_csv(tmp, index=False)
+    safe = excel_safe(frame)
+    return lambda tmp: safe.to_csv(tmp, index=False)
 
 
 def write_results(results: Any, out_dir: str | os.PathLike[str], *, public: bool = True) -> dict[str, Path]:

@@ -207,15 +207,10 @@ def _context(results: Any, region: Any, public: bool, map_src: str | None, map_s
         frame["stage"] = stage
         balance_frames.append(frame)
         if stage == "before":
-            for row in frame.itertuples(index=False):
-                status = str(getattr(row, "status", "ok"))
-                if status and status != "ok":
-                    warnings.append(f"{row.facility_name} ({row.quantity}): {status}")
-                shares = [getattr(row, "share_estimated", 0.0), getattr(row, "share_modelled", 0.0)]
-                shares = [s for s in shares if isinstance(s, (int, float)) and not math.isnan(s)]
-                if shares and sum(shares) > 0.5:
-                    warnings.append(f"{row.facility_name} ({row.quantity}): {sum(shares):.0%} of the flows are "
-                                    "estimated or modelled, not measured")
+            # The same messages, counted the same way, as the terminal prints (symbiosis.balances.Balances).
+            before = getattr(view, attr)
+            warnings.extend(before.warnings(names=names))
+            warnings.extend(before.data_quality_notes(names=names))
     if region is not None:
         warnings.extend(str(w) for w in getattr(region, "warnings", []))
     balances = pd.concat(balance_frames, ignore_index=True) if balance_frames else pd.DataFrame()
