@@ -34,13 +34,22 @@ from symbiosis.outputs.export import (
     jsonable,
     public_results,
 )
-from symbiosis.outputs.mapping import map_html, save_map
+from symbiosis.outputs.mapping import map_html, offline_notice_check, offline_notice_div, save_map
 from symbiosis.outputs.sankey import facility_sankey, network_sankey
 
 logger = logging.getLogger(__name__)
 
 #: Rows shown per table; the CSV files written by write_results hold them all.
 MAX_ROWS = 500
+
+#: Shown above the Sankeys until plotly.js has loaded (HTML written here, never data).
+PLOTLY_OFFLINE_MESSAGE = (
+    "<b>The flow diagrams cannot be drawn: plotly.js did not load.</b> They need plotly.js from the internet "
+    "(cdn.plot.ly): open the report with a network connection, or write it with "
+    "<code>symbiosis run --self-contained</code> (<code>write_report(..., self_contained=True)</code>), which "
+    "puts plotly.js into the page. The tables below do not need it."
+)
+PLOTLY_NOTICE_ID = "sym-plotly-offline-notice"
 
 #: How many facilities get their own balance Sankey in the report (those with the largest gain).
 N_FACILITY_SANKEYS = 4
@@ -246,6 +255,8 @@ def _context(results: Any, region: Any, public: bool, map_src: str | None, map_s
         "map_src": map_src,
         "map_srcdoc": map_srcdoc,
         "sankeys": sankeys,
+        "plotly_notice": _markup(offline_notice_div(PLOTLY_OFFLINE_MESSAGE, PLOTLY_NOTICE_ID, position="static")),
+        "plotly_check": _markup(offline_notice_check("window.Plotly && window.Plotly.newPlot", PLOTLY_NOTICE_ID)),
         "exchanges": _table(exchanges, max_rows, "exchanges.csv"),
         "gains": _table(gains, max_rows, "facilities.csv"),
         "supplies": _table(supplies.sort_values("amount_t_per_yr", ascending=False), max_rows, "supplies.csv"),
