@@ -106,6 +106,8 @@ _CSS = """
 .sym-legend p { margin: 4px 0 0; color: #444; }
 .sym-popup, .sym-tip { font: 13px/1.35 sans-serif; }
 .sym-popup ul { margin: 2px 0 4px; padding-left: 16px; }
+.sym-tile-notice { background: #fff4e5; color: #4a2b00; border: 1px solid #b35c00; border-radius: 4px;
+  padding: 4px 8px; font: 12px/1.35 sans-serif; max-width: 320px; }
 </style>
 """
 
@@ -307,6 +309,38 @@ def _element_classes() -> dict[str, type]:
             self.html = markup
             self.html_json = script_json(markup)
 
+    class TileNotice(MacroElement):  # type: ignore[misc]
+        """A note in the map's corner, added the first time a background tile fails to load."""
+
+        _template = _template("""
+            {% macro script(this, kwargs) %}
+            (function () {
+                var map = {{ this._parent.get_name() }};
+                var shown = false;
+                map.eachLayer(function (layer) {
+                    if (!(layer instanceof L.TileLayer)) { return; }
+                    layer.on('tileerror', function () {
+                        if (shown) { return; }
+                        shown = true;
+                        var note = L.control({position: 'bottomright'});
+                        note.onAdd = function () {
+                            var div = L.DomUtil.create('div', 'sym-tile-notice');
+                            div.setAttribute('role', 'status');
+                            div.textContent = {{ this.message_json }};
+                            return div;
+                        };
+                        note.addTo(map);
+                    });
+                });
+            })();
+            {% endmacro %}
+        """)
+
+        def __init__(self, message: str):
+            super().__init__()
+            self._name = "SymbiosisTileNotice"
+            self.message_json = script_json(message)
+
     class JsonTooltip(folium.Tooltip):  # type: ignore[misc]
         """folium's Tooltip, but its HTML reaches the script as JSON instead of inside a template literal.
 
@@ -326,7 +360,7 @@ def _element_classes() -> dict[str, type]:
             self.options_json = script_json(self.options)
 
     return {"FacilityMarkers": FacilityMarkers, "ExchangeLines": ExchangeLines, "FateCircles": FateCircles,
-            "Legend": Legend, "JsonTooltip": JsonTooltip}
+            "Legend": Legend, "JsonTooltip": JsonTooltip, "TileNotice": TileNotice}
 
 
 def tooltip(markup: str, **options: Any) -> folium.Tooltip:
@@ -342,10 +376,20 @@ def tooltip(markup: str, **options: Any) -> folium.Tooltip:
 #: The id of the notice element that a page shows until its scripts have loaded.
 OFFLINE_NOTICE_ID = "sym-offline-notice"
 
+#: The notice of a map page whose scripts did not load (HTML written here, never data).
 MAP_OFFLINE_MESSAGE = (
     "<b>The map cannot be drawn: its scripts did not load.</b> This map needs the Leaflet scripts from the "
-    "internet (cdn.jsdelivr.net and other public CDNs) and its background tiles from openstreetmap.org: open "
-    "it with a network connection. The tables and CSV files beside it hold the same figures."
+    "internet (cdn.jsdelivr.net and other public CDNs): open it with a network connection{hint}. The CSV files "
+    "beside it hold the same figures."
+)
+SELF_CONTAINED_HINT = (
+    ", or write it with <code>symbiosis run --self-contained</code> (<code>save_map(..., self_contained=True)"
+    "</code>), which puts the scripts into the page"
+)
+#: Shown on the map when a background tile did not load (Leaflet itself did).
+TILES_OFFLINE_MESSAGE = (
+    "The background map could not be loaded: its tiles come from the internet (openstreetmap.org). "
+    "Facilities and exchanges are drawn all the same."
 )
 
 
@@ -381,13 +425,20 @@ def offline_notice_html(message: str, loaded: str, notice_id: str = OFFLINE_NOTI
     return offline_notice_div(message, notice_id, position=position) + offline_notice_check(loaded, notice_id)
 
 
-def add_offline_notice(m: folium.Map, message: str = MAP_OFFLINE_MESSAGE) -> folium.Map:
-    """Give the page of ``m`` a notice that shows when Leaflet did not load (no network); returns ``m``."""
+def add_offline_notice(m: folium.Map, *, self_contained_hint: bool = False) -> folium.Map:
+    """Give the page of ``m`` a notice that shows when Leaflet did not load (no network), and a note on the
+    map when its tiles do not load; returns ``m``.
+
+    ``self_contained_hint`` adds that ``symbiosis run --self-contained`` writes a page that needs no scripts
+    from the network (true of the maps that :func:`save_map` writes).
+    """
     import folium
 
+    message = MAP_OFFLINE_MESSAGE.format(hint=SELF_CONTAINED_HINT if self_contained_hint else "")
     root = m.get_root()
     root.html.add_child(  # type: ignore[attr-defined]
         folium.Element(offline_notice_html(message, "window.L && window.L.map")), name="symbiosis_offline_notice")
+    m.add_child(_element_classes()["TileNotice"](TILES_OFFLINE_MESSAGE))
     return m
 
 
@@ -583,7 +634,7 @@ def explore(
     if m is None:
         m = folium.Map(tiles=tiles, control_scale=True, location=_centre(facilities), zoom_start=11)
     m.get_root().header.add_child(folium.Element(_CSS), name="symbiosis_css")  # type: ignore[attr-defined]
-    add_offline_notice(m)
+    add_offline_notice(m, self_contained_hint=True)
     classes = _element_classes()
 
     exchanges = exchange_rows(view, currency, min_weight, max_weight)
@@ -643,14 +694,28 @@ def _centre(facilities: pd.DataFrame) -> list[float]:
     return [float(facilities["lat"].astype(float).mean()), float(facilities["lon"].astype(float).mean())]
 
 
-def map_html(results: Any, **kwargs: Any) -> str:
-    """The complete HTML page of :func:`explore`'s map."""
-    return str(explore(results, **kwargs).get_root().render())
+def map_html(results: Any, *, self_contained: bool = False, **kwargs: Any) -> str:
+    """The complete HTML page of :func:`explore`'s map.
+
+    ``self_contained=True`` puts Leaflet's script and style (and markercluster's) into the page
+    (:func:`symbiosis.outputs.offline.inline_assets`), so the map draws with no network; only the background
+    tiles still come from it.
+    """
+    text = str(explore(results, **kwargs).get_root().render())
+    if self_contained:
+        from symbiosis.outputs.offline import inline_assets
+
+        text = inline_assets(text)
+    return text
 
 
-def save_map(results: Any, path: str | os.PathLike[str], **kwargs: Any) -> Path:
-    """Write the map of ``results`` to ``path`` (HTML) atomically; keywords go to :func:`explore`."""
-    text = map_html(results, **kwargs)
+def save_map(results: Any, path: str | os.PathLike[str], *, self_contained: bool = False, **kwargs: Any) -> Path:
+    """Write the map of ``results`` to ``path`` (HTML) atomically; keywords go to :func:`explore`.
+
+    ``self_contained=True``: see :func:`map_html`.
+    """
+    text = map_html(results, self_contained=self_contained, **kwargs)
     target = write_text_atomic(Path(path), text)
-    logger.info("map written to %s (%.1f kB)", target, len(text.encode("utf-8")) / 1024)
+    logger.info("map written to %s (%.1f kB, self_contained=%s)", target, len(text.encode("utf-8")) / 1024,
+                self_contained)
     return target

@@ -10,8 +10,9 @@ reasons, facility balances with closure errors and data-quality warnings, and th
 
 KPI figures carry ``data-kpi="name"`` attributes and are formatted by :func:`format_kpi`, so a test can
 compare what a reader sees with ``kpis.json``. Plotly's script comes from its CDN by default; with
-``self_contained=True`` it is inlined from the plotly Python package (the Sankeys then work offline) and the
-map is inlined too, though its tiles and Leaflet scripts still come from the network (docs/outputs.md).
+``self_contained=True`` it is inlined from the plotly Python package and the map is inlined too, with
+Leaflet's script and style (symbiosis/outputs/offline.py): the page then works with no network, but for the
+map's background tiles (docs/outputs.md). Without the network, a page that needs its scripts says so.
 """
 
 from __future__ import annotations
@@ -325,7 +326,7 @@ def _markup(text: str) -> Any:
 def render_report(results: Any, *, region: Any = None, public: bool = True, self_contained: bool = False,
                   map_src: str | None = "map.html", max_rows: int = MAX_ROWS) -> str:
     """The report page as a string (see :func:`write_report`)."""
-    map_srcdoc = map_html(results, public=public) if self_contained else None
+    map_srcdoc = map_html(results, public=public, self_contained=True) if self_contained else None
     context = _context(results, region, public, None if self_contained else map_src, map_srcdoc,
                        True if self_contained else "cdn", max_rows)
     return str(_environment().get_template("report.html.j2").render(**context))
