@@ -238,6 +238,10 @@ def test_no_payload_runs_in_the_browser(site: tuple[str, Path], page_name: str) 
                 "Array.from(document.querySelectorAll('img[src=x], svg[onload], a[href^=\"javascript:\"]'))"
                 ".map(function (e) { return e.outerHTML; })")
         visible = page.evaluate("document.body.innerText")
+        # plotly reads a few tags in labels: its SVG text must hold the payloads as text.
+        sankey_text = "\n".join(page.evaluate(
+            "Array.from(document.querySelectorAll('.js-plotly-plot text')).map(function (t) "
+            "{ return t.textContent; })"))
         frames_text = "\n".join(frame.evaluate("document.body ? document.body.innerText : ''")
                                 for frame in page.frames)
         syntax = [m for m in log.console_errors + log.page_errors if "SyntaxError" in m or "Unexpected" in m
@@ -251,6 +255,8 @@ def test_no_payload_runs_in_the_browser(site: tuple[str, Path], page_name: str) 
     shown = visible + "\n" + frames_text
     for payload in ("<img src=x onerror=alert(1)>", "{{7*7}}", "${alert(document.domain)}"):
         assert payload in shown, f"{page_name} ({variant}): {payload!r} is not shown as text"
+        if page_name.endswith("report.html"):
+            assert payload in sankey_text, f"{page_name} ({variant}): {payload!r} is not a Sankey label"
 
 
 # --------------------------------------------------------------------------------------------------
@@ -307,3 +313,18 @@ def test_a_folium_tooltip_gets_its_html_as_json_not_as_a_template_literal() -> N
     call = re.search(r'\.bindTooltip\(("(?:[^"\\]|\\.)*"), \{"sticky": true\}\);', page)
     assert call is not None, "the tooltip is not bound with a JSON string"
     assert json.loads(call.group(1)) == html_text(name)
+
+
+def test_slide_images_show_dollar_names_literally(tmp_path: Path) -> None:
+    """matplotlib reads text between two ``$`` as mathtext: such a name stopped ``symbiosis run``."""
+    from conftest import load_test_region
+
+    from symbiosis.outputs.static import exchange_map_png, kpi_bars_png
+    from symbiosis.pipeline import optimise
+
+    region = load_test_region(TINY)
+    region.facilities.loc[region.facilities["facility_id"] == "power", "name"] = "Power $x^{ $ \\frac{"
+    region.facilities.loc[region.facilities["facility_id"] == "board", "name"] = "Board $\\nomacro$"
+    results = optimise(region)
+    assert exchange_map_png(results, tmp_path / "map.png").stat().st_size > 0
+    assert kpi_bars_png(results, tmp_path / "kpis.png").stat().st_size > 0
