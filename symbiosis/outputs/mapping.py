@@ -47,7 +47,7 @@ import numpy as np
 import pandas as pd
 
 from symbiosis.atomic import write_text_atomic
-from symbiosis.outputs.escape import html_text, script_json
+from symbiosis.outputs.escape import html_text, js_string, script_json
 from symbiosis.outputs.export import (
     CONFIDENTIAL_GRID_DEG,
     WASTE_FATE_KINDS,
@@ -412,7 +412,7 @@ def offline_notice_check(loaded: str, notice_id: str = OFFLINE_NOTICE_ID) -> str
     """
     return (
         "<script>(function () {\n"
-        f"  var notice = document.getElementById({notice_id!r});\n"
+        f"  var notice = document.getElementById({js_string(notice_id)});\n"
         f"  var loaded = false; try {{ loaded = Boolean({loaded}); }} catch (e) {{ loaded = false; }}\n"
         "  if (loaded && notice) { notice.parentNode.removeChild(notice); }\n"
         "})();</script>\n"
@@ -438,7 +438,7 @@ def add_offline_notice(m: folium.Map, *, self_contained_hint: bool = False) -> f
     root = m.get_root()
     root.html.add_child(  # type: ignore[attr-defined]
         folium.Element(offline_notice_html(message, "window.L && window.L.map")), name="symbiosis_offline_notice")
-    m.add_child(_element_classes()["TileNotice"](TILES_OFFLINE_MESSAGE))
+    m.add_child(_element_classes()["TileNotice"](TILES_OFFLINE_MESSAGE), name="symbiosis_tile_notice")
     return m
 
 
