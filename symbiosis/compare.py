@@ -247,10 +247,15 @@ def _plain(value: Any) -> Any:
 
 
 def difference_map(comparison: Comparison, runs: list[ScenarioRun], path: Path) -> Path:
-    """A folium map of exchanges added (green), removed (red) and changed (orange) against the reference."""
-    import html
+    """A folium map of exchanges added (green), removed (red) and changed (orange) against the reference.
 
+    Scenario names, ids and materials are HTML-escaped; tooltips reach the page as JSON
+    (:func:`symbiosis.outputs.mapping.tooltip`), so no text from the data can run as code.
+    """
     import folium
+
+    from symbiosis.outputs.escape import html_text
+    from symbiosis.outputs.mapping import add_offline_notice, tooltip
 
     ref = next(r for r in runs if r.name == comparison.reference)
     facilities = ref.results.facilities.set_index("facility_id")  # type: ignore[union-attr]
@@ -259,22 +264,24 @@ def difference_map(comparison: Comparison, runs: list[ScenarioRun], path: Path) 
             extra = run.results.facilities.set_index("facility_id")
             facilities = pd.concat([facilities, extra[~extra.index.isin(facilities.index)]])
     fmap = folium.Map(tiles="OpenStreetMap", control_scale=True)
+    add_offline_notice(fmap)
     colours = {"added": "#1a9850", "removed": "#d73027", "changed": "#fc8d59"}
     for scenario, group in comparison.exchanges.groupby("scenario") if len(comparison.exchanges) else []:
-        layer = folium.FeatureGroup(name=html.escape(str(scenario)))
+        # Leaflet's layer control shows layer names as HTML: the name is escaped here, folium writes it as JSON.
+        layer = folium.FeatureGroup(name=html_text(scenario))
         for row in group.itertuples():
             if row.supply_facility not in facilities.index or row.demand_facility not in facilities.index:
                 continue
             a, b = facilities.loc[row.supply_facility], facilities.loc[row.demand_facility]
-            tip = (f"{html.escape(str(row.change))}: {html.escape(str(row.supply_facility))} → "
-                   f"{html.escape(str(row.demand_facility))}, {html.escape(str(row.material))}, "
+            tip = (f"{html_text(row.change)}: {html_text(row.supply_facility)} → "
+                   f"{html_text(row.demand_facility)}, {html_text(row.material)}, "
                    f"{row.reference_t_per_yr:,.0f} → {row.scenario_t_per_yr:,.0f} t/yr")
             folium.PolyLine([(a.lat, a.lon), (b.lat, b.lon)], color=colours[row.change], weight=4,
-                            tooltip=tip, class_name=f"sym-diff sym-diff-{row.change}").add_to(layer)
+                            tooltip=tooltip(tip), class_name=f"sym-diff sym-diff-{row.change}").add_to(layer)
         layer.add_to(fmap)
     for fid, row in facilities.iterrows():
         folium.CircleMarker((row.lat, row.lon), radius=4, color="#333", fill=True,
-                            tooltip=html.escape(str(row.get("name", fid)))).add_to(fmap)
+                            tooltip=tooltip(html_text(row.get("name", fid)))).add_to(fmap)
     if len(facilities):
         fmap.fit_bounds([[facilities.lat.min(), facilities.lon.min()], [facilities.lat.max(), facilities.lon.max()]])
     folium.LayerControl(collapsed=False).add_to(fmap)

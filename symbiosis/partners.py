@@ -277,27 +277,33 @@ def _limit(region: Region, supply: pd.Series, demand: pd.Series, sub: object, pa
 
 
 def partners_map(search: PartnerSearch, region: Region, path: str) -> str:
-    """A small folium map: the stream, each receiver coloured by whether the optimum uses it."""
-    import html
+    """A small folium map: the stream, each receiver coloured by whether the optimum uses it.
 
+    Names and materials are HTML-escaped and reach the page as JSON (:func:`symbiosis.outputs.mapping.tooltip`),
+    so they show as text whatever they hold; the page says so when Leaflet could not load (no network).
+    """
     import folium
 
     from symbiosis.atomic import write_atomic
+    from symbiosis.outputs.escape import html_text
+    from symbiosis.outputs.mapping import add_offline_notice, tooltip
 
     facilities = region.facilities.set_index("facility_id")
     origin = facilities.loc[search.supply["facility_id"]]
     fmap = folium.Map(location=(origin.lat, origin.lon), zoom_start=9, tiles="OpenStreetMap")
-    folium.Marker((origin.lat, origin.lon), tooltip=html.escape(f"{origin['name']}: {search.supply['material']}")
-                  ).add_to(fmap)
+    add_offline_notice(fmap)
+    folium.CircleMarker((origin.lat, origin.lon), radius=9, color="#333333", weight=3, fill=True,
+                        fill_color="#ffffff", fill_opacity=1.0, class_name="sym-partner-origin",
+                        tooltip=tooltip(html_text(f"{origin['name']}: {search.supply['material']}"))).add_to(fmap)
     points = [(origin.lat, origin.lon)]
     for row in search.partners.itertuples():
         f = facilities.loc[row.facility_id]
         colour = "#1a9850" if row.used_by_optimum else "#fdae61" if row.within_distance else "#bbbbbb"
-        tip = html.escape(f"#{row.rank} {f['name']}: {row.material}, {row.distance_km:,.1f} km, net "
-                          f"{row.net_value_per_t:,.2f}/t, quality {row.quality_fit}")
-        folium.PolyLine([(origin.lat, origin.lon), (f.lat, f.lon)], color=colour, weight=3, tooltip=tip,
+        tip = html_text(f"#{row.rank} {f['name']}: {row.material}, {row.distance_km:,.1f} km, net "
+                        f"{row.net_value_per_t:,.2f}/t, quality {row.quality_fit}")
+        folium.PolyLine([(origin.lat, origin.lon), (f.lat, f.lon)], color=colour, weight=3, tooltip=tooltip(tip),
                         class_name="sym-partner").add_to(fmap)
-        folium.CircleMarker((f.lat, f.lon), radius=6, color=colour, fill=True, tooltip=tip).add_to(fmap)
+        folium.CircleMarker((f.lat, f.lon), radius=6, color=colour, fill=True, tooltip=tooltip(tip)).add_to(fmap)
         points.append((f.lat, f.lon))
     lats, lons = zip(*points, strict=True)
     fmap.fit_bounds([[min(lats), min(lons)], [max(lats), max(lons)]])

@@ -176,7 +176,7 @@ def _write_outputs(results: Results, region: Region, out_dir: Path, *, self_cont
     written["report"] = write_report(results, out_dir, region=region, self_contained=self_contained)
     written["map"] = out_dir / "map.html"
     if self_contained:  # the self-contained report inlines its map; still leave map.html beside it
-        written["map"] = save_map(results, out_dir / "map.html")
+        written["map"] = save_map(results, out_dir / "map.html", self_contained=True)
     if pngs:
         from symbiosis.outputs.static import exchange_map_png, kpi_bars_png
 

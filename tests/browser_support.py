@@ -206,6 +206,9 @@ class OfflineRouter:
     served: list[str] = field(default_factory=list)
     tiles: list[str] = field(default_factory=list)
     unmapped: list[str] = field(default_factory=list)
+    #: With ``network=False`` every request that is not for our own files is aborted (a machine offline).
+    network: bool = True
+    blocked: list[str] = field(default_factory=list)
 
     def __call__(self, route: Any) -> None:
         url = route.request.url
@@ -225,6 +228,10 @@ class OfflineRouter:
             return
         if parsed.scheme in ("data", "blob", "about"):
             route.continue_()
+            return
+        if not self.network:
+            self.blocked.append(url)
+            route.abort("internetdisconnected")
             return
         if TILE_HOSTS.search(parsed.netloc.lower()):
             self.tiles.append(url)
@@ -277,17 +284,24 @@ class PageLog:
 
 
 @contextlib.contextmanager
-def browser_page(root: Path, viewport: tuple[int, int] = (1280, 860)) -> Iterator[tuple[Any, OfflineRouter, PageLog]]:
-    """An offline Chromium page whose requests go through :class:`OfflineRouter` rooted at ``root``."""
+def browser_page(root: Path, viewport: tuple[int, int] = (1280, 860), *, network: bool = True,
+                 init_script: str | None = None) -> Iterator[tuple[Any, OfflineRouter, PageLog]]:
+    """An offline Chromium page whose requests go through :class:`OfflineRouter` rooted at ``root``.
+
+    ``network=False`` plays a machine with no network: CDN scripts, styles and tiles are refused, not
+    served from the asset cache. ``init_script`` runs in every frame before the page's own scripts.
+    """
     from playwright.sync_api import sync_playwright
 
-    router = OfflineRouter(root=root)
+    router = OfflineRouter(root=root, network=network)
     log = PageLog()
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         try:
             context = browser.new_context(viewport={"width": viewport[0], "height": viewport[1]})
             context.route("**/*", router)
+            if init_script is not None:
+                context.add_init_script(init_script)
             page = context.new_page()
             page.on("pageerror", lambda exc: log.page_errors.append(str(exc)))
             page.on("console", lambda msg: log.console_errors.append(msg.text) if msg.type == "error" else None)

@@ -17,9 +17,10 @@ What a person sees:
   landfill or incineration without symbiosis, as circles whose radius grows with the square root of t/yr;
 - a layer control, a legend, and the view fitted to the region.
 
-All text that comes from the data is escaped with ``html.escape`` before it reaches the page, so names are
-always shown as text. The page carries its data as JSON arrays drawn by a few lines of JavaScript rather
-than one folium object per feature, which keeps the file small; above ``max_markers_unclustered``
+All text that comes from the data is escaped for where it lands (:mod:`symbiosis.outputs.escape`): HTML
+markup is built with :func:`~symbiosis.outputs.escape.html_text` and reaches the page's scripts as JSON, so
+names always show as text and never run. The page carries its data as JSON arrays drawn by a few lines of
+JavaScript rather than one folium object per feature, which keeps the file small; above ``max_markers_unclustered``
 facilities the markers are clustered (Leaflet.markercluster). Stable CSS classes mark what is drawn:
 ``sym-facility`` (marker icons), ``sym-exchange`` (exchange paths), ``sym-arrow``, ``sym-bau-fate`` and
 ``sym-legend``, so tests and stylesheets can find them; an exchange path also carries its tonnage in
@@ -28,13 +29,13 @@ facilities the markers are clustered (Leaflet.markercluster). Stable CSS classes
 Confidential facilities are drawn as :func:`symbiosis.outputs.export.public_results` publishes them:
 "Confidential facility N", at the centre of a 0.05° grid cell (about 5 km); their flows still count.
 The page needs the network for the map tiles and for Leaflet and folium's other scripts, which load from
-public CDNs (see docs/outputs.md).
+public CDNs (see docs/outputs.md); a notice at the top of the page says so when the scripts did not load
+(:func:`add_offline_notice`, also used by the partner and difference maps).
 """
 
 from __future__ import annotations
 
 import functools
-import html
 import logging
 import math
 import os
@@ -46,6 +47,7 @@ import numpy as np
 import pandas as pd
 
 from symbiosis.atomic import write_text_atomic
+from symbiosis.outputs.escape import html_text, js_string, script_json
 from symbiosis.outputs.export import (
     CONFIDENTIAL_GRID_DEG,
     WASTE_FATE_KINDS,
@@ -104,15 +106,15 @@ _CSS = """
 .sym-legend p { margin: 4px 0 0; color: #444; }
 .sym-popup, .sym-tip { font: 13px/1.35 sans-serif; }
 .sym-popup ul { margin: 2px 0 4px; padding-left: 16px; }
+.sym-tile-notice { background: #fff4e5; color: #4a2b00; border: 1px solid #b35c00; border-radius: 4px;
+  padding: 4px 8px; font: 12px/1.35 sans-serif; max-width: 320px; }
 </style>
 """
 
 
 def esc(value: Any) -> str:
-    """Text from the data, safe to place in HTML (``html.escape`` with quotes)."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return ""
-    return html.escape(str(value), quote=True)
+    """Text from the data, safe as HTML text or a quoted attribute (:func:`~symbiosis.outputs.escape.html_text`)."""
+    return html_text(value)
 
 
 def fmt(value: Any, decimals: int = 0) -> str:
@@ -168,6 +170,7 @@ def _template(source: str) -> Any:
 @functools.lru_cache(maxsize=1)
 def _element_classes() -> dict[str, type]:
     """The custom map elements, built on first use so that folium is imported lazily."""
+    import folium
     from branca.element import MacroElement
 
     class RowsElement(MacroElement):  # type: ignore[misc]
@@ -179,6 +182,9 @@ def _element_classes() -> dict[str, type]:
             super().__init__()
             self._name = self.element_name
             self.rows = rows
+            # Written with script_json, not |tojson: safe in <script>, and no "{{" survives for the second
+            # Jinja pass that branca gives every element's output.
+            self.rows_json = script_json(rows)
             for key, value in options.items():
                 setattr(self, key, value)
 
@@ -188,7 +194,7 @@ def _element_classes() -> dict[str, type]:
         _template = _template("""
             {% macro script(this, kwargs) %}
             (function () {
-                var rows = {{ this.rows|tojson }};
+                var rows = {{ this.rows_json }};
                 var target = {{ this._parent.get_name() }};
                 for (var i = 0; i < rows.length; i++) {
                     var r = rows[i];
@@ -214,7 +220,7 @@ def _element_classes() -> dict[str, type]:
         _template = _template("""
             {% macro script(this, kwargs) %}
             (function () {
-                var rows = {{ this.rows|tojson }};
+                var rows = {{ this.rows_json }};
                 var style = {{ this.style|tojson }};
                 var target = {{ this._parent.get_name() }};
                 var arrows = {{ this.arrows|tojson }};
@@ -264,7 +270,7 @@ def _element_classes() -> dict[str, type]:
         _template = _template("""
             {% macro script(this, kwargs) %}
             (function () {
-                var rows = {{ this.rows|tojson }};
+                var rows = {{ this.rows_json }};
                 var target = {{ this._parent.get_name() }};
                 for (var i = 0; i < rows.length; i++) {
                     var r = rows[i];
@@ -287,7 +293,7 @@ def _element_classes() -> dict[str, type]:
                 var legend = L.control({position: 'bottomleft'});
                 legend.onAdd = function () {
                     var div = L.DomUtil.create('div', 'sym-legend');
-                    div.innerHTML = {{ this.html|tojson }};
+                    div.innerHTML = {{ this.html_json }};
                     L.DomEvent.disableClickPropagation(div);
                     L.DomEvent.disableScrollPropagation(div);
                     return div;
@@ -297,13 +303,143 @@ def _element_classes() -> dict[str, type]:
             {% endmacro %}
         """)
 
-        def __init__(self, html_text: str):
+        def __init__(self, markup: str):
             super().__init__()
             self._name = "SymbiosisLegend"
-            self.html = html_text
+            self.html = markup
+            self.html_json = script_json(markup)
+
+    class TileNotice(MacroElement):  # type: ignore[misc]
+        """A note in the map's corner, added the first time a background tile fails to load."""
+
+        _template = _template("""
+            {% macro script(this, kwargs) %}
+            (function () {
+                var map = {{ this._parent.get_name() }};
+                var shown = false;
+                map.eachLayer(function (layer) {
+                    if (!(layer instanceof L.TileLayer)) { return; }
+                    layer.on('tileerror', function () {
+                        if (shown) { return; }
+                        shown = true;
+                        var note = L.control({position: 'bottomright'});
+                        note.onAdd = function () {
+                            var div = L.DomUtil.create('div', 'sym-tile-notice');
+                            div.setAttribute('role', 'status');
+                            div.textContent = {{ this.message_json }};
+                            return div;
+                        };
+                        note.addTo(map);
+                    });
+                });
+            })();
+            {% endmacro %}
+        """)
+
+        def __init__(self, message: str):
+            super().__init__()
+            self._name = "SymbiosisTileNotice"
+            self.message_json = script_json(message)
+
+    class JsonTooltip(folium.Tooltip):  # type: ignore[misc]
+        """folium's Tooltip, but its HTML reaches the script as JSON instead of inside a template literal.
+
+        folium writes a tooltip's text between backquotes, where ``${...}`` runs as code and a backquote ends
+        the string: a facility named ``${alert(1)}`` would run its script when the page opens.
+        """
+
+        _template = _template("""
+            {% macro script(this, kwargs) %}
+            {{ this._parent.get_name() }}.bindTooltip({{ this.text_json }}, {{ this.options_json }});
+            {% endmacro %}
+        """)
+
+        def __init__(self, text: str, style: str | None = None, sticky: bool = True, **options: Any):
+            super().__init__(text, style=style, sticky=sticky, **options)
+            self.text_json = script_json(self.text)
+            self.options_json = script_json(self.options)
 
     return {"FacilityMarkers": FacilityMarkers, "ExchangeLines": ExchangeLines, "FateCircles": FateCircles,
-            "Legend": Legend}
+            "Legend": Legend, "JsonTooltip": JsonTooltip, "TileNotice": TileNotice}
+
+
+def tooltip(markup: str, **options: Any) -> folium.Tooltip:
+    """A folium tooltip showing ``markup`` (HTML whose data text is already escaped with :func:`esc`).
+
+    Use it instead of passing a string as ``tooltip=`` to a folium object: folium puts such strings into a
+    JavaScript template literal, where text from the data can run as code.
+    """
+    options.setdefault("sticky", True)
+    return _element_classes()["JsonTooltip"](markup, **options)
+
+
+#: The id of the notice element that a page shows until its scripts have loaded.
+OFFLINE_NOTICE_ID = "sym-offline-notice"
+
+#: The notice of a map page whose scripts did not load (HTML written here, never data).
+MAP_OFFLINE_MESSAGE = (
+    "<b>The map cannot be drawn: its scripts did not load.</b> This map needs the Leaflet scripts from the "
+    "internet (cdn.jsdelivr.net and other public CDNs): open it with a network connection{hint}. The CSV files "
+    "beside it hold the same figures."
+)
+SELF_CONTAINED_HINT = (
+    ", or write it with <code>symbiosis run --self-contained</code> (<code>save_map(..., self_contained=True)"
+    "</code>), which puts the scripts into the page"
+)
+#: Shown on the map when a background tile did not load (Leaflet itself did).
+TILES_OFFLINE_MESSAGE = (
+    "The background map could not be loaded: its tiles come from the internet (openstreetmap.org). "
+    "Facilities and exchanges are drawn all the same."
+)
+
+
+def offline_notice_div(message: str, notice_id: str = OFFLINE_NOTICE_ID, *,
+                       position: str = "fixed; top: 0; left: 0; right: 0") -> str:
+    """The notice element, shown by default (``message`` is HTML written here, never data)."""
+    return (
+        f'<div id="{notice_id}" class="sym-offline-notice" role="alert" style="position: {position}; '
+        "z-index: 10000; margin: 0; padding: 10px 14px; background: #fff4e5; color: #4a2b00; "
+        f'border-bottom: 2px solid #b35c00; font: 14px/1.45 system-ui, sans-serif;">{message}</div>\n'
+    )
+
+
+def offline_notice_check(loaded: str, notice_id: str = OFFLINE_NOTICE_ID) -> str:
+    """An inline script that removes the notice once ``loaded`` (a JavaScript test) is true.
+
+    Placed after the page's ``<script src>`` tags, which load (or fail) before the parser goes on, it sees
+    whether they came: without the network, or with scripts turned off, the notice stays and says why the
+    page is empty.
+    """
+    return (
+        "<script>(function () {\n"
+        f"  var notice = document.getElementById({js_string(notice_id)});\n"
+        f"  var loaded = false; try {{ loaded = Boolean({loaded}); }} catch (e) {{ loaded = false; }}\n"
+        "  if (loaded && notice) { notice.parentNode.removeChild(notice); }\n"
+        "})();</script>\n"
+    )
+
+
+def offline_notice_html(message: str, loaded: str, notice_id: str = OFFLINE_NOTICE_ID, *,
+                        position: str = "fixed; top: 0; left: 0; right: 0") -> str:
+    """A notice shown by default and removed once ``loaded`` is true: :func:`offline_notice_div` and its check."""
+    return offline_notice_div(message, notice_id, position=position) + offline_notice_check(loaded, notice_id)
+
+
+def add_offline_notice(m: folium.Map, *, self_contained_hint: bool = False) -> folium.Map:
+    """Give the page of ``m`` a notice that shows when Leaflet did not load (no network), and a note on the
+    map when its tiles do not load; returns ``m``.
+
+    ``self_contained_hint`` adds that ``symbiosis run --self-contained`` writes a page that needs no scripts
+    from the network (true of the maps that :func:`save_map` writes).
+    """
+    import folium
+
+    message = MAP_OFFLINE_MESSAGE.format(hint=SELF_CONTAINED_HINT if self_contained_hint else "")
+    root = m.get_root()
+    root.html.add_child(  # type: ignore[attr-defined]
+        folium.Element(offline_notice_html(message, "window.L && window.L.map")), name="symbiosis_offline_notice")
+    m.add_child(_element_classes()["TileNotice"](TILES_OFFLINE_MESSAGE), name="symbiosis_tile_notice")
+    return m
 
 
 # --------------------------------------------------------------------------------------------------
@@ -498,6 +634,7 @@ def explore(
     if m is None:
         m = folium.Map(tiles=tiles, control_scale=True, location=_centre(facilities), zoom_start=11)
     m.get_root().header.add_child(folium.Element(_CSS), name="symbiosis_css")  # type: ignore[attr-defined]
+    add_offline_notice(m, self_contained_hint=True)
     classes = _element_classes()
 
     exchanges = exchange_rows(view, currency, min_weight, max_weight)
@@ -557,14 +694,28 @@ def _centre(facilities: pd.DataFrame) -> list[float]:
     return [float(facilities["lat"].astype(float).mean()), float(facilities["lon"].astype(float).mean())]
 
 
-def map_html(results: Any, **kwargs: Any) -> str:
-    """The complete HTML page of :func:`explore`'s map."""
-    return str(explore(results, **kwargs).get_root().render())
+def map_html(results: Any, *, self_contained: bool = False, **kwargs: Any) -> str:
+    """The complete HTML page of :func:`explore`'s map.
+
+    ``self_contained=True`` puts Leaflet's script and style (and markercluster's) into the page
+    (:func:`symbiosis.outputs.offline.inline_assets`), so the map draws with no network; only the background
+    tiles still come from it.
+    """
+    text = str(explore(results, **kwargs).get_root().render())
+    if self_contained:
+        from symbiosis.outputs.offline import inline_assets
+
+        text = inline_assets(text)
+    return text
 
 
-def save_map(results: Any, path: str | os.PathLike[str], **kwargs: Any) -> Path:
-    """Write the map of ``results`` to ``path`` (HTML) atomically; keywords go to :func:`explore`."""
-    text = map_html(results, **kwargs)
+def save_map(results: Any, path: str | os.PathLike[str], *, self_contained: bool = False, **kwargs: Any) -> Path:
+    """Write the map of ``results`` to ``path`` (HTML) atomically; keywords go to :func:`explore`.
+
+    ``self_contained=True``: see :func:`map_html`.
+    """
+    text = map_html(results, self_contained=self_contained, **kwargs)
     target = write_text_atomic(Path(path), text)
-    logger.info("map written to %s (%.1f kB)", target, len(text.encode("utf-8")) / 1024)
+    logger.info("map written to %s (%.1f kB, self_contained=%s)", target, len(text.encode("utf-8")) / 1024,
+                self_contained)
     return target

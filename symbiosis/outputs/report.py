@@ -10,8 +10,9 @@ reasons, facility balances with closure errors and data-quality warnings, and th
 
 KPI figures carry ``data-kpi="name"`` attributes and are formatted by :func:`format_kpi`, so a test can
 compare what a reader sees with ``kpis.json``. Plotly's script comes from its CDN by default; with
-``self_contained=True`` it is inlined from the plotly Python package (the Sankeys then work offline) and the
-map is inlined too, though its tiles and Leaflet scripts still come from the network (docs/outputs.md).
+``self_contained=True`` it is inlined from the plotly Python package and the map is inlined too, with
+Leaflet's script and style (symbiosis/outputs/offline.py): the page then works with no network, but for the
+map's background tiles (docs/outputs.md). Without the network, a page that needs its scripts says so.
 """
 
 from __future__ import annotations
@@ -34,13 +35,22 @@ from symbiosis.outputs.export import (
     jsonable,
     public_results,
 )
-from symbiosis.outputs.mapping import map_html, save_map
+from symbiosis.outputs.mapping import map_html, offline_notice_check, offline_notice_div, save_map
 from symbiosis.outputs.sankey import facility_sankey, network_sankey
 
 logger = logging.getLogger(__name__)
 
 #: Rows shown per table; the CSV files written by write_results hold them all.
 MAX_ROWS = 500
+
+#: Shown above the Sankeys until plotly.js has loaded (HTML written here, never data).
+PLOTLY_OFFLINE_MESSAGE = (
+    "<b>The flow diagrams cannot be drawn: plotly.js did not load.</b> They need plotly.js from the internet "
+    "(cdn.plot.ly): open the report with a network connection, or write it with "
+    "<code>symbiosis run --self-contained</code> (<code>write_report(..., self_contained=True)</code>), which "
+    "puts plotly.js into the page. The tables below do not need it."
+)
+PLOTLY_NOTICE_ID = "sym-plotly-offline-notice"
 
 #: How many facilities get their own balance Sankey in the report (those with the largest gain).
 N_FACILITY_SANKEYS = 4
@@ -241,6 +251,8 @@ def _context(results: Any, region: Any, public: bool, map_src: str | None, map_s
         "map_src": map_src,
         "map_srcdoc": map_srcdoc,
         "sankeys": sankeys,
+        "plotly_notice": _markup(offline_notice_div(PLOTLY_OFFLINE_MESSAGE, PLOTLY_NOTICE_ID, position="static")),
+        "plotly_check": _markup(offline_notice_check("window.Plotly && window.Plotly.newPlot", PLOTLY_NOTICE_ID)),
         "exchanges": _table(exchanges, max_rows, "exchanges.csv"),
         "gains": _table(gains, max_rows, "facilities.csv"),
         "supplies": _table(supplies.sort_values("amount_t_per_yr", ascending=False), max_rows, "supplies.csv"),
@@ -309,7 +321,7 @@ def _markup(text: str) -> Any:
 def render_report(results: Any, *, region: Any = None, public: bool = True, self_contained: bool = False,
                   map_src: str | None = "map.html", max_rows: int = MAX_ROWS) -> str:
     """The report page as a string (see :func:`write_report`)."""
-    map_srcdoc = map_html(results, public=public) if self_contained else None
+    map_srcdoc = map_html(results, public=public, self_contained=True) if self_contained else None
     context = _context(results, region, public, None if self_contained else map_src, map_srcdoc,
                        True if self_contained else "cdn", max_rows)
     return str(_environment().get_template("report.html.j2").render(**context))

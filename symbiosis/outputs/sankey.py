@@ -16,12 +16,12 @@ plotly is imported when a function is called.
 
 from __future__ import annotations
 
-import html
 import logging
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from symbiosis.outputs.escape import plotly_text
 from symbiosis.outputs.export import facility_names, public_results
 
 if TYPE_CHECKING:
@@ -70,8 +70,8 @@ def _figure(nodes: list[tuple[str, str]], links: list[tuple[int, int, float, str
         arrangement="snap",
         valueformat=",.0f",
         valuesuffix=f" {unit}",
-        # plotly reads a few HTML tags in labels: data text is escaped so it always shows as text.
-        node={"label": [html.escape(label, quote=False) for label, _ in nodes],
+        # plotly reads a few HTML tags (<b>, <br>, <a href>) in labels: data text is escaped so it shows as text.
+        node={"label": [plotly_text(label) for label, _ in nodes],
               "color": [colour for _, colour in nodes],
               "pad": 14, "thickness": 16, "line": {"color": "#ffffff", "width": 0.5}},
         link={"source": [s for s, _, _, _ in links], "target": [t for _, t, _, _ in links],
@@ -147,7 +147,7 @@ def facility_sankey(region_or_balances: Any, facility_id: str, *, quantity: str 
 
         def materials(group: pd.DataFrame) -> str:
             parts = group.groupby("material")[column].sum().sort_values(ascending=False)
-            shown = [f"{html.escape(str(m), quote=False)}: {v:,.0f} {unit}" for m, v in parts.head(6).items()]
+            shown = [f"{plotly_text(m)}: {v:,.0f} {unit}" for m, v in parts.head(6).items()]
             return "<br>".join(shown + ([f"… {len(parts) - 6} more"] if len(parts) > 6 else []))
 
         inputs = mine[mine["direction"] == "in"]
@@ -156,11 +156,13 @@ def facility_sankey(region_or_balances: Any, facility_id: str, *, quantity: str 
         for category, group in inputs.groupby("category", sort=False):
             label = CATEGORY_LABELS.get(str(category), str(category))
             node = nodes(f"in:{category}", label, CATEGORY_COLOURS.get(str(category), "#4c78a8"))
-            links.append((node, centre, float(group[column].sum()), f"{label} in<br>{materials(group)}"))
+            links.append((node, centre, float(group[column].sum()),
+                          f"{plotly_text(label)} in<br>{materials(group)}"))
         for category, group in outputs.groupby("category", sort=False):
             label = CATEGORY_LABELS.get(str(category), str(category))
             node = nodes(f"out:{category}", label, CATEGORY_COLOURS.get(str(category), "#9d755d"))
-            links.append((centre, node, float(group[column].sum()), f"{label} out<br>{materials(group)}"))
+            links.append((centre, node, float(group[column].sum()),
+                          f"{plotly_text(label)} out<br>{materials(group)}"))
         total_in = float(inputs[column].sum())
         total_out = float(outputs[column].sum())
     else:
@@ -194,7 +196,7 @@ def facility_sankey(region_or_balances: Any, facility_id: str, *, quantity: str 
             links.append((nodes("gap", "Unaccounted source", CATEGORY_COLOURS["gap"]), centre, -closure,
                           f"Outputs exceed inputs (closure error {share})"))
     closure_text = f"closure {closure:,.0f} {unit}" + (f" ({closure / total_in:+.1%})" if total_in else "")
-    title = f"{html.escape(name, quote=False)}<br><sup>{quantity} balance ({unit}), {closure_text}</sup>"
+    title = f"{plotly_text(name)}<br><sup>{quantity} balance ({unit}), {closure_text}</sup>"
     return _figure(nodes.items, links, title, unit)
 
 
@@ -230,7 +232,7 @@ def network_sankey(results: Any, after: bool = True, *, by: str = "material", pu
                 continue
             s = nodes(f"{kinds[0]}:{lkey}", f"{left[2]}: {lkey}", NETWORK_COLOURS[kinds[0]])
             t = nodes(f"{kinds[1]}:{rkey}", f"{right[2]}: {rkey}", NETWORK_COLOURS[kinds[1]])
-            links.append((s, t, float(amount), html.escape(f"{lkey} → {rkey}", quote=False)))
+            links.append((s, t, float(amount), plotly_text(f"{lkey} → {rkey}")))
 
     fate_col = "fate" if "fate" in supplies.columns else "fate_kind"
     if after:

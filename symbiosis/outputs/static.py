@@ -31,8 +31,14 @@ MAX_LABELS = 30
 MAX_ANNOTATED_ARROWS = 300
 
 
+def _plain(text: str) -> str:
+    """Text from the data as matplotlib shows it literally: a ``$`` pair would start mathtext (and a name
+    like ``$x^{$`` would stop the run with a parse error)."""
+    return text.replace("$", r"\$")
+
+
 def _short_name(name: str, limit: int = 28) -> str:
-    return name if len(name) <= limit else name[: limit - 1].rstrip() + "…"
+    return _plain(name if len(name) <= limit else name[: limit - 1].rstrip() + "…")
 
 
 def _labelled(facilities: Any) -> list[Any]:
@@ -121,7 +127,7 @@ def exchange_map_png(results: Any, path: str | os.PathLike[str], *, public: bool
     ax.grid(True, color="#eeeeee", linewidth=0.6)
     ax.set_title(f"{len(exchanges)} exchanges between {len(facilities)} facilities (line width ∝ √t/yr)",
                  fontsize=10)
-    handles = [Line2D([0], [0], color=material_colour(g), lw=3, label=g) for g in sorted(set(groups))]
+    handles = [Line2D([0], [0], color=material_colour(g), lw=3, label=_plain(g)) for g in sorted(set(groups))]
     if handles:
         ax.legend(handles=handles, title="material group", fontsize=7, title_fontsize=8, loc="best",
                   framealpha=0.9)
@@ -133,7 +139,7 @@ def exchange_map_png(results: Any, path: str | os.PathLike[str], *, public: bool
 def bau_optimum_figures(results: Any) -> list[tuple[str, str, float, float]]:
     """(title, unit, BAU, optimum) for cost, CO2e, waste to landfill/incineration and virgin purchased."""
     kpis = results.kpis
-    currency = str(kpis.get("currency", "EUR"))
+    currency = _plain(str(kpis.get("currency", "EUR")))
     supplies, demands = results.supplies, results.demands
     waste = supplies["fate_kind"].isin(WASTE_FATE_KINDS) if "fate_kind" in supplies.columns else None
     waste_bau = float(supplies.loc[waste, "amount_t_per_yr"].sum()) if waste is not None else math.nan
