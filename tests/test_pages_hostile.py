@@ -118,12 +118,16 @@ def hostile_region(target: Path, payloads: list[str]) -> Path:
 
 
 def hostile_scenarios(region: Path, folder: Path, payloads: list[str]) -> list[Path]:
-    """Two scenarios of the hostile region whose exchanges differ (one plant removed, the landfill tax doubled)."""
+    """Two scenarios of the hostile region whose exchanges differ (one plant removed, the landfill tax doubled).
+
+    Scenario names are refused unless they are one safe folder name (letters, digits, space, '.', '_', '-'),
+    so the payloads ride in the descriptions; the names carry what the name rule lets through.
+    """
     text, tail = hostile_text(payloads), hostile_id(payloads)
     folder.mkdir(parents=True)
     scenarios = [
-        {"name": "base " + text, "description": text, "base": str(region)},
-        {"name": "no board " + text, "description": text, "base": str(region),
+        {"name": "base -_. x", "description": text, "base": str(region)},
+        {"name": "no board", "description": text, "base": str(region),
          "changes": [{"remove_facility": {"facility": "board" + tail}},
                      {"fate_cost": {"fate": "landfill" + tail, "tax_factor": 2}}]},
     ]
