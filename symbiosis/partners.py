@@ -264,8 +264,11 @@ def _limit(region: Region, supply: pd.Series, demand: pd.Series, sub: object, pa
     return float(mat_limit) if not math.isnan(mat_limit) else float(parameters["max_distance_km"])  # type: ignore[arg-type]
 
 
-def partners_map(search: PartnerSearch, region: Region, path: str) -> str:
-    """A small folium map: the stream, each receiver coloured by whether the optimum uses it."""
+def partners_map(search: PartnerSearch, region: Region, path: str, *, title: str | None = None) -> str:
+    """A small folium map: the stream, each receiver coloured by whether the optimum uses it.
+
+    For a public map pass the public search and a region whose facilities are the public ones
+    (symbiosis.disclosure); ``title`` becomes the page title."""
     import html
 
     import folium
@@ -275,6 +278,8 @@ def partners_map(search: PartnerSearch, region: Region, path: str) -> str:
     facilities = region.facilities.set_index("facility_id")
     origin = facilities.loc[search.supply["facility_id"]]
     fmap = folium.Map(location=(origin.lat, origin.lon), zoom_start=9, tiles="OpenStreetMap")
+    if title:
+        fmap.get_root().header.add_child(folium.Element(f"<title>{html.escape(title)}</title>"))  # type: ignore[attr-defined]
     folium.Marker((origin.lat, origin.lon), tooltip=html.escape(f"{origin['name']}: {search.supply['material']}")
                   ).add_to(fmap)
     points = [(origin.lat, origin.lon)]
