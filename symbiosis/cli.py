@@ -132,7 +132,7 @@ def balance(path: RegionPath,
         console.print(f"[yellow]warning:[/] {scrub.text(warning)}", highlight=False, markup=False)
     reconciled = reconcile_flows(region) if reconcile else None
     if reconciled is not None:
-        also = getattr(result, "suppressed_too", set())
+        also: set[str] = getattr(result, "suppressed_too", set())
         reconciled.flows = scrub.frame(reconciled.flows, locate_by="", also=also)
         reconciled.facilities = scrub.frame(reconciled.facilities, locate_by="", also=also)
         flagged = reconciled.facilities[reconciled.facilities["gross_error_suspected"]]

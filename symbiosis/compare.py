@@ -196,7 +196,8 @@ def public_runs(comparison: Comparison, runs: list[ScenarioRun]) -> tuple[Compar
                             disclosure.public_results(run.results, d) if run.results is not None else None,
                             d.data(run.resolved), str(d.text(run.error)))
         shown.append(copy_)
-    public = disclosure.public_comparison(comparison, d)
+    also = set().union(*(disclosure.complementary_facilities(r.facilities) for r in ok))
+    public = disclosure.public_comparison(comparison, d, also)
     public.disclosed = True  # type: ignore[attr-defined]
     return public, shown
 

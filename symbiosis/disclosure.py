@@ -515,13 +515,29 @@ def public_partners(search: Any, d: Disclosure) -> Any:
     return out
 
 
-def public_comparison(comparison: Any, d: Disclosure) -> Any:
-    """Scenario comparison: exchange changes with a confidential party keep material and change kind only."""
+def public_comparison(comparison: Any, d: Disclosure, also: Iterable[str] = ()) -> Any:
+    """Scenario comparison: exchange changes with a confidential party (or with a public facility ``also``
+    suppressed beside it, :func:`complementary_facilities`) keep material and change kind only, and the
+    differences of a scenario whose changes touch a confidential facility lose their tonnes and money."""
     if not d.active:
         return comparison
     out = copy.copy(comparison)
+    touched: set[str] = set()
     if len(comparison.exchanges):
-        out.exchanges = d.frame(comparison.exchanges, locate_by="")
+        touched = set(comparison.exchanges.loc[d.hidden_rows(comparison.exchanges), "scenario"].astype(str))
+        hidden = d.hidden_rows(comparison.exchanges, also)
+        out.exchanges = d.frame(comparison.exchanges, hidden=hidden, locate_by="")
+    differences = comparison.differences
+    columns = [c for c in differences.columns if str(c) in touched]
+    if columns:
+        # a difference against the reference that comes from an exchange with a confidential facility is
+        # attributable to it: the tonnes and money of that scenario's column go (counts stay)
+        differences = differences.copy()
+        figures = differences["unit"].astype(str) != "" if "unit" in differences.columns else slice(None)
+        differences[columns] = differences[columns].astype(float)
+        differences.loc[figures, columns] = np.nan
+        comparison = copy.copy(comparison)
+        comparison.differences = differences
     out.failed = {d.text(k): d.text(v) for k, v in comparison.failed.items()}
     out.reference = d.text(comparison.reference)
     for attr in ("kpis", "differences"):

@@ -133,7 +133,7 @@ def _figure_patterns(values: list[float]) -> list[re.Pattern[str]]:
         texts = {repr(float(value)), f"{value:.0f}", f"{value:,.0f}", f"{value:.2f}", f"{value:,.2f}", f"{value:g}"}
         for text in texts:
             if sum(ch.isdigit() for ch in text) >= 5:  # shorter prints match other figures by chance
-                patterns.append(re.compile(r"(?<![\d.,])" + re.escape(text) + r"(?![\d]|[.,]\d)"))
+                patterns.append(re.compile(r"(?<![\d.])" + re.escape(text) + r"(?!\d)(?!\.\d)"))
     return patterns
 
 
