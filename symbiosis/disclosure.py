@@ -128,9 +128,11 @@ class Disclosure:
             self._names[fid] = name
         self.flow_map: dict[str, str] = {}
         self._counters: dict[str, int] = {}
-        if isinstance(flows, pd.DataFrame):
-            pairs: Iterable[tuple[str, str]] = zip(flows["flow_id"].astype(str), flows["facility_id"].astype(str),
-                                                   strict=True)
+        if not self.id_map:
+            pairs: Iterable[tuple[str, str]] = ()
+        elif isinstance(flows, pd.DataFrame):
+            mine = flows[flows["facility_id"].astype(str).isin(self.id_map.keys())]
+            pairs = zip(mine["flow_id"].astype(str), mine["facility_id"].astype(str), strict=True)
         else:
             pairs = flows
         for flow_id, fid in pairs:
@@ -143,6 +145,9 @@ class Disclosure:
     def for_results(cls, results: Any, region: Any = None) -> Disclosure:
         """From Results (its facilities, supplies and demands) and, when given, the Region's flows."""
         pairs: list[tuple[str, str]] = []
+        if not confidential_mask(results.facilities).any() and (
+                region is None or not confidential_mask(region.facilities).any()):
+            return cls(results.facilities)
         if region is not None and getattr(region, "flows", None) is not None:
             pairs += list(zip(region.flows["flow_id"].astype(str), region.flows["facility_id"].astype(str),
                               strict=True))

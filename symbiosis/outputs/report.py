@@ -164,11 +164,12 @@ def _context(results: Any, region: Any, public: bool, map_src: str | None, map_s
         if "n_exchanges" in top.columns:
             top = top[top["n_exchanges"] > 0]
         hidden = set(results.facilities.loc[confidential_mask(results.facilities), "facility_id"].astype(str))
+        hidden |= disclosure.complementary_facilities(results.facilities)
         detail = region if region is not None and getattr(region, "flows", None) is not None else results
         for row in top.head(N_FACILITY_SANKEYS).itertuples(index=False):
             original_id = _original_id(results, view, row.facility_id)
             if public and original_id in hidden:
-                continue  # a confidential facility's own balance is suppressed (docs/outputs.md)
+                continue  # its balance is suppressed (a confidential facility, or one suppressed beside it)
             try:
                 fig = facility_sankey(detail, original_id)
             except (ValueError, TypeError) as exc:
