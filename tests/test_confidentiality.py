@@ -259,3 +259,23 @@ def test_an_aggregate_needs_three_confidential_facilities(results: Any) -> None:
     everyone = copy.copy(results)
     everyone.facilities = facilities.assign(confidential=True)
     assert public_results(everyone).facilities["gain"].isna().all()
+
+
+def test_region_totals_less_the_published_rows_do_not_give_its_figures(runs: dict[str, Any]) -> None:
+    """Secondary suppression: with one confidential facility, two public ones are suppressed beside it."""
+    out = runs["public_out"] / "optimise"
+    facilities = pd.read_csv(out / "facilities.csv")
+    kpis = json.loads((out / "kpis.json").read_text(encoding="utf-8"))
+    assert facilities["cost_bau"].isna().sum() >= 3
+    residual = kpis["cost_bau"] - facilities["cost_bau"].sum()  # NaN rows are skipped
+    assert residual != pytest.approx(CLAY_T * CLAY_PRICE)
+    balances = pd.read_csv(out / "balances.csv")
+    before = balances[(balances["stage"] == "before") & (balances["quantity"] == "mass")]
+    region = float(before.loc[before["facility_id"] == "REGION", "inputs"].iloc[0])
+    published = before.loc[before["facility_id"] != "REGION", "inputs"].sum()
+    assert before.loc[before["facility_id"] != "REGION", "inputs"].isna().sum() >= 3
+    assert region - published != pytest.approx(CLAY_T)
+    # ... and the per-flow tables do not undo it: the suppressed public facilities' flows are empty too.
+    demands = pd.read_csv(out / "demands.csv")
+    suppressed = set(facilities.loc[facilities["cost_bau"].isna(), "facility_id"])
+    assert demands.loc[demands["facility_id"].isin(suppressed), "amount_t_per_yr"].isna().all()
