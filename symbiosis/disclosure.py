@@ -204,11 +204,10 @@ class Disclosure:
 
     def _regex(self) -> re.Pattern[str] | None:
         if self._pattern is None:
-            keys = sorted(self._replacements(), key=len, reverse=True)
-            if not keys:
-                return None
-            self._pattern = re.compile("|".join(re.escape(k) for k in keys), re.IGNORECASE)
             self._lookup = self._replacements()
+            if not self._lookup:
+                return None
+            self._pattern = re.compile(_trie_pattern(self._lookup), re.IGNORECASE)
         return self._pattern
 
     def text(self, value: Any) -> Any:
@@ -316,6 +315,26 @@ class Disclosure:
                 if changed:
                     out[col] = out[col].map(lambda v, c=changed: c.get(v, v) if isinstance(v, str) else v)
         return out
+
+
+def _trie_pattern(words: Iterable[str]) -> str:
+    """One regular expression matching any of ``words``, longest first, built as a trie: matching costs the
+    length of the text, not the number of words (a region may have hundreds of confidential flow ids)."""
+    trie: dict[str, Any] = {}
+    for word in words:
+        node = trie
+        for ch in word:
+            node = node.setdefault(ch, {})
+        node[""] = {}
+
+    def build(node: dict[str, Any]) -> str:
+        branches = [re.escape(ch) + build(child) for ch, child in sorted(node.items()) if ch]
+        if not branches:
+            return ""
+        body = branches[0] if len(branches) == 1 else "(?:" + "|".join(branches) + ")"
+        return f"(?:{body})?" if "" in node else body
+
+    return build(trie)
 
 
 def _kinds_only(text: Any) -> str:

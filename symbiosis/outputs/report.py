@@ -155,8 +155,9 @@ def _context(results: Any, region: Any, public: bool, map_src: str | None, map_s
 
     # Sankeys: the first figure carries plotly.js (CDN tag or inline), the others reuse it.
     figures: list[tuple[str, Any]] = [
-        ("Before symbiosis (business as usual)", network_sankey(results, after=False, public=public)),
-        ("After symbiosis (optimum)", network_sankey(results, after=True, public=public)),
+        # the public view is marked as such: the Sankeys take it as it is, without masking it again
+        ("Before symbiosis (business as usual)", network_sankey(view, after=False, public=public)),
+        ("After symbiosis (optimum)", network_sankey(view, after=True, public=public)),
     ]
     facilities = view.facilities
     if "gain" in facilities.columns and len(facilities):
@@ -324,7 +325,8 @@ def _markup(text: str) -> Any:
 def render_report(results: Any, *, region: Any = None, public: bool = True, self_contained: bool = False,
                   map_src: str | None = "map.html", max_rows: int = MAX_ROWS) -> str:
     """The report page as a string (see :func:`write_report`)."""
-    map_srcdoc = map_html(results, public=public) if self_contained else None
+    map_srcdoc = map_html(public_results(results, region=region) if public else results,
+                          public=public) if self_contained else None
     context = _context(results, region, public, None if self_contained else map_src, map_srcdoc,
                        True if self_contained else "cdn", max_rows)
     return str(_environment().get_template("report.html.j2").render(**context))
@@ -342,7 +344,7 @@ def write_report(results: Any, out_dir: str | os.PathLike[str], *, region: Any =
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     if not self_contained:
-        save_map(results, out / "map.html", public=public)
+        save_map(public_results(results, region=region) if public else results, out / "map.html", public=public)
     text = render_report(results, region=region, public=public, self_contained=self_contained)
     path = write_text_atomic(out / "report.html", text)
     logger.info("report written to %s (%.1f kB, self_contained=%s)", path, len(text.encode("utf-8")) / 1024,
