@@ -175,7 +175,8 @@ class Disclosure:
         return bool(self.id_map)
 
     def flow_pseudonym(self, flow_id: str, facility_id: str) -> str:
-        """The public id of a flow: a pseudonym for a confidential facility's flow, else the id scrubbed."""
+        """The public id of a flow: a pseudonym for a confidential facility's flow (registered on first sight),
+        else the id as it is (text scrubbing then rewrites any confidential id inside it)."""
         if flow_id in self.flow_map:
             return self.flow_map[flow_id]
         if facility_id in self.id_map and not flow_id.startswith("confidential-"):
@@ -510,14 +511,9 @@ def public_partners(search: Any, d: Disclosure) -> Any:
     partners = search.partners
     if len(partners):
         hidden = d.hidden_rows(partners)
-        if own_stream:  # every row is an exchange with the confidential supplier
+        if own_stream:  # every row is a pair with the confidential supplier: public receivers keep their names
             hidden = pd.Series(True, index=partners.index)
         out.partners = d.frame(partners, hidden=hidden)
-        if own_stream:
-            # the receivers are public: keep their names, but not the figures of the pair
-            names = partners["name"]
-            public_receiver = ~partners["facility_id"].astype(str).isin(d.id_map.keys())
-            out.partners.loc[public_receiver, "name"] = names[public_receiver].map(d.text)
         if not own_stream and "used_by_optimum" in partners.columns and (hidden & partners["used_by_optimum"]).any():
             # the stream's total exchanged less the public receivers' rows would give the hidden one
             out.exchanged_t_per_yr = math.nan
