@@ -208,6 +208,9 @@ def test_public_outputs_say_how_many_were_masked(runs: dict[str, Any]) -> None:
         record = json.loads(path.read_text(encoding="utf-8"))
         assert record["disclosure"] == "public" and record["confidential_facilities_masked"] == 1, path
     assert "1 confidential facility is" in (out / "run" / "report.html").read_text(encoding="utf-8")
+    # A scenario change that names the facility keeps its operation but not its figures.
+    resolved = (out / "compare" / "grow_confidential-1" / "scenario.resolved.yaml").read_text(encoding="utf-8")
+    assert "facility: confidential-1" in resolved and "factor: '[suppressed]'" in resolved
     # The source that locates the facility is left out of the report; the one that names it is scrubbed.
     report = (out / "run" / "report.html").read_text(encoding="utf-8")
     assert "zyxwv_survey" not in report and "Press note" in report
@@ -228,6 +231,9 @@ def test_private_outputs_show_everything_and_say_so(runs: dict[str, Any]) -> Non
     assert f"{LAT:.5f} {LON:.5f}" in texts[out / "optimise" / "exchanges.gpkg"]  # the geometry check can fail
     assert json.loads((out / "optimise" / "kpis.json").read_text())["disclosure"] == PRIVATE_MARK
     assert json.loads((out / "optimise" / "parameters.json").read_text())["disclosure"] == PRIVATE_MARK
+    assert PRIVATE_MARK in (out / "compare" / "grow_zqx9" / "scenario.resolved.yaml").read_text(encoding="utf-8")
+    for folder in ("balance", "tradeoff", "partners_own", "resilience"):
+        assert json.loads((out / folder / "disclosure.json").read_text())["disclosure"] == PRIVATE_MARK
     for page in (out / "run" / "report.html", out / "compare" / "comparison.html", out / "run" / "map.html",
                  out / "partners_public" / "partners_map.html"):
         title = re.search(r"<title>(.*?)</title>", page.read_text(encoding="utf-8"), re.S)
