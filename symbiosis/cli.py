@@ -29,6 +29,8 @@ err_console = Console(stderr=True, width=None if sys.stderr.isatty() else 200)
 
 RegionPath = Annotated[Path, typer.Argument(help="Region folder, .xlsx workbook or .gpkg GeoPackage")]
 OutDir = Annotated[Path, typer.Option("--out", "-o", help="Folder for the outputs")]
+Private = Annotated[bool, typer.Option(
+    "--private", help="Show confidential facilities' names, places and figures (an internal copy for the agency)")]
 
 
 def _setup_logging(verbose: bool) -> None:
@@ -86,15 +88,30 @@ def main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log stag
 
 
 @app.command()
-def check(path: RegionPath) -> None:
+def check(path: RegionPath, private: Private = False) -> None:
     """Validate a region's files and report every problem at once."""
+    from symbiosis.disclosure import for_region
+
     region = _load(path)
+    scrub = _say_disclosure(private, for_region(region))
     flows = region.flows
     console.print(f"[green]✓[/] region [bold]{region.name}[/]: {len(region.facilities)} facilities, "
                   f"{len(flows)} flows ({int((flows['data_quality'] == 'modelled').sum())} from process models), "
                   f"{len(region.quality)} quality entries, {len(region.arcs)} arc overrides")
     for warning in region.warnings:
-        console.print(f"[yellow]warning:[/] {warning}", highlight=False)
+        console.print(f"[yellow]warning:[/] {scrub.text(warning)}", highlight=False, markup=False)
+
+
+def _say_disclosure(private: bool, disclosure: Any) -> Any:
+    """Print whether this run is public or private; return what scrubs its printed text."""
+    from symbiosis.disclosure import PRIVATE_MARK, Disclosure
+
+    if private:
+        console.print(f"[bold red]{PRIVATE_MARK}[/]")
+        return Disclosure(pd.DataFrame(columns=["facility_id", "name", "confidential"]))  # masks nothing
+    if disclosure.n:
+        console.print(f"public view: {disclosure.n} confidential facilit{'y' if disclosure.n == 1 else 'ies'} masked")
+    return disclosure
 
 
 class IdKind(enum.StrEnum):
@@ -161,20 +178,26 @@ def balance(path: RegionPath,
             out: Annotated[Path | None, typer.Option("--out", "-o", help="Write balances.csv here")] = None,
             tolerance: Annotated[float | None, typer.Option(help="Relative closure error accepted")] = None,
             reconcile: Annotated[bool, typer.Option(help="Reconcile flows by weighted least squares")] = False,
-            ) -> None:
+            private: Private = False) -> None:
     """Show every facility's mass (and energy) balance with its closure error and data quality."""
     from symbiosis.balances import balances
     from symbiosis.balances import reconcile as reconcile_flows
+    from symbiosis.disclosure import for_region, public_balances
+    from symbiosis.outputs.export import write_disclosure_note
 
     _prepare(out, balance_tolerance=tolerance)  # the rule of balance_tolerance in region.yaml: 0 < t < 1
     region = _load(path)
-    result = balances(region, tolerance=tolerance)
+    scrub = _say_disclosure(private, for_region(region))
+    result = public_balances(balances(region, tolerance=tolerance), scrub)
     console.print(_balance_table(result.table, f"{region.name}: facility balances (tolerance {result.tolerance:.0%})"))
     console.print(_balance_table(result.region, f"{region.name}: region across its boundary"))
     for warning in result.warnings():
-        console.print(f"[yellow]warning:[/] {warning}", highlight=False)
+        console.print(f"[yellow]warning:[/] {scrub.text(warning)}", highlight=False, markup=False)
     reconciled = reconcile_flows(region) if reconcile else None
     if reconciled is not None:
+        also: set[str] = getattr(result, "suppressed_too", set())
+        reconciled.flows = scrub.frame(reconciled.flows, locate_by="", also=also)
+        reconciled.facilities = scrub.frame(reconciled.facilities, locate_by="", also=also)
         flagged = reconciled.facilities[reconciled.facilities["gross_error_suspected"]]
         console.print(f"reconciliation: {len(flagged)} facilit{'y' if len(flagged) == 1 else 'ies'} with a closure "
                       "beyond what the stated uncertainties explain (chi-square > 3.84, 95 %)")
@@ -190,6 +213,7 @@ def balance(path: RegionPath,
                 if reconciled is not None:
                     _write_csv(stage / "reconciled_flows.csv", reconciled.flows)
                     _write_csv(stage / "reconciliation.csv", reconciled.facilities)
+                write_disclosure_note(stage, public=not private, n_masked=scrub.n)
         except SymbiosisError as exc:
             _fail(exc)
         console.print(f"wrote {out / 'balances.csv'}")
@@ -221,6 +245,13 @@ CarbonPrice = Annotated[float | None, typer.Option("--carbon-price", help="Money
 TransportCost = Annotated[float | None, typer.Option("--transport-cost", help="Money per t·km")]
 
 
+def _shown(results, region, private: bool):  # type: ignore[no-untyped-def]
+    """What the terminal may show of a run: the public view unless ``--private``."""
+    from symbiosis.disclosure import for_results, public_results
+
+    return public_results(results, _say_disclosure(private, for_results(results, region)))
+
+
 def _print_kpis(results) -> None:  # type: ignore[no-untyped-def]
     k = results.kpis
     cur = k.get("currency", "EUR")
@@ -244,8 +275,8 @@ def _print_kpis(results) -> None:  # type: ignore[no-untyped-def]
             numeric = column in ("t/yr", "km") or column.startswith("saving")
             top.add_column(column, justify="right" if numeric else "left")
         for row in ex.itertuples():
-            top.add_row(row.supply_facility, row.demand_facility, row.material, _fmt(row.amount_t_per_yr, 0),
-                        _fmt(row.distance_km), _fmt(row.saving, 0))
+            top.add_row(str(row.supply_facility), str(row.demand_facility), str(row.material),
+                        _fmt(row.amount_t_per_yr, 0), _fmt(row.distance_km), _fmt(row.saving, 0))
         console.print(top)
 
 
@@ -253,7 +284,7 @@ def _print_kpis(results) -> None:  # type: ignore[no-untyped-def]
 def optimise(path: RegionPath, out: OutDir = Path("out"), max_distance: MaxDistance = None,
              circuity: Circuity = None, carbon_price: CarbonPrice = None, transport_cost: TransportCost = None,
              method: Annotated[Method, typer.Option(help="HiGHS method")] = Method.ipm,
-             threads: Threads = None) -> None:
+             threads: Threads = None, private: Private = False) -> None:
     """Choose the exchanges that minimise cost (+ carbon price × CO2e) against business as usual."""
     from symbiosis.outputs.export import write_results
     from symbiosis.pipeline import optimise as run_optimise
@@ -266,11 +297,12 @@ def optimise(path: RegionPath, out: OutDir = Path("out"), max_distance: MaxDista
             results = run_optimise(region, method=method.value, progress=lambda m: status.update(m),
                                    threads=threads, **overrides)
             with output_folder(out) as stage:
-                write_results(results, stage)
-                write_parameters(results, stage, {"region": region.name, "source": region.source})
+                write_results(results, stage, public=not private, region=region)
+                write_parameters(results, stage, {"region": region.name, "source": region.source},
+                                 public=not private, region=region)
     except SymbiosisError as exc:
         _fail(exc)
-    _print_kpis(results)
+    _print_kpis(_shown(results, region, private))
     console.print(f"outputs in {out}/")
 
 
@@ -278,7 +310,8 @@ def optimise(path: RegionPath, out: OutDir = Path("out"), max_distance: MaxDista
 def run(path: RegionPath, out: OutDir = Path("out"), max_distance: MaxDistance = None,
         circuity: Circuity = None, carbon_price: CarbonPrice = None, transport_cost: TransportCost = None,
         self_contained: Annotated[bool, typer.Option(help="Inline scripts so the report opens offline")] = False,
-        pngs: Annotated[bool, typer.Option(help="Also write slide PNGs")] = True, threads: Threads = None) -> None:
+        pngs: Annotated[bool, typer.Option(help="Also write slide PNGs")] = True, threads: Threads = None,
+        private: Private = False) -> None:
     """The main job: check -> balances -> optimise -> tables, map, Sankey and report."""
     from symbiosis.balances import balances
     from symbiosis.pipeline import optimise as run_optimise
@@ -292,15 +325,15 @@ def run(path: RegionPath, out: OutDir = Path("out"), max_distance: MaxDistance =
         try:
             results = run_optimise(region, progress=lambda m: status.update(m), threads=threads, **overrides)
             written = write_outputs(results, region, out, self_contained=self_contained,
-                                    progress=lambda m: status.update(m), pngs=pngs)
+                                    progress=lambda m: status.update(m), pngs=pngs, public=not private)
         except SymbiosisError as exc:
             _fail(exc)
     # The same three lists, in the same order, as the report's warnings.
     counts = (len(balance_result.warnings()), len(balance_result.data_quality_notes()), len(region.warnings))
     console.print(f"[green]✓[/] {region.name}: {len(region.facilities)} facilities, {counts[0]} balance "
                   f"warning(s), {counts[1]} data-quality note(s), {counts[2]} loading warning(s): "
-                  f"{sum(counts)} listed in the report", highlight=False)
-    _print_kpis(results)
+                  f"{sum(counts)} listed in the report", highlight=False, markup=False)
+    _print_kpis(_shown(results, region, private))
     for name, file in written.items():
         console.print(f"  {name}: {file}")
 
@@ -310,11 +343,12 @@ def compare(scenarios: Annotated[list[Path], typer.Argument(help="Scenario YAML 
             out: OutDir = Path("out/compare"),
             scheduler: Annotated[str | None, typer.Option(help="Dask scheduler address (tcp://host:8786)")] = None,
             workers: Annotated[int | None, typer.Option(help="Processes on this machine")] = None,
-            reference: Annotated[str | None, typer.Option(help="Scenario name to compare against")] = None) -> None:
+            reference: Annotated[str | None, typer.Option(help="Scenario name to compare against")] = None,
+            private: Private = False) -> None:
     """Run scenarios (in parallel) and compare them side by side against the first."""
     from rich.progress import Progress
 
-    from symbiosis.compare import check_scenario_names, compare_runs, run_scenarios, write_comparison
+    from symbiosis.compare import check_scenario_names, compare_runs, public_runs, run_scenarios, write_comparison
 
     _prepare(out)
     try:
@@ -326,13 +360,19 @@ def compare(scenarios: Annotated[list[Path], typer.Argument(help="Scenario YAML 
 
         def tick(run, done, total):  # type: ignore[no-untyped-def]
             mark = "[green]✓[/]" if run.ok else "[red]✗[/]"
-            bar.console.print(f"{mark} {run.name} ({run.seconds:.1f} s)")
+            # A scenario's name may name a confidential facility: the public run prints its number only.
+            label = run.name if private else f"scenario {done} of {total}"
+            bar.console.print(f"{mark} {label} ({run.seconds:.1f} s)", markup=not private, highlight=False)
             bar.update(task, completed=done)
 
         runs = run_scenarios(scenarios, scheduler=scheduler, max_workers=workers, progress=tick)
     comparison = compare_runs(runs, reference=reference)
+    if private:
+        console.print("[bold red]PRIVATE: contains confidential data[/]")
+    else:
+        comparison, runs = public_runs(comparison, runs)
     try:
-        written = write_comparison(comparison, runs, out)
+        written = write_comparison(comparison, runs, out, public=not private)
     except SymbiosisError as exc:
         _fail(exc)
     if not comparison.kpis.empty:
@@ -353,9 +393,11 @@ def compare(scenarios: Annotated[list[Path], typer.Argument(help="Scenario YAML 
 def tradeoff(path: RegionPath, out: OutDir = Path("out/tradeoff"),
              points: Annotated[int, typer.Option(min=2, help="Points on the curve (at least 2)")] = 11,
              max_distance: MaxDistance = None, circuity: Circuity = None,
-             transport_cost: TransportCost = None) -> None:
+             transport_cost: TransportCost = None, private: Private = False) -> None:
     """The cost–CO2e trade-off curve (ε-constraint over one model, re-solved, not rebuilt)."""
     from symbiosis.candidates import candidates
+    from symbiosis.disclosure import for_region, public_tradeoff
+    from symbiosis.outputs.export import write_disclosure_note
     from symbiosis.tradeoff import plot_tradeoff
     from symbiosis.tradeoff import tradeoff as trace
 
@@ -365,10 +407,13 @@ def tradeoff(path: RegionPath, out: OutDir = Path("out/tradeoff"),
         with console.status("tracing the trade-off curve"):
             cands = candidates(region, **overrides)
             result = trace(cands, n_points=points)
+        scrub = _say_disclosure(private, for_region(region))
+        result = public_tradeoff(result, scrub)
         with output_folder(out) as stage:
+            write_disclosure_note(stage, public=not private, n_masked=scrub.n)
             _write_csv(stage / "tradeoff.csv", result.points)
             _write_csv(stage / "tradeoff_changes.csv", result.changes)
-            plot_tradeoff(result, str(stage / "tradeoff.png"))
+            plot_tradeoff(result, str(stage / "tradeoff.png"), private=private)
     except SymbiosisError as exc:
         _fail(exc)
     view = Table(title="Cost against CO2e")
@@ -405,8 +450,12 @@ def partners(path: RegionPath,
              quality: Annotated[list[str] | None, typer.Option(help="PARAM=VALUE[UNIT], e.g. chloride=0.05%")] = None,
              stream_file: Annotated[Path | None, typer.Option(help="A YAML file describing a new stream")] = None,
              out: OutDir = Path("out/partners"),
-             max_distance: MaxDistance = None, carbon_price: CarbonPrice = None) -> None:
+             max_distance: MaxDistance = None, carbon_price: CarbonPrice = None, private: Private = False) -> None:
     """Ranked receivers for one waste stream, with quality fit, value per tonne and what would make others viable."""
+    from rich.markup import escape
+
+    from symbiosis.disclosure import PRIVATE_MARK, for_region, public_partners
+    from symbiosis.outputs.export import write_disclosure_note
     from symbiosis.partners import add_stream, find_partners, parse_quality, partners_map, read_stream_file
 
     overrides = _prepare(out, **_overrides(max_distance, None, carbon_price, None))
@@ -427,24 +476,31 @@ def partners(path: RegionPath,
                                       lat=lat, lon=lon, fate=fate, quality=parse_quality(quality or []))
         with console.status("searching partners"):
             search = find_partners(region, flow, **overrides)
+        scrub = _say_disclosure(private, for_region(region))
+        search = public_partners(search, scrub)
+        shown = region.copy()
+        shown.facilities = scrub.frame(region.facilities, hidden=scrub.hidden_rows(region.facilities))
         with output_folder(out) as stage:
+            write_disclosure_note(stage, public=not private, n_masked=scrub.n)
             _write_csv(stage / "partners.csv", search.partners)
             if len(search.partners):
-                partners_map(search, region, str(stage / "partners_map.html"))
+                partners_map(search, shown, str(stage / "partners_map.html"),
+                             title=f"{PRIVATE_MARK}: partners" if private else "Partners")
     except SymbiosisError as exc:
         _fail(exc)
     cur = region.settings.currency
-    console.print(f"stream [bold]{flow}[/]: {search.supply['material']}, {search.supply['amount_t_per_yr']:,.0f} t/yr; "
-                  f"shadow value {search.shadow_value_per_t:,.2f} {cur}/t; optimum exchanges "
-                  f"{search.exchanged_t_per_yr:,.0f} t/yr")
+    console.print(f"stream [bold]{escape(str(search.supply.name))}[/]: {escape(str(search.supply['material']))}, "
+                  f"{_fmt(search.supply['amount_t_per_yr'], 0)} t/yr; shadow value "
+                  f"{_fmt(search.shadow_value_per_t, 2)} {cur}/t; optimum exchanges "
+                  f"{_fmt(search.exchanged_t_per_yr, 0)} t/yr", highlight=False)
     view = Table(title="Receivers")
     for column in ("#", "receiver", "material", "km", "quality", f"net {cur}/t", "CO2e avoided t/t", "optimum t/yr",
                    "what would make it viable"):
         view.add_column(column)
     for row in search.partners.itertuples():
-        view.add_row(str(row.rank), str(row.name), row.material, _fmt(row.distance_km), row.quality_fit,
+        view.add_row(str(row.rank), str(row.name), str(row.material), _fmt(row.distance_km), str(row.quality_fit),
                      _fmt(row.net_value_per_t, 2), _fmt(row.co2e_avoided_per_t, 3), _fmt(row.optimum_t_per_yr, 0),
-                     row.what_would_make_it_viable)
+                     str(row.what_would_make_it_viable))
     console.print(view)
     console.print(f"outputs in {out}/")
 
@@ -452,23 +508,29 @@ def partners(path: RegionPath,
 @app.command()
 def resilience(path: RegionPath, out: OutDir = Path("out/resilience"),
                exchanges: Annotated[bool, typer.Option(help="Also remove each exchange in turn")] = False,
-               only_participants: Annotated[bool, typer.Option(help="Only facilities in the optimum")] = False) -> None:
+               only_participants: Annotated[bool, typer.Option(help="Only facilities in the optimum")] = False,
+               private: Private = False) -> None:
     """Remove each facility in turn, re-optimise, and rank facilities by the benefit the network loses."""
     from rich.progress import Progress
 
+    from symbiosis.disclosure import for_region, public_resilience
+    from symbiosis.outputs.export import write_disclosure_note
     from symbiosis.resilience import resilience as analyse
 
     _prepare(out)
     region = _load(path)
+    scrub = _say_disclosure(private, for_region(region))
     try:
         with Progress(console=console) as bar:
             task = bar.add_task("removing facilities", total=None)
 
             def tick(facility: str, k: int, n: int) -> None:
-                bar.update(task, total=n, completed=k - 1, description=f"without {facility}")
+                bar.update(task, total=n, completed=k - 1, description=f"without {scrub.text(facility)}")
 
             result = analyse(region, only_participants=only_participants, include_exchanges=exchanges, progress=tick)
+        result = public_resilience(result, scrub)
         with output_folder(out) as stage:
+            write_disclosure_note(stage, public=not private, n_masked=scrub.n)
             _write_csv(stage / "resilience_facilities.csv", result.facilities)
             _write_csv(stage / "exchange_graph.csv", result.graph)
             if len(result.exchanges):
@@ -481,7 +543,8 @@ def resilience(path: RegionPath, out: OutDir = Path("out/resilience"),
                    "failing", "degree", "betweenness"):
         view.add_column(column)
     for row in result.facilities.itertuples():
-        view.add_row(str(row.rank), row.facility_id, _fmt(row.cost_benefit_lost, 0), _fmt(row.co2e_benefit_lost_t, 0),
+        view.add_row(str(row.rank), str(row.facility_id), _fmt(row.cost_benefit_lost, 0),
+                     _fmt(row.co2e_benefit_lost_t, 0),
                      _fmt(row.waste_diversion_lost_t, 0), str(row.n_exchanges_failing), str(row.degree),
                      f"{row.betweenness:.2f}")
     console.print(view)

@@ -181,9 +181,39 @@ def check_scenario_names(paths: Iterable[str | Path]) -> None:
     check([str(p) for p in paths])
 
 
-def write_comparison(comparison: Comparison, runs: list[ScenarioRun], out_dir: Path) -> dict[str, Path]:
+def public_runs(comparison: Comparison, runs: list[ScenarioRun]) -> tuple[Comparison, list[ScenarioRun]]:
+    """The comparison and runs as the public may see them (symbiosis/disclosure.py): one set of pseudonyms
+    for every scenario, so "Confidential facility 1" is the same firm in each folder and table."""
+    from symbiosis import disclosure
+
+    ok = [r.results for r in runs if r.ok and r.results is not None]
+    if not ok:
+        return comparison, runs
+    facilities = pd.concat([r.facilities for r in ok], ignore_index=True).drop_duplicates("facility_id")
+    pairs: list[tuple[str, str]] = []
+    for r in ok:
+        for table, col in ((r.supplies, "supply_id"), (r.demands, "demand_id")):
+            pairs += list(zip(table[col].astype(str), table["facility_id"].astype(str), strict=True))
+    d = disclosure.Disclosure(facilities, pairs)
+    if not d.active:
+        return comparison, runs
+    shown = []
+    for run in runs:
+        copy_ = ScenarioRun(str(d.text(run.name)), "", run.ok, run.seconds,
+                            disclosure.public_results(run.results, d) if run.results is not None else None,
+                            d.data(run.resolved), str(d.text(run.error)))
+        shown.append(copy_)
+    also = set().union(*(disclosure.complementary_facilities(r.facilities) for r in ok))
+    public = disclosure.public_comparison(comparison, d, also)
+    public.disclosed = True  # type: ignore[attr-defined]
+    return public, shown
+
+
+def write_comparison(comparison: Comparison, runs: list[ScenarioRun], out_dir: Path, *,
+                     public: bool = True) -> dict[str, Path]:
     """Each run's outputs in its own folder (with its resolved scenario), the comparison tables, a
-    difference map and ``comparison.html``, as one folder.
+    difference map and ``comparison.html``, as one folder; public unless ``public=False`` (docs/outputs.md,
+    "Confidential facilities").
 
     Written into a staging folder with a ``manifest.json`` and swapped into place whole
     (:func:`symbiosis.atomic.output_folder`): a failed comparison leaves the previous one untouched.
@@ -200,12 +230,16 @@ def write_comparison(comparison: Comparison, runs: list[ScenarioRun], out_dir: P
                          column="name", found=run.name, expected=f"a name other than that of {folders[key]}")
         folders[key] = run.path
     problems.raise_if_any()
+    if public and not getattr(comparison, "disclosed", False):
+        comparison, runs = public_runs(comparison, runs)
     with output_folder(out_dir) as stage:
-        written = _write_comparison(comparison, runs, stage)
+        written = _write_comparison(comparison, runs, stage, public=public)
     return in_folder(out_dir, stage, written)
 
 
-def _write_comparison(comparison: Comparison, runs: list[ScenarioRun], out_dir: Path) -> dict[str, Path]:
+def _write_comparison(comparison: Comparison, runs: list[ScenarioRun], out_dir: Path, *,
+                      public: bool) -> dict[str, Path]:
+    from symbiosis import disclosure
     from symbiosis.outputs.export import write_csv, write_results
 
     written: dict[str, Path] = {}
@@ -213,7 +247,9 @@ def _write_comparison(comparison: Comparison, runs: list[ScenarioRun], out_dir: 
         folder = out_dir / _safe(run.name)
         folder.mkdir(parents=True, exist_ok=True)
         if run.ok and run.results is not None:
-            write_results(run.results, folder)
+            write_results(run.results, folder, public=public)
+            if not public:
+                run.resolved = {"disclosure": disclosure.PRIVATE_MARK, **run.resolved}
             write_text_atomic(folder / "scenario.resolved.yaml",
                               yaml.safe_dump(_plain(run.resolved), sort_keys=False, allow_unicode=True))
         else:
@@ -226,7 +262,9 @@ def _write_comparison(comparison: Comparison, runs: list[ScenarioRun], out_dir: 
         written["map"] = difference_map(comparison, runs, out_dir / "differences_map.html")
     status = [{"scenario": r.name, "ok": r.ok, "seconds": round(r.seconds, 3), "error": r.error} for r in runs]
     write_text_atomic(out_dir / "runs.json", json.dumps(status, indent=2) + "\n")
-    written["report"] = _comparison_report(comparison, runs, out_dir / "comparison.html")
+    written["report"] = _comparison_report(comparison, runs, out_dir / "comparison.html",
+                                           title="Scenario comparison" if public
+                                           else f"{disclosure.PRIVATE_MARK}: scenario comparison")
     return written
 
 
@@ -288,14 +326,15 @@ def difference_map(comparison: Comparison, runs: list[ScenarioRun], path: Path) 
     return write_atomic(path, lambda p: fmap.save(str(p)))
 
 
-def _comparison_report(comparison: Comparison, runs: list[ScenarioRun], path: Path) -> Path:
+def _comparison_report(comparison: Comparison, runs: list[ScenarioRun], path: Path,
+                       title: str = "Scenario comparison") -> Path:
     from jinja2 import Environment
 
     env = Environment(autoescape=True)
     template = env.from_string(_REPORT)
     kpis = comparison.kpis
     text = template.render(
-        comparison=comparison, runs=runs,
+        comparison=comparison, runs=runs, title=title,
         kpi_columns=[c for c in kpis.columns if c not in ("indicator", "unit")] if not kpis.empty else [],
         kpi_rows=kpis.to_dict("records") if not kpis.empty else [],
         diff_rows=comparison.differences.to_dict("records") if not kpis.empty else [],
@@ -306,11 +345,11 @@ def _comparison_report(comparison: Comparison, runs: list[ScenarioRun], path: Pa
 
 
 _REPORT = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>Scenario comparison</title>
+<html lang="en"><head><meta charset="utf-8"><title>{{ title }}</title>
 <style>body{font-family:system-ui,sans-serif;margin:2rem;max-width:1200px}table{border-collapse:collapse;margin:1rem 0}
 td,th{border:1px solid #ccc;padding:.3rem .6rem;text-align:right}td:first-child,th:first-child{text-align:left}
 .failed{color:#b00}</style></head><body>
-<h1>Scenario comparison</h1>
+<h1>{{ title }}</h1>
 <p>Reference: <strong>{{ comparison.reference }}</strong>. Differences are scenario minus reference.</p>
 {% if comparison.failed %}<h2>Failed scenarios</h2><ul>{% for name, error in comparison.failed.items() %}
 <li class="failed"><strong>{{ name }}</strong>: <pre>{{ error }}</pre></li>{% endfor %}</ul>{% endif %}

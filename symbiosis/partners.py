@@ -276,8 +276,11 @@ def _limit(region: Region, supply: pd.Series, demand: pd.Series, sub: object, pa
     return float(mat_limit) if not math.isnan(mat_limit) else float(parameters["max_distance_km"])  # type: ignore[arg-type]
 
 
-def partners_map(search: PartnerSearch, region: Region, path: str) -> str:
+def partners_map(search: PartnerSearch, region: Region, path: str, *, title: str | None = None) -> str:
     """A small folium map: the stream, each receiver coloured by whether the optimum uses it.
+
+    For a public map pass the public search and a region whose facilities are the public ones
+    (symbiosis.disclosure); ``title`` becomes the page title.
 
     Names and materials are HTML-escaped and reach the page as JSON (:func:`symbiosis.outputs.mapping.tooltip`),
     so they show as text whatever they hold; the page says so when Leaflet could not load (no network).
@@ -292,6 +295,9 @@ def partners_map(search: PartnerSearch, region: Region, path: str) -> str:
     origin = facilities.loc[search.supply["facility_id"]]
     fmap = folium.Map(location=(origin.lat, origin.lon), zoom_start=9, tiles="OpenStreetMap")
     add_offline_notice(fmap)
+    if title:
+        fmap.get_root().header.add_child(  # type: ignore[attr-defined]
+            folium.Element(f"<title>{html_text(title)}</title>"))
     folium.CircleMarker((origin.lat, origin.lon), radius=9, color="#333333", weight=3, fill=True,
                         fill_color="#ffffff", fill_opacity=1.0, class_name="sym-partner-origin",
                         tooltip=tooltip(html_text(f"{origin['name']}: {search.supply['material']}"))).add_to(fmap)
@@ -299,8 +305,9 @@ def partners_map(search: PartnerSearch, region: Region, path: str) -> str:
     for row in search.partners.itertuples():
         f = facilities.loc[row.facility_id]
         colour = "#1a9850" if row.used_by_optimum else "#fdae61" if row.within_distance else "#bbbbbb"
+        net = "–" if math.isnan(row.net_value_per_t) else f"{row.net_value_per_t:,.2f}/t"  # suppressed when public
         tip = html_text(f"#{row.rank} {f['name']}: {row.material}, {row.distance_km:,.1f} km, net "
-                        f"{row.net_value_per_t:,.2f}/t, quality {row.quality_fit}")
+                        f"{net}, quality {row.quality_fit}")
         folium.PolyLine([(origin.lat, origin.lon), (f.lat, f.lon)], color=colour, weight=3, tooltip=tooltip(tip),
                         class_name="sym-partner").add_to(fmap)
         folium.CircleMarker((f.lat, f.lon), radius=6, color=colour, fill=True, tooltip=tooltip(tip)).add_to(fmap)

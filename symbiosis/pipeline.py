@@ -141,15 +141,28 @@ def optimise(region: Region, *, method: str = "ipm", strategy: str = "auto", pro
     return results
 
 
-def write_parameters(results: Results, out_dir: Path, extra: dict[str, object] | None = None) -> Path:
-    """The resolved parameters of the run, beside its outputs, so a result can always be reproduced."""
-    record = {"parameters": results.parameters, **(extra or {})}
+def write_parameters(results: Results, out_dir: Path, extra: dict[str, object] | None = None, *,
+                     public: bool = True, region: Region | None = None) -> Path:
+    """The resolved parameters of the run, beside its outputs, so a result can always be reproduced.
+
+    A top-level ``disclosure`` field says whether the folder is public (with how many confidential
+    facilities were masked, and the parameters scrubbed of their names and ids) or private."""
+    from symbiosis import disclosure
+
+    parameters: Any = results.parameters
+    extra = dict(extra or {})
+    n_masked = 0
+    if public:
+        d = disclosure.for_results(results, region)
+        parameters, extra, n_masked = d.data(dict(parameters or {})), d.data(extra), d.n
+    record = {**disclosure.marker(not public, n_masked), "parameters": parameters, **extra}
     return write_text_atomic(out_dir / "parameters.json", json.dumps(record, indent=2, default=str) + "\n")
 
 
 def write_outputs(results: Results, region: Region, out_dir: Path, *, self_contained: bool = False,
-                  progress: Progress | None = None, pngs: bool = True) -> dict[str, Path]:
-    """Tables, GeoPackage, map, report and slide PNGs for one run, as one folder.
+                  progress: Progress | None = None, pngs: bool = True, public: bool = True) -> dict[str, Path]:
+    """Tables, GeoPackage, map, report and slide PNGs for one run, as one folder; ``public=False`` for a
+    private run that shows every confidential figure (docs/outputs.md, "Confidential facilities").
 
     Everything is written into a staging folder beside ``out_dir`` with a ``manifest.json`` and then swapped
     into place whole (:func:`symbiosis.atomic.output_folder`): ``out_dir`` holds this run's files or the
@@ -157,12 +170,12 @@ def write_outputs(results: Results, region: Region, out_dir: Path, *, self_conta
     """
     with output_folder(out_dir) as stage:
         written = _write_outputs(results, region, stage, self_contained=self_contained, progress=progress,
-                                 pngs=pngs)
+                                 pngs=pngs, public=public)
     return in_folder(out_dir, stage, written)
 
 
 def _write_outputs(results: Results, region: Region, out_dir: Path, *, self_contained: bool,
-                   progress: Progress | None, pngs: bool) -> dict[str, Path]:
+                   progress: Progress | None, pngs: bool, public: bool) -> dict[str, Path]:
     from symbiosis.outputs.export import write_results
     from symbiosis.outputs.mapping import save_map
     from symbiosis.outputs.report import write_report
@@ -170,17 +183,18 @@ def _write_outputs(results: Results, region: Region, out_dir: Path, *, self_cont
     say = progress or (lambda _message: None)
     written: dict[str, Path] = {}
     say("writing tables and GeoPackage")
-    write_results(results, out_dir)
-    written["parameters"] = write_parameters(results, out_dir, {"region": region.name, "source": region.source})
+    write_results(results, out_dir, public=public, region=region)
+    written["parameters"] = write_parameters(results, out_dir, {"region": region.name, "source": region.source},
+                                             public=public, region=region)
     say("writing the report and the map")
-    written["report"] = write_report(results, out_dir, region=region, self_contained=self_contained)
+    written["report"] = write_report(results, out_dir, region=region, self_contained=self_contained, public=public)
     written["map"] = out_dir / "map.html"
     if self_contained:  # the self-contained report inlines its map; still leave map.html beside it
-        written["map"] = save_map(results, out_dir / "map.html", self_contained=True)
+        written["map"] = save_map(results, out_dir / "map.html", public=public, self_contained=True)
     if pngs:
         from symbiosis.outputs.static import exchange_map_png, kpi_bars_png
 
         say("rendering slide images")
-        written["map_png"] = exchange_map_png(results, out_dir / "exchange_map.png")
+        written["map_png"] = exchange_map_png(results, out_dir / "exchange_map.png", public=public)
         written["kpi_png"] = kpi_bars_png(results, out_dir / "kpis.png")
     return written

@@ -85,8 +85,9 @@ def tradeoff(candidates: Candidates, *, n_points: int = 11, method: str = "ipm",
     return TradeOff(points, pd.DataFrame(changes, columns=columns), currency)
 
 
-def plot_tradeoff(result: TradeOff, path: str) -> str:
-    """The curve as a PNG (cost against CO2e, each point labelled with its implied carbon price)."""
+def plot_tradeoff(result: TradeOff, path: str, *, private: bool = False) -> str:
+    """The curve as a PNG (cost against CO2e, each point labelled with its implied carbon price); a private
+    run says so in the title."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -102,7 +103,8 @@ def plot_tradeoff(result: TradeOff, path: str) -> str:
                     xytext=(4, 4), fontsize=7, color="#555")
     ax.set_xlabel("emissions, t CO2e/yr")
     ax.set_ylabel(f"system cost, {result.currency}/yr")
-    ax.set_title("Cost against CO2e (labels: implied carbon price per t CO2e)")
+    ax.set_title(("PRIVATE: contains confidential data\n" if private else "")
+                 + "Cost against CO2e (labels: implied carbon price per t CO2e)")
     ax.grid(alpha=0.3)
     fig.tight_layout()
     write_atomic(path, lambda tmp: fig.savefig(tmp, format="png"))

@@ -7,15 +7,14 @@ after the exchanges, one ``stage`` column apart), ``kpis.json``, and ``exchanges
 Every file is written to a temporary file in the target folder and then moved over the old one, so an
 interrupted run never leaves a half-written output in place of a good one.
 
-This module also holds what the other output modules share: :func:`public_results`, which hides
-confidential facilities (name replaced by "Confidential facility N", id and flow ids pseudonymised,
-location snapped to the centre of a 0.05° grid cell, about 5 km) while keeping their flows in every total,
-and the small helpers for material groups and NACE divisions. Writes go through symbiosis.atomic.
+This module also holds what the other output modules share: :func:`public_results`, the public view of
+a run by the rules of symbiosis/disclosure.py (confidential facilities pseudonymised, located to a 0.05°
+cell, their own figures suppressed, region totals kept), and the small helpers for material groups and
+NACE divisions. Writes go through symbiosis.atomic.
 """
 
 from __future__ import annotations
 
-import copy
 import json
 import logging
 import math
@@ -28,18 +27,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from symbiosis import disclosure
 from symbiosis.atomic import write_atomic, write_text_atomic
+from symbiosis.disclosure import CONFIDENTIAL_GRID_DEG, confidential_mask, snap_to_grid  # noqa: F401 (re-exported)
 
 logger = logging.getLogger(__name__)
 
-#: Grid cell (degrees) to whose centre a confidential facility is snapped on public outputs (~5 km).
-CONFIDENTIAL_GRID_DEG = 0.05
-
 #: Fate kinds counted as waste that symbiosis can divert (docs/architecture.md, fates.csv).
 WASTE_FATE_KINDS = ("landfill", "incineration")
-
-#: Free-text columns scrubbed of confidential names and ids on public outputs.
-_FREE_TEXT_COLUMNS = ("reason_detail", "note", "status")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -111,99 +106,16 @@ def jsonable(value: Any) -> Any:
 # --------------------------------------------------------------------------------------------------
 
 
-def confidential_mask(facilities: pd.DataFrame) -> pd.Series:
-    """True for facilities marked confidential (a missing column means none is)."""
-    if "confidential" not in facilities.columns:
-        return pd.Series(False, index=facilities.index)
-    col = facilities["confidential"]
-    if col.dtype == object:
-        col = col.map(lambda v: str(v).strip().lower() in {"true", "1", "yes", "y"} if v is not None else False)
-    return col.fillna(False).astype(bool)
-
-
-def snap_to_grid(values: pd.Series, grid_deg: float = CONFIDENTIAL_GRID_DEG) -> pd.Series:
-    """Centre of the ``grid_deg`` cell each coordinate falls in."""
-    return np.floor(values.astype(float) / grid_deg) * grid_deg + grid_deg / 2
-
-
-def public_results(results: Any, grid_deg: float = CONFIDENTIAL_GRID_DEG) -> Any:
-    """A copy of ``results`` safe to publish: confidential facilities anonymised, their flows kept.
-
-    For each facility with ``confidential`` true, in the order of the facilities table: the name becomes
-    ``"Confidential facility N"``, the id ``"confidential-N"``, the ids of its supply and demand flows
-    ``"confidential-N/flow-K"``, and its latitude and longitude the centre of the ``grid_deg`` cell it lies
-    in (0.05° by default, about 5 km). The same substitution is applied to every table (facilities,
-    supplies, demands, exchanges, balances) and to free-text reason columns, so the files still join.
-    Amounts, costs, emissions and distances are unchanged, so every total and KPI is the same as in the
-    analyst's view. Returns ``results`` itself when no facility is confidential.
-    """
-    facilities = results.facilities
-    mask = confidential_mask(facilities)
-    if not mask.any():
+def public_results(results: Any, grid_deg: float = CONFIDENTIAL_GRID_DEG, *, region: Any = None) -> Any:
+    """A copy of ``results`` safe to publish (``symbiosis.disclosure.public_results``; docs/outputs.md,
+    "Confidential facilities"): confidential facilities pseudonymised, located to a ``grid_deg`` cell, and
+    every figure attributable to one of them alone suppressed; region totals kept. Returns ``results``
+    itself when no facility is confidential."""
+    if getattr(results, "disclosed", False):
         return results
-
-    id_map: dict[str, str] = {}
-    name_map: dict[str, str] = {}
-    for n, (fid, name) in enumerate(facility_names(facilities.loc[mask]).items(), start=1):
-        id_map[fid] = f"confidential-{n}"
-        name_map[name] = f"Confidential facility {n}"
-
-    flow_map: dict[str, str] = {}
-    counters: dict[str, int] = {}
-    for table, id_col in ((results.supplies, "supply_id"), (results.demands, "demand_id")):
-        if table is None or id_col not in table.columns:
-            continue
-        for fid, flow_id in zip(table["facility_id"].astype(str), table[id_col].astype(str), strict=True):
-            if fid in id_map and flow_id not in flow_map:
-                counters[fid] = counters.get(fid, 0) + 1
-                flow_map[flow_id] = f"{id_map[fid]}/flow-{counters[fid]}"
-
-    # One pass per text: names, flow ids and facility ids in one alternation, longest first.
-    replacements = {**id_map, **flow_map, **name_map}
-    pattern = re.compile(
-        r"(?<![\w-])(" + "|".join(re.escape(k) for k in sorted(replacements, key=len, reverse=True)) + r")(?![\w-])"
-    )
-
-    def scrub_text(text: Any) -> Any:
-        if not isinstance(text, str) or not text:
-            return text
-        return pattern.sub(lambda match: replacements[match.group(1)], text)
-
-    def anonymise(table: pd.DataFrame | None, locate_by: str | None = "facility_id") -> pd.DataFrame | None:
-        if table is None:
-            return None
-        out = table.copy()
-        if locate_by and locate_by in out.columns and {"lat", "lon"} <= set(out.columns):
-            hidden = out[locate_by].astype(str).isin(id_map.keys())
-            out.loc[hidden, "lat"] = snap_to_grid(out.loc[hidden, "lat"], grid_deg)
-            out.loc[hidden, "lon"] = snap_to_grid(out.loc[hidden, "lon"], grid_deg)
-        for col in ("facility_id", "supply_facility", "demand_facility"):
-            if col in out.columns:
-                out[col] = out[col].map(lambda v: id_map.get(str(v), v))
-        for col in ("supply_id", "demand_id", "flow_id"):
-            if col in out.columns:
-                out[col] = out[col].map(lambda v: flow_map.get(str(v), v))
-        for col in _FREE_TEXT_COLUMNS:
-            if col in out.columns:
-                out[col] = out[col].map(scrub_text)
-        return out
-
-    public = copy.copy(results)
-    facilities_out = anonymise(facilities)
-    assert facilities_out is not None
-    facilities_out.loc[mask, "name"] = facilities_out.loc[mask, "name"].map(lambda v: name_map.get(str(v), v))
-    public.facilities = facilities_out
-    public.supplies = anonymise(results.supplies)
-    public.demands = anonymise(results.demands)
-    public.exchanges = anonymise(results.exchanges, locate_by=None)
-    for attr in ("balances", "balances_after"):
-        balances = getattr(results, attr, None)
-        if balances is not None and getattr(balances, "table", None) is not None:
-            balances_out = copy.copy(balances)
-            balances_out.table = anonymise(balances.table, locate_by=None)
-            setattr(public, attr, balances_out)
-    logger.info("public outputs: %d confidential facilities anonymised (grid %.3f deg)", len(id_map), grid_deg)
-    return public
+    d = disclosure.for_results(results, region)
+    d.grid_deg = grid_deg
+    return disclosure.public_results(results, d)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -310,31 +222,35 @@ def _csv_writer(frame: pd.DataFrame) -> Callable[[Path], None]:
     return lambda tmp: safe.to_csv(tmp, index=False)
 
 
-def write_results(results: Any, out_dir: str | os.PathLike[str], *, public: bool = True) -> dict[str, Path]:
+def write_results(results: Any, out_dir: str | os.PathLike[str], *, public: bool = True,
+                  region: Any = None) -> dict[str, Path]:
     """Write the analyst files of ``results`` into ``out_dir`` and return their paths by name.
 
     Files: ``exchanges.csv``, ``supplies.csv``, ``demands.csv``, ``facilities.csv``, ``balances.csv``,
     ``kpis.json`` and ``exchanges.gpkg`` (layers ``facilities``, points, and ``exchanges``, LineStrings;
-    EPSG:4326). With ``public=True`` (the default) confidential facilities are anonymised and their location
-    coarsened exactly as on the map and in the report (see :func:`public_results`); pass ``public=False``
-    for an internal copy with every name and coordinate.
+    EPSG:4326). With ``public=True`` (the default) confidential facilities are masked exactly as on the map
+    and in the report (see :func:`public_results`; ``region`` adds its flows and sources to what is
+    scrubbed), and ``kpis.json`` says how many; ``public=False`` writes an internal copy with every name,
+    coordinate and figure, and ``kpis.json`` then says ``"disclosure": "PRIVATE: contains confidential data"``.
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    view = public_results(results) if public else results
+    view = public_results(results, region=region) if public else results
     written: dict[str, Path] = {}
 
     tables = {
         "exchanges": view.exchanges,
         "supplies": view.supplies,
         "demands": view.demands,
-        "facilities": view.facilities,
+        "facilities": disclosure.with_aggregates(view, "facilities", view.facilities),
         "balances": balances_frame(view),
     }
     for name, frame in tables.items():
         written[f"{name}.csv"] = write_atomic(out / f"{name}.csv", _csv_writer(frame))
 
-    kpis_text = json.dumps(jsonable(dict(view.kpis)), indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+    n_masked = int(confidential_mask(results.facilities).sum()) if public else 0
+    record = {**disclosure.marker(not public, n_masked), **dict(view.kpis)}
+    kpis_text = json.dumps(jsonable(record), indent=2, ensure_ascii=False, allow_nan=False) + "\n"
     written["kpis.json"] = write_text_atomic(out / "kpis.json", kpis_text)
 
     facilities_gdf = _for_file(facilities_geodataframe(view))
@@ -347,3 +263,10 @@ def write_results(results: Any, out_dir: str | os.PathLike[str], *, public: bool
     written["exchanges.gpkg"] = write_atomic(out / "exchanges.gpkg", write_gpkg)
     logger.info("wrote %d result files to %s (public=%s)", len(written), out, public)
     return written
+
+
+def write_disclosure_note(out_dir: str | os.PathLike[str], *, public: bool, n_masked: int) -> Path:
+    """``disclosure.json`` in an output folder: public (and how many confidential facilities were masked) or
+    ``"PRIVATE: contains confidential data"``, for the commands whose other outputs are plain tables."""
+    record = disclosure.marker(not public, n_masked)
+    return write_text_atomic(Path(out_dir) / "disclosure.json", json.dumps(record, indent=2) + "\n")

@@ -47,6 +47,7 @@ import numpy as np
 import pandas as pd
 
 from symbiosis.atomic import write_text_atomic
+from symbiosis.disclosure import PRIVATE_MARK
 from symbiosis.outputs.escape import html_text, js_string, script_json
 from symbiosis.outputs.export import (
     CONFIDENTIAL_GRID_DEG,
@@ -130,7 +131,8 @@ def fmt(value: Any, decimals: int = 0) -> str:
 
 def line_weights(amounts: pd.Series | np.ndarray, min_weight: float = 2.0, max_weight: float = 12.0) -> np.ndarray:
     """Line width in px for each amount: ``min + (max - min) * sqrt(t / t_max)`` (monotone in t)."""
-    values = np.clip(np.asarray(amounts, dtype=float), 0.0, None)
+    # A suppressed amount (NaN on a public map, docs/outputs.md) is drawn at the minimum width.
+    values = np.clip(np.nan_to_num(np.asarray(amounts, dtype=float), nan=0.0), 0.0, None)
     top = values.max() if len(values) else 0.0
     if top <= 0:
         return np.full(len(values), min_weight)
@@ -635,6 +637,9 @@ def explore(
         m = folium.Map(tiles=tiles, control_scale=True, location=_centre(facilities), zoom_start=11)
     m.get_root().header.add_child(folium.Element(_CSS), name="symbiosis_css")  # type: ignore[attr-defined]
     add_offline_notice(m, self_contained_hint=True)
+    if not public:
+        m.get_root().header.add_child(  # type: ignore[attr-defined]
+            folium.Element(f"<title>{PRIVATE_MARK}</title>"), name="symbiosis_private")
     classes = _element_classes()
 
     exchanges = exchange_rows(view, currency, min_weight, max_weight)

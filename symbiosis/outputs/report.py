@@ -26,6 +26,7 @@ from typing import Any
 
 import pandas as pd
 
+from symbiosis import disclosure
 from symbiosis.atomic import write_text_atomic
 from symbiosis.outputs.export import (
     CONFIDENTIAL_GRID_DEG,
@@ -153,7 +154,8 @@ def _table(frame: pd.DataFrame, max_rows: int, file: str) -> dict[str, Any]:
 
 def _context(results: Any, region: Any, public: bool, map_src: str | None, map_srcdoc: str | None,
              include_plotlyjs: str | bool, max_rows: int) -> dict[str, Any]:
-    view = public_results(results) if public else results
+    view = public_results(results, region=region) if public else results
+    scrub = disclosure.for_results(results, region) if public else None
     kpis = dict(view.kpis)
     currency = str(kpis.get("currency", "EUR"))
     names = facility_names(view.facilities)
@@ -163,8 +165,9 @@ def _context(results: Any, region: Any, public: bool, map_src: str | None, map_s
 
     # Sankeys: the first figure carries plotly.js (CDN tag or inline), the others reuse it.
     figures: list[tuple[str, Any]] = [
-        ("Before symbiosis (business as usual)", network_sankey(results, after=False, public=public)),
-        ("After symbiosis (optimum)", network_sankey(results, after=True, public=public)),
+        # the public view is marked as such: the Sankeys take it as it is, without masking it again
+        ("Before symbiosis (business as usual)", network_sankey(view, after=False, public=public)),
+        ("After symbiosis (optimum)", network_sankey(view, after=True, public=public)),
     ]
     facilities = view.facilities
     if "gain" in facilities.columns and len(facilities):
@@ -172,15 +175,14 @@ def _context(results: Any, region: Any, public: bool, map_src: str | None, map_s
         if "n_exchanges" in top.columns:
             top = top[top["n_exchanges"] > 0]
         hidden = set(results.facilities.loc[confidential_mask(results.facilities), "facility_id"].astype(str))
+        hidden |= disclosure.complementary_facilities(results.facilities)
         detail = region if region is not None and getattr(region, "flows", None) is not None else results
         for row in top.head(N_FACILITY_SANKEYS).itertuples(index=False):
             original_id = _original_id(results, view, row.facility_id)
+            if public and original_id in hidden:
+                continue  # its balance is suppressed (a confidential facility, or one suppressed beside it)
             try:
-                # Flows carry real ids and names: a hidden facility gets the totals of the public view.
-                if public and original_id in hidden:
-                    fig = facility_sankey(view, str(row.facility_id), by_category=False)
-                else:
-                    fig = facility_sankey(detail, original_id)
+                fig = facility_sankey(detail, original_id)
             except (ValueError, TypeError) as exc:
                 logger.info("no balance Sankey for %s: %s", row.facility_id, exc)
                 continue
@@ -223,6 +225,8 @@ def _context(results: Any, region: Any, public: bool, map_src: str | None, map_s
             warnings.extend(before.data_quality_notes(names=names))
     if region is not None:
         warnings.extend(str(w) for w in getattr(region, "warnings", []))
+    if scrub is not None:
+        warnings = [str(scrub.text(w)) for w in warnings]
     balances = pd.concat(balance_frames, ignore_index=True) if balance_frames else pd.DataFrame()
     if not balances.empty:
         # Before the exchanges first; within a stage, the worst closure first.
@@ -231,12 +235,12 @@ def _context(results: Any, region: Any, public: bool, map_src: str | None, map_s
         balances = balances.sort_values(["_stage", "_error"], kind="stable").drop(columns=["_stage", "_error"])
 
     parameters = {**dict(getattr(view, "parameters", {}) or {})}
-    sources = _sources(region, parameters)
+    sources = _sources(region, parameters, scrub)
     waste_bau = _waste_to_fate(view.supplies, "amount_t_per_yr")
     waste_after = _waste_to_fate(view.supplies, "to_fate_t_per_yr")
     n_confidential = int(confidential_mask(results.facilities).sum()) if public else 0
     return {
-        "title": _title(region, parameters),
+        "title": _title(region, parameters) if public else f"{disclosure.PRIVATE_MARK}: {_title(region, parameters)}",
         "generated": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "kpis": kpis,
         "kpi_rows": kpi_rows(view),
@@ -284,11 +288,16 @@ def _original_id(results: Any, view: Any, public_id: Any) -> str:
     return str(results.facilities["facility_id"].iloc[ids.index(str(public_id))])
 
 
-def _sources(region: Any, parameters: dict[str, Any]) -> list[dict[str, str]]:
-    """Where the factors came from: region sources, reference emission factors and fates, parameters."""
+def _sources(region: Any, parameters: dict[str, Any], scrub: Any = None) -> list[dict[str, str]]:
+    """Where the factors came from: region sources, reference emission factors and fates, parameters.
+
+    With ``scrub`` (a public report's Disclosure) region sources cited only by confidential facilities are
+    left out and the others scrubbed (symbiosis.disclosure.region_sources)."""
     rows: list[dict[str, str]] = []
     settings = getattr(region, "settings", None)
-    for key, value in (getattr(settings, "sources", None) or {}).items():
+    region_sources = (disclosure.region_sources(region, scrub) if scrub is not None and region is not None
+                      else (getattr(settings, "sources", None) or {}))
+    for key, value in region_sources.items():
         rows.append({"item": str(key), "kind": "region", "value": "", "source": str(value)})
     reference = getattr(region, "reference", None)
     factors = getattr(reference, "emission_factors", None)
@@ -309,6 +318,8 @@ def _sources(region: Any, parameters: dict[str, Any]) -> list[dict[str, str]]:
     extra = parameters.get("sources")
     for key, value in (extra.items() if isinstance(extra, dict) else []):
         rows.append({"item": str(key), "kind": "parameter", "value": "", "source": str(value)})
+    if scrub is not None:
+        rows = [{k: str(scrub.text(v)) for k, v in row.items()} for row in rows]
     return rows
 
 
@@ -321,7 +332,8 @@ def _markup(text: str) -> Any:
 def render_report(results: Any, *, region: Any = None, public: bool = True, self_contained: bool = False,
                   map_src: str | None = "map.html", max_rows: int = MAX_ROWS) -> str:
     """The report page as a string (see :func:`write_report`)."""
-    map_srcdoc = map_html(results, public=public, self_contained=True) if self_contained else None
+    map_srcdoc = map_html(public_results(results, region=region) if public else results,
+                          public=public, self_contained=True) if self_contained else None
     context = _context(results, region, public, None if self_contained else map_src, map_srcdoc,
                        True if self_contained else "cdn", max_rows)
     return str(_environment().get_template("report.html.j2").render(**context))
@@ -339,7 +351,7 @@ def write_report(results: Any, out_dir: str | os.PathLike[str], *, region: Any =
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     if not self_contained:
-        save_map(results, out / "map.html", public=public)
+        save_map(public_results(results, region=region) if public else results, out / "map.html", public=public)
     text = render_report(results, region=region, public=public, self_contained=self_contained)
     path = write_text_atomic(out / "report.html", text)
     logger.info("report written to %s (%.1f kB, self_contained=%s)", path, len(text.encode("utf-8")) / 1024,

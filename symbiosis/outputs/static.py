@@ -125,7 +125,8 @@ def exchange_map_png(results: Any, path: str | os.PathLike[str], *, public: bool
     ax.set_xlabel("longitude (°E)")
     ax.set_ylabel("latitude (°N)")
     ax.grid(True, color="#eeeeee", linewidth=0.6)
-    ax.set_title(f"{len(exchanges)} exchanges between {len(facilities)} facilities (line width ∝ √t/yr)",
+    ax.set_title(("" if public else "PRIVATE: contains confidential data\n")
+                 + f"{len(exchanges)} exchanges between {len(facilities)} facilities (line width ∝ √t/yr)",
                  fontsize=10)
     handles = [Line2D([0], [0], color=material_colour(g), lw=3, label=_plain(g)) for g in sorted(set(groups))]
     if handles:
