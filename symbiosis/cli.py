@@ -16,7 +16,9 @@ from typing import Annotated, Any, NoReturn
 import pandas as pd
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from symbiosis.atomic import check_output_folder, output_folder
 from symbiosis.errors import InputError, Problem, SymbiosisError
@@ -76,6 +78,11 @@ def _load(path: Path):  # type: ignore[no-untyped-def]
         _fail(exc)
 
 
+def _text(value: object) -> Text:
+    """A table cell from data: shown as it is, never read as rich markup (a name may hold ``[/]``)."""
+    return Text(str(value))
+
+
 def _fmt(value: float, digits: int = 1) -> str:
     if value != value:
         return "–"
@@ -95,7 +102,7 @@ def check(path: RegionPath, private: Private = False) -> None:
     region = _load(path)
     scrub = _say_disclosure(private, for_region(region))
     flows = region.flows
-    console.print(f"[green]✓[/] region [bold]{region.name}[/]: {len(region.facilities)} facilities, "
+    console.print(f"[green]✓[/] region [bold]{escape(region.name)}[/]: {len(region.facilities)} facilities, "
                   f"{len(flows)} flows ({int((flows['data_quality'] == 'modelled').sum())} from process models), "
                   f"{len(region.quality)} quality entries, {len(region.arcs)} arc overrides")
     for warning in region.warnings:
@@ -168,8 +175,8 @@ def _balance_table(table: pd.DataFrame, title: str) -> Table:
         mix = ("–" if math.isnan(row.share_measured) else
                f"{row.share_measured:.0%}/{row.share_estimated:.0%}/{row.share_modelled:.0%}")
         style = "" if row.within_tolerance else "yellow"
-        view.add_row(str(row.facility_id), f"{row.quantity} ({row.unit})", _fmt(row.inputs), _fmt(row.outputs),
-                     _fmt(row.stock_change), _fmt(row.closure), error, mix, str(row.status), style=style)
+        view.add_row(_text(row.facility_id), f"{row.quantity} ({row.unit})", _fmt(row.inputs), _fmt(row.outputs),
+                     _fmt(row.stock_change), _fmt(row.closure), error, mix, _text(row.status), style=style)
     return view
 
 
@@ -189,8 +196,9 @@ def balance(path: RegionPath,
     region = _load(path)
     scrub = _say_disclosure(private, for_region(region))
     result = public_balances(balances(region, tolerance=tolerance), scrub)
-    console.print(_balance_table(result.table, f"{region.name}: facility balances (tolerance {result.tolerance:.0%})"))
-    console.print(_balance_table(result.region, f"{region.name}: region across its boundary"))
+    name = escape(region.name)
+    console.print(_balance_table(result.table, f"{name}: facility balances (tolerance {result.tolerance:.0%})"))
+    console.print(_balance_table(result.region, f"{escape(region.name)}: region across its boundary"))
     for warning in result.warnings():
         console.print(f"[yellow]warning:[/] {scrub.text(warning)}", highlight=False, markup=False)
     reconciled = reconcile_flows(region) if reconcile else None
@@ -275,7 +283,7 @@ def _print_kpis(results) -> None:  # type: ignore[no-untyped-def]
             numeric = column in ("t/yr", "km") or column.startswith("saving")
             top.add_column(column, justify="right" if numeric else "left")
         for row in ex.itertuples():
-            top.add_row(str(row.supply_facility), str(row.demand_facility), str(row.material),
+            top.add_row(_text(row.supply_facility), _text(row.demand_facility), _text(row.material),
                         _fmt(row.amount_t_per_yr, 0), _fmt(row.distance_km), _fmt(row.saving, 0))
         console.print(top)
 
@@ -376,11 +384,12 @@ def compare(scenarios: Annotated[list[Path], typer.Argument(help="Scenario YAML 
     except SymbiosisError as exc:
         _fail(exc)
     if not comparison.kpis.empty:
-        view = Table(title=f"Scenarios against {comparison.reference}")
+        view = Table(title=f"Scenarios against {escape(comparison.reference)}")
         for column in comparison.kpis.columns:
             view.add_column(str(column), justify="left" if column in ("indicator", "unit") else "right")
         for row in comparison.kpis.itertuples(index=False):
-            view.add_row(*[v if isinstance(v, str) else _fmt(float(v), 0) if v is not None else "–" for v in row])
+            view.add_row(*[_text(v) if isinstance(v, str) else _fmt(float(v), 0) if v is not None else "–"
+                           for v in row])
         console.print(view)
     for name, error in comparison.failed.items():
         err_console.print(f"[red]scenario {name} failed:[/] {error}", highlight=False, soft_wrap=True)
@@ -452,8 +461,6 @@ def partners(path: RegionPath,
              out: OutDir = Path("out/partners"),
              max_distance: MaxDistance = None, carbon_price: CarbonPrice = None, private: Private = False) -> None:
     """Ranked receivers for one waste stream, with quality fit, value per tonne and what would make others viable."""
-    from rich.markup import escape
-
     from symbiosis.disclosure import PRIVATE_MARK, for_region, public_partners
     from symbiosis.outputs.export import write_disclosure_note
     from symbiosis.partners import add_stream, find_partners, parse_quality, partners_map, read_stream_file
@@ -498,9 +505,9 @@ def partners(path: RegionPath,
                    "what would make it viable"):
         view.add_column(column)
     for row in search.partners.itertuples():
-        view.add_row(str(row.rank), str(row.name), str(row.material), _fmt(row.distance_km), str(row.quality_fit),
+        view.add_row(str(row.rank), _text(row.name), _text(row.material), _fmt(row.distance_km), _text(row.quality_fit),
                      _fmt(row.net_value_per_t, 2), _fmt(row.co2e_avoided_per_t, 3), _fmt(row.optimum_t_per_yr, 0),
-                     str(row.what_would_make_it_viable))
+                     _text(row.what_would_make_it_viable))
     console.print(view)
     console.print(f"outputs in {out}/")
 
@@ -543,7 +550,7 @@ def resilience(path: RegionPath, out: OutDir = Path("out/resilience"),
                    "failing", "degree", "betweenness"):
         view.add_column(column)
     for row in result.facilities.itertuples():
-        view.add_row(str(row.rank), str(row.facility_id), _fmt(row.cost_benefit_lost, 0),
+        view.add_row(str(row.rank), _text(row.facility_id), _fmt(row.cost_benefit_lost, 0),
                      _fmt(row.co2e_benefit_lost_t, 0),
                      _fmt(row.waste_diversion_lost_t, 0), str(row.n_exchanges_failing), str(row.degree),
                      f"{row.betweenness:.2f}")

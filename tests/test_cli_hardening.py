@@ -452,3 +452,29 @@ def test_other_numeric_options_are_checked_before_any_work(tmp_path, args):
     result = _cli(*args, "--out", tmp_path / "out")
     assert result.exit_code in (1, 2), result.output
     assert "Traceback" not in result.output and not (tmp_path / "out").exists()
+
+
+# ---------------------------------------------------------------------------------------------------------
+# names are printed as text on the terminal, never read as rich markup
+# ---------------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("command", ["check", "balance", "optimise", "partners", "resilience"])
+def test_names_with_markup_print_as_text(tmp_path, tiny_copy, command):
+    """A facility named ``Plant [/] [bold]`` made rich raise MarkupError (a traceback) in the terminal tables."""
+    name = "Board [/] [bold]works"
+
+    def edit(tables: dict[str, pd.DataFrame]) -> None:
+        tables["facilities"].loc[tables["facilities"]["facility_id"] == "board", "name"] = name
+        tables["facilities"].loc[tables["facilities"]["facility_id"] == "cement", "facility_id"] = "cem[/]ent"
+        for column in ("facility_id",):
+            tables["flows"].loc[tables["flows"][column] == "cement", column] = "cem[/]ent"
+    folder = tiny_copy(edit)
+    args: list[object] = [command, folder]
+    if command != "check":
+        args += ["--out", tmp_path / "out", "--private"]
+    if command == "partners":
+        args += ["--flow", "power_gypsum"]
+    result = _cli(*args)
+    assert result.exit_code == 0, result.output
+    if command in ("balance", "optimise", "resilience"):
+        assert "cem[/]ent" in result.output
