@@ -8,17 +8,12 @@ Without capacity S0 fills D0's share (75 t); S1 â†’ D1 is held by quality at x â
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent / "benchmarks"))
-from bare_highs import solve_bare  # noqa: E402
-
-from symbiosis.candidates import Candidates  # noqa: E402
+from symbiosis.candidates import Candidates
+from tests.benchmarks.bare_highs import solve_bare
 
 
 def tiny_candidates(capacity: float = np.nan) -> Candidates:

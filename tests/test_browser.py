@@ -14,7 +14,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from browser_support import (
+
+from symbiosis.outputs.export import exchange_material_groups, write_results
+from symbiosis.outputs.mapping import save_map
+from symbiosis.outputs.report import format_kpi, kpi_decimals, write_report
+from symbiosis.results import Results
+from tests.browser_support import (
     ARTIFACTS,
     LOCAL_ORIGIN,
     OfflineRouter,
@@ -25,11 +30,6 @@ from browser_support import (
     require_browser,
     synthetic_pipeline_results,
 )
-
-from symbiosis.outputs.export import exchange_material_groups, write_results
-from symbiosis.outputs.mapping import save_map
-from symbiosis.outputs.report import format_kpi, kpi_decimals, write_report
-from symbiosis.results import Results
 
 pytestmark = pytest.mark.browser
 

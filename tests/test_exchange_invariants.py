@@ -12,7 +12,6 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from helpers_exchange import instances, random_candidates
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from scipy.optimize import linprog
@@ -20,6 +19,7 @@ from scipy.optimize import linprog
 from symbiosis.candidates import Candidates
 from symbiosis.exchange import solve_exchange
 from symbiosis.results import check_solution
+from tests.helpers_exchange import instances, random_candidates
 
 carbon_prices = st.sampled_from([0.0, 30.0, 150.0])
 fast = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])

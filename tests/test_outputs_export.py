@@ -12,7 +12,6 @@ import numpy as np
 import pandas as pd
 import pyogrio
 import pytest
-from browser_support import most_connected, optimised_with
 
 from symbiosis.outputs.export import (
     CONFIDENTIAL_GRID_DEG,
@@ -24,6 +23,7 @@ from symbiosis.outputs.export import (
 from symbiosis.outputs.static import exchange_map_png, kpi_bars_png
 from symbiosis.region import Region
 from symbiosis.results import Results
+from tests.browser_support import most_connected, optimised_with
 
 FILES = ["exchanges.csv", "supplies.csv", "demands.csv", "facilities.csv", "balances.csv", "kpis.json",
          "exchanges.gpkg"]

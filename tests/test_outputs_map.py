@@ -14,7 +14,6 @@ from typing import Any
 import folium
 import numpy as np
 import pytest
-from browser_support import most_connected, optimised_with, synthetic_pipeline_results
 
 from symbiosis.outputs.export import exchange_material_groups
 from symbiosis.outputs.mapping import explore, line_weights, map_html, save_map, screen_bearing
@@ -22,6 +21,7 @@ from symbiosis.outputs.report import format_kpi, render_report, write_report
 from symbiosis.outputs.sankey import facility_sankey, network_sankey
 from symbiosis.region import Region
 from symbiosis.results import Results
+from tests.browser_support import most_connected, optimised_with, synthetic_pipeline_results
 from tests.conftest import TINY, load_test_region
 
 HOSTILE = "<script>alert(1)</script>"

@@ -9,16 +9,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from helpers_exchange import (
-    blend_candidates,
-    calorific_candidates,
-    carbon_candidates,
-    instances,
-    make_candidates,
-    region_for,
-    scarce_candidates,
-    share_candidates,
-)
 from hypothesis import HealthCheck, given, settings
 
 from symbiosis.exchange import solve_exchange
@@ -29,6 +19,16 @@ from symbiosis.results import (
     Results,
     check_solution,
     evaluate,
+)
+from tests.helpers_exchange import (
+    blend_candidates,
+    calorific_candidates,
+    carbon_candidates,
+    instances,
+    make_candidates,
+    region_for,
+    scarce_candidates,
+    share_candidates,
 )
 
 KPI_KEYS = {
