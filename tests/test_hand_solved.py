@@ -10,6 +10,7 @@ right (units, argument order, ellipsoid). The tiny region's optimum is worked ou
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from symbiosis.candidates import candidates, geodesic_km
@@ -82,3 +83,22 @@ def test_tiny_region_optimum_by_hand(tiny_region) -> None:
     for demand, price in {"board_gypsum": 25.0, "cement_clay": 12.0, "far_clay": 8.0,
                           "power.model.in.water": 0.0}.items():
         assert demands.at[demand, "shadow_price_per_t"] == pytest.approx(price, abs=1e-6), demand
+
+
+def test_a_quality_window_on_one_demand(tiny_copy) -> None:
+    """A max and a min on the same parameter (purity 90..99 %, virgin 95 %): the gypsum blend, 20,000 t at
+    96 % and 5,000 t at 95 %, is 95.8 %, inside; the optimum is unchanged. (The post-solve check used to count
+    each tonne once per bound and refuse this optimum.)"""
+    from tests.conftest import load_test_region
+
+    def window(tables) -> None:
+        quality = tables["quality"]
+        quality.loc[quality["flow_id"] == "board_gypsum", "virgin_value"] = "95"
+        row = {"flow_id": "board_gypsum", "parameter": "purity", "value": "99", "unit": "%", "bound": "max",
+               "virgin_value": "95"}
+        tables["quality"] = pd.concat([quality, pd.DataFrame([row])], ignore_index=True)
+
+    results = optimise(load_test_region(tiny_copy(window)))
+    ex = results.exchanges.set_index("demand_facility")
+    assert ex.at["board", "amount_t_per_yr"] == pytest.approx(hand.X_GYPSUM)
+    assert results.kpis["cost_optimum"] == pytest.approx(hand.COST_OPTIMUM, rel=1e-9)
