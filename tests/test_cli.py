@@ -154,6 +154,7 @@ def test_run_the_readme_command(tmp_path: Path, tiny_copy: Callable[..., Path]) 
     assert not (tmp_path / "bad" / "report.html").exists()
 
 
+@pytest.mark.slow
 def test_pipeline_write_outputs(tmp_path: Path) -> None:
     from symbiosis.pipeline import optimise, write_outputs
 
@@ -176,6 +177,7 @@ def test_pipeline_write_outputs(tmp_path: Path) -> None:
 # --- compare -----------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_compare(tmp_path: Path) -> None:
     out = tmp_path / "compare"
     result = invoke("compare", SCENARIOS / "base.yaml", SCENARIOS / "landfill_tax_doubled.yaml", "--out", out,

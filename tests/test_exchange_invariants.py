@@ -36,6 +36,7 @@ def _close(a: np.ndarray, b: np.ndarray, scale: np.ndarray) -> bool:
     return bool(np.all(np.abs(a - b) <= 1e-6 * np.maximum(1.0, np.abs(scale))))
 
 
+@pytest.mark.slow
 @fast
 @given(cand=instances(), carbon_price=carbon_prices)
 def test_balances_bounds_and_no_worse_than_bau(cand: Candidates, carbon_price: float) -> None:
@@ -181,6 +182,7 @@ def _emission_cap(cand: Candidates, fraction: float) -> float:
     return float(least.fun) + fraction * (bau - least.fun) + 1e-6 * max(1.0, abs(least.fun))
 
 
+@pytest.mark.slow
 @given(corner=corner_instances())
 @settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
 def test_hard_corners_match_an_independent_lp_and_the_duals_are_optimal(corner: Corner) -> None:

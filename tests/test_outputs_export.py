@@ -205,6 +205,7 @@ def test_material_groups_align_with_exchanges(results: Results) -> None:
     assert groups.notna().all() and (groups != "").all()
 
 
+@pytest.mark.slow
 def test_slide_pngs(results: Results, tmp_path: Path) -> None:
     for path in (exchange_map_png(results, tmp_path / "map.png"), kpi_bars_png(results, tmp_path / "kpis.png")):
         data = path.read_bytes()

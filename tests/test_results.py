@@ -220,6 +220,7 @@ def test_reasons_from_screening_when_a_supply_has_no_arc():
     assert reason_of(res, "S3")[0] == "quality_screen"
 
 
+@pytest.mark.slow
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(cand=instances())
 def test_reasons_and_price_invariants_on_random_networks(cand):
