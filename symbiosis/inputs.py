@@ -935,3 +935,68 @@ def check_region(path: str | Path) -> tuple[Region | None, InputError | None]:
         return load_region(path), None
     except InputError as exc:
         return None, exc
+
+
+# ------------------------------------------------------------------------------------------ a starter
+
+
+STARTER_FILES: dict[str, str] = {
+    "region.yaml": """\
+# A region: the system boundary of a study. Every key is described in docs/data-format.md.
+name: My region                 # required: shown on maps and reports
+description: Starter region      # optional: one line on what the region is and where
+period: year                    # year | quarter | month | week | day; amounts without a time unit are per period
+year: 2024                      # optional: the reference year of the figures
+currency: EUR                   # prices must be in this currency (no exchange rates are applied)
+defaults:
+  max_distance_km: 100          # where no flow, substitution or material gives its own limit
+  max_distance_cap_km:          # optional hard cap over every limit (empty: none)
+  circuity: 1.3                 # road km per great-circle km
+  transport_cost_per_tkm: 0.10  # currency per t·km
+  transport_co2_per_tkm: 0.000062  # t CO2e per t·km
+  carbon_price: 0               # currency per t CO2e
+  internal_reuse: true          # a facility's own by-product may serve its own demand
+  balance_tolerance: 0.05       # relative closure error accepted before a balance warning
+reference: {}                   # optional region tables (files in this folder) that add to data/reference/,
+                                # e.g. {materials: materials.csv, substitutions: substitutions.csv,
+                                #       fates: fates.csv, emission_factors: emission_factors.csv}
+sources:                        # source id -> citation, for the `source` columns of the tables
+  example: "Invented example figures written by symbiosis init: replace them"
+""",
+    "facilities.csv": """\
+facility_id,name,sector,lat,lon,confidential,process_model,activity,activity_unit,source,note
+power_station,Example power station,35.11,55.6615,11.0809,false,,,,example,replace with your facilities
+board_plant,Example plasterboard plant,23.62,55.6690,11.0960,false,,,,example,
+""",
+    "flows.csv": """\
+flow_id,facility_id,direction,category,material,amount,unit,fate,price,price_unit,exchangeable,\
+max_secondary_share,max_distance_km,uncertainty_pct,source,note
+power_gypsum,power_station,out,by_product,fgd_gypsum,20000,t,landfill,,,,,,10,example,today landfilled
+board_gypsum,board_plant,in,raw_material,natural_gypsum,25000,t,,25,EUR/t,,,,5,example,virgin gypsum bought
+""",
+    "quality.csv": """\
+flow_id,parameter,value,unit,bound,virgin_value,source,note
+power_gypsum,purity,96,%,,,example,measured on the supply
+board_gypsum,purity,90,%,min,95,example,the plant's limit; its virgin gypsum has 95 %
+""",
+}
+
+
+def write_starter_region(folder: str | Path) -> list[Path]:
+    """Write a starter region folder that ``symbiosis check`` accepts; refuses to overwrite any file."""
+    target = Path(folder)
+    problems = Problems()
+    if target.exists() and not target.is_dir():
+        problems.add(_label(target), "not a folder", expected="a new or existing folder for the region files")
+    else:
+        for name in STARTER_FILES:
+            if (target / name).exists():
+                problems.add(_label(target / name), "the file exists already; nothing was written",
+                             expected="a folder without region files", fix="choose a new folder")
+    problems.raise_if_any()
+    target.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, text in STARTER_FILES.items():
+        (target / name).write_text(text, encoding="utf-8")
+        written.append(target / name)
+    return written
