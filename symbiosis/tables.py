@@ -19,6 +19,7 @@ import io
 import math
 import re
 import stat
+import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -54,6 +55,7 @@ _BIDI = "\u202a-\u202e\u2066-\u2069\u200e\u200f\u061c"
 _FORMAT = "\u00ad\u200b-\u200d\u2060-\u2064\ufeff\u180e"
 _INVISIBLE_IN_TEXT = re.compile(f"[{_CONTROL}{_BIDI}]")
 _INVISIBLE_IN_CODES = re.compile(f"[{_CONTROL}{_BIDI}{_FORMAT}\t\n\r]")
+_INVISIBLE_QUICK = re.compile(f"[{_CONTROL}{_BIDI}{_FORMAT}\t\r]")
 
 # Decimal conventions in a semicolon file.
 _COMMA_EVIDENCE = re.compile(r"^[+-]?\d+,\d+$|^[+-]?\d{1,3}(\.\d{3})+,\d+$|^[+-]?\d{1,3}(\.\d{3}){2,}$")
@@ -213,6 +215,8 @@ def read_csv_table(path: Path, problems: Problems, *, label: str | None = None,
     if not text.strip():
         problems.add(file, "the file is empty", expected="a header row and at least one data row")
         return None
+    if not text.isascii() and not unicodedata.is_normalized("NFC", text):
+        text = unicodedata.normalize("NFC", text)  # one spelling of é: composed, whatever the editor wrote
     header_line = text.lstrip("\ufeff").splitlines()[0]
     separator = ";" if header_line.count(";") > header_line.count(",") else ","
     try:
@@ -225,7 +229,7 @@ def read_csv_table(path: Path, problems: Problems, *, label: str | None = None,
     header = ["" if pd.isna(c) else str(c) for c in frame.iloc[0]] if len(frame) else []
     frame = frame.iloc[1:].reset_index(drop=True)
     frame.columns = header
-    table = _finish(frame, file, problems, decimal_comma=separator == ";")
+    table = _finish(frame, file, problems, decimal_comma=separator == ";", text_is_nfc=True)
     table.warnings.extend(warnings)
     if table.frame.empty:
         problems.add(file, "the table has a header but no data rows", expected="at least one data row")
@@ -241,13 +245,18 @@ def table_from_frame(frame: pd.DataFrame, file: str, problems: Problems | None =
     return _finish(text, file, problems if problems is not None else Problems(), decimal_comma=False)
 
 
-def _finish(frame: pd.DataFrame, file: str, problems: Problems, *, decimal_comma: bool) -> Table:
+def _finish(frame: pd.DataFrame, file: str, problems: Problems, *, decimal_comma: bool,
+            text_is_nfc: bool = False) -> Table:
     """Normalise headers and cells (NFC, stripped), drop empty rows and empty unnamed columns."""
-    names = [_normal_text(str(c)).lstrip("\ufeff").strip() for c in frame.columns]
-    frame = frame.copy()
-    frame.columns = pd.RangeIndex(len(names))
-    for position in range(len(names)):
-        frame[position] = frame[position].fillna("").astype(str).str.normalize("NFC").str.strip()
+    names = [_clean_cell(str(c)).lstrip("\ufeff").strip() for c in frame.columns]
+    if text_is_nfc:  # a CSV normalised as a whole: strip the cells column by column
+        frame = frame.copy()
+        frame.columns = pd.RangeIndex(len(names))
+        for position in range(len(names)):
+            frame[position] = frame[position].fillna("").astype(str).str.strip()
+    else:
+        cells = [_clean_cell(v) for v in frame.to_numpy(dtype=object).ravel()]
+        frame = pd.DataFrame(np.array(cells, dtype=object).reshape(frame.shape), dtype=object)
     keep = []
     for position, name in enumerate(names):
         if name == "":
@@ -265,10 +274,15 @@ def _finish(frame: pd.DataFrame, file: str, problems: Problems, *, decimal_comma
     return Table(frame=frame, file=file, decimal_comma=decimal_comma)
 
 
-def _normal_text(text: str) -> str:
-    import unicodedata
-
-    return unicodedata.normalize("NFC", text)
+def _clean_cell(value: object) -> str:
+    """A cell as the checks see it: text, NFC-normalised (one spelling of é), without surrounding spaces
+    (Unicode spaces such as the no-break space included)."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    text = str(value)
+    if not text.isascii():
+        text = unicodedata.normalize("NFC", text)
+    return text.strip()
 
 
 def _cell_text(value: object) -> str:
@@ -337,6 +351,11 @@ def _match_headers(table: Table, known: list[str], problems: Problems) -> None:
 
 
 def _check_invisible(table: Table, problems: Problems) -> None:
+    values = table.frame.to_numpy(dtype=object).ravel().tolist()
+    joined = "\n".join(values)
+    # the common case in one scan: no invisible character anywhere and no line break inside a cell
+    if not _INVISIBLE_QUICK.search(joined) and joined.count("\n") == max(len(values) - 1, 0):
+        return
     for column in table.frame.columns:
         pattern = _INVISIBLE_IN_TEXT if column in FREE_TEXT_COLUMNS else _INVISIBLE_IN_CODES
         cells = table.frame[column]
@@ -447,11 +466,10 @@ def number_column(table: Table, column: str, problems: Problems, *, required: bo
     not_finite = considered & ~empty & ~reported & ~bad_text & ~np.isfinite(parsed)
     with np.errstate(invalid="ignore"):
         huge = considered & ~empty & ~reported & ~bad_text & ~not_finite & (np.abs(parsed) > MAX_ABS_NUMBER)
-    lowered = cells.str.lower().to_numpy()
-    literal_nan = np.isin(lowered, ["nan", "inf", "-inf", "+inf", "infinity", "-infinity", "+infinity"])
+    literal_nan = {"nan", "inf", "-inf", "+inf", "infinity", "-infinity", "+infinity"}
     for position in np.flatnonzero(bad_text):
         cell = cells.iat[position]
-        if literal_nan[position]:
+        if cell.lower() in literal_nan:
             problems.add(table.file, "not a finite number", row=table.row_number(int(position)), column=column,
                          found=snippet(cell), expected=expected)
             continue
