@@ -148,7 +148,7 @@ def decode_text(raw: bytes, file: str, problems: Problems, warnings: list[str] |
         try:
             return raw.decode("utf-16")
         except UnicodeDecodeError as exc:
-            problems.add(file, "cannot decode the file as UTF-16", found=f"byte {exc.start}",
+            problems.add(file, "cannot decode the file as UTF-16", row=1, found=f"byte {exc.start}",
                          expected="UTF-8 text", fix="save the file as CSV UTF-8 from your spreadsheet program")
             return None
     nul = raw.find(b"\x00")
@@ -213,7 +213,7 @@ def read_csv_table(path: Path, problems: Problems, *, label: str | None = None,
     if text is None:
         return None
     if not text.strip():
-        problems.add(file, "the file is empty", expected="a header row and at least one data row")
+        problems.add(file, "the file is empty", row=1, expected="a header row and at least one data row")
         return None
     if not text.isascii() and not unicodedata.is_normalized("NFC", text):
         text = unicodedata.normalize("NFC", text)  # one spelling of é: composed, whatever the editor wrote
@@ -223,7 +223,8 @@ def read_csv_table(path: Path, problems: Problems, *, label: str | None = None,
         frame = pd.read_csv(io.StringIO(text), sep=separator, dtype=str, keep_default_na=False,
                             skipinitialspace=True, quoting=csv.QUOTE_MINIMAL, header=None)
     except (pd.errors.ParserError, ValueError, csv.Error) as exc:
-        problems.add(file, f"cannot parse as CSV ({snippet(exc, 200)})",
+        line = re.search(r"line (\d+)", str(exc))
+        problems.add(file, f"cannot parse as CSV ({snippet(exc, 200)})", row=int(line.group(1)) if line else None,
                      expected=f"a '{separator}'-separated table with the same number of cells in every row")
         return None
     header = ["" if pd.isna(c) else str(c) for c in frame.iloc[0]] if len(frame) else []
@@ -232,7 +233,7 @@ def read_csv_table(path: Path, problems: Problems, *, label: str | None = None,
     table = _finish(frame, file, problems, decimal_comma=separator == ";", text_is_nfc=True)
     table.warnings.extend(warnings)
     if table.frame.empty:
-        problems.add(file, "the table has a header but no data rows", expected="at least one data row")
+        problems.add(file, "the table has a header but no data rows", row=2, expected="at least one data row")
     return table
 
 
