@@ -15,7 +15,7 @@ import difflib
 import logging
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -87,8 +87,6 @@ class RawRegion:
     tables: dict[str, Table | None]
     base_dir: Path
     source: str
-    sources_table: Table | None = None
-    warnings: list[str] = field(default_factory=list)
 
 
 # --------------------------------------------------------------------------------------------- reading
@@ -103,7 +101,7 @@ def read_raw(path: Path, problems: Problems) -> RawRegion:
     if path.is_dir():
         return _read_folder(path, problems)
     suffix = path.suffix.lower()
-    if suffix in (".xlsx", ".xlsm", ".gpkg") and read_bytes_ok(path, problems) is False:
+    if suffix in (".xlsx", ".xlsm", ".gpkg") and _container_file_ok(path, problems) is False:
         problems.raise_if_any()
     if suffix in (".xlsx", ".xlsm"):
         return _read_workbook(path, problems)
@@ -115,7 +113,7 @@ def read_raw(path: Path, problems: Problems) -> RawRegion:
     raise AssertionError("unreachable")
 
 
-def read_bytes_ok(path: Path, problems: Problems) -> bool:
+def _container_file_ok(path: Path, problems: Problems) -> bool:
     """A workbook or GeoPackage must be a regular file of bounded size (the readers open it whole)."""
     import stat
 
@@ -911,7 +909,7 @@ def load_region(path: str | Path, *, reference_dir: Path | None = None, models_d
     region = Region(name=settings.name, settings=settings, facilities=facilities.reset_index(drop=True),
                     flows=flows, quality=quality.reset_index(drop=True), arcs=arcs, reference=reference,
                     source=raw.source)
-    region.warnings.extend([*raw.warnings, *reference.warnings,
+    region.warnings.extend([*reference.warnings,
                             *(w for t in raw.tables.values() if t is not None for w in t.warnings)])
     region.warnings.extend(_warnings(region))
     logger.info("loaded region %s: %d facilities, %d flows (%d modelled) in %.2f s", region.name,
