@@ -14,6 +14,9 @@ three kinds:
   whose every problem names a file and a row or column.
 - ``free``: deleted rows, swapped cells, junk in any cell, a deleted column. Either outcome is allowed, but
   an error must be located and a load must not crash.
+
+Each case runs under a 30 s SIGALRM deadline; it interrupts Python code, not a single long C call (such as
+the big-integer power pint would evaluate for a unit ``9**9**9*t``, which the unit parser now refuses).
 """
 
 from __future__ import annotations
