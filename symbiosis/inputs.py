@@ -23,6 +23,7 @@ from pydantic import ValidationError
 from stdnum.eu import nace
 
 from symbiosis.errors import InputError, Problems
+from symbiosis.network import ewc
 from symbiosis.process_models import (
     ProcessModel,
     load_process_models,
@@ -37,6 +38,7 @@ from symbiosis.region import (
     FLOW_COLUMNS,
     IN_CATEGORIES,
     OUT_CATEGORIES,
+    PERMIT_COLUMNS,
     QUALITY_COLUMNS,
     STOCK_CATEGORY,
     Region,
@@ -58,7 +60,7 @@ logger = logging.getLogger(__name__)
 
 PERIOD_DAYS = {"year": 365.0, "quarter": 365.0 / 4, "month": 365.0 / 12, "week": 7.0, "day": 1.0}
 _ESTIMATE_WORDS = ("estimat", "assum", "guess", "proxy")
-TABLE_NAMES = ("facilities", "flows", "quality", "arcs")
+TABLE_NAMES = ("facilities", "flows", "quality", "arcs", "permits")
 
 
 @dataclass
@@ -241,6 +243,9 @@ def _facilities(table: Table, problems: Problems, models: dict[str, ProcessModel
         "activity": number_column(table, "activity", problems, allow_negative=False,
                                   expected="an activity level (amount of reference product per period)"),
         "activity_unit": text_column(table, "activity_unit"),
+        "intake_capacity_t_per_yr": number_column(
+            table, "intake_capacity_t_per_yr", problems, allow_negative=False,
+            expected="the facility's intake capacity in t/yr received (all its incoming secondary material)"),
     })
     _check_coordinates(table, frame, problems)
     valid_nace = {code: nace.is_valid(code) for code in frame["sector"].unique() if code}
@@ -360,6 +365,7 @@ def _flows(table: Table, problems: Problems, facilities: pd.DataFrame, reference
     uncertainty = number_column(table, "uncertainty_pct", problems, allow_negative=False,
                                 expected="an uncertainty in percent")
     source = text_column(table, "source")
+    ewc_known = ewc.entries(reference.ewc).index
 
     n = len(table.frame)
     quantity = np.array([""] * n, dtype=object)
@@ -480,6 +486,11 @@ def _flows(table: Table, problems: Problems, facilities: pd.DataFrame, reference
         "data_quality": source.map(_data_quality),
         "note": text_column(table, "note"),
         "origin": [f"{table.file}:{table.row_number(i)}" for i in range(n)],
+        "max_intake_t_per_yr": number_column(table, "max_intake_t_per_yr", problems, allow_negative=False,
+                                             expected="the most this flow can take in, t/yr received"),
+        "ewc_code": ewc.check_codes(text_column(table, "ewc_code"), ewc_known, problems, table.file, "ewc_code",
+                                    pd.Series([table.row_number(i) for i in range(n)])).to_numpy(),
+        "end_of_waste": bool_column(table, "end_of_waste", problems, default=None).to_numpy(),
     })
     return frame
 
@@ -554,6 +565,22 @@ def modelled_flows(facilities: pd.DataFrame, measured: pd.DataFrame, models: dic
                         "bound": q.bound, "virgin_value": math.nan if q.virgin_value is None else q.virgin_value,
                     })
     return pd.DataFrame(rows, columns=FLOW_COLUMNS), pd.DataFrame(quality_rows, columns=QUALITY_COLUMNS)
+
+
+def _default_intake(facilities: pd.DataFrame, models: dict[str, ProcessModel]) -> pd.DataFrame:
+    """A facility without its own intake capacity takes its process model's ``intake_capacity`` × activity."""
+    facilities = facilities.copy()
+    for position, row in facilities.iterrows():
+        model = models.get(row["process_model"])
+        if model is None or model.intake_capacity is None or not math.isnan(row["intake_capacity_t_per_yr"]) \
+                or math.isnan(row["activity"]):
+            continue
+        try:
+            activity = _activity_in_model_units(row["activity"], row["activity_unit"], model)
+        except UnitProblem:
+            continue
+        facilities.at[position, "intake_capacity_t_per_yr"] = model.intake_capacity * activity
+    return facilities
 
 
 # -------------------------------------------------------------------------------------------- quality
@@ -635,6 +662,8 @@ def _arcs(table: Table | None, problems: Problems, facilities: pd.DataFrame) -> 
                                     expected="a transport cost per t"),
         "co2e_per_t": number_column(table, "co2e_per_t", problems, allow_negative=False,
                                     expected="transport emissions in t CO2e per t (e.g. 0 for a pipeline)"),
+        "capacity_t_per_yr": number_column(table, "capacity_t_per_yr", problems, allow_negative=False,
+                                           expected="the most the route can carry, t/yr"),
     })
     known = set(facilities["facility_id"])
     for position, row in frame.iterrows():
@@ -643,10 +672,40 @@ def _arcs(table: Table | None, problems: Problems, facilities: pd.DataFrame) -> 
             if row[column] not in known:
                 problems.add(table.file, "unknown facility", row=row_number, column=column, found=row[column],
                              expected="a facility_id from the facilities table")
-        if math.isnan(row["distance_km"]) and math.isnan(row["cost_per_t"]):
+        if math.isnan(row["distance_km"]) and math.isnan(row["cost_per_t"]) and math.isnan(row["capacity_t_per_yr"]):
             problems.add(table.file, "an arc override needs a distance or a cost", row=row_number,
                          column="distance_km", found="empty distance_km and cost_per_t",
-                         expected="distance_km and/or cost_per_t")
+                         expected="distance_km, cost_per_t and/or capacity_t_per_yr")
+    return frame
+
+
+# -------------------------------------------------------------------------------------------- permits
+
+
+def _permits(table: Table | None, problems: Problems, facilities: pd.DataFrame, reference: Reference
+             ) -> pd.DataFrame:
+    """permits.csv: one row per (receiving facility, EWC code it may accept), optional tonnage and source."""
+    if table is None:
+        return pd.DataFrame(columns=PERMIT_COLUMNS)
+    if not require_columns(table, ["facility_id", "ewc_code"], problems):
+        return pd.DataFrame(columns=PERMIT_COLUMNS)
+    rows = pd.Series([table.row_number(i) for i in range(len(table.frame))])
+    codes = text_column(table, "ewc_code").reset_index(drop=True)
+    for position in np.flatnonzero((codes == "").to_numpy()):
+        problems.add(table.file, "a permit needs an EWC code", row=int(rows.iat[position]), column="ewc_code",
+                     found="an empty cell", expected="a six-digit code of the European List of Waste")
+    frame = pd.DataFrame({
+        "facility_id": text_column(table, "facility_id").to_numpy(),
+        "ewc_code": ewc.check_codes(codes, ewc.entries(reference.ewc).index, problems, table.file, "ewc_code",
+                                    rows).to_numpy(),
+        "max_t_per_yr": number_column(table, "max_t_per_yr", problems, allow_negative=False,
+                                      expected="the permitted tonnage, t/yr").to_numpy(),
+        "source": text_column(table, "source").to_numpy(),
+    })
+    unknown = ~frame["facility_id"].isin(set(facilities["facility_id"]))
+    for position in np.flatnonzero(unknown.to_numpy()):
+        problems.add(table.file, "unknown facility", row=int(rows.iat[position]), column="facility_id",
+                     found=frame["facility_id"].iat[position], expected="a facility_id from the facilities table")
     return frame
 
 
@@ -686,12 +745,15 @@ def load_region(path: str | Path, *, reference_dir: Path | None = None, models_d
     flow_ids = set(text_column(flows_table, "flow_id")) if flows_table is not None else set()
     quality = _quality(quality_table, problems, flow_ids)
     arcs = _arcs(raw.tables.get("arcs"), problems, facilities)
+    permits = _permits(raw.tables.get("permits"), problems, facilities, reference)
     problems.raise_if_any()
 
     modelled, modelled_quality = modelled_flows(facilities, measured, models, reference, problems, settings)
     problems.raise_if_any()
     flows = pd.concat([measured, modelled], ignore_index=True) if len(modelled) else measured
     flows = flows[FLOW_COLUMNS].reset_index(drop=True)
+    flows["ewc_code"] = flows["ewc_code"].astype(object).where(flows["ewc_code"].notna(), "").astype(str)
+    facilities = _default_intake(facilities, models)
     if len(modelled_quality):
         quality = pd.concat([quality, modelled_quality], ignore_index=True)
     quality = _harmonise_quality_units(quality[QUALITY_COLUMNS], problems,
@@ -700,7 +762,7 @@ def load_region(path: str | Path, *, reference_dir: Path | None = None, models_d
 
     region = Region(name=settings.name, settings=settings, facilities=facilities.reset_index(drop=True),
                     flows=flows, quality=quality.reset_index(drop=True), arcs=arcs, reference=reference,
-                    source=raw.source)
+                    source=raw.source, permits=permits)
     region.warnings.extend(_warnings(region))
     logger.info("loaded region %s: %d facilities, %d flows (%d modelled) in %.2f s", region.name,
                 len(facilities), len(flows), len(modelled), time.perf_counter() - started)

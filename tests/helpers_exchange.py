@@ -32,6 +32,7 @@ DEMAND_DEFAULTS: dict[str, Any] = {
     "facility_id": None, "material": "sand", "material_class": "mineral", "density_t_per_m3": 1.0,
     "amount_t_per_yr": 100.0, "virgin_price_per_t": 0.0, "virgin_co2e_per_t": 0.0,
     "max_secondary_share": 1.0, "lat": 55.0, "lon": 11.0,
+    "max_intake_t_per_yr": np.nan, "facility_intake_t_per_yr": np.nan,
 }
 ARC_DEFAULTS: dict[str, Any] = {
     "distance_km": 10.0, "max_distance_km": 100.0, "ratio": 1.0, "processing_cost_per_t": 0.0,
