@@ -228,9 +228,14 @@ def scarce_candidates(amount: float = 50.0) -> Candidates:
 
 
 @st.composite
-def instances(draw: st.DrawFn, *, capacities: bool = True) -> Candidates:
+def instances(draw: st.DrawFn, *, capacities: bool = True, intakes: bool = True) -> Candidates:
     n_s = draw(st.integers(1, 6))
     n_d = draw(st.integers(1, 6))
+    # Intake limits (t/yr received): some demands have their own, and demands share three facilities, two
+    # of which may have an intake capacity over all their demands.
+    facility_limit = {f"farm{k}": (float(draw(st.integers(0, 800))) if intakes and k < 2 and draw(st.booleans())
+                                   else np.nan) for k in range(3)}
+    facility_of = [f"farm{draw(st.integers(0, 2))}" for _ in range(n_d)]
     pairs = [(s, d) for s in range(n_s) for d in range(n_d)]
     chosen = draw(st.lists(st.booleans(), min_size=len(pairs), max_size=len(pairs)))
     kinds = ["landfill", "incineration", "sold", "sewer"]
@@ -246,7 +251,10 @@ def instances(draw: st.DrawFn, *, capacities: bool = True) -> Candidates:
         "virgin_co2e_per_t": draw(st.integers(0, 100)) / 100,
         "max_secondary_share": draw(st.sampled_from([1.0, 0.8, 0.5, 0.25, 0.0])),
         "material_class": draw(st.sampled_from(["mineral", "water"])),
-    } for _ in range(n_d)]
+        "facility_id": facility_of[j],
+        "max_intake_t_per_yr": float(draw(st.integers(0, 600))) if intakes and draw(st.booleans()) else np.nan,
+        "facility_intake_t_per_yr": facility_limit[facility_of[j]],
+    } for j in range(n_d)]
     arcs = []
     for (s, d), keep in zip(pairs, chosen, strict=True):
         if not keep:
