@@ -299,3 +299,24 @@ def test_hazardous_codes_never_reach_a_receiver_without_their_permit(tmp_path_fa
     if cands.permit_screened is not None:  # what was screened is exactly what lacks a permit
         for row in cands.permit_screened.itertuples():
             assert (row.demand_facility, code_of[row.supply_id]) not in permitted
+
+
+def test_column_generation_prices_the_intake_rows_to_the_monolithic_optimum() -> None:
+    from helpers_exchange import random_candidates
+
+    c = random_candidates(30, 30, 400, seed=3)
+    free = solve_exchange(c, carbon_price=0.0)
+    received = np.bincount(c.arcs["d"].to_numpy(int), weights=free.x, minlength=len(c.demands))
+    rng = np.random.default_rng(3)
+    c.demands["facility_id"] = [f"farm{k}" for k in rng.integers(0, 8, len(c.demands))]
+    c.demands["max_intake_t_per_yr"] = np.where(rng.random(len(c.demands)) < 0.4, np.floor(0.5 * received), np.nan)
+    per_facility = pd.Series(received).groupby(c.demands["facility_id"].to_numpy()).sum()
+    c.demands["facility_intake_t_per_yr"] = c.demands["facility_id"].map(np.floor(0.6 * per_facility))
+    mono = solve_exchange(c, carbon_price=0.0)
+    cg = solve_column_generation(c, carbon_price=0.0, per_supply=1, per_demand=1)
+    assert mono.objective > free.objective + 1e-6
+    assert cg.objective == pytest.approx(mono.objective, rel=1e-7)
+    assert cg.parameters["strategy"] == "column_generation" and cg.parameters["iterations"] > 1
+    arrays = exchange_arrays(c)
+    assert len(cg.facility_intake_dual) == arrays.facility_intake.n_rows
+    check_solution(c, cg)
