@@ -129,7 +129,7 @@ def linprog_optimum(cand: Candidates, carbon_price: float) -> float:
             rows.append(row)
             rhs.append(limit)
     if "facility_intake_t_per_yr" in dem:
-        for facility, group in dem.groupby("facility_id"):
+        for _facility, group in dem.groupby("facility_id"):
             limit = float(group["facility_intake_t_per_yr"].min())
             if np.isnan(limit):
                 continue

@@ -142,7 +142,8 @@ plant,Incineration plant,38.21,55.60,11.00,
 road1,Road builder one,42.11,55.61,11.01,{cap1}
 road2,Road builder two,42.11,55.62,11.02,
 """
-FLOWS = """flow_id,facility_id,direction,category,material,amount,unit,fate,price,price_unit,ewc_code,end_of_waste,max_intake_t_per_yr
+FLOWS = """flow_id,facility_id,direction,category,material,amount,unit,fate,price,price_unit,ewc_code,end_of_waste,\
+max_intake_t_per_yr
 ash,plant,out,waste,fly_ash,1000,t,landfill,60,EUR/t,{code},{eow},
 sand1,road1,in,raw_material,sand,10000,t,,20,EUR/t,,,{limit1}
 sand2,road2,in,raw_material,sand,10000,t,,20,EUR/t,,,
@@ -162,8 +163,9 @@ def _write(folder: Path, *, code: str = "100116", eow: str = "", cap1: str = "",
     (folder / "flows.csv").write_text(FLOWS.format(code=code, eow=eow, limit1=limit1))
     (folder / "region.yaml").write_text(REGION.format(extra=extra))
     # Transport costs nothing on both routes, so each tonne of ash used saves 60 (landfill) + 20 (sand).
-    (folder / "arcs.csv").write_text(arcs or "supply_facility,demand_facility,distance_km,cost_per_t,capacity_t_per_yr\n"
-                                              "plant,road1,1,0,\nplant,road2,1,0,\n")
+    (folder / "arcs.csv").write_text(
+        arcs or "supply_facility,demand_facility,distance_km,cost_per_t,capacity_t_per_yr\n"
+                "plant,road1,1,0,\nplant,road2,1,0,\n")
     if permits is not None:
         (folder / "permits.csv").write_text("facility_id,ewc_code,max_t_per_yr,source\n" + permits)
     return folder
@@ -190,6 +192,15 @@ def test_no_permit_anywhere_leaves_the_ash_with_reason_no_permit_and_prices_the_
     assert table.at[0, "amount_t_per_yr"] == pytest.approx(1000.0)
     assert table.at[0, "gain_total"] == pytest.approx(80_000.0)
     assert table.at[0, "gain_stream"] == pytest.approx(80_000.0)
+    # ... and the report and the analyst files say so.
+    from symbiosis.outputs.export import write_results
+    from symbiosis.outputs.report import render_report
+
+    html = render_report(results, region=region)
+    assert "Exchanges that need a permit change (1)" in html and "100116*" in html and "80,000" in html
+    written = write_results(results, tmp_path / "out", region=region)
+    on_disk = pd.read_csv(written["permit_opportunities.csv"], dtype={"ewc_code": str})
+    assert on_disk.at[0, "ewc_code"] == "100116" and on_disk.at[0, "gain_total"] == pytest.approx(80_000.0)
 
 
 def test_end_of_waste_and_non_hazardous_codes_need_no_permit_unless_the_region_says_so(tmp_path: Path) -> None:
