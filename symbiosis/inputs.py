@@ -569,12 +569,15 @@ def modelled_flows(facilities: pd.DataFrame, measured: pd.DataFrame, models: dic
 
 def _default_intake(facilities: pd.DataFrame, models: dict[str, ProcessModel]) -> pd.DataFrame:
     """A facility without its own intake capacity takes its process model's ``intake_capacity`` × activity."""
+    with_default = {name for name, model in models.items() if model.intake_capacity is not None}
+    wanted = facilities["process_model"].isin(with_default) & facilities["intake_capacity_t_per_yr"].isna() \
+        & facilities["activity"].notna()
+    if not wanted.any():
+        return facilities
     facilities = facilities.copy()
-    for position, row in facilities.iterrows():
-        model = models.get(row["process_model"])
-        if model is None or model.intake_capacity is None or not math.isnan(row["intake_capacity_t_per_yr"]) \
-                or math.isnan(row["activity"]):
-            continue
+    for position, row in facilities[wanted].iterrows():
+        model = models[row["process_model"]]
+        assert model.intake_capacity is not None
         try:
             activity = _activity_in_model_units(row["activity"], row["activity_unit"], model)
         except UnitProblem:

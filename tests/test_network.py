@@ -331,3 +331,29 @@ def test_column_generation_prices_the_intake_rows_to_the_monolithic_optimum() ->
     arrays = exchange_arrays(c)
     assert len(cg.facility_intake_dual) == arrays.facility_intake.n_rows
     check_solution(c, cg)
+
+
+def test_a_process_model_intake_capacity_is_the_default_and_a_facility_figure_wins(tmp_path: Path) -> None:
+    import shutil
+
+    models = tmp_path / "models"
+    models.mkdir()
+    text = (Path(__file__).parent / "data" / "models" / "power_station.yaml").read_text()
+    (models / "power_station.yaml").write_text(text + "intake_capacity: 0.002\n")  # t per MWh, invented
+    region_dir = tmp_path / "tiny"
+    shutil.copytree(Path(__file__).parent / "data" / "regions" / "tiny", region_dir)
+    reference = Path(__file__).parent / "data" / "reference"
+    region = load_region(region_dir, reference_dir=reference, models_directory=models)
+    capacity = region.facilities.set_index("facility_id")["intake_capacity_t_per_yr"]
+    assert capacity["power"] == pytest.approx(0.002 * 1_000_000)  # model figure × activity (MWh/yr)
+    assert np.isnan(capacity["board"])  # no model, no figure: no limit
+    facilities = region_dir / "facilities.csv"
+    rows = facilities.read_text().splitlines()
+    rows[0] += ",intake_capacity_t_per_yr"
+    rows[1:] = [r + (",500" if r.startswith("power,") else ",") for r in rows[1:]]
+    facilities.write_text("\n".join(rows) + "\n")
+    region = load_region(region_dir, reference_dir=reference, models_directory=models)
+    assert region.facilities.set_index("facility_id").at["power", "intake_capacity_t_per_yr"] == 500.0
+    (models / "power_station.yaml").write_text(text + "intake_capacity: -1\n")
+    with pytest.raises(InputError, match="intake_capacity"):
+        load_region(region_dir, reference_dir=reference, models_directory=models)
