@@ -306,6 +306,8 @@ def corner_instances(draw: st.DrawFn) -> Corner:
     n_s = draw(st.integers(1, 5))
     n_d = draw(st.integers(1, 5))
     params = [f"q{k}" for k in range(draw(st.integers(1, 3)))]
+    facility_of = [f"plant{draw(st.integers(0, 2))}" for _ in range(n_d)]
+    facility_limit = {f"plant{k}": draw(st.sampled_from([np.nan, np.nan, 0.0, 100.0, 300.0])) for k in range(3)}
     pairs = [(s, d) for s in range(n_s) for d in range(n_d)]
     chosen = draw(st.lists(st.booleans(), min_size=len(pairs), max_size=len(pairs)))
     supplies = [{
@@ -319,7 +321,11 @@ def corner_instances(draw: st.DrawFn) -> Corner:
         "virgin_price_per_t": float(draw(st.integers(0, 120))),
         "virgin_co2e_per_t": draw(st.integers(0, 100)) / 100,
         "max_secondary_share": draw(st.sampled_from([1.0, 0.75, 0.5, 0.0])),
-    } for _ in range(n_d)]
+        # Intake limits in t received: per demand, and per facility over the demands it shares with others.
+        "facility_id": facility_of[j],
+        "max_intake_t_per_yr": draw(st.sampled_from([np.nan, np.nan, 0.0, 60.0, 250.0])),
+        "facility_intake_t_per_yr": facility_limit[facility_of[j]],
+    } for j in range(n_d)]
     arcs = []
     for (s, d), keep in zip(pairs, chosen, strict=True):
         if keep:

@@ -243,7 +243,7 @@ def test_hard_corners_match_an_independent_lp_and_the_duals_are_optimal(corner: 
     model.set_co2_cap(cap)
     sol = model.solve()
     assert sol.objective == pytest.approx(reference.fun, rel=1e-6, abs=1e-5)
-    assert_kkt(lp, sol, model.arrays.quality_rows)
+    assert_kkt(lp, sol, model.arrays.quality_rows, facility_intake_ids=model.arrays.facility_intake_ids)
     check_solution(cand, sol, 1e-6)
     if cap is not None:
         assert sol.co2e_t <= cap + 1e-6 * max(1.0, abs(cap))

@@ -12,7 +12,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from helpers_exchange import make_candidates
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -27,6 +26,7 @@ from symbiosis.network import ewc
 from symbiosis.pipeline import optimise
 from symbiosis.reference import load_reference
 from symbiosis.results import check_solution, why_not_matched
+from tests.helpers_exchange import make_candidates
 
 # --- intake limits on the LP --------------------------------------------------------------------------
 
@@ -313,7 +313,7 @@ def test_hazardous_codes_never_reach_a_receiver_without_their_permit(tmp_path_fa
 
 
 def test_column_generation_prices_the_intake_rows_to_the_monolithic_optimum() -> None:
-    from helpers_exchange import random_candidates
+    from tests.helpers_exchange import random_candidates
 
     c = random_candidates(30, 30, 400, seed=3)
     free = solve_exchange(c, carbon_price=0.0)
