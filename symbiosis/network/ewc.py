@@ -51,7 +51,8 @@ def check_codes(codes: pd.Series, known: pd.Index, problems: Problems, file: str
     """Normalised codes; each non-empty one not in ``known`` (six-digit entries) is a located problem.
 
     ``row_of`` gives the spreadsheet row of each position of ``codes``. Checks run once per distinct code."""
-    text = codes.fillna("").astype(str).map(normalise)
+    raw = codes.fillna("").astype(str)
+    text = raw.map({cell: normalise(cell) for cell in pd.unique(raw)})  # once per distinct cell
     distinct = pd.unique(text[text != ""])
     bad = [c for c in distinct if c not in known]
     for code in bad:
