@@ -323,7 +323,9 @@ def _facility_intake(table: pd.DataFrame, arrays: ExchangeArrays, solution: Solu
     dual = np.asarray(solution.facility_intake_dual, dtype=float)
     dual = pd.Series(dual if len(dual) == len(limit) else np.zeros(len(limit)), index=limit.index)
     table["secondary_received_t_per_yr"] = ids.map(got).fillna(0.0).to_numpy(float)
-    table["intake_capacity_t_per_yr"] = ids.map(limit).to_numpy(float)
+    given = (pd.to_numeric(table["intake_capacity_t_per_yr"], errors="coerce") if "intake_capacity_t_per_yr" in table
+             else pd.Series(np.nan, index=table.index))
+    table["intake_capacity_t_per_yr"] = ids.map(limit).astype(float).fillna(given).to_numpy(float)
     table["intake_dual_per_t"] = ids.map(dual).fillna(0.0).to_numpy(float)
     return table
 
