@@ -25,6 +25,7 @@ from stdnum.eu import nace
 
 from symbiosis.errors import InputError, Problems
 from symbiosis.landmask import near_land
+from symbiosis.network import ewc
 from symbiosis.process_models import (
     ProcessModel,
     load_process_models,
@@ -39,6 +40,7 @@ from symbiosis.region import (
     FLOW_COLUMNS,
     IN_CATEGORIES,
     OUT_CATEGORIES,
+    PERMIT_COLUMNS,
     QUALITY_COLUMNS,
     STOCK_CATEGORY,
     Region,
@@ -62,16 +64,18 @@ logger = logging.getLogger(__name__)
 
 PERIOD_DAYS = {"year": 365.0, "quarter": 365.0 / 4, "month": 365.0 / 12, "week": 7.0, "day": 1.0}
 _ESTIMATE_WORDS = ("estimat", "assum", "guess", "proxy")
-TABLE_NAMES = ("facilities", "flows", "quality", "arcs")
+TABLE_NAMES = ("facilities", "flows", "quality", "arcs", "permits")
 
 # The columns each input table may have (required ones first); any other header is an error.
 FACILITY_INPUT = ["facility_id", "name", "sector", "lat", "lon", "confidential", "process_model", "activity",
-                  "activity_unit", "source", "note"]
+                  "activity_unit", "intake_capacity_t_per_yr", "source", "note"]
 FLOW_INPUT = ["flow_id", "facility_id", "direction", "category", "material", "amount", "unit", "fate", "price",
-              "price_unit", "exchangeable", "max_secondary_share", "max_distance_km", "uncertainty_pct", "source",
-              "note"]
+              "price_unit", "exchangeable", "max_secondary_share", "max_distance_km", "uncertainty_pct",
+              "max_intake_t_per_yr", "ewc_code", "end_of_waste", "source", "note"]
 QUALITY_INPUT = ["flow_id", "parameter", "value", "unit", "bound", "virgin_value", "source", "note"]
-ARC_INPUT = ["supply_facility", "demand_facility", "distance_km", "cost_per_t", "co2e_per_t", "source", "note"]
+ARC_INPUT = ["supply_facility", "demand_facility", "distance_km", "cost_per_t", "co2e_per_t", "capacity_t_per_yr",
+             "source", "note"]
+PERMIT_INPUT = ["facility_id", "ewc_code", "max_t_per_yr", "source", "note"]
 KEY_VALUE_INPUT = ["key", "value", "note"]
 SOURCES_INPUT = ["source_id", "citation"]
 # Beyond these a figure is a typing or unit error (the world extracts about 1e11 t of material a year).
@@ -325,6 +329,9 @@ def _facilities(table: Table, problems: Problems, models: dict[str, ProcessModel
         "activity": number_column(table, "activity", problems, allow_negative=False,
                                   expected="an activity level (amount of reference product per period)"),
         "activity_unit": text_column(table, "activity_unit"),
+        "intake_capacity_t_per_yr": number_column(
+            table, "intake_capacity_t_per_yr", problems, allow_negative=False,
+            expected="the facility's intake capacity in t/yr received (all its incoming secondary material)"),
     })
     _check_coordinates(table, frame, problems)
     valid_nace = {code: nace.is_valid(code) for code in frame["sector"].unique() if code}
@@ -477,6 +484,7 @@ def _flows(table: Table, problems: Problems, facilities: pd.DataFrame, reference
     uncertainty = number_column(table, "uncertainty_pct", problems, allow_negative=False,
                                 expected="an uncertainty in percent")
     source = text_column(table, "source")
+    ewc_known = ewc.entries(reference.ewc).index
 
     n = len(table.frame)
     quantity = np.array([""] * n, dtype=object)
@@ -606,6 +614,11 @@ def _flows(table: Table, problems: Problems, facilities: pd.DataFrame, reference
         "data_quality": source.map(_data_quality),
         "note": text_column(table, "note"),
         "origin": [f"{table.file}:{table.row_number(i)}" for i in range(n)],
+        "max_intake_t_per_yr": number_column(table, "max_intake_t_per_yr", problems, allow_negative=False,
+                                             expected="the most this flow can take in, t/yr received"),
+        "ewc_code": ewc.check_codes(text_column(table, "ewc_code"), ewc_known, problems, table.file, "ewc_code",
+                                    pd.Series([table.row_number(i) for i in range(n)])).to_numpy(),
+        "end_of_waste": bool_column(table, "end_of_waste", problems, default=None).to_numpy(),
     })
     return frame
 
@@ -691,6 +704,25 @@ def modelled_flows(facilities: pd.DataFrame, measured: pd.DataFrame, models: dic
                     })
     return (pd.DataFrame(rows, columns=FLOW_COLUMNS),
             pd.DataFrame(quality_rows, columns=[*QUALITY_COLUMNS, "origin"]))
+
+
+def _default_intake(facilities: pd.DataFrame, models: dict[str, ProcessModel]) -> pd.DataFrame:
+    """A facility without its own intake capacity takes its process model's ``intake_capacity`` × activity."""
+    with_default = {name for name, model in models.items() if model.intake_capacity is not None}
+    wanted = facilities["process_model"].isin(with_default) & facilities["intake_capacity_t_per_yr"].isna() \
+        & facilities["activity"].notna()
+    if not wanted.any():
+        return facilities
+    facilities = facilities.copy()
+    for position, row in facilities[wanted].iterrows():
+        model = models[row["process_model"]]
+        assert model.intake_capacity is not None
+        try:
+            activity = _activity_in_model_units(row["activity"], row["activity_unit"], model)
+        except UnitProblem:
+            continue
+        facilities.at[position, "intake_capacity_t_per_yr"] = model.intake_capacity * activity
+    return facilities
 
 
 # -------------------------------------------------------------------------------------------- quality
@@ -818,6 +850,8 @@ def _arcs(table: Table | None, problems: Problems, facilities: pd.DataFrame) -> 
                                     expected="a transport cost per t"),
         "co2e_per_t": number_column(table, "co2e_per_t", problems, allow_negative=False,
                                     expected="transport emissions in t CO2e per t (e.g. 0 for a pipeline)"),
+        "capacity_t_per_yr": number_column(table, "capacity_t_per_yr", problems, allow_negative=False,
+                                           expected="the most the route can carry, t/yr"),
     })
     known = set(facilities["facility_id"])
     for position, row in frame.iterrows():
@@ -827,10 +861,40 @@ def _arcs(table: Table | None, problems: Problems, facilities: pd.DataFrame) -> 
                 problems.add(table.file, "unknown facility", row=row_number, column=column, found=row[column],
                              expected="a facility_id from the facilities table",
                              fix=_did_you_mean(row[column], known))
-        if math.isnan(row["distance_km"]) and math.isnan(row["cost_per_t"]):
+        if math.isnan(row["distance_km"]) and math.isnan(row["cost_per_t"]) and math.isnan(row["capacity_t_per_yr"]):
             problems.add(table.file, "an arc override needs a distance or a cost", row=row_number,
                          column="distance_km", found="empty distance_km and cost_per_t",
-                         expected="distance_km and/or cost_per_t")
+                         expected="distance_km, cost_per_t and/or capacity_t_per_yr")
+    return frame
+
+
+# -------------------------------------------------------------------------------------------- permits
+
+
+def _permits(table: Table | None, problems: Problems, facilities: pd.DataFrame, reference: Reference
+             ) -> pd.DataFrame:
+    """permits.csv: one row per (receiving facility, EWC code it may accept), optional tonnage and source."""
+    if table is None:
+        return pd.DataFrame(columns=PERMIT_COLUMNS)
+    if not require_columns(table, ["facility_id", "ewc_code"], problems, known=PERMIT_INPUT):
+        return pd.DataFrame(columns=PERMIT_COLUMNS)
+    rows = pd.Series([table.row_number(i) for i in range(len(table.frame))])
+    codes = text_column(table, "ewc_code").reset_index(drop=True)
+    for position in np.flatnonzero((codes == "").to_numpy()):
+        problems.add(table.file, "a permit needs an EWC code", row=int(rows.iat[position]), column="ewc_code",
+                     found="an empty cell", expected="a six-digit code of the European List of Waste")
+    frame = pd.DataFrame({
+        "facility_id": text_column(table, "facility_id").to_numpy(),
+        "ewc_code": ewc.check_codes(codes, ewc.entries(reference.ewc).index, problems, table.file, "ewc_code",
+                                    rows).to_numpy(),
+        "max_t_per_yr": number_column(table, "max_t_per_yr", problems, allow_negative=False,
+                                      expected="the permitted tonnage, t/yr").to_numpy(),
+        "source": text_column(table, "source").to_numpy(),
+    })
+    unknown = ~frame["facility_id"].isin(set(facilities["facility_id"]))
+    for position in np.flatnonzero(unknown.to_numpy()):
+        problems.add(table.file, "unknown facility", row=int(rows.iat[position]), column="facility_id",
+                     found=frame["facility_id"].iat[position], expected="a facility_id from the facilities table")
     return frame
 
 
@@ -890,6 +954,7 @@ def load_region(path: str | Path, *, reference_dir: Path | None = None, models_d
     flow_ids = set(text_column(flows_table, "flow_id")) if flows_table is not None else set()
     quality = _quality(quality_table, problems, flow_ids)
     arcs = _arcs(raw.tables.get("arcs"), problems, facilities)
+    permits = _permits(raw.tables.get("permits"), problems, facilities, reference)
     problems.raise_if_any()
 
     modelled, modelled_quality = modelled_flows(facilities, measured, models, reference, problems, settings)
@@ -898,6 +963,8 @@ def load_region(path: str | Path, *, reference_dir: Path | None = None, models_d
     flows = flows[FLOW_COLUMNS].reset_index(drop=True)
     if "origin" not in quality:
         quality["origin"] = ""
+    flows["ewc_code"] = flows["ewc_code"].astype(object).where(flows["ewc_code"].notna(), "").astype(str)
+    facilities = _default_intake(facilities, models)
     if len(modelled_quality):
         quality = pd.concat([quality, modelled_quality], ignore_index=True)
     quality = _harmonise_quality_units(quality[[*QUALITY_COLUMNS, "origin"]], problems)
@@ -908,7 +975,7 @@ def load_region(path: str | Path, *, reference_dir: Path | None = None, models_d
 
     region = Region(name=settings.name, settings=settings, facilities=facilities.reset_index(drop=True),
                     flows=flows, quality=quality.reset_index(drop=True), arcs=arcs, reference=reference,
-                    source=raw.source)
+                    source=raw.source, permits=permits)
     region.warnings.extend([*reference.warnings,
                             *(w for t in raw.tables.values() if t is not None for w in t.warnings)])
     region.warnings.extend(_warnings(region))

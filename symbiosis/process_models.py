@@ -59,6 +59,9 @@ class ProcessModel(BaseModel):
     sources: dict[str, str] = Field(default_factory=dict)
     flows: list[ModelFlow]
     quality: list[ModelQuality] = Field(default_factory=list)
+    intake_capacity: float | None = Field(
+        None, ge=0, allow_inf_nan=False,
+        description="t/yr of secondary material the facility can take in per unit of activity (per year)")
 
 
 def yaml_problem(file: str, exc: yaml.YAMLError, problems: Problems) -> None:

@@ -242,6 +242,17 @@ def _optional(path: Path) -> pd.DataFrame:
 
 
 def _check_consistency(reference: Reference, directory: Path, problems: Problems) -> None:
+    if not reference.materials.empty and not reference.ewc.empty and "ewc_codes" in reference.materials:
+        from symbiosis.network import ewc
+
+        known = ewc.entries(reference.ewc).index
+        codes = reference.materials["ewc_codes"].fillna("").astype(str).reset_index(drop=True)
+        for position, cell in enumerate(codes):
+            for code in (c.strip() for c in cell.split(";") if c.strip()):
+                if ewc.normalise(code) not in known:
+                    problems.add(_label(directory / "materials.csv"), "unknown EWC code", row=position + 2,
+                                 column="ewc_codes", found=code,
+                                 expected="six-digit entries of the European List of Waste (ewc.csv), ';'-separated")
     if reference.materials.empty or reference.substitutions.empty:
         return
     known = set(reference.materials.index)

@@ -259,6 +259,13 @@ def write_results(results: Any, out_dir: str | os.PathLike[str], *, public: bool
         "facilities": disclosure.with_aggregates(view, "facilities", view.facilities),
         "balances": balances_frame(view),
     }
+    opportunities = getattr(results, "permit_opportunities", None)
+    if opportunities is not None and len(opportunities):
+        if public:  # a confidential facility's permit gap is not for publication
+            hidden = set(results.facilities.loc[confidential_mask(results.facilities), "facility_id"])
+            opportunities = opportunities[~opportunities["supply_facility"].isin(hidden)
+                                          & ~opportunities["demand_facility"].isin(hidden)]
+        tables["permit_opportunities"] = opportunities
     for name, frame in tables.items():
         written[f"{name}.csv"] = write_atomic(out / f"{name}.csv", _csv_writer(frame))
 
