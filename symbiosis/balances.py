@@ -201,34 +201,46 @@ def flows_after(region: Region, exchanges: pd.DataFrame) -> pd.DataFrame:
     flows = region.flows.copy()
     if exchanges.empty:
         return flows
-    replaced = exchanges.groupby("demand_id")["replaced_t_per_yr"].sum()
-    received = exchanges.groupby("demand_id")["amount_t_per_yr"].sum()
-    hit = flows["flow_id"].isin(replaced.index)
-    flows.loc[hit, "amount_t_per_yr"] = flows.loc[hit, "amount_t_per_yr"] - flows.loc[hit, "flow_id"].map(replaced)
     base = region.flows.set_index("flow_id")
-    # One incoming flow per exchange: the secondary material as it arrives.
-    secondary = base.loc[exchanges["demand_id"]].reset_index()
-    secondary["flow_id"] = (exchanges["demand_id"] + "<-" + exchanges["supply_id"]).to_numpy()
-    secondary["material"] = exchanges["material"].to_numpy()
-    secondary["amount_t_per_yr"] = exchanges["amount_t_per_yr"].to_numpy(float)
-    secondary["source"] = "exchange"
-    secondary["origin"] = "exchange"
-    secondary["note"] = ("secondary " + exchanges["material"].astype(str) + " from "
-                         + exchanges["supply_facility"].astype(str)).to_numpy()
-    pieces = [flows, secondary]
-    difference = (received - replaced)
-    difference = difference[difference.abs() > 1e-9]
-    if len(difference):
-        adjust = base.loc[difference.index].reset_index()
-        adjust["flow_id"] = adjust["flow_id"] + ".substitution_difference"
-        heavier = difference.to_numpy() > 0
-        adjust["direction"] = np.where(heavier, "out", "in")
-        adjust["category"] = np.where(heavier, "emission", "raw_material")
-        adjust["amount_t_per_yr"] = np.abs(difference.to_numpy())
-        adjust["source"] = "exchange"
-        adjust["origin"] = "exchange"
-        adjust["note"] = "difference between secondary received and virgin replaced (ratio ≠ 1)"
-        pieces.append(adjust)
+    pieces = [flows]
+    # Mass exchanges in t; energy exchanges (symbiosis.energy) in MWh, their losses on the way and the heat
+    # a heat pump adds being the difference line (an output where heat is lost, an input where it is gained).
+    quantity = exchanges["quantity"] if "quantity" in exchanges.columns else pd.Series("mass", index=exchanges.index)
+    for kind, amount_col, received_col, replaced_col in (
+            ("mass", "amount_t_per_yr", "amount_t_per_yr", "replaced_t_per_yr"),
+            ("energy", "amount_mwh_per_yr", "amount_mwh_per_yr", "delivered_mwh_per_yr")):
+        part = exchanges[quantity.to_numpy() == kind]
+        if part.empty:
+            continue
+        replaced = part.groupby("demand_id")[replaced_col].sum()
+        received = part.groupby("demand_id")[received_col].sum()
+        hit = flows["flow_id"].isin(replaced.index)
+        flows.loc[hit, amount_col] = flows.loc[hit, amount_col] - flows.loc[hit, "flow_id"].map(replaced)
+        # One incoming flow per exchange: the secondary material as it arrives.
+        secondary = base.loc[part["demand_id"]].reset_index()
+        secondary["flow_id"] = (part["demand_id"] + "<-" + part["supply_id"]).to_numpy()
+        secondary["material"] = part["material"].to_numpy()
+        secondary[amount_col] = part[received_col].to_numpy(float)
+        secondary["source"] = "exchange"
+        secondary["origin"] = "exchange"
+        secondary["note"] = ("secondary " + part["material"].astype(str) + " from "
+                             + part["supply_facility"].astype(str)).to_numpy()
+        pieces.append(secondary)
+        difference = (received - replaced)
+        difference = difference[difference.abs() > 1e-9]
+        if len(difference):
+            adjust = base.loc[difference.index].reset_index()
+            adjust["flow_id"] = adjust["flow_id"] + ".substitution_difference"
+            heavier = difference.to_numpy() > 0
+            adjust["direction"] = np.where(heavier, "out", "in")
+            adjust["category"] = np.where(heavier, "emission", "raw_material" if kind == "mass" else "energy")
+            adjust[amount_col] = np.abs(difference.to_numpy())
+            adjust["source"] = "exchange"
+            adjust["origin"] = "exchange"
+            adjust["note"] = ("difference between secondary received and virgin replaced (ratio ≠ 1)" if kind == "mass"
+                              else "heat lost in the pipe (out) or added by a heat pump (in)")
+            pieces.append(adjust)
+    pieces[0] = flows
     return pd.concat(pieces, ignore_index=True)
 
 
@@ -238,6 +250,8 @@ def balances_after(region: Region, exchanges: pd.DataFrame, *, tolerance: float 
     after = flows_after(region, exchanges)
     table = balance_table(after, list(region.facilities["facility_id"]), tolerance)
     internal = {"mass": float(exchanges["amount_t_per_yr"].sum())} if not exchanges.empty else {}
+    if "amount_mwh_per_yr" in exchanges.columns and exchanges["amount_mwh_per_yr"].notna().any():
+        internal["energy"] = float(exchanges["amount_mwh_per_yr"].sum())
     return Balances(table=table, region=_region_rows(table, internal, tolerance), tolerance=tolerance, flows=after)
 
 

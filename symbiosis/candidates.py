@@ -22,6 +22,7 @@ import pandas as pd
 from pyproj import Geod
 from scipy.spatial import cKDTree
 
+from symbiosis.energy.heat import apply_energy, energy_demands, energy_supplies
 from symbiosis.parallel import usable_cpus
 from symbiosis.region import Region
 
@@ -53,9 +54,10 @@ _INFERRED_STRINGS = pd.Series(["x"]).dtype
 
 SUPPLY_COLUMNS = ["supply_id", "facility_id", "material", "material_class", "category", "amount_t_per_yr", "fate",
                   "fate_kind",
-                  "fate_cost_per_t", "fate_co2e_per_t", "lat", "lon"]
+                  "fate_cost_per_t", "fate_co2e_per_t", "lat", "lon", "quantity", "amount_mwh_per_yr"]
 DEMAND_COLUMNS = ["demand_id", "facility_id", "material", "material_class", "density_t_per_m3",
-                  "amount_t_per_yr", "virgin_price_per_t", "virgin_co2e_per_t", "max_secondary_share", "lat", "lon"]
+                  "amount_t_per_yr", "virgin_price_per_t", "virgin_co2e_per_t", "max_secondary_share", "lat", "lon",
+                  "quantity", "amount_mwh_per_yr"]
 ARC_COLUMNS = ["s", "d", "supply_id", "demand_id", "supply_facility", "demand_facility", "distance_km",
                "max_distance_km", "ratio", "processing_cost_per_t", "processing_co2e_per_t",
                "transport_cost_per_t", "transport_co2e_per_t", "capacity_t_per_yr"]
@@ -142,8 +144,15 @@ def _supplies(region: Region) -> pd.DataFrame:
         "fate_cost_per_t": cost.astype(float),
         "fate_co2e_per_t": fate_co2.where(has_fate, 0.0).fillna(0.0).astype(float),
         "max_distance_km": chosen["max_distance_km"].astype(float),
+        "quantity": "mass",
+        "amount_mwh_per_yr": np.nan,
     })
-    return _locate(frame, region)
+    return _locate(_with_energy(frame, energy_supplies(region)), region)
+
+
+def _with_energy(frame: pd.DataFrame, energy: pd.DataFrame) -> pd.DataFrame:
+    """The mass rows followed by the energy rows (symbiosis.energy.heat), if any."""
+    return pd.concat([frame, energy], ignore_index=True) if len(energy) else frame
 
 
 def _demands(region: Region, primary_materials: set[str]) -> pd.DataFrame:
@@ -164,8 +173,10 @@ def _demands(region: Region, primary_materials: set[str]) -> pd.DataFrame:
         "virgin_co2e_per_t": chosen["material"].map(virgin).fillna(0.0).astype(float),
         "max_secondary_share": chosen["max_secondary_share"].fillna(1.0).astype(float),
         "max_distance_km": chosen["max_distance_km"].astype(float),
+        "quantity": "mass",
+        "amount_mwh_per_yr": np.nan,
     })
-    return _locate(frame, region)
+    return _locate(_with_energy(frame, energy_demands(region, primary_materials)), region)
 
 
 def _locate(frame: pd.DataFrame, region: Region) -> pd.DataFrame:
@@ -532,7 +543,7 @@ def candidates(region: Region, **overrides: Any) -> Candidates:
     })
     logger.info("candidates: %d supplies, %d demands, %d arcs in %.2f s", len(supplies), len(demands),
                 len(result), time.perf_counter() - started)
-    return Candidates(
+    return apply_energy(region, Candidates(
         supplies=supplies[SUPPLY_COLUMNS + ["max_distance_km"]],
         demands=demands[DEMAND_COLUMNS + ["max_distance_km"]],
         arcs=result,
@@ -540,7 +551,7 @@ def candidates(region: Region, **overrides: Any) -> Candidates:
         demand_quality=demand_quality,
         screening=screening,
         parameters=parameters,
-    )
+    ))
 
 
 def _quality_tables(region: Region, supplies: pd.DataFrame, demands: pd.DataFrame

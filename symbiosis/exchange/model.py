@@ -24,6 +24,7 @@ from pyomo.common.gc_manager import PauseGC
 from pyomo.core.expr.numeric_expr import LinearExpression, MonomialTermExpression
 
 from symbiosis.candidates import Candidates
+from symbiosis.energy.heat import row_amount
 
 logger = logging.getLogger(__name__)
 
@@ -136,6 +137,18 @@ def _column(table: pd.DataFrame, name: str, table_name: str, *, nan_ok: bool = F
     return values
 
 
+def _amounts(table: pd.DataFrame, table_name: str) -> np.ndarray:
+    """Each row's amount in its own unit (t/yr, or MWh/yr on energy rows; symbiosis.energy), NaN refused."""
+    if "amount_t_per_yr" not in table.columns:
+        raise ValueError(f"candidates.{table_name} lacks column 'amount_t_per_yr' (see docs/architecture.md)")
+    values = row_amount(table)
+    if np.isnan(values).any():
+        bad = np.flatnonzero(np.isnan(values))[:5].tolist()
+        raise ValueError(f"candidates.{table_name}.amount_t_per_yr (amount_mwh_per_yr on energy rows) has missing "
+                         f"or non-numeric values at rows {bad}")
+    return values
+
+
 def exchange_arrays(candidates: Candidates) -> ExchangeArrays:
     """Flat arrays and sparse index sets of the exchange model, with the data checked (NaN refused)."""
     sup, dem, arcs = candidates.supplies, candidates.demands, candidates.arcs
@@ -168,10 +181,10 @@ def exchange_arrays(candidates: Candidates) -> ExchangeArrays:
         capacity=capacity,
         distance_km=_column(arcs, "distance_km", "arcs"),
         max_distance_km=_column(arcs, "max_distance_km", "arcs", nan_ok=True),
-        supply_amount=_column(sup, "amount_t_per_yr", "supplies"),
+        supply_amount=_amounts(sup, "supplies"),
         fate_cost=_column(sup, "fate_cost_per_t", "supplies"),
         fate_co2e=_column(sup, "fate_co2e_per_t", "supplies"),
-        demand_amount=_column(dem, "amount_t_per_yr", "demands"),
+        demand_amount=_amounts(dem, "demands"),
         virgin_price=_column(dem, "virgin_price_per_t", "demands"),
         virgin_co2e=_column(dem, "virgin_co2e_per_t", "demands"),
         share=share, out_arcs=out_arcs, in_arcs=in_arcs, share_demands=share_demands,
