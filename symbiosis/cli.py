@@ -292,7 +292,10 @@ def _print_kpis(results) -> None:  # type: ignore[no-untyped-def]
 def optimise(path: RegionPath, out: OutDir = Path("out"), max_distance: MaxDistance = None,
              circuity: Circuity = None, carbon_price: CarbonPrice = None, transport_cost: TransportCost = None,
              method: Annotated[Method, typer.Option(help="HiGHS method")] = Method.ipm,
-             threads: Threads = None, private: Private = False) -> None:
+             threads: Threads = None, private: Private = False,
+             mip: Annotated[bool, typer.Option("--mip", help="mixed-integer mode: fixed annual costs and minimum "
+                                                             "sizes of connections (slower; LP by default)")] = False
+             ) -> None:
     """Choose the exchanges that minimise cost (+ carbon price × CO2e) against business as usual."""
     from symbiosis.outputs.export import write_results
     from symbiosis.pipeline import optimise as run_optimise
@@ -303,7 +306,7 @@ def optimise(path: RegionPath, out: OutDir = Path("out"), max_distance: MaxDista
     try:
         with console.status("optimising") as status:
             results = run_optimise(region, method=method.value, progress=lambda m: status.update(m),
-                                   threads=threads, **overrides)
+                                   threads=threads, mode="mip" if mip else "lp", **overrides)
             with output_folder(out) as stage:
                 write_results(results, stage, public=not private, region=region)
                 write_parameters(results, stage, {"region": region.name, "source": region.source},

@@ -323,7 +323,8 @@ def _kpis(region: Region, candidates: Candidates, arrays: ExchangeArrays, soluti
     columns = np.concatenate([x, w, y])
     bau = arrays.bau_columns()
     cost_bau = float(arrays.cost_vector() @ bau)
-    cost_opt = float(arrays.cost_vector() @ columns)
+    mip = solution.parameters.get("mip") or {}
+    cost_opt = float(arrays.cost_vector() @ columns) + float(mip.get("fixed_cost", 0.0))  # MIP: fixed costs paid
     co2e_bau = float(arrays.co2e_vector() @ bau)
     co2e_opt = float(arrays.co2e_vector() @ columns)
     participating = set(exchanges["supply_facility"]) | set(exchanges["demand_facility"])
@@ -350,6 +351,9 @@ def _kpis(region: Region, candidates: Candidates, arrays: ExchangeArrays, soluti
         "objective_bau": float(solution.objective_bau),
         "objective_optimum": float(solution.objective),
         **_energy_kpis(region, candidates, exchanges),
+        **({f"mip_{key}": value for key, value in mip.items() if key in (
+            "lp_relaxation_objective", "relaxation_gap", "highs_mip_gap", "n_binaries", "n_built", "fixed_cost")}
+           if mip else {}),
     }
 
 

@@ -94,6 +94,12 @@ class ExchangeArrays:
     share_demands: np.ndarray
     quality: RowBlock
     quality_rows: pd.DataFrame = field(repr=False)
+    #: Mixed-integer mode only (symbiosis.energy.mip), None otherwise: the arcs with a binary b_a, each one's
+    #: fixed annual cost f_a, minimum size m_a and the tightest bound u_a on its flow (x_a ≤ u_a b_a).
+    binary_arcs: np.ndarray | None = None
+    fixed_cost: np.ndarray | None = None
+    min_flow: np.ndarray | None = None
+    link_bound: np.ndarray | None = None
 
     def cost_vector(self) -> np.ndarray:
         """Money per unit of each column, in column order x, w, y."""
@@ -388,6 +394,40 @@ def add_arc_capacity(m: pyo.ConcreteModel, arrays: ExchangeArrays) -> None:
         x[a].setub(u)
 
 
+def add_fixed_connections(m: pyo.ConcreteModel, arrays: ExchangeArrays) -> None:
+    r"""Mixed-integer mode only: an arc is used only if built (b_a = 1), at its fixed annual cost, and then at
+    least at its minimum size.
+
+    .. math:: x_a \le u_a b_a, \qquad x_a \ge m_a b_a, \qquad b_a \in \{0, 1\} \qquad \forall a \in B
+
+    ========  =====================================================
+    symbol    meaning
+    ========  =====================================================
+    B         arcs with a fixed cost or a minimum size (``arrays.binary_arcs``)
+    b_a       1 if the connection is built (variable ``b``, aligned with B)
+    u_a       the tightest bound the data gives on x_a: min(a_s, r_d/ρ_a, σ_d r_d/ρ_a, capacity), never a
+              big-M constant, so that the LP relaxation stays close (``arrays.link_bound``)
+    m_a       minimum size, the row's unit per yr (``arcs.min_flow``; 0 = none)
+    f_a       fixed annual cost (``arcs.fixed_cost_per_yr``), added to the objective as f_a b_a
+    ========  =====================================================
+
+    Without ``arrays.binary_arcs`` (the LP, the default) nothing is added.
+    """
+    if arrays.binary_arcs is None or arrays.link_bound is None or arrays.min_flow is None:
+        return
+    arcs = arrays.binary_arcs.tolist()
+    m.b = pyo.Var(range(len(arcs)), domain=pyo.Binary)
+    m.b_list = list(m.b.values())
+    x, b = m.x_list, m.b_list
+    bound = arrays.link_bound.tolist()
+    least = arrays.min_flow.tolist()
+    m.fixed_link = pyo.Constraint(range(len(arcs)), rule=lambda _m, k: (
+        None, LinearExpression([x[arcs[k]], MonomialTermExpression((-bound[k], b[k]))]), 0.0))
+    with_min = [k for k in range(len(arcs)) if least[k] > 0]
+    m.min_flow = pyo.Constraint(with_min, rule=lambda _m, k: (
+        0.0, LinearExpression([x[arcs[k]], MonomialTermExpression((-least[k], b[k]))]), None))
+
+
 def add_objective(
     m: pyo.ConcreteModel,
     arrays: ExchangeArrays,
@@ -420,6 +460,10 @@ def add_objective(
         m.del_component("objective")
     coef = arrays.objective_vector(carbon_price, weights)
     columns = [*m.x_list, *m.w_list, *m.y_list]
+    if arrays.binary_arcs is not None and arrays.fixed_cost is not None and m.component("b") is not None:
+        w_cost, _ = resolve_weights(weights)  # fixed costs are money, weighted like the other costs
+        coef = np.concatenate([coef, w_cost * arrays.fixed_cost])
+        columns = [*columns, *m.b_list]
     nonzero = np.flatnonzero(coef)
     expr = _expression(columns, nonzero, coef[nonzero])
     m.objective = pyo.Objective(expr=expr, sense=pyo.minimize)
@@ -453,6 +497,7 @@ def build_model(
         add_share_limits(m, arrays)
         add_quality_limits(m, arrays)
         add_arc_capacity(m, arrays)
+        add_fixed_connections(m, arrays)
         add_objective(m, arrays, carbon_price=carbon_price, weights=weights)
     logger.info("built exchange model: %d arcs, %d supplies, %d demands, %d quality rows in %.3f s",
                 arrays.n_arcs, arrays.n_supplies, arrays.n_demands, arrays.quality.n_rows,
