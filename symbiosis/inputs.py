@@ -635,6 +635,11 @@ def _arcs(table: Table | None, problems: Problems, facilities: pd.DataFrame) -> 
                                     expected="a transport cost per t"),
         "co2e_per_t": number_column(table, "co2e_per_t", problems, allow_negative=False,
                                     expected="transport emissions in t CO2e per t (e.g. 0 for a pipeline)"),
+        # Mixed-integer mode only (symbiosis.energy.mip): the connection's fixed annual cost and minimum size.
+        "fixed_cost_per_yr": number_column(table, "fixed_cost_per_yr", problems, allow_negative=False,
+                                           expected="a fixed annual cost of the connection (currency per yr)"),
+        "min_flow": number_column(table, "min_flow", problems, allow_negative=False,
+                                  expected="a minimum size (t/yr, or MWh/yr for heat)"),
     })
     known = set(facilities["facility_id"])
     for position, row in frame.iterrows():
@@ -643,10 +648,12 @@ def _arcs(table: Table | None, problems: Problems, facilities: pd.DataFrame) -> 
             if row[column] not in known:
                 problems.add(table.file, "unknown facility", row=row_number, column=column, found=row[column],
                              expected="a facility_id from the facilities table")
-        if math.isnan(row["distance_km"]) and math.isnan(row["cost_per_t"]):
+        if math.isnan(row["distance_km"]) and math.isnan(row["cost_per_t"]) and math.isnan(row["fixed_cost_per_yr"]) \
+                and math.isnan(row["min_flow"]):
             problems.add(table.file, "an arc override needs a distance or a cost", row=row_number,
                          column="distance_km", found="empty distance_km and cost_per_t",
-                         expected="distance_km and/or cost_per_t")
+                         expected="distance_km and/or cost_per_t (or, for the mixed-integer mode, "
+                                  "fixed_cost_per_yr or min_flow)")
     return frame
 
 

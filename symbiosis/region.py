@@ -68,7 +68,8 @@ FLOW_COLUMNS = [
     "source", "data_quality", "note", "origin",
 ]
 QUALITY_COLUMNS = ["flow_id", "parameter", "value", "unit", "bound", "virgin_value"]
-ARC_COLUMNS = ["supply_facility", "demand_facility", "distance_km", "cost_per_t", "co2e_per_t"]
+ARC_COLUMNS = ["supply_facility", "demand_facility", "distance_km", "cost_per_t", "co2e_per_t", "fixed_cost_per_yr",
+               "min_flow"]
 
 IN_CATEGORIES = ("raw_material", "semi_finished", "auxiliary", "water", "energy")
 OUT_CATEGORIES = ("product", "by_product", "waste", "wastewater", "emission")

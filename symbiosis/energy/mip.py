@@ -39,11 +39,13 @@ MIP_ARC_COLUMNS = ["fixed_cost_per_yr", "min_flow"]
 
 
 def connection_costs(region: Region, cands: Candidates) -> Candidates:
-    """``cands`` with arc columns ``fixed_cost_per_yr`` and ``min_flow`` (0 where none): the region's arcs.csv
-    figures for the facility pair, else for an energy arc the carrier's ``fixed_cost_per_km_yr`` × km."""
+    """``cands`` with arc columns ``fixed_cost_per_yr`` (NaN where none) and ``min_flow`` (0 where none): the
+    region's arcs.csv figures for the facility pair, else for an energy arc the carrier's
+    ``fixed_cost_per_km_yr`` × km. An arc whose fixed cost is given (even 0) or that has a minimum size is a
+    yes/no decision (a binary); the others stay continuous."""
     arcs = cands.arcs.copy()
     n = len(arcs)
-    fixed = np.zeros(n)
+    fixed = np.full(n, np.nan)
     carriers = region.reference.energy_carriers
     energy = is_energy(cands.supplies)[arcs["s"].to_numpy(np.int64)] if n else np.zeros(0, bool)
     if energy.any() and not carriers.empty:
@@ -79,7 +81,8 @@ class MipExchangeModel(ExchangeModel):
     """The exchange model with binaries for fixed connection costs (the module docstring has the steps).
 
     ``candidates.arcs`` needs ``fixed_cost_per_yr`` and ``min_flow`` (``connection_costs``); the arcs with
-    neither stay continuous. Re-solving after a carbon price change is not supported in this mode."""
+    neither (fixed cost NaN, minimum size 0) stay continuous. Re-solving after a carbon price change is not
+    supported in this mode."""
 
     def _make_arrays(self, candidates: Candidates) -> ExchangeArrays:
         arrays = exchange_arrays(candidates)
@@ -87,12 +90,14 @@ class MipExchangeModel(ExchangeModel):
         fixed = (arcs["fixed_cost_per_yr"].to_numpy(float) if "fixed_cost_per_yr" in arcs.columns
                  else np.zeros(len(arcs)))
         least = arcs["min_flow"].to_numpy(float) if "min_flow" in arcs.columns else np.zeros(len(arcs))
-        fixed, least = np.nan_to_num(fixed), np.nan_to_num(least)
+        least = np.nan_to_num(least)
         if (fixed < 0).any() or (least < 0).any():
             raise ValueError("fixed_cost_per_yr and min_flow must be ≥ 0")
-        chosen = np.flatnonzero((fixed > 0) | (least > 0))
+        chosen = np.flatnonzero(~np.isnan(fixed) | (least > 0))
+        # An arc whose bound is 0 carries nothing whatever is built (its b would be in no row): no binary.
+        chosen = chosen[link_bounds(arrays, chosen) > 0]
         arrays.binary_arcs = chosen
-        arrays.fixed_cost = fixed[chosen]
+        arrays.fixed_cost = np.nan_to_num(fixed[chosen])
         arrays.min_flow = least[chosen]
         arrays.link_bound = link_bounds(arrays, chosen)
         return arrays

@@ -1,0 +1,360 @@
+"""Heat exchanges (steam reach, losses, temperature, heat pumps) and the mixed-integer mode, hand-solved.
+
+The region tests/data/regions/heat has invented figures chosen so that each case can be solved by hand:
+a steam supply 3 km from a steam user (arcs.csv fixes the distance), a second one 8 km from its only user
+(beyond steam's 5 km reach), warm effluent at 40 °C 2 km from a town needing 90 °C (a heat pump), and a
+dairy's 40 °C heat 1 km from a dryer needing 150 °C (a lift no heat pump makes). Carrier figures come from
+data/reference/energy_carriers.csv, heat pump figures from symbiosis.energy.heat.HEAT_PUMP; the tests read
+them from there rather than repeating them.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from scipy.optimize import LinearConstraint, linprog, milp
+
+from symbiosis.balances import balances_after
+from symbiosis.candidates import candidates
+from symbiosis.energy.heat import HEAT_PUMP, heat_pump_cop
+from symbiosis.energy.mip import MipExchangeModel, link_bounds, solve_mip
+from symbiosis.exchange import solve_exchange
+from symbiosis.inputs import load_region
+from symbiosis.pipeline import optimise
+from symbiosis.reference import data_dir
+from symbiosis.results import check_solution
+from tests.helpers_exchange import instances, make_candidates
+
+HEAT = Path(__file__).parent / "data" / "regions" / "heat"
+CARRIERS = pd.read_csv(data_dir() / "reference" / "energy_carriers.csv").set_index("carrier")
+
+
+def _steam() -> tuple[float, float]:
+    """(delivered ratio, pipe cost per MWh) of the 3 km steam main."""
+    return 1.0 - CARRIERS.at["steam", "loss_fraction_per_km"] * 3.0, CARRIERS.at["steam", "pipe_cost_per_mwh_km"] * 3.0
+
+
+def _heat_pump() -> tuple[float, float, float]:
+    """(COP, delivered ratio, pipe cost per MWh) of the 40 °C effluent lifted to 90 °C over 2 km."""
+    cop = 0.5 * (90 + 273.15) / (90 - 40)
+    ratio = (1.0 - CARRIERS.at["waste_heat", "loss_fraction_per_km"] * 2.0) * cop / (cop - 1.0)
+    return cop, ratio, CARRIERS.at["waste_heat", "pipe_cost_per_mwh_km"] * 2.0
+
+
+@pytest.fixture(scope="module")
+def heat_region():  # type: ignore[no-untyped-def]
+    return load_region(HEAT)
+
+
+@pytest.fixture(scope="module")
+def heat_results(heat_region):  # type: ignore[no-untyped-def]
+    return optimise(heat_region)
+
+
+def test_steam_within_reach_loses_exactly_loss_per_km(heat_region, heat_results) -> None:  # type: ignore[no-untyped-def]
+    cands = candidates(heat_region)
+    steam = cands.arcs[cands.arcs["supply_id"] == "plant_steam"]
+    ratio, pipe = _steam()
+    assert len(steam) == 1 and steam["distance_km"].iloc[0] == 3.0
+    assert steam["ratio"].iloc[0] == pytest.approx(0.97, abs=1e-12) == ratio
+    assert steam["transport_cost_per_t"].iloc[0] == pytest.approx(pipe)
+    ex = heat_results.exchanges.set_index("supply_id").loc["plant_steam"]
+    # The refinery's 40,000 MWh are met whole: 40,000 / 0.97 MWh leave the plant, 3 % is lost on the way.
+    assert ex["delivered_mwh_per_yr"] == pytest.approx(40_000.0)
+    assert ex["amount_mwh_per_yr"] == pytest.approx(40_000.0 / 0.97)
+    assert ex["amount_mwh_per_yr"] - ex["delivered_mwh_per_yr"] == pytest.approx(0.03 * 40_000.0 / 0.97)
+    assert ex["quantity"] == "energy"
+
+
+def test_steam_beyond_the_carrier_reach_is_screened(heat_region, heat_results) -> None:  # type: ignore[no-untyped-def]
+    cands = candidates(heat_region)
+    assert (cands.arcs["supply_id"] != "boiler_steam").all()
+    reason = heat_results.supplies.set_index("supply_id").loc["boiler_steam"]
+    assert reason["reason"] == "too_far_for_steam"
+    assert "MWh/yr" in reason["reason_detail"] and " t/yr" not in reason["reason_detail"]
+
+
+def test_the_carrier_reach_holds_even_where_the_flow_allows_further(tmp_path: Path) -> None:
+    """The flow's own max_distance_km (20 km) lets the distance screen pass the 8 km pair; steam still cannot go
+    that far (energy_carriers.csv: 5 km), so the heat screen drops it and says why."""
+    copy = tmp_path / "heat"
+    shutil.copytree(HEAT, copy)
+    flows = pd.read_csv(copy / "flows.csv", dtype=str, keep_default_na=False)
+    flows["max_distance_km"] = np.where(flows["flow_id"].isin(["boiler_steam", "pharma_steam"]), "20", "")
+    flows.to_csv(copy / "flows.csv", index=False)
+    region = load_region(copy)
+    cands = candidates(region)
+    screening = cands.screening.set_index("supply_id")
+    assert screening.at["boiler_steam", "n_within_distance"] == 1
+    assert screening.at["boiler_steam", "n_too_far_for_carrier"] == 1
+    assert (cands.arcs["supply_id"] != "boiler_steam").all()
+    assert optimise(region).supplies.set_index("supply_id").at["boiler_steam", "reason"] == "too_far_for_steam"
+
+
+def test_too_cold_without_a_feasible_heat_pump(heat_region, heat_results) -> None:  # type: ignore[no-untyped-def]
+    # 40 °C to 150 °C is a 110 K lift, beyond the heat pump's 80 K: no arc, reason too_cold.
+    assert np.isnan(heat_pump_cop(np.array([40.0]), np.array([150.0])))[0]
+    cands = candidates(heat_region)
+    assert (cands.arcs["supply_id"] != "dairy_heat").all()
+    assert cands.screening.set_index("supply_id").at["dairy_heat", "n_too_cold"] == 1
+    assert heat_results.supplies.set_index("supply_id").at["dairy_heat", "reason"] == "too_cold"
+
+
+def test_a_40_degree_supply_reaches_a_90_degree_demand_only_through_a_heat_pump(heat_region, heat_results) -> None:  # type: ignore[no-untyped-def]
+    cop, ratio, pipe = _heat_pump()
+    assert cop == pytest.approx(3.6315)
+    arc = candidates(heat_region).arcs.set_index("supply_id").loc["wwtp_heat"]
+    assert arc["heat_pump_cop"] == pytest.approx(cop)
+    assert arc["ratio"] == pytest.approx(ratio)
+    assert arc["electricity_mwh_per_mwh"] == pytest.approx(1.0 / (cop - 1.0))
+    assert arc["processing_cost_per_t"] == pytest.approx(HEAT_PUMP.electricity_price_per_mwh / (cop - 1.0))
+    assert arc["processing_co2e_per_t"] == pytest.approx(HEAT_PUMP.electricity_co2e_per_mwh / (cop - 1.0))
+    ex = heat_results.exchanges.set_index("supply_id").loc["wwtp_heat"]
+    source = 20_000.0 / ratio
+    assert ex["amount_mwh_per_yr"] == pytest.approx(source)
+    assert ex["delivered_mwh_per_yr"] == pytest.approx(20_000.0)
+    assert ex["heat_pump_electricity_mwh_per_yr"] == pytest.approx(source / (cop - 1.0))
+
+
+def test_heat_region_optimum_by_hand(heat_results) -> None:  # type: ignore[no-untyped-def]
+    steam_ratio, steam_pipe = _steam()
+    cop, hp_ratio, hp_pipe = _heat_pump()
+    bau = 100_000 * 2 + 50_000 * 2 + 40_000 * 35 + 30_000 * 35 + 20_000 * 30 + 8_000 * 30
+    x_steam = 40_000 / steam_ratio
+    x_hp = 20_000 / hp_ratio
+    steam_saving = 40_000 * 35 + 2 * x_steam - steam_pipe * x_steam
+    hp_saving = 20_000 * 30 - x_hp * (hp_pipe + HEAT_PUMP.electricity_price_per_mwh / (cop - 1.0))
+    k = heat_results.kpis
+    assert k["cost_bau"] == pytest.approx(bau)
+    assert k["cost_optimum"] == pytest.approx(bau - steam_saving - hp_saving)
+    assert k["heat_delivered_mwh"] == pytest.approx(60_000.0)
+    assert k["heat_shipped_mwh"] == pytest.approx(x_steam + x_hp)
+    assert k["heat_pump_electricity_mwh"] == pytest.approx(x_hp / (cop - 1.0))
+    assert k["fuel_avoided_mwh"] == pytest.approx(60_000.0 * CARRIERS.at["steam", "fuel_mwh_per_mwh"])
+
+
+def test_mwh_never_count_as_tonnes(tmp_path: Path) -> None:
+    """A gypsum exchange beside the heat ones: the tonne KPIs are those of the gypsum alone."""
+    copy = tmp_path / "heat"
+    shutil.copytree(HEAT, copy)
+    with open(copy / "flows.csv", "a") as handle:
+        handle.write("plant_gypsum,plant,out,by_product,fgd_gypsum,1000,t,landfill,60,EUR/t,,,,weighbridge,\n"
+                     "refinery_gypsum,refinery,in,raw_material,natural_gypsum,5000,t,,25,EUR/t,,,,invoice,\n")
+    results = optimise(load_region(copy))
+    ex = results.exchanges
+    mass, heat = ex[ex["quantity"] == "mass"], ex[ex["quantity"] == "energy"]
+    assert len(mass) == 1 and len(heat) == 2
+    assert heat["amount_t_per_yr"].isna().all() and heat["replaced_t_per_yr"].isna().all()
+    assert mass["amount_mwh_per_yr"].isna().all()
+    k = results.kpis
+    assert k["waste_diverted_t"] == pytest.approx(1000.0)
+    assert k["virgin_avoided_t"] == pytest.approx(float(mass["replaced_t_per_yr"].sum()))
+    assert k["virgin_avoided_t"] < 1000.0  # fgd gypsum ratio < 1; 60,000 MWh would show here if summed in
+    assert k["tkm"] == pytest.approx(1000.0 * 3.0)
+    supplies = results.supplies.set_index("supply_id")
+    assert np.isnan(supplies.at["plant_steam", "exchanged_t_per_yr"])
+    assert supplies.at["plant_steam", "exchanged_mwh_per_yr"] == pytest.approx(40_000.0 / 0.97)
+
+
+def test_energy_balances_after_the_optimum(heat_region, heat_results) -> None:  # type: ignore[no-untyped-def]
+    """Each facility's energy closure is unchanged by the exchanges; the pipe's loss and the heat pump's
+    electricity are explicit lines."""
+    before = heat_results.balances.table.set_index(["facility_id", "quantity"])["closure"]
+    after = heat_results.balances_after.table.set_index(["facility_id", "quantity"])["closure"]
+    assert after.reindex(before.index).to_numpy() == pytest.approx(before.to_numpy())
+    flows = balances_after(heat_region, heat_results.exchanges).flows
+    loss = flows[flows["flow_id"] == "refinery_steam.substitution_difference"]
+    assert loss["direction"].tolist() == ["out"]
+    assert loss["amount_mwh_per_yr"].iloc[0] == pytest.approx(0.03 * 40_000 / 0.97)
+    gain = flows[flows["flow_id"] == "town_heat.substitution_difference"]
+    assert gain["direction"].tolist() == ["in"]
+    assert flows["amount_t_per_yr"][flows["quantity"] == "energy"].isna().all()
+
+
+# --- an independent cross-check of the heat LP from the raw files -------------------------------------------
+
+
+def test_heat_optimum_matches_linprog_built_from_the_raw_files(heat_results) -> None:  # type: ignore[no-untyped-def]
+    """The heat LP rebuilt from flows.csv, arcs.csv, quality.csv and energy_carriers.csv with the formulas of
+    docs/formulation.md (ρ = (1 − loss·km) · COP/(COP − 1) when lifted), solved by scipy's linprog."""
+    flows = pd.read_csv(HEAT / "flows.csv").set_index("flow_id")
+    quality = pd.read_csv(HEAT / "quality.csv").set_index("flow_id")["value"]
+    pairs = pd.read_csv(HEAT / "arcs.csv")
+    sup = flows[flows["direction"] == "out"]
+    dem = flows[flows["direction"] == "in"]
+    rows = []
+    for pair in pairs.itertuples():
+        s = sup.index[sup["facility_id"] == pair.supply_facility][0]
+        d = dem.index[dem["facility_id"] == pair.demand_facility][0]
+        carrier = CARRIERS.loc[sup.at[s, "material"]]
+        if pair.distance_km > carrier["max_distance_km"]:
+            continue
+        ratio = 1 - carrier["loss_fraction_per_km"] * pair.distance_km
+        cost = carrier["pipe_cost_per_mwh_km"] * pair.distance_km
+        t_s, t_d = quality[s], quality[d]
+        if t_s < t_d:
+            if t_d - t_s > 80:
+                continue
+            cop = min(0.5 * (t_d + 273.15) / (t_d - t_s), 6.0)
+            ratio *= cop / (cop - 1)
+            cost += 100.0 / (cop - 1)
+        rows.append((list(sup.index).index(s), list(dem.index).index(d), ratio, cost))
+    n_a, n_s, n_d = len(rows), len(sup), len(dem)
+    c = np.r_[[r[3] for r in rows], sup["price"].to_numpy(float), dem["price"].to_numpy(float)]
+    a_eq = np.zeros((n_s + n_d, n_a + n_s + n_d))
+    for k, (s, d, ratio, _cost) in enumerate(rows):
+        a_eq[s, k], a_eq[n_s + d, k] = 1.0, ratio
+    a_eq[np.arange(n_s), n_a + np.arange(n_s)] = 1.0
+    a_eq[n_s + np.arange(n_d), n_a + n_s + np.arange(n_d)] = 1.0
+    b_eq = np.r_[sup["amount"].to_numpy(float), dem["amount"].to_numpy(float)]
+    res = linprog(c, A_eq=a_eq, b_eq=b_eq, bounds=(0, None), method="highs")
+    assert res.status == 0
+    assert heat_results.kpis["objective_optimum"] == pytest.approx(res.fun, rel=1e-9)
+
+
+# --- the mixed-integer mode ---------------------------------------------------------------------------------
+
+
+def test_a_fixed_cost_makes_the_heat_pump_connection_not_worth_building(heat_region, heat_results) -> None:  # type: ignore[no-untyped-def]
+    """The heat pump link saves less a year than its 2 km pipe costs (2 × fixed_cost_per_km_yr): the LP
+    builds it, the MIP does not; the steam main (3 km) is worth its fixed cost."""
+    cop, hp_ratio, hp_pipe = _heat_pump()
+    x_hp = 20_000 / hp_ratio
+    hp_saving = 20_000 * 30 - x_hp * (hp_pipe + 100.0 / (cop - 1.0))
+    hp_fixed = 2 * CARRIERS.at["waste_heat", "fixed_cost_per_km_yr"]
+    steam_fixed = 3 * CARRIERS.at["steam", "fixed_cost_per_km_yr"]
+    assert 0 < hp_saving < hp_fixed
+    mip = optimise(heat_region, mode="mip")
+    assert set(mip.exchanges["supply_id"]) == {"plant_steam"}
+    assert set(heat_results.exchanges["supply_id"]) == {"plant_steam", "wwtp_heat"}
+    k = mip.kpis
+    assert k["objective_optimum"] == pytest.approx(heat_results.kpis["objective_optimum"] + hp_saving + steam_fixed)
+    assert k["cost_optimum"] == pytest.approx(k["objective_optimum"])  # the fixed cost is paid in cost too
+    assert k["mip_n_binaries"] == 2 and k["mip_n_built"] == 1
+    assert k["mip_fixed_cost"] == pytest.approx(steam_fixed)
+    # With the tightest bounds the relaxation is exact here: each link carries its bound or nothing.
+    assert k["mip_lp_relaxation_objective"] == pytest.approx(k["objective_optimum"])
+    assert k["mip_relaxation_gap"] == pytest.approx(0.0, abs=1e-9)
+    assert k["mip_highs_mip_gap"] <= 1e-6
+
+
+def _gap_case() -> object:
+    """One 100 t supply, two 60 t demands (virgin 10 /t) with a 300 fixed cost each, and a third demand whose
+    bound is its capacity (45) below its share (0.5 × 80 / 0.8 = 50), with a prohibitive fixed cost."""
+    cand = make_candidates(
+        [{"amount_t_per_yr": 100.0}],
+        [{"amount_t_per_yr": 60.0, "virgin_price_per_t": 10.0}, {"amount_t_per_yr": 60.0, "virgin_price_per_t": 10.0},
+         {"amount_t_per_yr": 80.0, "virgin_price_per_t": 1.0, "max_secondary_share": 0.5}],
+        [{"s": 0, "d": 0}, {"s": 0, "d": 1}, {"s": 0, "d": 2, "ratio": 0.8, "capacity_t_per_yr": 45.0}])
+    cand.arcs["fixed_cost_per_yr"] = [300.0, 300.0, 1e6]  # type: ignore[attr-defined]
+    cand.arcs["min_flow"] = 0.0  # type: ignore[attr-defined]
+    return cand
+
+
+def test_the_relaxation_uses_the_tightest_bounds_and_the_gap_is_reported() -> None:
+    cand = _gap_case()
+    model = MipExchangeModel(cand, carbon_price=0.0)  # type: ignore[arg-type]
+    assert model.arrays.link_bound.tolist() == pytest.approx([60.0, 60.0, 45.0])  # type: ignore[union-attr]
+    solution = model.solve()
+    bau = 60 * 10 * 2 + 80 * 1
+    # MIP: both links built (400 net beats one link's 300); relaxation: 100 t at 300/60 per t, i.e. 500 net.
+    assert solution.objective == pytest.approx(bau - 400.0)
+    mip = solution.parameters["mip"]
+    assert mip["lp_relaxation_objective"] == pytest.approx(bau - 500.0)
+    assert mip["relaxation_gap"] == pytest.approx(100.0 / (bau - 400.0))
+    assert mip["n_built"] == 2 and mip["fixed_cost"] == pytest.approx(600.0)
+    assert solution.x.tolist() == pytest.approx([sorted(solution.x[:2].tolist())[0], solution.x[1], 0.0])
+    assert solution.x[:2].sum() == pytest.approx(100.0)
+    check_solution(cand, solution)  # type: ignore[arg-type]
+    # The duals are those of the LP with the binaries fixed: the supply is scarce, worth the virgin price.
+    assert solution.supply_dual[0] == pytest.approx(10.0)
+
+
+def test_a_minimum_size_above_what_an_arc_can_carry_keeps_it_unbuilt() -> None:
+    cand = _gap_case()
+    cand.arcs["fixed_cost_per_yr"] = 0.0  # type: ignore[attr-defined]
+    cand.arcs["min_flow"] = [70.0, 0.0, 0.0]  # type: ignore[attr-defined]
+    solution = solve_mip(cand, carbon_price=0.0)  # type: ignore[arg-type]
+    assert solution.x[0] == pytest.approx(0.0)
+    assert solution.x[1] == pytest.approx(60.0)
+
+
+def _milp_optimum(cand: object, fixed: np.ndarray) -> float:
+    """The MIP from the raw candidate tables (u_a recomputed here), solved by scipy.optimize.milp."""
+    arcs, sup, dem = cand.arcs, cand.supplies, cand.demands  # type: ignore[attr-defined]
+    n_a, n_s, n_d = len(arcs), len(sup), len(dem)
+    n = 2 * n_a + n_s + n_d
+    c = np.r_[arcs["transport_cost_per_t"] + arcs["processing_cost_per_t"], sup["fate_cost_per_t"],
+              dem["virgin_price_per_t"], fixed]
+    a_s, r_d = sup["amount_t_per_yr"].to_numpy(float), dem["amount_t_per_yr"].to_numpy(float)
+    share = dem["max_secondary_share"].to_numpy(float)
+    constraints = []
+    eq = np.zeros((n_s + n_d, n))
+    share_rows = np.zeros((n_d, n))
+    link = np.zeros((n_a, n))
+    value = {(q.s, q.parameter): q.value for q in cand.supply_quality.itertuples()}  # type: ignore[attr-defined]
+    for k, arc in enumerate(arcs.itertuples()):
+        eq[arc.s, k], eq[n_s + arc.d, k] = 1.0, arc.ratio
+        share_rows[arc.d, k] = arc.ratio
+        u = min(a_s[arc.s], r_d[arc.d] / arc.ratio, share[arc.d] * r_d[arc.d] / arc.ratio,
+                np.inf if np.isnan(arc.capacity_t_per_yr) else arc.capacity_t_per_yr)
+        link[k, k], link[k, n_a + n_s + n_d + k] = 1.0, -u
+    eq[np.arange(n_s), n_a + np.arange(n_s)] = 1.0
+    eq[n_s + np.arange(n_d), n_a + n_s + np.arange(n_d)] = 1.0
+    constraints.append(LinearConstraint(eq, np.r_[a_s, r_d], np.r_[a_s, r_d]))
+    constraints.append(LinearConstraint(share_rows, -np.inf, share * r_d))
+    constraints.append(LinearConstraint(link, -np.inf, 0.0))
+    for q in cand.demand_quality.itertuples():  # type: ignore[attr-defined]
+        row = np.zeros(n)
+        for k, arc in enumerate(arcs.itertuples()):
+            if arc.d == q.d:
+                row[k] = value[(arc.s, q.parameter)] - q.limit
+        row[n_a + n_s + q.d] = q.virgin_value - q.limit
+        constraints.append(LinearConstraint(row, -np.inf, 0.0) if q.bound == "max" else
+                           LinearConstraint(row, 0.0, np.inf))
+    upper = np.r_[np.where(np.isnan(arcs["capacity_t_per_yr"]), np.inf, arcs["capacity_t_per_yr"]),
+                  np.full(n_s + n_d, np.inf), np.ones(n_a)]
+    from scipy.optimize import Bounds
+
+    res = milp(c, constraints=constraints, integrality=np.r_[np.zeros(n_a + n_s + n_d), np.ones(n_a)],
+               bounds=Bounds(np.zeros(n), upper), options={"mip_rel_gap": 1e-9})
+    assert res.status == 0, res.message
+    return float(res.fun)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(cand=instances(), costs=st.lists(st.integers(0, 5000), min_size=36, max_size=36), zero=st.booleans())
+def test_mip_is_no_better_than_the_lp_equal_without_fixed_costs_and_matches_scipy_milp(
+        cand: object, costs: list[int], zero: bool) -> None:
+    n_a = len(cand.arcs)  # type: ignore[attr-defined]
+    fixed = np.zeros(n_a) if zero else np.array(costs[:n_a], dtype=float)
+    cand.arcs["fixed_cost_per_yr"] = fixed  # type: ignore[attr-defined]
+    cand.arcs["min_flow"] = 0.0  # type: ignore[attr-defined]
+    lp = solve_exchange(cand, carbon_price=0.0)  # type: ignore[arg-type]
+    mip = solve_mip(cand, carbon_price=0.0)  # type: ignore[arg-type]
+    scale = max(1.0, abs(lp.objective))
+    assert mip.objective >= lp.objective - 1e-6 * scale
+    if zero:
+        assert mip.objective == pytest.approx(lp.objective, rel=1e-6, abs=1e-6)
+    relaxation = mip.parameters["mip"]["lp_relaxation_objective"]
+    if n_a:
+        assert relaxation <= mip.objective + 1e-6 * scale
+        assert mip.objective == pytest.approx(_milp_optimum(cand, fixed), rel=1e-6, abs=1e-5)
+    check_solution(cand, mip)  # type: ignore[arg-type]
+    built = np.zeros(n_a, dtype=bool)
+    built[mip.parameters["mip"].get("built", list(range(n_a)) if not n_a else [])] = True
+    if n_a and mip.parameters["mip"]["n_binaries"]:
+        assert (mip.x[~built] <= 1e-6).all()  # nothing flows on a link not built
+
+
+def test_link_bounds_take_the_smallest_figure() -> None:
+    from symbiosis.exchange.model import exchange_arrays
+
+    arrays = exchange_arrays(_gap_case())  # type: ignore[arg-type]
+    assert link_bounds(arrays, np.arange(3)).tolist() == pytest.approx([60.0, 60.0, 45.0])
