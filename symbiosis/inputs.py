@@ -660,6 +660,14 @@ def _arcs(table: Table | None, problems: Problems, facilities: pd.DataFrame) -> 
 # ------------------------------------------------------------------------------------------- the load
 
 
+def _energy_efficiency(facilities: pd.DataFrame, models: dict[str, ProcessModel]) -> dict[str, float]:
+    """facility_id → the energy efficiency its process model states (facilities without one are absent)."""
+    efficiency = {name: model.energy_efficiency for name, model in models.items()
+                  if model.energy_efficiency is not None}
+    return {fid: float(efficiency[model]) for fid, model in zip(facilities["facility_id"], facilities["process_model"],
+                                                                strict=True) if model in efficiency}
+
+
 def load_region(path: str | Path, *, reference_dir: Path | None = None, models_directory: Path | None = None
                 ) -> Region:
     """Read and validate a region; raises :class:`InputError` listing every problem found."""
@@ -707,7 +715,7 @@ def load_region(path: str | Path, *, reference_dir: Path | None = None, models_d
 
     region = Region(name=settings.name, settings=settings, facilities=facilities.reset_index(drop=True),
                     flows=flows, quality=quality.reset_index(drop=True), arcs=arcs, reference=reference,
-                    source=raw.source)
+                    source=raw.source, energy_efficiency=_energy_efficiency(facilities, models))
     region.warnings.extend(_warnings(region))
     logger.info("loaded region %s: %d facilities, %d flows (%d modelled) in %.2f s", region.name,
                 len(facilities), len(flows), len(modelled), time.perf_counter() - started)

@@ -58,6 +58,9 @@ class ProcessModel(BaseModel):
     sources: dict[str, str] = Field(default_factory=dict)
     flows: list[ModelFlow]
     quality: list[ModelQuality] = Field(default_factory=list)
+    #: Share of the energy put in that leaves as recorded energy outputs (0 < η ≤ 1): the balance then expects
+    #: (1 − η) × energy inputs to be missing (conversion losses) and judges only what is open beyond that.
+    energy_efficiency: float | None = Field(default=None, gt=0, le=1)
 
 
 def yaml_problem(file: str, exc: yaml.YAMLError, problems: Problems) -> None:

@@ -93,6 +93,8 @@ class Region:
     reference: Reference
     warnings: list[str] = field(default_factory=list)
     source: str = ""
+    #: facility_id → the energy efficiency its process model states (symbiosis.balances: expected loss).
+    energy_efficiency: dict[str, float] = field(default_factory=dict)
 
     @property
     def currency(self) -> str:
@@ -110,4 +112,5 @@ class Region:
             reference=self.reference.copy(),
             warnings=list(self.warnings),
             source=self.source,
+            energy_efficiency=dict(self.energy_efficiency),
         )
