@@ -115,9 +115,30 @@ def check_solution(candidates: Candidates, solution: Solution, tol: float = 1e-6
                      f"over {dist[k]:.6g} km, beyond its limit of {limit[k]:.6g} km" for k in far]
 
     problems += _quality_problems(candidates, x, y, received, tol)
+    problems += _connection_problems(candidates, solution, x, tol)
     if problems:
         head = f"the exchange solution breaks {len(problems)} constraint(s) (tolerance {tol:g}):"
         raise ConservationError("\n".join([head, *(f"  - {p}" for p in problems)]))
+
+
+def _connection_problems(candidates: Candidates, solution: Solution, x: np.ndarray, tol: float) -> list[str]:
+    """Mixed-integer mode: no flow on a connection not built, and a built one at least its ``min_flow``."""
+    mip = solution.parameters.get("mip") or {}
+    arcs = candidates.arcs
+    if "built" not in mip or "fixed_cost_per_yr" not in arcs.columns:
+        return []
+    fixed = pd.to_numeric(arcs["fixed_cost_per_yr"], errors="coerce").to_numpy(float)
+    least = pd.to_numeric(arcs.get("min_flow", pd.Series(0.0, index=arcs.index)), errors="coerce").fillna(0.0)
+    least = least.to_numpy(float)
+    built = np.zeros(len(arcs), dtype=bool)
+    built[np.asarray(mip["built"], dtype=np.int64)] = True
+    decided = ~np.isnan(fixed) | (least > 0)
+    problems = [f"arc {arcs['supply_id'].iloc[k]}->{arcs['demand_id'].iloc[k]} carries {x[k]:.6g} but its "
+                f"connection is not built" for k in np.flatnonzero(decided & ~built & (x > tol))[:10]]
+    short = decided & built & (x < least - tol * np.maximum(1.0, least))
+    problems += [f"arc {arcs['supply_id'].iloc[k]}->{arcs['demand_id'].iloc[k]} carries {x[k]:.6g}, below its "
+                 f"minimum size {least[k]:.6g}" for k in np.flatnonzero(short)[:10]]
+    return problems
 
 
 def _quality_problems(candidates: Candidates, x: np.ndarray, y: np.ndarray, received: np.ndarray,

@@ -391,3 +391,23 @@ def test_a_model_efficiency_accounts_for_the_expected_conversion_loss(tmp_path: 
     else:
         assert row["expected_loss"] == pytest.approx(111.0)
         assert row["status"] == "ok" and row["within_tolerance"]
+
+
+def test_check_solution_catches_flow_on_a_connection_not_built() -> None:
+    from symbiosis.balances import ConservationError
+
+    cand = _gap_case()
+    solution = solve_mip(cand, carbon_price=0.0)  # type: ignore[arg-type]
+    check_solution(cand, solution)  # type: ignore[arg-type]
+    solution.parameters["mip"]["built"] = [0]  # pretend the second link was not built: its 40 t are then illegal
+    with pytest.raises(ConservationError, match="not built"):
+        check_solution(cand, solution)  # type: ignore[arg-type]
+
+
+def test_a_heat_supply_without_a_temperature_is_screened_where_a_demand_bounds_one(tmp_path: Path) -> None:
+    copy = tmp_path / "heat"
+    shutil.copytree(HEAT, copy)
+    quality = pd.read_csv(copy / "quality.csv", dtype=str, keep_default_na=False)
+    quality[quality["flow_id"] != "plant_steam"].to_csv(copy / "quality.csv", index=False)
+    results = optimise(load_region(copy))
+    assert results.supplies.set_index("supply_id").at["plant_steam", "reason"] == "quality_screen"
