@@ -411,3 +411,64 @@ def test_a_heat_supply_without_a_temperature_is_screened_where_a_demand_bounds_o
     quality[quality["flow_id"] != "plant_steam"].to_csv(copy / "quality.csv", index=False)
     results = optimise(load_region(copy))
     assert results.supplies.set_index("supply_id").at["plant_steam", "reason"] == "quality_screen"
+
+
+# --- outputs: heat apart from tonnes on the map and in the Sankeys --------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def mixed_results(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    """The heat region with a gypsum exchange (t) and a water exchange (6 Mt/yr) beside the heat ones."""
+    copy = tmp_path_factory.mktemp("mixed") / "heat"
+    shutil.copytree(HEAT, copy)
+    with open(copy / "flows.csv", "a") as handle:
+        handle.write("plant_gypsum,plant,out,by_product,fgd_gypsum,1000,t,landfill,60,EUR/t,,,,weighbridge,\n"
+                     "refinery_gypsum,refinery,in,raw_material,natural_gypsum,5000,t,,25,EUR/t,,,,invoice,\n"
+                     "plant_effluent,plant,out,wastewater,treated_wastewater,6000000,t,sewer,0.5,EUR/t,,,,meter,\n"
+                     "refinery_water,refinery,in,water,process_water,12000000,t,,0.8,EUR/t,,,,invoice,\n")
+    return optimise(load_region(copy))
+
+
+def _sankey_total(fig) -> float:  # type: ignore[no-untyped-def]
+    return float(sum(fig.data[0].link.value)) if fig.data else 0.0
+
+
+def test_sankeys_keep_mwh_apart_from_tonnes_and_water_apart(mixed_results) -> None:  # type: ignore[no-untyped-def]
+    from symbiosis.outputs.report import network_figures
+    from symbiosis.outputs.sankey import energy_sankey, network_sankey
+
+    ex = mixed_results.exchanges
+    water = ex["material"].isin(["treated_wastewater"])
+    assert water.any(), "the test needs a water exchange"
+    heat_after = _sankey_total(energy_sankey(mixed_results, public=False))
+    heat = mixed_results.supplies[mixed_results.supplies["quantity"] == "energy"]
+    heat_demands = mixed_results.demands[mixed_results.demands["quantity"] == "energy"]
+    assert heat_after == pytest.approx(heat["amount_mwh_per_yr"].sum() + heat_demands["virgin_mwh_per_yr"].sum())
+    materials = network_sankey(mixed_results, public=False, water=False)
+    assert "MWh" not in materials.layout.title.text
+    mass_supplies = mixed_results.supplies[(mixed_results.supplies["quantity"] == "mass")
+                                           & ~mixed_results.supplies["material_class"].isin(["wastewater", "water"])]
+    mass_demands = mixed_results.demands[(mixed_results.demands["quantity"] == "mass")
+                                         & ~mixed_results.demands["material_class"].isin(["wastewater", "water"])]
+    assert _sankey_total(materials) == pytest.approx(mass_supplies["amount_t_per_yr"].sum()
+                                                     + mass_demands["virgin_t_per_yr"].sum())
+    assert _sankey_total(materials) < 10_000  # neither the 6 Mt/yr of water nor any MWh
+    assert _sankey_total(network_sankey(mixed_results, public=False, water=True)) >= 6e6
+    titles = [title for title, _ in network_figures(mixed_results, public=False)]
+    assert titles == ["Before symbiosis (business as usual), materials without water",
+                      "After symbiosis (optimum), materials without water", "Water before symbiosis",
+                      "Water after symbiosis", "Heat before symbiosis (MWh/yr)", "Heat after symbiosis (MWh/yr)"]
+
+
+def test_the_map_draws_heat_as_its_own_layer(mixed_results) -> None:  # type: ignore[no-untyped-def]
+    from symbiosis.outputs.mapping import HEAT_GROUP, exchange_rows, map_html
+
+    rows = exchange_rows(mixed_results, "EUR", 2.0, 12.0)
+    heat = rows[rows["group"] == HEAT_GROUP]
+    assert len(heat) == 2 and np.isfinite(rows["weight"]).all()
+    shipped = mixed_results.exchanges.loc[mixed_results.exchanges["quantity"] == "energy", "amount_mwh_per_yr"]
+    assert sorted(heat["amount"]) == pytest.approx(sorted(shipped), rel=1e-6)
+    assert heat["weight"].max() == pytest.approx(12.0)  # heat widths scale among heat, not against tonnes
+    assert all("MWh/yr" in tip for tip in heat["tooltip"])
+    html = map_html(mixed_results)
+    assert f"Exchanges: {HEAT_GROUP} (2)" in html and '"dashArray": "8 6"' in html
