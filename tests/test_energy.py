@@ -472,3 +472,16 @@ def test_the_map_draws_heat_as_its_own_layer(mixed_results) -> None:  # type: ig
     assert all("MWh/yr" in tip for tip in heat["tooltip"])
     html = map_html(mixed_results)
     assert f"Exchanges: {HEAT_GROUP} (2)" in html and '"dashArray": "8 6"' in html
+
+
+def test_the_independent_reference_lp_and_kkt_certificate_cover_heat_rows(heat_region) -> None:  # type: ignore[no-untyped-def]
+    from symbiosis.exchange.solve import ExchangeModel
+    from tests.independent import assert_kkt, reference_lp
+
+    cands = candidates(heat_region)
+    model = ExchangeModel(cands, carbon_price=0.0)
+    solution = model.solve()
+    lp = reference_lp(cands)
+    assert lp.solve().status == 0
+    assert solution.objective == pytest.approx(lp.result.fun, rel=1e-9)  # type: ignore[union-attr]
+    assert_kkt(lp, solution, model.arrays.quality_rows)
