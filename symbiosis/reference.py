@@ -219,11 +219,11 @@ ENERGY_CARRIER_COLUMNS = ("max_distance_km", "loss_fraction_per_km", "pipe_cost_
 
 
 def _energy_carriers(directory: Path, problems: Problems) -> pd.DataFrame:
-    """energy_carriers.csv of ``directory``, else the shipped one (a reference folder made for a test or a
-    study need not repeat it); every figure a number ≥ 0, a loss per km below 1."""
-    path = directory / "energy_carriers.csv"
-    if not path.exists():
-        path = data_dir() / "reference" / "energy_carriers.csv"
+    """energy_carriers.csv of ``directory``, else that of the data folder, else the shipped one (a reference
+    folder made for a test or a study need not repeat it); every figure a number ≥ 0, a loss per km below 1."""
+    candidates = [directory / "energy_carriers.csv", data_dir() / "reference" / "energy_carriers.csv",
+                  repository_root() / "data" / "reference" / "energy_carriers.csv"]
+    path = next((p for p in candidates if p.exists()), candidates[0])
     frame = _optional(path)
     if frame.empty:
         return pd.DataFrame(columns=["carrier", *ENERGY_CARRIER_COLUMNS, "source"]).set_index("carrier", drop=False)

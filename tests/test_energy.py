@@ -485,3 +485,43 @@ def test_the_independent_reference_lp_and_kkt_certificate_cover_heat_rows(heat_r
     assert lp.solve().status == 0
     assert solution.objective == pytest.approx(lp.result.fun, rel=1e-9)  # type: ignore[union-attr]
     assert_kkt(lp, solution, model.arrays.quality_rows)
+
+
+# --- the command line ----------------------------------------------------------------------------------------
+
+
+def test_cli_mip_flag_reports_the_relaxation_and_gaps(tmp_path: Path) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from symbiosis.cli import app
+
+    out = tmp_path / "out"
+    result = CliRunner().invoke(app, ["optimise", str(HEAT), "--out", str(out), "--mip"])
+    assert result.exit_code == 0, result.output
+    kpis = json.loads((out / "kpis.json").read_text())
+    assert kpis["mip_n_built"] == 1 and kpis["mip_n_binaries"] == 2
+    assert {"mip_lp_relaxation_objective", "mip_relaxation_gap", "mip_highs_mip_gap"} <= set(kpis)
+    lp = CliRunner().invoke(app, ["optimise", str(HEAT), "--out", str(tmp_path / "lp")])
+    assert lp.exit_code == 0, lp.output
+    assert "mip_n_built" not in json.loads((tmp_path / "lp" / "kpis.json").read_text())
+
+
+def test_a_negative_fixed_cost_is_a_located_error(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from symbiosis.cli import app
+
+    copy = tmp_path / "heat"
+    shutil.copytree(HEAT, copy)
+    with open(copy / "arcs.csv", "a") as handle:
+        handle.write("plant,pharma,,,,test\n")
+    arcs = pd.read_csv(copy / "arcs.csv", dtype=str, keep_default_na=False)
+    arcs["fixed_cost_per_yr"] = ["", "", "-5", "", ""]
+    arcs.to_csv(copy / "arcs.csv", index=False)
+    result = CliRunner().invoke(app, ["optimise", str(copy), "--out", str(tmp_path / "out"), "--mip"])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    text = " ".join(result.output.split())
+    assert "arcs.csv" in text and "row 4" in text and "fixed_cost_per_yr" in text and "-5" in text
+    assert "row 6" in text  # the row with neither distance nor cost nor fixed cost
