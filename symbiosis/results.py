@@ -498,6 +498,14 @@ def why_not_matched(
     cap0 = np.nan_to_num(capacity)
     at_capacity = ~np.isnan(capacity) & (x >= cap0 - tolerance * np.maximum(1.0, cap0))
 
+    # Mixed-integer mode: arcs whose connection was not built (their fixed cost is not covered).
+    not_built = np.zeros(n_a, dtype=bool)
+    fixed_cost = np.zeros(n_a)
+    mip = solution.parameters.get("mip") or {}
+    if "built" in mip and "fixed_cost_per_yr" in candidates.arcs.columns:
+        fixed_cost = pd.to_numeric(candidates.arcs["fixed_cost_per_yr"], errors="coerce").to_numpy(float)
+        not_built = ~np.isnan(fixed_cost)
+        not_built[np.asarray(mip["built"], dtype=np.int64)] = False
     counts = _screening_counts(candidates)
     count_arrays = {col: counts[col].to_numpy(float) for col in counts.columns}
     demand_ids = candidates.demands["demand_id"].to_numpy()
@@ -528,6 +536,10 @@ def why_not_matched(
             detail[s] = (prefix + f"arc costs {c_arc[a]:,.4g} {unit}, saves {saving[best]:,.4g} {unit} "
                          f"(fate {c_fate[s]:,.4g} + ratio {arrays.ratio[a]:.4g} × virgin {c_virgin[d]:,.4g}); "
                          f"gap {gap[best]:,.4g} {unit}{money}")
+        elif not_built[a]:
+            reason[s] = "connection_not_built"
+            detail[s] = (prefix + f"saves {-gap[best]:,.4g} {unit}{money}, not enough to pay the connection's fixed "
+                         f"cost of {fixed_cost[a]:,.6g} {currency or 'money'}/yr (mixed-integer mode)")
         elif at_capacity[a]:
             reason[s] = "arc_capacity_binding"
             detail[s] = prefix + f"arc at its capacity of {capacity[a]:,.6g} t/yr"

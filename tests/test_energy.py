@@ -242,6 +242,8 @@ def test_a_fixed_cost_makes_the_heat_pump_connection_not_worth_building(heat_reg
     assert k["mip_lp_relaxation_objective"] == pytest.approx(k["objective_optimum"])
     assert k["mip_relaxation_gap"] == pytest.approx(0.0, abs=1e-9)
     assert k["mip_highs_mip_gap"] <= 1e-6
+    reason = mip.supplies.set_index("supply_id").loc["wwtp_heat"]
+    assert reason["reason"] == "connection_not_built" and f"{hp_fixed:,.6g}" in reason["reason_detail"]
 
 
 def _gap_case() -> object:
