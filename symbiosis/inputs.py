@@ -601,20 +601,24 @@ def _harmonise_quality_units(quality: pd.DataFrame, problems: Problems, file: st
         return quality
     quality = quality.copy()
     target_units = quality.groupby("parameter", sort=False)["unit"].first()
+    if "temperature" in target_units.index:
+        target_units["temperature"] = "degC"  # heat's temperature level is read in °C (symbiosis.energy)
     for (parameter, unit), rows in quality.groupby(["parameter", "unit"], sort=False).groups.items():
         target = target_units[parameter]
         if unit == target:
             continue
         try:
-            factor = convert_to(1.0, unit, target)
+            # Temperature scales have offsets (K, °F): convert as a·v + b, not as a factor.
+            offset = convert_to(0.0, unit, target) if parameter == "temperature" else 0.0
+            factor = convert_to(1.0, unit, target) - offset
         except UnitProblem as exc:
             for position in rows:
                 problems.add(file, f"quality units differ for parameter '{parameter}' ({exc})",
                              row=int(position) + 2, column="unit", found=unit,
                              expected=f"a unit convertible to {target}")
             continue
-        quality.loc[rows, "value"] = quality.loc[rows, "value"] * factor
-        quality.loc[rows, "virgin_value"] = quality.loc[rows, "virgin_value"] * factor
+        quality.loc[rows, "value"] = quality.loc[rows, "value"] * factor + offset
+        quality.loc[rows, "virgin_value"] = quality.loc[rows, "virgin_value"] * factor + offset
         quality.loc[rows, "unit"] = target
     return quality
 

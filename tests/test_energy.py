@@ -527,3 +527,20 @@ def test_a_negative_fixed_cost_is_a_located_error(tmp_path: Path) -> None:
     text = " ".join(result.output.split())
     assert "arcs.csv" in text and "row 4" in text and "fixed_cost_per_yr" in text and "-5" in text
     assert "row 6" in text  # the row with neither distance nor cost nor fixed cost
+
+
+def test_temperatures_in_kelvin_are_read_in_celsius(tmp_path: Path) -> None:
+    """Temperature scales have offsets: 313.15 K is 40 °C (a factor conversion would make it 40 · 1 = 313 °C)."""
+    copy = tmp_path / "heat"
+    shutil.copytree(HEAT, copy)
+    quality = pd.read_csv(copy / "quality.csv", dtype=str, keep_default_na=False)
+    quality.loc[quality["flow_id"] == "wwtp_heat", ["value", "unit"]] = ["313.15", "K"]
+    quality.loc[quality["flow_id"] == "town_heat", ["value", "unit"]] = ["194", "degF"]
+    quality.to_csv(copy / "quality.csv", index=False)
+    region = load_region(copy)
+    temps = region.quality.set_index("flow_id")
+    assert temps.at["wwtp_heat", "value"] == pytest.approx(40.0) and temps.at["wwtp_heat", "unit"] == "degC"
+    assert temps.at["town_heat", "value"] == pytest.approx(90.0)
+    cop, ratio, _ = _heat_pump()
+    arc = candidates(region).arcs.set_index("supply_id").loc["wwtp_heat"]
+    assert arc["heat_pump_cop"] == pytest.approx(cop) and arc["ratio"] == pytest.approx(ratio)
