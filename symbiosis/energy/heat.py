@@ -209,8 +209,8 @@ def apply_energy(region: Region, cands: Candidates, pump: HeatPump = HEAT_PUMP) 
     share = dem["max_secondary_share"].to_numpy(float)[d]
     need = row_amount(dem)[d]
     capacity = arcs["capacity_t_per_yr"].to_numpy(float).copy()
-    capacity[energy] = np.where(share[energy] < 1.0, share[energy] * need[energy] / np.maximum(ratio[energy], 1e-300),
-                                np.nan)
+    with np.errstate(divide="ignore", invalid="ignore"):  # ratio 0: a too-far arc, dropped below
+        capacity[energy] = np.where(share[energy] < 1.0, share[energy] * need[energy] / ratio[energy], np.nan)
     arcs["capacity_t_per_yr"] = capacity
     arcs["heat_pump_cop"] = np.full(len(arcs), np.nan)
     arcs.loc[energy, "heat_pump_cop"] = cop
