@@ -34,6 +34,7 @@ UNITS = {"mass": "t/yr", "energy": "MWh/yr"}
 TABLE_COLUMNS = [
     "facility_id", "quantity", "unit", "inputs", "outputs", "stock_change", "closure", "closure_error",
     "within_tolerance", "share_measured", "share_estimated", "share_modelled", "n_flows", "status",
+    "expected_loss",
 ]
 
 
@@ -103,8 +104,12 @@ def _amount(flows: pd.DataFrame) -> pd.Series:
     return flows["amount_t_per_yr"].where(flows["quantity"] == "mass", flows["amount_mwh_per_yr"])
 
 
-def balance_table(flows: pd.DataFrame, facility_ids: list[str], tolerance: float) -> pd.DataFrame:
-    """The per-facility balance table of a flow table (columns in docs/architecture.md)."""
+def balance_table(flows: pd.DataFrame, facility_ids: list[str], tolerance: float,
+                  efficiency: dict[str, float] | None = None) -> pd.DataFrame:
+    """The per-facility balance table of a flow table (columns in docs/architecture.md).
+
+    ``efficiency`` (facility_id → η, from process models) sets each facility's ``expected_loss`` of energy,
+    (1 − η) × energy inputs; the energy balance is judged on what is open beyond it."""
     frame = flows[["facility_id", "quantity", "direction", "data_quality"]].copy()
     frame["amount"] = _amount(flows).astype(float)
     sides = frame.pivot_table(index=["facility_id", "quantity"], columns="direction", values="amount",
@@ -131,6 +136,11 @@ def balance_table(flows: pd.DataFrame, facility_ids: list[str], tolerance: float
                               "stock_change": 0.0, "n_flows": 0, "share_measured": 0.0,
                               "share_estimated": 0.0, "share_modelled": 0.0})
         table = pd.concat([table, empty], ignore_index=True)
+    table["expected_loss"] = 0.0
+    if efficiency:
+        eta = table["facility_id"].map(efficiency).astype(float)
+        expected = (table["quantity"] == "energy") & eta.notna()
+        table.loc[expected, "expected_loss"] = ((1.0 - eta) * table["inputs"])[expected]
     return _finish(table, tolerance)
 
 
@@ -138,12 +148,16 @@ def _finish(table: pd.DataFrame, tolerance: float) -> pd.DataFrame:
     table = table.copy()
     table["unit"] = table["quantity"].map(UNITS)
     table["closure"] = table["inputs"] - table["outputs"] - table["stock_change"]
+    if "expected_loss" not in table.columns:
+        table["expected_loss"] = 0.0
+    # What is open beyond the conversion loss a process model expects (0 where none is stated).
+    unexplained = table["closure"] - table["expected_loss"]
     table["closure_error"] = np.where(table["inputs"] > 0,
                                       table["closure"] / table["inputs"].where(table["inputs"] > 0, 1.0), np.nan)
     # The tolerance is relative to the largest side of the balance, so a facility with a stock change but
     # no recorded inputs is still judged. Energy is judged too, and a warning says it is open, not wrong.
     scale = pd.concat([table["inputs"], table["outputs"], table["stock_change"].abs()], axis=1).max(axis=1)
-    closure_abs = table["closure"].abs()
+    closure_abs = unexplained.abs()
     relative = np.where(scale > 0, closure_abs / scale.where(scale > 0, 1.0), np.where(closure_abs > 0, np.inf, 0.0))
     table["within_tolerance"] = relative <= tolerance
     table["n_flows"] = table["n_flows"].astype(int)
@@ -153,7 +167,7 @@ def _finish(table: pd.DataFrame, tolerance: float) -> pd.DataFrame:
     )
     energy_open = (table["quantity"] == "energy") & ~table["within_tolerance"]
     if energy_open.any():
-        table.loc[energy_open, "status"] = "warning: " + table.loc[energy_open, "closure"].map(_energy_open)
+        table.loc[energy_open, "status"] = "warning: " + unexplained[energy_open].map(_energy_open)
     table.loc[table["n_flows"] == 0, "status"] = "warning: no flows"
     order = {"mass": 0, "energy": 1}
     table = table.sort_values(["facility_id", "quantity"], key=lambda s: s.map(order) if s.name == "quantity" else s)
@@ -161,7 +175,7 @@ def _finish(table: pd.DataFrame, tolerance: float) -> pd.DataFrame:
 
 
 def _region_rows(table: pd.DataFrame, internal: dict[str, float], tolerance: float) -> pd.DataFrame:
-    sums = table.groupby("quantity")[["inputs", "outputs", "stock_change"]].sum()
+    sums = table.groupby("quantity")[["inputs", "outputs", "stock_change", "expected_loss"]].sum()
     counts = table.groupby("quantity")["n_flows"].sum()
     rows = []
     for quantity, row in sums.iterrows():
@@ -170,6 +184,7 @@ def _region_rows(table: pd.DataFrame, internal: dict[str, float], tolerance: flo
             "facility_id": REGION_ID, "quantity": quantity,
             "inputs": row["inputs"] - inner, "outputs": row["outputs"] - inner,
             "stock_change": row["stock_change"], "n_flows": int(counts[quantity]),
+            "expected_loss": row["expected_loss"],
             "share_measured": math.nan, "share_estimated": math.nan, "share_modelled": math.nan,
         })
     if not rows:
@@ -180,7 +195,8 @@ def _region_rows(table: pd.DataFrame, internal: dict[str, float], tolerance: flo
 def balances(region: Region, *, tolerance: float | None = None) -> Balances:
     """Balance every facility of the region and the region across its boundary."""
     tolerance = region.settings.defaults.balance_tolerance if tolerance is None else tolerance
-    table = balance_table(region.flows, list(region.facilities["facility_id"]), tolerance)
+    table = balance_table(region.flows, list(region.facilities["facility_id"]), tolerance,
+                          getattr(region, "energy_efficiency", None))
     region_rows = _region_rows(table, {}, tolerance)
     result = Balances(table=table, region=region_rows, tolerance=tolerance, flows=region.flows)
     for message in result.warnings():  # the commands print them, counted; here for a verbose log only
@@ -201,34 +217,46 @@ def flows_after(region: Region, exchanges: pd.DataFrame) -> pd.DataFrame:
     flows = region.flows.copy()
     if exchanges.empty:
         return flows
-    replaced = exchanges.groupby("demand_id")["replaced_t_per_yr"].sum()
-    received = exchanges.groupby("demand_id")["amount_t_per_yr"].sum()
-    hit = flows["flow_id"].isin(replaced.index)
-    flows.loc[hit, "amount_t_per_yr"] = flows.loc[hit, "amount_t_per_yr"] - flows.loc[hit, "flow_id"].map(replaced)
     base = region.flows.set_index("flow_id")
-    # One incoming flow per exchange: the secondary material as it arrives.
-    secondary = base.loc[exchanges["demand_id"]].reset_index()
-    secondary["flow_id"] = (exchanges["demand_id"] + "<-" + exchanges["supply_id"]).to_numpy()
-    secondary["material"] = exchanges["material"].to_numpy()
-    secondary["amount_t_per_yr"] = exchanges["amount_t_per_yr"].to_numpy(float)
-    secondary["source"] = "exchange"
-    secondary["origin"] = "exchange"
-    secondary["note"] = ("secondary " + exchanges["material"].astype(str) + " from "
-                         + exchanges["supply_facility"].astype(str)).to_numpy()
-    pieces = [flows, secondary]
-    difference = (received - replaced)
-    difference = difference[difference.abs() > 1e-9]
-    if len(difference):
-        adjust = base.loc[difference.index].reset_index()
-        adjust["flow_id"] = adjust["flow_id"] + ".substitution_difference"
-        heavier = difference.to_numpy() > 0
-        adjust["direction"] = np.where(heavier, "out", "in")
-        adjust["category"] = np.where(heavier, "emission", "raw_material")
-        adjust["amount_t_per_yr"] = np.abs(difference.to_numpy())
-        adjust["source"] = "exchange"
-        adjust["origin"] = "exchange"
-        adjust["note"] = "difference between secondary received and virgin replaced (ratio ≠ 1)"
-        pieces.append(adjust)
+    pieces = [flows]
+    # Mass exchanges in t; energy exchanges (symbiosis.energy) in MWh, their losses on the way and the heat
+    # a heat pump adds being the difference line (an output where heat is lost, an input where it is gained).
+    quantity = exchanges["quantity"] if "quantity" in exchanges.columns else pd.Series("mass", index=exchanges.index)
+    for kind, amount_col, received_col, replaced_col in (
+            ("mass", "amount_t_per_yr", "amount_t_per_yr", "replaced_t_per_yr"),
+            ("energy", "amount_mwh_per_yr", "amount_mwh_per_yr", "delivered_mwh_per_yr")):
+        part = exchanges[quantity.to_numpy() == kind]
+        if part.empty:
+            continue
+        replaced = part.groupby("demand_id")[replaced_col].sum()
+        received = part.groupby("demand_id")[received_col].sum()
+        hit = flows["flow_id"].isin(replaced.index)
+        flows.loc[hit, amount_col] = flows.loc[hit, amount_col] - flows.loc[hit, "flow_id"].map(replaced)
+        # One incoming flow per exchange: the secondary material as it arrives.
+        secondary = base.loc[part["demand_id"]].reset_index()
+        secondary["flow_id"] = (part["demand_id"] + "<-" + part["supply_id"]).to_numpy()
+        secondary["material"] = part["material"].to_numpy()
+        secondary[amount_col] = part[received_col].to_numpy(float)
+        secondary["source"] = "exchange"
+        secondary["origin"] = "exchange"
+        secondary["note"] = ("secondary " + part["material"].astype(str) + " from "
+                             + part["supply_facility"].astype(str)).to_numpy()
+        pieces.append(secondary)
+        difference = (received - replaced)
+        difference = difference[difference.abs() > 1e-9]
+        if len(difference):
+            adjust = base.loc[difference.index].reset_index()
+            adjust["flow_id"] = adjust["flow_id"] + ".substitution_difference"
+            heavier = difference.to_numpy() > 0
+            adjust["direction"] = np.where(heavier, "out", "in")
+            adjust["category"] = np.where(heavier, "emission", "raw_material" if kind == "mass" else "energy")
+            adjust[amount_col] = np.abs(difference.to_numpy())
+            adjust["source"] = "exchange"
+            adjust["origin"] = "exchange"
+            adjust["note"] = ("difference between secondary received and virgin replaced (ratio ≠ 1)" if kind == "mass"
+                              else "heat lost in the pipe (out) or added by a heat pump (in)")
+            pieces.append(adjust)
+    pieces[0] = flows
     return pd.concat(pieces, ignore_index=True)
 
 
@@ -236,8 +264,11 @@ def balances_after(region: Region, exchanges: pd.DataFrame, *, tolerance: float 
     """Balances with the exchanges in place; exchanged tonnes become internal to the region."""
     tolerance = region.settings.defaults.balance_tolerance if tolerance is None else tolerance
     after = flows_after(region, exchanges)
-    table = balance_table(after, list(region.facilities["facility_id"]), tolerance)
+    table = balance_table(after, list(region.facilities["facility_id"]), tolerance,
+                          getattr(region, "energy_efficiency", None))
     internal = {"mass": float(exchanges["amount_t_per_yr"].sum())} if not exchanges.empty else {}
+    if "amount_mwh_per_yr" in exchanges.columns and exchanges["amount_mwh_per_yr"].notna().any():
+        internal["energy"] = float(exchanges["amount_mwh_per_yr"].sum())
     return Balances(table=table, region=_region_rows(table, internal, tolerance), tolerance=tolerance, flows=after)
 
 

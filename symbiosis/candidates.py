@@ -22,6 +22,7 @@ import pandas as pd
 from pyproj import Geod
 from scipy.spatial import cKDTree
 
+from symbiosis.energy.heat import apply_energy, energy_demands, energy_supplies
 from symbiosis.network import permits
 from symbiosis.parallel import usable_cpus
 from symbiosis.region import Region
@@ -56,9 +57,10 @@ _INFERRED_STRINGS = pd.Series(["x"]).dtype
 
 SUPPLY_COLUMNS = ["supply_id", "facility_id", "material", "material_class", "category", "amount_t_per_yr", "fate",
                   "fate_kind",
-                  "fate_cost_per_t", "fate_co2e_per_t", "lat", "lon"]
+                  "fate_cost_per_t", "fate_co2e_per_t", "lat", "lon", "quantity", "amount_mwh_per_yr"]
 DEMAND_COLUMNS = ["demand_id", "facility_id", "material", "material_class", "density_t_per_m3",
-                  "amount_t_per_yr", "virgin_price_per_t", "virgin_co2e_per_t", "max_secondary_share", "lat", "lon"]
+                  "amount_t_per_yr", "virgin_price_per_t", "virgin_co2e_per_t", "max_secondary_share", "lat", "lon",
+                  "quantity", "amount_mwh_per_yr"]
 ARC_COLUMNS = ["s", "d", "supply_id", "demand_id", "supply_facility", "demand_facility", "distance_km",
                "max_distance_km", "ratio", "processing_cost_per_t", "processing_co2e_per_t",
                "transport_cost_per_t", "transport_co2e_per_t", "capacity_t_per_yr"]
@@ -145,11 +147,23 @@ def _supplies(region: Region) -> pd.DataFrame:
         "fate_cost_per_t": cost.astype(float),
         "fate_co2e_per_t": fate_co2.where(has_fate, 0.0).fillna(0.0).astype(float),
         "max_distance_km": chosen["max_distance_km"].astype(float),
+        "quantity": "mass",
+        "amount_mwh_per_yr": np.nan,
     })
     law = permits.supply_law(region, chosen)
     for column in law.columns:
         frame[column] = law[column].to_numpy()
+    frame = _with_energy(frame, energy_supplies(region))
+    if len(frame):  # heat is no waste under the List of Waste: no code, no permit
+        frame["ewc_code"] = frame["ewc_code"].fillna("")
+        frame["hazardous"] = frame["hazardous"].fillna(False).astype(bool)
+        frame["needs_permit"] = frame["needs_permit"].fillna(False).astype(bool)
     return _locate(frame, region)
+
+
+def _with_energy(frame: pd.DataFrame, energy: pd.DataFrame) -> pd.DataFrame:
+    """The mass rows followed by the energy rows (symbiosis.energy.heat), if any."""
+    return pd.concat([frame, energy], ignore_index=True) if len(energy) else frame
 
 
 def _demands(region: Region, primary_materials: set[str]) -> pd.DataFrame:
@@ -172,13 +186,15 @@ def _demands(region: Region, primary_materials: set[str]) -> pd.DataFrame:
         "max_distance_km": chosen["max_distance_km"].astype(float),
         "max_intake_t_per_yr": (chosen["max_intake_t_per_yr"].astype(float) if "max_intake_t_per_yr" in chosen
                                 else np.nan),
+        "quantity": "mass",
+        "amount_mwh_per_yr": np.nan,
     })
     if "intake_capacity_t_per_yr" in region.facilities:
         capacity = region.facilities.set_index("facility_id")["intake_capacity_t_per_yr"].astype(float)
         frame["facility_intake_t_per_yr"] = chosen["facility_id"].map(capacity).astype(float).to_numpy()
     else:
         frame["facility_intake_t_per_yr"] = np.nan
-    return _locate(frame, region)
+    return _locate(_with_energy(frame, energy_demands(region, primary_materials)), region)
 
 
 def _locate(frame: pd.DataFrame, region: Region) -> pd.DataFrame:
@@ -552,7 +568,7 @@ def candidates(region: Region, **overrides: Any) -> Candidates:
     })
     logger.info("candidates: %d supplies, %d demands, %d arcs in %.2f s", len(supplies), len(demands),
                 len(result), time.perf_counter() - started)
-    return Candidates(
+    return apply_energy(region, Candidates(
         supplies=supplies[SUPPLY_COLUMNS + ["max_distance_km", "ewc_code", "hazardous", "needs_permit"]],
         demands=demands[DEMAND_COLUMNS + ["max_distance_km", "max_intake_t_per_yr", "facility_intake_t_per_yr"]],
         arcs=result,
@@ -561,7 +577,7 @@ def candidates(region: Region, **overrides: Any) -> Candidates:
         screening=screening,
         parameters=parameters,
         permit_screened=screened,
-    )
+    ))
 
 
 def _permit_screen(region: Region, supplies: pd.DataFrame, arcs: pd.DataFrame

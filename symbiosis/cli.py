@@ -249,6 +249,8 @@ MaxDistance = Annotated[float | None,
 Circuity = Annotated[float | None, typer.Option(help="Road km per great-circle km")]
 Threads = Annotated[int | None, typer.Option(
     min=1, help="Independent blocks of the LP solved at once (default: the CPUs this process may use)")]
+Mip = Annotated[bool, typer.Option("--mip", help="Mixed-integer mode: fixed annual costs and minimum sizes of "
+                                                  "connections (arcs.csv; slower; LP by default)")]
 CarbonPrice = Annotated[float | None, typer.Option("--carbon-price", help="Money per t CO2e")]
 TransportCost = Annotated[float | None, typer.Option("--transport-cost", help="Money per t·km")]
 
@@ -292,7 +294,8 @@ def _print_kpis(results) -> None:  # type: ignore[no-untyped-def]
 def optimise(path: RegionPath, out: OutDir = Path("out"), max_distance: MaxDistance = None,
              circuity: Circuity = None, carbon_price: CarbonPrice = None, transport_cost: TransportCost = None,
              method: Annotated[Method, typer.Option(help="HiGHS method")] = Method.ipm,
-             threads: Threads = None, private: Private = False) -> None:
+             threads: Threads = None, private: Private = False,
+             mip: Mip = False) -> None:
     """Choose the exchanges that minimise cost (+ carbon price × CO2e) against business as usual."""
     from symbiosis.outputs.export import write_results
     from symbiosis.pipeline import optimise as run_optimise
@@ -303,7 +306,7 @@ def optimise(path: RegionPath, out: OutDir = Path("out"), max_distance: MaxDista
     try:
         with console.status("optimising") as status:
             results = run_optimise(region, method=method.value, progress=lambda m: status.update(m),
-                                   threads=threads, **overrides)
+                                   threads=threads, mode="mip" if mip else "lp", **overrides)
             with output_folder(out) as stage:
                 write_results(results, stage, public=not private, region=region)
                 write_parameters(results, stage, {"region": region.name, "source": region.source},
@@ -319,7 +322,7 @@ def run(path: RegionPath, out: OutDir = Path("out"), max_distance: MaxDistance =
         circuity: Circuity = None, carbon_price: CarbonPrice = None, transport_cost: TransportCost = None,
         self_contained: Annotated[bool, typer.Option(help="Inline scripts so the report opens offline")] = False,
         pngs: Annotated[bool, typer.Option(help="Also write slide PNGs")] = True, threads: Threads = None,
-        private: Private = False) -> None:
+        private: Private = False, mip: Mip = False) -> None:
     """The main job: check -> balances -> optimise -> tables, map, Sankey and report."""
     from symbiosis.balances import balances
     from symbiosis.pipeline import optimise as run_optimise
@@ -331,7 +334,8 @@ def run(path: RegionPath, out: OutDir = Path("out"), max_distance: MaxDistance =
         status.update("balancing facilities")
         balance_result = balances(region)
         try:
-            results = run_optimise(region, progress=lambda m: status.update(m), threads=threads, **overrides)
+            results = run_optimise(region, progress=lambda m: status.update(m), threads=threads,
+                                   mode="mip" if mip else "lp", **overrides)
             written = write_outputs(results, region, out, self_contained=self_contained,
                                     progress=lambda m: status.update(m), pngs=pngs, public=not private)
         except SymbiosisError as exc:

@@ -365,8 +365,10 @@ def for_region(region: Any) -> Disclosure:
 # --------------------------------------------------------------------------------------------------
 
 #: Figures of a public flow that trades with a confidential facility: its split would give the exchange.
-_SUPPLY_SPLIT = ("exchanged_t_per_yr", "to_fate_t_per_yr", "reason", "reason_detail")
-_DEMAND_SPLIT = ("secondary_t_per_yr", "secondary_received_t_per_yr", "virgin_t_per_yr")
+_SUPPLY_SPLIT = ("exchanged_t_per_yr", "to_fate_t_per_yr", "reason", "reason_detail", "exchanged_mwh_per_yr",
+                 "to_fate_mwh_per_yr")
+_DEMAND_SPLIT = ("secondary_t_per_yr", "secondary_received_t_per_yr", "virgin_t_per_yr", "secondary_mwh_per_yr",
+                 "virgin_mwh_per_yr")
 
 
 def public_results(results: Any, disclosure: Disclosure | None = None, region: Any = None) -> Any:

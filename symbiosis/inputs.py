@@ -74,7 +74,7 @@ FLOW_INPUT = ["flow_id", "facility_id", "direction", "category", "material", "am
               "max_intake_t_per_yr", "ewc_code", "end_of_waste", "source", "note"]
 QUALITY_INPUT = ["flow_id", "parameter", "value", "unit", "bound", "virgin_value", "source", "note"]
 ARC_INPUT = ["supply_facility", "demand_facility", "distance_km", "cost_per_t", "co2e_per_t", "capacity_t_per_yr",
-             "source", "note"]
+             "fixed_cost_per_yr", "min_flow", "source", "note"]
 PERMIT_INPUT = ["facility_id", "ewc_code", "max_t_per_yr", "source", "note"]
 KEY_VALUE_INPUT = ["key", "value", "note"]
 SOURCES_INPUT = ["source_id", "citation"]
@@ -814,6 +814,8 @@ def _harmonise_quality_units(quality: pd.DataFrame, problems: Problems) -> pd.Da
         return quality
     quality = quality.copy()
     target_units = quality.groupby("parameter", sort=False)["unit"].first()
+    if "temperature" in target_units.index:
+        target_units["temperature"] = "degC"  # heat's temperature level is read in °C (symbiosis.energy)
     for (parameter, unit), rows in quality.groupby(["parameter", "unit"], sort=False).groups.items():
         target = target_units[parameter]
         if unit == target:
@@ -852,6 +854,11 @@ def _arcs(table: Table | None, problems: Problems, facilities: pd.DataFrame) -> 
                                     expected="transport emissions in t CO2e per t (e.g. 0 for a pipeline)"),
         "capacity_t_per_yr": number_column(table, "capacity_t_per_yr", problems, allow_negative=False,
                                            expected="the most the route can carry, t/yr"),
+        # Mixed-integer mode only (symbiosis.energy.mip): the connection's fixed annual cost and minimum size.
+        "fixed_cost_per_yr": number_column(table, "fixed_cost_per_yr", problems, allow_negative=False,
+                                           expected="a fixed annual cost of the connection (currency per yr)"),
+        "min_flow": number_column(table, "min_flow", problems, allow_negative=False,
+                                  expected="a minimum size (t/yr, or MWh/yr for heat)"),
     })
     known = set(facilities["facility_id"])
     for position, row in frame.iterrows():
@@ -861,10 +868,12 @@ def _arcs(table: Table | None, problems: Problems, facilities: pd.DataFrame) -> 
                 problems.add(table.file, "unknown facility", row=row_number, column=column, found=row[column],
                              expected="a facility_id from the facilities table",
                              fix=_did_you_mean(row[column], known))
-        if math.isnan(row["distance_km"]) and math.isnan(row["cost_per_t"]) and math.isnan(row["capacity_t_per_yr"]):
+        if all(math.isnan(row[c]) for c in ("distance_km", "cost_per_t", "capacity_t_per_yr", "fixed_cost_per_yr",
+                                             "min_flow")):
             problems.add(table.file, "an arc override needs a distance or a cost", row=row_number,
                          column="distance_km", found="empty distance_km and cost_per_t",
-                         expected="distance_km, cost_per_t and/or capacity_t_per_yr")
+                         expected="distance_km, cost_per_t and/or capacity_t_per_yr (or, for the mixed-integer "
+                                  "mode, fixed_cost_per_yr or min_flow)")
     return frame
 
 
@@ -925,6 +934,14 @@ def _reference_paths(settings: RegionSettings, raw: RawRegion, problems: Problem
     return paths
 
 
+def _energy_efficiency(facilities: pd.DataFrame, models: dict[str, ProcessModel]) -> dict[str, float]:
+    """facility_id → the energy efficiency its process model states (facilities without one are absent)."""
+    efficiency = {name: model.energy_efficiency for name, model in models.items()
+                  if model.energy_efficiency is not None}
+    return {fid: float(efficiency[model]) for fid, model in zip(facilities["facility_id"], facilities["process_model"],
+                                                                strict=True) if model in efficiency}
+
+
 def load_region(path: str | Path, *, reference_dir: Path | None = None, models_directory: Path | None = None
                 ) -> Region:
     """Read and validate a region; raises :class:`InputError` listing every problem found."""
@@ -975,7 +992,7 @@ def load_region(path: str | Path, *, reference_dir: Path | None = None, models_d
 
     region = Region(name=settings.name, settings=settings, facilities=facilities.reset_index(drop=True),
                     flows=flows, quality=quality.reset_index(drop=True), arcs=arcs, reference=reference,
-                    source=raw.source, permits=permits)
+                    source=raw.source, permits=permits, energy_efficiency=_energy_efficiency(facilities, models))
     region.warnings.extend([*reference.warnings,
                             *(w for t in raw.tables.values() if t is not None for w in t.warnings)])
     region.warnings.extend(_warnings(region))

@@ -101,7 +101,8 @@ def choose_strategy(cands: Candidates) -> str:
 
 
 def optimise(region: Region, *, method: str = "ipm", strategy: str = "auto", progress: Progress | None = None,
-             timings: Timings | None = None, threads: int | None = None, **overrides: Any) -> Results:
+             timings: Timings | None = None, threads: int | None = None, mode: str = "lp",
+             **overrides: Any) -> Results:
     """Candidates, exchange model and results for a region (parameters override region.yaml defaults).
 
     ``strategy``: ``monolithic`` hands every candidate arc to HiGHS; ``column_generation`` solves a restricted
@@ -109,7 +110,9 @@ def optimise(region: Region, *, method: str = "ipm", strategy: str = "auto", pro
     ``auto`` (default) uses column generation from 20,000 candidate arcs when there are at least 30 arcs per
     supply and demand, where it was measured faster (docs/performance.md). Either way the LP's independent
     blocks are solved apart, ``threads`` at a time (default: the CPUs the process may use;
-    symbiosis/exchange/blocks.py).
+    symbiosis/exchange/blocks.py). ``mode="mip"`` adds the fixed annual costs and minimum sizes of
+    connections as binaries (symbiosis/energy/mip.py; column generation is then not used); ``"lp"`` (default)
+    leaves them out.
     """
     from symbiosis.exchange import solve_column_generation, solve_exchange
     from symbiosis.results import evaluate
@@ -128,8 +131,14 @@ def optimise(region: Region, *, method: str = "ipm", strategy: str = "auto", pro
     say(f"solving the exchange model ({len(cands.arcs):,} candidate arcs)")
     if strategy not in ("auto", "monolithic", "column_generation"):
         raise ValueError(f"strategy must be auto, monolithic or column_generation, got {strategy!r}")
+    if mode not in ("lp", "mip"):
+        raise ValueError(f"mode must be lp or mip, got {mode!r}")
     use_cg = strategy == "column_generation" or (strategy == "auto" and choose_strategy(cands) == "column_generation")
     solve = solve_column_generation if use_cg else solve_exchange
+    if mode == "mip":
+        from symbiosis.energy.mip import connection_costs, solve_mip
+
+        cands, solve = connection_costs(region, cands), solve_mip
     solution = solve(cands, carbon_price=float(cands.parameters["carbon_price"]),  # type: ignore[arg-type]
                      weights=weights, method=method, threads=threads)  # type: ignore[arg-type]
     timings.record("solve", started)

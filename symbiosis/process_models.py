@@ -62,6 +62,9 @@ class ProcessModel(BaseModel):
     intake_capacity: float | None = Field(
         None, ge=0, allow_inf_nan=False,
         description="t/yr of secondary material the facility can take in per unit of activity (per year)")
+    #: Share of the energy put in that leaves as recorded energy outputs (0 < η ≤ 1): the balance then expects
+    #: (1 − η) × energy inputs to be missing (conversion losses) and judges only what is open beyond that.
+    energy_efficiency: float | None = Field(default=None, gt=0, le=1)
 
 
 def yaml_problem(file: str, exc: yaml.YAMLError, problems: Problems) -> None:

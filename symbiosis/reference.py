@@ -10,6 +10,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from symbiosis.errors import Problems
@@ -57,10 +58,13 @@ class Reference:
     ewc: pd.DataFrame = field(default_factory=pd.DataFrame)
     nace: pd.DataFrame = field(default_factory=pd.DataFrame)
     warnings: list[str] = field(default_factory=list)  # non-fatal findings from reading the tables
+    #: Heat carriers (index ``carrier``): reach, losses and pipe costs (data/reference/energy_carriers.csv).
+    energy_carriers: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     def copy(self) -> Reference:
         return Reference(self.materials.copy(), self.substitutions.copy(), self.emission_factors.copy(),
-                         self.fates.copy(), self.ewc.copy(), self.nace.copy())
+                         self.fates.copy(), self.ewc.copy(), self.nace.copy(), warnings=list(self.warnings),
+                         energy_carriers=self.energy_carriers.copy())
 
     def density(self, material: str) -> float | None:
         """Density in t/m3, or None where the material is unknown or has none."""
@@ -230,9 +234,38 @@ def load_reference(problems: Problems, overrides: dict[str, Path] | None = None,
     ewc = _optional(directory / "ewc.csv")
     nace = _optional(directory / "nace.csv")
     reference = Reference(materials, frames["substitutions"], frames["emission_factors"], fates, ewc, nace,
-                          warnings=warnings)
+                          energy_carriers=_energy_carriers(directory, problems), warnings=warnings)
     _check_consistency(reference, directory, problems)
     return reference
+
+
+ENERGY_CARRIER_COLUMNS = ("max_distance_km", "loss_fraction_per_km", "pipe_cost_per_mwh_km",
+                          "fixed_cost_per_km_yr", "virgin_price_per_mwh", "virgin_co2e_per_mwh", "fuel_mwh_per_mwh")
+
+
+def _energy_carriers(directory: Path, problems: Problems) -> pd.DataFrame:
+    """energy_carriers.csv of ``directory``, else that of the data folder, else the shipped one (a reference
+    folder made for a test or a study need not repeat it); every figure a number ≥ 0, a loss per km below 1."""
+    candidates = [directory / "energy_carriers.csv", data_dir() / "reference" / "energy_carriers.csv",
+                  repository_root() / "data" / "reference" / "energy_carriers.csv"]
+    path = next((p for p in candidates if p.exists()), candidates[0])
+    frame = _optional(path)
+    if frame.empty:
+        return pd.DataFrame(columns=["carrier", *ENERGY_CARRIER_COLUMNS, "source"]).set_index("carrier", drop=False)
+    label = _label(path)
+    for column in ("carrier", *ENERGY_CARRIER_COLUMNS):
+        if column not in frame.columns:
+            problems.add(label, "missing column", column=column, expected="the columns of docs/data-format.md")
+            return pd.DataFrame(columns=["carrier", *ENERGY_CARRIER_COLUMNS, "source"]).set_index("carrier", drop=False)
+    for column in ENERGY_CARRIER_COLUMNS:
+        values = pd.to_numeric(frame[column], errors="coerce")
+        limit = 1.0 if column == "loss_fraction_per_km" else np.inf
+        bad = values.isna() | (values < 0) | (values >= limit)
+        for position in np.flatnonzero(bad.to_numpy()):
+            problems.add(label, "bad value", row=int(position) + 2, column=column, found=frame[column].iloc[position],
+                         expected="a number ≥ 0" + (" and < 1" if column == "loss_fraction_per_km" else ""))
+        frame[column] = values
+    return frame.drop_duplicates("carrier", keep="last").set_index("carrier", drop=False)
 
 
 def _optional(path: Path) -> pd.DataFrame:

@@ -71,7 +71,8 @@ FLOW_COLUMNS = [
     "source", "data_quality", "note", "origin", "max_intake_t_per_yr", "ewc_code", "end_of_waste",
 ]
 QUALITY_COLUMNS = ["flow_id", "parameter", "value", "unit", "bound", "virgin_value"]
-ARC_COLUMNS = ["supply_facility", "demand_facility", "distance_km", "cost_per_t", "co2e_per_t", "capacity_t_per_yr"]
+ARC_COLUMNS = ["supply_facility", "demand_facility", "distance_km", "cost_per_t", "co2e_per_t", "capacity_t_per_yr",
+               "fixed_cost_per_yr", "min_flow"]
 PERMIT_COLUMNS = ["facility_id", "ewc_code", "max_t_per_yr", "source"]
 
 IN_CATEGORIES = ("raw_material", "semi_finished", "auxiliary", "water", "energy")
@@ -97,6 +98,8 @@ class Region:
     warnings: list[str] = field(default_factory=list)
     source: str = ""
     permits: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=PERMIT_COLUMNS))
+    #: facility_id → the energy efficiency its process model states (symbiosis.balances: expected loss).
+    energy_efficiency: dict[str, float] = field(default_factory=dict)
 
     @property
     def currency(self) -> str:
@@ -115,4 +118,5 @@ class Region:
             warnings=list(self.warnings),
             source=self.source,
             permits=self.permits.copy(),
+            energy_efficiency=dict(self.energy_efficiency),
         )

@@ -26,6 +26,7 @@ import pandas as pd
 
 from symbiosis.balances import ConservationError
 from symbiosis.candidates import Candidates
+from symbiosis.energy.heat import is_energy, row_amount
 from symbiosis.exchange.model import ExchangeArrays, exchange_arrays
 from symbiosis.exchange.solve import Solution
 from symbiosis.network import intake
@@ -89,8 +90,8 @@ def check_solution(candidates: Candidates, solution: Solution, tol: float = 1e-6
     shipped = np.bincount(s_idx, weights=x, minlength=len(sup))
     replaced = np.bincount(d_idx, weights=ratio * x, minlength=len(dem))
     received = np.bincount(d_idx, weights=x, minlength=len(dem))
-    a = sup["amount_t_per_yr"].to_numpy(float)
-    r = dem["amount_t_per_yr"].to_numpy(float)
+    a = row_amount(sup)  # t/yr, or MWh/yr on energy rows
+    r = row_amount(dem)
 
     gap = shipped + w - a
     for i in np.flatnonzero(np.abs(gap) > tol * np.maximum(1.0, np.abs(a))):
@@ -119,6 +120,7 @@ def check_solution(candidates: Candidates, solution: Solution, tol: float = 1e-6
 
     problems += _quality_problems(candidates, x, y, received, tol)
     problems += _intake_problems(candidates, d_idx, received, tol)
+    problems += _connection_problems(candidates, solution, x, tol)
     if problems:
         head = f"the exchange solution breaks {len(problems)} constraint(s) (tolerance {tol:g}):"
         raise ConservationError("\n".join([head, *(f"  - {p}" for p in problems)]))
@@ -140,6 +142,26 @@ def _intake_problems(candidates: Candidates, d_idx: np.ndarray, received: np.nda
         bad = per[per["got"] > per["limit"] + tol * np.maximum(1.0, per["limit"])]
         problems += [f"facility {f}: receives {r.got:.6g} t/yr, over its intake capacity {r.limit:.6g}"
                      for f, r in bad.head(10).iterrows()]
+    return problems
+
+
+def _connection_problems(candidates: Candidates, solution: Solution, x: np.ndarray, tol: float) -> list[str]:
+    """Mixed-integer mode: no flow on a connection not built, and a built one at least its ``min_flow``."""
+    mip = solution.parameters.get("mip") or {}
+    arcs = candidates.arcs
+    if "built" not in mip or "fixed_cost_per_yr" not in arcs.columns:
+        return []
+    fixed = pd.to_numeric(arcs["fixed_cost_per_yr"], errors="coerce").to_numpy(float)
+    least = pd.to_numeric(arcs.get("min_flow", pd.Series(0.0, index=arcs.index)), errors="coerce").fillna(0.0)
+    least = least.to_numpy(float)
+    built = np.zeros(len(arcs), dtype=bool)
+    built[np.asarray(mip["built"], dtype=np.int64)] = True
+    decided = ~np.isnan(fixed) | (least > 0)
+    problems = [f"arc {arcs['supply_id'].iloc[k]}->{arcs['demand_id'].iloc[k]} carries {x[k]:.6g} but its "
+                f"connection is not built" for k in np.flatnonzero(decided & ~built & (x > tol))[:10]]
+    short = decided & built & (x < least - tol * np.maximum(1.0, least))
+    problems += [f"arc {arcs['supply_id'].iloc[k]}->{arcs['demand_id'].iloc[k]} carries {x[k]:.6g}, below its "
+                 f"minimum size {least[k]:.6g}" for k in np.flatnonzero(short)[:10]]
     return problems
 
 
@@ -196,21 +218,27 @@ def evaluate(region: Region, candidates: Candidates, solution: Solution, *, tole
     received = np.bincount(arrays.arc_d, weights=x, minlength=arrays.n_demands)
 
     supplies = sup.copy()
-    supplies["exchanged_t_per_yr"] = shipped
-    supplies["to_fate_t_per_yr"] = w
+    s_energy, d_energy = is_energy(sup), is_energy(dem)
+    supplies["exchanged_t_per_yr"] = np.where(s_energy, np.nan, shipped)
+    supplies["to_fate_t_per_yr"] = np.where(s_energy, np.nan, w)
     supplies["shadow_price_per_t"] = solution.supply_dual
     reasons = why_not_matched(candidates, solution, tolerance=tolerance, arrays=arrays)
     supplies["reason"] = reasons["reason"].to_numpy()
     supplies["reason_detail"] = reasons["reason_detail"].to_numpy()
 
     demands = dem.copy()
-    demands["secondary_t_per_yr"] = replaced
-    demands["secondary_received_t_per_yr"] = received
-    demands["virgin_t_per_yr"] = y
+    demands["secondary_t_per_yr"] = np.where(d_energy, np.nan, replaced)
+    demands["secondary_received_t_per_yr"] = np.where(d_energy, np.nan, received)
+    demands["virgin_t_per_yr"] = np.where(d_energy, np.nan, y)
     demands["shadow_price_per_t"] = solution.demand_dual
     demands["intake_limit_t_per_yr"] = arrays.intake_limit
     demands["intake_dual_per_t"] = (solution.intake_dual if len(solution.intake_dual) == arrays.n_demands
                                     else np.zeros(arrays.n_demands))
+    # The same figures in MWh on energy rows (NaN on mass rows); shadow prices there are per MWh.
+    supplies["exchanged_mwh_per_yr"] = np.where(s_energy, shipped, np.nan)
+    supplies["to_fate_mwh_per_yr"] = np.where(s_energy, w, np.nan)
+    demands["secondary_mwh_per_yr"] = np.where(d_energy, replaced, np.nan)
+    demands["virgin_mwh_per_yr"] = np.where(d_energy, y, np.nan)
 
     facilities = _facilities(region, candidates, arrays, solution, exchanges)
     facilities = _facility_intake(facilities, arrays, solution, received, candidates)
@@ -229,7 +257,8 @@ EXCHANGE_COLUMNS = [
     "supply_id", "demand_id", "supply_facility", "demand_facility", "material", "primary_material",
     "amount_t_per_yr", "replaced_t_per_yr", "distance_km", "tkm_per_yr", "transport_cost", "processing_cost",
     "fate_cost_avoided", "virgin_cost_avoided", "saving", "co2e_t_per_yr", "co2e_avoided_t_per_yr",
-    "indicative_price_per_t",
+    "indicative_price_per_t", "quantity", "amount_mwh_per_yr", "delivered_mwh_per_yr",
+    "heat_pump_electricity_mwh_per_yr",
 ]
 
 
@@ -265,6 +294,16 @@ def _exchanges(candidates: Candidates, arrays: ExchangeArrays, solution: Solutio
         "co2e_avoided_t_per_yr": co2e_avoided,
         "indicative_price_per_t": np.asarray(solution.supply_dual, dtype=float)[s],
     }, columns=EXCHANGE_COLUMNS)
+    # Energy exchanges (symbiosis.energy) are in MWh: their tonne columns are NaN, never MWh under a t name.
+    energy = is_energy(candidates.supplies)[s]
+    table["quantity"] = np.where(energy, "energy", "mass")
+    table["amount_mwh_per_yr"] = np.where(energy, x, np.nan)
+    table["delivered_mwh_per_yr"] = np.where(energy, ratio * x, np.nan)
+    electricity = (arcs["electricity_mwh_per_mwh"].to_numpy(float)[used] if "electricity_mwh_per_mwh" in arcs.columns
+                   else np.zeros(len(used)))
+    table["heat_pump_electricity_mwh_per_yr"] = np.where(energy, electricity * x, np.nan)
+    for column in ("amount_t_per_yr", "replaced_t_per_yr", "tkm_per_yr"):
+        table[column] = np.where(energy, np.nan, table[column].to_numpy(float))
     return table.sort_values("saving", ascending=False, kind="stable").reset_index(drop=True)
 
 
@@ -342,7 +381,7 @@ def _kpis(region: Region, candidates: Candidates, arrays: ExchangeArrays, soluti
     # resource, and neither counts as virgin *material* avoided.
     material_class = candidates.demands["material_class"].astype(str).to_numpy()
     is_water = material_class == "water"
-    is_material = ~np.isin(material_class, ["water", "seawater"])
+    is_material = ~np.isin(material_class, ["water", "seawater", "energy"]) & ~is_energy(candidates.demands)
     density = pd.to_numeric(candidates.demands["density_t_per_m3"], errors="coerce").to_numpy(float)
     water_rows = is_water & (replaced > 0)
     if (water_rows & ~(density > 0)).any():
@@ -351,7 +390,8 @@ def _kpis(region: Region, candidates: Candidates, arrays: ExchangeArrays, soluti
     columns = np.concatenate([x, w, y])
     bau = arrays.bau_columns()
     cost_bau = float(arrays.cost_vector() @ bau)
-    cost_opt = float(arrays.cost_vector() @ columns)
+    mip = solution.parameters.get("mip") or {}
+    cost_opt = float(arrays.cost_vector() @ columns) + float(mip.get("fixed_cost", 0.0))  # MIP: fixed costs paid
     co2e_bau = float(arrays.co2e_vector() @ bau)
     co2e_opt = float(arrays.co2e_vector() @ columns)
     participating = set(exchanges["supply_facility"]) | set(exchanges["demand_facility"])
@@ -368,7 +408,7 @@ def _kpis(region: Region, candidates: Candidates, arrays: ExchangeArrays, soluti
         "cost_bau": cost_bau,
         "cost_optimum": cost_opt,
         "net_cost_saving": cost_bau - cost_opt,
-        "tkm": float((arrays.distance_km * x).sum()),
+        "tkm": float((arrays.distance_km * x)[~is_energy(candidates.supplies)[arrays.arc_s]].sum()),
         "n_exchanges": len(exchanges),
         "n_facilities_participating": len(participating),
         "currency": currency,
@@ -377,6 +417,31 @@ def _kpis(region: Region, candidates: Candidates, arrays: ExchangeArrays, soluti
         "carbon_price": float(solution.parameters.get("carbon_price", 0.0)),
         "objective_bau": float(solution.objective_bau),
         "objective_optimum": float(solution.objective),
+        **_energy_kpis(region, candidates, exchanges),
+        **({f"mip_{key}": value for key, value in mip.items() if key in (
+            "lp_relaxation_objective", "relaxation_gap", "highs_mip_gap", "n_binaries", "n_built", "fixed_cost")}
+           if mip else {}),
+    }
+
+
+def _energy_kpis(region: Region, candidates: Candidates, exchanges: pd.DataFrame) -> dict[str, float]:
+    """Heat KPIs in MWh (never added to the tonne KPIs): heat shipped, delivered, lost on the way, heat pump
+    electricity, fuel avoided (heat replaced × the carrier's fuel per MWh of heat) and CO2e avoided."""
+    heat = exchanges[exchanges["quantity"] == "energy"] if "quantity" in exchanges.columns else exchanges.iloc[0:0]
+    carriers = region.reference.energy_carriers
+    fuel_per_mwh = (heat["primary_material"].map(carriers["fuel_mwh_per_mwh"]).astype(float).fillna(0.0)
+                    if not carriers.empty and len(heat) else pd.Series(0.0, index=heat.index))
+    shipped = float(heat["amount_mwh_per_yr"].sum()) if len(heat) else 0.0
+    delivered = float(heat["delivered_mwh_per_yr"].sum()) if len(heat) else 0.0
+    electricity = float(heat["heat_pump_electricity_mwh_per_yr"].sum()) if len(heat) else 0.0
+    return {
+        "heat_shipped_mwh": shipped,
+        "heat_delivered_mwh": delivered,
+        "heat_lost_mwh": max(0.0, shipped + electricity - delivered) if len(heat) else 0.0,
+        "heat_pump_electricity_mwh": electricity,
+        "fuel_avoided_mwh": float((heat["delivered_mwh_per_yr"] * fuel_per_mwh).sum()) if len(heat) else 0.0,
+        "heat_co2e_avoided_t": float(heat["co2e_avoided_t_per_yr"].sum()) if len(heat) else 0.0,
+        "n_energy_exchanges": len(heat),
     }
 
 
@@ -388,7 +453,9 @@ def _screening_counts(candidates: Candidates) -> pd.DataFrame:
     n = len(candidates.supplies)
     out = pd.DataFrame({"n_compatible": np.zeros(n), "n_within_distance": np.full(n, np.nan),
                         "n_quality_fail": np.zeros(n), "nearest_compatible_km": np.full(n, np.nan),
-                        "n_beyond_distance": np.full(n, np.nan), "n_no_permit": np.zeros(n)})
+                        "n_beyond_distance": np.full(n, np.nan), "n_no_permit": np.zeros(n),
+                        "n_too_far_for_carrier": np.zeros(n), "n_too_cold": np.zeros(n),
+                        "is_energy": is_energy(candidates.supplies).astype(float)})
     scr = candidates.screening
     if scr is None or scr.empty:
         return out
@@ -402,7 +469,8 @@ def _screening_counts(candidates: Candidates) -> pd.DataFrame:
     aliases = {"n_quality_fail": ("n_quality_fail", "n_quality_screened"),
                "n_within_distance": ("n_within_distance",), "n_beyond_distance": ("n_beyond_distance",),
                "n_compatible": ("n_compatible",), "nearest_compatible_km": ("nearest_compatible_km",),
-               "n_no_permit": ("n_no_permit",)}
+               "n_no_permit": ("n_no_permit",), "n_too_far_for_carrier": ("n_too_far_for_carrier",),
+               "n_too_cold": ("n_too_cold",)}
     for target, names in aliases.items():
         for name in names:
             if name in scr.columns:
@@ -493,6 +561,14 @@ def why_not_matched(
     cap0 = np.nan_to_num(capacity)
     at_capacity = ~np.isnan(capacity) & (x >= cap0 - tolerance * np.maximum(1.0, cap0))
 
+    # Mixed-integer mode: arcs whose connection was not built (their fixed cost is not covered).
+    not_built = np.zeros(n_a, dtype=bool)
+    fixed_cost = np.zeros(n_a)
+    mip = solution.parameters.get("mip") or {}
+    if "built" in mip and "fixed_cost_per_yr" in candidates.arcs.columns:
+        fixed_cost = pd.to_numeric(candidates.arcs["fixed_cost_per_yr"], errors="coerce").to_numpy(float)
+        not_built = ~np.isnan(fixed_cost)
+        not_built[np.asarray(mip["built"], dtype=np.int64)] = False
     counts = _screening_counts(candidates)
     count_arrays = {col: counts[col].to_numpy(float) for col in counts.columns}
     demand_ids = candidates.demands["demand_id"].to_numpy()
@@ -523,6 +599,10 @@ def why_not_matched(
             detail[s] = (prefix + f"arc costs {c_arc[a]:,.4g} {unit}, saves {saving[best]:,.4g} {unit} "
                          f"(fate {c_fate[s]:,.4g} + ratio {arrays.ratio[a]:.4g} × virgin {c_virgin[d]:,.4g}); "
                          f"gap {gap[best]:,.4g} {unit}{money}")
+        elif not_built[a]:
+            reason[s] = "connection_not_built"
+            detail[s] = (prefix + f"saves {-gap[best]:,.4g} {unit}{money}, not enough to pay the connection's fixed "
+                         f"cost of {fixed_cost[a]:,.6g} {currency or 'money'}/yr (mixed-integer mode)")
         elif at_capacity[a]:
             reason[s] = "arc_capacity_binding"
             detail[s] = prefix + f"arc at its capacity of {capacity[a]:,.6g} t/yr"
@@ -546,6 +626,10 @@ def why_not_matched(
             detail[s] = (prefix + f"saves {-gap[best]:,.4g} {unit} against virgin, but the receiver's marginal "
                          f"cost of need is only {solution.demand_dual[d]:,.4g} {unit} (served by cheaper "
                          f"sources); reduced cost {reduced:,.4g} {unit}{money}")
+    energy = is_energy(sup)
+    if energy.any():  # energy rows are in MWh: say so in their details
+        detail[energy] = [str(text).replace(" t/yr", " MWh/yr").replace(f"{unit} ", f"{unit.replace('/t', '/MWh')} ")
+                          .replace("per t", "per MWh") for text in detail[energy]]
     return pd.DataFrame({"supply_id": sup["supply_id"].to_numpy(), "reason": reason, "reason_detail": detail})
 
 
@@ -555,6 +639,18 @@ def _screened_reason(c: dict[str, float], left: float) -> tuple[str, str]:
     prefix = f"{left:,.6g} t/yr left to its fate; "
     if n_compatible == 0:
         return "no_compatible_demand", prefix + "no demand in the region uses this material"
+    if c.get("is_energy", 0.0) == 1.0:
+        n_cold = int(np.nan_to_num(c.get("n_too_cold", 0.0)))
+        n_far = int(np.nan_to_num(c.get("n_too_far_for_carrier", 0.0)))
+        if n_cold > 0:
+            return "too_cold", prefix + (f"{n_cold} demand(s) in reach need heat hotter than this supply and no heat "
+                                         "pump can lift it (lift too large)")
+        within = c["n_within_distance"]
+        if n_far > 0 or (not np.isnan(within) and within == 0):
+            nearest = c["nearest_compatible_km"]
+            near_text = f"; nearest at {nearest:,.1f} km" if not np.isnan(nearest) else ""
+            return "too_far_for_steam", prefix + (f"{n_compatible} compatible demand(s), none within the heat "
+                                                  "carrier's reach (energy_carriers.csv)" + near_text)
     within = c["n_within_distance"]
     beyond = c["n_beyond_distance"]
     nearest = c["nearest_compatible_km"]

@@ -104,6 +104,14 @@ class ReferenceLP:
         return np.asarray(self.result.x[: self.n_a])
 
 
+def _amount(table: pd.DataFrame) -> np.ndarray:
+    """Each row's amount: t/yr, or MWh/yr on heat rows (``quantity`` energy; docs/architecture.md)."""
+    amount = table["amount_t_per_yr"].to_numpy(float)
+    if "quantity" in table.columns:
+        amount = np.where(table["quantity"].to_numpy() == "energy", table["amount_mwh_per_yr"].to_numpy(float), amount)
+    return amount
+
+
 def reference_lp(cand: Any, *, carbon_price: float = 0.0, weights: tuple[float, float] = (1.0, 0.0),
                  co2e_cap: float | None = None) -> ReferenceLP:
     """The LP of docs/formulation.md from ``cand``'s raw columns (nothing from symbiosis.exchange)."""
@@ -127,7 +135,7 @@ def reference_lp(cand: Any, *, carbon_price: float = 0.0, weights: tuple[float, 
     a_eq = sp.coo_matrix((np.concatenate([np.ones(n_a), np.ones(n_s), rho, np.ones(n_d)]),
                           (np.concatenate([s, np.arange(n_s), n_s + d, n_s + np.arange(n_d)]),
                            np.concatenate([arc_col, w_col, arc_col, y_col]))), shape=(n_s + n_d, n_a + n_s + n_d))
-    b_eq = np.concatenate([sup["amount_t_per_yr"].to_numpy(float), dem["amount_t_per_yr"].to_numpy(float)])
+    b_eq = np.concatenate([_amount(sup), _amount(dem)])
     # Share: Σ_in(d) ρ x ≤ σ r wherever σ < 1 (NaN means no limit).
     sigma = dem["max_secondary_share"].to_numpy(float)
     share_demand = np.flatnonzero(~np.isnan(sigma) & (sigma < 1.0))
@@ -137,7 +145,7 @@ def reference_lp(cand: Any, *, carbon_price: float = 0.0, weights: tuple[float, 
     rows = [position[d][on]]
     cols = [arc_col[on]]
     vals = [rho[on]]
-    b_ub = [sigma[share_demand] * dem["amount_t_per_yr"].to_numpy(float)[share_demand]]
+    b_ub = [sigma[share_demand] * _amount(dem)[share_demand]]
     # Quality, the physical blend: Σ (c_sq − limit) x + (cv − limit) y ≤ 0 for a max, ≥ 0 (negated) for a min.
     dq = cand.demand_quality.reset_index(drop=True)
     quality = dq[["d", "parameter", "bound"]].copy() if len(dq) else pd.DataFrame(columns=["d", "parameter", "bound"])

@@ -50,6 +50,8 @@ class StandardForm:
     row_upper: np.ndarray
     matrix: sparse.csc_matrix
     offset: float = 0.0
+    #: Per column 0 (continuous) or 1 (integer), None for an LP (symbiosis.energy.mip: the binaries).
+    integrality: np.ndarray | None = None
 
     @property
     def n_col(self) -> int:
@@ -64,7 +66,7 @@ class StandardForm:
         row = sparse.csr_matrix((coefs, (np.zeros(len(cols), np.int64), cols)), shape=(1, self.n_col))
         return StandardForm(self.cost, self.col_lower, self.col_upper,
                             np.r_[self.row_lower, lower], np.r_[self.row_upper, upper],
-                            sparse.vstack([self.matrix.tocsr(), row]).tocsc(), self.offset)
+                            sparse.vstack([self.matrix.tocsr(), row]).tocsc(), self.offset, self.integrality)
 
 
 def block_labels(matrix: sparse.csc_matrix, target_columns: int = TARGET_COLUMNS) -> tuple[np.ndarray, np.ndarray]:
@@ -111,6 +113,8 @@ class BlockResult:
     status: Any
     termination: str
     statuses: list[str] = field(default_factory=list)
+    #: HiGHS's own relative MIP gap (the largest over the blocks); NaN for an LP.
+    mip_gap: float = math.nan
 
 
 class BlockSolver:
@@ -174,7 +178,8 @@ class BlockSolver:
             n_col, n_row, int(matrix.nnz), 1, 1, float(offset),
             lp.cost[cols], lp.col_lower[cols], lp.col_upper[cols], lp.row_lower[rows], lp.row_upper[rows],
             matrix.indptr.astype(np.int32), matrix.indices.astype(np.int32), matrix.data.astype(float),
-            np.zeros(n_col, np.int32),  # all continuous (0 = kContinuous)
+            # 0 = kContinuous, 1 = kInteger: a MIP's binaries (0..1 bounds) are integer columns.
+            np.zeros(n_col, np.int32) if lp.integrality is None else lp.integrality[cols].astype(np.int32),
         )
         if status != highspy.HighsStatus.kOk:
             raise ValueError(f"HiGHS refused the LP ({status}); check the data for infinite or huge values")
@@ -252,6 +257,7 @@ class BlockSolver:
         col_value = np.zeros(self.lp.n_col)
         row_dual = np.zeros(self.lp.n_row)
         objective = 0.0
+        mip_gap = 0.0
         worst: Any = highspy.HighsModelStatus.kOptimal
         statuses = []
         for block in self.blocks:
@@ -264,9 +270,13 @@ class BlockSolver:
             sol = h.getSolution()
             col_value[block.cols] = np.asarray(sol.col_value, dtype=float)
             row_dual[block.rows] = np.asarray(sol.row_dual, dtype=float)
-            objective += float(h.getInfo().objective_function_value)
+            info = h.getInfo()
+            objective += float(info.objective_function_value)
+            if self.lp.integrality is not None:
+                mip_gap = max(mip_gap, float(info.mip_gap))
         termination = self.blocks[0].highs.modelStatusToString(worst)
-        return BlockResult(col_value, row_dual, objective, worst, termination, statuses)
+        return BlockResult(col_value, row_dual, objective, worst, termination, statuses,
+                           mip_gap if self.lp.integrality is not None else math.nan)
 
 
 __all__ = ["BlockResult", "BlockSolver", "StandardForm", "block_labels"]

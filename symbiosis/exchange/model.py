@@ -24,6 +24,7 @@ from pyomo.common.gc_manager import PauseGC
 from pyomo.core.expr.numeric_expr import LinearExpression, MonomialTermExpression
 
 from symbiosis.candidates import Candidates
+from symbiosis.energy.heat import row_amount
 from symbiosis.network import intake
 
 logger = logging.getLogger(__name__)
@@ -102,6 +103,12 @@ class ExchangeArrays:
         default_factory=lambda: RowBlock(np.zeros(1, np.int64), np.zeros(0, np.int64), np.zeros(0)))
     facility_intake_limit: np.ndarray = field(default_factory=lambda: np.zeros(0))
     facility_intake_ids: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=object))
+    #: Mixed-integer mode only (symbiosis.energy.mip), None otherwise: the arcs with a binary b_a, each one's
+    #: fixed annual cost f_a, minimum size m_a and the tightest bound u_a on its flow (x_a ≤ u_a b_a).
+    binary_arcs: np.ndarray | None = None
+    fixed_cost: np.ndarray | None = None
+    min_flow: np.ndarray | None = None
+    link_bound: np.ndarray | None = None
 
     def cost_vector(self) -> np.ndarray:
         """Money per unit of each column, in column order x, w, y."""
@@ -145,6 +152,18 @@ def _column(table: pd.DataFrame, name: str, table_name: str, *, nan_ok: bool = F
     return values
 
 
+def _amounts(table: pd.DataFrame, table_name: str) -> np.ndarray:
+    """Each row's amount in its own unit (t/yr, or MWh/yr on energy rows; symbiosis.energy), NaN refused."""
+    if "amount_t_per_yr" not in table.columns:
+        raise ValueError(f"candidates.{table_name} lacks column 'amount_t_per_yr' (see docs/architecture.md)")
+    values = row_amount(table)
+    if np.isnan(values).any():
+        bad = np.flatnonzero(np.isnan(values))[:5].tolist()
+        raise ValueError(f"candidates.{table_name}.amount_t_per_yr (amount_mwh_per_yr on energy rows) has missing "
+                         f"or non-numeric values at rows {bad}")
+    return values
+
+
 def exchange_arrays(candidates: Candidates) -> ExchangeArrays:
     """Flat arrays and sparse index sets of the exchange model, with the data checked (NaN refused)."""
     sup, dem, arcs = candidates.supplies, candidates.demands, candidates.arcs
@@ -179,10 +198,10 @@ def exchange_arrays(candidates: Candidates) -> ExchangeArrays:
         capacity=capacity,
         distance_km=_column(arcs, "distance_km", "arcs"),
         max_distance_km=_column(arcs, "max_distance_km", "arcs", nan_ok=True),
-        supply_amount=_column(sup, "amount_t_per_yr", "supplies"),
+        supply_amount=_amounts(sup, "supplies"),
         fate_cost=_column(sup, "fate_cost_per_t", "supplies"),
         fate_co2e=_column(sup, "fate_co2e_per_t", "supplies"),
-        demand_amount=_column(dem, "amount_t_per_yr", "demands"),
+        demand_amount=_amounts(dem, "demands"),
         virgin_price=_column(dem, "virgin_price_per_t", "demands"),
         virgin_co2e=_column(dem, "virgin_co2e_per_t", "demands"),
         share=share, out_arcs=out_arcs, in_arcs=in_arcs, share_demands=share_demands,
@@ -430,6 +449,40 @@ def add_intake_limits(m: pyo.ConcreteModel, arrays: ExchangeArrays) -> None:
         m.facility_intake = pyo.Constraint(range(block.n_rows), rule=facility_rule)
 
 
+def add_fixed_connections(m: pyo.ConcreteModel, arrays: ExchangeArrays) -> None:
+    r"""Mixed-integer mode only: an arc is used only if built (b_a = 1), at its fixed annual cost, and then at
+    least at its minimum size.
+
+    .. math:: x_a \le u_a b_a, \qquad x_a \ge m_a b_a, \qquad b_a \in \{0, 1\} \qquad \forall a \in B
+
+    ========  =====================================================
+    symbol    meaning
+    ========  =====================================================
+    B         arcs with a fixed cost or a minimum size (``arrays.binary_arcs``)
+    b_a       1 if the connection is built (variable ``b``, aligned with B)
+    u_a       the tightest bound the data gives on x_a: min(a_s, r_d/ρ_a, σ_d r_d/ρ_a, capacity), never a
+              big-M constant, so that the LP relaxation stays close (``arrays.link_bound``)
+    m_a       minimum size, the row's unit per yr (``arcs.min_flow``; 0 = none)
+    f_a       fixed annual cost (``arcs.fixed_cost_per_yr``), added to the objective as f_a b_a
+    ========  =====================================================
+
+    Without ``arrays.binary_arcs`` (the LP, the default) nothing is added.
+    """
+    if arrays.binary_arcs is None or arrays.link_bound is None or arrays.min_flow is None:
+        return
+    arcs = arrays.binary_arcs.tolist()
+    m.b = pyo.Var(range(len(arcs)), domain=pyo.Binary)
+    m.b_list = list(m.b.values())
+    x, b = m.x_list, m.b_list
+    bound = arrays.link_bound.tolist()
+    least = arrays.min_flow.tolist()
+    m.fixed_link = pyo.Constraint(range(len(arcs)), rule=lambda _m, k: (
+        None, LinearExpression([x[arcs[k]], MonomialTermExpression((-bound[k], b[k]))]), 0.0))
+    with_min = [k for k in range(len(arcs)) if least[k] > 0]
+    m.min_flow = pyo.Constraint(with_min, rule=lambda _m, k: (
+        0.0, LinearExpression([x[arcs[k]], MonomialTermExpression((-least[k], b[k]))]), None))
+
+
 def add_objective(
     m: pyo.ConcreteModel,
     arrays: ExchangeArrays,
@@ -462,6 +515,10 @@ def add_objective(
         m.del_component("objective")
     coef = arrays.objective_vector(carbon_price, weights)
     columns = [*m.x_list, *m.w_list, *m.y_list]
+    if arrays.binary_arcs is not None and arrays.fixed_cost is not None and m.component("b") is not None:
+        w_cost, _ = resolve_weights(weights)  # fixed costs are money, weighted like the other costs
+        coef = np.concatenate([coef, w_cost * arrays.fixed_cost])
+        columns = [*columns, *m.b_list]
     nonzero = np.flatnonzero(coef)
     expr = _expression(columns, nonzero, coef[nonzero])
     m.objective = pyo.Objective(expr=expr, sense=pyo.minimize)
@@ -496,6 +553,7 @@ def build_model(
         add_quality_limits(m, arrays)
         add_arc_capacity(m, arrays)
         add_intake_limits(m, arrays)
+        add_fixed_connections(m, arrays)
         add_objective(m, arrays, carbon_price=carbon_price, weights=weights)
     logger.info("built exchange model: %d arcs, %d supplies, %d demands, %d quality rows in %.3f s",
                 arrays.n_arcs, arrays.n_supplies, arrays.n_demands, arrays.quality.n_rows,

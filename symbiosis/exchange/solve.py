@@ -150,7 +150,7 @@ class ExchangeModel:
         self.co2e_cap: float | None = None
         self.timings: dict[str, float] = {}
         start = time.perf_counter()
-        self.arrays: ExchangeArrays = exchange_arrays(candidates)
+        self.arrays: ExchangeArrays = self._make_arrays(candidates)
         self.model: pyo.ConcreteModel | None = None
         if self.arrays.n_arcs:
             self.model = build_model(candidates, carbon_price=self.carbon_price, weights=self.weights,
@@ -158,6 +158,10 @@ class ExchangeModel:
         self.timings["build"] = time.perf_counter() - start
         self._highs: Any = None
         self._rows: _Handover | None = None
+
+    def _make_arrays(self, candidates: Candidates) -> ExchangeArrays:
+        """The model's arrays (a subclass adds its own, e.g. symbiosis.energy.mip's binaries)."""
+        return exchange_arrays(candidates)
 
     # --- changes -------------------------------------------------------------------------------------
 
@@ -254,7 +258,7 @@ class ExchangeModel:
 
         m = self.model
         assert m is not None
-        columns = [*m.x_list, *m.w_list, *m.y_list]
+        columns = [*m.x_list, *m.w_list, *m.y_list, *getattr(m, "b_list", [])]
         n_col = len(columns)
 
         def same_columns(found: list[Any]) -> bool:
@@ -286,10 +290,10 @@ class ExchangeModel:
         row_upper = np.full(n_row, INF)
         rhs = np.asarray(info.rhs, dtype=float)
         for i, (con, bound_type) in enumerate(info.rows):
-            family = families[con.parent_component().local_name]
+            family = families.get(con.parent_component().local_name, -1)  # -1: no dual reported (MIP links)
             if family == 4:
                 rows.co2e_cap_row = i
-            else:
+            elif family >= 0:
                 targets[family][con.index()] = i
             if bound_type <= 0:
                 row_lower[i] = rhs[i]
@@ -299,9 +303,14 @@ class ExchangeModel:
         col_upper = np.full(n_col, INF)
         capped = ~np.isnan(arrays.capacity)
         col_upper[: arrays.n_arcs][capped] = arrays.capacity[capped]
+        n_binary = n_col - arrays.n_arcs - arrays.n_supplies - arrays.n_demands
+        integrality = None
+        if n_binary:
+            col_upper[-n_binary:] = 1.0
+            integrality = np.r_[np.zeros(n_col - n_binary, np.int32), np.ones(n_binary, np.int32)]
         cost = np.asarray(info.c.toarray(), dtype=float).ravel() if info.c.shape[0] else np.zeros(n_col)
         lp = StandardForm(cost, col_lower, col_upper, row_lower, row_upper, info.A.tocsc(),
-                          float(info.c_offset[0]) if len(info.c_offset) else 0.0)
+                          float(info.c_offset[0]) if len(info.c_offset) else 0.0, integrality)
         try:
             self._highs = BlockSolver(lp, decompose=self.decompose, threads=self.threads,
                                       target_columns=self.block_columns)
@@ -332,7 +341,7 @@ class ExchangeModel:
         n_a, n_s = arrays.n_arcs, arrays.n_supplies
         x = np.maximum(col[:n_a], 0.0)
         w = np.maximum(col[n_a:n_a + n_s], 0.0)
-        y = np.maximum(col[n_a + n_s:], 0.0)
+        y = np.maximum(col[n_a + n_s:n_a + n_s + arrays.n_demands], 0.0)
 
         def pick(positions: np.ndarray, sign: float) -> np.ndarray:
             out = np.zeros(len(positions))

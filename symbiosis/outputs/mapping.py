@@ -81,7 +81,10 @@ MATERIAL_COLOURS: dict[str, str] = {
     "energy": "#ff7f0e",
     "product": "#bcbd22",
     "other": "#8c564b",
+    "heat (MWh/yr)": "#d94801",
 }
+#: The map layer of heat exchanges (symbiosis.energy): apart from the material ones, dashed, widths in MWh.
+HEAT_GROUP = "heat (MWh/yr)"
 
 #: Twenty distinguishable colours, indexed by NACE division number.
 PALETTE = [
@@ -465,13 +468,15 @@ def facility_rows(view: Any, currency: str) -> list[list[Any]]:
     sends: dict[str, list[tuple[float, str]]] = {}
     receives: dict[str, list[tuple[float, str]]] = {}
     for row in view.exchanges.itertuples(index=False):
-        amount = float(row.amount_t_per_yr)
+        is_heat = getattr(row, "quantity", "mass") == "energy"
+        amount = float(row.amount_mwh_per_yr if is_heat else row.amount_t_per_yr)
+        unit = "MWh/yr" if is_heat else "t/yr"
         sends.setdefault(str(row.supply_facility), []).append(
             (amount, f"{esc(row.material)} → {esc(names.get(str(row.demand_facility), row.demand_facility))}: "
-                     f"{fmt(amount)} t/yr"))
+                     f"{fmt(amount)} {unit}"))
         receives.setdefault(str(row.demand_facility), []).append(
             (amount, f"{esc(row.material)} from {esc(names.get(str(row.supply_facility), row.supply_facility))}: "
-                     f"{fmt(amount)} t/yr"))
+                     f"{fmt(amount)} {unit}"))
     to_fate: dict[str, list[tuple[float, str]]] = {}
     supplies = view.supplies
     if supplies is not None and "to_fate_t_per_yr" in supplies.columns:
@@ -506,14 +511,24 @@ def exchange_rows(view: Any, currency: str, min_weight: float, max_weight: float
     exchanges = view.exchanges.reset_index(drop=True)
     located = view.facilities.drop_duplicates("facility_id").set_index("facility_id")
     names = facility_names(view.facilities)
+    # Heat exchanges (quantity "energy") form their own layer; their widths scale among themselves, in MWh.
+    heat = (exchanges["quantity"] == "energy").to_numpy() if "quantity" in exchanges.columns \
+        else np.zeros(len(exchanges), dtype=bool)
+    amount = exchanges["amount_t_per_yr"].astype(float).to_numpy()
+    if heat.any():
+        amount = np.where(heat, exchanges["amount_mwh_per_yr"].astype(float).to_numpy(), amount)
+    weight = line_weights(amount, min_weight, max_weight)
+    if heat.any():
+        weight[heat] = line_weights(amount[heat], min_weight, max_weight)
+        weight[~heat] = line_weights(amount[~heat], min_weight, max_weight)
     frame = pd.DataFrame({
-        "group": exchange_material_groups(view).to_numpy(),
+        "group": np.where(heat, HEAT_GROUP, exchange_material_groups(view).to_numpy()),
         "lat1": exchanges["supply_facility"].map(located["lat"]).astype(float),
         "lon1": exchanges["supply_facility"].map(located["lon"]).astype(float),
         "lat2": exchanges["demand_facility"].map(located["lat"]).astype(float),
         "lon2": exchanges["demand_facility"].map(located["lon"]).astype(float),
-        "weight": np.round(line_weights(exchanges["amount_t_per_yr"], min_weight, max_weight), 2),
-        "amount": exchanges["amount_t_per_yr"].astype(float).round(3),
+        "weight": np.round(weight, 2),
+        "amount": np.round(amount, 3),
     })
     frame["colour"] = frame["group"].map(material_colour)
     frame["internal"] = (exchanges["supply_facility"].astype(str) == exchanges["demand_facility"].astype(str)) | (
@@ -523,14 +538,15 @@ def exchange_rows(view: Any, currency: str, min_weight: float, max_weight: float
         for a, b, c, d, internal in zip(frame.lat1, frame.lon1, frame.lat2, frame.lon2, frame.internal, strict=True)
     ]
     tooltips = []
-    for row, group in zip(exchanges.itertuples(index=False), frame["group"], strict=True):
+    for row, group, figure, is_heat in zip(exchanges.itertuples(index=False), frame["group"], amount, heat,
+                                           strict=True):
         primary = getattr(row, "primary_material", "")
         tooltips.append(
             '<div class="sym-tip"><b>' + f"{esc(names.get(str(row.supply_facility), row.supply_facility))} → "
             f"{esc(names.get(str(row.demand_facility), row.demand_facility))}</b><br>"
             f"{esc(row.material)}" + (f" replacing {esc(primary)}" if primary and primary != row.material else "")
             + f" ({esc(group)})<br>"
-            f"{fmt(row.amount_t_per_yr)} t/yr · {fmt(row.distance_km, 1)} km<br>"
+            f"{fmt(figure)} {'MWh/yr' if is_heat else 't/yr'} · {fmt(row.distance_km, 1)} km<br>"
             f"saving {fmt(row.saving)} {esc(currency)}/yr · CO2e avoided {fmt(row.co2e_avoided_t_per_yr, 1)} t/yr"
             "</div>"
         )
@@ -649,12 +665,13 @@ def explore(
     for group in groups:
         part = exchanges[exchanges["group"] == group]
         layer = folium.FeatureGroup(name=f"Exchanges: {esc(group)} ({len(part)})", show=True)
+        group_style = {**line_style, "dashArray": "8 6"} if group == HEAT_GROUP else line_style
         rows = [
             [round(r.lat1, 6), round(r.lon1, 6), round(r.lat2, 6), round(r.lon2, 6), float(r.weight), r.colour,
              r.tooltip, float(r.bearing), bool(r.internal), float(r.amount)]
             for r in part.itertuples(index=False)
         ]
-        layer.add_child(classes["ExchangeLines"](rows, style=line_style, arrows=len(exchanges) <= max_arrows,
+        layer.add_child(classes["ExchangeLines"](rows, style=group_style, arrows=len(exchanges) <= max_arrows,
                                                  canvas=len(exchanges) >= canvas_from))
         layer.add_to(m)
 

@@ -37,7 +37,7 @@ from symbiosis.outputs.export import (
     public_results,
 )
 from symbiosis.outputs.mapping import map_html, offline_notice_check, offline_notice_div, save_map
-from symbiosis.outputs.sankey import facility_sankey, network_sankey
+from symbiosis.outputs.sankey import WATER_CLASSES, energy_sankey, facility_sankey, network_sankey
 
 logger = logging.getLogger(__name__)
 
@@ -142,9 +142,47 @@ def kpi_rows(results: Any) -> list[dict[str, Any]]:
         {"label": "Virgin material avoided", "unit": "t/yr", "change": "virgin_avoided_t", "change_label": "avoided"},
         {"label": "Water saved", "unit": "m³/yr", "change": "water_saved_m3", "change_label": "saved"},
         {"label": "Transport for the exchanges", "unit": "t·km/yr", "change": "tkm", "change_label": "added"},
+        # Heat (symbiosis.energy), in MWh: rows appear only when the KPIs hold them and heat was exchanged.
+        {"label": "Heat delivered", "unit": "MWh/yr", "change": "heat_delivered_mwh", "change_label": "delivered"},
+        {"label": "… lost in the pipes", "unit": "MWh/yr", "change": "heat_lost_mwh", "change_label": "lost"},
+        {"label": "… heat pump electricity", "unit": "MWh/yr", "change": "heat_pump_electricity_mwh",
+         "change_label": "used"},
+        {"label": "Fuel avoided", "unit": "MWh/yr", "change": "fuel_avoided_mwh", "change_label": "avoided"},
     ]
+    if not kpis.get("n_energy_exchanges"):
+        rows = [row for row in rows if row["unit"] != "MWh/yr"]
     return [{**row, **{k: (row.get(k) if row.get(k) in kpis else None) for k in ("bau", "optimum", "change")}}
             for row in rows if any(row.get(k) in kpis for k in ("bau", "optimum", "change"))]
+
+
+def network_figures(view: Any, public: bool) -> list[tuple[str, Any]]:
+    """The network Sankeys: materials before and after; water apart from the other materials when the region
+    has both (one cooling-water stream would flatten them); heat in MWh/yr apart from tonnes when there is
+    any (symbiosis.energy)."""
+    def has(frame: pd.DataFrame, column: str, values: tuple[str, ...]) -> bool:
+        return column in frame.columns and bool(frame[column].astype(str).isin(values).any())
+
+    supplies, demands = view.supplies, view.demands
+    mass = [frame[frame["quantity"] == "mass"] if "quantity" in frame.columns else frame
+            for frame in (supplies, demands)]
+    water_apart = (any(has(f, "material_class", WATER_CLASSES) for f in mass)
+                   and any(not f.empty and not f["material_class"].astype(str).isin(WATER_CLASSES).all()
+                           for f in mass if "material_class" in f.columns))
+    heat = has(supplies, "quantity", ("energy",)) or has(demands, "quantity", ("energy",))
+    materials = ", materials without water" if water_apart else ", materials" if heat else ""
+    figures: list[tuple[str, Any]] = [
+        (f"Before symbiosis (business as usual){materials}",
+         network_sankey(view, after=False, public=public, water=False if water_apart else None)),
+        (f"After symbiosis (optimum){materials}",
+         network_sankey(view, after=True, public=public, water=False if water_apart else None)),
+    ]
+    if water_apart:
+        figures += [("Water before symbiosis", network_sankey(view, after=False, public=public, water=True)),
+                    ("Water after symbiosis", network_sankey(view, after=True, public=public, water=True))]
+    if heat:
+        figures += [("Heat before symbiosis (MWh/yr)", energy_sankey(view, after=False, public=public)),
+                    ("Heat after symbiosis (MWh/yr)", energy_sankey(view, after=True, public=public))]
+    return figures
 
 
 def _table(frame: pd.DataFrame, max_rows: int, file: str) -> dict[str, Any]:
@@ -164,11 +202,8 @@ def _context(results: Any, region: Any, public: bool, map_src: str | None, map_s
         return names.get(str(fid), str(fid))
 
     # Sankeys: the first figure carries plotly.js (CDN tag or inline), the others reuse it.
-    figures: list[tuple[str, Any]] = [
-        # the public view is marked as such: the Sankeys take it as it is, without masking it again
-        ("Before symbiosis (business as usual)", network_sankey(view, after=False, public=public)),
-        ("After symbiosis (optimum)", network_sankey(view, after=True, public=public)),
-    ]
+    # the public view is marked as such: the Sankeys take it as it is, without masking it again
+    figures = network_figures(view, public)
     facilities = view.facilities
     if "gain" in facilities.columns and len(facilities):
         top = facilities.assign(_abs=facilities["gain"].abs()).sort_values("_abs", ascending=False)

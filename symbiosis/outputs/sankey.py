@@ -200,18 +200,57 @@ def facility_sankey(region_or_balances: Any, facility_id: str, *, quantity: str 
     return _figure(nodes.items, links, title, unit)
 
 
-def network_sankey(results: Any, after: bool = True, *, by: str = "material", public: bool = True) -> go.Figure:
+#: Material classes drawn apart from the other materials (``network_sankey(..., water=...)``).
+WATER_CLASSES = ("water", "seawater", "wastewater")
+
+
+def _water_rows(frame: pd.DataFrame, classes: pd.Series | None) -> pd.Series:
+    """Per row: whether it is water (its ``material_class``, else the class looked up by ``classes``)."""
+    if "material_class" in frame.columns:
+        return frame["material_class"].astype(str).isin(WATER_CLASSES)
+    if classes is not None and "supply_id" in frame.columns:
+        return frame["supply_id"].map(classes).astype(str).isin(WATER_CLASSES)
+    return pd.Series(False, index=frame.index)
+
+
+def _pick(view: Any, quantity: str, water: bool | None) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Supplies, demands and exchanges of one ``quantity``; with ``water`` True only water, False none of it."""
+    frames = [view.supplies, view.demands, view.exchanges]
+    if "quantity" in frames[0].columns or "quantity" in frames[2].columns:
+        frames = [f[f["quantity"].fillna("mass") == quantity] if "quantity" in f.columns else f for f in frames]
+    if water is not None and quantity == "mass":
+        classes = (view.supplies.drop_duplicates("supply_id").set_index("supply_id")["material_class"]
+                   if "material_class" in view.supplies.columns else None)
+        frames = [f[_water_rows(f, classes) == water] for f in frames]
+    return frames[0], frames[1], frames[2]
+
+
+def energy_sankey(results: Any, after: bool = True, *, by: str = "material", public: bool = True) -> go.Figure:
+    """``network_sankey`` of the heat exchanges (MWh/yr), apart from the material flows (t/yr)."""
+    return network_sankey(results, after, by=by, public=public, quantity="energy")
+
+
+def network_sankey(results: Any, after: bool = True, *, by: str = "material", public: bool = True,
+                   quantity: str = "mass", water: bool | None = None) -> go.Figure:
     """Sankey of the region's exchangeable flows in t/yr, after symbiosis (default) or before it (BAU).
 
     Before: supply → current fate, virgin → demand. After: supply → receiver (exchanges), the remainder of
     each supply → its fate, virgin still bought → demand. ``by`` groups nodes by ``"material"`` or
-    ``"facility"``.
+    ``"facility"``. ``quantity="energy"`` draws the heat flows in MWh/yr instead (never on one figure with
+    tonnes). ``water``: None draws every material, False all but water (classes ``WATER_CLASSES``), True only
+    water. Water is drawn apart rather than on a log scale: a Sankey is read by widths that add up at each
+    node, which a log scale breaks, and one cooling-water stream of millions of t/yr would otherwise leave
+    every material a hairline.
     """
     if by not in ("material", "facility"):
         raise ValueError(f"by must be 'material' or 'facility', not {by!r}")
+    if quantity not in ("mass", "energy"):
+        raise ValueError(f"quantity must be 'mass' or 'energy', not {quantity!r}")
     view = public_results(results) if public else results
     names = facility_names(view.facilities)
-    supplies, demands, exchanges = view.supplies, view.demands, view.exchanges
+    supplies, demands, exchanges = _pick(view, quantity, water)
+    unit = "t/yr" if quantity == "mass" else "MWh/yr"
+    suffix = "t" if quantity == "mass" else "mwh"
     nodes = _Nodes()
     links: list[tuple[int, int, float, str]] = []
 
@@ -221,7 +260,7 @@ def network_sankey(results: Any, after: bool = True, *, by: str = "material", pu
     def add(frame: pd.DataFrame, left: tuple[str, str, str], right: tuple[str, str, str], value: str,
             kinds: tuple[str, str]) -> None:
         """Group ``frame`` by its left and right keys and add one link per pair."""
-        if frame.empty:
+        if frame.empty or value not in frame.columns:
             return
         grouped = frame.assign(_l=frame.apply(lambda r: key(r[left[0]], r[left[1]]), axis=1),
                                _r=frame.apply(lambda r: key(r[right[0]], r[right[1]]), axis=1)
@@ -237,16 +276,18 @@ def network_sankey(results: Any, after: bool = True, *, by: str = "material", pu
     fate_col = "fate" if "fate" in supplies.columns else "fate_kind"
     if after:
         add(exchanges, ("supply_facility", "material", "Supply"), ("demand_facility", "primary_material", "Demand"),
-            "amount_t_per_yr", ("supply", "demand"))
-        add(supplies, ("facility_id", "material", "Supply"), ("", fate_col, "Fate"), "to_fate_t_per_yr",
+            f"amount_{suffix}_per_yr", ("supply", "demand"))
+        add(supplies, ("facility_id", "material", "Supply"), ("", fate_col, "Fate"), f"to_fate_{suffix}_per_yr",
             ("supply", "fate"))
         add(demands, ("facility_id", "material", "Virgin"), ("facility_id", "material", "Demand"),
-            "virgin_t_per_yr", ("virgin", "demand"))
+            f"virgin_{suffix}_per_yr", ("virgin", "demand"))
     else:
-        add(supplies, ("facility_id", "material", "Supply"), ("", fate_col, "Fate"), "amount_t_per_yr",
+        add(supplies, ("facility_id", "material", "Supply"), ("", fate_col, "Fate"), f"amount_{suffix}_per_yr",
             ("supply", "fate"))
         add(demands, ("facility_id", "material", "Virgin"), ("facility_id", "material", "Demand"),
-            "amount_t_per_yr", ("virgin", "demand"))
+            f"amount_{suffix}_per_yr", ("virgin", "demand"))
     title = ("After symbiosis: supply → receivers, rest → fates" if after
              else "Business as usual: supply → fates, virgin → demands")
-    return _figure(nodes.items, links, f"{title} (t/yr)", "t/yr")
+    what = "heat, " if quantity == "energy" else "water only, " if water else "materials without water, " \
+        if water is False else ""
+    return _figure(nodes.items, links, f"{title} ({what}{unit})", unit)
