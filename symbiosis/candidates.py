@@ -37,6 +37,9 @@ class Candidates:
     demand_quality: pd.DataFrame
     screening: pd.DataFrame
     parameters: dict[str, Any] = field(default_factory=dict)
+    #: Processors and their intake/output rows (symbiosis.network.processors); None or empty without any.
+    processors: pd.DataFrame | None = None
+    processor_links: pd.DataFrame | None = None
 
 
 logger = logging.getLogger(__name__)
@@ -540,7 +543,17 @@ def candidates(region: Region, **overrides: Any) -> Candidates:
         demand_quality=demand_quality,
         screening=screening,
         parameters=parameters,
+        **_processor_fields(region, supplies, demands),
     )
+
+
+def _processor_fields(region: Region, supplies: pd.DataFrame, demands: pd.DataFrame) -> dict[str, Any]:
+    from symbiosis.network.processors import processor_tables
+
+    if getattr(region, "processors", None) is None or len(region.processors) == 0:  # type: ignore[arg-type]
+        return {}
+    table, links = processor_tables(region.processors, supplies, demands)
+    return {"processors": table, "processor_links": links}
 
 
 def _quality_tables(region: Region, supplies: pd.DataFrame, demands: pd.DataFrame

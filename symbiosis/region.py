@@ -92,6 +92,8 @@ class Region:
     reference: Reference
     warnings: list[str] = field(default_factory=list)
     source: str = ""
+    #: Processors (symbiosis.network.processors): facility_id, process_model, capacity, activity, ... (may be empty).
+    processors: pd.DataFrame | None = None
 
     @property
     def currency(self) -> str:
@@ -109,4 +111,5 @@ class Region:
             reference=self.reference.copy(),
             warnings=list(self.warnings),
             source=self.source,
+            processors=None if self.processors is None else self.processors.copy(),
         )

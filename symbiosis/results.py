@@ -28,6 +28,7 @@ from symbiosis.balances import ConservationError
 from symbiosis.candidates import Candidates
 from symbiosis.exchange.model import ExchangeArrays, exchange_arrays
 from symbiosis.exchange.solve import Solution
+from symbiosis.network.processors import processor_amounts, processor_problems
 from symbiosis.region import Region
 
 logger = logging.getLogger(__name__)
@@ -85,8 +86,10 @@ def check_solution(candidates: Candidates, solution: Solution, tol: float = 1e-6
     shipped = np.bincount(s_idx, weights=x, minlength=len(sup))
     replaced = np.bincount(d_idx, weights=ratio * x, minlength=len(dem))
     received = np.bincount(d_idx, weights=x, minlength=len(dem))
-    a = sup["amount_t_per_yr"].to_numpy(float)
-    r = dem["amount_t_per_yr"].to_numpy(float)
+    # Processor rows: amounts follow the activity z (symbiosis.network.processors); fixed elsewhere.
+    z = getattr(solution, "z", None)
+    a, r = processor_amounts(candidates, z)
+    problems += processor_problems(candidates, x, w, y, z, tol)
 
     gap = shipped + w - a
     for i in np.flatnonzero(np.abs(gap) > tol * np.maximum(1.0, np.abs(a))):

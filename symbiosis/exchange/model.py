@@ -24,6 +24,7 @@ from pyomo.common.gc_manager import PauseGC
 from pyomo.core.expr.numeric_expr import LinearExpression, MonomialTermExpression
 
 from symbiosis.candidates import Candidates
+from symbiosis.network.processors import add_processor_balance
 
 logger = logging.getLogger(__name__)
 
@@ -93,14 +94,26 @@ class ExchangeArrays:
     share_demands: np.ndarray
     quality: RowBlock
     quality_rows: pd.DataFrame = field(repr=False)
+    # Processors (symbiosis.network.processors): activity columns z_p after y, and their linked rows
+    # (supply rows ``out_rows`` with yield ``out_per_unit`` of processor ``out_p``; demand rows alike).
+    n_processors: int = 0
+    processor_capacity: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    processor_cost: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    processor_bau: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    out_rows: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    out_p: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    out_per_unit: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    in_rows: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    in_p: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    in_per_unit: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
     def cost_vector(self) -> np.ndarray:
-        """Money per unit of each column, in column order x, w, y."""
-        return np.concatenate([self.arc_cost, self.fate_cost, self.virgin_price])
+        """Money per unit of each column, in column order x, w, y (then z, with processors)."""
+        return np.concatenate([self.arc_cost, self.fate_cost, self.virgin_price, self.processor_cost])
 
     def co2e_vector(self) -> np.ndarray:
-        """t CO2e per unit of each column, in column order x, w, y."""
-        return np.concatenate([self.arc_co2e, self.fate_co2e, self.virgin_co2e])
+        """t CO2e per unit of each column, in column order x, w, y (then z, with processors)."""
+        return np.concatenate([self.arc_co2e, self.fate_co2e, self.virgin_co2e, np.zeros(self.n_processors)])
 
     def objective_vector(self, carbon_price: float, weights: Mapping[str, float] | None = None) -> np.ndarray:
         """Objective coefficients: w_cost · (money + λ · CO2e) + w_co2e · CO2e, column order x, w, y."""
@@ -109,8 +122,8 @@ class ExchangeArrays:
         return w_cost * (self.cost_vector() + carbon_price * co2e) + w_co2e * co2e
 
     def bau_columns(self) -> np.ndarray:
-        """Column values of business as usual: x = 0, w = a, y = r."""
-        return np.concatenate([np.zeros(self.n_arcs), self.supply_amount, self.demand_amount])
+        """Column values of business as usual: x = 0, w = a, y = r (z = current activity)."""
+        return np.concatenate([np.zeros(self.n_arcs), self.supply_amount, self.demand_amount, self.processor_bau])
 
 
 def resolve_weights(weights: Mapping[str, float] | None) -> tuple[float, float]:
@@ -161,6 +174,8 @@ def exchange_arrays(candidates: Candidates) -> ExchangeArrays:
     share_demands = np.flatnonzero(has_arcs_in & (share < 1.0))
 
     quality, quality_rows = _quality_rows(candidates, arc_s, arc_d, has_arcs_in)
+    from symbiosis.network.processors import processor_arrays
+
     return ExchangeArrays(
         n_arcs=n_a, n_supplies=n_s, n_demands=n_d, arc_s=arc_s, arc_d=arc_d, ratio=ratio,
         arc_cost=_column(arcs, "transport_cost_per_t", "arcs") + _column(arcs, "processing_cost_per_t", "arcs"),
@@ -175,7 +190,7 @@ def exchange_arrays(candidates: Candidates) -> ExchangeArrays:
         virgin_price=_column(dem, "virgin_price_per_t", "demands"),
         virgin_co2e=_column(dem, "virgin_co2e_per_t", "demands"),
         share=share, out_arcs=out_arcs, in_arcs=in_arcs, share_demands=share_demands,
-        quality=quality, quality_rows=quality_rows,
+        quality=quality, quality_rows=quality_rows, **processor_arrays(candidates),
     )
 
 
@@ -406,12 +421,17 @@ def add_objective(
     if m.component("objective") is not None:
         m.del_component("objective")
     coef = arrays.objective_vector(carbon_price, weights)
-    columns = [*m.x_list, *m.w_list, *m.y_list]
+    columns = model_columns(m)
     nonzero = np.flatnonzero(coef)
     expr = _expression(columns, nonzero, coef[nonzero])
     m.objective = pyo.Objective(expr=expr, sense=pyo.minimize)
     m.carbon_price = float(carbon_price)
     m.weights = dict(zip(("cost", "co2e"), resolve_weights(weights), strict=True))
+
+
+def model_columns(m: pyo.ConcreteModel) -> list[pyo.Var]:
+    """The model's variables in column order: x, w, y, then the processors' activities z (if any)."""
+    return [*m.x_list, *m.w_list, *m.y_list, *getattr(m, "z_list", [])]
 
 
 def build_model(
@@ -440,6 +460,7 @@ def build_model(
         add_share_limits(m, arrays)
         add_quality_limits(m, arrays)
         add_arc_capacity(m, arrays)
+        add_processor_balance(m, arrays)
         add_objective(m, arrays, carbon_price=carbon_price, weights=weights)
     logger.info("built exchange model: %d arcs, %d supplies, %d demands, %d quality rows in %.3f s",
                 arrays.n_arcs, arrays.n_supplies, arrays.n_demands, arrays.quality.n_rows,

@@ -36,8 +36,10 @@ from symbiosis.exchange.model import (
     add_objective,
     build_model,
     exchange_arrays,
+    model_columns,
     resolve_weights,
 )
+from symbiosis.network.processors import polish
 
 logger = logging.getLogger(__name__)
 
@@ -79,6 +81,8 @@ class Solution:
     cost: float = math.nan
     co2e_t: float = math.nan
     parameters: dict[str, Any] = field(default_factory=dict)
+    #: Processors' activities (aligned with ``candidates.processors``; empty without processors).
+    z: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
 
 @functools.cache
@@ -183,7 +187,7 @@ class ExchangeModel:
             if eps is None:
                 return
             with PauseGC():
-                expr: LinearExpression = _expression([*m.x_list, *m.w_list, *m.y_list], nz, co2e[nz])
+                expr: LinearExpression = _expression(model_columns(m), nz, co2e[nz])
                 m.co2e_cap = pyo.Constraint(expr=(None, expr, upper))
         elif eps is None:
             m.co2e_cap.deactivate()
@@ -248,7 +252,7 @@ class ExchangeModel:
 
         m = self.model
         assert m is not None
-        columns = [*m.x_list, *m.w_list, *m.y_list]
+        columns = model_columns(m)
         n_col = len(columns)
 
         def same_columns(found: list[Any]) -> bool:
@@ -290,6 +294,8 @@ class ExchangeModel:
         col_upper = np.full(n_col, INF)
         capped = ~np.isnan(arrays.capacity)
         col_upper[: arrays.n_arcs][capped] = arrays.capacity[capped]
+        if arrays.n_processors:
+            col_upper[n_col - arrays.n_processors:] = np.nan_to_num(arrays.processor_capacity, nan=INF)
         cost = np.asarray(info.c.toarray(), dtype=float).ravel() if info.c.shape[0] else np.zeros(n_col)
         lp = StandardForm(cost, col_lower, col_upper, row_lower, row_upper, info.A.tocsc(),
                           float(info.c_offset[0]) if len(info.c_offset) else 0.0)
@@ -320,10 +326,12 @@ class ExchangeModel:
         if status != highspy.HighsModelStatus.kOptimal:
             raise SolverError(self._failure_message(status, termination))
         col, row_dual = result.col_value, result.row_dual
-        n_a, n_s = arrays.n_arcs, arrays.n_supplies
+        n_a, n_s, n_d = arrays.n_arcs, arrays.n_supplies, arrays.n_demands
         x = np.maximum(col[:n_a], 0.0)
         w = np.maximum(col[n_a:n_a + n_s], 0.0)
-        y = np.maximum(col[n_a + n_s:], 0.0)
+        y = np.maximum(col[n_a + n_s:n_a + n_s + n_d], 0.0)
+        z = np.maximum(col[n_a + n_s + n_d:], 0.0)
+        polish(arrays, x, w, y, z)
 
         def pick(positions: np.ndarray, sign: float) -> np.ndarray:
             out = np.zeros(len(positions))
@@ -342,7 +350,7 @@ class ExchangeModel:
         cap_dual = -row_dual[rows.co2e_cap_row] if rows.co2e_cap_row >= 0 and self.co2e_cap is not None \
             else math.nan
         return self._solution(x, w, y, supply_dual, demand_dual, share_dual, quality_dual, cap_dual,
-                              objective=result.objective, termination=termination)
+                              objective=result.objective, termination=termination, z=z)
 
     def _failure_message(self, status: Any, termination: str) -> str:
         import highspy
@@ -366,10 +374,11 @@ class ExchangeModel:
     def _solution(
         self, x: np.ndarray, w: np.ndarray, y: np.ndarray, supply_dual: np.ndarray, demand_dual: np.ndarray,
         share_dual: np.ndarray, quality_dual: np.ndarray, cap_dual: float, *, objective: float,
-        termination: str,
+        termination: str, z: np.ndarray | None = None,
     ) -> Solution:
         arrays = self.arrays
-        columns = np.concatenate([x, w, y])
+        z = arrays.processor_bau.copy() if z is None else z
+        columns = np.concatenate([x, w, y, z])
         bau = arrays.bau_columns()
         obj_vector = arrays.objective_vector(self.carbon_price, self.weights)
         return Solution(
@@ -382,6 +391,7 @@ class ExchangeModel:
                         "method": self.method, "crossover": self.crossover, "time_limit": self.time_limit,
                         "tolerance": self.tolerance, "co2e_cap": self.co2e_cap,
                         "blocks": self._highs.n_blocks if self._highs is not None else 0},
+            z=z,
         )
 
     def _bau_solution(self) -> Solution:
@@ -398,7 +408,7 @@ class ExchangeModel:
         n_s = arrays.n_supplies
         solution = self._solution(
             np.zeros(0), arrays.supply_amount.copy(), arrays.demand_amount.copy(),
-            supply_dual=-obj_vector[:n_s], demand_dual=obj_vector[n_s:].copy(),
+            supply_dual=-obj_vector[:n_s], demand_dual=obj_vector[n_s:n_s + arrays.n_demands].copy(),
             share_dual=np.zeros(arrays.n_demands), quality_dual=np.zeros(0),
             cap_dual=0.0 if self.co2e_cap is not None else math.nan,
             objective=float(obj_vector @ bau), termination="no arcs: business as usual",
