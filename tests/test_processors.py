@@ -7,7 +7,9 @@ independent scipy linprog cross-check of test_exchange_invariants extended to pr
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -19,9 +21,12 @@ from hypothesis import strategies as st
 from test_exchange_invariants import linprog_optimum
 
 from symbiosis.candidates import Candidates
+from symbiosis.errors import InputError
 from symbiosis.exchange import solve_column_generation, solve_exchange
 from symbiosis.exchange.blocks import block_labels
+from symbiosis.inputs import load_region
 from symbiosis.network.processors import LINK_COLUMNS, PROCESSOR_COLUMNS
+from symbiosis.pipeline import optimise
 from symbiosis.results import check_solution
 
 
@@ -210,3 +215,68 @@ def test_a_solution_whose_outputs_do_not_follow_the_activity_is_refused() -> Non
     sol.z = sol.z * 0.5
     with pytest.raises(ConservationError, match="supply S1"):
         check_solution(cand, sol, 1e-9)
+
+
+# --- a region with a processor, read from files -------------------------------------------------------
+
+REGION = Path(__file__).parent / "data" / "regions" / "processor"
+
+
+def test_processor_region_runs_its_chain_end_to_end() -> None:
+    """6000 t spent grain = 14,400 t of reference substrate (ratio 2.4): it replaces the 5000 t bought and the
+    plant grows to 14,400 t/yr (within 30,000); its digestate (0.9395 t per t) follows, 13,528.8 t."""
+    region = load_region(REGION)
+    results = optimise(region)
+    proc = results.processors.set_index("facility_id")
+    assert proc.at["digester", "activity_bau"] == pytest.approx(5000.0)
+    assert proc.at["digester", "activity_optimum"] == pytest.approx(14400.0, rel=1e-9)
+    digestate = results.supplies.set_index("supply_id").loc["digester.model.out.digestate"]
+    assert digestate["amount_t_per_yr"] == pytest.approx(0.9395 * 14400.0, rel=1e-9)
+    assert digestate["exchanged_t_per_yr"] + digestate["to_fate_t_per_yr"] == pytest.approx(
+        digestate["amount_t_per_yr"], rel=1e-9)
+    assert results.kpis["objective_optimum"] <= results.kpis["objective_bau"]
+    # The digester's balance after the optimum closes (its model closes; intake and outputs scale with z).
+    after = results.balances_after.table.set_index(["facility_id", "quantity"])
+    assert after.at[("digester", "mass"), "closure"] == pytest.approx(0.0, abs=1e-6)
+
+
+def _write_region(tmp_path: Path, processors: str, facilities: str | None = None) -> Path:
+    folder = tmp_path / "region"
+    shutil.copytree(REGION, folder)
+    (folder / "processors.csv").write_text(processors, encoding="utf-8")
+    if facilities is not None:
+        (folder / "facilities.csv").write_text(facilities, encoding="utf-8")
+    return folder
+
+
+@pytest.mark.parametrize(("text", "message", "column"), [
+    ("facility_id,capacity\ndigester,-5\n", "", "capacity"),
+    ("facility_id,capacity\ndigester,1000\n", "capacity below the current activity", "capacity"),
+    ("facility_id,capacity\nnowhere,1000\n", "unknown facility", "facility_id"),
+    ("facility_id,capacity\nbrewery,1000\n", "needs a process model", "facility_id"),
+    ("facility_id,capacity,colour\ndigester,9000,red\n", "unknown column", "colour"),
+])
+def test_bad_processor_rows_are_located_errors(tmp_path: Path, text: str, message: str, column: str) -> None:
+    with pytest.raises(InputError) as info:
+        load_region(_write_region(tmp_path, text))
+    problems = [p for p in info.value.problems if p.file.endswith("processors.csv")]
+    assert problems, info.value
+    assert any(message in p.message and p.column == column for p in problems), problems
+    assert all(p.row == 2 for p in problems if p.column != "colour")
+
+
+def test_unknown_process_model_of_a_processor_is_a_located_error(tmp_path: Path) -> None:
+    facilities = (REGION / "facilities.csv").read_text(encoding="utf-8").replace("anaerobic_digester", "no_such_model")
+    with pytest.raises(InputError, match="unknown process model"):
+        load_region(_write_region(tmp_path, "facility_id,capacity\ndigester,9000\n", facilities))
+
+
+def test_yields_that_do_not_close_name_the_model_file(tmp_path: Path) -> None:
+    models = tmp_path / "models"
+    shutil.copytree(Path(__file__).parents[1] / "models", models)
+    path = models / "anaerobic_digester.yaml"
+    path.write_text(path.read_text(encoding="utf-8").replace("amount: 0.9395", "amount: 0.5"), encoding="utf-8")
+    with pytest.raises(InputError) as info:
+        load_region(REGION, models_directory=models)
+    found = [p for p in info.value.problems if p.file == "models/anaerobic_digester.yaml"]
+    assert found and "do not close" in found[0].message and "1 t in, 0.5605 t out" in str(found[0].found)

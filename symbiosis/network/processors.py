@@ -323,3 +323,20 @@ def polish(arrays: ExchangeArrays, x: np.ndarray, w: np.ndarray, y: np.ndarray, 
     z[:] = np.maximum(z, need)
     w[a.out_rows] = np.maximum(a.out_per_unit * z[a.out_p] - shipped[a.out_rows], 0.0)
     y[a.in_rows] = np.maximum(a.in_per_unit * z[a.in_p] - replaced[a.in_rows], 0.0)
+
+
+def scale_to_activity(region: Any, candidates: Candidates, z: np.ndarray | None) -> Any:
+    """A copy of ``region`` whose processors' flows (mass and energy, not stock change) are scaled to the
+    activity ``z``: the region as it runs at the optimum, before the exchanges are put in place."""
+    if not has_processors(candidates) or z is None or len(z) == 0:
+        return region
+    table = _table(candidates)
+    factor = pd.Series(np.asarray(z, float) / table["activity"].to_numpy(float),
+                       index=table["facility_id"].to_numpy())
+    scaled = region.copy()
+    flows = scaled.flows
+    f = flows["facility_id"].map(factor)
+    hit = f.notna() & (flows["direction"] != "stock")
+    for column in ("amount_t_per_yr", "amount_mwh_per_yr"):
+        flows.loc[hit, column] = flows.loc[hit, column] * f[hit]
+    return scaled
