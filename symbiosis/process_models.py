@@ -58,6 +58,9 @@ class ProcessModel(BaseModel):
     sources: dict[str, str] = Field(default_factory=dict)
     flows: list[ModelFlow]
     quality: list[ModelQuality] = Field(default_factory=list)
+    #: Processors: substance → output material → share of the substance entering that leaves by that output
+    #: (symbiosis.network.substances; what the shares leave unassigned stays in the plant).
+    transfer: dict[str, dict[str, float]] = Field(default_factory=dict)
 
 
 def yaml_problem(file: str, exc: yaml.YAMLError, problems: Problems) -> None:

@@ -34,6 +34,7 @@ from symbiosis.network.processors import (
     processor_problems,
     scale_to_activity,
 )
+from symbiosis.network.substances import trace_region
 from symbiosis.region import Region
 
 logger = logging.getLogger(__name__)
@@ -61,6 +62,10 @@ class Results:
     parameters: dict[str, Any] = field(default_factory=dict)
     #: Processors' activity, BAU and optimum (symbiosis.network.processors.activity_table); empty without any.
     processors: pd.DataFrame = field(default_factory=pd.DataFrame)
+    #: Substances traced by mass through the optimum, and outputs above their guarantee
+    #: (symbiosis.network.substances; columns in docs/architecture.md).
+    substances: pd.DataFrame = field(default_factory=pd.DataFrame)
+    substance_warnings: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
 # --- the post-solve check ------------------------------------------------------------------------------
@@ -203,11 +208,13 @@ def evaluate(region: Region, candidates: Candidates, solution: Solution, *, tole
     after = balances_after(running, exchanges)
     check_conservation(before if running is region else balances(running), after)
     parameters = {**(candidates.parameters or {}), **solution.parameters, "tolerance": tolerance}
+    tracing = trace_region(region, candidates, solution)
     logger.info("results: %d exchanges, cost %.6g → %.6g, CO2e %.6g → %.6g t", kpis["n_exchanges"],
                 kpis["cost_bau"], kpis["cost_optimum"], kpis["co2e_bau_t"], kpis["co2e_optimum_t"])
     return Results(exchanges=exchanges, supplies=supplies, demands=demands, facilities=facilities, kpis=kpis,
                    balances=before, balances_after=after, parameters=parameters,
-                   processors=activity_table(candidates, solution.z))
+                   processors=activity_table(candidates, solution.z), substances=tracing.table,
+                   substance_warnings=tracing.warnings)
 
 
 EXCHANGE_COLUMNS = [

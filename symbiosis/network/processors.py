@@ -114,10 +114,17 @@ def check_model_closure(model: object, problems: Problems, tolerance: float = 0.
             totals[flow.direction] = totals.get(flow.direction, 0.0) + mass
         except Exception:  # noqa: BLE001 - volumes and energies are not part of the mass closure
             continue
+    model_id = getattr(model, "id", "?")
+    outputs_named = {flow.material for flow in getattr(model, "flows", []) if flow.direction == "out"}
+    for substance, shares in (getattr(model, "transfer", None) or {}).items():
+        bad = {k: v for k, v in shares.items() if k not in outputs_named or not 0 <= v <= 1}
+        if bad or sum(shares.values()) > 1 + 1e-9:
+            problems.add(f"models/{model_id}.yaml", "transfer coefficients must name the model's outputs, each "
+                         "0..1, summing to at most 1", column=f"transfer.{substance}", found=shares,
+                         expected=f"shares of {substance} by output material among {sorted(outputs_named)}")
     inputs, outputs = totals["in"], totals["out"]
     scale = max(inputs, outputs)
     if scale > 0 and abs(inputs - outputs) > tolerance * scale:
-        model_id = getattr(model, "id", "?")
         problems.add(f"models/{model_id}.yaml", "a processor's yields do not close its mass balance",
                      column="flows.amount", found=f"{inputs:.6g} t in, {outputs:.6g} t out per unit of activity",
                      expected=f"inputs = outputs within {tolerance:.0%} (a processor's outputs follow its inputs)",
