@@ -185,8 +185,11 @@ def evaluate(region: Region, candidates: Candidates, solution: Solution, *, tole
     received = np.bincount(arrays.arc_d, weights=x, minlength=arrays.n_demands)
 
     supplies = sup.copy()
-    # A processor's outputs and intake follow its activity: the amounts at the optimum (fixed elsewhere).
-    supplies["amount_t_per_yr"], amount_r = processor_amounts(candidates, solution.z)
+    # A processor's outputs and intake follow its activity: with processors, the amounts at the optimum
+    # beside the business-as-usual ones (equal except on processor rows).
+    amount_s, amount_r = processor_amounts(candidates, solution.z)
+    if arrays.n_processors:
+        supplies["amount_optimum_t_per_yr"] = amount_s
     supplies["exchanged_t_per_yr"] = shipped
     supplies["to_fate_t_per_yr"] = w
     supplies["shadow_price_per_t"] = solution.supply_dual
@@ -195,7 +198,8 @@ def evaluate(region: Region, candidates: Candidates, solution: Solution, *, tole
     supplies["reason_detail"] = reasons["reason_detail"].to_numpy()
 
     demands = dem.copy()
-    demands["amount_t_per_yr"] = amount_r
+    if arrays.n_processors:
+        demands["amount_optimum_t_per_yr"] = amount_r
     demands["secondary_t_per_yr"] = replaced
     demands["secondary_received_t_per_yr"] = received
     demands["virgin_t_per_yr"] = y

@@ -231,9 +231,10 @@ def test_processor_region_runs_its_chain_end_to_end() -> None:
     assert proc.at["digester", "activity_bau"] == pytest.approx(5000.0)
     assert proc.at["digester", "activity_optimum"] == pytest.approx(14400.0, rel=1e-9)
     digestate = results.supplies.set_index("supply_id").loc["digester.model.out.digestate"]
-    assert digestate["amount_t_per_yr"] == pytest.approx(0.9395 * 14400.0, rel=1e-9)
+    assert digestate["amount_t_per_yr"] == pytest.approx(0.9395 * 5000.0, rel=1e-9)  # business as usual
+    assert digestate["amount_optimum_t_per_yr"] == pytest.approx(0.9395 * 14400.0, rel=1e-9)
     assert digestate["exchanged_t_per_yr"] + digestate["to_fate_t_per_yr"] == pytest.approx(
-        digestate["amount_t_per_yr"], rel=1e-9)
+        digestate["amount_optimum_t_per_yr"], rel=1e-9)
     assert results.kpis["objective_optimum"] <= results.kpis["objective_bau"]
     # The digester's balance after the optimum closes (its model closes; intake and outputs scale with z).
     after = results.balances_after.table.set_index(["facility_id", "quantity"])

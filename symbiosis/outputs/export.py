@@ -245,6 +245,11 @@ def write_results(results: Any, out_dir: str | os.PathLike[str], *, public: bool
         "facilities": disclosure.with_aggregates(view, "facilities", view.facilities),
         "balances": balances_frame(view),
     }
+    # Processors and traced substances (symbiosis.network), written only where the run has any.
+    for name in ("processors", "substances", "substance_warnings"):
+        frame = getattr(view, name, None)
+        if frame is not None and len(frame):
+            tables[name] = frame
     for name, frame in tables.items():
         written[f"{name}.csv"] = write_atomic(out / f"{name}.csv", _csv_writer(frame))
 
