@@ -141,7 +141,9 @@ def _quality_problems(candidates: Candidates, x: np.ndarray, y: np.ndarray, rece
     if dq is None or dq.empty or not len(arcs):
         return []
     terms = pd.DataFrame({"s": arcs["s"].to_numpy(np.int64), "d": arcs["d"].to_numpy(np.int64), "x": x})
-    terms = terms[terms["x"] > 0].merge(dq[["d", "parameter"]], on="d").merge(
+    # One term per arc and bounded parameter, even when a demand bounds a parameter both ways (a max and a min).
+    bounded = dq[["d", "parameter"]].drop_duplicates()
+    terms = terms[terms["x"] > 0].merge(bounded, on="d").merge(
         sq[["s", "parameter", "value"]], on=["s", "parameter"], how="left")
     problems: list[str] = []
     missing = terms[terms["value"].isna()]

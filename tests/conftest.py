@@ -1,13 +1,20 @@
-"""Shared fixtures: the tiny test region (invented figures, its own reference tables and process model)."""
+"""Shared fixtures: the tiny test region (invented figures, its own reference tables and process model).
+
+Also the suite-wide settings: the hypothesis profiles (``ci``: derandomised, a fixed number of examples, no
+deadline; ``dev``: hypothesis' random search without a deadline), chosen by ``HYPOTHESIS_PROFILE`` or, when
+that is unset, by ``CI``; and a summary line naming the browser tests that did not run outside CI.
+"""
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from hypothesis import HealthCheck, settings
 
 from symbiosis.inputs import load_region
 from symbiosis.region import Region
@@ -17,6 +24,14 @@ TEST_REFERENCE = TEST_DATA / "reference"
 TEST_MODELS = TEST_DATA / "models"
 TINY = TEST_DATA / "regions" / "tiny"
 REPO = Path(__file__).resolve().parent.parent
+
+# Solves take a variable time on a shared machine: no deadline in either profile. Under CI the examples are
+# derived from each test's name (derandomize), so a run can be repeated exactly and never fails by chance.
+settings.register_profile("ci", derandomize=True, max_examples=50, deadline=None, print_blob=True,
+                          suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile("dev", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+HYPOTHESIS_PROFILE = os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if os.environ.get("CI") else "dev")
+settings.load_profile(HYPOTHESIS_PROFILE)
 
 
 def load_test_region(path: Path) -> Region:
@@ -61,7 +76,7 @@ def update_expected(request: pytest.FixtureRequest) -> bool:
 @pytest.fixture(scope="session")
 def sample() -> tuple[object, Region]:
     """(Results, Region) of the shipped Kalundborg region through the real pipeline, once per test process."""
-    from browser_support import sample_results
+    from tests.browser_support import sample_results
 
     return sample_results()
 
@@ -69,3 +84,21 @@ def sample() -> tuple[object, Region]:
 @pytest.fixture(scope="session")
 def results(sample: tuple[object, Region]) -> object:
     return sample[0]
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return f"hypothesis profile: {HYPOTHESIS_PROFILE} (set HYPOTHESIS_PROFILE=ci|dev to choose)"
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, exitstatus: int, config: pytest.Config
+                            ) -> None:
+    """Say loudly when browser tests were skipped (they can only skip outside CI; under CI they fail)."""
+    skipped = [report for report in terminalreporter.stats.get("skipped", [])
+               if "browser" in getattr(report, "keywords", {})]
+    if not skipped:
+        return
+    longrepr = skipped[0].longrepr
+    reason = (str(longrepr[-1]) if isinstance(longrepr, tuple) else str(longrepr)).removeprefix("Skipped: ")
+    terminalreporter.write_sep("!", f"{len(skipped)} BROWSER TESTS DID NOT RUN", red=True, bold=True)
+    terminalreporter.write_line(f"{reason}. What a person sees in the map and the report was not checked; "
+                                "under CI (env CI set) this is a failure.", red=True)

@@ -15,6 +15,7 @@ import argparse
 import logging
 import time
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -274,6 +275,83 @@ def instances(draw: st.DrawFn, *, capacities: bool = True) -> Candidates:
                                    "virgin_value": draw(st.integers(int(limit * 10), 100)) / 10})
     return make_candidates(supplies, demands, arcs, supply_quality=supply_quality,
                            demand_quality=demand_quality)
+
+
+@dataclass
+class Corner:
+    """A drawn instance with the run it is solved under (``corner_instances``)."""
+
+    candidates: Candidates
+    carbon_price: float
+    weights: dict[str, float]
+    cap_fraction: float | None  # where the emission cap sits between the least and BAU emissions; None: no cap
+    virgin_outside_bound: bool  # a demand's virgin material breaks its own bound: symbiosis must refuse
+
+
+@st.composite
+def corner_instances(draw: st.DrawFn) -> Corner:
+    """Networks that reach the hard corners: up to three quality parameters, a max and a min on one
+    parameter at once (a window), capacities of zero, shares of 0, ratio ≠ 1, sold fates (negative cost),
+    objective weights on CO2e, emission caps (some below what any network reaches: infeasible), and,
+    now and then, virgin material outside its own bound (refused before any solve)."""
+    n_s = draw(st.integers(1, 5))
+    n_d = draw(st.integers(1, 5))
+    params = [f"q{k}" for k in range(draw(st.integers(1, 3)))]
+    pairs = [(s, d) for s in range(n_s) for d in range(n_d)]
+    chosen = draw(st.lists(st.booleans(), min_size=len(pairs), max_size=len(pairs)))
+    supplies = [{
+        "amount_t_per_yr": float(draw(st.integers(0, 500))),
+        "fate_cost_per_t": float(draw(st.integers(-20, 100))),
+        "fate_co2e_per_t": draw(st.integers(0, 50)) / 100,
+        "fate_kind": draw(st.sampled_from(["landfill", "incineration", "sold", "sewer"])),
+    } for _ in range(n_s)]
+    demands = [{
+        "amount_t_per_yr": float(draw(st.integers(0, 500))),
+        "virgin_price_per_t": float(draw(st.integers(0, 120))),
+        "virgin_co2e_per_t": draw(st.integers(0, 100)) / 100,
+        "max_secondary_share": draw(st.sampled_from([1.0, 0.75, 0.5, 0.0])),
+    } for _ in range(n_d)]
+    arcs = []
+    for (s, d), keep in zip(pairs, chosen, strict=True):
+        if keep:
+            km = float(draw(st.integers(0, 200)))
+            arcs.append({
+                "s": s, "d": d, "distance_km": km, "max_distance_km": 200.0,
+                "ratio": draw(st.sampled_from([0.5, 0.9, 1.0, 1.5])),
+                "processing_cost_per_t": float(draw(st.integers(0, 30))),
+                "processing_co2e_per_t": draw(st.integers(0, 10)) / 100,
+                "transport_cost_per_t": 0.1 * km, "transport_co2e_per_t": 0.0001 * km,
+                "capacity_t_per_yr": draw(st.sampled_from([np.nan, np.nan, 0.0, 50.0, 200.0])),
+            })
+    supply_quality = [{"s": s, "parameter": q, "value": draw(st.integers(0, 100)) / 10}
+                      for s in range(n_s) for q in params]
+    demand_quality = []
+    for d in range(n_d):
+        for q in params:
+            kind = draw(st.sampled_from(["", "max", "min", "window"]))
+            lo, hi = sorted(draw(st.lists(st.integers(5, 95), min_size=2, max_size=2, unique=True)))
+            virgin = draw(st.integers(lo, hi)) / 10  # inside the window: business as usual is feasible
+            if kind in ("max", "window"):
+                demand_quality.append({"d": d, "parameter": q, "bound": "max", "limit": hi / 10,
+                                       "virgin_value": virgin})
+            if kind in ("min", "window"):
+                demand_quality.append({"d": d, "parameter": q, "bound": "min", "limit": lo / 10,
+                                       "virgin_value": virgin})
+    outside = bool(demand_quality) and draw(st.integers(0, 9)) == 0
+    if outside:
+        k = draw(st.integers(0, len(demand_quality) - 1))
+        row = demand_quality[k]
+        row["virgin_value"] = row["limit"] + (0.5 if row["bound"] == "max" else -0.5)
+    weights = draw(st.sampled_from([{"cost": 1.0, "co2e": 0.0}, {"cost": 1.0, "co2e": 40.0},
+                                    {"cost": 0.5, "co2e": 0.0}, {"cost": 0.0, "co2e": 1.0}]))
+    return Corner(
+        candidates=make_candidates(supplies, demands, arcs, supply_quality=supply_quality,
+                                   demand_quality=demand_quality),
+        carbon_price=draw(st.sampled_from([0.0, 0.0, 25.0, 150.0])),
+        weights=weights,
+        cap_fraction=draw(st.sampled_from([None, None, -0.5, 0.05, 0.5])),
+        virgin_outside_bound=outside,
+    )
 
 
 def time_exchange(n_arcs: int, *, seed: int = 0, repeat: int = 3, compare: bool = False) -> pd.DataFrame:

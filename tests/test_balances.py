@@ -64,6 +64,7 @@ amounts = st.floats(min_value=0.0, max_value=1e7, allow_nan=False, allow_infinit
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@pytest.mark.slow
 @given(facilities=st.lists(
     st.tuples(st.lists(amounts, min_size=1, max_size=4), st.lists(amounts, max_size=4),
               st.floats(min_value=-1e6, max_value=1e6, allow_nan=False)),

@@ -8,17 +8,12 @@ Without capacity S0 fills D0's share (75 t); S1 → D1 is held by quality at x �
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent / "benchmarks"))
-from bare_highs import solve_bare  # noqa: E402
-
-from symbiosis.candidates import Candidates  # noqa: E402
+from symbiosis.candidates import Candidates
+from tests.benchmarks.bare_highs import solve_bare
 
 
 def tiny_candidates(capacity: float = np.nan) -> Candidates:
@@ -78,3 +73,45 @@ def test_bau_bound() -> None:
     objective, _, _ = solve_bare(tiny_candidates(), carbon_price=0.0)
     bau = 100 * 50 + 100 * 20 + 150 * 30 + 100 * 10
     assert objective <= bau
+
+
+# --- the same hand-solved network through symbiosis's own solver ----------------------------------------
+
+
+def symbiosis_candidates(capacity: float = np.nan) -> Candidates:
+    """The network above as Candidates hold it: virgin_value defaulted (the limit under a min, as documented)."""
+    cand = tiny_candidates(capacity)
+    dq = cand.demand_quality
+    cand.demand_quality = dq.assign(virgin_value=dq["virgin_value"].fillna(dq["limit"]))
+    return cand
+
+
+@pytest.mark.parametrize("decompose", [True, False])
+def test_solve_exchange_finds_the_hand_optimum(decompose: bool) -> None:
+    from symbiosis.exchange import solve_exchange
+    from symbiosis.exchange.model import exchange_arrays
+    from tests.independent import assert_kkt, reference_lp
+
+    cand = symbiosis_candidates()
+    sol = solve_exchange(cand, carbon_price=0.0, decompose=decompose)
+    assert sol.objective == pytest.approx(5941.6666667, rel=1e-7)
+    np.testing.assert_allclose(sol.x, [75.0, 0.0, 100.0 / 3.0], atol=1e-6)
+    np.testing.assert_allclose(sol.y, [75.0, 200.0 / 3.0], atol=1e-6)
+    np.testing.assert_allclose(sol.w, [25.0, 200.0 / 3.0], atol=1e-6)
+    assert sol.objective_bau == pytest.approx(100 * 50 + 100 * 20 + 150 * 30 + 100 * 10)
+    # The binding rows have positive duals: D0's share (75 = 0.5 · 150) and D1's chloride (x = y/2).
+    assert sol.share_dual[0] > 1e-6
+    rows = exchange_arrays(cand).quality_rows.reset_index(drop=True)
+    chloride_d1 = rows.index[(rows["d"] == 1) & (rows["parameter"] == "Cl")][0]
+    assert sol.quality_dual[chloride_d1] > 1e-6
+    assert_kkt(reference_lp(cand), sol, rows)
+
+
+def test_solve_exchange_with_a_capacity_and_a_carbon_price() -> None:
+    from symbiosis.exchange import solve_exchange
+
+    capped = solve_exchange(symbiosis_candidates(capacity=60.0), carbon_price=0.0, method="simplex")
+    assert capped.objective == pytest.approx(6331.6666667, rel=1e-7)
+    np.testing.assert_allclose(capped.x, [60.0, 15.0, 100.0 / 3.0], atol=1e-6)
+    priced = solve_exchange(symbiosis_candidates(), carbon_price=10.0)
+    assert priced.objective == pytest.approx(5941.6666667 + 10.0 * 75.0, rel=1e-7)

@@ -14,7 +14,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from browser_support import (
+
+from symbiosis.outputs.export import exchange_material_groups, write_results
+from symbiosis.outputs.mapping import save_map
+from symbiosis.outputs.report import format_kpi, kpi_decimals, write_report
+from symbiosis.results import Results
+from tests.browser_support import (
     ARTIFACTS,
     LOCAL_ORIGIN,
     OfflineRouter,
@@ -25,11 +30,6 @@ from browser_support import (
     require_browser,
     synthetic_pipeline_results,
 )
-
-from symbiosis.outputs.export import exchange_material_groups, write_results
-from symbiosis.outputs.mapping import save_map
-from symbiosis.outputs.report import format_kpi, kpi_decimals, write_report
-from symbiosis.results import Results
 
 pytestmark = pytest.mark.browser
 
@@ -159,6 +159,7 @@ def test_self_contained_report_needs_no_plotly_cdn(site: tuple[Path, Results, st
         assert_clean(router, log)
 
 
+@pytest.mark.slow
 def test_many_facilities_are_clustered(tmp_path: Path) -> None:
     big = synthetic_pipeline_results(BIG_REGION_FACILITIES)[0]
     path = save_map(big, tmp_path / "map.html")
@@ -177,6 +178,7 @@ def test_many_facilities_are_clustered(tmp_path: Path) -> None:
         assert_clean(router, log)
 
 
+@pytest.mark.slow
 def test_large_maps_draw_on_a_canvas_without_arrows(tmp_path: Path) -> None:
     # The thresholds are lowered so that the 600-facility region takes the path a 10,000-facility one takes.
     big = synthetic_pipeline_results(BIG_REGION_FACILITIES)[0]

@@ -59,6 +59,7 @@ def test_pipeline_strategies_agree(tiny_region):
         optimise(tiny_region, strategy="magic")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("seed", [3, 4])
 def test_column_generation_on_generated_regions(tmp_path, seed):
     from symbiosis.candidates import candidates

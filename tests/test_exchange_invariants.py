@@ -5,6 +5,12 @@ no value is a denormal); every optimum must conserve each supply and demand, kee
 capacity bounds in the physical blend, never be worse than business as usual, and satisfy strong duality
 with the reported duals (which pins down their signs). The cross-check builds its own A_eq / A_ub / c from
 the Candidates tables, independently of symbiosis.exchange, and compares optima to 1e-6 relative.
+
+The hard corners (``corner_instances``: several quality parameters, a max and a min at once, objective
+weights, emission caps including unreachable ones, virgin material outside its own bound) are checked against
+tests/independent.py: the same optimum as scipy's linprog on an LP built from the raw tables, infeasibility
+where linprog finds it, and the published duals certified optimal (dual feasibility from reduced costs
+recomputed from the raw arc data, complementary slackness, strong duality).
 """
 
 from __future__ import annotations
@@ -12,14 +18,15 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from helpers_exchange import instances, random_candidates
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from scipy.optimize import linprog
 
 from symbiosis.candidates import Candidates
-from symbiosis.exchange import solve_exchange
+from symbiosis.exchange import ExchangeModel, SolverError, solve_exchange
 from symbiosis.results import check_solution
+from tests.helpers_exchange import Corner, corner_instances, instances, random_candidates
+from tests.independent import assert_kkt, reference_lp
 
 carbon_prices = st.sampled_from([0.0, 30.0, 150.0])
 fast = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -29,6 +36,7 @@ def _close(a: np.ndarray, b: np.ndarray, scale: np.ndarray) -> bool:
     return bool(np.all(np.abs(a - b) <= 1e-6 * np.maximum(1.0, np.abs(scale))))
 
 
+@pytest.mark.slow
 @fast
 @given(cand=instances(), carbon_price=carbon_prices)
 def test_balances_bounds_and_no_worse_than_bau(cand: Candidates, carbon_price: float) -> None:
@@ -178,3 +186,48 @@ def test_simplex_and_ipm_agree_on_a_larger_instance() -> None:
     simplex = solve_exchange(cand, carbon_price=50.0, method="simplex")
     assert ipm.objective == pytest.approx(simplex.objective, rel=1e-7)
     assert isinstance(pd.Series(ipm.x).sum(), float)
+
+
+# --- hard corners, against an independent LP and a dual certificate --------------------------------------
+
+
+def _emission_cap(cand: Candidates, fraction: float) -> float:
+    """A cap ``fraction`` of the way from the least emissions any network reaches to business as usual's;
+    a negative fraction puts it at least 1 t below the least: unreachable."""
+    least = reference_lp(cand, weights=(0.0, 1.0)).solve()
+    assert least.status == 0, least.message
+    bau = float(cand.supplies["fate_co2e_per_t"] @ cand.supplies["amount_t_per_yr"]
+                + cand.demands["virgin_co2e_per_t"] @ cand.demands["amount_t_per_yr"])
+    if fraction < 0:
+        return float(least.fun) - max(1.0, -fraction * (bau - least.fun))
+    return float(least.fun) + fraction * (bau - least.fun) + 1e-6 * max(1.0, abs(least.fun))
+
+
+@pytest.mark.slow
+@given(corner=corner_instances())
+@settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
+def test_hard_corners_match_an_independent_lp_and_the_duals_are_optimal(corner: Corner) -> None:
+    cand = corner.candidates
+    weights = (corner.weights["cost"], corner.weights["co2e"])
+    if corner.virgin_outside_bound:
+        with pytest.raises(ValueError, match="virgin material violates its own quality bound"):
+            solve_exchange(cand, carbon_price=corner.carbon_price, weights=corner.weights)
+        return
+    cap = None if corner.cap_fraction is None else _emission_cap(cand, corner.cap_fraction)
+    lp = reference_lp(cand, carbon_price=corner.carbon_price, weights=weights, co2e_cap=cap)
+    reference = lp.solve()
+    model = ExchangeModel(cand, carbon_price=corner.carbon_price, weights=corner.weights)
+    if reference.status == 2:  # infeasible: only an unreachable cap can do that
+        assert corner.cap_fraction is not None and corner.cap_fraction < 0
+        with pytest.raises((SolverError, ValueError), match="cap|infeasible"):
+            model.set_co2_cap(cap)
+            model.solve()
+        return
+    assert reference.status == 0, reference.message
+    model.set_co2_cap(cap)
+    sol = model.solve()
+    assert sol.objective == pytest.approx(reference.fun, rel=1e-6, abs=1e-5)
+    assert_kkt(lp, sol, model.arrays.quality_rows)
+    check_solution(cand, sol, 1e-6)
+    if cap is not None:
+        assert sol.co2e_t <= cap + 1e-6 * max(1.0, abs(cap))

@@ -12,14 +12,6 @@ import math
 import numpy as np
 import pyomo.environ as pyo
 import pytest
-from helpers_exchange import (
-    blend_candidates,
-    calorific_candidates,
-    carbon_candidates,
-    make_candidates,
-    scarce_candidates,
-    share_candidates,
-)
 
 from symbiosis.exchange import (
     ExchangeModel,
@@ -27,6 +19,14 @@ from symbiosis.exchange import (
     build_model,
     exchange_arrays,
     solve_exchange,
+)
+from tests.helpers_exchange import (
+    blend_candidates,
+    calorific_candidates,
+    carbon_candidates,
+    make_candidates,
+    scarce_candidates,
+    share_candidates,
 )
 
 REL = 1e-7

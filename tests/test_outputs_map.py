@@ -14,7 +14,6 @@ from typing import Any
 import folium
 import numpy as np
 import pytest
-from browser_support import most_connected, optimised_with, synthetic_pipeline_results
 
 from symbiosis.outputs.export import exchange_material_groups
 from symbiosis.outputs.mapping import explore, line_weights, map_html, save_map, screen_bearing
@@ -22,6 +21,7 @@ from symbiosis.outputs.report import format_kpi, render_report, write_report
 from symbiosis.outputs.sankey import facility_sankey, network_sankey
 from symbiosis.region import Region
 from symbiosis.results import Results
+from tests.browser_support import most_connected, optimised_with, synthetic_pipeline_results
 from tests.conftest import TINY, load_test_region
 
 HOSTILE = "<script>alert(1)</script>"
@@ -203,3 +203,36 @@ def test_long_tables_are_cut_and_name_their_file(results: Results) -> None:
     html = render_report(results, max_rows=5)
     assert f"Showing the first 5 of {n} rows; all are in <code>exchanges.csv</code>" in html
     assert html.count('class="exchange-row"') == 5
+
+
+def test_network_sankey_of_the_tiny_region_by_hand() -> None:
+    """Link values against the hand optimum of tests/tiny_by_hand.py, not against the tables drawn from."""
+    from symbiosis.pipeline import optimise
+    from tests import tiny_by_hand as hand
+
+    results = optimise(load_test_region(TINY))
+
+    def links(after: bool) -> dict[tuple[str, str], float]:
+        data = network_sankey(results, after=after, by="facility", public=False).data[0]
+        label = list(data.node.label)
+        return {(label[s], label[t]): v for s, t, v in zip(data.link.source, data.link.target, data.link.value,
+                                                            strict=True)}
+
+    after = links(True)
+    assert after == pytest.approx({
+        ("Supply: Power station", "Demand: Plasterboard plant"): hand.X_GYPSUM,
+        ("Supply: Power station", "Demand: Cement works"): hand.X_CEMENT,
+        ("Supply: Power station", "Demand: Distant cement works"): hand.X_FAR,
+        ("Virgin: Plasterboard plant", "Demand: Plasterboard plant"): 25_000 - hand.X_GYPSUM,
+        ("Virgin: Cement works", "Demand: Cement works"): 100_000 - 0.9 * hand.X_CEMENT,
+        ("Virgin: Distant cement works", "Demand: Distant cement works"): 200_000 - 0.9 * hand.X_FAR,
+        ("Virgin: Power station", "Demand: Power station"): 100_000,
+    }, rel=1e-7)  # nothing is left to landfill: no fate link
+    before = links(False)
+    assert before == pytest.approx({
+        ("Supply: Power station", "Fate: landfill"): 60_000,
+        ("Virgin: Plasterboard plant", "Demand: Plasterboard plant"): 25_000,
+        ("Virgin: Cement works", "Demand: Cement works"): 100_000,
+        ("Virgin: Distant cement works", "Demand: Distant cement works"): 200_000,
+        ("Virgin: Power station", "Demand: Power station"): 100_000,
+    }, rel=1e-12)

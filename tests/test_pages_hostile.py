@@ -23,11 +23,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
-from browser_support import LOCAL_ORIGIN, browser_page, require_browser
-from conftest import TEST_DATA, TEST_MODELS, TINY
 from typer.testing import CliRunner
 
 from symbiosis.cli import app
+from tests.browser_support import LOCAL_ORIGIN, browser_page, require_browser
+from tests.conftest import TEST_DATA, TEST_MODELS, TINY
 
 PAYLOADS = [
     "${alert(document.domain)}",
@@ -321,10 +321,9 @@ def test_a_folium_tooltip_gets_its_html_as_json_not_as_a_template_literal() -> N
 
 def test_slide_images_show_dollar_names_literally(tmp_path: Path) -> None:
     """matplotlib reads text between two ``$`` as mathtext: such a name stopped ``symbiosis run``."""
-    from conftest import load_test_region
-
     from symbiosis.outputs.static import exchange_map_png, kpi_bars_png
     from symbiosis.pipeline import optimise
+    from tests.conftest import load_test_region
 
     region = load_test_region(TINY)
     region.facilities.loc[region.facilities["facility_id"] == "power", "name"] = "Power $x^{ $ \\frac{"

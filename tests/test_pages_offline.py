@@ -12,14 +12,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from browser_support import ARTIFACTS, LOCAL_ORIGIN, TILE_HOSTS, browser_page, require_browser
-from conftest import TINY, load_test_region
 
 from symbiosis.outputs.mapping import OFFLINE_NOTICE_ID, save_map
 from symbiosis.outputs.offline import NotSelfContained, inline_assets
 from symbiosis.outputs.report import PLOTLY_NOTICE_ID, write_report
 from symbiosis.partners import find_partners, partners_map
 from symbiosis.pipeline import optimise
+from tests.browser_support import ARTIFACTS, LOCAL_ORIGIN, TILE_HOSTS, browser_page, require_browser
+from tests.conftest import TINY, load_test_region
 
 #: page -> (notice id, what it needs) for the pages that load their scripts from CDNs.
 CDN_PAGES = {

@@ -9,16 +9,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from helpers_exchange import (
-    blend_candidates,
-    calorific_candidates,
-    carbon_candidates,
-    instances,
-    make_candidates,
-    region_for,
-    scarce_candidates,
-    share_candidates,
-)
 from hypothesis import HealthCheck, given, settings
 
 from symbiosis.exchange import solve_exchange
@@ -29,6 +19,16 @@ from symbiosis.results import (
     Results,
     check_solution,
     evaluate,
+)
+from tests.helpers_exchange import (
+    blend_candidates,
+    calorific_candidates,
+    carbon_candidates,
+    instances,
+    make_candidates,
+    region_for,
+    scarce_candidates,
+    share_candidates,
 )
 
 KPI_KEYS = {
@@ -220,6 +220,7 @@ def test_reasons_from_screening_when_a_supply_has_no_arc():
     assert reason_of(res, "S3")[0] == "quality_screen"
 
 
+@pytest.mark.slow
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(cand=instances())
 def test_reasons_and_price_invariants_on_random_networks(cand):

@@ -94,6 +94,7 @@ def _paths():
     return [SCENARIOS / "base.yaml", SCENARIOS / "landfill_tax_doubled.yaml", SCENARIOS / "no_board_plant.yaml"]
 
 
+@pytest.mark.slow
 def test_serial_parallel_and_dask_runners_agree(tmp_path):
     serial = [run_scenario(p) for p in _paths()]
     with ProcessPoolExecutor(max_workers=2) as pool:

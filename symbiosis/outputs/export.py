@@ -4,6 +4,8 @@ The last stage of the pipeline writes what the optimiser found in formats an ana
 ``exchanges.csv``, ``supplies.csv``, ``demands.csv``, ``facilities.csv``, ``balances.csv`` (before and
 after the exchanges, one ``stage`` column apart), ``kpis.json``, and ``exchanges.gpkg`` with a point layer
 ``facilities`` and a LineString layer ``exchanges`` (supply facility → demand facility), both EPSG:4326.
+No line has zero length: an exchange whose two ends are one point (internal reuse, or two confidential
+facilities coarsened into one grid cell) keeps its row with no geometry and says why in ``geometry_note``.
 Every file is written to a temporary file in the target folder and then moved over the old one, so an
 interrupted run never leaves a half-written output in place of a good one.
 
@@ -148,10 +150,18 @@ def facilities_geodataframe(results: Any) -> Any:
     return gpd.GeoDataFrame(facilities, geometry=geometry, crs="EPSG:4326")
 
 
+#: ``geometry_note`` of an exchange row written without a line (docs/outputs.md).
+INTERNAL_EXCHANGE_NOTE = "internal exchange (the facility serves itself): no line; the facility's point shows it"
+SAME_POINT_NOTE = "both ends are shown at one point (a coarsened confidential location): no line"
+
+
 def exchanges_geodataframe(results: Any) -> Any:
     """Exchanges as LineStrings from the supply facility to the demand facility (EPSG:4326).
 
-    An internal exchange (a facility serving itself) is a two-point line of zero length at the facility.
+    A zero-length line is not a valid line (and GIS tools drop or choke on it): an exchange whose two ends
+    are the same point, an internal exchange (a facility serving itself) or two confidential facilities
+    snapped into one grid cell, keeps its row with a missing geometry, and ``geometry_note`` says why
+    (empty on every row that has a line).
     """
     import geopandas as gpd
     from shapely.geometry import LineString
@@ -168,8 +178,12 @@ def exchanges_geodataframe(results: Any) -> Any:
             + ", ".join(sorted(set(exchanges.loc[missing, "supply_facility"].astype(str))
                                | set(exchanges.loc[missing, "demand_facility"].astype(str))))
         )
-    lines = [LineString([(a[1], a[0]), (b[1], b[0])]) for a, b in zip(start, end, strict=True)]
-    return gpd.GeoDataFrame(exchanges, geometry=lines, crs="EPSG:4326")
+    internal = (exchanges["supply_facility"].astype(str) == exchanges["demand_facility"].astype(str)).to_numpy()
+    one_point = (start == end).all(axis=1)
+    exchanges["geometry_note"] = np.where(internal, INTERNAL_EXCHANGE_NOTE, np.where(one_point, SAME_POINT_NOTE, ""))
+    lines = [None if same else LineString([(a[1], a[0]), (b[1], b[0])])
+             for a, b, same in zip(start, end, internal | one_point, strict=True)]
+    return gpd.GeoDataFrame(exchanges, geometry=gpd.GeoSeries(lines, crs="EPSG:4326"), crs="EPSG:4326")
 
 
 def _for_file(frame: pd.DataFrame) -> pd.DataFrame:
@@ -262,8 +276,9 @@ def write_results(results: Any, out_dir: str | os.PathLike[str], *, public: bool
     exchanges_gdf = _for_file(exchanges_geodataframe(view))
 
     def write_gpkg(tmp: Path) -> None:
-        facilities_gdf.to_file(tmp, layer="facilities", driver="GPKG", engine="pyogrio")
-        exchanges_gdf.to_file(tmp, layer="exchanges", driver="GPKG", engine="pyogrio")
+        # The layer types are stated, not inferred: a layer of internal exchanges only (no line) stays LineString.
+        facilities_gdf.to_file(tmp, layer="facilities", driver="GPKG", engine="pyogrio", geometry_type="Point")
+        exchanges_gdf.to_file(tmp, layer="exchanges", driver="GPKG", engine="pyogrio", geometry_type="LineString")
 
     written["exchanges.gpkg"] = write_atomic(out / "exchanges.gpkg", write_gpkg)
     logger.info("wrote %d result files to %s (public=%s)", len(written), out, public)
