@@ -15,10 +15,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-from helpers_exchange import make_candidates
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_exchange_invariants import linprog_optimum
 
 from symbiosis.candidates import Candidates
 from symbiosis.errors import InputError
@@ -28,6 +26,9 @@ from symbiosis.inputs import load_region
 from symbiosis.network.processors import LINK_COLUMNS, PROCESSOR_COLUMNS
 from symbiosis.pipeline import optimise
 from symbiosis.results import check_solution
+from tests.helpers_exchange import make_candidates
+from tests.independent import reference_lp
+from tests.test_exchange_invariants import linprog_optimum
 
 
 def with_processors(cand: Candidates, processors: Sequence[dict[str, Any]],
@@ -191,6 +192,9 @@ def test_random_chains_keep_yields_mass_capacity_and_bau(cand: Candidates) -> No
     assert sol.objective <= sol.objective_bau + 1e-7 * max(1.0, abs(sol.objective_bau))
     check_solution(cand, sol, 1e-9)
     assert sol.objective == pytest.approx(linprog_optimum(cand, 0.0), rel=1e-6, abs=1e-5)
+    reference = reference_lp(cand)  # tests/independent.py, built from the raw tables
+    assert reference.solve().status == 0
+    assert sol.objective == pytest.approx(float(reference.result.fun), rel=1e-6, abs=1e-5)
 
 
 def test_bau_is_a_feasible_point_of_the_model() -> None:

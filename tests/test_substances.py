@@ -8,11 +8,11 @@ import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_processors import REGION, chains, digester
 
 from symbiosis.candidates import Candidates
 from symbiosis.exchange import solve_exchange
 from symbiosis.network.substances import check_conservation, mass_fraction, trace
+from tests.test_processors import REGION, chains, digester
 
 MG_PER_KG = 1e-6
 
