@@ -191,7 +191,9 @@ def reference_lp(cand: Any, *, carbon_price: float = 0.0, weights: tuple[float, 
         a_ub = sp.hstack([a_ub, sp.coo_matrix((z_vals, (z_rows, z_cols)), shape=(a_ub.shape[0], n_p))]).tocsr()
         b_ub_all = b_ub_all.copy()
         b_ub_all[z_rows] = 0.0
-        cost_z = processors["operating_cost_per_unit"].to_numpy(float)
+        cost_z = processors["operating_cost_per_unit"].to_numpy(float) - (
+            processors["product_value_per_unit"].fillna(0.0).to_numpy(float)
+            if "product_value_per_unit" in processors else 0.0)
         money = np.concatenate([money, cost_z])
         co2e = np.concatenate([co2e, np.zeros(n_p)])
         c = np.concatenate([c, w_cost * cost_z])

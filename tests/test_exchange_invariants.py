@@ -106,7 +106,7 @@ def linprog_optimum(cand: Candidates, carbon_price: float) -> float:
         + lam * (arcs["transport_co2e_per_t"] + arcs["processing_co2e_per_t"]),
         sup["fate_cost_per_t"] + lam * sup["fate_co2e_per_t"],
         dem["virgin_price_per_t"] + lam * dem["virgin_co2e_per_t"],
-        proc["operating_cost_per_unit"] if n_p else np.zeros(0),
+        (proc["operating_cost_per_unit"] - proc.get("product_value_per_unit", 0.0)) if n_p else np.zeros(0),
     ])
     a_eq = np.zeros((n_s + n_d, n))
     b_eq = np.concatenate([sup["amount_t_per_yr"], dem["amount_t_per_yr"]]).astype(float)

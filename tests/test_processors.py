@@ -36,7 +36,8 @@ def with_processors(cand: Candidates, processors: Sequence[dict[str, Any]],
     """Attach processors (dicts of PROCESSOR_COLUMNS) and links (side, row, p, per_unit); the linked
     supply and demand amounts are set to per_unit × the processor's current activity (business as usual)."""
     table = pd.DataFrame([{"process_model": "m", "source": "test", "operating_cost_per_unit": 0.0,
-                           "gate_fee_per_t": 0.0, **p} for p in processors], columns=PROCESSOR_COLUMNS)
+                           "gate_fee_per_t": 0.0, "product_value_per_unit": 0.0, **p} for p in processors],
+                         columns=PROCESSOR_COLUMNS)
     table["capacity"] = table["capacity"].astype(float)
     table["p"] = np.arange(len(table))
     link_table = pd.DataFrame(links, columns=LINK_COLUMNS).astype({"row": np.int64, "p": np.int64,
@@ -136,7 +137,8 @@ def chains(draw: st.DrawFn) -> Candidates:
         fid = f"P{k}"
         procs.append({"facility_id": fid, "activity": activity,
                       "capacity": activity + float(draw(ints(0, 400))),
-                      "operating_cost_per_unit": float(draw(ints(0, 30)))})
+                      "operating_cost_per_unit": float(draw(ints(0, 30))),
+                      "product_value_per_unit": float(draw(ints(0, 40)))})
         d = len(demands)
         demands.append({"virgin_price_per_t": float(draw(ints(0, 60))), "facility_id": fid,
                         "max_secondary_share": draw(st.sampled_from([1.0, 0.5, 0.9]))})
@@ -285,3 +287,34 @@ def test_yields_that_do_not_close_name_the_model_file(tmp_path: Path) -> None:
         load_region(REGION, models_directory=models)
     found = [p for p in info.value.problems if p.file == "models/anaerobic_digester.yaml"]
     assert found and "do not close" in found[0].message and "1 t in, 0.5605 t out" in str(found[0].found)
+
+
+def test_kalundborg_biogas_scenario_lets_the_digestate_follow_the_intake() -> None:
+    """scenarios/biogas_processor.yaml: the plant's digestate is 0.9395 t per t of substrate at whatever
+    activity the optimum picks (the data's 281,850 t/yr is 0.9395 × 300,000), never above the capacity; the
+    shipped region itself has no processor."""
+    from symbiosis.scenarios import apply_scenario, load_scenario
+
+    scenario, _ = load_scenario(Path(__file__).parents[1] / "scenarios" / "biogas_processor.yaml")
+    base = load_region(Path(__file__).parents[1] / "data" / "regions" / "kalundborg")
+    assert base.processors is None or base.processors.empty
+    region, overrides, log = apply_scenario(base, scenario)
+    assert log[0]["operation"] == "processor"
+    results = optimise(region, **overrides)
+    proc = results.processors.set_index("facility_id").loc["kalundborg_bioenergi"]
+    assert proc["activity_bau"] == pytest.approx(300000.0)
+    assert 0 <= proc["activity_optimum"] <= 400000.0 * (1 + 1e-9)
+    digestate = results.supplies.set_index("supply_id").loc["kalundborg_bioenergi.model.out.digestate"]
+    assert digestate["amount_t_per_yr"] == pytest.approx(281850.0)
+    assert digestate["amount_optimum_t_per_yr"] == pytest.approx(0.9395 * proc["activity_optimum"], rel=1e-9)
+    assert results.kpis["objective_optimum"] <= results.kpis["objective_bau"]
+
+
+def test_a_processor_change_naming_a_facility_without_a_model_is_a_located_error() -> None:
+    from symbiosis.scenarios import Scenario, apply_scenario
+
+    base = load_region(Path(__file__).parents[1] / "data" / "regions" / "kalundborg")
+    scenario = Scenario.model_validate({"name": "bad", "base": ".", "changes": [
+        {"processor": {"facility": "nowhere", "capacity": 10}}]})
+    with pytest.raises(InputError, match="unknown facility"):
+        apply_scenario(base, scenario)

@@ -29,15 +29,16 @@ if TYPE_CHECKING:
     from symbiosis.exchange.model import ExchangeArrays
 
 PROCESSOR_COLUMNS = ["facility_id", "process_model", "capacity", "activity", "operating_cost_per_unit",
-                     "gate_fee_per_t", "source"]
+                     "gate_fee_per_t", "source", "product_value_per_unit"]
 #: Columns a processors table may have (an unknown column is an error, as for every input table).
-PROCESSOR_TABLE_COLUMNS = ["facility_id", "capacity", "operating_cost_per_unit", "gate_fee_per_t", "source"]
+PROCESSOR_TABLE_COLUMNS = ["facility_id", "capacity", "operating_cost_per_unit", "gate_fee_per_t", "source",
+                           "product_value_per_unit"]
 LINK_COLUMNS = ["side", "row", "p", "per_unit"]
 
 
 def empty_processors() -> pd.DataFrame:
     return pd.DataFrame({c: pd.Series(dtype=float if c in ("capacity", "activity", "operating_cost_per_unit",
-                                                         "gate_fee_per_t") else str)
+                                                         "gate_fee_per_t", "product_value_per_unit") else str)
                          for c in PROCESSOR_COLUMNS})
 
 
@@ -58,6 +59,8 @@ def read_processors(table: Table | None, problems: Problems, facilities: pd.Data
                              expected="the processor's capacity, in its process model's activity unit per year")
     operating = number_column(table, "operating_cost_per_unit", problems, allow_negative=False,
                               expected="operating cost per unit of activity, in the region's currency")
+    value = number_column(table, "product_value_per_unit", problems, allow_negative=False,
+                          expected="value of the products (biogas, heat) per unit of activity, region currency")
     gate = number_column(table, "gate_fee_per_t", problems,
                          expected="gate fee charged per t of intake, in the region's currency")
     ids = text_column(table, "facility_id")
@@ -95,6 +98,7 @@ def read_processors(table: Table | None, problems: Problems, facilities: pd.Data
             "operating_cost_per_unit": float(np.nan_to_num(operating.iloc[position])),
             "gate_fee_per_t": float(np.nan_to_num(gate.iloc[position])),
             "source": text_column(table, "source").iloc[position],
+            "product_value_per_unit": float(np.nan_to_num(value.iloc[position])),
         })
     frame = pd.DataFrame(rows, columns=PROCESSOR_COLUMNS) if rows else empty_processors()
     return frame
@@ -218,7 +222,7 @@ def activity_table(candidates: Candidates, z: np.ndarray | None) -> pd.DataFrame
     """One row per processor: its activity in business as usual and at the optimum, capacity, costs."""
     if not has_processors(candidates) or z is None:
         return pd.DataFrame(columns=["facility_id", "process_model", "activity_bau", "activity_optimum",
-                                     "capacity", "utilisation", "operating_cost"])
+                                     "capacity", "utilisation", "operating_cost", "product_value"])
     table = _table(candidates)
     z = np.asarray(z, float)
     cap = table["capacity"].to_numpy(float)
@@ -227,6 +231,8 @@ def activity_table(candidates: Candidates, z: np.ndarray | None) -> pd.DataFrame
         "activity_bau": table["activity"].to_numpy(float), "activity_optimum": z, "capacity": cap,
         "utilisation": np.where(cap > 0, z / np.where(cap > 0, cap, 1.0), np.nan),
         "operating_cost": table["operating_cost_per_unit"].to_numpy(float) * z,
+        "product_value": (table["product_value_per_unit"].to_numpy(float) if "product_value_per_unit" in table
+                          else np.zeros(len(table))) * z,
     })
 
 
@@ -238,6 +244,8 @@ def processor_arrays(candidates: Candidates) -> dict[str, Any]:
     links = _links(candidates)
     activity = table["activity"].to_numpy(float)
     cost = table["operating_cost_per_unit"].to_numpy(float)
+    if "product_value_per_unit" in table:  # net: what running costs less what its products are worth
+        cost = cost - np.nan_to_num(table["product_value_per_unit"].to_numpy(float))
     capacity = table["capacity"].to_numpy(float)
     if np.isnan(activity).any() or (activity <= 0).any():
         raise ValueError("_table(candidates).activity must be > 0 (yields are per unit of it)")
