@@ -22,6 +22,7 @@ import pandas as pd
 from pyproj import Geod
 from scipy.spatial import cKDTree
 
+from symbiosis.network import permits
 from symbiosis.parallel import usable_cpus
 from symbiosis.region import Region
 
@@ -40,6 +41,8 @@ class Candidates:
     #: Processors and their intake/output rows (symbiosis.network.processors); None or empty without any.
     processors: pd.DataFrame | None = None
     processor_links: pd.DataFrame | None = None
+    #: Arcs screened out for want of a receiver's permit (same columns as ``arcs``), for permit_opportunities.
+    permit_screened: pd.DataFrame | None = None
 
 
 logger = logging.getLogger(__name__)
@@ -146,6 +149,9 @@ def _supplies(region: Region) -> pd.DataFrame:
         "fate_co2e_per_t": fate_co2.where(has_fate, 0.0).fillna(0.0).astype(float),
         "max_distance_km": chosen["max_distance_km"].astype(float),
     })
+    law = permits.supply_law(region, chosen)
+    for column in law.columns:
+        frame[column] = law[column].to_numpy()
     return _locate(frame, region)
 
 
@@ -167,7 +173,14 @@ def _demands(region: Region, primary_materials: set[str]) -> pd.DataFrame:
         "virgin_co2e_per_t": chosen["material"].map(virgin).fillna(0.0).astype(float),
         "max_secondary_share": chosen["max_secondary_share"].fillna(1.0).astype(float),
         "max_distance_km": chosen["max_distance_km"].astype(float),
+        "max_intake_t_per_yr": (chosen["max_intake_t_per_yr"].astype(float) if "max_intake_t_per_yr" in chosen
+                                else np.nan),
     })
+    if "intake_capacity_t_per_yr" in region.facilities:
+        capacity = region.facilities.set_index("facility_id")["intake_capacity_t_per_yr"].astype(float)
+        frame["facility_intake_t_per_yr"] = chosen["facility_id"].map(capacity).astype(float).to_numpy()
+    else:
+        frame["facility_intake_t_per_yr"] = np.nan
     return _locate(frame, region)
 
 
@@ -313,41 +326,43 @@ def _override_table(region: Region, facility_index: dict[Any, int], n_facilities
     """The region's arc overrides between known facilities: their facility pair keys (supply facility *
     n_facilities + demand facility), sorted, and per key (distance_km, cost_per_t, co2e_per_t), NaN where not
     given. The last row given for a pair wins."""
-    given = {(r.supply_facility, r.demand_facility): (r.distance_km, r.cost_per_t, r.co2e_per_t)
+    given = {(r.supply_facility, r.demand_facility): (r.distance_km, r.cost_per_t, r.co2e_per_t,
+                                                       getattr(r, "capacity_t_per_yr", np.nan))
              for r in region.arcs.itertuples()}
     known = {facility_index[a] * n_facilities + facility_index[b]: values for (a, b), values in given.items()
              if a in facility_index and b in facility_index}
     keys = np.array(sorted(known), dtype=np.int64)
-    return keys, np.array([known[k] for k in keys], dtype=float).reshape(-1, 3)
+    return keys, np.array([known[k] for k in keys], dtype=float).reshape(-1, 4)
 
 
 def _apply_overrides(pair_key: np.ndarray, distance: np.ndarray, override_keys: np.ndarray,
-                     override_values: np.ndarray) -> tuple[np.ndarray | None, np.ndarray | None]:
-    """Overridden distances written into ``distance`` (per facility pair); returns the overriding transport cost
-    and CO2e per t per pair (NaN: computed from the distance), or None for both when nothing is overridden."""
+                     override_values: np.ndarray) -> tuple[np.ndarray | None, np.ndarray | None, np.ndarray | None]:
+    """Overridden distances written into ``distance`` (per facility pair); returns the overriding transport cost,
+    CO2e per t and route capacity (t/yr) per pair (NaN: none given), or None for all when nothing is overridden."""
     if not len(override_keys) or not len(pair_key):
-        return None, None
+        return None, None, None
     at = np.minimum(np.searchsorted(override_keys, pair_key), len(override_keys) - 1)
     hit = np.flatnonzero(override_keys[at] == pair_key)
     given = override_values[at[hit]]
     distance[hit] = np.where(np.isnan(given[:, 0]), distance[hit], given[:, 0])
-    cost, co2 = np.full(len(pair_key), np.nan), np.full(len(pair_key), np.nan)
-    cost[hit], co2[hit] = given[:, 1], given[:, 2]
-    return cost, co2
+    cost, co2, capacity = (np.full(len(pair_key), np.nan) for _ in range(3))
+    cost[hit], co2[hit], capacity[hit] = given[:, 1], given[:, 2], given[:, 3]
+    return cost, co2, capacity
 
 
 def _pair_costs(sf: np.ndarray, df: np.ndarray, lat: np.ndarray, lon: np.ndarray, circuity: float,
                 n_facilities: int, override_keys: np.ndarray, override_values: np.ndarray
-                ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
-    """Per facility pair: road km, and the overriding transport cost and CO2e per t (see ``_apply_overrides``).
+                ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None, np.ndarray | None]:
+    """Per facility pair: road km, and the overriding transport cost, CO2e per t and capacity
+    (see ``_apply_overrides``).
 
     A facility pair recurs across substitution rows (e.g. a brewery's yeast and spent grain to one farm), and
     the geodesic is the costliest step per pair (about 0.6 µs), so it runs once per distinct pair."""
     key = sf * n_facilities + df
     distinct, number = _unique_pairs(key)
     distance = _pair_distances(sf[distinct], df[distinct], lat, lon, circuity)[number]
-    cost, co2 = _apply_overrides(key, distance, override_keys, override_values)
-    return distance, cost, co2
+    cost, co2, capacity = _apply_overrides(key, distance, override_keys, override_values)
+    return distance, cost, co2, capacity
 
 
 def _limits(s: np.ndarray, d: np.ndarray, sub: np.ndarray, s_limit: np.ndarray, d_limit: np.ndarray,
@@ -470,8 +485,8 @@ def candidates(region: Region, **overrides: Any) -> Candidates:
     arcs = _joined(arc_pieces, ("s", "d", "pair"))
     arcs["sub"] = np.repeat(np.array(arc_subs, dtype=np.int64), arc_counts)
     pairs = _joined(pair_pieces, ("sf", "df"))
-    pair_distance, pair_cost, pair_co2 = _pair_costs(pairs["sf"], pairs["df"], lat, lon, circuity, n_facilities,
-                                                     override_keys, override_values)
+    pair_distance, pair_cost, pair_co2, pair_capacity = _pair_costs(
+        pairs["sf"], pairs["df"], lat, lon, circuity, n_facilities, override_keys, override_values)
     del pairs
 
     # One arc per (supply, demand), ordered; the distance and quality screens run per arc in the joined order
@@ -507,6 +522,9 @@ def candidates(region: Region, **overrides: Any) -> Candidates:
     demand_amount = demands["amount_t_per_yr"].to_numpy(float)[d]
     # A substitution's own max share (e.g. fly ash ≤ 30 % of the clay it replaces) caps the arc: ρ·x ≤ share·r_d.
     capacity = np.where(share < 1.0, share * demand_amount / ratio, np.nan)
+    if pair_capacity is not None:
+        # A route capacity from arcs.csv bounds the arc too: the smaller of the two (NaN: none).
+        capacity = np.fmin(capacity, pair_capacity[arcs["pair"]])
     # copy=False: the columns are fresh arrays owned by nothing else, and consolidating the floats into one
     # block would copy hundreds of MB of new memory (a third of a second at 3M arcs) for no gain.
     result = pd.DataFrame({
@@ -525,24 +543,27 @@ def candidates(region: Region, **overrides: Any) -> Candidates:
         "transport_co2e_per_t": transport_co2,
         "capacity_t_per_yr": capacity,
     }, columns=ARC_COLUMNS, copy=False)
+    result, screened, n_no_permit = _permit_screen(region, supplies, result)
     screening = pd.DataFrame({
         "supply_id": supplies["supply_id"],
         "n_compatible": n_compatible,
         "nearest_compatible_km": nearest_compatible,
         "n_within_distance": n_within,
         "n_quality_fail": n_quality_fail,
-        "n_arcs": np.bincount(s, minlength=len(supplies)),
+        "n_arcs": np.bincount(result["s"].to_numpy(np.int64), minlength=len(supplies)),
+        "n_no_permit": n_no_permit,
     })
     logger.info("candidates: %d supplies, %d demands, %d arcs in %.2f s", len(supplies), len(demands),
                 len(result), time.perf_counter() - started)
     return Candidates(
-        supplies=supplies[SUPPLY_COLUMNS + ["max_distance_km"]],
-        demands=demands[DEMAND_COLUMNS + ["max_distance_km"]],
+        supplies=supplies[SUPPLY_COLUMNS + ["max_distance_km", "ewc_code", "hazardous", "needs_permit"]],
+        demands=demands[DEMAND_COLUMNS + ["max_distance_km", "max_intake_t_per_yr", "facility_intake_t_per_yr"]],
         arcs=result,
         supply_quality=supply_quality,
         demand_quality=demand_quality,
         screening=screening,
         parameters=parameters,
+        permit_screened=screened,
         **_processor_fields(region, supplies, demands),
     )
 
@@ -554,6 +575,27 @@ def _processor_fields(region: Region, supplies: pd.DataFrame, demands: pd.DataFr
         return {}
     table, links = processor_tables(region.processors, supplies, demands)
     return {"processors": table, "processor_links": links}
+
+
+def _permit_screen(region: Region, supplies: pd.DataFrame, arcs: pd.DataFrame
+                   ) -> tuple[pd.DataFrame, pd.DataFrame | None, np.ndarray]:
+    """Arcs of streams that need a permit and whose receiver has none for their EWC code, screened out:
+    (arcs kept, arcs screened or None, screened count per supply). Vectorised; nothing to do without such
+    streams."""
+    needs = supplies["needs_permit"].to_numpy(bool) if "needs_permit" in supplies else np.zeros(len(supplies), bool)
+    n_no_permit = np.zeros(len(supplies), dtype=np.int64)
+    if not needs.any() or len(arcs) == 0:
+        return arcs, None, n_no_permit
+    s = arcs["s"].to_numpy(np.int64)
+    candidate = np.flatnonzero(needs[s])
+    ok = permits.permitted(region.permits, arcs["demand_facility"].to_numpy()[candidate],
+                           supplies["ewc_code"].to_numpy()[s[candidate]])
+    drop = np.zeros(len(arcs), dtype=bool)
+    drop[candidate[~ok]] = True
+    if not drop.any():
+        return arcs, None, n_no_permit
+    n_no_permit = np.bincount(s[drop], minlength=len(supplies))
+    return arcs[~drop].reset_index(drop=True), arcs[drop].reset_index(drop=True), n_no_permit
 
 
 def _quality_tables(region: Region, supplies: pd.DataFrame, demands: pd.DataFrame

@@ -558,5 +558,19 @@ def resilience(path: RegionPath, out: OutDir = Path("out/resilience"),
     console.print(f"outputs in {out}/")
 
 
+@app.command()
+def init(folder: Annotated[Path, typer.Argument(help="Folder for the new region (created if need be)")]) -> None:
+    """Write a starter region (region.yaml, facilities, flows and quality tables with example rows) to fill in."""
+    from symbiosis.inputs import write_starter_region
+
+    try:
+        written = write_starter_region(folder)
+    except SymbiosisError as exc:
+        _fail(exc)
+    for file in written:
+        console.print(f"wrote {file}", highlight=False)
+    console.print(f"next: replace the example rows, then run `symbiosis check {folder}`", highlight=False)
+
+
 if __name__ == "__main__":  # pragma: no cover
     app()

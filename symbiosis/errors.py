@@ -53,6 +53,13 @@ class InputError(SymbiosisError):
         super().__init__("\n".join([head, *(f"  - {p}" for p in self.problems)]))
 
 
+def _quoted(found: object, limit: int = 120) -> str:
+    """What a message may quote of the input: control characters escaped, never more than ``limit`` characters
+    (a misread file must not be echoed into a terminal or a log)."""
+    text = "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in str(found))
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 @dataclass
 class Problems:
     """Collector of problems; ``raise_if_any`` ends a validation pass."""
@@ -76,7 +83,7 @@ class Problems:
                 message=message,
                 row=row,
                 column=column,
-                found=None if found is None else str(found),
+                found=None if found is None else _quoted(found),
                 expected=expected,
                 fix=fix,
             )

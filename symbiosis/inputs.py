@@ -11,6 +11,7 @@ their measured flows do not cover.
 
 from __future__ import annotations
 
+import difflib
 import logging
 import math
 import time
@@ -23,6 +24,8 @@ from pydantic import ValidationError
 from stdnum.eu import nace
 
 from symbiosis.errors import InputError, Problems
+from symbiosis.landmask import near_land
+from symbiosis.network import ewc
 from symbiosis.process_models import (
     ProcessModel,
     load_process_models,
@@ -37,28 +40,46 @@ from symbiosis.region import (
     FLOW_COLUMNS,
     IN_CATEGORIES,
     OUT_CATEGORIES,
+    PERMIT_COLUMNS,
     QUALITY_COLUMNS,
     STOCK_CATEGORY,
     Region,
     RegionSettings,
 )
 from symbiosis.tables import (
+    MAX_TABLE_BYTES,
     Table,
     bool_column,
     duplicate_ids,
     number_column,
     read_csv_table,
     require_columns,
+    require_text,
     table_from_frame,
     text_column,
 )
-from symbiosis.units import UREG, UnitProblem, convert_amount, convert_price, convert_to, parse_unit
+from symbiosis.units import UREG, UnitProblem, convert_amount, convert_price, convert_values, parse_unit
 
 logger = logging.getLogger(__name__)
 
 PERIOD_DAYS = {"year": 365.0, "quarter": 365.0 / 4, "month": 365.0 / 12, "week": 7.0, "day": 1.0}
 _ESTIMATE_WORDS = ("estimat", "assum", "guess", "proxy")
-TABLE_NAMES = ("facilities", "flows", "quality", "arcs", "processors")
+TABLE_NAMES = ("facilities", "flows", "quality", "arcs", "permits", "processors")
+
+# The columns each input table may have (required ones first); any other header is an error.
+FACILITY_INPUT = ["facility_id", "name", "sector", "lat", "lon", "confidential", "process_model", "activity",
+                  "activity_unit", "intake_capacity_t_per_yr", "source", "note"]
+FLOW_INPUT = ["flow_id", "facility_id", "direction", "category", "material", "amount", "unit", "fate", "price",
+              "price_unit", "exchangeable", "max_secondary_share", "max_distance_km", "uncertainty_pct",
+              "max_intake_t_per_yr", "ewc_code", "end_of_waste", "source", "note"]
+QUALITY_INPUT = ["flow_id", "parameter", "value", "unit", "bound", "virgin_value", "source", "note"]
+ARC_INPUT = ["supply_facility", "demand_facility", "distance_km", "cost_per_t", "co2e_per_t", "capacity_t_per_yr",
+             "source", "note"]
+PERMIT_INPUT = ["facility_id", "ewc_code", "max_t_per_yr", "source", "note"]
+KEY_VALUE_INPUT = ["key", "value", "note"]
+SOURCES_INPUT = ["source_id", "citation"]
+# Beyond these a figure is a typing or unit error (the world extracts about 1e11 t of material a year).
+MAX_AMOUNT_PER_YR = 1e12
 
 
 @dataclass
@@ -84,6 +105,8 @@ def read_raw(path: Path, problems: Problems) -> RawRegion:
     if path.is_dir():
         return _read_folder(path, problems)
     suffix = path.suffix.lower()
+    if suffix in (".xlsx", ".xlsm", ".gpkg") and _container_file_ok(path, problems) is False:
+        problems.raise_if_any()
     if suffix in (".xlsx", ".xlsm"):
         return _read_workbook(path, problems)
     if suffix == ".gpkg":
@@ -92,6 +115,25 @@ def read_raw(path: Path, problems: Problems) -> RawRegion:
                  expected="a folder, .xlsx or .gpkg")
     problems.raise_if_any()
     raise AssertionError("unreachable")
+
+
+def _container_file_ok(path: Path, problems: Problems) -> bool:
+    """A workbook or GeoPackage must be a regular file of bounded size (the readers open it whole)."""
+    import stat
+
+    try:
+        info = path.stat()
+    except OSError as exc:
+        problems.add(_label(path), f"cannot read the file ({exc.strerror})")
+        return False
+    if not stat.S_ISREG(info.st_mode):
+        problems.add(_label(path), "not a regular file", expected="a file (not a device, pipe or folder)")
+        return False
+    if info.st_size > MAX_TABLE_BYTES:
+        problems.add(_label(path), "the file is too large", found=f"{info.st_size:,} bytes",
+                     expected=f"at most {MAX_TABLE_BYTES:,} bytes")
+        return False
+    return True
 
 
 def _label(path: Path) -> str:
@@ -105,7 +147,7 @@ def _read_folder(path: Path, problems: Problems) -> RawRegion:
     settings_path = path / "region.yaml"
     settings: dict[str, object] | None = None
     if settings_path.exists():
-        data = read_yaml(settings_path, problems)
+        data = read_yaml(settings_path, problems, label=_label(settings_path))
         if data is not None and not isinstance(data, dict):
             problems.add(_label(settings_path), "expected a mapping of keys (name, currency, defaults, ...)",
                          found=type(data).__name__)
@@ -128,22 +170,46 @@ def _read_folder(path: Path, problems: Problems) -> RawRegion:
     return RawRegion(settings, _label(settings_path), tables, path, _label(path))
 
 
-def _settings_from_key_values(table: Table | None, problems: Problems) -> dict[str, object] | None:
+def _settings_from_key_values(table: Table | None, problems: Problems, sources: Table | None = None
+                              ) -> dict[str, object] | None:
+    """region.yaml from a ``region`` sheet (``key, value``; ``defaults.X`` and ``reference.X`` keys nest) and
+    a ``sources`` sheet (``source_id, citation``)."""
     if table is None:
         return None
-    if not require_columns(table, ["key", "value"], problems):
+    if not require_columns(table, ["key", "value"], problems, known=KEY_VALUE_INPUT):
         return None
     settings: dict[str, object] = {}
     defaults: dict[str, object] = {}
+    reference: dict[str, object] = {}
     default_keys = set(RegionSettings.model_fields["defaults"].annotation.model_fields)  # type: ignore[union-attr]
-    for _, row in table.frame.iterrows():
-        key = row["key"].removeprefix("defaults.")
+    seen: dict[str, int] = {}
+    for position, (key_text, value) in enumerate(zip(table.frame["key"], table.frame["value"], strict=True)):
+        row = table.row_number(position)
+        if key_text == "":
+            problems.add(table.file, "a key is required", row=row, column="key", found="an empty cell",
+                         expected="a region.yaml key such as name, currency or max_distance_km")
+            continue
+        if key_text in seen:
+            problems.add(table.file, "a key appears twice", row=row, column="key", found=key_text,
+                         expected=f"each key once (already on row {seen[key_text]})")
+            continue
+        seen[key_text] = row
+        key = key_text.removeprefix("defaults.")
         if key in default_keys:
-            defaults[key] = row["value"]
-        elif key:
-            settings[key] = row["value"]
+            defaults[key] = value
+        elif key_text.startswith("reference."):
+            reference[key_text.removeprefix("reference.")] = value
+        else:
+            settings[key] = value
     if defaults:
         settings["defaults"] = defaults
+    if reference:
+        settings["reference"] = reference
+    if sources is not None and require_columns(sources, SOURCES_INPUT, problems, known=SOURCES_INPUT):
+        require_text(sources, ["citation"], problems)
+        duplicate_ids(sources, "source_id", problems)
+        settings["sources"] = {k: v for k, v in zip(sources.frame["source_id"], sources.frame["citation"],
+                                                    strict=True) if k}
     return settings
 
 
@@ -152,17 +218,24 @@ def _read_workbook(path: Path, problems: Problems) -> RawRegion:
     try:
         sheets = pd.read_excel(path, sheet_name=None, dtype=object)
     except Exception as exc:  # openpyxl raises many kinds on a corrupt file
-        problems.add(label, f"cannot read the workbook ({exc})", expected="an .xlsx file")
+        problems.add(label, f"cannot read the workbook ({type(exc).__name__})", expected="an .xlsx file")
         problems.raise_if_any()
         raise
     tables: dict[str, Table | None] = {}
-    for name in (*TABLE_NAMES, "region"):
+    known_sheets = (*TABLE_NAMES, "region", "sources")
+    for name in known_sheets:
         frame = sheets.get(name)
-        tables[name] = table_from_frame(frame, f"{label} [sheet {name}]") if frame is not None else None
+        tables[name] = (table_from_frame(frame, f"{label} [sheet {name}]", problems) if frame is not None
+                        else None)
+    for extra in sorted(set(map(str, sheets)) - set(known_sheets)):
+        close = difflib.get_close_matches(extra.strip().lower(), known_sheets, n=1, cutoff=0.6)
+        problems.add(label, "unknown sheet", column=extra, found=extra, expected=f"sheets {', '.join(known_sheets)}",
+                     fix=f"did you mean '{close[0]}'?" if close else "rename or remove the sheet")
     for name in ("facilities", "flows"):
         if tables[name] is None:
             problems.add(label, f"missing sheet '{name}'", expected=f"sheets {', '.join(TABLE_NAMES)}, region")
-    settings = _settings_from_key_values(tables.pop("region"), problems)
+    sources_table = tables.pop("sources")
+    settings = _settings_from_key_values(tables.pop("region"), problems, sources_table)
     if settings is None:
         problems.add(label, "missing sheet 'region'", expected="a sheet with columns key, value (name, currency, ...)")
     return RawRegion(settings, f"{label} [sheet region]", tables, path.parent, label)
@@ -175,7 +248,7 @@ def _read_layer(path: Path, layer: str, problems: Problems) -> Table | None:
     try:
         frame = pyogrio.read_dataframe(path, layer=layer)
     except Exception as exc:
-        problems.add(label, f"cannot read the layer ({exc})")
+        problems.add(label, f"cannot read the layer ({type(exc).__name__})")
         return None
     if "geometry" in frame and frame.geometry.notna().any():
         gdf = frame
@@ -188,20 +261,34 @@ def _read_layer(path: Path, layer: str, problems: Problems) -> Table | None:
         frame = plain
     elif "geometry" in frame:
         frame = pd.DataFrame(frame.drop(columns="geometry"))
-    return table_from_frame(frame, label)
+    return table_from_frame(frame, label, problems)
 
 
 def _read_geopackage(path: Path, problems: Problems) -> RawRegion:
     import pyogrio
 
-    layers = {name for name, _ in pyogrio.list_layers(path)}
+    try:
+        layers = {name for name, _ in pyogrio.list_layers(path)}
+    except Exception as exc:  # GDAL raises assorted errors on a file that is not a GeoPackage
+        problems.add(_label(path), f"cannot read the GeoPackage ({type(exc).__name__})", expected="a .gpkg file")
+        problems.raise_if_any()
+        raise
     tables: dict[str, Table | None] = {}
-    for name in (*TABLE_NAMES, "region"):
+    known_layers = (*TABLE_NAMES, "region", "sources")
+    for name in known_layers:
         tables[name] = _read_layer(path, name, problems) if name in layers else None
+    for extra in sorted(layers - set(known_layers)):
+        if extra.startswith(("gpkg_", "rtree_", "layer_styles")):
+            continue
+        close = difflib.get_close_matches(extra.strip().lower(), known_layers, n=1, cutoff=0.6)
+        problems.add(_label(path), "unknown layer", column=extra, found=extra,
+                     expected=f"layers {', '.join(known_layers)}",
+                     fix=f"did you mean '{close[0]}'?" if close else "rename or remove the layer")
     for name in ("facilities", "flows"):
         if tables[name] is None:
             problems.add(_label(path), f"missing layer '{name}'", found=", ".join(sorted(layers)))
-    settings = _settings_from_key_values(tables.pop("region"), problems)
+    sources_table = tables.pop("sources")
+    settings = _settings_from_key_values(tables.pop("region"), problems, sources_table)
     if settings is None:
         problems.add(_label(path), "missing layer 'region'", expected="a table with columns key, value")
     return RawRegion(settings, f"{_label(path)} [layer region]", tables, path.parent, _label(path))
@@ -225,9 +312,10 @@ def _settings(raw: RawRegion, problems: Problems) -> RegionSettings | None:
 
 def _facilities(table: Table, problems: Problems, models: dict[str, ProcessModel]) -> pd.DataFrame:
     required = ["facility_id", "name", "sector", "lat", "lon"]
-    if not require_columns(table, required, problems):
+    if not require_columns(table, required, problems, known=FACILITY_INPUT):
         return pd.DataFrame(columns=FACILITY_COLUMNS)
     duplicate_ids(table, "facility_id", problems)
+    require_text(table, ["name"], problems)
     lat = number_column(table, "lat", problems, required=True, expected="a latitude in degrees (WGS84)")
     lon = number_column(table, "lon", problems, required=True, expected="a longitude in degrees (WGS84)")
     frame = pd.DataFrame({
@@ -241,6 +329,9 @@ def _facilities(table: Table, problems: Problems, models: dict[str, ProcessModel
         "activity": number_column(table, "activity", problems, allow_negative=False,
                                   expected="an activity level (amount of reference product per period)"),
         "activity_unit": text_column(table, "activity_unit"),
+        "intake_capacity_t_per_yr": number_column(
+            table, "intake_capacity_t_per_yr", problems, allow_negative=False,
+            expected="the facility's intake capacity in t/yr received (all its incoming secondary material)"),
     })
     _check_coordinates(table, frame, problems)
     valid_nace = {code: nace.is_valid(code) for code in frame["sector"].unique() if code}
@@ -301,6 +392,31 @@ def _check_coordinates(table: Table, frame: pd.DataFrame, problems: Problems) ->
                              column="lat", found=f"lat {la}, lon {lo}",
                              expected=f"a point near the other facilities (lat {med_lat:.2f}, lon {med_lon:.2f})",
                              fix="swap the lat and lon values")
+    _check_all_swapped(table, frame, ok & (lat.abs() <= 90) & (lon.abs() <= 180), problems)
+
+
+def _check_all_swapped(table: Table, frame: pd.DataFrame, valid: pd.Series, problems: Problems) -> None:
+    """Every facility at sea as given, and every one on land with lat and lon exchanged: the columns are swapped.
+
+    Industrial facilities stand on land or at a coast; the land mask counts a point within about 50 km of land
+    as on land, so coastal and harbour sites pass. A region of offshore platforms stays at sea both ways and
+    passes too. The polar rows are left out of "on land when swapped" (no region sits on an ice sheet).
+    """
+    lat = frame["lat"][valid].to_numpy(dtype=float)
+    lon = frame["lon"][valid].to_numpy(dtype=float)
+    if len(lat) == 0 or (np.abs(lon) > 90).any():
+        return
+    if near_land(lat, lon).any():
+        return
+    swapped_on_land = near_land(lon, lat) & (lon > -60) & (lon < 80)
+    if not swapped_on_land.all():
+        return
+    first = int(np.flatnonzero(valid.to_numpy())[0])
+    problems.add(table.file, "latitude and longitude look swapped for every facility", row=table.row_number(first),
+                 column="lat", found=f"lat {lat[0]:g}, lon {lon[0]:g} (every facility at sea as given, on land "
+                                     "with lat and lon exchanged)",
+                 expected="lat the north-south coordinate (-90..90), lon the east-west one",
+                 fix="exchange the contents of the lat and lon columns")
 
 
 def _rough_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
@@ -313,13 +429,13 @@ def _activity_in_model_units(activity: float, unit_text: str, model: ProcessMode
     """The facility's activity per year, in the model's activity unit."""
     unit = parse_unit(unit_text or model.activity_unit)
     target = parse_unit(model.activity_unit)
-    quantity = UREG.Quantity(activity, unit)
-    if quantity.dimensionality != UREG.Quantity(1.0, target).dimensionality:
-        quantity = quantity * UREG.Quantity(1.0, UREG.year)
     try:
+        quantity = UREG.Quantity(activity, unit)
+        if quantity.dimensionality != UREG.Quantity(1.0, target).dimensionality:
+            quantity = quantity * UREG.Quantity(1.0, UREG.year)
         return float(quantity.to(target).magnitude)
-    except Exception as exc:
-        raise UnitProblem(str(exc)) from None
+    except Exception as exc:  # pint raises many kinds, offset units (degC) included
+        raise UnitProblem(f"{type(exc).__name__}: {exc}") from None
 
 
 # ---------------------------------------------------------------------------------------------- flows
@@ -337,9 +453,17 @@ def _data_quality(source: str) -> str:
 def _flows(table: Table, problems: Problems, facilities: pd.DataFrame, reference: Reference,
            settings: RegionSettings) -> pd.DataFrame:
     required = ["flow_id", "facility_id", "direction", "category", "material", "amount", "unit"]
-    if not require_columns(table, required, problems):
+    if not require_columns(table, required, problems, known=FLOW_INPUT):
         return pd.DataFrame(columns=FLOW_COLUMNS)
     duplicate_ids(table, "flow_id", problems)
+    stock_rows = (text_column(table, "category") == STOCK_CATEGORY).to_numpy()
+    empty_text = require_text(table, ["facility_id", "category", "material", "unit"], problems)
+    # the direction of a stock change is ignored, so it may be empty there
+    empty_direction = (text_column(table, "direction") == "").to_numpy() & ~stock_rows
+    for at in np.flatnonzero(empty_direction):
+        problems.add(table.file, "a value is required", row=table.row_number(int(at)), column="direction",
+                     found="an empty cell", expected="in or out")
+    skip = empty_text | empty_direction
     period_days = PERIOD_DAYS.get(settings.period, 365.0)
     category = text_column(table, "category")
     is_stock = category == STOCK_CATEGORY
@@ -360,6 +484,7 @@ def _flows(table: Table, problems: Problems, facilities: pd.DataFrame, reference
     uncertainty = number_column(table, "uncertainty_pct", problems, allow_negative=False,
                                 expected="an uncertainty in percent")
     source = text_column(table, "source")
+    ewc_known = ewc.entries(reference.ewc).index
 
     n = len(table.frame)
     quantity = np.array([""] * n, dtype=object)
@@ -390,11 +515,13 @@ def _flows(table: Table, problems: Problems, facilities: pd.DataFrame, reference
         return cache[key]
 
     for position in range(n):
+        if skip[position]:
+            continue  # already reported: an empty required cell
         row = table.row_number(position)
         fid = facility_list[position]
         if fid not in known_facilities:
             problems.add(table.file, "unknown facility", row=row, column="facility_id", found=fid,
-                         expected="a facility_id from the facilities table")
+                         expected="a facility_id from the facilities table", fix=_did_you_mean(fid, known_facilities))
         cat, dirn, mat = category_list[position], direction_list[position], material_list[position]
         if cat == STOCK_CATEGORY:
             directions[position] = "stock"
@@ -410,7 +537,8 @@ def _flows(table: Table, problems: Problems, facilities: pd.DataFrame, reference
         if mat not in known_materials:
             problems.add(table.file, "unknown material", row=row, column="material", found=mat,
                          expected="a material_id from data/reference/materials.csv or the region's materials table",
-                         fix="add the material to the region's reference materials table")
+                         fix=_did_you_mean(mat, known_materials)
+                         or "add the material to the region's reference materials table")
             continue
         value = amount_list[position]
         if math.isnan(value):
@@ -429,10 +557,16 @@ def _flows(table: Table, problems: Problems, facilities: pd.DataFrame, reference
             continue
         flow_quantity = per_unit.quantity  # type: ignore[attr-defined]
         quantity[position] = flow_quantity
+        converted = value * per_unit.value  # type: ignore[attr-defined]
+        if not abs(converted) <= MAX_AMOUNT_PER_YR:
+            problems.add(table.file, "implausibly large amount", row=row, column="amount", found=raw_amount[position],
+                         expected=f"at most {MAX_AMOUNT_PER_YR:g} {'t' if flow_quantity == 'mass' else 'MWh'} a year "
+                                  f"(this is {converted:.3g})", fix="check the amount and its unit")
+            continue
         if flow_quantity == "mass":
-            t_per_yr[position] = value * per_unit.value  # type: ignore[attr-defined]
+            t_per_yr[position] = converted
         else:
-            mwh_per_yr[position] = value * per_unit.value  # type: ignore[attr-defined]
+            mwh_per_yr[position] = converted
         price_value = price_list[position]
         if not math.isnan(price_value):
             price_text = price_unit_list[position]
@@ -456,7 +590,7 @@ def _flows(table: Table, problems: Problems, facilities: pd.DataFrame, reference
         fate_id = fate_list[position]
         if fate_id and fate_id not in known_fates:
             problems.add(table.file, "unknown fate", row=row, column="fate", found=fate_id,
-                         expected=f"one of {', '.join(sorted(known_fates))}")
+                         expected=f"one of {', '.join(sorted(known_fates))}", fix=_did_you_mean(fate_id, known_fates))
         flag = exchangeable_list[position]
         exchangeable_out[position] = ((dirn, cat) in EXCHANGEABLE_BY_DEFAULT) if flag is None else bool(flag)
 
@@ -480,8 +614,22 @@ def _flows(table: Table, problems: Problems, facilities: pd.DataFrame, reference
         "data_quality": source.map(_data_quality),
         "note": text_column(table, "note"),
         "origin": [f"{table.file}:{table.row_number(i)}" for i in range(n)],
+        "max_intake_t_per_yr": number_column(table, "max_intake_t_per_yr", problems, allow_negative=False,
+                                             expected="the most this flow can take in, t/yr received"),
+        "ewc_code": ewc.check_codes(text_column(table, "ewc_code"), ewc_known, problems, table.file, "ewc_code",
+                                    pd.Series([table.row_number(i) for i in range(n)])).to_numpy(),
+        "end_of_waste": bool_column(table, "end_of_waste", problems, default=None).to_numpy(),
     })
     return frame
+
+
+def _did_you_mean(value: str, known: set[str]) -> str | None:
+    """A suggestion for an id that is not known: the same id in other case, or the nearest one."""
+    folded = {k.casefold(): k for k in known}
+    if value.casefold() in folded:
+        return f"ids are case-sensitive here: did you mean '{folded[value.casefold()]}'?"
+    close = difflib.get_close_matches(value, sorted(known), n=1, cutoff=0.8) if len(known) < 5000 else []
+    return f"did you mean '{close[0]}'?" if close else None
 
 
 def modelled_flows(facilities: pd.DataFrame, measured: pd.DataFrame, models: dict[str, ProcessModel],
@@ -552,8 +700,29 @@ def modelled_flows(facilities: pd.DataFrame, measured: pd.DataFrame, models: dic
                     quality_rows.append({
                         "flow_id": flow_id, "parameter": q.parameter, "value": q.value, "unit": q.unit,
                         "bound": q.bound, "virgin_value": math.nan if q.virgin_value is None else q.virgin_value,
+                        "origin": origin,
                     })
-    return pd.DataFrame(rows, columns=FLOW_COLUMNS), pd.DataFrame(quality_rows, columns=QUALITY_COLUMNS)
+    return (pd.DataFrame(rows, columns=FLOW_COLUMNS),
+            pd.DataFrame(quality_rows, columns=[*QUALITY_COLUMNS, "origin"]))
+
+
+def _default_intake(facilities: pd.DataFrame, models: dict[str, ProcessModel]) -> pd.DataFrame:
+    """A facility without its own intake capacity takes its process model's ``intake_capacity`` × activity."""
+    with_default = {name for name, model in models.items() if model.intake_capacity is not None}
+    wanted = facilities["process_model"].isin(with_default) & facilities["intake_capacity_t_per_yr"].isna() \
+        & facilities["activity"].notna()
+    if not wanted.any():
+        return facilities
+    facilities = facilities.copy()
+    for position, row in facilities[wanted].iterrows():
+        model = models[row["process_model"]]
+        assert model.intake_capacity is not None
+        try:
+            activity = _activity_in_model_units(row["activity"], row["activity_unit"], model)
+        except UnitProblem:
+            continue
+        facilities.at[position, "intake_capacity_t_per_yr"] = model.intake_capacity * activity
+    return facilities
 
 
 # -------------------------------------------------------------------------------------------- quality
@@ -562,8 +731,9 @@ def modelled_flows(facilities: pd.DataFrame, measured: pd.DataFrame, models: dic
 def _quality(table: Table | None, problems: Problems, known: set[str]) -> pd.DataFrame:
     if table is None:
         return pd.DataFrame(columns=QUALITY_COLUMNS)
-    if not require_columns(table, ["flow_id", "parameter", "value", "unit"], problems):
+    if not require_columns(table, ["flow_id", "parameter", "value", "unit"], problems, known=QUALITY_INPUT):
         return pd.DataFrame(columns=QUALITY_COLUMNS)
+    empty = require_text(table, ["flow_id", "unit"], problems)
     frame = pd.DataFrame({
         "flow_id": text_column(table, "flow_id"),
         "parameter": text_column(table, "parameter"),
@@ -573,9 +743,10 @@ def _quality(table: Table | None, problems: Problems, known: set[str]) -> pd.Dat
         "virgin_value": number_column(table, "virgin_value", problems, expected="the virgin material's value"),
     })
     unknown = ~frame["flow_id"].isin(known)
-    for position in np.flatnonzero(unknown.to_numpy()):
+    for position in np.flatnonzero(unknown.to_numpy() & ~empty):
         problems.add(table.file, "unknown flow", row=table.row_number(int(position)), column="flow_id",
-                     found=frame["flow_id"].iat[position], expected="a flow_id from the flows table")
+                     found=frame["flow_id"].iat[position], expected="a flow_id from the flows table",
+                     fix=_did_you_mean(frame["flow_id"].iat[position], known))
     for position in np.flatnonzero((frame["parameter"] == "").to_numpy()):
         problems.add(table.file, "a parameter name is required", row=table.row_number(int(position)),
                      column="parameter", found="an empty cell", expected="e.g. chloride, moisture, calorific_value")
@@ -592,11 +763,53 @@ def _quality(table: Table | None, problems: Problems, known: set[str]) -> pd.Dat
             problems.add(table.file, "duplicate quality entry", row=table.row_number(int(position)),
                          column="parameter", found=frame["parameter"].iat[position],
                          expected=f"one entry per flow, parameter and bound (row {first.get(k)})")
+    frame["origin"] = [f"{table.file}:{table.row_number(i)}" for i in range(len(frame))]
     return frame
 
 
-def _harmonise_quality_units(quality: pd.DataFrame, problems: Problems, file: str) -> pd.DataFrame:
-    """One unit per parameter across the region: values are converted to the first unit seen."""
+def _check_virgin_within_bounds(quality: pd.DataFrame, problems: Problems) -> None:
+    """A demand's limit must admit its own virgin material, or business as usual is infeasible.
+
+    Under ``max`` the virgin value (default 0) must not exceed the limit; under ``min`` (default: the limit
+    itself) it must not fall below it. Checked after units are harmonised, so both are in one unit.
+    """
+    bounded = quality[quality["bound"].isin(["max", "min"])]
+    if bounded.empty:
+        return
+    limit = bounded["value"].to_numpy(dtype=float)
+    is_max = (bounded["bound"] == "max").to_numpy()
+    given = bounded["virgin_value"].to_numpy(dtype=float)
+    virgin = np.where(np.isnan(given) & is_max, 0.0, given)  # the documented default under a max
+    with np.errstate(invalid="ignore"):
+        violated = np.where(is_max, virgin > limit, virgin < limit) & ~np.isnan(virgin) & ~np.isnan(limit)
+    for position in np.flatnonzero(violated):
+        row = bounded.iloc[int(position)]
+        origin = str(row.get("origin", "")) or "quality"
+        file, _, line = origin.rpartition(":")
+        located_row = int(line) if line.isdigit() else None
+        word = "above the max" if is_max[position] else "below the min"
+        problems.add(file if located_row is not None else origin,
+                     f"the virgin material of flow '{row['flow_id']}' violates its own bound on "
+                     f"'{row['parameter']}' (virgin_value {word})",
+                     row=located_row, column="virgin_value",
+                     found=f"virgin_value {virgin[position]:g} {row['unit']}, {row['bound']} {row['value']:g}",
+                     expected=(f"a virgin_value ≤ {row['value']:g}" if is_max[position]
+                               else f"a virgin_value ≥ {row['value']:g}"),
+                     fix="business as usual (all virgin material) would break the limit: check the limit, "
+                         "the virgin value and their units")
+
+
+def _located(origin: str) -> tuple[str, int | None]:
+    """``file:row`` (or a model file) as a Problem's file and row."""
+    file, _, line = origin.rpartition(":")
+    return (file, int(line)) if file and line.isdigit() else (origin, None)
+
+
+def _harmonise_quality_units(quality: pd.DataFrame, problems: Problems) -> pd.DataFrame:
+    """One unit per parameter across the region: values are converted to the first unit seen.
+
+    Values are converted one by one, not by a factor, so offset units (``degC`` to ``K``) come out right.
+    """
     if quality.empty:
         return quality
     quality = quality.copy()
@@ -606,15 +819,16 @@ def _harmonise_quality_units(quality: pd.DataFrame, problems: Problems, file: st
         if unit == target:
             continue
         try:
-            factor = convert_to(1.0, unit, target)
+            values = convert_values(quality.loc[rows, "value"].to_numpy(dtype=float), unit, target)
+            virgin = convert_values(quality.loc[rows, "virgin_value"].to_numpy(dtype=float), unit, target)
         except UnitProblem as exc:
             for position in rows:
+                file, row = _located(str(quality.at[position, "origin"]))
                 problems.add(file, f"quality units differ for parameter '{parameter}' ({exc})",
-                             row=int(position) + 2, column="unit", found=unit,
-                             expected=f"a unit convertible to {target}")
+                             row=row, column="unit", found=unit, expected=f"a unit convertible to {target}")
             continue
-        quality.loc[rows, "value"] = quality.loc[rows, "value"] * factor
-        quality.loc[rows, "virgin_value"] = quality.loc[rows, "virgin_value"] * factor
+        quality.loc[rows, "value"] = values
+        quality.loc[rows, "virgin_value"] = virgin
         quality.loc[rows, "unit"] = target
     return quality
 
@@ -625,8 +839,9 @@ def _harmonise_quality_units(quality: pd.DataFrame, problems: Problems, file: st
 def _arcs(table: Table | None, problems: Problems, facilities: pd.DataFrame) -> pd.DataFrame:
     if table is None:
         return pd.DataFrame(columns=ARC_COLUMNS)
-    if not require_columns(table, ["supply_facility", "demand_facility"], problems):
+    if not require_columns(table, ["supply_facility", "demand_facility"], problems, known=ARC_INPUT):
         return pd.DataFrame(columns=ARC_COLUMNS)
+    empty = require_text(table, ["supply_facility", "demand_facility"], problems)
     frame = pd.DataFrame({
         "supply_facility": text_column(table, "supply_facility"),
         "demand_facility": text_column(table, "demand_facility"),
@@ -635,22 +850,79 @@ def _arcs(table: Table | None, problems: Problems, facilities: pd.DataFrame) -> 
                                     expected="a transport cost per t"),
         "co2e_per_t": number_column(table, "co2e_per_t", problems, allow_negative=False,
                                     expected="transport emissions in t CO2e per t (e.g. 0 for a pipeline)"),
+        "capacity_t_per_yr": number_column(table, "capacity_t_per_yr", problems, allow_negative=False,
+                                           expected="the most the route can carry, t/yr"),
     })
     known = set(facilities["facility_id"])
     for position, row in frame.iterrows():
         row_number = table.row_number(int(position))  # type: ignore[arg-type]
         for column in ("supply_facility", "demand_facility"):
-            if row[column] not in known:
+            if row[column] not in known and not empty[int(position)]:  # type: ignore[call-overload]
                 problems.add(table.file, "unknown facility", row=row_number, column=column, found=row[column],
-                             expected="a facility_id from the facilities table")
-        if math.isnan(row["distance_km"]) and math.isnan(row["cost_per_t"]):
+                             expected="a facility_id from the facilities table",
+                             fix=_did_you_mean(row[column], known))
+        if math.isnan(row["distance_km"]) and math.isnan(row["cost_per_t"]) and math.isnan(row["capacity_t_per_yr"]):
             problems.add(table.file, "an arc override needs a distance or a cost", row=row_number,
                          column="distance_km", found="empty distance_km and cost_per_t",
-                         expected="distance_km and/or cost_per_t")
+                         expected="distance_km, cost_per_t and/or capacity_t_per_yr")
+    return frame
+
+
+# -------------------------------------------------------------------------------------------- permits
+
+
+def _permits(table: Table | None, problems: Problems, facilities: pd.DataFrame, reference: Reference
+             ) -> pd.DataFrame:
+    """permits.csv: one row per (receiving facility, EWC code it may accept), optional tonnage and source."""
+    if table is None:
+        return pd.DataFrame(columns=PERMIT_COLUMNS)
+    if not require_columns(table, ["facility_id", "ewc_code"], problems, known=PERMIT_INPUT):
+        return pd.DataFrame(columns=PERMIT_COLUMNS)
+    rows = pd.Series([table.row_number(i) for i in range(len(table.frame))])
+    codes = text_column(table, "ewc_code").reset_index(drop=True)
+    for position in np.flatnonzero((codes == "").to_numpy()):
+        problems.add(table.file, "a permit needs an EWC code", row=int(rows.iat[position]), column="ewc_code",
+                     found="an empty cell", expected="a six-digit code of the European List of Waste")
+    frame = pd.DataFrame({
+        "facility_id": text_column(table, "facility_id").to_numpy(),
+        "ewc_code": ewc.check_codes(codes, ewc.entries(reference.ewc).index, problems, table.file, "ewc_code",
+                                    rows).to_numpy(),
+        "max_t_per_yr": number_column(table, "max_t_per_yr", problems, allow_negative=False,
+                                      expected="the permitted tonnage, t/yr").to_numpy(),
+        "source": text_column(table, "source").to_numpy(),
+    })
+    unknown = ~frame["facility_id"].isin(set(facilities["facility_id"]))
+    for position in np.flatnonzero(unknown.to_numpy()):
+        problems.add(table.file, "unknown facility", row=int(rows.iat[position]), column="facility_id",
+                     found=frame["facility_id"].iat[position], expected="a facility_id from the facilities table")
     return frame
 
 
 # ------------------------------------------------------------------------------------------- the load
+
+
+def _reference_paths(settings: RegionSettings, raw: RawRegion, problems: Problems) -> dict[str, Path]:
+    """The region's own reference tables: files inside the region's folder, nothing else.
+
+    A path is resolved (symbolic links followed) and must stay inside the folder that holds the region, so a
+    region file cannot make the loader read ``/dev/zero``, ``/proc/self/environ`` or another user's files.
+    """
+    base = raw.base_dir.resolve()
+    paths: dict[str, Path] = {}
+    for name, relative in settings.reference.model_dump().items():
+        if not relative:
+            continue
+        try:
+            target = (base / relative).resolve()
+        except (OSError, RuntimeError, ValueError):
+            target = None
+        if target is None or not target.is_relative_to(base):
+            problems.add(raw.settings_file, "a reference table must be a file inside the region's folder",
+                         column=f"reference.{name}", found=relative,
+                         expected=f"a path relative to {_label(raw.base_dir)}, e.g. {name}.csv")
+            continue
+        paths[name] = target
+    return paths
 
 
 def load_region(path: str | Path, *, reference_dir: Path | None = None, models_directory: Path | None = None
@@ -661,11 +933,7 @@ def load_region(path: str | Path, *, reference_dir: Path | None = None, models_d
     problems = Problems()
     raw = read_raw(path, problems)
     settings = _settings(raw, problems)
-    overrides: dict[str, Path] = {}
-    if settings is not None:
-        for name, relative in settings.reference.model_dump().items():
-            if relative:
-                overrides[name] = raw.base_dir / relative
+    overrides = _reference_paths(settings, raw, problems) if settings is not None else {}
     reference = load_reference(problems, overrides, reference_dir)
     models = load_process_models(problems, models_directory)
     if settings is None:
@@ -687,21 +955,30 @@ def load_region(path: str | Path, *, reference_dir: Path | None = None, models_d
     quality = _quality(quality_table, problems, flow_ids)
     arcs = _arcs(raw.tables.get("arcs"), problems, facilities)
     processors = _processors(raw.tables.get("processors"), problems, facilities, models)
+    permits = _permits(raw.tables.get("permits"), problems, facilities, reference)
     problems.raise_if_any()
 
     modelled, modelled_quality = modelled_flows(facilities, measured, models, reference, problems, settings)
     problems.raise_if_any()
     flows = pd.concat([measured, modelled], ignore_index=True) if len(modelled) else measured
     flows = flows[FLOW_COLUMNS].reset_index(drop=True)
+    if "origin" not in quality:
+        quality["origin"] = ""
+    flows["ewc_code"] = flows["ewc_code"].astype(object).where(flows["ewc_code"].notna(), "").astype(str)
+    facilities = _default_intake(facilities, models)
     if len(modelled_quality):
         quality = pd.concat([quality, modelled_quality], ignore_index=True)
-    quality = _harmonise_quality_units(quality[QUALITY_COLUMNS], problems,
-                                       quality_table.file if quality_table is not None else "quality")
+    quality = _harmonise_quality_units(quality[[*QUALITY_COLUMNS, "origin"]], problems)
     problems.raise_if_any()
+    _check_virgin_within_bounds(quality, problems)
+    problems.raise_if_any()
+    quality = quality[QUALITY_COLUMNS]
 
     region = Region(name=settings.name, settings=settings, facilities=facilities.reset_index(drop=True),
                     flows=flows, quality=quality.reset_index(drop=True), arcs=arcs, reference=reference,
-                    source=raw.source, processors=processors)
+                    source=raw.source, permits=permits, processors=processors)
+    region.warnings.extend([*reference.warnings,
+                            *(w for t in raw.tables.values() if t is not None for w in t.warnings)])
     region.warnings.extend(_warnings(region))
     logger.info("loaded region %s: %d facilities, %d flows (%d modelled) in %.2f s", region.name,
                 len(facilities), len(flows), len(modelled), time.perf_counter() - started)
@@ -743,3 +1020,68 @@ def check_region(path: str | Path) -> tuple[Region | None, InputError | None]:
         return load_region(path), None
     except InputError as exc:
         return None, exc
+
+
+# ------------------------------------------------------------------------------------------ a starter
+
+
+STARTER_FILES: dict[str, str] = {
+    "region.yaml": """\
+# A region: the system boundary of a study. Every key is described in docs/data-format.md.
+name: My region                 # required: shown on maps and reports
+description: Starter region      # optional: one line on what the region is and where
+period: year                    # year | quarter | month | week | day; amounts without a time unit are per period
+year: 2024                      # optional: the reference year of the figures
+currency: EUR                   # prices must be in this currency (no exchange rates are applied)
+defaults:
+  max_distance_km: 100          # where no flow, substitution or material gives its own limit
+  max_distance_cap_km:          # optional hard cap over every limit (empty: none)
+  circuity: 1.3                 # road km per great-circle km
+  transport_cost_per_tkm: 0.10  # currency per t·km
+  transport_co2_per_tkm: 0.000062  # t CO2e per t·km
+  carbon_price: 0               # currency per t CO2e
+  internal_reuse: true          # a facility's own by-product may serve its own demand
+  balance_tolerance: 0.05       # relative closure error accepted before a balance warning
+reference: {}                   # optional region tables (files in this folder) that add to data/reference/,
+                                # e.g. {materials: materials.csv, substitutions: substitutions.csv,
+                                #       fates: fates.csv, emission_factors: emission_factors.csv}
+sources:                        # source id -> citation, for the `source` columns of the tables
+  example: "Invented example figures written by symbiosis init: replace them"
+""",
+    "facilities.csv": """\
+facility_id,name,sector,lat,lon,confidential,process_model,activity,activity_unit,source,note
+power_station,Example power station,35.11,55.6615,11.0809,false,,,,example,replace with your facilities
+board_plant,Example plasterboard plant,23.62,55.6690,11.0960,false,,,,example,
+""",
+    "flows.csv": """\
+flow_id,facility_id,direction,category,material,amount,unit,fate,price,price_unit,exchangeable,\
+max_secondary_share,max_distance_km,uncertainty_pct,source,note
+power_gypsum,power_station,out,by_product,fgd_gypsum,20000,t,landfill,,,,,,10,example,today landfilled
+board_gypsum,board_plant,in,raw_material,natural_gypsum,25000,t,,25,EUR/t,,,,5,example,virgin gypsum bought
+""",
+    "quality.csv": """\
+flow_id,parameter,value,unit,bound,virgin_value,source,note
+power_gypsum,purity,96,%,,,example,measured on the supply
+board_gypsum,purity,90,%,min,95,example,the plant's limit; its virgin gypsum has 95 %
+""",
+}
+
+
+def write_starter_region(folder: str | Path) -> list[Path]:
+    """Write a starter region folder that ``symbiosis check`` accepts; refuses to overwrite any file."""
+    target = Path(folder)
+    problems = Problems()
+    if target.exists() and not target.is_dir():
+        problems.add(_label(target), "not a folder", expected="a new or existing folder for the region files")
+    else:
+        for name in STARTER_FILES:
+            if (target / name).exists():
+                problems.add(_label(target / name), "the file exists already; nothing was written",
+                             expected="a folder without region files", fix="choose a new folder")
+    problems.raise_if_any()
+    target.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, text in STARTER_FILES.items():
+        (target / name).write_text(text, encoding="utf-8")
+        written.append(target / name)
+    return written

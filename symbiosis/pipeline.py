@@ -136,6 +136,13 @@ def optimise(region: Region, *, method: str = "ipm", strategy: str = "auto", pro
     started = time.perf_counter()
     say("evaluating results against business as usual")
     results = evaluate(region, cands, solution)
+    if cands.permit_screened is not None and len(cands.permit_screened):
+        from symbiosis.network.permits import opportunities
+
+        say("pricing the exchanges a permit change would allow")
+        results.permit_opportunities = opportunities(
+            cands, solution, lambda c: solve_exchange(c, carbon_price=float(cands.parameters["carbon_price"]),  # type: ignore[arg-type]
+                                                      weights=weights, method=method, threads=threads))
     timings.record("results", started)
     check_finite_kpis(results)
     return results

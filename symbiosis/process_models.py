@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from symbiosis.errors import Problems
 from symbiosis.reference import models_dir
+from symbiosis.tables import read_bytes
 
 
 class ModelFlow(BaseModel):
@@ -61,6 +62,9 @@ class ProcessModel(BaseModel):
     #: Processors: substance → output material → share of the substance entering that leaves by that output
     #: (symbiosis.network.substances; what the shares leave unassigned stays in the plant).
     transfer: dict[str, dict[str, float]] = Field(default_factory=dict)
+    intake_capacity: float | None = Field(
+        None, ge=0, allow_inf_nan=False,
+        description="t/yr of secondary material the facility can take in per unit of activity (per year)")
 
 
 def yaml_problem(file: str, exc: yaml.YAMLError, problems: Problems) -> None:
@@ -86,20 +90,48 @@ def pydantic_problems(file: str, exc: ValidationError, problems: Problems) -> No
             problems.add(file, error["msg"], column=location, found=error.get("input"))
 
 
-def read_yaml(path: Path, problems: Problems) -> object:
-    """Read a YAML file, recording syntax errors; returns None on failure."""
+# Settings, scenario and model files are a few kB; a bigger one is not one of them.
+MAX_YAML_BYTES = 1024 * 1024
+
+
+class _NoAliasLoader(yaml.SafeLoader):
+    """SafeLoader without anchors and aliases: they are never needed in these files, and an alias bomb
+    ("billion laughs", a few hundred bytes) expands to gigabytes."""
+
+    def compose_node(self, parent, index):  # type: ignore[no-untyped-def]
+        event = self.peek_event()
+        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None) is not None:
+            raise yaml.composer.ComposerError(
+                None, None, "anchors and aliases (& and *) are not allowed; write the values out", event.start_mark)
+        return super().compose_node(parent, index)
+
+
+def read_yaml(path: Path, problems: Problems, label: str | None = None) -> object:
+    """Read a YAML file (UTF-8, at most 1 MiB, no anchors or aliases), recording problems; None on failure."""
+    file = label or str(path)
+    raw = read_bytes(path, problems, file, max_bytes=MAX_YAML_BYTES)
+    if raw is None:
+        return None
     try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        problems.add(str(path), f"cannot read the file ({exc.strerror})")
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        problems.add(file, "not UTF-8 text", row=line, found=f"byte 0x{raw[exc.start]:02x}",
+                     expected="a YAML file saved as UTF-8", fix="save the file as UTF-8 in your editor")
+        return None
+    if "\x00" in text:
+        problems.add(file, "a binary file, not text (it contains a NUL byte)", expected="YAML text")
         return None
     if not text.strip():
-        problems.add(str(path), "the file is empty", expected="YAML content")
+        problems.add(file, "the file is empty", expected="YAML content")
         return None
     try:
-        return yaml.safe_load(text)
+        return yaml.load(text, Loader=_NoAliasLoader)  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as exc:
-        yaml_problem(str(path), exc, problems)
+        yaml_problem(file, exc, problems)
+        return None
+    except RecursionError:
+        problems.add(file, "YAML nested too deeply", expected="a few levels of keys")
         return None
 
 

@@ -16,9 +16,11 @@ from symbiosis.errors import Problems
 from symbiosis.tables import (
     Table,
     bool_column,
+    duplicate_ids,
     number_column,
     read_csv_table,
     require_columns,
+    require_text,
     text_column,
 )
 
@@ -54,6 +56,7 @@ class Reference:
     fates: pd.DataFrame
     ewc: pd.DataFrame = field(default_factory=pd.DataFrame)
     nace: pd.DataFrame = field(default_factory=pd.DataFrame)
+    warnings: list[str] = field(default_factory=list)  # non-fatal findings from reading the tables
 
     def copy(self) -> Reference:
         return Reference(self.materials.copy(), self.substitutions.copy(), self.emission_factors.copy(),
@@ -77,8 +80,10 @@ class Reference:
 
 
 def _materials(table: Table, problems: Problems) -> pd.DataFrame:
-    if not require_columns(table, ["material_id", "name", "class", "density_t_per_m3"], problems):
+    if not require_columns(table, ["material_id", "name", "class", "density_t_per_m3"], problems,
+                           known=COLUMNS["materials"]):
         return pd.DataFrame()
+    duplicate_ids(table, "material_id", problems)
     frame = pd.DataFrame({
         "material_id": text_column(table, "material_id"),
         "name": text_column(table, "name"),
@@ -98,8 +103,10 @@ def _materials(table: Table, problems: Problems) -> pd.DataFrame:
 
 
 def _substitutions(table: Table, problems: Problems) -> pd.DataFrame:
-    if not require_columns(table, ["secondary_material", "primary_material", "ratio"], problems):
+    if not require_columns(table, ["secondary_material", "primary_material", "ratio"], problems,
+                           known=COLUMNS["substitutions"]):
         return pd.DataFrame()
+    require_text(table, ["secondary_material", "primary_material"], problems)
     return pd.DataFrame({
         "secondary_material": text_column(table, "secondary_material"),
         "primary_material": text_column(table, "primary_material"),
@@ -115,8 +122,9 @@ def _substitutions(table: Table, problems: Problems) -> pd.DataFrame:
 
 
 def _emission_factors(table: Table, problems: Problems) -> pd.DataFrame:
-    if not require_columns(table, ["item", "kind", "co2e_t_per_t"], problems):
+    if not require_columns(table, ["item", "kind", "co2e_t_per_t"], problems, known=COLUMNS["emission_factors"]):
         return pd.DataFrame()
+    require_text(table, ["item"], problems)
     frame = pd.DataFrame({
         "item": text_column(table, "item"),
         "kind": text_column(table, "kind"),
@@ -132,8 +140,9 @@ def _emission_factors(table: Table, problems: Problems) -> pd.DataFrame:
 
 
 def _fates(table: Table, problems: Problems) -> pd.DataFrame:
-    if not require_columns(table, ["fate_id", "kind", "cost_per_t"], problems):
+    if not require_columns(table, ["fate_id", "kind", "cost_per_t"], problems, known=COLUMNS["fates"]):
         return pd.DataFrame()
+    duplicate_ids(table, "fate_id", problems)
     frame = pd.DataFrame({
         "fate_id": text_column(table, "fate_id"),
         "name": text_column(table, "name"),
@@ -150,6 +159,18 @@ def _fates(table: Table, problems: Problems) -> pd.DataFrame:
                          found=kind, expected=", ".join(sorted(FATE_KINDS)))
     return frame
 
+
+# The columns each reference table may have; any other header is an error (a region's override included).
+COLUMNS: dict[str, list[str]] = {
+    "materials": ["material_id", "name", "class", "density_t_per_m3", "ewc_codes", "hazardous", "max_distance_km",
+                  "source", "note"],
+    "substitutions": ["secondary_material", "primary_material", "ratio", "max_share", "processing_cost_per_t",
+                      "processing_co2e_per_t", "max_distance_km", "source", "note"],
+    "emission_factors": ["item", "kind", "co2e_t_per_t", "source", "year", "note"],
+    "fates": ["fate_id", "name", "kind", "cost_per_t", "co2e_t_per_t", "tax_per_t", "source", "note"],
+}
+# A region's own reference table is small; anything bigger is not one.
+MAX_OVERRIDE_BYTES = 16 * 1024 * 1024
 
 _PARSERS = {
     "materials": (_materials, "material_id"),
@@ -183,14 +204,17 @@ def load_reference(problems: Problems, overrides: dict[str, Path] | None = None,
     """Load the shipped reference tables plus region overrides; problems are collected, not raised."""
     directory = directory or data_dir() / "reference"
     frames: dict[str, pd.DataFrame] = {}
+    warnings: list[str] = []
     for name, (parser, _index) in _PARSERS.items():
         path = directory / f"{name}.csv"
         table = read_csv_table(path, problems, label=_label(path))
         frame = parser(table, problems) if table is not None else pd.DataFrame()
+        warnings.extend(table.warnings if table is not None else [])
         extra_path = (overrides or {}).get(name)
         if extra_path is not None:
-            extra_table = read_csv_table(extra_path, problems, label=_label(extra_path))
+            extra_table = read_csv_table(extra_path, problems, label=_label(extra_path), max_bytes=MAX_OVERRIDE_BYTES)
             if extra_table is not None:
+                warnings.extend(extra_table.warnings)
                 frame = _merge(frame, parser(extra_table, problems), _MERGE_KEYS[name])
         frames[name] = frame
     materials = frames["materials"]
@@ -205,7 +229,8 @@ def load_reference(problems: Problems, overrides: dict[str, Path] | None = None,
         fates = fates.drop_duplicates("fate_id", keep="last").set_index("fate_id", drop=False)
     ewc = _optional(directory / "ewc.csv")
     nace = _optional(directory / "nace.csv")
-    reference = Reference(materials, frames["substitutions"], frames["emission_factors"], fates, ewc, nace)
+    reference = Reference(materials, frames["substitutions"], frames["emission_factors"], fates, ewc, nace,
+                          warnings=warnings)
     _check_consistency(reference, directory, problems)
     return reference
 
@@ -217,6 +242,17 @@ def _optional(path: Path) -> pd.DataFrame:
 
 
 def _check_consistency(reference: Reference, directory: Path, problems: Problems) -> None:
+    if not reference.materials.empty and not reference.ewc.empty and "ewc_codes" in reference.materials:
+        from symbiosis.network import ewc
+
+        known = ewc.entries(reference.ewc).index
+        codes = reference.materials["ewc_codes"].fillna("").astype(str).reset_index(drop=True)
+        for position, cell in enumerate(codes):
+            for code in (c.strip() for c in cell.split(";") if c.strip()):
+                if ewc.normalise(code) not in known:
+                    problems.add(_label(directory / "materials.csv"), "unknown EWC code", row=position + 2,
+                                 column="ewc_codes", found=code,
+                                 expected="six-digit entries of the European List of Waste (ewc.csv), ';'-separated")
     if reference.materials.empty or reference.substitutions.empty:
         return
     known = set(reference.materials.index)

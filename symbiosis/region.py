@@ -8,6 +8,7 @@ resolved settings from ``region.yaml``. Column contracts are in ``docs/architect
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal
 
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
@@ -55,20 +56,23 @@ class RegionSettings(BaseModel):
     defaults: Defaults = Field(default_factory=lambda: Defaults.model_validate({}))
     reference: ReferenceOverrides = Field(default_factory=lambda: ReferenceOverrides.model_validate({}))
     sources: dict[str, str] = Field(default_factory=dict)
+    permits_required_for: Literal["hazardous", "all_waste", "none"] = Field(
+        "hazardous", description="which waste streams need a receiver's permit listing their EWC code")
 
 
 FACILITY_COLUMNS = [
     "facility_id", "name", "sector", "lat", "lon", "confidential",
-    "process_model", "activity", "activity_unit",
+    "process_model", "activity", "activity_unit", "intake_capacity_t_per_yr",
 ]
 FLOW_COLUMNS = [
     "flow_id", "facility_id", "direction", "category", "material", "quantity",
     "amount_t_per_yr", "amount_mwh_per_yr", "fate", "price_per_t", "price_per_mwh",
     "exchangeable", "max_secondary_share", "max_distance_km", "uncertainty_pct",
-    "source", "data_quality", "note", "origin",
+    "source", "data_quality", "note", "origin", "max_intake_t_per_yr", "ewc_code", "end_of_waste",
 ]
 QUALITY_COLUMNS = ["flow_id", "parameter", "value", "unit", "bound", "virgin_value"]
-ARC_COLUMNS = ["supply_facility", "demand_facility", "distance_km", "cost_per_t", "co2e_per_t"]
+ARC_COLUMNS = ["supply_facility", "demand_facility", "distance_km", "cost_per_t", "co2e_per_t", "capacity_t_per_yr"]
+PERMIT_COLUMNS = ["facility_id", "ewc_code", "max_t_per_yr", "source"]
 
 IN_CATEGORIES = ("raw_material", "semi_finished", "auxiliary", "water", "energy")
 OUT_CATEGORIES = ("product", "by_product", "waste", "wastewater", "emission")
@@ -94,6 +98,7 @@ class Region:
     source: str = ""
     #: Processors (symbiosis.network.processors): facility_id, process_model, capacity, activity, ... (may be empty).
     processors: pd.DataFrame | None = None
+    permits: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=PERMIT_COLUMNS))
 
     @property
     def currency(self) -> str:
@@ -112,4 +117,5 @@ class Region:
             warnings=list(self.warnings),
             source=self.source,
             processors=None if self.processors is None else self.processors.copy(),
+            permits=self.permits.copy(),
         )

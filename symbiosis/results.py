@@ -28,6 +28,7 @@ from symbiosis.balances import ConservationError
 from symbiosis.candidates import Candidates
 from symbiosis.exchange.model import ExchangeArrays, exchange_arrays
 from symbiosis.exchange.solve import Solution
+from symbiosis.network import intake
 from symbiosis.network.processors import (
     activity_table,
     processor_amounts,
@@ -45,6 +46,7 @@ DIVERTED_FATE_KINDS = ("landfill", "incineration")
 REASONS = (
     "fully_exchanged", "no_compatible_demand", "beyond_distance", "quality_screen", "not_economic",
     "arc_capacity_binding", "receiver_amount_exhausted", "receiver_share_exhausted", "quality_limit_binding",
+    "intake_full", "no_permit",
 )
 
 
@@ -66,6 +68,8 @@ class Results:
     #: (symbiosis.network.substances; columns in docs/architecture.md).
     substances: pd.DataFrame = field(default_factory=pd.DataFrame)
     substance_warnings: pd.DataFrame = field(default_factory=pd.DataFrame)
+    #: Exchanges a permit change would allow, and their worth (symbiosis.network.permits.opportunities).
+    permit_opportunities: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
 # --- the post-solve check ------------------------------------------------------------------------------
@@ -129,9 +133,29 @@ def check_solution(candidates: Candidates, solution: Solution, tol: float = 1e-6
                      f"over {dist[k]:.6g} km, beyond its limit of {limit[k]:.6g} km" for k in far]
 
     problems += _quality_problems(candidates, x, y, received, tol)
+    problems += _intake_problems(candidates, d_idx, received, tol)
     if problems:
         head = f"the exchange solution breaks {len(problems)} constraint(s) (tolerance {tol:g}):"
         raise ConservationError("\n".join([head, *(f"  - {p}" for p in problems)]))
+
+
+def _intake_problems(candidates: Candidates, d_idx: np.ndarray, received: np.ndarray, tol: float) -> list[str]:
+    """Tonnes received per demand and per facility within their intake limits (symbiosis.network.intake)."""
+    dem = candidates.demands
+    problems: list[str] = []
+    limit = intake.demand_limits(dem)
+    over = np.flatnonzero(~np.isnan(limit) & (received > limit + tol * np.maximum(1.0, np.nan_to_num(limit))))
+    problems += [f"demand {dem['demand_id'].iloc[j]}: receives {received[j]:.6g} t/yr, over its intake limit "
+                 f"{limit[j]:.6g}" for j in over[:10]]
+    f_limit = pd.to_numeric(dem.get(intake.FACILITY_LIMIT, pd.Series(np.nan, index=dem.index)),
+                            errors="coerce").to_numpy(float)
+    if len(dem) and not np.isnan(f_limit).all():
+        per = pd.DataFrame({"f": dem["facility_id"].astype(str).to_numpy(), "got": received, "limit": f_limit})
+        per = per[~np.isnan(per["limit"])].groupby("f").agg(got=("got", "sum"), limit=("limit", "min"))
+        bad = per[per["got"] > per["limit"] + tol * np.maximum(1.0, per["limit"])]
+        problems += [f"facility {f}: receives {r.got:.6g} t/yr, over its intake capacity {r.limit:.6g}"
+                     for f, r in bad.head(10).iterrows()]
+    return problems
 
 
 def _quality_problems(candidates: Candidates, x: np.ndarray, y: np.ndarray, received: np.ndarray,
@@ -206,8 +230,12 @@ def evaluate(region: Region, candidates: Candidates, solution: Solution, *, tole
     demands["secondary_received_t_per_yr"] = received
     demands["virgin_t_per_yr"] = y
     demands["shadow_price_per_t"] = solution.demand_dual
+    demands["intake_limit_t_per_yr"] = arrays.intake_limit
+    demands["intake_dual_per_t"] = (solution.intake_dual if len(solution.intake_dual) == arrays.n_demands
+                                    else np.zeros(arrays.n_demands))
 
     facilities = _facilities(region, candidates, arrays, solution, exchanges)
+    facilities = _facility_intake(facilities, arrays, solution, received, candidates)
     kpis = _kpis(region, candidates, arrays, solution, exchanges, facilities)
     before = balances(region)
     running = scale_to_activity(region, candidates, solution.z)  # processors at their optimum activity
@@ -317,6 +345,22 @@ def _facilities(region: Region, candidates: Candidates, arrays: ExchangeArrays, 
     return table
 
 
+def _facility_intake(table: pd.DataFrame, arrays: ExchangeArrays, solution: Solution, received: np.ndarray,
+                     candidates: Candidates) -> pd.DataFrame:
+    """Per facility: secondary t/yr received, its intake capacity (NaN: none) and that row's dual."""
+    ids = table["facility_id"].astype(str)
+    got = pd.Series(received).groupby(candidates.demands["facility_id"].astype(str).to_numpy()).sum()
+    limit = pd.Series(arrays.facility_intake_limit, index=arrays.facility_intake_ids.astype(str))
+    dual = np.asarray(solution.facility_intake_dual, dtype=float)
+    dual = pd.Series(dual if len(dual) == len(limit) else np.zeros(len(limit)), index=limit.index)
+    table["secondary_received_t_per_yr"] = ids.map(got).fillna(0.0).to_numpy(float)
+    given = (pd.to_numeric(table["intake_capacity_t_per_yr"], errors="coerce") if "intake_capacity_t_per_yr" in table
+             else pd.Series(np.nan, index=table.index))
+    table["intake_capacity_t_per_yr"] = ids.map(limit).astype(float).fillna(given).to_numpy(float)
+    table["intake_dual_per_t"] = ids.map(dual).fillna(0.0).to_numpy(float)
+    return table
+
+
 def _kpis(region: Region, candidates: Candidates, arrays: ExchangeArrays, solution: Solution,
           exchanges: pd.DataFrame, facilities: pd.DataFrame) -> dict[str, Any]:
     x, w, y = solution.x, solution.w, solution.y
@@ -375,7 +419,7 @@ def _screening_counts(candidates: Candidates) -> pd.DataFrame:
     n = len(candidates.supplies)
     out = pd.DataFrame({"n_compatible": np.zeros(n), "n_within_distance": np.full(n, np.nan),
                         "n_quality_fail": np.zeros(n), "nearest_compatible_km": np.full(n, np.nan),
-                        "n_beyond_distance": np.full(n, np.nan)})
+                        "n_beyond_distance": np.full(n, np.nan), "n_no_permit": np.zeros(n)})
     scr = candidates.screening
     if scr is None or scr.empty:
         return out
@@ -388,7 +432,8 @@ def _screening_counts(candidates: Candidates) -> pd.DataFrame:
         scr, pos = scr[keep], pos[keep].astype(np.int64)
     aliases = {"n_quality_fail": ("n_quality_fail", "n_quality_screened"),
                "n_within_distance": ("n_within_distance",), "n_beyond_distance": ("n_beyond_distance",),
-               "n_compatible": ("n_compatible",), "nearest_compatible_km": ("nearest_compatible_km",)}
+               "n_compatible": ("n_compatible",), "nearest_compatible_km": ("nearest_compatible_km",),
+               "n_no_permit": ("n_no_permit",)}
     for target, names in aliases.items():
         for name in names:
             if name in scr.columns:
@@ -458,6 +503,23 @@ def why_not_matched(
         arc_quality_block[blocked_arcs] = True
         arc_quality_what = dict(zip(blocked_arcs.tolist(),
                                     [labels[k] for k in row_of_term[adverse][first].tolist()], strict=True))
+    received_d = np.bincount(arrays.arc_d, weights=x, minlength=arrays.n_demands)
+    il = arrays.intake_limit if len(arrays.intake_limit) == arrays.n_demands else np.full(arrays.n_demands, np.nan)
+    intake_full = ~np.isnan(il) & (received_d >= np.nan_to_num(il) - tolerance * np.maximum(1.0, np.nan_to_num(il)))
+    intake_what = {int(j): f"receives {received_d[j]:,.6g} t/yr = its intake limit"
+                   for j in np.flatnonzero(intake_full)}
+    f_block = arrays.facility_intake
+    if f_block.n_rows:
+        f_got = f_block.activity(x)
+        f_lim = arrays.facility_intake_limit
+        f_full = f_got >= f_lim - tolerance * np.maximum(1.0, f_lim)
+        row_of_term = np.repeat(np.arange(f_block.n_rows), np.diff(f_block.ptr))
+        full_terms = f_full[row_of_term]
+        demands_full, first = np.unique(arrays.arc_d[f_block.cols[full_terms]], return_index=True)
+        for j, k in zip(demands_full.tolist(), row_of_term[full_terms][first].tolist(), strict=True):
+            intake_full[j] = True
+            intake_what.setdefault(j, f"facility {arrays.facility_intake_ids[k]} receives {f_got[k]:,.6g} t/yr "
+                                      "= its intake capacity")
     capacity = arrays.capacity
     cap0 = np.nan_to_num(capacity)
     at_capacity = ~np.isnan(capacity) & (x >= cap0 - tolerance * np.maximum(1.0, cap0))
@@ -505,6 +567,9 @@ def why_not_matched(
         elif amount_exhausted[d]:
             reason[s] = "receiver_amount_exhausted"
             detail[s] = prefix + f"its need of {need[d]:,.6g} t/yr is fully met by secondary material"
+        elif intake_full[d]:
+            reason[s] = "intake_full"
+            detail[s] = prefix + intake_what[d]
         else:
             # Room on every row, yet not used: another supply serves the receiver at a lower marginal cost.
             reduced = c_arc[a] + solution.supply_dual[s] - arrays.ratio[a] * solution.demand_dual[d]
@@ -528,6 +593,10 @@ def _screened_reason(c: dict[str, float], left: float) -> tuple[str, str]:
     if (not np.isnan(within) and within == 0) or (not np.isnan(beyond) and beyond >= n_compatible):
         return "beyond_distance", prefix + f"{n_compatible} compatible demand(s), none within the distance limit" \
             + near_text
+    n_permit = int(c.get("n_no_permit", 0.0)) if not np.isnan(c.get("n_no_permit", 0.0)) else 0
+    if n_permit > 0:
+        return "no_permit", prefix + (f"{n_permit} compatible receiver(s) within reach hold no permit for this "
+                                      "waste's EWC code")
     n_fail = int(c["n_quality_fail"]) if not np.isnan(c["n_quality_fail"]) else 0
     if n_fail > 0:
         return "quality_screen", prefix + (f"{n_fail} compatible demand(s) within distance bound a quality "

@@ -358,7 +358,7 @@ def _remove_facility(region: Region, op: RemoveFacility, overrides: dict[str, An
 
 
 def _add_facility(region: Region, op: AddFacility, overrides: dict[str, Any], where: str, problems: Problems) -> str:
-    from symbiosis.inputs import modelled_flows
+    from symbiosis.inputs import _default_intake, modelled_flows
 
     if op.facility_id in set(region.facilities["facility_id"]):
         problems.add(where, "the facility id is already used", found=op.facility_id)
@@ -371,11 +371,13 @@ def _add_facility(region: Region, op: AddFacility, overrides: dict[str, Any], wh
     row = pd.DataFrame([{
         "facility_id": op.facility_id, "name": op.name, "sector": op.sector or model.nace, "lat": op.lat,
         "lon": op.lon, "confidential": op.confidential, "process_model": op.process_model,
-        "activity": op.activity, "activity_unit": op.activity_unit,
+        "activity": op.activity, "activity_unit": op.activity_unit, "intake_capacity_t_per_yr": float("nan"),
     }])
+    row = _default_intake(row, models)
     empty = region.flows.iloc[0:0]
     flows, quality = modelled_flows(row, empty, models, region.reference, problems, region.settings)
     region.facilities = pd.concat([region.facilities, row[region.facilities.columns]], ignore_index=True)
+    flows = flows.assign(ewc_code=flows["ewc_code"].astype(object).where(flows["ewc_code"].notna(), "").astype(str))
     region.flows = pd.concat([region.flows, flows[region.flows.columns]], ignore_index=True)
     if len(quality):
         region.quality = pd.concat([region.quality, quality[region.quality.columns]], ignore_index=True)

@@ -2,16 +2,21 @@
 
 One pint registry serves the package. A year is 365 days (8,760 h), as operating and accounting figures
 count it, not pint's Julian year of 365.25 days; a month is a twelfth of that. pint reads ``kt`` as a knot,
-so it is refused with a message naming ``kilotonne``. ``m3`` is accepted as shorthand for ``m**3``.
+so it is refused with a message naming ``kilotonne``. ``m3`` is accepted as shorthand for ``m**3``. Every
+failure inside pint (an offset unit such as ``degC`` in a rate, a unit of the wrong kind) comes out as a
+:class:`UnitProblem`, which the loaders turn into a located problem.
 """
 
 from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import lru_cache, wraps
+from typing import TypeVar
 
+import numpy as np
 import pint
 
 UREG: pint.UnitRegistry = pint.UnitRegistry(on_redefinition="ignore")
@@ -32,6 +37,29 @@ _SHORTHAND = [
 
 class UnitProblem(ValueError):
     """A unit string that cannot be used; the message says what was expected."""
+
+
+_T = TypeVar("_T")
+
+
+def _pint_errors_as_unit_problems(function: Callable[..., _T]) -> Callable[..., _T]:
+    """pint raises many kinds (offset-unit calculus, dimensionality, undefined units); callers see one."""
+
+    @wraps(function)
+    def wrapper(*args: object, **kwargs: object) -> _T:
+        try:
+            return function(*args, **kwargs)
+        except UnitProblem:
+            raise
+        except pint.OffsetUnitCalculusError:
+            raise UnitProblem("a temperature-like unit with an offset (degC, degF) cannot be an amount, a rate "
+                              "or a price; use K or delta_degC for differences") from None
+        except pint.DimensionalityError as exc:
+            raise UnitProblem(f"units do not fit ({exc})") from None
+        except (pint.PintError, ValueError, TypeError, AttributeError, ZeroDivisionError, OverflowError) as exc:
+            raise UnitProblem(f"cannot use this unit ({type(exc).__name__})") from None
+
+    return wrapper
 
 
 @dataclass(frozen=True)
@@ -55,6 +83,13 @@ def parse_unit(text: str) -> pint.Unit:
     cleaned = _normalise(str(text))
     if not cleaned:
         raise UnitProblem("empty unit; expected a unit such as t, kg, m3, MWh or t/day")
+    if len(cleaned) > 40:
+        raise UnitProblem("a unit of more than 40 characters; expected a unit such as t, kg, m3, MWh or t/day")
+    # pint evaluates numbers in a unit string: 9**9**9 would never finish
+    exponents = re.findall(r"(?:\*\*|\^)\s*([^\sA-Za-z_*/()]*)", cleaned)
+    if any(not re.fullmatch(r"[+-]?\d{1,2}", e) for e in exponents) or re.search(r"(\*\*|\^)[^A-Za-z_]*(\*\*|\^)",
+                                                                               cleaned):
+        raise UnitProblem("only small whole powers are allowed in a unit (m**3, m^3)")
     if re.search(r"(?<![A-Za-z_])kt(?![A-Za-z_])", cleaned):
         raise UnitProblem("'kt' is a knot (a speed) in pint; write 'kilotonne' (or '1000 t')")
     try:
@@ -80,6 +115,7 @@ def _to_amount_per_year(amount: float, unit: pint.Unit, period_days: float) -> p
     )
 
 
+@_pint_errors_as_unit_problems
 def convert_amount(amount: float, unit_text: str, *, density_t_per_m3: float | None = None,
                    period_days: float = 365.0) -> Converted:
     """Convert an amount to t/yr (mass and volume) or MWh/yr (energy).
@@ -104,11 +140,13 @@ def convert_amount(amount: float, unit_text: str, *, density_t_per_m3: float | N
     )
 
 
+@_pint_errors_as_unit_problems
 def quantity_of(unit_text: str) -> str:
     """``mass`` or ``energy`` for a flow unit (volumes count as mass); raises UnitProblem otherwise."""
     return convert_amount(1.0, unit_text, density_t_per_m3=1.0).quantity
 
 
+@_pint_errors_as_unit_problems
 def convert_price(price: float, price_unit: str, *, currency: str,
                   density_t_per_m3: float | None = None) -> Converted:
     """Convert a price such as ``EUR/t``, ``EUR/kg``, ``EUR/m3`` or ``EUR/MWh`` to currency per t or per MWh.
@@ -130,9 +168,20 @@ def convert_price(price: float, price_unit: str, *, currency: str,
     return Converted(one.quantity, price / one.value)
 
 
+@_pint_errors_as_unit_problems
 def convert_to(value: float, unit_text: str, target: str) -> float:
     """Convert a quality value between compatible units (e.g. % to mg/kg); raises UnitProblem."""
     try:
         return float(UREG.Quantity(value, parse_unit(unit_text)).to(parse_unit(target)).magnitude)
     except pint.DimensionalityError as exc:
         raise UnitProblem(f"cannot convert {unit_text} to {target} ({exc})") from None
+
+
+@_pint_errors_as_unit_problems
+def convert_values(values: np.ndarray, unit_text: str, target: str) -> np.ndarray:
+    """Convert an array of values between compatible units, offsets included (degC to K); NaN stays NaN."""
+    try:
+        converted = UREG.Quantity(np.asarray(values, dtype=float), parse_unit(unit_text)).to(parse_unit(target))
+    except pint.DimensionalityError as exc:
+        raise UnitProblem(f"cannot convert {unit_text} to {target} ({exc})") from None
+    return np.asarray(converted.magnitude, dtype=float)

@@ -33,6 +33,7 @@ DEMAND_DEFAULTS: dict[str, Any] = {
     "facility_id": None, "material": "sand", "material_class": "mineral", "density_t_per_m3": 1.0,
     "amount_t_per_yr": 100.0, "virgin_price_per_t": 0.0, "virgin_co2e_per_t": 0.0,
     "max_secondary_share": 1.0, "lat": 55.0, "lon": 11.0,
+    "max_intake_t_per_yr": np.nan, "facility_intake_t_per_yr": np.nan,
 }
 ARC_DEFAULTS: dict[str, Any] = {
     "distance_km": 10.0, "max_distance_km": 100.0, "ratio": 1.0, "processing_cost_per_t": 0.0,
@@ -228,9 +229,14 @@ def scarce_candidates(amount: float = 50.0) -> Candidates:
 
 
 @st.composite
-def instances(draw: st.DrawFn, *, capacities: bool = True) -> Candidates:
+def instances(draw: st.DrawFn, *, capacities: bool = True, intakes: bool = True) -> Candidates:
     n_s = draw(st.integers(1, 6))
     n_d = draw(st.integers(1, 6))
+    # Intake limits (t/yr received): some demands have their own, and demands share three facilities, two
+    # of which may have an intake capacity over all their demands.
+    facility_limit = {f"farm{k}": (float(draw(st.integers(0, 800))) if intakes and k < 2 and draw(st.booleans())
+                                   else np.nan) for k in range(3)}
+    facility_of = [f"farm{draw(st.integers(0, 2))}" for _ in range(n_d)]
     pairs = [(s, d) for s in range(n_s) for d in range(n_d)]
     chosen = draw(st.lists(st.booleans(), min_size=len(pairs), max_size=len(pairs)))
     kinds = ["landfill", "incineration", "sold", "sewer"]
@@ -246,7 +252,10 @@ def instances(draw: st.DrawFn, *, capacities: bool = True) -> Candidates:
         "virgin_co2e_per_t": draw(st.integers(0, 100)) / 100,
         "max_secondary_share": draw(st.sampled_from([1.0, 0.8, 0.5, 0.25, 0.0])),
         "material_class": draw(st.sampled_from(["mineral", "water"])),
-    } for _ in range(n_d)]
+        "facility_id": facility_of[j],
+        "max_intake_t_per_yr": float(draw(st.integers(0, 600))) if intakes and draw(st.booleans()) else np.nan,
+        "facility_intake_t_per_yr": facility_limit[facility_of[j]],
+    } for j in range(n_d)]
     arcs = []
     for (s, d), keep in zip(pairs, chosen, strict=True):
         if not keep:
@@ -297,6 +306,8 @@ def corner_instances(draw: st.DrawFn) -> Corner:
     n_s = draw(st.integers(1, 5))
     n_d = draw(st.integers(1, 5))
     params = [f"q{k}" for k in range(draw(st.integers(1, 3)))]
+    facility_of = [f"plant{draw(st.integers(0, 2))}" for _ in range(n_d)]
+    facility_limit = {f"plant{k}": draw(st.sampled_from([np.nan, np.nan, 0.0, 100.0, 300.0])) for k in range(3)}
     pairs = [(s, d) for s in range(n_s) for d in range(n_d)]
     chosen = draw(st.lists(st.booleans(), min_size=len(pairs), max_size=len(pairs)))
     supplies = [{
@@ -310,7 +321,11 @@ def corner_instances(draw: st.DrawFn) -> Corner:
         "virgin_price_per_t": float(draw(st.integers(0, 120))),
         "virgin_co2e_per_t": draw(st.integers(0, 100)) / 100,
         "max_secondary_share": draw(st.sampled_from([1.0, 0.75, 0.5, 0.0])),
-    } for _ in range(n_d)]
+        # Intake limits in t received: per demand, and per facility over the demands it shares with others.
+        "facility_id": facility_of[j],
+        "max_intake_t_per_yr": draw(st.sampled_from([np.nan, np.nan, 0.0, 60.0, 250.0])),
+        "facility_intake_t_per_yr": facility_limit[facility_of[j]],
+    } for j in range(n_d)]
     arcs = []
     for (s, d), keep in zip(pairs, chosen, strict=True):
         if keep:

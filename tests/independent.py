@@ -85,6 +85,11 @@ class ReferenceLP:
     share_demand: np.ndarray  # demand position of each share row (rows 0 .. len-1 of a_ub)
     quality: pd.DataFrame  # d, parameter, bound of each quality row (the a_ub rows after the share rows)
     cap_row: int | None = None  # the emission cap row of a_ub, if any
+    # Intake rows (a_ub, after quality and cap): the demand of each per-demand row, the facility of each
+    # per-facility row, and where they start.
+    intake_demand: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    intake_facility: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=object))
+    intake_start: int = 0
     result: OptimizeResult | None = field(default=None, repr=False)
 
     def solve(self) -> OptimizeResult:
@@ -162,6 +167,31 @@ def reference_lp(cand: Any, *, carbon_price: float = 0.0, weights: tuple[float, 
         vals.append(co2e[nz])
         b_ub.append(np.array([co2e_cap]))
         n_ub += 1
+    # Intake, tonnes received: Σ_in(d) x ≤ L_d per demand with a limit; Σ over a facility's demands ≤ L_f.
+    intake_start = n_ub
+    limit_d = (dem["max_intake_t_per_yr"].to_numpy(float) if "max_intake_t_per_yr" in dem
+               else np.full(n_d, np.nan))
+    intake_demand = np.flatnonzero(~np.isnan(limit_d))
+    row_of = np.full(n_d, -1)
+    row_of[intake_demand] = n_ub + np.arange(len(intake_demand))
+    hit = row_of[d] >= 0
+    rows.append(row_of[d][hit])
+    cols.append(arc_col[hit])
+    vals.append(np.ones(int(hit.sum())))
+    b_ub.append(limit_d[intake_demand])
+    n_ub += len(intake_demand)
+    intake_facility = np.zeros(0, dtype=object)
+    if "facility_intake_t_per_yr" in dem:
+        limit_f = dem.groupby("facility_id")["facility_intake_t_per_yr"].min().dropna()
+        intake_facility = limit_f.index.to_numpy(dtype=object)
+        facility_row = pd.Series(n_ub + np.arange(len(limit_f)), index=limit_f.index)
+        arc_row = dem["facility_id"].map(facility_row).to_numpy(float)[d]
+        hit = ~np.isnan(arc_row)
+        rows.append(arc_row[hit].astype(np.int64))
+        cols.append(arc_col[hit])
+        vals.append(np.ones(int(hit.sum())))
+        b_ub.append(limit_f.to_numpy(float))
+        n_ub += len(limit_f)
     a_ub = sp.coo_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
                          shape=(n_ub, n_a + n_s + n_d))
     capacity = arcs["capacity_t_per_yr"].to_numpy(float)
@@ -201,10 +231,12 @@ def reference_lp(cand: Any, *, carbon_price: float = 0.0, weights: tuple[float, 
         upper = np.concatenate([upper, np.where(np.isnan(cap_p), np.inf, cap_p)])
     return ReferenceLP(c=c, money=money, co2e=co2e, a_eq=a_eq, b_eq=b_eq, a_ub=a_ub,
                        b_ub=b_ub_all, upper=upper, n_a=n_a, n_s=n_s, n_d=n_d,
-                       share_demand=share_demand, quality=quality, cap_row=cap_row)
+                       share_demand=share_demand, quality=quality, cap_row=cap_row,
+                       intake_demand=intake_demand, intake_facility=intake_facility, intake_start=intake_start)
 
 
-def assert_kkt(lp: ReferenceLP, solution: Any, quality_rows: pd.DataFrame, *, tol: float = 1e-6) -> None:
+def assert_kkt(lp: ReferenceLP, solution: Any, quality_rows: pd.DataFrame, *, tol: float = 1e-6,
+               facility_intake_ids: Any = ()) -> None:
     """The Solution's primal and published duals are an optimal pair of ``lp`` (built by ``reference_lp``).
 
     Published duals (docs/formulation.md) are turned back into row duals π = ∂objective/∂(row bound):
@@ -213,7 +245,8 @@ def assert_kkt(lp: ReferenceLP, solution: Any, quality_rows: pd.DataFrame, *, to
     c − Aᵀπ ≥ 0 on columns at 0, ≤ 0 on columns at their capacity, 0 strictly between (dual feasibility and
     complementary slackness of the columns); zero duals on slack rows; and primal objective = dual
     objective (strong duality).
-    ``quality_rows`` (d, parameter, bound) says which published quality dual is which row.
+    ``quality_rows`` (d, parameter, bound) says which published quality dual is which row, and
+    ``facility_intake_ids`` (ExchangeArrays.facility_intake_ids) which facility intake dual is which facility.
     """
     scale = max(1.0, float(np.abs(lp.c).max(initial=0.0)))
     eps = tol * scale
@@ -231,6 +264,16 @@ def assert_kkt(lp: ReferenceLP, solution: Any, quality_rows: pd.DataFrame, *, to
     if lp.cap_row is not None:
         # NaN: symbiosis added no cap row (nothing emits); the row's slack and the other checks still apply.
         pi_ub[lp.cap_row] = -float(np.nan_to_num(solution.co2e_cap_dual))
+    # Intake rows: published μ ≥ 0 is −row_dual; per facility matched by id (0 where symbiosis has no row: no
+    # arc in, the row is empty and slack).
+    k = lp.intake_start
+    if len(lp.intake_demand):
+        pi_ub[k: k + len(lp.intake_demand)] = -np.asarray(solution.intake_dual, float)[lp.intake_demand]
+    k += len(lp.intake_demand)
+    if len(lp.intake_facility):
+        published = dict(zip([str(f) for f in facility_intake_ids],
+                             np.asarray(solution.facility_intake_dual, float), strict=True))
+        pi_ub[k: k + len(lp.intake_facility)] = [-published.get(str(f), 0.0) for f in lp.intake_facility]
     assert np.all(pi_ub <= eps), f"a ≤ row has a dual of the wrong sign: {pi_ub.max()}"
     reduced = lp.c - lp.a_eq.T @ pi_eq - lp.a_ub.T @ pi_ub
     at_zero = v <= 1e-7 * np.maximum(1.0, np.abs(v).max(initial=1.0))

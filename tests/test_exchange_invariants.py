@@ -73,7 +73,7 @@ def test_balances_bounds_and_no_worse_than_bau(cand: Candidates, carbon_price: f
 
 
 @fast
-@given(cand=instances(capacities=False), carbon_price=carbon_prices)
+@given(cand=instances(capacities=False, intakes=False), carbon_price=carbon_prices)
 def test_strong_duality_fixes_the_dual_signs(cand: Candidates, carbon_price: float) -> None:
     # Without capacities the dual objective is  −Σ V_s a_s + Σ D_d r_d − Σ μ_d σ_d r_d  (quality rows have a
     # zero right-hand side), with V the supply value, D the need's cost and μ ≥ 0 the share dual.
@@ -148,6 +148,23 @@ def linprog_optimum(cand: Candidates, carbon_price: float) -> float:
         row[n_a + n_s + q.d] = sign * (q.virgin_value - q.limit)
         rows.append(row)
         rhs.append(0.0)
+    # Intake limits, in tonnes received: per demand Σ_{a into d} x_a ≤ L_d; per facility over all its demands.
+    for j in range(n_d):
+        limit = float(dem["max_intake_t_per_yr"].iloc[j]) if "max_intake_t_per_yr" in dem else np.nan
+        if not np.isnan(limit):
+            row = np.zeros(n)
+            row[:n_a] = (arcs["d"].to_numpy(int) == j).astype(float)
+            rows.append(row)
+            rhs.append(limit)
+    if "facility_intake_t_per_yr" in dem:
+        for _facility, group in dem.groupby("facility_id"):
+            limit = float(group["facility_intake_t_per_yr"].min())
+            if np.isnan(limit):
+                continue
+            row = np.zeros(n)
+            row[:n_a] = np.isin(arcs["d"].to_numpy(int), group.index.to_numpy()).astype(float)
+            rows.append(row)
+            rhs.append(limit)
     cap = arcs["capacity_t_per_yr"].to_numpy(float)
     bounds = [(0.0, None if np.isnan(u) else float(u)) for u in cap] + [(0.0, None)] * (n_s + n_d)
     bounds += [(0.0, None if np.isnan(u) else float(u)) for u in proc["capacity"].to_numpy(float)]
@@ -178,6 +195,26 @@ def test_optimum_matches_scipy_linprog(n_s: int, n_d: int, n_arcs: int, seed: in
 def test_optimum_matches_linprog_on_hypothesis_instances(cand: Candidates, carbon_price: float) -> None:
     ours = solve_exchange(cand, carbon_price=carbon_price)
     assert ours.objective == pytest.approx(linprog_optimum(cand, carbon_price), rel=1e-6, abs=1e-5)
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_intake_limits_match_scipy_linprog(seed: int) -> None:
+    # Receivers that would take more than they can: limits at a fraction of what they get unlimited.
+    cand = random_candidates(20, 15, 120, seed=seed)
+    free = solve_exchange(cand, carbon_price=0.0)
+    received = np.bincount(cand.arcs["d"].to_numpy(int), weights=free.x, minlength=len(cand.demands))
+    rng = np.random.default_rng(seed)
+    dem = cand.demands
+    dem["facility_id"] = [f"farm{k}" for k in rng.integers(0, 5, len(dem))]
+    dem["max_intake_t_per_yr"] = np.where(rng.random(len(dem)) < 0.5, np.floor(0.6 * received), np.nan)
+    per_facility = pd.Series(received).groupby(dem["facility_id"].to_numpy()).sum()
+    dem["facility_intake_t_per_yr"] = dem["facility_id"].map(np.floor(0.5 * per_facility)).where(
+        dem["facility_id"].isin(["farm0", "farm1", "farm2"]))
+    ours = solve_exchange(cand, carbon_price=0.0)
+    assert ours.objective == pytest.approx(linprog_optimum(cand, 0.0), rel=1e-6, abs=1e-6)
+    assert ours.objective > free.objective + 1e-6  # the limits bind
+    assert (ours.intake_dual > 1e-9).any() and (ours.facility_intake_dual > 1e-9).any()
+    check_solution(cand, ours, 1e-6)
 
 
 def test_simplex_and_ipm_agree_on_a_larger_instance() -> None:
@@ -227,7 +264,7 @@ def test_hard_corners_match_an_independent_lp_and_the_duals_are_optimal(corner: 
     model.set_co2_cap(cap)
     sol = model.solve()
     assert sol.objective == pytest.approx(reference.fun, rel=1e-6, abs=1e-5)
-    assert_kkt(lp, sol, model.arrays.quality_rows)
+    assert_kkt(lp, sol, model.arrays.quality_rows, facility_intake_ids=model.arrays.facility_intake_ids)
     check_solution(cand, sol, 1e-6)
     if cap is not None:
         assert sol.co2e_t <= cap + 1e-6 * max(1.0, abs(cap))

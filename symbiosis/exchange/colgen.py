@@ -15,12 +15,15 @@ bound), written with the solution's published duals (docs/formulation.md):
     \bar c_a = c_a + \pi^{supply}_s - \rho_a \pi^{demand}_d + \rho_a \pi^{share}_d
                - \sum_{q \in Q(d)} (c_{s,q} - \ell_{d,q})\, h_{d,q}
 
-with :math:`h = -\pi^{quality}` on a max row and :math:`+\pi^{quality}` on a min row. Rows absent from the
+               + \mu^{intake}_d + \mu^{facility}_{f(d)}
+
+with :math:`h = -\pi^{quality}` on a max row and :math:`+\pi^{quality}` on a min row, and
+:math:`\mu` the published intake duals (value of one more tonne of intake, ≥ 0; zero where no row). Rows absent from the
 restricted model (quality rows of a demand with no restricted arc in) are slack there (the virgin material
 meets its own bound, which the model checks), so their dual is zero and the formula holds for them too.
 
 Supplies and demands keep their positions in the restricted model (only the arc table is cut), so duals map
-one to one; quality rows map by (demand, parameter, bound).
+one to one; quality rows map by (demand, parameter, bound), facility intake rows by facility id.
 """
 
 from __future__ import annotations
@@ -52,7 +55,27 @@ def reduced_costs(arrays: ExchangeArrays, solution: Solution, quality_h: np.ndar
     if q.n_rows and len(q.cols):
         row_of_term = np.repeat(np.arange(q.n_rows), np.diff(q.ptr))
         rc -= np.bincount(q.cols, weights=q.coefs * quality_h[row_of_term], minlength=arrays.n_arcs)
+    if len(solution.intake_dual) == arrays.n_demands:
+        rc += solution.intake_dual[d]
+    f = arrays.facility_intake
+    if f.n_rows and len(solution.facility_intake_dual) == f.n_rows:
+        row_of_term = np.repeat(np.arange(f.n_rows), np.diff(f.ptr))
+        rc += np.bincount(f.cols, weights=f.coefs * solution.facility_intake_dual[row_of_term],
+                          minlength=arrays.n_arcs)
     return rc
+
+
+def _full_facility_intake_dual(full: ExchangeArrays, restricted: ExchangeArrays, solution: Solution
+                               ) -> np.ndarray:
+    """The restricted solution's facility intake duals on the full model's rows (by facility id; 0 where the
+    restricted model has no row: no arc into the facility, so the row is slack)."""
+    out = np.zeros(full.facility_intake.n_rows)
+    if full.facility_intake.n_rows == 0 or len(solution.facility_intake_dual) == 0:
+        return out
+    position = {fid: k for k, fid in enumerate(full.facility_intake_ids.tolist())}
+    for k, fid in enumerate(restricted.facility_intake_ids.tolist()):
+        out[position[fid]] = solution.facility_intake_dual[k]
+    return out
 
 
 def _select(scores: np.ndarray, groups: np.ndarray, k: int, eligible: np.ndarray) -> np.ndarray:
@@ -158,6 +181,7 @@ def solve_column_generation(
             timings[key] += solution.timings.get(key, 0.0)
         t0 = time.perf_counter()
         h, published_quality = _full_quality_h(full, model.arrays, solution)
+        solution.facility_intake_dual = _full_facility_intake_dual(full, model.arrays, solution)
         rc = reduced_costs(full, solution, h, objective)
         entering = (rc < -rc_tolerance * scale) & ~active
         n_entering = int(entering.sum())

@@ -24,6 +24,7 @@ from pyomo.common.gc_manager import PauseGC
 from pyomo.core.expr.numeric_expr import LinearExpression, MonomialTermExpression
 
 from symbiosis.candidates import Candidates
+from symbiosis.network import intake
 from symbiosis.network.processors import add_processor_balance
 
 logger = logging.getLogger(__name__)
@@ -106,6 +107,14 @@ class ExchangeArrays:
     in_rows: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     in_p: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     in_per_unit: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    # Intake limits (symbiosis.network.intake), in t/yr received: per demand (NaN = none) with the demands
+    # that get a row, and per facility as rows over the arcs into its demands.
+    intake_limit: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    intake_demands: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    facility_intake: RowBlock = field(
+        default_factory=lambda: RowBlock(np.zeros(1, np.int64), np.zeros(0, np.int64), np.zeros(0)))
+    facility_intake_limit: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    facility_intake_ids: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=object))
 
     def cost_vector(self) -> np.ndarray:
         """Money per unit of each column, in column order x, w, y (then z, with processors)."""
@@ -176,6 +185,8 @@ def exchange_arrays(candidates: Candidates) -> ExchangeArrays:
     quality, quality_rows = _quality_rows(candidates, arc_s, arc_d, has_arcs_in)
     from symbiosis.network.processors import processor_arrays
 
+    intake_limit = intake.demand_limits(dem)
+    f_row, f_arc, f_limit, f_ids = intake.facility_rows(dem, arc_d)
     return ExchangeArrays(
         n_arcs=n_a, n_supplies=n_s, n_demands=n_d, arc_s=arc_s, arc_d=arc_d, ratio=ratio,
         arc_cost=_column(arcs, "transport_cost_per_t", "arcs") + _column(arcs, "processing_cost_per_t", "arcs"),
@@ -190,7 +201,11 @@ def exchange_arrays(candidates: Candidates) -> ExchangeArrays:
         virgin_price=_column(dem, "virgin_price_per_t", "demands"),
         virgin_co2e=_column(dem, "virgin_co2e_per_t", "demands"),
         share=share, out_arcs=out_arcs, in_arcs=in_arcs, share_demands=share_demands,
-        quality=quality, quality_rows=quality_rows, **processor_arrays(candidates),
+        quality=quality, quality_rows=quality_rows,
+        intake_limit=intake_limit, intake_demands=np.flatnonzero(has_arcs_in & ~np.isnan(intake_limit)),
+        facility_intake=_csr(f_row, f_arc, np.ones(len(f_arc)), len(f_limit)),
+        facility_intake_limit=f_limit, facility_intake_ids=f_ids,
+        **processor_arrays(candidates),
     )
 
 
@@ -390,6 +405,47 @@ def add_arc_capacity(m: pyo.ConcreteModel, arrays: ExchangeArrays) -> None:
         x[a].setub(u)
 
 
+def add_intake_limits(m: pyo.ConcreteModel, arrays: ExchangeArrays) -> None:
+    r"""A receiver takes in at most what it physically can, in tonnes received (not tonnes replaced).
+
+    .. math::
+
+        \sum_{a \in in(d)} x_a \le L_d \qquad \forall d \in D: L_d \text{ given}, in(d) \ne \emptyset
+
+        \sum_{d \in D(f)} \sum_{a \in in(d)} x_a \le L_f \qquad \forall f: L_f \text{ given}
+
+    ========  =====================================================
+    symbol    meaning
+    ========  =====================================================
+    L_d       the demand's intake limit, t/yr received (``demands.max_intake_t_per_yr``; NaN = none)
+    L_f       the facility's intake capacity over all its demands, t/yr received
+              (``demands.facility_intake_t_per_yr``, the same on each demand of the facility)
+    D(f)      the demands of facility f
+    ========  =====================================================
+
+    ``intake_limit`` is indexed by demand position, ``facility_intake`` by row of
+    ``arrays.facility_intake`` (facility ``arrays.facility_intake_ids[k]``). Neither exists without limits.
+    """
+    x, rows = m.x_list, arrays.in_arcs
+    if len(arrays.intake_demands):
+        bound = arrays.intake_limit.tolist()
+
+        def demand_rule(_m: pyo.ConcreteModel, d: int) -> tuple[None, object, float]:
+            cols, _ = rows.row(d)
+            return None, _expression(x, cols, np.ones(len(cols))), bound[d]
+
+        m.intake_limit = pyo.Constraint(arrays.intake_demands.tolist(), rule=demand_rule)
+    block = arrays.facility_intake
+    if block.n_rows:
+        limits = arrays.facility_intake_limit.tolist()
+
+        def facility_rule(_m: pyo.ConcreteModel, k: int) -> tuple[None, object, float]:
+            cols, coefs = block.row(k)
+            return None, _expression(x, cols, coefs), limits[k]
+
+        m.facility_intake = pyo.Constraint(range(block.n_rows), rule=facility_rule)
+
+
 def add_objective(
     m: pyo.ConcreteModel,
     arrays: ExchangeArrays,
@@ -460,6 +516,7 @@ def build_model(
         add_share_limits(m, arrays)
         add_quality_limits(m, arrays)
         add_arc_capacity(m, arrays)
+        add_intake_limits(m, arrays)
         add_processor_balance(m, arrays)
         add_objective(m, arrays, carbon_price=carbon_price, weights=weights)
     logger.info("built exchange model: %d arcs, %d supplies, %d demands, %d quality rows in %.3f s",

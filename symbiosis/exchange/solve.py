@@ -83,6 +83,10 @@ class Solution:
     parameters: dict[str, Any] = field(default_factory=dict)
     #: Processors' activities (aligned with ``candidates.processors``; empty without processors).
     z: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    # Value of one more tonne of intake capacity (≥ 0; > 0 = binding): per demand (0 where no row) and per
+    # row of ExchangeArrays.facility_intake (facility ExchangeArrays.facility_intake_ids[k]).
+    intake_dual: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    facility_intake_dual: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
 
 @functools.cache
@@ -102,6 +106,8 @@ class _Handover:
     share_rows: np.ndarray
     quality_rows: np.ndarray
     co2e_cap_row: int = -1
+    intake_rows: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    facility_intake_rows: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
 
 
 class ExchangeModel:
@@ -267,15 +273,18 @@ class ExchangeModel:
                                   "exchange model (a variable appears in no row)")
         # Row bookkeeping: which HiGHS row holds each Pyomo constraint (rows with no terms are skipped).
         families = {"supply_balance": 0, "demand_balance": 1, "share_limit": 2, "quality_limit": 3,
-                    "co2e_cap": 4}
+                    "co2e_cap": 4, "intake_limit": 5, "facility_intake": 6}
         arrays = self.arrays
         rows = _Handover(
             supply_rows=np.full(arrays.n_supplies, -1, np.int64),
             demand_rows=np.full(arrays.n_demands, -1, np.int64),
             share_rows=np.full(arrays.n_demands, -1, np.int64),
             quality_rows=np.full(arrays.quality.n_rows, -1, np.int64),
+            intake_rows=np.full(arrays.n_demands, -1, np.int64),
+            facility_intake_rows=np.full(arrays.facility_intake.n_rows, -1, np.int64),
         )
-        targets = [rows.supply_rows, rows.demand_rows, rows.share_rows, rows.quality_rows]
+        targets = [rows.supply_rows, rows.demand_rows, rows.share_rows, rows.quality_rows, np.zeros(0),
+                   rows.intake_rows, rows.facility_intake_rows]
         n_row = len(info.rows)
         row_lower = np.full(n_row, -INF)
         row_upper = np.full(n_row, INF)
@@ -349,8 +358,11 @@ class ExchangeModel:
         quality_dual = pick(rows.quality_rows, 1.0) * np.where(is_max, -1.0, 1.0)
         cap_dual = -row_dual[rows.co2e_cap_row] if rows.co2e_cap_row >= 0 and self.co2e_cap is not None \
             else math.nan
-        return self._solution(x, w, y, supply_dual, demand_dual, share_dual, quality_dual, cap_dual,
-                              objective=result.objective, termination=termination, z=z)
+        solution = self._solution(x, w, y, supply_dual, demand_dual, share_dual, quality_dual, cap_dual,
+                                  objective=result.objective, termination=termination, z=z)
+        solution.intake_dual = pick(rows.intake_rows, -1.0)
+        solution.facility_intake_dual = pick(rows.facility_intake_rows, -1.0)
+        return solution
 
     def _failure_message(self, status: Any, termination: str) -> str:
         import highspy
@@ -414,6 +426,8 @@ class ExchangeModel:
             objective=float(obj_vector @ bau), termination="no arcs: business as usual",
         )
         solution.timings = dict(self.timings)
+        solution.intake_dual = np.zeros(arrays.n_demands)
+        solution.facility_intake_dual = np.zeros(arrays.facility_intake.n_rows)
         return solution
 
 

@@ -31,8 +31,8 @@ if TYPE_CHECKING:
 PROCESSOR_COLUMNS = ["facility_id", "process_model", "capacity", "activity", "operating_cost_per_unit",
                      "gate_fee_per_t", "source", "product_value_per_unit"]
 #: Columns a processors table may have (an unknown column is an error, as for every input table).
-PROCESSOR_TABLE_COLUMNS = ["facility_id", "capacity", "operating_cost_per_unit", "gate_fee_per_t", "source",
-                           "product_value_per_unit"]
+PROCESSOR_TABLE_COLUMNS = ["facility_id", "capacity", "operating_cost_per_unit", "product_value_per_unit",
+                           "gate_fee_per_t", "source", "note"]
 LINK_COLUMNS = ["side", "row", "p", "per_unit"]
 
 
@@ -48,12 +48,8 @@ def read_processors(table: Table | None, problems: Problems, facilities: pd.Data
     current activity (business as usual must be feasible), costs finite; located problems otherwise."""
     if table is None:
         return empty_processors()
-    if not require_columns(table, ["facility_id", "capacity"], problems):
+    if not require_columns(table, ["facility_id", "capacity"], problems, known=PROCESSOR_TABLE_COLUMNS):
         return empty_processors()
-    unknown = [c for c in table.frame.columns if c not in PROCESSOR_TABLE_COLUMNS]
-    for column in unknown:
-        problems.add(table.file, "unknown column", column=column, found=column,
-                     expected=", ".join(PROCESSOR_TABLE_COLUMNS))
     duplicate_ids(table, "facility_id", problems)
     capacity = number_column(table, "capacity", problems, required=True, allow_negative=False,
                              expected="the processor's capacity, in its process model's activity unit per year")

@@ -264,6 +264,13 @@ def write_results(results: Any, out_dir: str | os.PathLike[str], *, public: bool
         frame = getattr(view, name, None)
         if frame is not None and len(frame):
             tables[name] = frame
+    opportunities = getattr(results, "permit_opportunities", None)
+    if opportunities is not None and len(opportunities):
+        if public:  # a confidential facility's permit gap is not for publication
+            hidden = set(results.facilities.loc[confidential_mask(results.facilities), "facility_id"])
+            opportunities = opportunities[~opportunities["supply_facility"].isin(hidden)
+                                          & ~opportunities["demand_facility"].isin(hidden)]
+        tables["permit_opportunities"] = opportunities
     for name, frame in tables.items():
         written[f"{name}.csv"] = write_atomic(out / f"{name}.csv", _csv_writer(frame))
 

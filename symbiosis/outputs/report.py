@@ -210,6 +210,14 @@ def _context(results: Any, region: Any, public: bool, map_src: str | None, map_s
     demands = view.demands.copy()
     demands["facility_name"] = demands["facility_id"].map(name)
     unmatched = supplies[supplies.get("to_fate_t_per_yr", supplies["amount_t_per_yr"]) > 1e-9]
+    permits = getattr(results, "permit_opportunities", None)
+    permits = permits.copy() if permits is not None else pd.DataFrame()
+    if len(permits) and public:  # a confidential facility's permit gap is not for publication
+        hidden = set(results.facilities.loc[confidential_mask(results.facilities), "facility_id"])
+        permits = permits[~permits["supply_facility"].isin(hidden) & ~permits["demand_facility"].isin(hidden)]
+    if len(permits):
+        permits["supply_name"] = permits["supply_facility"].map(name)
+        permits["demand_name"] = permits["demand_facility"].map(name)
 
     balance_frames = []
     warnings: list[str] = []
@@ -269,6 +277,7 @@ def _context(results: Any, region: Any, public: bool, map_src: str | None, map_s
         "unmatched": _table(unmatched.sort_values("to_fate_t_per_yr" if "to_fate_t_per_yr" in unmatched else
                                                   "amount_t_per_yr", ascending=False), max_rows, "supplies.csv"),
         "balances": _table(balances, max_rows, "balances.csv"),
+        "permits": _table(permits, max_rows, "permit_opportunities.csv"),
         "warnings": warnings[:max_rows],
         "n_warnings": len(warnings),
         "parameters": jsonable(parameters),
