@@ -39,6 +39,9 @@ class Candidates:
     demand_quality: pd.DataFrame
     screening: pd.DataFrame
     parameters: dict[str, Any] = field(default_factory=dict)
+    #: Processors and their intake/output rows (symbiosis.network.processors); None or empty without any.
+    processors: pd.DataFrame | None = None
+    processor_links: pd.DataFrame | None = None
     #: Arcs screened out for want of a receiver's permit (same columns as ``arcs``), for permit_opportunities.
     permit_screened: pd.DataFrame | None = None
 
@@ -577,7 +580,17 @@ def candidates(region: Region, **overrides: Any) -> Candidates:
         screening=screening,
         parameters=parameters,
         permit_screened=screened,
+        **_processor_fields(region, supplies, demands),
     ))
+
+
+def _processor_fields(region: Region, supplies: pd.DataFrame, demands: pd.DataFrame) -> dict[str, Any]:
+    from symbiosis.network.processors import processor_tables
+
+    if getattr(region, "processors", None) is None or len(region.processors) == 0:  # type: ignore[arg-type]
+        return {}
+    table, links = processor_tables(region.processors, supplies, demands)
+    return {"processors": table, "processor_links": links}
 
 
 def _permit_screen(region: Region, supplies: pd.DataFrame, arcs: pd.DataFrame

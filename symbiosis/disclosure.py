@@ -405,6 +405,15 @@ def public_results(results: Any, disclosure: Disclosure | None = None, region: A
         balances = getattr(results, attr, None)
         if balances is not None and getattr(balances, "table", None) is not None:
             setattr(public, attr, public_balances(balances, d, partners))
+    for attr, columns in (("processors", ("facility_id",)), ("substances", ("from_facility", "to")),
+                          ("substance_warnings", ("facility_id",))):  # symbiosis.network tables
+        table = getattr(results, attr, None)
+        if table is not None and len(table):
+            ids = set(d.id_map) | partners
+            hidden = pd.Series(False, index=table.index)
+            for col in columns:
+                hidden |= table[col].astype(str).isin(ids)
+            setattr(public, attr, d.frame(table, hidden=hidden, locate_by=""))
     kpis = dict(getattr(results, "kpis", {}) or {})
     kpis["confidential_facilities_masked"] = d.n
     public.kpis = kpis

@@ -64,7 +64,7 @@ logger = logging.getLogger(__name__)
 
 PERIOD_DAYS = {"year": 365.0, "quarter": 365.0 / 4, "month": 365.0 / 12, "week": 7.0, "day": 1.0}
 _ESTIMATE_WORDS = ("estimat", "assum", "guess", "proxy")
-TABLE_NAMES = ("facilities", "flows", "quality", "arcs", "permits")
+TABLE_NAMES = ("facilities", "flows", "quality", "arcs", "permits", "processors")
 
 # The columns each input table may have (required ones first); any other header is an error.
 FACILITY_INPUT = ["facility_id", "name", "sector", "lat", "lon", "confidential", "process_model", "activity",
@@ -971,6 +971,7 @@ def load_region(path: str | Path, *, reference_dir: Path | None = None, models_d
     flow_ids = set(text_column(flows_table, "flow_id")) if flows_table is not None else set()
     quality = _quality(quality_table, problems, flow_ids)
     arcs = _arcs(raw.tables.get("arcs"), problems, facilities)
+    processors = _processors(raw.tables.get("processors"), problems, facilities, models)
     permits = _permits(raw.tables.get("permits"), problems, facilities, reference)
     problems.raise_if_any()
 
@@ -992,13 +993,33 @@ def load_region(path: str | Path, *, reference_dir: Path | None = None, models_d
 
     region = Region(name=settings.name, settings=settings, facilities=facilities.reset_index(drop=True),
                     flows=flows, quality=quality.reset_index(drop=True), arcs=arcs, reference=reference,
-                    source=raw.source, permits=permits, energy_efficiency=_energy_efficiency(facilities, models))
+                    source=raw.source, permits=permits, processors=processors,
+                    energy_efficiency=_energy_efficiency(facilities, models))
     region.warnings.extend([*reference.warnings,
                             *(w for t in raw.tables.values() if t is not None for w in t.warnings)])
     region.warnings.extend(_warnings(region))
     logger.info("loaded region %s: %d facilities, %d flows (%d modelled) in %.2f s", region.name,
                 len(facilities), len(flows), len(modelled), time.perf_counter() - started)
     return region
+
+
+def _processors(table: Table | None, problems: Problems, facilities: pd.DataFrame,
+                models: dict[str, ProcessModel]) -> pd.DataFrame:
+    """The optional processors table (symbiosis.network.processors), activities in model units."""
+    from symbiosis.network.processors import read_processors
+
+    activity: dict[str, float] = {}
+    if table is not None:
+        for facility in facilities.to_dict("records"):
+            model = models.get(facility["process_model"])
+            if model is None or math.isnan(facility["activity"]):
+                continue
+            try:
+                activity[facility["facility_id"]] = _activity_in_model_units(
+                    facility["activity"], facility["activity_unit"], model)
+            except UnitProblem:
+                continue  # reported with the facilities
+    return read_processors(table, problems, facilities, activity, models)  # type: ignore[arg-type]
 
 
 def _warnings(region: Region) -> list[str]:

@@ -59,6 +59,9 @@ class ProcessModel(BaseModel):
     sources: dict[str, str] = Field(default_factory=dict)
     flows: list[ModelFlow]
     quality: list[ModelQuality] = Field(default_factory=list)
+    #: Processors: substance → output material → share of the substance entering that leaves by that output
+    #: (symbiosis.network.substances; what the shares leave unassigned stays in the plant).
+    transfer: dict[str, dict[str, float]] = Field(default_factory=dict)
     intake_capacity: float | None = Field(
         None, ge=0, allow_inf_nan=False,
         description="t/yr of secondary material the facility can take in per unit of activity (per year)")

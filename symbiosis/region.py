@@ -97,6 +97,8 @@ class Region:
     reference: Reference
     warnings: list[str] = field(default_factory=list)
     source: str = ""
+    #: Processors (symbiosis.network.processors): facility_id, process_model, capacity, activity, ... (may be empty).
+    processors: pd.DataFrame | None = None
     permits: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=PERMIT_COLUMNS))
     #: facility_id → the energy efficiency its process model states (symbiosis.balances: expected loss).
     energy_efficiency: dict[str, float] = field(default_factory=dict)
@@ -117,6 +119,7 @@ class Region:
             reference=self.reference.copy(),
             warnings=list(self.warnings),
             source=self.source,
+            processors=None if self.processors is None else self.processors.copy(),
             permits=self.permits.copy(),
             energy_efficiency=dict(self.energy_efficiency),
         )

@@ -26,10 +26,17 @@ import pandas as pd
 
 from symbiosis.balances import ConservationError
 from symbiosis.candidates import Candidates
-from symbiosis.energy.heat import is_energy, row_amount
+from symbiosis.energy.heat import is_energy
 from symbiosis.exchange.model import ExchangeArrays, exchange_arrays
 from symbiosis.exchange.solve import Solution
 from symbiosis.network import intake
+from symbiosis.network.processors import (
+    activity_table,
+    processor_amounts,
+    processor_problems,
+    scale_to_activity,
+)
+from symbiosis.network.substances import trace_region
 from symbiosis.region import Region
 
 logger = logging.getLogger(__name__)
@@ -56,6 +63,12 @@ class Results:
     balances: Any
     balances_after: Any
     parameters: dict[str, Any] = field(default_factory=dict)
+    #: Processors' activity, BAU and optimum (symbiosis.network.processors.activity_table); empty without any.
+    processors: pd.DataFrame = field(default_factory=pd.DataFrame)
+    #: Substances traced by mass through the optimum, and outputs above their guarantee
+    #: (symbiosis.network.substances; columns in docs/architecture.md).
+    substances: pd.DataFrame = field(default_factory=pd.DataFrame)
+    substance_warnings: pd.DataFrame = field(default_factory=pd.DataFrame)
     #: Exchanges a permit change would allow, and their worth (symbiosis.network.permits.opportunities).
     permit_opportunities: pd.DataFrame = field(default_factory=pd.DataFrame)
 
@@ -90,8 +103,10 @@ def check_solution(candidates: Candidates, solution: Solution, tol: float = 1e-6
     shipped = np.bincount(s_idx, weights=x, minlength=len(sup))
     replaced = np.bincount(d_idx, weights=ratio * x, minlength=len(dem))
     received = np.bincount(d_idx, weights=x, minlength=len(dem))
-    a = row_amount(sup)  # t/yr, or MWh/yr on energy rows
-    r = row_amount(dem)
+    # Processor rows: amounts follow the activity z (symbiosis.network.processors); fixed elsewhere.
+    z = getattr(solution, "z", None)
+    a, r = processor_amounts(candidates, z)
+    problems += processor_problems(candidates, x, w, y, z, tol)
 
     gap = shipped + w - a
     for i in np.flatnonzero(np.abs(gap) > tol * np.maximum(1.0, np.abs(a))):
@@ -219,6 +234,11 @@ def evaluate(region: Region, candidates: Candidates, solution: Solution, *, tole
 
     supplies = sup.copy()
     s_energy, d_energy = is_energy(sup), is_energy(dem)
+    # A processor's outputs and intake follow its activity: with processors, the amounts at the optimum
+    # beside the business-as-usual ones (equal except on processor rows).
+    amount_s, amount_r = processor_amounts(candidates, solution.z)
+    if arrays.n_processors:
+        supplies["amount_optimum_t_per_yr"] = np.where(s_energy, np.nan, amount_s)
     supplies["exchanged_t_per_yr"] = np.where(s_energy, np.nan, shipped)
     supplies["to_fate_t_per_yr"] = np.where(s_energy, np.nan, w)
     supplies["shadow_price_per_t"] = solution.supply_dual
@@ -227,6 +247,8 @@ def evaluate(region: Region, candidates: Candidates, solution: Solution, *, tole
     supplies["reason_detail"] = reasons["reason_detail"].to_numpy()
 
     demands = dem.copy()
+    if arrays.n_processors:
+        demands["amount_optimum_t_per_yr"] = np.where(d_energy, np.nan, amount_r)
     demands["secondary_t_per_yr"] = np.where(d_energy, np.nan, replaced)
     demands["secondary_received_t_per_yr"] = np.where(d_energy, np.nan, received)
     demands["virgin_t_per_yr"] = np.where(d_energy, np.nan, y)
@@ -244,13 +266,17 @@ def evaluate(region: Region, candidates: Candidates, solution: Solution, *, tole
     facilities = _facility_intake(facilities, arrays, solution, received, candidates)
     kpis = _kpis(region, candidates, arrays, solution, exchanges, facilities)
     before = balances(region)
-    after = balances_after(region, exchanges)
-    check_conservation(before, after)
+    running = scale_to_activity(region, candidates, solution.z)  # processors at their optimum activity
+    after = balances_after(running, exchanges)
+    check_conservation(before if running is region else balances(running), after)
     parameters = {**(candidates.parameters or {}), **solution.parameters, "tolerance": tolerance}
+    tracing = trace_region(region, candidates, solution)
     logger.info("results: %d exchanges, cost %.6g → %.6g, CO2e %.6g → %.6g t", kpis["n_exchanges"],
                 kpis["cost_bau"], kpis["cost_optimum"], kpis["co2e_bau_t"], kpis["co2e_optimum_t"])
     return Results(exchanges=exchanges, supplies=supplies, demands=demands, facilities=facilities, kpis=kpis,
-                   balances=before, balances_after=after, parameters=parameters)
+                   balances=before, balances_after=after, parameters=parameters,
+                   processors=activity_table(candidates, solution.z), substances=tracing.table,
+                   substance_warnings=tracing.warnings)
 
 
 EXCHANGE_COLUMNS = [
@@ -328,6 +354,11 @@ def _facilities(region: Region, candidates: Candidates, arrays: ExchangeArrays, 
         pd.DataFrame({"facility_id": arc_dem_fac, "cost_bau": 0.0, "cost_optimum": arrays.arc_cost * x,
                       "co2e_bau_t": 0.0, "co2e_optimum_t": arrays.arc_co2e * x}),
     ]
+    if arrays.n_processors:  # a processor's operating cost per unit of activity
+        parts.append(pd.DataFrame({"facility_id": candidates.processors["facility_id"].to_numpy(),  # type: ignore[index]
+                                   "cost_bau": arrays.processor_cost * arrays.processor_bau,
+                                   "cost_optimum": arrays.processor_cost * solution.z,
+                                   "co2e_bau_t": 0.0, "co2e_optimum_t": 0.0}))
     sums = pd.concat(parts, ignore_index=True).groupby("facility_id").sum()
     pairs = pd.concat([exchanges[["supply_facility"]].rename(columns={"supply_facility": "facility_id"})
                        .assign(k=np.arange(len(exchanges))),
@@ -372,7 +403,7 @@ def _facility_intake(table: pd.DataFrame, arrays: ExchangeArrays, solution: Solu
 def _kpis(region: Region, candidates: Candidates, arrays: ExchangeArrays, solution: Solution,
           exchanges: pd.DataFrame, facilities: pd.DataFrame) -> dict[str, Any]:
     x, w, y = solution.x, solution.w, solution.y
-    diverted = arrays.supply_amount - w
+    diverted = processor_amounts(candidates, solution.z)[0] - w
     fate_kind = candidates.supplies["fate_kind"].astype(str).to_numpy()
     landfill = float(diverted[fate_kind == "landfill"].sum())
     incineration = float(diverted[fate_kind == "incineration"].sum())
@@ -387,7 +418,7 @@ def _kpis(region: Region, candidates: Candidates, arrays: ExchangeArrays, soluti
     if (water_rows & ~(density > 0)).any():
         raise ValueError("a water demand lacks a positive density_t_per_m3; cannot report water saved in m³")
     water_m3 = float((replaced[water_rows] / density[water_rows]).sum())
-    columns = np.concatenate([x, w, y])
+    columns = np.concatenate([x, w, y, solution.z if len(solution.z) else arrays.processor_bau])
     bau = arrays.bau_columns()
     cost_bau = float(arrays.cost_vector() @ bau)
     mip = solution.parameters.get("mip") or {}
@@ -504,7 +535,7 @@ def why_not_matched(
     carbon_price = float(solution.parameters.get("carbon_price", 0.0))
     obj = arrays.objective_vector(carbon_price, weights)
     n_a = arrays.n_arcs
-    c_arc, c_fate, c_virgin = obj[:n_a], obj[n_a:n_a + n_s], obj[n_a + n_s:]
+    c_arc, c_fate, c_virgin = obj[:n_a], obj[n_a:n_a + n_s], obj[n_a + n_s:n_a + n_s + arrays.n_demands]
     currency = (candidates.parameters or {}).get("currency", "")
     unit = f"{currency}/t".strip("/") if currency else "per t"
     money = "" if not weights or float(dict(weights).get("co2e", 0.0)) == 0.0 else " (weighted objective units)"

@@ -148,6 +148,16 @@ class AddFacility(_Strict):
     confidential: bool = False
 
 
+class MakeProcessor(_Strict):
+    """Make a facility with a process model a processor (docs/data-format.md, "processors")."""
+
+    facility: str
+    capacity: Number = Field(ge=0)
+    operating_cost_per_unit: Number = Field(default=0, ge=0)
+    product_value_per_unit: Number = Field(default=0, ge=0)
+    gate_fee_per_t: Number = 0
+
+
 class Change(_Strict):
     """Exactly one of the operations."""
 
@@ -158,6 +168,7 @@ class Change(_Strict):
     replace_flow: ReplaceFlow | None = None
     remove_facility: RemoveFacility | None = None
     add_facility: AddFacility | None = None
+    processor: MakeProcessor | None = None
 
     @model_validator(mode="after")
     def _exactly_one(self) -> Change:
@@ -341,6 +352,8 @@ def _remove_facility(region: Region, op: RemoveFacility, overrides: dict[str, An
     region.quality = region.quality[~region.quality["flow_id"].isin(removed_ids)].reset_index(drop=True)
     arcs = region.arcs
     region.arcs = arcs[(arcs["supply_facility"] != op.facility) & (arcs["demand_facility"] != op.facility)]
+    if region.processors is not None and len(region.processors):
+        region.processors = region.processors[region.processors["facility_id"] != op.facility].reset_index(drop=True)
     return f"removed {op.facility} and its {len(removed_ids)} flow(s)"
 
 
@@ -371,6 +384,28 @@ def _add_facility(region: Region, op: AddFacility, overrides: dict[str, Any], wh
     return f"added {op.facility_id} ({op.process_model}, {op.activity:g} {op.activity_unit}) with {len(flows)} flow(s)"
 
 
+def _processor(region: Region, op: MakeProcessor, overrides: dict[str, Any], where: str, problems: Problems) -> str:
+    from symbiosis.inputs import _processors
+    from symbiosis.network.processors import empty_processors
+    from symbiosis.tables import table_from_frame
+
+    frame = pd.DataFrame([{"facility_id": op.facility, "capacity": str(op.capacity),
+                           "operating_cost_per_unit": str(op.operating_cost_per_unit),
+                           "product_value_per_unit": str(op.product_value_per_unit),
+                           "gate_fee_per_t": str(op.gate_fee_per_t), "source": f"scenario ({where})"}])
+    found = Problems()
+    table = _processors(table_from_frame(frame, where), found, region.facilities, load_process_models(found))
+    if found:
+        for problem in found.items:
+            problems.add(where, problem.message, column=problem.column, found=problem.found,
+                         expected=problem.expected)
+        return "not applied"
+    current = region.processors if region.processors is not None else empty_processors()
+    current = current[current["facility_id"] != op.facility]
+    region.processors = pd.concat([current, table], ignore_index=True) if len(current) else table
+    return f"{op.facility} is a processor (capacity {op.capacity:g})"
+
+
 _APPLY = {
     "parameters": _parameters,
     "fate_cost": _fate_cost,
@@ -379,6 +414,7 @@ _APPLY = {
     "replace_flow": _replace_flow,
     "remove_facility": _remove_facility,
     "add_facility": _add_facility,
+    "processor": _processor,
 }
 
 def check_scenario_names(paths: list[str] | list[Path]) -> None:

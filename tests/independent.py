@@ -204,8 +204,41 @@ def reference_lp(cand: Any, *, carbon_price: float = 0.0, weights: tuple[float, 
                          shape=(n_ub, n_a + n_s + n_d))
     capacity = arcs["capacity_t_per_yr"].to_numpy(float)
     upper = np.concatenate([np.where(np.isnan(capacity), np.inf, capacity), np.full(n_s + n_d, np.inf)])
-    return ReferenceLP(c=c, money=money, co2e=co2e, a_eq=a_eq.tocsr(), b_eq=b_eq, a_ub=a_ub.tocsr(),
-                       b_ub=np.concatenate(b_ub), upper=upper, n_a=n_a, n_s=n_s, n_d=n_d,
+    a_eq, b_eq, a_ub, b_ub_all = a_eq.tocsr(), b_eq, a_ub.tocsr(), np.concatenate(b_ub)
+    processors = getattr(cand, "processors", None)
+    if processors is not None and len(processors):
+        # Processors (docs/formulation.md): activity columns z after y; a linked supply row becomes
+        # Σx + w − o·z = 0, a linked demand row Σρx + y − i·z = 0 and its share row Σρx − σ·i·z ≤ 0.
+        links = cand.processor_links
+        n_p = len(processors)
+        side_out = (links["side"] == "out").to_numpy()
+        row = links["row"].to_numpy(np.int64) + np.where(side_out, 0, n_s)
+        p_col = links["p"].to_numpy(np.int64)
+        per_unit = links["per_unit"].to_numpy(float)
+        z_eq = sp.coo_matrix((-per_unit, (row, p_col)), shape=(n_s + n_d, n_p))
+        a_eq = sp.hstack([a_eq, z_eq]).tocsr()
+        b_eq = b_eq.copy()
+        b_eq[row] = 0.0
+        share_of = {int(j): k for k, j in enumerate(share_demand)}
+        intake = ~side_out
+        z_rows = [share_of[int(j)] for j in links["row"].to_numpy(np.int64)[intake] if int(j) in share_of]
+        z_cols = [int(q) for j, q in zip(links["row"].to_numpy(np.int64)[intake], p_col[intake], strict=True)
+                  if int(j) in share_of]
+        z_vals = [-sigma[int(j)] * u for j, u in zip(links["row"].to_numpy(np.int64)[intake], per_unit[intake],
+                                                      strict=True) if int(j) in share_of]
+        a_ub = sp.hstack([a_ub, sp.coo_matrix((z_vals, (z_rows, z_cols)), shape=(a_ub.shape[0], n_p))]).tocsr()
+        b_ub_all = b_ub_all.copy()
+        b_ub_all[z_rows] = 0.0
+        cost_z = processors["operating_cost_per_unit"].to_numpy(float) - (
+            processors["product_value_per_unit"].fillna(0.0).to_numpy(float)
+            if "product_value_per_unit" in processors else 0.0)
+        money = np.concatenate([money, cost_z])
+        co2e = np.concatenate([co2e, np.zeros(n_p)])
+        c = np.concatenate([c, w_cost * cost_z])
+        cap_p = processors["capacity"].to_numpy(float)
+        upper = np.concatenate([upper, np.where(np.isnan(cap_p), np.inf, cap_p)])
+    return ReferenceLP(c=c, money=money, co2e=co2e, a_eq=a_eq, b_eq=b_eq, a_ub=a_ub,
+                       b_ub=b_ub_all, upper=upper, n_a=n_a, n_s=n_s, n_d=n_d,
                        share_demand=share_demand, quality=quality, cap_row=cap_row,
                        intake_demand=intake_demand, intake_facility=intake_facility, intake_start=intake_start)
 

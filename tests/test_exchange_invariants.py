@@ -93,16 +93,30 @@ def linprog_optimum(cand: Candidates, carbon_price: float) -> float:
     """The exchange LP assembled straight from the tables, solved by scipy's HiGHS wrapper."""
     arcs, sup, dem = cand.arcs, cand.supplies, cand.demands
     n_a, n_s, n_d = len(arcs), len(sup), len(dem)
-    n = n_a + n_s + n_d
+    # Processors (columns z after y): a linked supply row reads Σx + w − o·z = 0, a linked demand row
+    # Σρx + y − i·z = 0 and its share row Σρx − σ·i·z ≤ 0; z carries the operating cost, 0 ≤ z ≤ capacity.
+    proc = cand.processors if cand.processors is not None else pd.DataFrame(columns=["capacity"])
+    links = cand.processor_links if cand.processor_links is not None else pd.DataFrame(
+        columns=["side", "row", "p", "per_unit"])
+    n_p = len(proc)
+    n = n_a + n_s + n_d + n_p
     lam = carbon_price
     c = np.concatenate([
         arcs["transport_cost_per_t"] + arcs["processing_cost_per_t"]
         + lam * (arcs["transport_co2e_per_t"] + arcs["processing_co2e_per_t"]),
         sup["fate_cost_per_t"] + lam * sup["fate_co2e_per_t"],
         dem["virgin_price_per_t"] + lam * dem["virgin_co2e_per_t"],
+        (proc["operating_cost_per_unit"] - proc.get("product_value_per_unit", 0.0)) if n_p else np.zeros(0),
     ])
     a_eq = np.zeros((n_s + n_d, n))
-    b_eq = np.concatenate([sup["amount_t_per_yr"], dem["amount_t_per_yr"]])
+    b_eq = np.concatenate([sup["amount_t_per_yr"], dem["amount_t_per_yr"]]).astype(float)
+    share_z: dict[int, tuple[int, float]] = {}
+    for link in links.itertuples():
+        row = int(link.row) + (0 if link.side == "out" else n_s)
+        a_eq[row, n_a + n_s + n_d + int(link.p)] = -float(link.per_unit)
+        b_eq[row] = 0.0
+        if link.side == "in":
+            share_z[int(link.row)] = (int(link.p), float(link.per_unit))
     for k, row in enumerate(arcs.itertuples()):
         a_eq[row.s, k] = 1.0
         a_eq[n_s + row.d, k] = row.ratio
@@ -116,6 +130,12 @@ def linprog_optimum(cand: Candidates, carbon_price: float) -> float:
         for k, arc in enumerate(arcs.itertuples()):
             if arc.d == j:
                 row[k] = arc.ratio
+        if j in share_z:
+            p, per_unit = share_z[j]
+            row[n_a + n_s + n_d + p] = -dem["max_secondary_share"].iloc[j] * per_unit
+            rows.append(row)
+            rhs.append(0.0)
+            continue
         rows.append(row)
         rhs.append(dem["max_secondary_share"].iloc[j] * dem["amount_t_per_yr"].iloc[j])
     value = {(q.s, q.parameter): q.value for q in cand.supply_quality.itertuples()}
@@ -147,6 +167,7 @@ def linprog_optimum(cand: Candidates, carbon_price: float) -> float:
             rhs.append(limit)
     cap = arcs["capacity_t_per_yr"].to_numpy(float)
     bounds = [(0.0, None if np.isnan(u) else float(u)) for u in cap] + [(0.0, None)] * (n_s + n_d)
+    bounds += [(0.0, None if np.isnan(u) else float(u)) for u in proc["capacity"].to_numpy(float)]
     res = linprog(c, A_ub=np.array(rows) if rows else None, b_ub=np.array(rhs) if rows else None,
                   A_eq=a_eq, b_eq=b_eq, bounds=bounds, method="highs")
     assert res.status == 0, res.message

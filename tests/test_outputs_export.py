@@ -28,7 +28,7 @@ from symbiosis.results import Results
 from tests.browser_support import most_connected, optimised_with
 
 FILES = ["exchanges.csv", "supplies.csv", "demands.csv", "facilities.csv", "balances.csv", "kpis.json",
-         "exchanges.gpkg"]
+         "exchanges.gpkg", "substances.csv"]  # substances: the tiny region measures concentrations (%)
 
 
 @pytest.fixture(scope="module")

@@ -149,6 +149,12 @@ def solve_column_generation(
     timings: dict[str, float] = {"build": 0.0, "handover": 0.0, "solve": 0.0, "extract": 0.0, "pricing": 0.0}
     if n_a == 0:
         return ExchangeModel(candidates, carbon_price=price, weights=weights, method=method).solve()
+    if full.n_processors:
+        # Processor rows tie supplies and demands to activities that reduced_costs does not price:
+        # column generation is off with processors (the monolithic LP, the same optimum).
+        whole = _monolithic(candidates, price, weights, method, tolerance, timings, started, 0, threads)
+        whole.parameters["strategy"] = "monolithic (processors: column generation off)"
+        return whole
 
     # Business-as-usual prices: a supply is worth its fate cost, a demand its virgin price.
     fate_obj = objective[n_a:n_a + n_s]

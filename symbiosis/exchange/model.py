@@ -26,6 +26,7 @@ from pyomo.core.expr.numeric_expr import LinearExpression, MonomialTermExpressio
 from symbiosis.candidates import Candidates
 from symbiosis.energy.heat import row_amount
 from symbiosis.network import intake
+from symbiosis.network.processors import add_processor_balance
 
 logger = logging.getLogger(__name__)
 
@@ -95,6 +96,18 @@ class ExchangeArrays:
     share_demands: np.ndarray
     quality: RowBlock
     quality_rows: pd.DataFrame = field(repr=False)
+    # Processors (symbiosis.network.processors): activity columns z_p after y, and their linked rows
+    # (supply rows ``out_rows`` with yield ``out_per_unit`` of processor ``out_p``; demand rows alike).
+    n_processors: int = 0
+    processor_capacity: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    processor_cost: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    processor_bau: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    out_rows: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    out_p: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    out_per_unit: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    in_rows: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    in_p: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    in_per_unit: np.ndarray = field(default_factory=lambda: np.zeros(0))
     # Intake limits (symbiosis.network.intake), in t/yr received: per demand (NaN = none) with the demands
     # that get a row, and per facility as rows over the arcs into its demands.
     intake_limit: np.ndarray = field(default_factory=lambda: np.zeros(0))
@@ -111,12 +124,12 @@ class ExchangeArrays:
     link_bound: np.ndarray | None = None
 
     def cost_vector(self) -> np.ndarray:
-        """Money per unit of each column, in column order x, w, y."""
-        return np.concatenate([self.arc_cost, self.fate_cost, self.virgin_price])
+        """Money per unit of each column, in column order x, w, y (then z, with processors)."""
+        return np.concatenate([self.arc_cost, self.fate_cost, self.virgin_price, self.processor_cost])
 
     def co2e_vector(self) -> np.ndarray:
-        """t CO2e per unit of each column, in column order x, w, y."""
-        return np.concatenate([self.arc_co2e, self.fate_co2e, self.virgin_co2e])
+        """t CO2e per unit of each column, in column order x, w, y (then z, with processors)."""
+        return np.concatenate([self.arc_co2e, self.fate_co2e, self.virgin_co2e, np.zeros(self.n_processors)])
 
     def objective_vector(self, carbon_price: float, weights: Mapping[str, float] | None = None) -> np.ndarray:
         """Objective coefficients: w_cost · (money + λ · CO2e) + w_co2e · CO2e, column order x, w, y."""
@@ -125,8 +138,8 @@ class ExchangeArrays:
         return w_cost * (self.cost_vector() + carbon_price * co2e) + w_co2e * co2e
 
     def bau_columns(self) -> np.ndarray:
-        """Column values of business as usual: x = 0, w = a, y = r."""
-        return np.concatenate([np.zeros(self.n_arcs), self.supply_amount, self.demand_amount])
+        """Column values of business as usual: x = 0, w = a, y = r (z = current activity)."""
+        return np.concatenate([np.zeros(self.n_arcs), self.supply_amount, self.demand_amount, self.processor_bau])
 
 
 def resolve_weights(weights: Mapping[str, float] | None) -> tuple[float, float]:
@@ -189,6 +202,8 @@ def exchange_arrays(candidates: Candidates) -> ExchangeArrays:
     share_demands = np.flatnonzero(has_arcs_in & (share < 1.0))
 
     quality, quality_rows = _quality_rows(candidates, arc_s, arc_d, has_arcs_in)
+    from symbiosis.network.processors import processor_arrays
+
     intake_limit = intake.demand_limits(dem)
     f_row, f_arc, f_limit, f_ids = intake.facility_rows(dem, arc_d)
     return ExchangeArrays(
@@ -209,6 +224,7 @@ def exchange_arrays(candidates: Candidates) -> ExchangeArrays:
         intake_limit=intake_limit, intake_demands=np.flatnonzero(has_arcs_in & ~np.isnan(intake_limit)),
         facility_intake=_csr(f_row, f_arc, np.ones(len(f_arc)), len(f_limit)),
         facility_intake_limit=f_limit, facility_intake_ids=f_ids,
+        **processor_arrays(candidates),
     )
 
 
@@ -514,7 +530,7 @@ def add_objective(
     if m.component("objective") is not None:
         m.del_component("objective")
     coef = arrays.objective_vector(carbon_price, weights)
-    columns = [*m.x_list, *m.w_list, *m.y_list]
+    columns = model_columns(m)
     if arrays.binary_arcs is not None and arrays.fixed_cost is not None and m.component("b") is not None:
         w_cost, _ = resolve_weights(weights)  # fixed costs are money, weighted like the other costs
         coef = np.concatenate([coef, w_cost * arrays.fixed_cost])
@@ -524,6 +540,11 @@ def add_objective(
     m.objective = pyo.Objective(expr=expr, sense=pyo.minimize)
     m.carbon_price = float(carbon_price)
     m.weights = dict(zip(("cost", "co2e"), resolve_weights(weights), strict=True))
+
+
+def model_columns(m: pyo.ConcreteModel) -> list[pyo.Var]:
+    """The model's variables in column order: x, w, y, then the processors' activities z (if any)."""
+    return [*m.x_list, *m.w_list, *m.y_list, *getattr(m, "z_list", [])]
 
 
 def build_model(
@@ -553,6 +574,7 @@ def build_model(
         add_quality_limits(m, arrays)
         add_arc_capacity(m, arrays)
         add_intake_limits(m, arrays)
+        add_processor_balance(m, arrays)  # declares z before add_fixed_connections declares b: columns x, w, y, z, b
         add_fixed_connections(m, arrays)
         add_objective(m, arrays, carbon_price=carbon_price, weights=weights)
     logger.info("built exchange model: %d arcs, %d supplies, %d demands, %d quality rows in %.3f s",

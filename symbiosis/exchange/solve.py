@@ -36,8 +36,10 @@ from symbiosis.exchange.model import (
     add_objective,
     build_model,
     exchange_arrays,
+    model_columns,
     resolve_weights,
 )
+from symbiosis.network.processors import polish
 
 logger = logging.getLogger(__name__)
 
@@ -79,6 +81,8 @@ class Solution:
     cost: float = math.nan
     co2e_t: float = math.nan
     parameters: dict[str, Any] = field(default_factory=dict)
+    #: Processors' activities (aligned with ``candidates.processors``; empty without processors).
+    z: np.ndarray = field(default_factory=lambda: np.zeros(0))
     # Value of one more tonne of intake capacity (≥ 0; > 0 = binding): per demand (0 where no row) and per
     # row of ExchangeArrays.facility_intake (facility ExchangeArrays.facility_intake_ids[k]).
     intake_dual: np.ndarray = field(default_factory=lambda: np.zeros(0))
@@ -193,7 +197,7 @@ class ExchangeModel:
             if eps is None:
                 return
             with PauseGC():
-                expr: LinearExpression = _expression([*m.x_list, *m.w_list, *m.y_list], nz, co2e[nz])
+                expr: LinearExpression = _expression(model_columns(m), nz, co2e[nz])
                 m.co2e_cap = pyo.Constraint(expr=(None, expr, upper))
         elif eps is None:
             m.co2e_cap.deactivate()
@@ -258,7 +262,7 @@ class ExchangeModel:
 
         m = self.model
         assert m is not None
-        columns = [*m.x_list, *m.w_list, *m.y_list, *getattr(m, "b_list", [])]
+        columns = [*model_columns(m), *getattr(m, "b_list", [])]
         n_col = len(columns)
 
         def same_columns(found: list[Any]) -> bool:
@@ -303,8 +307,11 @@ class ExchangeModel:
         col_upper = np.full(n_col, INF)
         capped = ~np.isnan(arrays.capacity)
         col_upper[: arrays.n_arcs][capped] = arrays.capacity[capped]
-        n_binary = n_col - arrays.n_arcs - arrays.n_supplies - arrays.n_demands
+        n_binary = n_col - arrays.n_arcs - arrays.n_supplies - arrays.n_demands - arrays.n_processors
         integrality = None
+        if arrays.n_processors:
+            first = arrays.n_arcs + arrays.n_supplies + arrays.n_demands
+            col_upper[first:first + arrays.n_processors] = np.nan_to_num(arrays.processor_capacity, nan=INF)
         if n_binary:
             col_upper[-n_binary:] = 1.0
             integrality = np.r_[np.zeros(n_col - n_binary, np.int32), np.ones(n_binary, np.int32)]
@@ -338,10 +345,12 @@ class ExchangeModel:
         if status != highspy.HighsModelStatus.kOptimal:
             raise SolverError(self._failure_message(status, termination))
         col, row_dual = result.col_value, result.row_dual
-        n_a, n_s = arrays.n_arcs, arrays.n_supplies
+        n_a, n_s, n_d = arrays.n_arcs, arrays.n_supplies, arrays.n_demands
         x = np.maximum(col[:n_a], 0.0)
         w = np.maximum(col[n_a:n_a + n_s], 0.0)
-        y = np.maximum(col[n_a + n_s:n_a + n_s + arrays.n_demands], 0.0)
+        y = np.maximum(col[n_a + n_s:n_a + n_s + n_d], 0.0)
+        z = np.maximum(col[n_a + n_s + n_d:n_a + n_s + n_d + arrays.n_processors], 0.0)
+        polish(arrays, x, w, y, z)
 
         def pick(positions: np.ndarray, sign: float) -> np.ndarray:
             out = np.zeros(len(positions))
@@ -360,7 +369,7 @@ class ExchangeModel:
         cap_dual = -row_dual[rows.co2e_cap_row] if rows.co2e_cap_row >= 0 and self.co2e_cap is not None \
             else math.nan
         solution = self._solution(x, w, y, supply_dual, demand_dual, share_dual, quality_dual, cap_dual,
-                                  objective=result.objective, termination=termination)
+                                  objective=result.objective, termination=termination, z=z)
         solution.intake_dual = pick(rows.intake_rows, -1.0)
         solution.facility_intake_dual = pick(rows.facility_intake_rows, -1.0)
         return solution
@@ -387,10 +396,11 @@ class ExchangeModel:
     def _solution(
         self, x: np.ndarray, w: np.ndarray, y: np.ndarray, supply_dual: np.ndarray, demand_dual: np.ndarray,
         share_dual: np.ndarray, quality_dual: np.ndarray, cap_dual: float, *, objective: float,
-        termination: str,
+        termination: str, z: np.ndarray | None = None,
     ) -> Solution:
         arrays = self.arrays
-        columns = np.concatenate([x, w, y])
+        z = arrays.processor_bau.copy() if z is None else z
+        columns = np.concatenate([x, w, y, z])
         bau = arrays.bau_columns()
         obj_vector = arrays.objective_vector(self.carbon_price, self.weights)
         return Solution(
@@ -403,6 +413,7 @@ class ExchangeModel:
                         "method": self.method, "crossover": self.crossover, "time_limit": self.time_limit,
                         "tolerance": self.tolerance, "co2e_cap": self.co2e_cap,
                         "blocks": self._highs.n_blocks if self._highs is not None else 0},
+            z=z,
         )
 
     def _bau_solution(self) -> Solution:
@@ -419,7 +430,7 @@ class ExchangeModel:
         n_s = arrays.n_supplies
         solution = self._solution(
             np.zeros(0), arrays.supply_amount.copy(), arrays.demand_amount.copy(),
-            supply_dual=-obj_vector[:n_s], demand_dual=obj_vector[n_s:].copy(),
+            supply_dual=-obj_vector[:n_s], demand_dual=obj_vector[n_s:n_s + arrays.n_demands].copy(),
             share_dual=np.zeros(arrays.n_demands), quality_dual=np.zeros(0),
             cap_dual=0.0 if self.co2e_cap is not None else math.nan,
             objective=float(obj_vector @ bau), termination="no arcs: business as usual",

@@ -259,6 +259,11 @@ def write_results(results: Any, out_dir: str | os.PathLike[str], *, public: bool
         "facilities": disclosure.with_aggregates(view, "facilities", view.facilities),
         "balances": balances_frame(view),
     }
+    # Processors and traced substances (symbiosis.network), written only where the run has any.
+    for name in ("processors", "substances", "substance_warnings"):
+        frame = getattr(view, name, None)
+        if frame is not None and len(frame):
+            tables[name] = frame
     opportunities = getattr(results, "permit_opportunities", None)
     if opportunities is not None and len(opportunities):
         if public:  # a confidential facility's permit gap is not for publication

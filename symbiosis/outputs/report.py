@@ -37,7 +37,13 @@ from symbiosis.outputs.export import (
     public_results,
 )
 from symbiosis.outputs.mapping import map_html, offline_notice_check, offline_notice_div, save_map
-from symbiosis.outputs.sankey import WATER_CLASSES, energy_sankey, facility_sankey, network_sankey
+from symbiosis.outputs.sankey import (
+    WATER_CLASSES,
+    energy_sankey,
+    facility_sankey,
+    network_sankey,
+    substance_sankey,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -222,6 +228,9 @@ def _context(results: Any, region: Any, public: bool, map_src: str | None, map_s
                 logger.info("no balance Sankey for %s: %s", row.facility_id, exc)
                 continue
             figures.append((f"Balance of {row.name}", fig))
+    substance_fig = substance_sankey(view, public=public)  # traced substances (symbiosis.network)
+    if substance_fig is not None:
+        figures.append(("Substances", substance_fig))
     sankeys = []
     for i, (title, fig) in enumerate(figures):
         sankeys.append({"title": title, "wide": i < 2, "html": _markup(fig.to_html(
@@ -298,6 +307,8 @@ def _context(results: Any, region: Any, public: bool, map_src: str | None, map_s
         "map_src": map_src,
         "map_srcdoc": map_srcdoc,
         "sankeys": sankeys,
+        "substance_warnings": [str(m) for m in getattr(view, "substance_warnings", pd.DataFrame()).get(
+            "message", pd.Series(dtype=str))],
         "plotly_notice": _markup(offline_notice_div(PLOTLY_OFFLINE_MESSAGE, PLOTLY_NOTICE_ID, position="static")),
         "plotly_check": _markup(offline_notice_check("window.Plotly && window.Plotly.newPlot", PLOTLY_NOTICE_ID)),
         "exchanges": _table(exchanges, max_rows, "exchanges.csv"),

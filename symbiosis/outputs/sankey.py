@@ -291,3 +291,50 @@ def network_sankey(results: Any, after: bool = True, *, by: str = "material", pu
     what = "heat, " if quantity == "energy" else "water only, " if water else "materials without water, " \
         if water is False else ""
     return _figure(nodes.items, links, f"{title} ({what}{unit})", unit)
+
+
+SUBSTANCE_KIND_COLOURS = {
+    "supply": "#9d755d", "virgin": "#4c78a8", "processor": "#eeca3b", "facility": "#54a24b", "fate": "#bab0ac",
+    "product": "#72b7b2", "emission": "#e45756", "accumulated": "#b279a2",
+}
+
+
+def substance_sankey(results: Any, substance: str | None = None, *, public: bool = True) -> go.Figure | None:
+    """Sankey of one traced substance (symbiosis.network.substances) in kg/yr: sources (supplies, virgin
+    purchases) → processors → users, fates, products, emissions, what stays in a plant. ``substance``
+    defaults to the one with the most mass; None when nothing was traced."""
+    view = public_results(results) if public else results
+    table = getattr(view, "substances", None)
+    if table is None or len(table) == 0:
+        return None
+    if substance is None:
+        substance = str(table.groupby("substance")["t_per_yr"].sum().idxmax())
+    part = table[table["substance"] == substance]
+    names = facility_names(view.facilities)
+    nodes = _Nodes()
+    links: list[tuple[int, int, float, str]] = []
+
+    def node(kind: str, facility: str, flow: str) -> int:
+        if kind in ("supply", "processor", "facility"):
+            label = names.get(facility, facility)
+            key = f"facility:{facility}" if kind != "supply" else f"facility:{facility}"
+        elif kind == "virgin":
+            label, key = "Virgin material", "virgin"
+        elif kind == "accumulated":
+            label, key = f"Kept in {names.get(facility, facility)}", f"kept:{facility}"
+        else:
+            label, key = f"{kind.capitalize()}: {flow}" if kind != "fate" else f"Fate: {flow}", f"{kind}:{flow}"
+        return nodes(key, label, SUBSTANCE_KIND_COLOURS.get(kind, "#555555"))
+
+    grouped = part.groupby(["from_kind", "from_facility", "to_kind", "to"], sort=True)["t_per_yr"].sum()
+    for (from_kind, from_facility, to_kind, to), amount in grouped.items():
+        if amount <= 0:
+            continue
+        source = node(str(from_kind), str(from_facility), "")
+        target = node(str(to_kind), str(to), str(to))
+        if source == target:
+            continue
+        kg = float(amount) * 1000.0
+        links.append((source, target, kg, plotly_text(f"{substance}: {nodes.items[source][0]} → "
+                                                      f"{nodes.items[target][0]}")))
+    return _figure(nodes.items, links, f"Where the {substance} goes (traced by mass)", "kg/yr")
