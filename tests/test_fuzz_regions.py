@@ -27,9 +27,7 @@ import io
 import math
 import random
 import re
-import signal
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -41,7 +39,7 @@ from symbiosis.cli import app
 from symbiosis.errors import InputError
 from symbiosis.region import Region
 from symbiosis.tables import NUMBER_COLUMNS
-from tests.conftest import TEST_DATA, TINY, load_test_region
+from tests.conftest import TEST_DATA, TINY, deadline, load_test_region
 
 SEED = 20_261_129
 CASES = 240
@@ -459,18 +457,6 @@ def case(index: int) -> tuple[str, str, RegionFiles]:
     return kind, f"{mutation.__name__}: {description}", files
 
 
-@contextmanager
-def deadline(seconds: int) -> Iterator[None]:
-    def expire(signum, frame):  # type: ignore[no-untyped-def]
-        raise TimeoutError(f"took longer than {seconds} s")
-
-    previous = signal.signal(signal.SIGALRM, expire)
-    signal.alarm(seconds)
-    try:
-        yield
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, previous)
 
 
 @functools.cache

@@ -7,10 +7,7 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import unicodedata
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pandas as pd
@@ -20,26 +17,12 @@ from typer.testing import CliRunner
 from symbiosis.cli import app
 from symbiosis.errors import InputError
 from symbiosis.inputs import load_region
-from tests.conftest import REPO, TEST_DATA, TINY, load_test_region
+from tests.conftest import REPO, TEST_DATA, TINY, deadline, load_test_region
 
 KALUNDBORG = REPO / "data" / "regions" / "kalundborg"
 CLI_ENV = {"SYMBIOSIS_DATA": str(TEST_DATA), "SYMBIOSIS_MODELS": str(TEST_DATA / "models")}
 
 
-@contextmanager
-def deadline(seconds: int) -> Iterator[None]:
-    """Fail instead of hanging (SIGALRM: the main thread of this process, as pytest runs tests)."""
-
-    def expire(signum, frame):  # type: ignore[no-untyped-def]
-        raise TimeoutError(f"took longer than {seconds} s")
-
-    previous = signal.signal(signal.SIGALRM, expire)
-    signal.alarm(seconds)
-    try:
-        yield
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, previous)
 
 
 def _problems(folder: Path, **kwargs: object) -> list:
