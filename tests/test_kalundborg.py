@@ -46,7 +46,7 @@ def test_every_facility_balance_closes(region):
 
 @pytest.mark.parametrize(("supply", "demand"), [
     ("asnaes_fgd_gypsum", "gyproc_natural_gypsum"),   # FGD gypsum replaces natural gypsum at Gyproc
-    ("asnaes_fly_ash", "aalborg_mill_clinker"),        # fly ash to cement
+    ("asnaes_fly_ash", "aalborg_kiln_clay"),           # fly ash to the cement kiln's raw meal
     ("refinery_sulphur", "kemira_sulphur"),            # sulphur to sulphuric acid
     ("refinery_cooling_water", "asnaes_process_water"),  # refinery cooling water to the power station
 ])
@@ -99,8 +99,8 @@ def test_matches_expected_results(results, update_expected):
 
 # --- expected values from outside the code under test ---------------------------------------------------
 
-#: The optimum of the independent LP (scipy linprog, HiGHS) over Kalundborg's 22 candidate arcs, EUR/yr.
-INDEPENDENT_OPTIMUM = 228_892_971.83
+#: The optimum of the independent LP (scipy linprog, HiGHS) over Kalundborg's 11 candidate arcs, EUR/yr.
+INDEPENDENT_OPTIMUM = 154_488_902.80
 
 
 @pytest.fixture(scope="module")
@@ -114,7 +114,7 @@ def test_optimum_matches_an_lp_built_from_the_raw_arc_table(cands, results):
     lp = reference_lp(cands, carbon_price=0.0)
     solved = lp.solve()
     assert solved.status == 0, solved.message
-    assert len(cands.arcs) == 22
+    assert len(cands.arcs) == 11
     assert solved.fun == pytest.approx(INDEPENDENT_OPTIMUM, abs=0.01)
     assert results.kpis["objective_optimum"] == pytest.approx(solved.fun, rel=1e-9)
     assert results.kpis["cost_optimum"] == pytest.approx(solved.fun, rel=1e-9)  # carbon price 0: money only
@@ -123,7 +123,7 @@ def test_optimum_matches_an_lp_built_from_the_raw_arc_table(cands, results):
     theirs = dict(zip(zip(cands.arcs["supply_id"][used], cands.arcs["demand_id"][used], strict=True), x[used],
                       strict=True))
     ours = {(r.supply_id, r.demand_id): r.amount_t_per_yr for r in results.exchanges.itertuples()}
-    assert len(theirs) == 17
+    assert len(theirs) == 10
     assert set(ours) == set(theirs)
     for pair, amount in theirs.items():
         assert ours[pair] == pytest.approx(amount, rel=1e-6, abs=1e-3), pair
@@ -132,46 +132,47 @@ def test_optimum_matches_an_lp_built_from_the_raw_arc_table(cands, results):
 def test_business_as_usual_cost_by_hand(results):
     # Every supply stays with its fate, every demand buys virgin. Fate costs from data/reference/fates.csv,
     # amounts from flows.csv or, for modelled flows, the process model (models/*.yaml) times the activity in
-    # facilities.csv; volumes are converted at the material's density (water 1.0 t/m3).
+    # facilities.csv; volumes are converted at the material's density (water 1.0 t/m3). Only demands open to
+    # secondary material are costed: the mill's clinker and the farms' N and PK fertiliser are
+    # exchangeable: false in flows.csv (and crude oil, sugar, fish feed have no substitute), so they are not.
     fates = (
         104 * (150_000 + 130_000      # landfill_nonhazardous: Asnæs FGD gypsum and fly ash (flows.csv)
-               + 31_600 + 3_400       # Asnæs bottom ash, Gyproc waste plasterboard (modelled)
-               + 40_000)              # Aalborg Portland kiln dust (modelled)
+               + 31_600 + 3_400       # Asnæs bottom ash 0.0079 x 4 TWh, Gyproc waste board 0.02 x 170,000
+               + 40_000)              # Aalborg Portland kiln dust 0.02 x 2 Mt (modelled)
         - 60 * 3_000                  # refinery sulphur sold at 60 EUR/t (flows.csv price -60)
-        - 30 * 120_000                # straw sold at 30 EUR/t (arable farm model)
-        + 3 * (120_000 + 523_980 + 1_558_000)  # sewer: Asnæs, Novo Nordisk, Novozymes wastewater (modelled)
-        + 5 * (62_500 + 750_000       # land spreading: yeast slurry, fermentation sludge (flows.csv)
-               + 7_200 + 281_850 + 157 + 120_000)  # sewage sludge, digestate, fish sludge, pig slurry (modelled)
-        + 50 * 600                    # recycling: spent catalyst (refinery model)
-        + 300 * 1_500                 # hazardous incineration: oily sludge (refinery model)
+        - 30 * 120_000                # straw sold at 30 EUR/t (arable farm model 0.8 x 150,000)
+        + 3 * (120_000                # sewer: Asnæs wastewater 0.03 x 4 TWh (modelled)
+               + 192_126              # Novo Nordisk wastewater 17,466 x 11 t (modelled)
+               + 576_460)             # Novozymes wastewater 15.58 x 37,000 t (modelled)
+        + 5 * (22_913 + 277_500       # land spreading: yeast slurry, fermentation sludge (flows.csv)
+               + 7_200 + 157 + 120_000)  # sewage sludge 0.0012 x 6 Mt, fish sludge, pig slurry 6 x 20,000
+        + 50 * 1_100                  # recycling: spent catalyst 0.0002 x 5.5 Mt crude (refinery model)
+        + 300 * 2_750                 # hazardous incineration: oily sludge 0.0005 x 5.5 Mt (refinery model)
         # flaring (refinery fuel gas) and discharge to sea (cooling water, treated wastewater, warm seawater,
         # fish farm effluent) cost 0
     )
     virgin = (
         0.4 * 1_000_000               # Asnæs process water, 1,000,000 m3 at 0.4 EUR/m3
         + 25 * 165_000                # Gyproc natural gypsum
-        + 8 * 300_000                 # biogas feedstock
         + 0.01 * 6_000_000            # fish farm seawater
         + 8 * 570_000                 # Aalborg kiln clay
-        + 40 * 1_870_000              # Aalborg mill clinker
         + 120 * 49_000                # Kemira sulphur
         + 250 * 58_000                # pig feed
-        + 250 * 12_000                # fertiliser N
-        + 69 * 1_440_000              # Asnæs coal (modelled)
-        + 350 * 8_500                 # Gyproc natural gas (modelled)
-        + 10 * 90_000 + 69 * 248_000  # Aalborg kiln sand and coal (modelled)
-        + 25 * 110_000                # Aalborg mill natural gypsum (modelled)
-        + 300 * 3_000                 # fertiliser PK (modelled)
+        + 69 * 1_440_000              # Asnæs coal 0.36 x 4 TWh (modelled)
+        + 350 * 8_500                 # Gyproc natural gas 0.05 x 170,000 (modelled)
+        + 10 * 90_000 + 69 * 248_000  # Aalborg kiln sand 0.045 and coal 0.124 x 2 Mt (modelled)
+        + 25 * 110_000                # Aalborg mill natural gypsum 0.05 x 2.2 Mt (modelled)
     )
-    assert fates == 46_334_475 and virgin == pytest.approx(233_722_000)
+    assert fates == 38_824_608 and virgin == pytest.approx(152_622_000)
     assert results.kpis["cost_bau"] == pytest.approx(fates + virgin, abs=0.01)
     assert results.kpis["objective_bau"] == pytest.approx(fates + virgin, abs=0.01)
 
 
 def test_water_saved_by_hand(results):
-    # The only demand of material class water is Asnæs' process water: 1,000,000 m3/yr, at most 90 %
-    # secondary (flows.csv). Cooling water (700,000 m3, processing and transport 0.10 EUR/m3) and the
-    # treated wastewaters (from 0.25 EUR/m3) cost less than the 0.40 EUR/m3 lake water and are far more
-    # than enough, and the chloride blend (limit 0.03 %) leaves room: the 90 % share binds.
+    # The only priced demand of material class water is Asnæs' process water: 1,000,000 m3/yr, at most 90 %
+    # secondary (flows.csv); the refinery's cooling intake has no price, so nothing is worth piping there.
+    # Cooling water (700,000 m3, processing and transport 0.10 EUR/m3) and the treated wastewaters (from
+    # 0.25 EUR/m3) cost less than the 0.40 EUR/m3 lake water and are far more than enough, and the chloride
+    # blend (limit 0.03 %) leaves room: the 90 % share binds.
     # 0.9 × 1,000,000 t at 1.0 t/m3 = 900,000 m3.
     assert results.kpis["water_saved_m3"] == pytest.approx(900_000.0)
