@@ -201,3 +201,29 @@ def test_a_confidential_facilitys_model_gap_stays_out_of_the_public_warnings(reg
     public = public_balances(balances(secret), for_region(secret))
     assert not [m for m in public.warnings() if "process model gives" in m]
     assert [m for m in balances(secret).warnings() if "process model gives" in m]  # the private view keeps it
+
+
+def test_a_carbon_priced_saving_says_whether_carbon_is_in_it(region, results):
+    # At 100 EUR/t CO2e the optimum minimises money + 100 × CO2e. Before, the only saving reported was the
+    # money one, labelled "net cost saving" whatever the carbon price; now the saving including carbon is
+    # reported beside it and equals the drop in the objective.
+    priced = optimise(region, carbon_price=100.0)
+    k = priced.kpis
+    assert k["net_saving_incl_carbon"] == pytest.approx(k["net_cost_saving"] + 100.0 * k["co2e_avoided_t"])
+    assert k["net_saving_incl_carbon"] == pytest.approx(k["objective_bau"] - k["objective_optimum"], rel=1e-9)
+    assert k["cost_incl_carbon_bau"] == pytest.approx(k["cost_bau"] + 100.0 * k["co2e_bau_t"])
+    # without a carbon price the two savings are one figure
+    assert results.kpis["net_saving_incl_carbon"] == pytest.approx(results.kpis["net_cost_saving"])
+
+
+def test_the_terminal_labels_the_money_saving_under_a_carbon_price(tmp_path):
+    from typer.testing import CliRunner
+
+    from symbiosis.cli import app
+
+    out = CliRunner().invoke(app, ["run", str(KALUNDBORG), "--out", str(tmp_path / "o"), "--carbon-price", "100"])
+    assert out.exit_code == 0, out.output
+    text = " ".join(out.output.split())
+    assert "carbon cost not included" in text and "net saving including carbon cost at 100" in text
+    kpis = json.loads((tmp_path / "o" / "kpis.json").read_text())
+    assert kpis["net_saving_incl_carbon"] == pytest.approx(kpis["net_cost_saving"] + 100 * kpis["co2e_avoided_t"])
