@@ -40,7 +40,8 @@ def results(region):
 def test_every_facility_balance_closes(region):
     table = balances(region).table
     mass = table[table["quantity"] == "mass"]
-    assert len(mass) == len(region.facilities)
+    # every facility but the town's district heating network (heat only, MWh) has mass flows
+    assert set(mass["facility_id"]) == set(region.facilities["facility_id"]) - {"kalundborg_town_heat"}
     assert mass["within_tolerance"].all(), mass.loc[~mass["within_tolerance"], ["facility_id", "closure_error"]]
 
 
@@ -74,11 +75,16 @@ def test_no_exchange_beyond_its_distance_limit(region, results):
     assert (used["distance_km"] <= used["max_distance_km"] + 1e-9).all()
 
 
+def _amount(row) -> float:
+    """t/yr for a material exchange, MWh/yr shipped for a heat exchange."""
+    return float(row.amount_mwh_per_yr if row.quantity == "energy" else row.amount_t_per_yr)
+
+
 def _snapshot(results) -> dict:
     ex = results.exchanges.sort_values(["supply_id", "demand_id"])
     return {
         "kpis": {k: results.kpis[k] for k in KPI_KEYS},
-        "exchanges": [[r.supply_id, r.demand_id, round(float(r.amount_t_per_yr), 3)] for r in ex.itertuples()],
+        "exchanges": [[r.supply_id, r.demand_id, round(_amount(r), 3)] for r in ex.itertuples()],
     }
 
 
@@ -99,8 +105,8 @@ def test_matches_expected_results(results, update_expected):
 
 # --- expected values from outside the code under test ---------------------------------------------------
 
-#: The optimum of the independent LP (scipy linprog, HiGHS) over Kalundborg's 11 candidate arcs, EUR/yr.
-INDEPENDENT_OPTIMUM = 154_488_902.80
+#: The optimum of the independent LP (scipy linprog, HiGHS) over Kalundborg's 17 candidate arcs, EUR/yr.
+INDEPENDENT_OPTIMUM = 156_158_758.48
 
 
 @pytest.fixture(scope="module")
@@ -114,7 +120,7 @@ def test_optimum_matches_an_lp_built_from_the_raw_arc_table(cands, results):
     lp = reference_lp(cands, carbon_price=0.0)
     solved = lp.solve()
     assert solved.status == 0, solved.message
-    assert len(cands.arcs) == 11
+    assert len(cands.arcs) == 17
     assert solved.fun == pytest.approx(INDEPENDENT_OPTIMUM, abs=0.01)
     assert results.kpis["objective_optimum"] == pytest.approx(solved.fun, rel=1e-9)
     assert results.kpis["cost_optimum"] == pytest.approx(solved.fun, rel=1e-9)  # carbon price 0: money only
@@ -122,8 +128,8 @@ def test_optimum_matches_an_lp_built_from_the_raw_arc_table(cands, results):
     used = x > 1e-6
     theirs = dict(zip(zip(cands.arcs["supply_id"][used], cands.arcs["demand_id"][used], strict=True), x[used],
                       strict=True))
-    ours = {(r.supply_id, r.demand_id): r.amount_t_per_yr for r in results.exchanges.itertuples()}
-    assert len(theirs) == 10
+    ours = {(r.supply_id, r.demand_id): _amount(r) for r in results.exchanges.itertuples()}
+    assert len(theirs) == 14
     assert set(ours) == set(theirs)
     for pair, amount in theirs.items():
         assert ours[pair] == pytest.approx(amount, rel=1e-6, abs=1e-3), pair
@@ -162,8 +168,11 @@ def test_business_as_usual_cost_by_hand(results):
         + 350 * 8_500                 # Gyproc natural gas 0.05 x 170,000 (modelled)
         + 10 * 90_000 + 69 * 248_000  # Aalborg kiln sand 0.045 and coal 0.124 x 2 Mt (modelled)
         + 25 * 110_000                # Aalborg mill natural gypsum 0.05 x 2.2 Mt (modelled)
+        # heat, MWh/yr at the gas-boiler prices of data/reference/energy_carriers.csv (flows.csv gives none):
+        + 35 * (88_000 + 185_000 + 160_000)  # steam: Novo Nordisk, Novozymes, refinery
+        + 30 * 267_000                # district heat: the town
     )
-    assert fates == 38_824_608 and virgin == pytest.approx(152_622_000)
+    assert fates == 38_824_608 and virgin == pytest.approx(175_787_000)
     assert results.kpis["cost_bau"] == pytest.approx(fates + virgin, abs=0.01)
     assert results.kpis["objective_bau"] == pytest.approx(fates + virgin, abs=0.01)
 
@@ -227,3 +236,25 @@ def test_the_terminal_labels_the_money_saving_under_a_carbon_price(tmp_path):
     assert "carbon cost not included" in text and "net saving including carbon cost at 100" in text
     kpis = json.loads((tmp_path / "o" / "kpis.json").read_text())
     assert kpis["net_saving_incl_carbon"] == pytest.approx(kpis["net_cost_saving"] + 100 * kpis["co2e_avoided_t"])
+
+
+def test_heat_from_asnaes_by_hand(results):
+    # Asnæs offers 400,000 MWh/yr of steam and 800,000 MWh/yr of district heat at no cost (flows.csv); the
+    # demands pay 35 (steam) and 30 (district heat) EUR/MWh, and pipes cost 0.10 and 0.05 EUR/MWh·km over
+    # 1.5-4 km (energy_carriers.csv), so every MWh that arrives is worth taking. The town's 267,000 MWh,
+    # the refinery's 160,000 and Novozymes' 185,000 are met in full; the steam runs out at Novo Nordisk
+    # (88,000 MWh asked): 400,000 MWh shipped in all, less the 1 %/km lost on the way. The 53,000 MWh of
+    # effluent heat (12 °C) is not needed while Asnæs' district heat is free.
+    ex = results.exchanges
+    heat = ex[ex["quantity"] == "energy"].set_index("demand_id")
+    assert heat.loc["town_district_heat", "delivered_mwh_per_yr"] == pytest.approx(267_000.0)
+    assert heat.loc["refinery_steam", "delivered_mwh_per_yr"] == pytest.approx(160_000.0)
+    assert heat.loc["novozymes_steam", "delivered_mwh_per_yr"] == pytest.approx(185_000.0)
+    steam = heat[heat["supply_id"] == "asnaes_steam"]
+    assert steam["amount_mwh_per_yr"].sum() == pytest.approx(400_000.0)
+    assert 0 < heat.loc["novo_steam", "delivered_mwh_per_yr"] < 88_000.0
+    assert "forsyning_effluent_heat" not in set(heat["supply_id"])
+    # delivered = shipped × (1 − loss per km × km) on every heat exchange (steam 1 %/km, district heat 0.2 %/km)
+    loss = heat["supply_id"].map({"asnaes_steam": 0.01, "asnaes_district_heat": 0.002})
+    assert heat["delivered_mwh_per_yr"].to_numpy() == pytest.approx(
+        (heat["amount_mwh_per_yr"] * (1 - loss * heat["distance_km"])).to_numpy())
