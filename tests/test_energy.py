@@ -378,6 +378,36 @@ def test_link_bounds_take_the_smallest_figure() -> None:
     assert link_bounds(arrays, np.arange(3)).tolist() == pytest.approx([60.0, 60.0, 45.0])
 
 
+def test_link_bounds_follow_processor_capacity_and_intake_limits(tmp_path: Path) -> None:
+    """u_a was the business-as-usual amount on a processor's rows: a MIP whose fixed costs are all 0 came out
+    3.5 times the LP (374,145 against 107,458) because the digestate link could not carry more than the
+    digester makes today. Bounds now take yield × capacity there, and the receivers' intake limits."""
+    from symbiosis.exchange.model import exchange_arrays
+
+    region_dir = tmp_path / "processor"
+    shutil.copytree(Path(__file__).parent / "data" / "regions" / "processor", region_dir)
+    (region_dir / "arcs.csv").write_text("supply_facility,demand_facility,fixed_cost_per_yr\n"
+                                         "brewery,digester,0\ndigester,farm,0\n", encoding="utf-8")
+    region = load_region(region_dir)
+    lp, mip = optimise(region), optimise(region, mode="mip")
+    assert mip.kpis["mip_n_binaries"] == 2
+    assert mip.kpis["objective_optimum"] == pytest.approx(lp.kpis["objective_optimum"], rel=1e-9)
+    # The digestate link's bound is its yield per t digested × the digester's capacity (30,000 t/yr).
+    cands = candidates(region)
+    arrays = exchange_arrays(cands)
+    digestate = int(np.flatnonzero(cands.arcs["supply_facility"].to_numpy() == "digester")[0])
+    yield_per_t = float(arrays.out_per_unit[0])
+    farm = arrays.arc_d[digestate]
+    assert link_bounds(arrays, np.array([digestate]))[0] == pytest.approx(
+        np.nanmin([yield_per_t * 30_000, arrays.share[farm] * arrays.demand_amount[farm] / arrays.ratio[digestate],
+                   arrays.capacity[digestate]]))
+    assert yield_per_t * 30_000 > arrays.supply_amount[arrays.arc_s[digestate]]  # the old bound, 4,697.5 t
+    # An intake limit on the farm's demand tightens it further.
+    arrays.intake_limit = np.full(arrays.n_demands, np.nan)
+    arrays.intake_limit[arrays.arc_d[digestate]] = 123.0
+    assert link_bounds(arrays, np.array([digestate]))[0] == pytest.approx(123.0)
+
+
 # --- energy balances with a stated efficiency ----------------------------------------------------------------
 
 
