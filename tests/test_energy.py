@@ -590,3 +590,20 @@ def test_temperatures_in_kelvin_are_read_in_celsius(tmp_path: Path) -> None:
     cop, ratio, _ = _heat_pump()
     arc = candidates(region).arcs.set_index("supply_id").loc["wwtp_heat"]
     assert arc["heat_pump_cop"] == pytest.approx(cop) and arc["ratio"] == pytest.approx(ratio)
+
+
+def test_a_substitution_between_heat_and_a_material_is_a_located_error(tmp_path: Path) -> None:
+    """It used to pass the loader and raise a bare ValueError in the candidates stage (a traceback)."""
+    from symbiosis.errors import InputError
+
+    region_dir = tmp_path / "heat"
+    shutil.copytree(HEAT, region_dir)
+    with (region_dir / "region.yaml").open("a", encoding="utf-8") as handle:
+        handle.write("reference:\n  substitutions: substitutions.csv\n")
+    (region_dir / "substitutions.csv").write_text(
+        "secondary_material,primary_material,ratio,max_share,processing_cost_per_t,processing_co2e_per_t,"
+        "max_distance_km,source\nsteam,clay,1,1,0,0,,invented\n", encoding="utf-8")
+    with pytest.raises(InputError) as caught:
+        load_region(region_dir)
+    text = str(caught.value)
+    assert "substitutions.csv" in text and "heat carrier" in text and "steam → clay" in text
