@@ -607,3 +607,16 @@ def test_a_substitution_between_heat_and_a_material_is_a_located_error(tmp_path:
         load_region(region_dir)
     text = str(caught.value)
     assert "substitutions.csv" in text and "heat carrier" in text and "steam → clay" in text
+
+
+def test_the_terminal_shows_heat_in_mwh(tmp_path: Path) -> None:
+    """The top-exchange table printed heat exchanges as '–' tonnes (their amount_t_per_yr is NaN)."""
+    from typer.testing import CliRunner
+
+    from symbiosis.cli import app
+
+    result = CliRunner().invoke(app, ["optimise", str(HEAT), "--out", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    assert "heat delivered" in result.output and "MWh/yr" in result.output
+    top = result.output[result.output.index("Top exchanges"):]
+    assert "steam" in top and " MWh" in top and "–" not in top
