@@ -620,3 +620,30 @@ def test_the_terminal_shows_heat_in_mwh(tmp_path: Path) -> None:
     assert "heat delivered" in result.output and "MWh/yr" in result.output
     top = result.output[result.output.index("Top exchanges"):]
     assert "steam" in top and " MWh" in top and "–" not in top
+
+
+def test_compare_counts_heat_exchanges_in_mwh(tmp_path: Path) -> None:
+    """Heat exchanges have NaN tonnes: compare reported every one as 'changed' (NaN ≠ NaN) even between two
+    identical scenarios. Now unchanged ones are not listed and a changed one carries its MWh and unit."""
+    from typer.testing import CliRunner
+
+    from symbiosis.cli import app
+
+    same = tmp_path / "same.yaml"
+    same.write_text(f"name: same\nbase: {HEAT}\n", encoding="utf-8")
+    base = tmp_path / "base.yaml"
+    base.write_text(f"name: base\nbase: {HEAT}\n", encoding="utf-8")
+    dearer = tmp_path / "dearer.yaml"
+    dearer.write_text(f"name: no refinery\nbase: {HEAT}\nchanges:\n  - remove_facility: {{facility: refinery}}\n",
+                      encoding="utf-8")
+    out = tmp_path / "out"
+    result = CliRunner().invoke(app, ["compare", str(base), str(same), str(dearer), "--out", str(out),
+                                      "--workers", "1"])
+    assert result.exit_code == 0, result.output
+    changes = pd.read_csv(out / "exchanges_changes.csv")
+    assert not (changes["scenario"] == "same").any()
+    removed = changes[(changes["scenario"] == "no refinery") & (changes["demand_id"].str.startswith("refinery"))]
+    assert len(removed) and (removed["change"] == "removed").all() and (removed["unit"] == "MWh/yr").all()
+    assert removed["reference_t_per_yr"].gt(0).all() and removed["difference_t_per_yr"].notna().all()
+    kpis = pd.read_csv(out / "kpis_comparison.csv").set_index("indicator")
+    assert kpis.at["heat delivered", "base"] == pytest.approx(60_000.0)
