@@ -282,16 +282,24 @@ def _print_kpis(results) -> None:  # type: ignore[no-untyped-def]
     ]:
         value = k.get(key)
         view.add_row(label, f"{value:,.0f} {unit}".strip() if isinstance(value, (int, float)) else "–")
+    if k.get("n_energy_exchanges"):
+        for label, key in (("heat delivered", "heat_delivered_mwh"), ("heat lost in pipes", "heat_lost_mwh"),
+                           ("fuel avoided", "fuel_avoided_mwh")):
+            value = k.get(key)
+            view.add_row(label, f"{value:,.0f} MWh/yr" if isinstance(value, (int, float)) else "–")
     console.print(view)
-    ex = results.exchanges.sort_values("amount_t_per_yr", ascending=False).head(10)
+    # Ranked by saving: tonnes and MWh are not comparable, money is.
+    ex = results.exchanges.sort_values("saving", ascending=False).head(10)
     if len(ex):
-        top = Table(title="Top exchanges")
-        for column in ("from", "to", "material", "t/yr", "km", f"saving {cur}/yr"):
-            numeric = column in ("t/yr", "km") or column.startswith("saving")
+        top = Table(title="Top exchanges by saving")
+        for column in ("from", "to", "material", "amount /yr", "km", f"saving {cur}/yr"):
+            numeric = column in ("amount /yr", "km") or column.startswith("saving")
             top.add_column(column, justify="right" if numeric else "left")
-        for row in ex.itertuples():
-            top.add_row(_text(row.supply_facility), _text(row.demand_facility), _text(row.material),
-                        _fmt(row.amount_t_per_yr, 0), _fmt(row.distance_km), _fmt(row.saving, 0))
+        heat = ex["amount_mwh_per_yr"].notna().to_numpy() if "amount_mwh_per_yr" in ex else [False] * len(ex)
+        for row, is_heat in zip(ex.itertuples(), heat, strict=True):
+            amount = f"{_fmt(row.amount_mwh_per_yr, 0)} MWh" if is_heat else f"{_fmt(row.amount_t_per_yr, 0)} t"
+            top.add_row(_text(row.supply_facility), _text(row.demand_facility), _text(row.material), amount,
+                        _fmt(row.distance_km), _fmt(row.saving, 0))
         console.print(top)
 
 

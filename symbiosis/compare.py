@@ -40,6 +40,7 @@ KPI_ROWS = [
     ("virgin_avoided_t", "virgin material avoided", "t/yr"),
     ("water_saved_m3", "water saved", "m3/yr"),
     ("tkm", "transport", "t·km/yr"),
+    ("heat_delivered_mwh", "heat delivered", "MWh/yr"),
     ("n_exchanges", "exchanges", ""),
     ("n_facilities_participating", "participating facilities", ""),
 ]
@@ -159,8 +160,8 @@ def compare_runs(runs: list[ScenarioRun], *, reference: str | None = None, chang
             continue
         ex = run.results.exchanges.set_index(key)  # type: ignore[union-attr]
         for pair in ex.index.union(ref_ex.index):
-            before = float(ref_ex.at[pair, "amount_t_per_yr"]) if pair in ref_ex.index else 0.0
-            after = float(ex.at[pair, "amount_t_per_yr"]) if pair in ex.index else 0.0
+            before = _amount(ref_ex, pair)
+            after = _amount(ex, pair)
             if abs(after - before) <= change_tol * max(1.0, abs(before)):
                 continue
             source = ex if pair in ex.index else ref_ex
@@ -169,11 +170,25 @@ def compare_runs(runs: list[ScenarioRun], *, reference: str | None = None, chang
                          "supply_facility": source.at[pair, "supply_facility"],
                          "demand_facility": source.at[pair, "demand_facility"],
                          "material": source.at[pair, "material"], "reference_t_per_yr": before,
-                         "scenario_t_per_yr": after, "difference_t_per_yr": after - before})
+                         "scenario_t_per_yr": after, "difference_t_per_yr": after - before,
+                         "unit": "MWh/yr" if _is_heat(source, pair) else "t/yr"})
     exchanges = pd.DataFrame(rows, columns=["scenario", "change", "supply_id", "demand_id", "supply_facility",
                                             "demand_facility", "material", "reference_t_per_yr",
-                                            "scenario_t_per_yr", "difference_t_per_yr"])
+                                            "scenario_t_per_yr", "difference_t_per_yr", "unit"])
     return Comparison(kpis, differences, exchanges, ref.name, failed)
+
+
+def _is_heat(exchanges: pd.DataFrame, pair: object) -> bool:
+    """A heat exchange: its amount is in MWh (``amount_mwh_per_yr``), its tonnes NaN (symbiosis.energy)."""
+    return "amount_mwh_per_yr" in exchanges.columns and bool(pd.notna(exchanges.at[pair, "amount_mwh_per_yr"]))
+
+
+def _amount(exchanges: pd.DataFrame, pair: object) -> float:
+    """The exchange's amount in its own unit (t/yr, or MWh/yr for heat); 0 where the pair does not trade."""
+    if pair not in exchanges.index:
+        return 0.0
+    column = "amount_mwh_per_yr" if _is_heat(exchanges, pair) else "amount_t_per_yr"
+    return float(exchanges.at[pair, column])
 
 
 def check_scenario_names(paths: Iterable[str | Path]) -> None:

@@ -295,6 +295,16 @@ def _check_consistency(reference: Reference, directory: Path, problems: Problems
             if row[column] not in known:
                 problems.add(file, "unknown material", row=int(position) + 2, column=column,  # type: ignore[call-overload]
                              found=row[column], expected="a material_id from materials.csv")
+    carriers = set(reference.energy_carriers.index) if not reference.energy_carriers.empty else set()
+    if carriers:  # heat is exchanged in MWh and materials in t: no arc may join them (only a processor can)
+        subs = reference.substitutions.reset_index(drop=True)
+        mixed = subs["secondary_material"].isin(carriers) != subs["primary_material"].isin(carriers)
+        for position in mixed[mixed].index:
+            problems.add(file, "a substitution joins a heat carrier and a material", row=int(position) + 2,
+                         column="primary_material", found=f"{subs.at[position, 'secondary_material']} → "
+                         f"{subs.at[position, 'primary_material']}",
+                         expected="heat → heat (energy_carriers.csv) or material → material; a plant that turns "
+                                  "one into the other is a processor (processors.csv)")
 
 
 def _label(path: Path) -> str:

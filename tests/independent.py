@@ -258,7 +258,10 @@ def assert_kkt(lp: ReferenceLP, solution: Any, quality_rows: pd.DataFrame, *, to
     """
     scale = max(1.0, float(np.abs(lp.c).max(initial=0.0)))
     eps = tol * scale
-    v = np.concatenate([solution.x, solution.w, solution.y])
+    # Columns x, w, y, then the processors' activities z when the LP has them (their rows' duals are the
+    # supply, demand and share duals already published: z is certified by its reduced cost like any column).
+    z = np.asarray(getattr(solution, "z", None) if getattr(solution, "z", None) is not None else [], float)
+    v = np.concatenate([solution.x, solution.w, solution.y, z[: len(lp.c) - lp.n_a - lp.n_s - lp.n_d]])
     pi_eq = np.concatenate([-np.asarray(solution.supply_dual, float), np.asarray(solution.demand_dual, float)])
     mu = np.asarray(solution.share_dual, float)
     pi_ub = np.zeros(lp.a_ub.shape[0])

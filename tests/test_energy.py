@@ -378,6 +378,36 @@ def test_link_bounds_take_the_smallest_figure() -> None:
     assert link_bounds(arrays, np.arange(3)).tolist() == pytest.approx([60.0, 60.0, 45.0])
 
 
+def test_link_bounds_follow_processor_capacity_and_intake_limits(tmp_path: Path) -> None:
+    """u_a was the business-as-usual amount on a processor's rows: a MIP whose fixed costs are all 0 came out
+    3.5 times the LP (374,145 against 107,458) because the digestate link could not carry more than the
+    digester makes today. Bounds now take yield × capacity there, and the receivers' intake limits."""
+    from symbiosis.exchange.model import exchange_arrays
+
+    region_dir = tmp_path / "processor"
+    shutil.copytree(Path(__file__).parent / "data" / "regions" / "processor", region_dir)
+    (region_dir / "arcs.csv").write_text("supply_facility,demand_facility,fixed_cost_per_yr\n"
+                                         "brewery,digester,0\ndigester,farm,0\n", encoding="utf-8")
+    region = load_region(region_dir)
+    lp, mip = optimise(region), optimise(region, mode="mip")
+    assert mip.kpis["mip_n_binaries"] == 2
+    assert mip.kpis["objective_optimum"] == pytest.approx(lp.kpis["objective_optimum"], rel=1e-9)
+    # The digestate link's bound is its yield per t digested × the digester's capacity (30,000 t/yr).
+    cands = candidates(region)
+    arrays = exchange_arrays(cands)
+    digestate = int(np.flatnonzero(cands.arcs["supply_facility"].to_numpy() == "digester")[0])
+    yield_per_t = float(arrays.out_per_unit[0])
+    farm = arrays.arc_d[digestate]
+    assert link_bounds(arrays, np.array([digestate]))[0] == pytest.approx(
+        np.nanmin([yield_per_t * 30_000, arrays.share[farm] * arrays.demand_amount[farm] / arrays.ratio[digestate],
+                   arrays.capacity[digestate]]))
+    assert yield_per_t * 30_000 > arrays.supply_amount[arrays.arc_s[digestate]]  # the old bound, 4,697.5 t
+    # An intake limit on the farm's demand tightens it further.
+    arrays.intake_limit = np.full(arrays.n_demands, np.nan)
+    arrays.intake_limit[arrays.arc_d[digestate]] = 123.0
+    assert link_bounds(arrays, np.array([digestate]))[0] == pytest.approx(123.0)
+
+
 # --- energy balances with a stated efficiency ----------------------------------------------------------------
 
 
@@ -560,3 +590,60 @@ def test_temperatures_in_kelvin_are_read_in_celsius(tmp_path: Path) -> None:
     cop, ratio, _ = _heat_pump()
     arc = candidates(region).arcs.set_index("supply_id").loc["wwtp_heat"]
     assert arc["heat_pump_cop"] == pytest.approx(cop) and arc["ratio"] == pytest.approx(ratio)
+
+
+def test_a_substitution_between_heat_and_a_material_is_a_located_error(tmp_path: Path) -> None:
+    """It used to pass the loader and raise a bare ValueError in the candidates stage (a traceback)."""
+    from symbiosis.errors import InputError
+
+    region_dir = tmp_path / "heat"
+    shutil.copytree(HEAT, region_dir)
+    with (region_dir / "region.yaml").open("a", encoding="utf-8") as handle:
+        handle.write("reference:\n  substitutions: substitutions.csv\n")
+    (region_dir / "substitutions.csv").write_text(
+        "secondary_material,primary_material,ratio,max_share,processing_cost_per_t,processing_co2e_per_t,"
+        "max_distance_km,source\nsteam,clay,1,1,0,0,,invented\n", encoding="utf-8")
+    with pytest.raises(InputError) as caught:
+        load_region(region_dir)
+    text = str(caught.value)
+    assert "substitutions.csv" in text and "heat carrier" in text and "steam → clay" in text
+
+
+def test_the_terminal_shows_heat_in_mwh(tmp_path: Path) -> None:
+    """The top-exchange table printed heat exchanges as '–' tonnes (their amount_t_per_yr is NaN)."""
+    from typer.testing import CliRunner
+
+    from symbiosis.cli import app
+
+    result = CliRunner().invoke(app, ["optimise", str(HEAT), "--out", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    assert "heat delivered" in result.output and "MWh/yr" in result.output
+    top = result.output[result.output.index("Top exchanges"):]
+    assert "steam" in top and " MWh" in top and "–" not in top
+
+
+def test_compare_counts_heat_exchanges_in_mwh(tmp_path: Path) -> None:
+    """Heat exchanges have NaN tonnes: compare reported every one as 'changed' (NaN ≠ NaN) even between two
+    identical scenarios. Now unchanged ones are not listed and a changed one carries its MWh and unit."""
+    from typer.testing import CliRunner
+
+    from symbiosis.cli import app
+
+    same = tmp_path / "same.yaml"
+    same.write_text(f"name: same\nbase: {HEAT}\n", encoding="utf-8")
+    base = tmp_path / "base.yaml"
+    base.write_text(f"name: base\nbase: {HEAT}\n", encoding="utf-8")
+    dearer = tmp_path / "dearer.yaml"
+    dearer.write_text(f"name: no refinery\nbase: {HEAT}\nchanges:\n  - remove_facility: {{facility: refinery}}\n",
+                      encoding="utf-8")
+    out = tmp_path / "out"
+    result = CliRunner().invoke(app, ["compare", str(base), str(same), str(dearer), "--out", str(out),
+                                      "--workers", "1"])
+    assert result.exit_code == 0, result.output
+    changes = pd.read_csv(out / "exchanges_changes.csv")
+    assert not (changes["scenario"] == "same").any()
+    removed = changes[(changes["scenario"] == "no refinery") & (changes["demand_id"].str.startswith("refinery"))]
+    assert len(removed) and (removed["change"] == "removed").all() and (removed["unit"] == "MWh/yr").all()
+    assert removed["reference_t_per_yr"].gt(0).all() and removed["difference_t_per_yr"].notna().all()
+    kpis = pd.read_csv(out / "kpis_comparison.csv").set_index("indicator")
+    assert kpis.at["heat delivered", "base"] == pytest.approx(60_000.0)

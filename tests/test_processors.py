@@ -27,7 +27,7 @@ from symbiosis.network.processors import LINK_COLUMNS, PROCESSOR_COLUMNS
 from symbiosis.pipeline import optimise
 from symbiosis.results import check_solution
 from tests.helpers_exchange import make_candidates
-from tests.independent import reference_lp
+from tests.independent import assert_kkt, reference_lp
 from tests.test_exchange_invariants import linprog_optimum
 
 
@@ -197,6 +197,10 @@ def test_random_chains_keep_yields_mass_capacity_and_bau(cand: Candidates) -> No
     reference = reference_lp(cand)  # tests/independent.py, built from the raw tables
     assert reference.solve().status == 0
     assert sol.objective == pytest.approx(float(reference.result.fun), rel=1e-6, abs=1e-5)
+    # The published duals certify the optimum with the activity columns too (reduced costs of z included).
+    from symbiosis.exchange.model import exchange_arrays
+
+    assert_kkt(reference, sol, exchange_arrays(cand).quality_rows)
 
 
 def test_bau_is_a_feasible_point_of_the_model() -> None:

@@ -68,13 +68,34 @@ def connection_costs(region: Region, cands: Candidates) -> Candidates:
 
 
 def link_bounds(arrays: ExchangeArrays, arcs: np.ndarray) -> np.ndarray:
-    """u_a for ``arcs``: the smallest of the supply's amount, the demand's amount / ρ_a, its share σ_d r_d / ρ_a
-    and the arc's capacity (no big-M constant)."""
+    """u_a for ``arcs``: the smallest of the supply's amount, the demand's amount / ρ_a, its share σ_d r_d / ρ_a,
+    the arc's capacity, and the receiver's intake limits (no big-M constant).
+
+    A processor's rows move with its activity (symbiosis.network.processors): their amounts here are those at
+    full capacity (yield × capacity), not business as usual, or the bound would cut off optima the LP allows.
+    """
+    supply_most = arrays.supply_amount.astype(float).copy()
+    demand_most = arrays.demand_amount.astype(float).copy()
+    if arrays.n_processors:
+        capacity = np.nan_to_num(arrays.processor_capacity, nan=np.inf)
+        supply_most[arrays.out_rows] = arrays.out_per_unit * capacity[arrays.out_p]
+        demand_most[arrays.in_rows] = arrays.in_per_unit * capacity[arrays.in_p]
     s, d = arrays.arc_s[arcs], arrays.arc_d[arcs]
     ratio = arrays.ratio[arcs]
-    bound = np.minimum(arrays.supply_amount[s], arrays.demand_amount[d] / ratio)
-    bound = np.minimum(bound, arrays.share[d] * arrays.demand_amount[d] / ratio)
-    return np.fmin(bound, arrays.capacity[arcs])
+    bound = np.minimum(supply_most[s], demand_most[d] / ratio)
+    bound = np.minimum(bound, arrays.share[d] * demand_most[d] / ratio)
+    bound = np.fmin(bound, arrays.capacity[arcs])
+    if len(arrays.intake_limit) == arrays.n_demands:  # tonnes received into the demand (NaN: none)
+        bound = np.fmin(bound, arrays.intake_limit[d])
+    block = arrays.facility_intake
+    if block.n_rows and len(arcs):  # Σ coef·x over the facility's arcs ≤ L_f, so x_a ≤ L_f / coef
+        per_arc = np.full(arrays.n_arcs, np.nan)
+        row_of_term = np.repeat(np.arange(block.n_rows), np.diff(block.ptr))
+        positive = block.coefs > 0
+        np.fmin.at(per_arc, block.cols[positive],
+                   arrays.facility_intake_limit[row_of_term[positive]] / block.coefs[positive])
+        bound = np.fmin(bound, per_arc[arcs])
+    return bound
 
 
 class MipExchangeModel(ExchangeModel):
