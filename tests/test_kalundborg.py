@@ -258,3 +258,20 @@ def test_heat_from_asnaes_by_hand(results):
     loss = heat["supply_id"].map({"asnaes_steam": 0.01, "asnaes_district_heat": 0.002})
     assert heat["delivered_mwh_per_yr"].to_numpy() == pytest.approx(
         (heat["amount_mwh_per_yr"] * (1 - loss * heat["distance_km"])).to_numpy())
+
+
+def test_the_biogas_scenario_caps_the_plants_intake_at_the_published_figure(region):
+    # scenarios/kalundborg_bioenergi.yaml adds the 2018 biogas plant with its published 300,000 t/yr intake;
+    # before, add_facility had no such key (an unknown key is refused, so the scenario did not load). Here the
+    # plant's own substrate need (the model at 300,000 t/yr) is as large, so the limit documents rather than
+    # binds: sludge 277,500 + sewage sludge 7,200 + fish sludge 157 + pig slurry 15,143 = 300,000 t.
+    from symbiosis.scenarios import apply_scenario, load_scenario
+
+    scenario, _ = load_scenario(REPO / "scenarios" / "kalundborg_bioenergi.yaml")
+    added, overrides, _ = apply_scenario(region, scenario)
+    assert "kalundborg_bioenergi" not in set(region.facilities["facility_id"])  # the base is untouched
+    plant = added.facilities.set_index("facility_id").loc["kalundborg_bioenergi"]
+    assert plant["intake_capacity_t_per_yr"] == 300_000
+    got = optimise(added, **overrides)
+    received = got.exchanges.loc[got.exchanges["demand_facility"] == "kalundborg_bioenergi", "amount_t_per_yr"]
+    assert 0 < received.sum() <= 300_000 * (1 + 1e-9)
