@@ -30,6 +30,8 @@ from symbiosis.region import Region
 logger = logging.getLogger(__name__)
 
 REGION_ID = "REGION"
+#: A measured flow and its process model's figure this many times apart (either way) is a balance warning.
+MODEL_DISAGREEMENT = 2.0
 UNITS = {"mass": "t/yr", "energy": "MWh/yr"}
 TABLE_COLUMNS = [
     "facility_id", "quantity", "unit", "inputs", "outputs", "stock_change", "closure", "closure_error",
@@ -50,6 +52,21 @@ class Balances:
     region: pd.DataFrame
     tolerance: float
     flows: pd.DataFrame = field(default_factory=pd.DataFrame)
+    #: region.model_figures: measured flows with their process model's figure (a factor of 2 apart warns).
+    model_figures: pd.DataFrame = field(default_factory=pd.DataFrame)
+
+    def model_disagreements(self) -> pd.DataFrame:
+        """The measured flows whose process model gives a figure at least MODEL_DISAGREEMENT times larger or
+        smaller (both positive): the data or the model is wrong, or the facility differs from the model."""
+        figures = self.model_figures
+        if figures.empty:
+            return figures
+        measured = figures["measured_t_per_yr"].to_numpy(dtype=float)
+        model = figures["model_t_per_yr"].to_numpy(dtype=float)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratio = np.maximum(measured / model, model / measured)
+        hit = (measured > 0) & (model > 0) & (ratio >= MODEL_DISAGREEMENT)
+        return figures[hit].assign(ratio=ratio[hit])
 
     def warnings(self, names: dict[str, str] | None = None) -> list[str]:
         """One message per facility balance whose status is a warning (the terminal and the report both
@@ -73,6 +90,12 @@ class Balances:
                     f"{who}: {r.quantity} balance does not close: inputs {r.inputs:,.1f}, outputs "
                     f"{r.outputs:,.1f}, stock change {r.stock_change:,.1f} {r.unit}; closure error "
                     f"{_pct(r.closure_error)} (tolerance {self.tolerance:.0%})")
+        for r in self.model_disagreements().itertuples():
+            who = (names or {}).get(r.facility_id, r.facility_id)
+            messages.append(
+                f"{who}: flow {r.flow_id} ({r.direction} {r.material}) is {r.measured_t_per_yr:,.0f} t/yr in the "
+                f"data but its process model gives {r.model_t_per_yr:,.0f} t/yr at the facility's activity "
+                f"({r.ratio:.1f}x apart): check the figure, the activity or the model")
         return messages
 
     def data_quality_notes(self, names: dict[str, str] | None = None) -> list[str]:
@@ -198,7 +221,8 @@ def balances(region: Region, *, tolerance: float | None = None) -> Balances:
     table = balance_table(region.flows, list(region.facilities["facility_id"]), tolerance,
                           getattr(region, "energy_efficiency", None))
     region_rows = _region_rows(table, {}, tolerance)
-    result = Balances(table=table, region=region_rows, tolerance=tolerance, flows=region.flows)
+    result = Balances(table=table, region=region_rows, tolerance=tolerance, flows=region.flows,
+                      model_figures=region.model_figures)
     for message in result.warnings():  # the commands print them, counted; here for a verbose log only
         logger.info(message)
     return result

@@ -268,8 +268,13 @@ def _print_kpis(results) -> None:  # type: ignore[no-untyped-def]
     view = Table(title="Against business as usual")
     view.add_column("indicator")
     view.add_column("value", justify="right")
+    price = float(k.get("carbon_price") or 0.0)
+    saving_rows = ([("net cost saving (money only, carbon cost not included)", "net_cost_saving", f"{cur}/yr"),
+                    (f"net saving including carbon cost at {price:,.0f} {cur}/t CO2e", "net_saving_incl_carbon",
+                     f"{cur}/yr")] if price > 0 else
+                   [("net cost saving (no carbon price)", "net_cost_saving", f"{cur}/yr")])
     for label, key, unit in [
-        ("net cost saving", "net_cost_saving", f"{cur}/yr"), ("CO2e avoided", "co2e_avoided_t", "t/yr"),
+        *saving_rows, ("CO2e avoided", "co2e_avoided_t", "t/yr"),
         ("waste diverted from landfill and incineration", "waste_diverted_t", "t/yr"),
         ("virgin material avoided", "virgin_avoided_t", "t/yr"), ("water saved", "water_saved_m3", "m3/yr"),
         ("transport", "tkm", "t·km/yr"), ("exchanges", "n_exchanges", ""),

@@ -29,7 +29,9 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 KPI_ROWS = [
-    ("net_cost_saving", "net cost saving", "currency/yr"),
+    ("net_cost_saving", "net cost saving (money only, carbon cost not included)", "currency/yr"),
+    ("net_saving_incl_carbon", "net saving including carbon cost at the scenario's carbon price", "currency/yr"),
+    ("carbon_price", "carbon price", "currency/t CO2e"),
     ("cost_optimum", "system cost with symbiosis", "currency/yr"),
     ("cost_bau", "system cost, business as usual", "currency/yr"),
     ("co2e_avoided_t", "CO2e avoided", "t/yr"),

@@ -470,6 +470,10 @@ def public_balances(balances: Any, d: Disclosure, partners: set[str] | None = No
     out.suppressed_too = set(partners or ())  # for the tables written beside it (reconciled flows)
     if getattr(balances, "flows", None) is not None:
         out.flows = d.frame(balances.flows, locate_by="")
+    figures = getattr(balances, "model_figures", None)
+    if d.active and figures is not None and len(figures):  # a flow's figures are the facility's own
+        hidden = {str(f) for f in d.id_map} | {str(f) for f in (partners or ())}
+        out.model_figures = figures[~figures["facility_id"].astype(str).isin(hidden)]
     return out
 
 

@@ -632,6 +632,53 @@ def _did_you_mean(value: str, known: set[str]) -> str | None:
     return f"did you mean '{close[0]}'?" if close else None
 
 
+MODEL_FIGURE_COLUMNS = ["flow_id", "facility_id", "material", "direction", "measured_t_per_yr",
+                        "model_t_per_yr"]
+
+
+def model_figures(facilities: pd.DataFrame, measured: pd.DataFrame, models: dict[str, ProcessModel],
+                  reference: Reference) -> pd.DataFrame:
+    """For each measured (or estimated) mass flow that the facility's process model also gives, the model's
+    figure at the facility's activity: symbiosis.balances warns where the two differ by a factor of 2 or more.
+    Joined as tables; units are converted once per distinct (unit, material) and (activity unit, model)."""
+    empty = pd.DataFrame(columns=MODEL_FIGURE_COLUMNS)
+    if not len(measured) or not len(facilities) or not models:
+        return empty
+    mass = measured.loc[measured["amount_t_per_yr"].notna(),
+                        ["flow_id", "facility_id", "direction", "material", "amount_t_per_yr"]]
+    lines = pd.DataFrame([(m.id, f.direction, f.material, f.amount, f.unit) for m in models.values() for f in m.flows],
+                         columns=["process_model", "direction", "material", "line_amount", "line_unit"])
+    lines = lines.drop_duplicates(["process_model", "direction", "material"])
+    joined = (mass.merge(facilities[["facility_id", "process_model", "activity", "activity_unit"]], on="facility_id")
+              .merge(lines, on=["process_model", "direction", "material"]))
+    joined = joined[joined["activity"].notna() & joined["material"].isin(reference.materials.index)]
+    if joined.empty:
+        return empty
+
+    def per_activity(key: tuple[str, str]) -> float:
+        try:
+            return _activity_in_model_units(1.0, key[1], models[key[0]])
+        except UnitProblem:
+            return math.nan
+
+    def per_unit(key: tuple[str, str]) -> float:
+        try:
+            converted = convert_amount(1.0, key[0], density_t_per_m3=reference.density(key[1]))
+        except UnitProblem:
+            return math.nan
+        return converted.value if converted.quantity == "mass" else math.nan
+
+    activity_keys = list(zip(joined["process_model"], joined["activity_unit"].fillna(""), strict=True))
+    unit_keys = list(zip(joined["line_unit"], joined["material"], strict=True))
+    activity_factor = {k: per_activity(k) for k in set(activity_keys)}
+    unit_factor = {k: per_unit(k) for k in set(unit_keys)}
+    model_t = (joined["line_amount"].to_numpy(dtype=float) * joined["activity"].to_numpy(dtype=float)
+               * np.array([activity_factor[k] for k in activity_keys], dtype=float)
+               * np.array([unit_factor[k] for k in unit_keys], dtype=float))
+    out = joined.assign(measured_t_per_yr=joined["amount_t_per_yr"].astype(float), model_t_per_yr=model_t)
+    return out.loc[np.isfinite(model_t), MODEL_FIGURE_COLUMNS].reset_index(drop=True)
+
+
 def modelled_flows(facilities: pd.DataFrame, measured: pd.DataFrame, models: dict[str, ProcessModel],
                     reference: Reference, problems: Problems, settings: RegionSettings
                     ) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -994,7 +1041,8 @@ def load_region(path: str | Path, *, reference_dir: Path | None = None, models_d
     region = Region(name=settings.name, settings=settings, facilities=facilities.reset_index(drop=True),
                     flows=flows, quality=quality.reset_index(drop=True), arcs=arcs, reference=reference,
                     source=raw.source, permits=permits, processors=processors,
-                    energy_efficiency=_energy_efficiency(facilities, models))
+                    energy_efficiency=_energy_efficiency(facilities, models),
+                    model_figures=model_figures(facilities, measured, models, reference))
     region.warnings.extend([*reference.warnings,
                             *(w for t in raw.tables.values() if t is not None for w in t.warnings)])
     region.warnings.extend(_warnings(region))

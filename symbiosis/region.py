@@ -102,6 +102,9 @@ class Region:
     permits: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=PERMIT_COLUMNS))
     #: facility_id → the energy efficiency its process model states (symbiosis.balances: expected loss).
     energy_efficiency: dict[str, float] = field(default_factory=dict)
+    #: Measured flows that a process model would also give, with the model's figure (symbiosis.inputs
+    #: .model_figures): flow_id, facility_id, material, direction, measured_t_per_yr, model_t_per_yr.
+    model_figures: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     @property
     def currency(self) -> str:
@@ -122,4 +125,5 @@ class Region:
             processors=None if self.processors is None else self.processors.copy(),
             permits=self.permits.copy(),
             energy_efficiency=dict(self.energy_efficiency),
+            model_figures=self.model_figures.copy(),
         )

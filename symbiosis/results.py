@@ -427,6 +427,7 @@ def _kpis(region: Region, candidates: Candidates, arrays: ExchangeArrays, soluti
     co2e_opt = float(arrays.co2e_vector() @ columns)
     participating = set(exchanges["supply_facility"]) | set(exchanges["demand_facility"])
     currency = getattr(region, "currency", None) or (candidates.parameters or {}).get("currency", "EUR")
+    carbon_price = float(solution.parameters.get("carbon_price", 0.0))
     return {
         "waste_diverted_t": landfill + incineration,
         "landfill_diverted_t": landfill,
@@ -445,9 +446,14 @@ def _kpis(region: Region, candidates: Candidates, arrays: ExchangeArrays, soluti
         "currency": currency,
         "solver": solution.solver,
         "status": solution.status,
-        "carbon_price": float(solution.parameters.get("carbon_price", 0.0)),
+        "carbon_price": carbon_price,
         "objective_bau": float(solution.objective_bau),
         "objective_optimum": float(solution.objective),
+        # net_cost_saving is money only; with a carbon price the optimum also weighs carbon cost, so the
+        # saving that includes it is reported beside it (the two are equal at carbon price 0).
+        "cost_incl_carbon_bau": cost_bau + carbon_price * co2e_bau,
+        "cost_incl_carbon_optimum": cost_opt + carbon_price * co2e_opt,
+        "net_saving_incl_carbon": (cost_bau - cost_opt) + carbon_price * (co2e_bau - co2e_opt),
         **_energy_kpis(region, candidates, exchanges),
         **({f"mip_{key}": value for key, value in mip.items() if key in (
             "lp_relaxation_objective", "relaxation_gap", "highs_mip_gap", "n_binaries", "n_built", "fixed_cost")}

@@ -146,6 +146,8 @@ class AddFacility(_Strict):
     activity_unit: str
     sector: str | None = None
     confidential: bool = False
+    #: the facility's intake limit, t/yr received (facilities.csv's column); None: the model's, if any
+    intake_capacity_t_per_yr: Number | None = Field(default=None, ge=0)
 
 
 class MakeProcessor(_Strict):
@@ -371,7 +373,9 @@ def _add_facility(region: Region, op: AddFacility, overrides: dict[str, Any], wh
     row = pd.DataFrame([{
         "facility_id": op.facility_id, "name": op.name, "sector": op.sector or model.nace, "lat": op.lat,
         "lon": op.lon, "confidential": op.confidential, "process_model": op.process_model,
-        "activity": op.activity, "activity_unit": op.activity_unit, "intake_capacity_t_per_yr": float("nan"),
+        "activity": op.activity, "activity_unit": op.activity_unit,
+        "intake_capacity_t_per_yr": float("nan") if op.intake_capacity_t_per_yr is None
+        else float(op.intake_capacity_t_per_yr),
     }])
     row = _default_intake(row, models)
     empty = region.flows.iloc[0:0]

@@ -83,16 +83,21 @@ def test_map_shows_every_exchange_and_facility(site: tuple[Path, Results, str]) 
         assert page.locator("path.sym-exchange").count() == len(results.exchanges)
         assert page.locator(".leaflet-marker-icon.sym-arrow").count() == int(
             (results.exchanges["supply_facility"] != results.exchanges["demand_facility"]).sum())
-        pairs = page.eval_on_selector_all(
+        drawn = page.eval_on_selector_all(
             "path.sym-exchange",
-            "els => els.map(e => [parseFloat(e.getAttribute('data-t-per-yr')),"
-            " parseFloat(e.getAttribute('stroke-width'))])")
-        pairs.sort()
-        widths = [w for _, w in pairs]
-        assert widths == sorted(widths), f"line widths not monotone in t/yr: {pairs}"
-        assert max(widths) == pytest.approx(12.0) and min(widths) >= 2.0
+            "els => els.map(e => [e.getAttribute('stroke-dasharray') !== null,"
+            " parseFloat(e.getAttribute('data-t-per-yr')), parseFloat(e.getAttribute('stroke-width'))])")
+        # Heat lines (dashed) scale among themselves in MWh, material lines in t (docs/outputs.md).
+        for dashed in {d for d, _, _ in drawn}:
+            pairs = sorted((amount, width) for d, amount, width in drawn if d == dashed)
+            widths = [w for _, w in pairs]
+            assert widths == sorted(widths), f"line widths not monotone in their amount: {pairs}"
+            assert max(widths) == pytest.approx(12.0) and min(widths) >= 2.0
         overlays = page.locator(".leaflet-control-layers-overlays label").all_inner_texts()
-        for group in sorted(set(exchange_material_groups(results))):
+        from symbiosis.outputs.mapping import HEAT_GROUP
+
+        # heat exchanges (material class energy) have their own layer, named with their unit
+        for group in sorted({HEAT_GROUP if g == "energy" else g for g in exchange_material_groups(results)}):
             assert any(text.strip().startswith(f"Exchanges: {group} (") for text in overlays), (group, overlays)
         assert page.locator(".sym-legend").count() == 1
         ARTIFACTS.mkdir(exist_ok=True)

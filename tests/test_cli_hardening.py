@@ -304,7 +304,8 @@ def test_terminal_and_report_count_the_same_warnings(tmp_path):
     shown = listing.count("<li>")
     more = re.search(r"… and (\d+) more", listing)
     assert shown + (int(more.group(1)) - 1 if more else 0) == total
-    assert listing.count("energy balance open") + listing.count("balance does not close") == balance_count
+    assert (listing.count("energy balance open") + listing.count("balance does not close")
+            + listing.count("its process model gives")) == balance_count
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -295,15 +295,17 @@ def test_yields_that_do_not_close_name_the_model_file(tmp_path: Path) -> None:
 
 def test_kalundborg_biogas_scenario_lets_the_digestate_follow_the_intake() -> None:
     """scenarios/biogas_processor.yaml: the plant's digestate is 0.9395 t per t of substrate at whatever
-    activity the optimum picks (the data's 281,850 t/yr is 0.9395 × 300,000), never above the capacity; the
-    shipped region itself has no processor."""
+    activity the optimum picks (the model's 281,850 t/yr at 300,000 t/yr is 0.9395 × 300,000), never above
+    the capacity; the shipped 2010 region has neither the plant (opened 2018: the scenario adds it) nor a
+    processor."""
     from symbiosis.scenarios import apply_scenario, load_scenario
 
     scenario, _ = load_scenario(Path(__file__).parents[1] / "scenarios" / "biogas_processor.yaml")
     base = load_region(Path(__file__).parents[1] / "data" / "regions" / "kalundborg")
     assert base.processors is None or base.processors.empty
+    assert "kalundborg_bioenergi" not in set(base.facilities["facility_id"])
     region, overrides, log = apply_scenario(base, scenario)
-    assert log[0]["operation"] == "processor"
+    assert [entry["operation"] for entry in log] == ["add_facility", "processor"]
     results = optimise(region, **overrides)
     proc = results.processors.set_index("facility_id").loc["kalundborg_bioenergi"]
     assert proc["activity_bau"] == pytest.approx(300000.0)

@@ -124,7 +124,12 @@ def test_comparison_tables(tmp_path):
     comparison = compare_runs(runs)
     kpis = comparison.kpis.set_index("indicator")
     base, closed = runs[0].results, runs[2].results
-    assert kpis.at["net cost saving", "base"] == pytest.approx(base.kpis["net_cost_saving"])
+    assert kpis.at["net cost saving (money only, carbon cost not included)", "base"] == pytest.approx(
+        base.kpis["net_cost_saving"])
+    saving_with_carbon = "net saving including carbon cost at the scenario's carbon price"
+    assert kpis.at[saving_with_carbon, "base"] == pytest.approx(
+        base.kpis["net_cost_saving"] + base.kpis["carbon_price"] * base.kpis["co2e_avoided_t"])
+    assert kpis.at["carbon price", "base"] == base.kpis["carbon_price"]
     diff = comparison.differences.set_index("indicator")
     assert diff.at["exchanges", "no_board_plant"] == closed.kpis["n_exchanges"] - base.kpis["n_exchanges"]
     removed = comparison.exchanges[(comparison.exchanges["scenario"] == "no_board_plant")

@@ -134,9 +134,15 @@ def kpi_rows(results: Any) -> list[dict[str, Any]]:
     """Rows of the KPI table: label, unit, and the kpis.json keys for BAU, optimum and change."""
     kpis = results.kpis
     currency = kpis.get("currency", "EUR")
+    price = float(kpis.get("carbon_price") or 0.0)
     rows = [
-        {"label": "Total cost", "unit": f"{currency}/yr", "bau": "cost_bau", "optimum": "cost_optimum",
+        {"label": "Total cost" + (" (money only, carbon cost not included)" if price > 0 else ""),
+         "unit": f"{currency}/yr", "bau": "cost_bau", "optimum": "cost_optimum",
          "change": "net_cost_saving", "change_label": "saving"},
+        *([{"label": f"Total cost including carbon at {price:,.0f} {currency}/t CO2e", "unit": f"{currency}/yr",
+            "bau": "cost_incl_carbon_bau", "optimum": "cost_incl_carbon_optimum",
+            "change": "net_saving_incl_carbon", "change_label": "saving"}]
+          if price > 0 and "net_saving_incl_carbon" in kpis else []),
         {"label": "Emissions", "unit": "t CO2e/yr", "bau": "co2e_bau_t", "optimum": "co2e_optimum_t",
          "change": "co2e_avoided_t", "change_label": "avoided"},
         {"label": "Waste diverted from landfill and incineration", "unit": "t/yr", "change": "waste_diverted_t",
@@ -291,14 +297,16 @@ def _context(results: Any, region: Any, public: bool, map_src: str | None, map_s
     waste_bau = _waste_to_fate(view.supplies, "amount_t_per_yr")
     waste_after = _waste_to_fate(view.supplies, "to_fate_t_per_yr")
     n_confidential = int(confidential_mask(results.facilities).sum()) if public else 0
+    carbon_priced = float(kpis.get("carbon_price") or 0.0) > 0
     return {
         "title": _title(region, parameters) if public else f"{disclosure.PRIVATE_MARK}: {_title(region, parameters)}",
         "generated": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "kpis": kpis,
         "kpi_rows": kpi_rows(view),
         "currency": currency,
-        "headline": [k for k in ("net_cost_saving", "co2e_avoided_t", "waste_diverted_t", "virgin_avoided_t",
-                                 "n_exchanges", "n_facilities_participating") if k in kpis],
+        "headline": [k for k in ("net_cost_saving", *(("net_saving_incl_carbon",) if carbon_priced else ()),
+                                 "co2e_avoided_t", "waste_diverted_t", "virgin_avoided_t", "n_exchanges",
+                                 "n_facilities_participating") if k in kpis],
         "waste_bau": waste_bau,
         "waste_after": waste_after,
         "virgin_bau": float(view.demands["amount_t_per_yr"].sum()) if len(view.demands) else 0.0,
