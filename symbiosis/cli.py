@@ -106,7 +106,7 @@ def check(path: RegionPath, private: Private = False) -> None:
                   f"{len(flows)} flows ({int((flows['data_quality'] == 'modelled').sum())} from process models), "
                   f"{len(region.quality)} quality entries, {len(region.arcs)} arc overrides")
     for warning in region.warnings:
-        console.print(f"[yellow]warning:[/] {scrub.text(warning)}", highlight=False, markup=False)
+        console.print(f"[yellow]warning:[/] {escape(str(scrub.text(warning)))}", highlight=False)
 
 
 def _say_disclosure(private: bool, disclosure: Any) -> Any:
@@ -200,7 +200,7 @@ def balance(path: RegionPath,
     console.print(_balance_table(result.table, f"{name}: facility balances (tolerance {result.tolerance:.0%})"))
     console.print(_balance_table(result.region, f"{escape(region.name)}: region across its boundary"))
     for warning in result.warnings():
-        console.print(f"[yellow]warning:[/] {scrub.text(warning)}", highlight=False, markup=False)
+        console.print(f"[yellow]warning:[/] {escape(str(scrub.text(warning)))}", highlight=False)
     reconciled = reconcile_flows(region) if reconcile else None
     if reconciled is not None:
         also: set[str] = getattr(result, "suppressed_too", set())
@@ -355,9 +355,9 @@ def run(path: RegionPath, out: OutDir = Path("out"), max_distance: MaxDistance =
             _fail(exc)
     # The same three lists, in the same order, as the report's warnings.
     counts = (len(balance_result.warnings()), len(balance_result.data_quality_notes()), len(region.warnings))
-    console.print(f"[green]✓[/] {region.name}: {len(region.facilities)} facilities, {counts[0]} balance "
+    console.print(f"[green]✓[/] {escape(region.name)}: {len(region.facilities)} facilities, {counts[0]} balance "
                   f"warning(s), {counts[1]} data-quality note(s), {counts[2]} loading warning(s): "
-                  f"{sum(counts)} listed in the report", highlight=False, markup=False)
+                  f"{sum(counts)} listed in the report", highlight=False)
     _print_kpis(_shown(results, region, private))
     for name, file in written.items():
         console.print(f"  {name}: {file}")
@@ -386,8 +386,8 @@ def compare(scenarios: Annotated[list[Path], typer.Argument(help="Scenario YAML 
         def tick(run, done, total):  # type: ignore[no-untyped-def]
             mark = "[green]✓[/]" if run.ok else "[red]✗[/]"
             # A scenario's name may name a confidential facility: the public run prints its number only.
-            label = run.name if private else f"scenario {done} of {total}"
-            bar.console.print(f"{mark} {label} ({run.seconds:.1f} s)", markup=not private, highlight=False)
+            label = escape(run.name) if private else f"scenario {done} of {total}"
+            bar.console.print(f"{mark} {label} ({run.seconds:.1f} s)", highlight=False)
             bar.update(task, completed=done)
 
         runs = run_scenarios(scenarios, scheduler=scheduler, max_workers=workers, progress=tick)
