@@ -2,9 +2,9 @@
 
 Run by hand, never collected by pytest (the file name does not match ``test_*.py``)::
 
-    /work/venv/bin/python tests/benchmarks/bench_pipeline.py --sizes 100 1000 5000 10000 \\
+    .venv/bin/python tests/benchmarks/bench_pipeline.py --sizes 100 1000 5000 10000 \\
         --out docs/performance-data.json
-    /work/venv/bin/python tests/benchmarks/bench_pipeline.py --sizes --arcs 20000 100000 300000 1000000 \\
+    .venv/bin/python tests/benchmarks/bench_pipeline.py --sizes --arcs 20000 100000 300000 1000000 \\
         --out docs/performance-arcs.json
 
 Region mode (``--sizes``): for each number of facilities N a synthetic region is generated
