@@ -23,7 +23,7 @@ from scipy.optimize import LinearConstraint, linprog, milp
 from symbiosis.balances import balances_after
 from symbiosis.candidates import candidates
 from symbiosis.energy.heat import HEAT_PUMP, heat_pump_cop
-from symbiosis.energy.mip import MipExchangeModel, link_bounds, solve_mip
+from symbiosis.energy.mip import MipExchangeModel, connection_costs, link_bounds, solve_mip
 from symbiosis.exchange import solve_exchange
 from symbiosis.inputs import load_region
 from symbiosis.pipeline import optimise
@@ -647,3 +647,19 @@ def test_compare_counts_heat_exchanges_in_mwh(tmp_path: Path) -> None:
     assert removed["reference_t_per_yr"].gt(0).all() and removed["difference_t_per_yr"].notna().all()
     kpis = pd.read_csv(out / "kpis_comparison.csv").set_index("indicator")
     assert kpis.at["heat delivered", "base"] == pytest.approx(60_000.0)
+
+
+def test_the_mip_re_solves_a_new_carbon_price_on_the_same_instance() -> None:
+    """A carbon price change raised NotImplementedError in the mixed-integer mode (the cost vector had no
+    entries for the binaries). Now the re-solve equals a model built afresh at that price, fixed costs kept."""
+    region = load_region(HEAT)
+    cands = connection_costs(region, candidates(region))
+    model = MipExchangeModel(cands, carbon_price=0.0)
+    first = model.solve()
+    model.set_carbon_price(500.0)
+    again = model.solve()
+    fresh = MipExchangeModel(cands, carbon_price=500.0).solve()
+    assert again.objective == pytest.approx(fresh.objective, rel=1e-9)
+    assert again.objective != pytest.approx(first.objective, rel=1e-6)  # the price did reach the objective
+    assert again.parameters["mip"]["fixed_cost"] == pytest.approx(fresh.parameters["mip"]["fixed_cost"])
+    assert again.parameters["mip"]["n_binaries"] > 0

@@ -102,8 +102,8 @@ class MipExchangeModel(ExchangeModel):
     """The exchange model with binaries for fixed connection costs (the module docstring has the steps).
 
     ``candidates.arcs`` needs ``fixed_cost_per_yr`` and ``min_flow`` (``connection_costs``); the arcs with
-    neither (fixed cost NaN, minimum size 0) stay continuous. Re-solving after a carbon price change is not
-    supported in this mode."""
+    neither (fixed cost NaN, minimum size 0) stay continuous. A carbon price or weight change is re-solved
+    on the same instance, the fixed costs kept in the objective."""
 
     def _make_arrays(self, candidates: Candidates) -> ExchangeArrays:
         arrays = exchange_arrays(candidates)
@@ -123,11 +123,6 @@ class MipExchangeModel(ExchangeModel):
         arrays.link_bound = link_bounds(arrays, chosen)
         return arrays
 
-    def _update_objective(self) -> None:
-        if self._highs is not None:
-            raise NotImplementedError("the mixed-integer mode does not re-solve with a new objective; build anew")
-        super()._update_objective()
-
     def solve(self, *, method: str | None = None) -> Solution:
         arrays = self.arrays
         assert arrays.binary_arcs is not None and arrays.fixed_cost is not None
@@ -136,9 +131,10 @@ class MipExchangeModel(ExchangeModel):
             solution.parameters["mip"] = _report(solution.objective, solution.objective, 0.0, 0, 0, 0.0)
             return solution
         timings = dict(self.timings)
-        start = time.perf_counter()
-        self._handover()
-        timings["handover"] = time.perf_counter() - start
+        if self._highs is None:  # a carbon price or weight change updates the costs in place
+            start = time.perf_counter()
+            self._handover()
+            timings["handover"] = time.perf_counter() - start
         assert self._highs is not None
         lp = self._highs.lp
         n_binary = len(arrays.binary_arcs)

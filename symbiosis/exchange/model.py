@@ -529,17 +529,24 @@ def add_objective(
     """
     if m.component("objective") is not None:
         m.del_component("objective")
-    coef = arrays.objective_vector(carbon_price, weights)
-    columns = model_columns(m)
-    if arrays.binary_arcs is not None and arrays.fixed_cost is not None and m.component("b") is not None:
-        w_cost, _ = resolve_weights(weights)  # fixed costs are money, weighted like the other costs
-        coef = np.concatenate([coef, w_cost * arrays.fixed_cost])
-        columns = [*columns, *m.b_list]
+    coef = objective_coefficients(arrays, carbon_price, weights)
+    columns = [*model_columns(m), *getattr(m, "b_list", [])]
     nonzero = np.flatnonzero(coef)
     expr = _expression(columns, nonzero, coef[nonzero])
     m.objective = pyo.Objective(expr=expr, sense=pyo.minimize)
     m.carbon_price = float(carbon_price)
     m.weights = dict(zip(("cost", "co2e"), resolve_weights(weights), strict=True))
+
+
+def objective_coefficients(arrays: ExchangeArrays, carbon_price: float,
+                           weights: Mapping[str, float] | None = None) -> np.ndarray:
+    """The objective over every column of the model: x, w, y (and z), then, in the mixed-integer mode, the
+    connections' binaries b at their fixed annual cost (money, weighted like the other costs)."""
+    coef = arrays.objective_vector(carbon_price, weights)
+    if arrays.binary_arcs is None or arrays.fixed_cost is None or not len(arrays.binary_arcs):
+        return coef
+    w_cost, _ = resolve_weights(weights)
+    return np.concatenate([coef, w_cost * arrays.fixed_cost])
 
 
 def model_columns(m: pyo.ConcreteModel) -> list[pyo.Var]:

@@ -37,6 +37,7 @@ from symbiosis.exchange.model import (
     build_model,
     exchange_arrays,
     model_columns,
+    objective_coefficients,
     resolve_weights,
 )
 from symbiosis.network.processors import polish
@@ -218,7 +219,7 @@ class ExchangeModel:
         with PauseGC():
             add_objective(self.model, self.arrays, carbon_price=self.carbon_price, weights=self.weights)
         if self._highs is not None:
-            self._highs.set_cost(self.arrays.objective_vector(self.carbon_price, self.weights))
+            self._highs.set_cost(objective_coefficients(self.arrays, self.carbon_price, self.weights))
 
     # --- solving -------------------------------------------------------------------------------------
 
