@@ -227,10 +227,7 @@ def _read_workbook(path: Path, problems: Problems) -> RawRegion:
         frame = sheets.get(name)
         tables[name] = (table_from_frame(frame, f"{label} [sheet {name}]", problems) if frame is not None
                         else None)
-    for extra in sorted(set(map(str, sheets)) - set(known_sheets)):
-        close = difflib.get_close_matches(extra.strip().lower(), known_sheets, n=1, cutoff=0.6)
-        problems.add(label, "unknown sheet", column=extra, found=extra, expected=f"sheets {', '.join(known_sheets)}",
-                     fix=f"did you mean '{close[0]}'?" if close else "rename or remove the sheet")
+    _unknown_parts(label, set(map(str, sheets)) - set(known_sheets), known_sheets, "sheet", problems)
     for name in ("facilities", "flows"):
         if tables[name] is None:
             problems.add(label, f"missing sheet '{name}'", expected=f"sheets {', '.join(TABLE_NAMES)}, region")
@@ -277,13 +274,9 @@ def _read_geopackage(path: Path, problems: Problems) -> RawRegion:
     known_layers = (*TABLE_NAMES, "region", "sources")
     for name in known_layers:
         tables[name] = _read_layer(path, name, problems) if name in layers else None
-    for extra in sorted(layers - set(known_layers)):
-        if extra.startswith(("gpkg_", "rtree_", "layer_styles")):
-            continue
-        close = difflib.get_close_matches(extra.strip().lower(), known_layers, n=1, cutoff=0.6)
-        problems.add(_label(path), "unknown layer", column=extra, found=extra,
-                     expected=f"layers {', '.join(known_layers)}",
-                     fix=f"did you mean '{close[0]}'?" if close else "rename or remove the layer")
+    _unknown_parts(_label(path), {layer for layer in layers - set(known_layers)  # GeoPackage's own tables
+                                  if not layer.startswith(("gpkg_", "rtree_", "layer_styles"))},
+                   known_layers, "layer", problems)
     for name in ("facilities", "flows"):
         if tables[name] is None:
             problems.add(_label(path), f"missing layer '{name}'", found=", ".join(sorted(layers)))
@@ -621,6 +614,15 @@ def _flows(table: Table, problems: Problems, facilities: pd.DataFrame, reference
         "end_of_waste": bool_column(table, "end_of_waste", problems, default=None).to_numpy(),
     })
     return frame
+
+
+def _unknown_parts(label: str, extras: set[str], known: tuple[str, ...], kind: str, problems: Problems) -> None:
+    """A sheet of a workbook or a layer of a GeoPackage that is no table of a region: an error, with the
+    nearest known name."""
+    for extra in sorted(extras):
+        close = difflib.get_close_matches(extra.strip().lower(), known, n=1, cutoff=0.6)
+        problems.add(label, f"unknown {kind}", column=extra, found=extra, expected=f"{kind}s {', '.join(known)}",
+                     fix=f"did you mean '{close[0]}'?" if close else f"rename or remove the {kind}")
 
 
 def _did_you_mean(value: str, known: set[str]) -> str | None:
