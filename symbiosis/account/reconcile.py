@@ -67,7 +67,7 @@ FLOW_COLUMNS = [
 ]
 NODE_COLUMNS = ["node", "kind", "facility_id", "stream_id", "closure", "closure_standard_uncertainty",
                 "chi_square", "closure_reconciled"]
-GROSS_ERROR_COLUMNS = ["step", "flow_id", "facility_id", "component", "measurement_test", "critical_value",
+GROSS_ERROR_COLUMNS = ["step", "flow_id", "facility_id", "component", "set_aside", "measurement_test", "critical_value",
                        "chi_square_before", "dof_before", "p_value_before", "measured", "estimate_without",
                        "ratio", "equivalent_flows", "likely_cause"]
 
@@ -177,6 +177,9 @@ class EliminationStep:
     chi_square_before: float
     dof_before: int
     equivalent: list[int]
+    #: False when the data cannot tell the suspects apart (an equivalent set, no unit slip among them): the
+    #: set is reported and elimination stops, rather than setting one of them aside at random.
+    set_aside: bool = True
 
 
 Elimination = tuple[LinearReconciliation, LinearReconciliation, list[EliminationStep]]
@@ -200,11 +203,44 @@ def serial_elimination(a: np.ndarray, y: np.ndarray, sigma: np.ndarray, measured
             break
         best = int(candidates[np.argmax(z[candidates])])
         top = z[best]
-        ties = [int(c) for c in candidates if c != best and abs(z[c] - top) <= 1e-6 * top]
-        steps.append(EliminationStep(best, float(top), critical, current.chi_square, current.dof, ties))
-        active[best] = False
+        tied = [int(c) for c in candidates if abs(z[c] - top) <= 1e-6 * top]
+        chosen = _unit_error_among(a, y, sigma, active, tied, best)
+        ties = [c for c in tied if c != chosen]
+        steps.append(EliminationStep(chosen if chosen is not None else best, float(top), critical,
+                                     current.chi_square, current.dof, ties if chosen is not None else
+                                     [c for c in tied if c != best], set_aside=chosen is not None))
+        if chosen is None:
+            break
+        active[chosen] = False
         current = reconcile_linear(a, y, sigma, active)
     return first, current, steps
+
+
+def _unit_off(ratio: float) -> float:
+    """How far (in decades) ``ratio`` is from a unit slip: a power of 1000 other than 1 (inf when not positive)."""
+    if not math.isfinite(ratio) or ratio <= 0:
+        return math.inf
+    decades = math.log10(ratio)
+    nearest = 3.0 * round(decades / 3.0)
+    return abs(decades - nearest) if nearest != 0 else math.inf
+
+
+def _unit_error_among(a: np.ndarray, y: np.ndarray, sigma: np.ndarray, active: np.ndarray, tied: list[int],
+                      best: int) -> int | None:
+    """Among measurements the test cannot tell apart (equal statistics: an equivalent set), the one that the
+    rest of the data put a power of 1000 away from its figure (a kg-for-t slip), if exactly one is; else
+    None when none or several are. Statistics alone cannot choose inside an equivalent set; a unit slip is the
+    likeliest cause, and without one the set is reported, not one of its members picked at random."""
+    if len(tied) < 2:
+        return best
+    slips = []
+    for column in tied:
+        trial = active.copy()
+        trial[column] = False
+        estimate = reconcile_linear(a, y, sigma, trial).estimate[column]
+        if y[column] and _unit_off(estimate / y[column]) < 0.15:
+            slips.append(column)
+    return slips[0] if len(slips) == 1 else None
 
 
 # ------------------------------------------------------------------------------------------- the region
@@ -331,6 +367,9 @@ def _unobservable(flows: pd.DataFrame, bad: np.ndarray, measured: np.ndarray, ma
 
 
 def _likely_cause(ratio: float) -> str:
+    if math.isnan(ratio):
+        return ("the data cannot tell these measurements apart (an equivalent set): check each; a second "
+                "measurement of one of them (a stream_id to the other facility's row) would locate the error")
     if not math.isfinite(ratio) or ratio <= 0:
         return "check the figure"
     for factor, cause in ((1000.0, "1000x too small: a figure in t entered with unit kg?"),
@@ -402,11 +441,12 @@ def reconcile_network(region: Region, *, alpha: float = ALPHA) -> NetworkReconci
         for step in steps:
             col = cols[step.column]
             gross[col] = True
-            without = final.estimate[step.column]
+            gross[cols[step.equivalent]] = True
+            without = final.estimate[step.column] if step.set_aside else math.nan
             ratio = without / amount[col] if amount[col] else math.nan
             step_rows.append({
                 "step": len(step_rows) + 1, "flow_id": flows["flow_id"].iat[col],
-                "facility_id": flows["facility_id"].iat[col], "component": part,
+                "facility_id": flows["facility_id"].iat[col], "component": part, "set_aside": step.set_aside,
                 "measurement_test": step.measurement_test, "critical_value": step.critical_value,
                 "chi_square_before": step.chi_square_before, "dof_before": step.dof_before,
                 "p_value_before": float(stats.chi2.sf(step.chi_square_before, step.dof_before)),
@@ -451,7 +491,10 @@ def reconcile_network(region: Region, *, alpha: float = ALPHA) -> NetworkReconci
     gross_table = pd.DataFrame(step_rows, columns=GROSS_ERROR_COLUMNS)
     warnings = [f"flow {r.flow_id} ({r.facility_id}): measured {r.measured:,.6g} t/yr, the rest of the data give "
                 f"{r.estimate_without:,.6g} t/yr (measurement test {r.measurement_test:.1f} > "
-                f"{r.critical_value:.2f}): {r.likely_cause}" for r in gross_table.itertuples()]
+                f"{r.critical_value:.2f}): {r.likely_cause}" if r.set_aside else
+                f"flows {r.flow_id};{r.equivalent_flows} ({r.facility_id}): one of them is likely wrong "
+                f"(measurement test {r.measurement_test:.1f} > {r.critical_value:.2f}): {r.likely_cause}"
+                for r in gross_table.itertuples()]
     logger.info("reconciliation: chi-square %.3g with %d dof (p = %.3g), %d gross error(s)", chi_total, dof_total,
                 p_value, len(step_rows))
     return NetworkReconciliation(flows=table, nodes=node_table, gross_errors=gross_table, global_test=global_test,
