@@ -7,7 +7,6 @@ Python. Input problems print as a located list and exit with status 1, without a
 from __future__ import annotations
 
 import enum
-import json
 import logging
 import math
 import sys
@@ -209,12 +208,9 @@ def balance(path: RegionPath,
             reconciled = reconcile_flows(region)
         except SymbiosisError as exc:
             _fail(exc)
-    gross_errors = pd.DataFrame()
+    also: set[str] = getattr(result, "suppressed_too", set())
     if reconciled is not None:
-        also: set[str] = getattr(result, "suppressed_too", set())
-        reconciled.flows = scrub.frame(reconciled.flows, locate_by="", also=also)
-        reconciled.facilities = scrub.frame(reconciled.facilities, locate_by="", also=also)
-        gross_errors = scrub.frame(reconciled.network.gross_errors, locate_by="", also=also)
+        facilities = scrub.frame(reconciled.facilities, locate_by="", also=also)
         test = reconciled.network.global_test
         verdict = ("consistent with the stated uncertainties" if test["passed"] else
                    "more than the stated uncertainties explain (95 %): a gross error is likely")
@@ -222,7 +218,7 @@ def balance(path: RegionPath,
                       f"{test['dof']} degrees of freedom (p = {test['p_value']:.3g}): {verdict}", highlight=False)
         for message in reconciled.network.warnings:
             console.print(f"  [yellow]gross error:[/] {escape(str(scrub.text(message)))}", highlight=False)
-        flagged = reconciled.facilities[reconciled.facilities["gross_error_suspected"]]
+        flagged = facilities[facilities["gross_error_suspected"]]
         console.print(f"reconciliation: {len(flagged)} facilit{'y' if len(flagged) == 1 else 'ies'} with a closure "
                       "beyond what the stated uncertainties explain (chi-square > 3.84, 95 %)")
         for row in flagged.itertuples():
@@ -235,11 +231,9 @@ def balance(path: RegionPath,
             with output_folder(out) as stage:
                 _write_csv(stage / "balances.csv", frame)
                 if reconciled is not None:
-                    _write_csv(stage / "reconciled_flows.csv", reconciled.flows)
-                    _write_csv(stage / "reconciliation.csv", reconciled.facilities)
-                    _write_csv(stage / "gross_errors.csv", gross_errors)
-                    (stage / "reconciliation.json").write_text(
-                        json.dumps(reconciled.network.global_test, indent=2) + "\n", encoding="utf-8")
+                    from symbiosis.account.reconcile import write_reconciliation
+
+                    write_reconciliation(reconciled.network, stage, scrub, also)
                 write_disclosure_note(stage, public=not private, n_masked=scrub.n)
         except SymbiosisError as exc:
             _fail(exc)
@@ -346,6 +340,12 @@ def optimise(path: RegionPath, out: OutDir = Path("out"), max_distance: MaxDista
                 write_results(results, stage, public=not private, region=region)
                 write_parameters(results, stage, {"region": region.name, "source": region.source},
                                  public=not private, region=region)
+                if results.reconciliation is not None:
+                    from symbiosis.account.reconcile import write_reconciliation
+                    from symbiosis.disclosure import for_results
+
+                    write_reconciliation(results.reconciliation, stage,
+                                         None if private else for_results(results, region))
     except SymbiosisError as exc:
         _fail(exc)
     _print_kpis(_shown(results, region, private))

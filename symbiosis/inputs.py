@@ -73,7 +73,7 @@ FLOW_INPUT = ["flow_id", "facility_id", "direction", "category", "material", "am
               "price_unit", "exchangeable", "max_secondary_share", "max_distance_km", "uncertainty_pct",
               "max_intake_t_per_yr", "ewc_code", "end_of_waste", "source", "note",
               # network reconciliation (symbiosis/account/reconcile.py, docs/reconciliation.md)
-              "stream_id", "measured"]
+              "stream_id", "measured", "process"]
 QUALITY_INPUT = ["flow_id", "parameter", "value", "unit", "bound", "virgin_value", "source", "note"]
 ARC_INPUT = ["supply_facility", "demand_facility", "distance_km", "cost_per_t", "co2e_per_t", "capacity_t_per_yr",
              "fixed_cost_per_yr", "min_flow", "source", "note"]
@@ -633,6 +633,7 @@ def _flows(table: Table, problems: Problems, facilities: pd.DataFrame, reference
                                     pd.Series([table.row_number(i) for i in range(n)])).to_numpy(),
         "end_of_waste": bool_column(table, "end_of_waste", problems, default=None).to_numpy(),
         "stream_id": text_column(table, "stream_id"),
+        "process": text_column(table, "process"),
         "measured": measured_flag.astype(bool).to_numpy(),
     })
     _check_streams(frame, table, problems)
@@ -1079,7 +1080,8 @@ def load_region(path: str | Path, *, reference_dir: Path | None = None, models_d
     problems.raise_if_any()
     flows = pd.concat([measured, modelled], ignore_index=True) if len(modelled) else measured
     flows = flows[FLOW_COLUMNS].reset_index(drop=True)
-    flows["stream_id"] = flows["stream_id"].astype(object).where(flows["stream_id"].notna(), "").astype(str)
+    for column in ("stream_id", "process"):
+        flows[column] = flows[column].astype(object).where(flows[column].notna(), "").astype(str)
     flows["measured"] = flows["measured"].astype(object).where(flows["measured"].notna(), True).astype(bool)
     if "origin" not in quality:
         quality["origin"] = ""

@@ -186,6 +186,26 @@ def test_textbook_network_as_a_region(tmp_path: Path) -> None:
     assert np.abs(table["closure"].to_numpy()).max() < 1e-9
 
 
+def test_textbook_network_as_processes_of_one_facility(tmp_path: Path) -> None:
+    """The same network inside one plant: rows name their process (quantity centre), each process is a
+    node, and the internal streams link the processes. The answer is the textbook's."""
+    processes = {"x1": "split", "x2": "split", "x3": "split", "x2_in": "exchange", "x4": "exchange",
+                 "x3_in": "valve", "x5": "valve", "x4_in": "mix", "x5_in": "mix", "x6": "mix"}
+    root = textbook_region(tmp_path / "plant")
+    frame = pd.read_csv(root / "flows.csv", dtype=str, keep_default_na=False)
+    frame["process"] = frame["flow_id"].map(processes)
+    frame["facility_id"] = "splitter"
+    frame.to_csv(root / "flows.csv", index=False)
+    result = reconcile_network(load_test_region(root))
+    flows = result.flows.set_index("flow_id")
+    assert flows.loc[["x1", "x2", "x3", "x4_in"], "reconciled"].to_numpy() == pytest.approx(
+        [100.22, 64.50, 35.72, 64.50], abs=1e-9)
+    assert result.global_test["dof"] == 4
+    nodes = result.nodes[result.nodes["kind"] == "facility"]
+    assert sorted(nodes["node"]) == ["splitter/exchange", "splitter/mix", "splitter/split", "splitter/valve"]
+    assert np.abs(result.nodes["closure_reconciled"].to_numpy()).max() < 1e-9
+
+
 def test_gross_error_located_in_the_region(tmp_path: Path) -> None:
     y = NJ_Y.copy()
     y[1] = 68.45
@@ -368,6 +388,16 @@ def test_balance_reconcile_and_optimise_reconciled(tmp_path: Path, tiny_copy: Ca
     assert kpis["reconciled_flows"] is True and kpis["reconciliation_dof"] == 4
     supplies = pd.read_csv(run / "supplies.csv").set_index("supply_id")
     assert supplies.at["power_gypsum", "amount_t_per_yr"] == pytest.approx(reconciled, rel=1e-12)
+    # The report of a run on reconciled flows shows measured and reconciled side by side; the public one
+    # leaves out the confidential cement works' flows, the private one shows them.
+    for private in (False, True):
+        report_dir = tmp_path / f"report{private}"
+        assert_ok(invoke("run", region_path, "--out", report_dir, "--reconciled", "--no-pngs",
+                         *(["--private"] if private else [])))
+        html = (report_dir / "report.html").read_text(encoding="utf-8")
+        assert "Measured and reconciled flows" in html and "power_gypsum" in html
+        assert ("cement_clay" in html) is private
+        assert (report_dir / "reconciled_flows.csv").exists()
     plain = tmp_path / "plain"
     assert_ok(invoke("optimise", region_path, "--out", plain, "--private"))
     assert "reconciled_flows" not in json.loads((plain / "kpis.json").read_text())

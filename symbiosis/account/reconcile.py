@@ -37,7 +37,10 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -60,12 +63,12 @@ ALPHA = 0.05
 RANK_TOLERANCE = 1e-9
 
 FLOW_COLUMNS = [
-    "flow_id", "facility_id", "direction", "material", "stream_id", "data_quality", "measured_flow",
+    "flow_id", "facility_id", "process", "direction", "material", "stream_id", "data_quality", "measured_flow",
     "amount", "standard_uncertainty", "reconciled", "reconciled_standard_uncertainty", "adjustment",
     "adjustment_pct", "adjustment_sigma", "measurement_test", "redundant", "observable", "gross_error",
     "component",
 ]
-NODE_COLUMNS = ["node", "kind", "facility_id", "stream_id", "closure", "closure_standard_uncertainty",
+NODE_COLUMNS = ["node", "kind", "facility_id", "process", "stream_id", "closure", "closure_standard_uncertainty",
                 "chi_square", "closure_reconciled"]
 GROSS_ERROR_COLUMNS = ["step", "flow_id", "facility_id", "component", "set_aside", "measurement_test", "critical_value",
                        "chi_square_before", "dof_before", "p_value_before", "measured", "estimate_without",
@@ -270,7 +273,7 @@ class NetworkReconciliation:
         closure after reconciliation (the columns of the former per-facility reconciliation, kept)."""
         facilities = self.nodes[self.nodes["kind"] == "facility"]
         table = facilities[["facility_id", "closure", "closure_standard_uncertainty", "chi_square",
-                            "closure_reconciled"]].copy()
+                            "closure_reconciled", "process"]].copy()
         table["gross_error_suspected"] = table["chi_square"] > stats.chi2.ppf(1 - self.alpha, 1)
         return table.reset_index(drop=True)
 
@@ -299,13 +302,19 @@ def network_matrix(flows: pd.DataFrame) -> tuple[sparse.csr_matrix, pd.DataFrame
     and a table describing its rows (``node, kind, facility_id, stream_id``)."""
     n = len(flows)
     facility = flows["facility_id"].astype(str).to_numpy()
+    process = (flows["process"].fillna("").astype(str).to_numpy() if "process" in flows.columns
+               else np.full(n, "", dtype=object))
+    # A facility whose rows name processes (sub-processes, quantity centres) has one balance per process.
+    node_of = np.where(process == "", facility, facility + "/" + process)
     direction = flows["direction"].to_numpy()
-    facilities, index = np.unique(facility, return_inverse=True)
+    node_ids, first, index = np.unique(node_of, return_index=True, return_inverse=True)
     sign = np.where(direction == "in", 1.0, -1.0)  # outputs and stock change leave the balance
     rows = [index]
     cols = [np.arange(n)]
     vals = [sign]
-    nodes = [pd.DataFrame({"node": facilities, "kind": "facility", "facility_id": facilities, "stream_id": ""})]
+    facilities = node_ids
+    nodes = [pd.DataFrame({"node": node_ids, "kind": "facility", "facility_id": facility[first],
+                           "process": process[first], "stream_id": ""})]
     stream = flows["stream_id"].fillna("").astype(str).to_numpy() if "stream_id" in flows.columns else np.full(n, "")
     linked = pd.DataFrame({"stream": stream, "direction": direction, "col": np.arange(n)})
     linked = linked[linked["stream"] != ""]
@@ -318,7 +327,7 @@ def network_matrix(flows: pd.DataFrame) -> tuple[sparse.csr_matrix, pd.DataFrame
         cols += [outs.loc[both].to_numpy(), ins.loc[both].to_numpy()]
         vals += [np.ones(len(both)), -np.ones(len(both))]
         nodes.append(pd.DataFrame({"node": "stream " + both.astype(str), "kind": "stream", "facility_id": "",
-                                   "stream_id": both.astype(str)}))
+                                   "process": "", "stream_id": both.astype(str)}))
     node_table = pd.concat(nodes, ignore_index=True)
     matrix = sparse.coo_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
                                shape=(len(node_table), n)).tocsr()
@@ -337,7 +346,7 @@ def _check(flows: pd.DataFrame, amount: np.ndarray, measured: np.ndarray, sigma:
     facility_rows = np.flatnonzero(nodes["kind"].to_numpy() == "facility")
     has_measured = (abs(matrix[facility_rows]) @ measured.astype(float)) > 0
     for k in np.flatnonzero(~has_measured):
-        fid = nodes["facility_id"].iat[facility_rows[k]]
+        fid = nodes["node"].iat[facility_rows[k]]
         problems.add("flows", "a facility with no measured mass flow cannot be reconciled",
                      column="measured", found=f"facility {fid}: every mass flow is unmeasured",
                      expected="at least one measured flow at each facility",
@@ -464,6 +473,7 @@ def reconcile_network(region: Region, *, alpha: float = ALPHA) -> NetworkReconci
         adjustment_sigma = np.where(measured & (sigma > 0), adjustment / sigma, np.nan)
     table = pd.DataFrame({
         "flow_id": flows["flow_id"].to_numpy(), "facility_id": flows["facility_id"].to_numpy(),
+        "process": (flows["process"].fillna("").astype(str).to_numpy() if "process" in flows.columns else ""),
         "direction": flows["direction"].to_numpy(), "material": flows["material"].to_numpy(),
         "stream_id": (flows["stream_id"].fillna("").astype(str).to_numpy() if "stream_id" in flows.columns
                       else ""),
@@ -516,6 +526,25 @@ def reconciled_region(region: Region, result: NetworkReconciliation | None = Non
     return out
 
 
+def write_reconciliation(result: NetworkReconciliation, folder: Path, scrub: Any = None,
+                         also: Iterable[str] = ()) -> list[Path]:
+    """``reconciled_flows.csv``, ``reconciliation.csv`` (per facility), ``gross_errors.csv`` and
+    ``reconciliation.json`` (the global test) in ``folder`` (docs/outputs.md), through the public view
+    ``scrub`` (a :class:`symbiosis.disclosure.Disclosure`) when given."""
+    import json
+
+    from symbiosis.atomic import write_text_atomic
+    from symbiosis.outputs.export import write_csv
+
+    def public(frame: pd.DataFrame) -> pd.DataFrame:
+        return scrub.frame(frame, locate_by="", also=set(also)) if scrub is not None else frame
+
+    return [write_csv(folder / "reconciled_flows.csv", public(result.flows)),
+            write_csv(folder / "reconciliation.csv", public(result.facility_tests())),
+            write_csv(folder / "gross_errors.csv", public(result.gross_errors)),
+            write_text_atomic(folder / "reconciliation.json", json.dumps(result.global_test, indent=2) + "\n")]
+
+
 __all__ = ["DEFAULT_RELATIVE_UNCERTAINTY", "InputError", "LinearReconciliation", "NetworkReconciliation",
            "critical_measurement_test", "network_matrix", "reconcile_linear", "reconcile_network",
-           "reconciled_region", "serial_elimination"]
+           "reconciled_region", "serial_elimination", "write_reconciliation"]
