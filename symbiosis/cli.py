@@ -342,10 +342,11 @@ def optimise(path: RegionPath, out: OutDir = Path("out"), max_distance: MaxDista
                                  public=not private, region=region)
                 if results.reconciliation is not None:
                     from symbiosis.account.reconcile import write_reconciliation
-                    from symbiosis.disclosure import for_results
+                    from symbiosis.disclosure import complementary_facilities, for_results
 
                     write_reconciliation(results.reconciliation, stage,
-                                         None if private else for_results(results, region))
+                                         None if private else for_results(results, region),
+                                         complementary_facilities(results.facilities))
     except SymbiosisError as exc:
         _fail(exc)
     _print_kpis(_shown(results, region, private))

@@ -223,10 +223,11 @@ def _write_outputs(results: Results, region: Region, out_dir: Path, *, self_cont
                                              public=public, region=region)
     if results.reconciliation is not None:  # optimise(..., reconciled=True): the flows it optimised on
         from symbiosis.account.reconcile import write_reconciliation
-        from symbiosis.disclosure import for_results
+        from symbiosis.disclosure import complementary_facilities, for_results
 
         for path in write_reconciliation(results.reconciliation, out_dir,
-                                         for_results(results, region) if public else None):
+                                         for_results(results, region) if public else None,
+                                         complementary_facilities(results.facilities)):
             written[path.name] = path
     say("writing the report and the map")
     written["report"] = write_report(results, out_dir, region=region, self_contained=self_contained, public=public)

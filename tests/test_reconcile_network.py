@@ -402,3 +402,27 @@ def test_balance_reconcile_and_optimise_reconciled(tmp_path: Path, tiny_copy: Ca
     assert_ok(invoke("optimise", region_path, "--out", plain, "--private"))
     assert "reconciled_flows" not in json.loads((plain / "kpis.json").read_text())
     assert pd.read_csv(plain / "supplies.csv").set_index("supply_id").at["power_gypsum", "amount_t_per_yr"] == 30_000
+
+
+def test_public_reconciliation_hides_a_confidential_facility_s_streams(
+        tmp_path: Path, tiny_copy: Callable[..., Path]) -> None:
+    """The confidential cement works sends its clinker to the public power station (one stream, both rows):
+    the public copy hides the cement works' rows and the receiver's row of that stream, whose reconciled
+    figure is the sender's too; the private copy shows both."""
+    from tests.test_cli import assert_ok, invoke
+
+    def edit(tables: dict[str, pd.DataFrame]) -> None:
+        flows = tables["flows"]
+        flows["stream_id"] = ""
+        flows.loc[flows["flow_id"] == "cement_clinker", "stream_id"] = "K"
+        received = flows[flows["flow_id"] == "cement_clay"].assign(
+            flow_id="power_clinker_in", facility_id="power", material="clinker", amount="99000", stream_id="K")
+        tables["flows"] = pd.concat([flows, received], ignore_index=True)
+    region = tiny_copy(edit)
+    for private in (False, True):
+        out = tmp_path / f"balance{private}"
+        assert_ok(invoke("balance", region, "--out", out, "--reconcile", *(["--private"] if private else [])))
+        flows = pd.read_csv(out / "reconciled_flows.csv").set_index("flow_id")
+        assert ("cement_clinker" in flows.index) is private
+        assert bool(np.isfinite(flows.at["power_clinker_in", "reconciled"])) is private
+        assert bool(np.isfinite(flows.at["power_gypsum", "reconciled"]))  # the receiver's other flows stay public

@@ -526,6 +526,14 @@ def reconciled_region(region: Region, result: NetworkReconciliation | None = Non
     return out
 
 
+def shares_stream_with(flows: pd.DataFrame, facilities: set[str]) -> pd.Series:
+    """Rows whose stream (``stream_id``) is also a row of one of ``facilities``: in a public view, a public
+    receiver's reconciled figure of a confidential sender's stream is the sender's figure too."""
+    streams = flows["stream_id"].astype(str)
+    theirs = set(streams[flows["facility_id"].astype(str).isin(facilities) & (streams != "")])
+    return streams.isin(theirs)
+
+
 def write_reconciliation(result: NetworkReconciliation, folder: Path, scrub: Any = None,
                          also: Iterable[str] = ()) -> list[Path]:
     """``reconciled_flows.csv``, ``reconciliation.csv`` (per facility), ``gross_errors.csv`` and
@@ -536,10 +544,17 @@ def write_reconciliation(result: NetworkReconciliation, folder: Path, scrub: Any
     from symbiosis.atomic import write_text_atomic
     from symbiosis.outputs.export import write_csv
 
-    def public(frame: pd.DataFrame) -> pd.DataFrame:
-        return scrub.frame(frame, locate_by="", also=set(also)) if scrub is not None else frame
+    also = set(also)
 
-    return [write_csv(folder / "reconciled_flows.csv", public(result.flows)),
+    def public(frame: pd.DataFrame, hidden: pd.Series | None = None) -> pd.DataFrame:
+        return scrub.frame(frame, locate_by="", also=also, hidden=hidden) if scrub is not None else frame
+
+    flows_hidden = None
+    if scrub is not None and scrub.active:
+        hidden_facilities = set(scrub.id_map) | also
+        flows_hidden = result.flows["facility_id"].astype(str).isin(hidden_facilities) | shares_stream_with(
+            result.flows, hidden_facilities)
+    return [write_csv(folder / "reconciled_flows.csv", public(result.flows, flows_hidden)),
             write_csv(folder / "reconciliation.csv", public(result.facility_tests())),
             write_csv(folder / "gross_errors.csv", public(result.gross_errors)),
             write_text_atomic(folder / "reconciliation.json", json.dumps(result.global_test, indent=2) + "\n")]

@@ -354,7 +354,9 @@ def _reconciliation(results: Any, scrub: Any, name: Any, max_rows: int) -> dict[
     if scrub is not None:
         hidden = set(results.facilities.loc[confidential_mask(results.facilities), "facility_id"].astype(str))
         hidden |= disclosure.complementary_facilities(results.facilities)
-        flows = flows[~flows["facility_id"].astype(str).isin(hidden)]
+        from symbiosis.account.reconcile import shares_stream_with
+
+        flows = flows[~flows["facility_id"].astype(str).isin(hidden) & ~shares_stream_with(flows, hidden)]
         messages = [str(scrub.text(m)) for m in messages if not any(h in m for h in hidden)]
     flows["facility_name"] = flows["facility_id"].map(name)
     flows = flows.assign(_order=-flows["adjustment_sigma"].abs().fillna(0.0)).sort_values(
