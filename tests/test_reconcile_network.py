@@ -426,3 +426,21 @@ def test_public_reconciliation_hides_a_confidential_facility_s_streams(
         assert ("cement_clinker" in flows.index) is private
         assert bool(np.isfinite(flows.at["power_clinker_in", "reconciled"])) is private
         assert bool(np.isfinite(flows.at["power_gypsum", "reconciled"]))  # the receiver's other flows stay public
+
+
+def test_facilities_linked_to_none_are_solved_as_by_the_general_formulas(tiny_region) -> None:  # type: ignore[no-untyped-def]
+    """Facilities with every flow measured and no stream (the closed form for one balance) give what the
+    general projection gives on the same balance; the cement works' test by hand: closure 1,000 t against
+    σ² = 5,000² + 4,950², so z = 1,000 / √(5,000² + 4,950²) = 0.1421 on both its flows."""
+    result = reconcile_network(tiny_region).flows
+    for facility, rows in result.groupby("facility_id"):
+        sign = np.where(rows["direction"] == "in", 1.0, -1.0)[None, :]
+        general = reconcile_linear(sign, rows["amount"].to_numpy(), rows["standard_uncertainty"].to_numpy(),
+                                   np.ones(len(rows), dtype=bool))
+        assert rows["reconciled"].to_numpy() == pytest.approx(general.estimate, rel=1e-12), facility
+        assert rows["reconciled_standard_uncertainty"].to_numpy() == pytest.approx(
+            general.standard_uncertainty, rel=1e-9), facility
+        assert np.allclose(rows["measurement_test"].to_numpy(), general.measurement_test, equal_nan=True,
+                           rtol=1e-9, atol=1e-12), facility
+    cement = result.set_index("flow_id").loc[["cement_clay", "cement_clinker"], "measurement_test"]
+    assert cement.to_numpy() == pytest.approx([1_000 / math.hypot(5_000, 4_950)] * 2, rel=1e-12)
