@@ -294,7 +294,9 @@ def test_facility_without_a_measurement_is_an_error(tmp_path: Path) -> None:
         flow("b_in", "b", "in", None, stream="S"),
         flow("b_out", "b", "out", None),
     ]))
-    with pytest.raises(InputError, match="facility b: every mass flow is unmeasured"):
+    expected = (r"flows\.csv, row 4, column 'measured': a facility with no measured mass flow cannot be "
+                "reconciled; found 'facility b: every mass flow is unmeasured'")
+    with pytest.raises(InputError, match=expected):
         reconcile_network(region)
 
 

@@ -347,7 +347,9 @@ def _check(flows: pd.DataFrame, amount: np.ndarray, measured: np.ndarray, sigma:
     has_measured = (abs(matrix[facility_rows]) @ measured.astype(float)) > 0
     for k in np.flatnonzero(~has_measured):
         fid = nodes["node"].iat[facility_rows[k]]
-        problems.add("flows", "a facility with no measured mass flow cannot be reconciled",
+        first = int(matrix[facility_rows[k]].indices.min())  # its first row in the flows table
+        file, row = _origin(flows["origin"].iat[first])
+        problems.add(file, "a facility with no measured mass flow cannot be reconciled", row=row,
                      column="measured", found=f"facility {fid}: every mass flow is unmeasured",
                      expected="at least one measured flow at each facility",
                      fix=f"give a measured amount for one of {fid}'s flows (measured: true)")
