@@ -216,6 +216,11 @@ def balance(path: RegionPath,
                    "more than the stated uncertainties explain (95 %): a gross error is likely")
         console.print(f"reconciliation of the region as one network: chi-square {test['chi_square']:,.2f} with "
                       f"{test['dof']} degrees of freedom (p = {test['p_value']:.3g}): {verdict}", highlight=False)
+        table = reconciled.network.flows
+        console.print(f"  {int((table['measured_flow'] & table['redundant']).sum())} of "
+                      f"{int(table['measured_flow'].sum())} measured flows are redundant (checked by the balances); "
+                      f"{int((~table['measured_flow']).sum())} unmeasured flows, all determined by them",
+                      highlight=False)
         for message in reconciled.network.warnings:
             console.print(f"  [yellow]gross error:[/] {escape(str(scrub.text(message)))}", highlight=False)
         flagged = facilities[facilities["gross_error_suspected"]]

@@ -389,7 +389,7 @@ def _likely_cause(ratio: float) -> str:
                           (1e-6, "a million times too large: a unit error?")):
         if abs(math.log10(ratio / factor)) < 0.15:
             return cause
-    return f"{ratio:.3g} times the figure the rest of the data give: check it"
+    return f"{ratio:.3g}x the figure: check it"
 
 
 def _single_balances(matrix: sparse.csr_matrix, keep_rows: np.ndarray, active_cols: np.ndarray,
@@ -538,6 +538,9 @@ def reconcile_network(region: Region, *, alpha: float = ALPHA) -> NetworkReconci
     closure_sigma = np.sqrt(matrix.multiply(matrix) @ (np.where(measured, sigma, 0.0) ** 2))
     with np.errstate(divide="ignore", invalid="ignore"):
         node_chi = np.where(closure_sigma > 0, closure**2 / closure_sigma**2, np.where(closure != 0, np.inf, 0.0))
+    # A balance with an unmeasured flow cannot be tested alone: its closure of the figures is not a closure.
+    partial = (abs(matrix) @ (~measured & ~exact).astype(float)) > 0
+    closure, closure_sigma, node_chi = (np.where(partial, np.nan, v) for v in (closure, closure_sigma, node_chi))
     node_table = nodes.assign(closure=closure, closure_standard_uncertainty=closure_sigma, chi_square=node_chi,
                               closure_reconciled=matrix @ np.nan_to_num(estimate))[NODE_COLUMNS]
     critical = float(stats.chi2.ppf(1 - alpha, dof_total)) if dof_total else math.nan
