@@ -452,3 +452,52 @@ def test_facilities_linked_to_none_are_solved_as_by_the_general_formulas(tiny_re
                            rtol=1e-9, atol=1e-12), facility
     cement = result.set_index("flow_id").loc[["cement_clay", "cement_clinker"], "measurement_test"]
     assert cement.to_numpy() == pytest.approx([1_000 / math.hypot(5_000, 4_950)] * 2, rel=1e-12)
+
+
+@st.composite
+def flow_tables(draw: Callable[..., object]) -> pd.DataFrame:
+    """A random region's mass flows: facilities with inputs, outputs and stock changes, some rows linked in
+    pairs by a stream_id (out at one facility, in at another), some unmeasured, some with their own σ."""
+    n_facilities = draw(st.integers(1, 6))
+    rows = []
+    for k in range(draw(st.integers(2, 14))):
+        direction = draw(st.sampled_from(["in", "out", "out", "stock"]))
+        rows.append({"flow_id": f"f{k}", "facility_id": f"F{draw(st.integers(0, n_facilities - 1))}",
+                     "direction": direction, "material": "clay", "quantity": "mass",
+                     "amount_t_per_yr": draw(st.floats(1.0, 1e6)) * (-1 if direction == "stock" and
+                                                                      draw(st.booleans()) else 1),
+                     "uncertainty_pct": draw(st.one_of(st.just(math.nan), st.floats(0.5, 50.0))),
+                     "data_quality": draw(st.sampled_from(["measured", "estimated", "modelled"])),
+                     "measured": draw(st.booleans()) or draw(st.booleans()), "stream_id": "",
+                     "origin": f"flows.csv:{k + 2}"})
+    frame = pd.DataFrame(rows)
+    outs = list(frame.index[frame["direction"] == "out"])
+    ins = list(frame.index[frame["direction"] == "in"])
+    for i, (o, j) in enumerate(zip(outs, ins, strict=False)):
+        if draw(st.booleans()):
+            frame.loc[[o, j], "stream_id"] = f"S{i}"
+    frame.loc[~frame["measured"], "amount_t_per_yr"] = np.nan
+    return frame
+
+
+@settings(max_examples=80, deadline=None)
+@given(flow_tables())
+def test_region_reconciliation_closes_every_balance_or_says_why_not(flows: pd.DataFrame) -> None:
+    from types import SimpleNamespace
+
+    try:
+        result = reconcile_network(SimpleNamespace(flows=flows))  # type: ignore[arg-type]
+    except InputError as exc:  # an unmeasured flow nothing determines, or a facility with no measurement
+        assert all(p.message in ("an unmeasured flow the balances cannot determine",
+                                 "a facility with no measured mass flow cannot be reconciled") for p in exc.problems)
+        return
+    reconciled = result.flows.set_index("flow_id")["reconciled"]
+    assert reconciled.notna().all()
+    scale = max(1.0, float(np.nanmax(np.abs(flows["amount_t_per_yr"].to_numpy(float)), initial=1.0)))
+    signed = np.where(flows["direction"] == "in", 1.0, -1.0) * reconciled.loc[flows["flow_id"]].to_numpy()
+    per_facility = pd.Series(signed).groupby(flows["facility_id"].to_numpy()).sum()
+    assert np.abs(per_facility.to_numpy()).max() <= 1e-9 * scale
+    for _, pair in flows[flows["stream_id"] != ""].groupby("stream_id"):  # a stream's two rows are one flow
+        values = reconciled.loc[pair["flow_id"]].to_numpy()
+        assert np.abs(values - values[0]).max() <= 1e-9 * scale
+    assert result.global_test["dof"] >= 0 and result.global_test["chi_square"] >= -1e-9
