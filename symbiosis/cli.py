@@ -381,6 +381,8 @@ def run(path: RegionPath, out: OutDir = Path("out"), max_distance: MaxDistance =
                                     progress=lambda m: status.update(m), pngs=pngs, public=not private)
         except SymbiosisError as exc:
             _fail(exc)
+    if reconciled:  # the report's balances are those of the reconciled flows: count what it lists
+        balance_result = results.balances
     # The same three lists, in the same order, as the report's warnings.
     counts = (len(balance_result.warnings()), len(balance_result.data_quality_notes()), len(region.warnings))
     console.print(f"[green]✓[/] {escape(region.name)}: {len(region.facilities)} facilities, {counts[0]} balance "

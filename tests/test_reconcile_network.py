@@ -501,3 +501,27 @@ def test_region_reconciliation_closes_every_balance_or_says_why_not(flows: pd.Da
         values = reconciled.loc[pair["flow_id"]].to_numpy()
         assert np.abs(values - values[0]).max() <= 1e-9 * scale
     assert result.global_test["dof"] >= 0 and result.global_test["chi_square"] >= -1e-9
+
+
+def test_run_reconciled_counts_the_warnings_its_report_lists(tmp_path: Path, tiny_copy: Callable[..., Path]) -> None:
+    """With --reconciled the report's balances are the reconciled ones: the terminal counts those."""
+    import re
+
+    from tests.test_cli import assert_ok, invoke
+
+    def edit(tables: dict[str, pd.DataFrame]) -> None:
+        tables["flows"].loc[tables["flows"]["flow_id"] == "cement_clinker", "amount"] = "90000"
+    out = tmp_path / "run"
+    result = invoke("run", tiny_copy(edit), "--out", out, "--reconciled", "--no-pngs", "--private")
+    assert_ok(result)
+    found = re.search(r"(\d+) balance warning\(s\), (\d+) data-quality note\(s\), (\d+) loading warning\(s\): "
+                      r"(\d+) listed in the report", result.output.replace("\n", " "))
+    assert found, result.output
+    balance_count, _, _, total = map(int, found.groups())
+    # As given, the cement works' mass balance is 10 % open (a warning); reconciled, it closes. The power
+    # station's energy balance (not reconciled) stays the one balance warning.
+    assert balance_count == 1
+    html = (out / "report.html").read_text(encoding="utf-8")
+    listing = html.split('<ul class="warnings">', 1)[1].split("</ul>", 1)[0]
+    assert listing.count("<li>") == total
+    assert "balance does not close" not in listing and listing.count("energy balance open") == 1
