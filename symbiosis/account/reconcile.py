@@ -47,7 +47,7 @@ import pandas as pd
 from scipy import linalg, sparse, stats
 from scipy.sparse import csgraph
 
-from symbiosis.errors import InputError, Problems
+from symbiosis.errors import Problems
 from symbiosis.region import Region
 
 logger = logging.getLogger(__name__)
@@ -610,6 +610,6 @@ def write_reconciliation(result: NetworkReconciliation, folder: Path, scrub: Any
             write_text_atomic(folder / "reconciliation.json", json.dumps(result.global_test, indent=2) + "\n")]
 
 
-__all__ = ["DEFAULT_RELATIVE_UNCERTAINTY", "InputError", "LinearReconciliation", "NetworkReconciliation",
+__all__ = ["DEFAULT_RELATIVE_UNCERTAINTY", "LinearReconciliation", "NetworkReconciliation",
            "critical_measurement_test", "network_matrix", "reconcile_linear", "reconcile_network",
-           "reconciled_region", "serial_elimination", "write_reconciliation"]
+           "reconciled_region", "serial_elimination", "shares_stream_with", "write_reconciliation"]
