@@ -99,10 +99,12 @@ def test_capacity_binds() -> None:
     assert linprog_optimum(cand, 0.0) == pytest.approx(3368.0, rel=1e-9)
 
 
-def test_column_generation_is_off_with_processors_and_gives_the_same_optimum() -> None:
-    sol = solve_column_generation(digester(), carbon_price=0.0)
-    assert "column generation off" in sol.parameters["strategy"]
+def test_column_generation_prices_the_processor_rows_to_the_hand_solution() -> None:
+    sol = solve_column_generation(digester(), carbon_price=0.0, per_supply=1, per_demand=1)
+    assert sol.parameters["strategy"] == "column_generation"
     assert sol.objective == pytest.approx(1160.0, rel=1e-9)
+    assert sol.z == pytest.approx([100.0], abs=1e-6)
+    check_solution(digester(), sol, 1e-9)
 
 
 def test_the_block_decomposition_joins_a_processors_intake_and_outputs() -> None:

@@ -135,6 +135,8 @@ def processor_tables(processors: pd.DataFrame | None, supplies: pd.DataFrame, de
                      ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(processors, links) for Candidates: one link per candidate demand ('in') or supply ('out') of a
     processor, with its amount per unit of activity (flow amount / current activity)."""
+    from symbiosis.energy.heat import row_amount
+
     if processors is None or len(processors) == 0:
         return empty_processors().assign(p=pd.Series(dtype=np.int64)), pd.DataFrame(columns=LINK_COLUMNS)
     table = processors.reset_index(drop=True).copy()
@@ -148,7 +150,8 @@ def processor_tables(processors: pd.DataFrame | None, supplies: pd.DataFrame, de
         pp = p.to_numpy()[rows].astype(np.int64)
         pieces.append(pd.DataFrame({
             "side": side, "row": rows.astype(np.int64), "p": pp,
-            "per_unit": frame["amount_t_per_yr"].to_numpy(float)[rows] / activity[pp],
+            # t per unit on mass rows, MWh per unit on heat rows (a digester's or a treatment plant's heat)
+            "per_unit": row_amount(frame)[rows] / activity[pp],
         }))
     links = pd.concat(pieces, ignore_index=True)
     # A processor with no candidate supply or demand is outside the exchange: it stays at its activity.
