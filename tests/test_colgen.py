@@ -74,13 +74,16 @@ def test_column_generation_on_generated_regions(tmp_path, seed):
     from symbiosis.inputs import load_region
     from symbiosis.synthetic import generate_region
 
-    region = load_region(generate_region(300, tmp_path / "region", seed=seed))
+    region = load_region(generate_region(300, tmp_path / "region", seed=seed))  # with processors and heat
     cands = candidates(region)
     assert len(cands.arcs) > 1000
+    assert cands.processors is not None and len(cands.processors) >= 5
+    assert (cands.supplies["quantity"].to_numpy()[cands.arcs["s"].to_numpy()] == "energy").any()
     mono = solve_exchange(cands, decompose=False)
     cg = solve_column_generation(cands, max_master_share=1.0)  # all the way, whatever the master's size
-    assert cg.objective == pytest.approx(mono.objective, rel=1e-6)
+    assert cg.objective == pytest.approx(mono.objective, rel=1e-7)
     assert cg.parameters["strategy"] == "column_generation"
+    check_solution(cands, cg, 1e-9)
 
 
 def test_column_generation_falls_back_to_the_full_lp_when_the_master_would_be_most_of_it():
