@@ -12,6 +12,7 @@ import runpy
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 
@@ -261,6 +262,11 @@ def test_generated_processors_and_heat_reach_the_model(shipped_pair: tuple[Path,
     heat_arcs = energy_s[cands.arcs["s"].to_numpy()]
     assert heat_arcs.sum() >= 10
     assert (cands.arcs.loc[heat_arcs, "heat_pump_cop"].notna()).any()  # some heat is lifted by a heat pump
+    # A treatment plant's effluent heat follows its activity: a processor link on a heat row, in MWh per unit.
+    links = cands.processor_links
+    heat_links = links[(links["side"] == "out") & energy_s[links["row"].to_numpy()]]
+    assert len(heat_links) > 0 and np.isfinite(links["per_unit"].to_numpy(float)).all()
+    assert (heat_links["per_unit"] > 0).all()
 
 
 def test_plain_leaves_processors_and_heat_out_and_keeps_the_places(shipped_pair: tuple[Path, Path]) -> None:
