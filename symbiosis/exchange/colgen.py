@@ -79,9 +79,14 @@ class ArcRowFamily:
 
 
 def _fit(values: np.ndarray, n: int) -> np.ndarray:
-    """``values`` as a float array of length ``n`` (zeros when the solution has no such duals)."""
+    """``values`` as a float array of length ``n``: zeros when the solution has none (an empty array, as a
+    Solution made without that family has), an error when it has duals for other rows than the model's."""
     values = np.asarray(values, dtype=float)
-    return values if len(values) == n else np.zeros(n)
+    if len(values) == n:
+        return values
+    if len(values) == 0:
+        return np.zeros(n)
+    raise ValueError(f"a solution has {len(values)} duals for a family of {n} rows: it belongs to another model")
 
 
 def _ones(block: RowBlock) -> RowBlock:
