@@ -295,6 +295,22 @@ def test_yields_that_do_not_close_name_the_model_file(tmp_path: Path) -> None:
     assert found and "do not close" in found[0].message and "1 t in, 0.5605 t out" in str(found[0].found)
 
 
+def test_a_model_that_does_not_close_is_reported_once_for_all_its_processors(tmp_path: Path) -> None:
+    """The closure is the model file's problem: checked once per model, not once per processor using it
+    (300 processors of two models in a generated 10,000-facility region)."""
+    models = tmp_path / "models"
+    shutil.copytree(Path(__file__).parents[1] / "models", models)
+    path = models / "anaerobic_digester.yaml"
+    path.write_text(path.read_text(encoding="utf-8").replace("amount: 0.9395", "amount: 0.5"), encoding="utf-8")
+    facilities = (REGION / "facilities.csv").read_text(encoding="utf-8")
+    facilities += "digester2,Second biogas plant,35.21,55.675,11.105,false,anaerobic_digester,4000,t/yr\n"
+    folder = _write_region(tmp_path, "facility_id,capacity\ndigester,30000\ndigester2,8000\n", facilities)
+    with pytest.raises(InputError) as info:
+        load_region(folder, models_directory=models)
+    found = [p for p in info.value.problems if p.file == "models/anaerobic_digester.yaml"]
+    assert len(found) == 1 and "do not close" in found[0].message
+
+
 def test_kalundborg_biogas_scenario_lets_the_digestate_follow_the_intake() -> None:
     """scenarios/biogas_processor.yaml: the plant's digestate is 0.9395 t per t of substrate at whatever
     activity the optimum picks (the model's 281,850 t/yr at 300,000 t/yr is 0.9395 × 300,000), never above

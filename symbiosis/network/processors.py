@@ -61,6 +61,7 @@ def read_processors(table: Table | None, problems: Problems, facilities: pd.Data
                          expected="gate fee charged per t of intake, in the region's currency")
     ids = text_column(table, "facility_id")
     by_id = facilities.set_index("facility_id") if len(facilities) else pd.DataFrame()
+    model_closes: dict[str, bool] = {}
     rows = []
     for position, fid in enumerate(ids.tolist()):
         row_number = table.row_number(position)
@@ -85,9 +86,11 @@ def read_processors(table: Table | None, problems: Problems, facilities: pd.Data
                          row=row_number, column="capacity", found=cap,
                          expected=f"≥ the facility's activity, {activity:.6g} "
                                   f"{getattr(models[model], 'activity_unit', '')}")
-        problems_before = len(problems.items)
-        check_model_closure(models[model], problems)
-        if len(problems.items) > problems_before:
+        if model not in model_closes:  # once per model: its problems are the model file's, not the row's
+            problems_before = len(problems.items)
+            check_model_closure(models[model], problems)
+            model_closes[model] = len(problems.items) == problems_before
+        if not model_closes[model]:
             continue
         rows.append({
             "facility_id": fid, "process_model": model, "capacity": cap, "activity": activity,
