@@ -60,7 +60,11 @@ def add_stream(region: Region, *, facility_id: str, material: str, amount: float
                lat: float | None = None, lon: float | None = None, fate: str = "landfill",
                price_per_t: float | None = None, quality: dict[str, tuple[float, str]] | None = None,
                flow_id: str = "new_stream", sector: str = "38.21", name: str | None = None) -> tuple[Region, str]:
-    """A copy of the region with a stream that is not yet in it (and its facility, if new)."""
+    """A copy of the region with a stream that is not yet in it (and its facility, if new).
+
+    An amount in an energy unit (MWh, GJ, ...) of a heat carrier makes a heat supply: ``fate`` is then not
+    used and ``price_per_t`` is what getting rid of the heat costs per MWh; give its temperature in
+    ``quality`` (``{"temperature": (35, "degC")}``)."""
     from symbiosis.units import UnitProblem, convert_amount
 
     changed = region.copy()
@@ -90,9 +94,13 @@ def add_stream(region: Region, *, facility_id: str, material: str, amount: float
     if flow_id in set(changed.flows["flow_id"]):
         raise InputError([Problem("--flow-id", "the flow id is already used", found=flow_id)])
     row: dict[str, Any] = {column: "" for column in changed.flows.columns}
+    # An amount in an energy unit (MWh, GJ) of a heat carrier is heat given off: a heat supply, priced per MWh.
+    heat = converted.quantity == "energy"
+    price = math.nan if price_per_t is None else price_per_t
     row.update(flow_id=flow_id, facility_id=facility_id, direction="out", category="by_product", material=material,
-               quantity="mass", amount_t_per_yr=converted.value, amount_mwh_per_yr=math.nan, fate=fate,
-               price_per_t=math.nan if price_per_t is None else price_per_t, price_per_mwh=math.nan,
+               quantity=converted.quantity, amount_t_per_yr=math.nan if heat else converted.value,
+               amount_mwh_per_yr=converted.value if heat else math.nan, fate="" if heat else fate,
+               price_per_t=math.nan if heat else price, price_per_mwh=price if heat else math.nan,
                exchangeable=True, max_secondary_share=math.nan, max_distance_km=math.nan, uncertainty_pct=math.nan,
                source="partner search", data_quality="estimated", note="stream added for a partner search",
                origin="command line")

@@ -20,7 +20,7 @@ from typer.testing import CliRunner
 from symbiosis.candidates import candidates
 from symbiosis.cli import app
 from symbiosis.inputs import load_region
-from symbiosis.partners import find_partners
+from symbiosis.partners import add_stream, find_partners, parse_quality
 from symbiosis.pipeline import optimise
 from tests.conftest import REPO, TEST_DATA
 
@@ -125,3 +125,18 @@ def test_cli_partners_for_heat(tmp_path: Path) -> None:
     assert_ok(listed)
     assert "wwtp_heat" in listed.output and "plant_steam" in listed.output
     assert "refinery_steam" not in listed.output  # a demand, not a supply
+
+
+def test_a_new_heat_stream_from_the_command_line_is_ranked_in_mwh(heat_region) -> None:
+    """``partners --facility ... --material waste_heat --amount 5000 --unit MWh --quality temperature=40degC``:
+    the stream is a heat supply (not a mass flow of 'waste heat' in tonnes) and its receivers are priced per
+    MWh; beside the treatment plant it sees the town's 90 °C district heat through the same heat pump."""
+    region, flow = add_stream(heat_region, facility_id="datacentre", material="waste_heat", amount=5_000,
+                              unit="MWh", lat=57.0, lon=11.0, quality=parse_quality(["temperature=40degC"]))
+    added = region.flows.set_index("flow_id").loc[flow]
+    assert added["quantity"] == "energy" and added["amount_mwh_per_yr"] == pytest.approx(5_000)
+    search = find_partners(region, flow)
+    assert search.unit == "MWh"
+    town = search.partners.set_index("demand_id").loc["town_heat"]
+    assert town.quality_fit == "heat pump"
+    assert town.heat_pump_cop == pytest.approx(0.5 * (90 + 273.15) / (90 - 40), rel=1e-12)
