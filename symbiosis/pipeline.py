@@ -93,7 +93,9 @@ def choose_strategy(cands: Candidates) -> str:
 
     Column generation pays where supplies have many candidate partners and use few of them (measured on
     generated regions: 50-115 arcs per supply and demand); with few arcs each, the master soon holds most of
-    the LP and the monolithic solve is faster (docs/performance.md).
+    the LP and the monolithic solve is faster (docs/performance.md). Processors, heat and intake limits do not
+    change the choice: column generation prices every row family their arcs enter
+    (symbiosis.exchange.colgen.ARC_ROW_FAMILIES), so large regions with them keep the fast path.
     """
     density = len(cands.arcs) / max(1, len(cands.supplies) + len(cands.demands))
     big = len(cands.arcs) >= COLUMN_GENERATION_FROM_ARCS
