@@ -46,6 +46,8 @@ class MonteCarlo:
     failed: dict[int, str]
     candidates: Candidates
     parameters: dict[str, Any] = field(default_factory=dict)
+    #: The base case's Solution (the stated amounts), for the run's results and map.
+    base_solution: Any = None
 
     @property
     def ok(self) -> np.ndarray:
@@ -76,6 +78,7 @@ def monte_carlo(region: Any, candidates: Candidates, *, samples: int, seed: int,
                            client=client, progress=progress, timeout=timeout)
     seconds = time.perf_counter() - solving
     mc = collect(draws, chunks, candidates, base_kpis, base.x)
+    mc.base_solution = base
     mc.parameters = {"samples": samples, "seed": seed, "carbon_price": price,
                      "workers": workers, "scheduler": scheduler or ("dask client" if client is not None else None),
                      "seconds_base": first_solve, "seconds_samples": seconds,
@@ -260,7 +263,8 @@ def measure_first(sensitivity: pd.DataFrame, inputs: pd.DataFrame) -> pd.DataFra
                "n_exchanges_ranked_first", "mean_abs_rho_exchanges"]
     if sensitivity.empty:
         return pd.DataFrame(columns=columns)
-    kpi = sensitivity[(sensitivity["output_kind"] == "kpi") & sensitivity["output"].isin(DECISION_KPIS)].assign(abs_rho=lambda f: f["spearman_rho"].abs())
+    decision = (sensitivity["output_kind"] == "kpi") & sensitivity["output"].isin(DECISION_KPIS)
+    kpi = sensitivity[decision].assign(abs_rho=lambda f: f["spearman_rho"].abs())
     best = kpi.sort_values("abs_rho", ascending=False, kind="stable").drop_duplicates("input")
     exchanges = sensitivity[sensitivity["output_kind"] == "exchange"]
     firsts = exchanges[exchanges["rank"] == 1]["input"].value_counts()

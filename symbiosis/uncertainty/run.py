@@ -55,6 +55,10 @@ KPIS: list[tuple[str, str]] = [
 ]
 KPI_NAMES = [name for name, _ in KPIS]
 
+#: With the default workers, samples are solved in this process while the rest would take less than this many
+#: seconds (starting a pool of processes, each importing the package and building its model, costs more).
+SERIAL_BELOW = 20.0
+
 #: Seconds to wait for a Dask scheduler to answer before giving up.
 SCHEDULER_TIMEOUT = 10.0
 
@@ -219,17 +223,20 @@ def solve_samples(candidates: Candidates, draws: Draws, *, carbon_price: float, 
                   progress: Callable[[int, int], None] | None = None,
                   timeout: float = SCHEDULER_TIMEOUT) -> list[ChunkResult]:
     """Solve every sample of ``draws``: serially (``workers=1``), on a process pool of ``workers`` processes
-    (default: the CPUs this process may use), or on a Dask cluster (``scheduler`` address or a ``client``).
+    (default: the CPUs this process may use, unless the first chunk shows the whole would take less than
+    :data:`SERIAL_BELOW` seconds here), or on a Dask cluster (``scheduler`` address or a ``client``).
     ``progress(done, total)`` is called as samples finish. Chunks come back in sample order."""
     from symbiosis.parallel import usable_cpus
 
     n = draws.n_samples
+    asked = workers
     token = uuid.uuid4().hex
     payload = (candidates, float(carbon_price), draws.inputs)
-    if scheduler is None and client is None:
-        workers = max(1, workers or usable_cpus())
-    else:
-        workers = max(1, workers or 1)
+    dask: Any = client
+    own: Any = None
+    if scheduler is not None and client is None:
+        dask = own = connect(scheduler, timeout)  # before any work: an address that does not answer fails fast
+    workers = max(1, sum(dask.nthreads().values())) if dask is not None else max(1, workers or usable_cpus())
     if chunk_size is None:
         # several chunks per worker, so that progress moves and a slow chunk does not leave cores idle
         chunk_size = max(1, min(250, math.ceil(n / (4 * workers))))
@@ -244,27 +251,33 @@ def solve_samples(candidates: Candidates, draws: Draws, *, carbon_price: float, 
         if progress is not None:
             progress(done, n)
 
-    if scheduler is None and client is None and workers == 1:
-        for k, first in enumerate(starts):
+    pending = list(enumerate(starts))
+    if dask is None:
+        # Solve here while that is cheaper than starting processes: always with workers=1, and by default
+        # (workers not given) when the first chunk shows the rest would take less than SERIAL_BELOW seconds.
+        probe = workers == 1 or asked is None
+        started = time.perf_counter()
+        while pending and probe:
+            k, first = pending.pop(0)
             finished(k, solve_chunk(token, payload, draws.values[first:first + chunk_size], first))
+            per_sample = (time.perf_counter() - started) / done
+            probe = workers == 1 or per_sample * (n - done) < SERIAL_BELOW
         _WARM.pop((token, threading.get_ident()), None)
-        return [r for r in results if r is not None]
+        if not pending:
+            return [r for r in results if r is not None]
 
-    own: Any = None
-    executor: Executor
-    if scheduler is not None or client is not None:
-        own = connect(scheduler, timeout) if client is None else None
-        dask = client if client is not None else own
-        shared: Any = dask.scatter([payload], broadcast=True)[0]  # one object, not one per element
-        executor = dask.get_executor()
-    else:
-        executor = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
-                                       initializer=_init_worker, initargs=(token, payload))
-        shared = None
+    executor: Executor | None = None
+    shared: Any = None
     try:
+        if dask is not None:
+            shared = dask.scatter([payload], broadcast=True)[0]  # one object, not one per element
+            executor = dask.get_executor()
+        else:
+            executor = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
+                                           initializer=_init_worker, initargs=(token, payload))
         futures: dict[Future[ChunkResult], int] = {
             executor.submit(solve_chunk, token, shared, draws.values[first:first + chunk_size], first): k
-            for k, first in enumerate(starts)}
+            for k, first in pending}
         for future in as_completed(futures):
             finished(futures[future], future.result())
     finally:
