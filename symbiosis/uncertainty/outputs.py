@@ -62,7 +62,9 @@ def public_tables(found: dict[str, pd.DataFrame], disclosure: Any) -> dict[str, 
     out["sensitivity.csv"] = disclosure.frame(sens, hidden=hidden, locate_by="")
     conv = found["convergence.csv"]
     hidden = conv["quantity"].map(disclosure.mentions).astype(bool)
-    out["convergence.csv"] = disclosure.frame(conv, hidden=hidden, locate_by="")
+    shown = disclosure.frame(conv, hidden=hidden, locate_by="")
+    shown["n_samples"] = conv["n_samples"]  # a count of samples, not a figure of the firm
+    out["convergence.csv"] = shown
     return out
 
 
