@@ -75,7 +75,7 @@ def monte_carlo(region: Any, candidates: Candidates, *, samples: int, seed: int,
     base_kpis = sample_kpis(base_model.arrays, base, KpiStatics.of(candidates), price)
     solving = time.perf_counter()
     chunks = solve_samples(candidates, draws, carbon_price=price, workers=workers, scheduler=scheduler,
-                           client=client, progress=progress, timeout=timeout)
+                           client=client, progress=progress, timeout=timeout, warm_model=base_model)
     seconds = time.perf_counter() - solving
     mc = collect(draws, chunks, candidates, base_kpis, base.x)
     mc.base_solution = base

@@ -58,6 +58,9 @@ KPI_NAMES = [name for name, _ in KPIS]
 #: With the default workers, samples are solved in this process while the rest would take less than this many
 #: seconds (starting a pool of processes, each importing the package and building its model, costs more).
 SERIAL_BELOW = 20.0
+#: Seconds a pool of processes is assumed to need before its workers start warming their models (spawn,
+#: imports, the candidate tables pickled to each); measured 5-10 s on the 2-core development machine.
+SPAWN_SECONDS = 8.0
 
 #: Seconds to wait for a Dask scheduler to answer before giving up.
 SCHEDULER_TIMEOUT = 10.0
@@ -143,6 +146,8 @@ class ChunkResult:
     used: list[tuple[np.ndarray, np.ndarray]]
     errors: dict[int, str] = field(default_factory=dict)
     seconds: float = 0.0
+    #: Of ``seconds``, the time spent building and solving the worker's base model (0 once it is warm).
+    warm_seconds: float = 0.0
 
 
 @dataclass
@@ -185,6 +190,7 @@ def solve_chunk(token: str, payload: tuple[Candidates, float, pd.DataFrame] | No
     model; a sample the solver fails on is reported, the others go on."""
     started = time.perf_counter()
     warm = _warm(token, payload)
+    warm_seconds = time.perf_counter() - started
     inputs = (payload if payload is not None else _SHARED[token])[2]
     kpis = np.full((len(values), len(KPI_NAMES)), np.nan)
     used: list[tuple[np.ndarray, np.ndarray]] = []
@@ -201,7 +207,7 @@ def solve_chunk(token: str, payload: tuple[Candidates, float, pd.DataFrame] | No
         kpis[i] = sample_kpis(warm.model.arrays, solution, warm.statics, warm.carbon_price)
         nz = np.flatnonzero(solution.x > FLOW_TOLERANCE)
         used.append((nz, solution.x[nz]))
-    return ChunkResult(first, kpis, used, errors, time.perf_counter() - started)
+    return ChunkResult(first, kpis, used, errors, time.perf_counter() - started, warm_seconds)
 
 
 def connect(scheduler: str, timeout: float = SCHEDULER_TIMEOUT) -> Any:
@@ -221,11 +227,13 @@ def connect(scheduler: str, timeout: float = SCHEDULER_TIMEOUT) -> Any:
 def solve_samples(candidates: Candidates, draws: Draws, *, carbon_price: float, workers: int | None = None,
                   scheduler: str | None = None, client: Any = None, chunk_size: int | None = None,
                   progress: Callable[[int, int], None] | None = None,
-                  timeout: float = SCHEDULER_TIMEOUT) -> list[ChunkResult]:
+                  timeout: float = SCHEDULER_TIMEOUT, warm_model: Any = None) -> list[ChunkResult]:
     """Solve every sample of ``draws``: serially (``workers=1``), on a process pool of ``workers`` processes
     (default: the CPUs this process may use, unless the first chunk shows the whole would take less than
     :data:`SERIAL_BELOW` seconds here), or on a Dask cluster (``scheduler`` address or a ``client``).
-    ``progress(done, total)`` is called as samples finish. Chunks come back in sample order."""
+    ``progress(done, total)`` is called as samples finish. Chunks come back in sample order. ``warm_model``:
+    an ExchangeModel of ``candidates`` already solved at the stated amounts, used by the samples solved in
+    this process (it saves building a second one; its amounts are changed)."""
     from symbiosis.parallel import usable_cpus
 
     n = draws.n_samples
@@ -256,12 +264,22 @@ def solve_samples(candidates: Candidates, draws: Draws, *, carbon_price: float, 
         # Solve here while that is cheaper than starting processes: always with workers=1, and by default
         # (workers not given) when the first chunk shows the rest would take less than SERIAL_BELOW seconds.
         probe = workers == 1 or asked is None
-        started = time.perf_counter()
+        if warm_model is not None and probe:
+            _WARM[(token, threading.get_ident())] = _Warm(
+                warm_model, warm_model.basis(), KpiStatics.of(candidates), warm_model.arrays.supply_amount.copy(),
+                warm_model.arrays.demand_amount.copy(), float(warm_model.carbon_price))
+        solving = warming = 0.0
         while pending and probe:
             k, first = pending.pop(0)
-            finished(k, solve_chunk(token, payload, draws.values[first:first + chunk_size], first))
-            per_sample = (time.perf_counter() - started) / done
-            probe = workers == 1 or per_sample * (n - done) < SERIAL_BELOW
+            chunk = solve_chunk(token, payload, draws.values[first:first + chunk_size], first)
+            finished(k, chunk)
+            solving += chunk.seconds - chunk.warm_seconds
+            warming += chunk.warm_seconds
+            # Stay here unless a pool would be clearly faster: it must start its processes and warm a model
+            # in each before it solves anything.
+            rest = solving / done * (n - done)
+            pool = SPAWN_SECONDS + max(warming, solving / done) + rest / workers
+            probe = workers == 1 or rest < SERIAL_BELOW or pool > 0.8 * rest
         _WARM.pop((token, threading.get_ident()), None)
         if not pending:
             return [r for r in results if r is not None]
