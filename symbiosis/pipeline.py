@@ -102,7 +102,7 @@ def choose_strategy(cands: Candidates) -> str:
 
 def optimise(region: Region, *, method: str = "ipm", strategy: str = "auto", progress: Progress | None = None,
              timings: Timings | None = None, threads: int | None = None, mode: str = "lp",
-             **overrides: Any) -> Results:
+             warm: Any = None, **overrides: Any) -> Results:
     """Candidates, exchange model and results for a region (parameters override region.yaml defaults).
 
     ``strategy``: ``monolithic`` hands every candidate arc to HiGHS; ``column_generation`` solves a restricted
@@ -112,7 +112,8 @@ def optimise(region: Region, *, method: str = "ipm", strategy: str = "auto", pro
     blocks are solved apart, ``threads`` at a time (default: the CPUs the process may use;
     symbiosis/exchange/blocks.py). ``mode="mip"`` adds the fixed annual costs and minimum sizes of
     connections as binaries (symbiosis/energy/mip.py; column generation is then not used); ``"lp"`` (default)
-    leaves them out.
+    leaves them out. ``warm`` (a symbiosis.exchange.reuse.WarmSolver) re-solves its last model in place when
+    only parameters changed since (the monolithic LP only; ``symbiosis compare`` passes one).
     """
     from symbiosis.exchange import solve_column_generation, solve_exchange
     from symbiosis.results import evaluate
@@ -135,6 +136,8 @@ def optimise(region: Region, *, method: str = "ipm", strategy: str = "auto", pro
         raise ValueError(f"mode must be lp or mip, got {mode!r}")
     use_cg = strategy == "column_generation" or (strategy == "auto" and choose_strategy(cands) == "column_generation")
     solve = solve_column_generation if use_cg else solve_exchange
+    if warm is not None and not use_cg and mode == "lp":
+        solve = warm.solve
     if mode == "mip":
         from symbiosis.energy.mip import connection_costs, solve_mip
 

@@ -149,3 +149,30 @@ def test_bad_parameter_arrays_are_refused():
         em.set_amounts(demand=np.r_[-1.0, np.ones(4)])
     with pytest.raises(ValueError, match="ratios must be > 0"):
         em.set_ratios(np.zeros(len(c.arcs)))
+
+
+def test_scenarios_that_change_only_parameters_reuse_one_model_with_the_fresh_optimum():
+    from pathlib import Path
+
+    from symbiosis.candidates import candidates
+    from symbiosis.exchange.reuse import WarmSolver
+    from symbiosis.inputs import load_region
+    from symbiosis.scenarios import apply_scenario, load_scenario
+
+    folder = Path(__file__).resolve().parents[1] / "scenarios"
+    warm = WarmSolver()
+    names = ["baseline", "carbon_price_100", "landfill_tax_doubled", "carbon_price_200", "distance_25km",
+             "baseline"]
+    for name in names:
+        scenario, base = load_scenario(folder / f"{name}.yaml")
+        changed, overrides, _ = apply_scenario(load_region(base), scenario)
+        overrides = {k: v for k, v in overrides.items() if k != "weights"}
+        cands = candidates(changed, **overrides)
+        price = float(cands.parameters["carbon_price"])
+        again = warm.solve(cands, carbon_price=price)
+        fresh = solve_exchange(cands, carbon_price=price)
+        assert again.objective == pytest.approx(fresh.objective, rel=1e-9), name
+        assert again.objective_bau == pytest.approx(fresh.objective_bau, rel=1e-12), name
+        assert again.cost == pytest.approx(fresh.cost, rel=1e-6), name
+    # the 25 km limit drops arcs: a new model; the others changed prices and costs of the same arcs
+    assert warm.built == 2 + 1 and warm.reused == len(names) - 3
