@@ -229,23 +229,24 @@ def sensitivity_table(mc: MonteCarlo, *, top: int = TOP_INPUTS) -> pd.DataFrame:
     n = len(xv)
     regression = n > xv.shape[1] + 2
     zx = _standardise(xv) if regression else None
-    rows = []
-    for kind, name, unit, y in outputs:
-        if not np.std(y) > 0:
-            continue
-        rho = rx.T @ _standardise(rankdata(y))[:, None] / n
-        rho = rho.ravel()
-        src = np.full(len(rho), np.nan)
-        r2 = np.nan
-        if regression and zx is not None:
-            import statsmodels.api as sm
+    outputs = [o for o in outputs if np.std(o[3]) > 0]
+    rows: list[tuple[Any, ...]] = []
+    for lo in range(0, len(outputs), 500):  # outputs in blocks: one matrix product each, memory bounded
+        part = outputs[lo:lo + 500]
+        ry = _standardise(rankdata(np.column_stack([o[3] for o in part]), axis=0))
+        rho_all = rx.T @ ry / n
+        for j, (kind, name, unit, y) in enumerate(part):
+            rho = rho_all[:, j]
+            src = np.full(len(rho), np.nan)
+            r2 = np.nan
+            if regression and zx is not None:
+                import statsmodels.api as sm
 
-            fit = sm.OLS(_standardise(y), zx).fit()
-            src, r2 = np.asarray(fit.params, dtype=float), float(fit.rsquared)
-        order = np.argsort(-np.abs(rho), kind="stable")[:top]
-        for rank, i in enumerate(order, start=1):
-            rows.append((kind, name, unit, rank, names[i], flow_ids[i], facilities[i], float(rho[i]),
-                         float(src[i]), r2))
+                fit = sm.OLS(_standardise(y), zx).fit()
+                src, r2 = np.asarray(fit.params, dtype=float), float(fit.rsquared)
+            order = np.argsort(-np.abs(rho), kind="stable")[:top]
+            rows.extend((kind, name, unit, rank, names[i], flow_ids[i], facilities[i], float(rho[i]),
+                         float(src[i]), r2) for rank, i in enumerate(order, start=1))
     return pd.DataFrame(rows, columns=columns)
 
 

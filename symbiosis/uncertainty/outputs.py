@@ -164,7 +164,9 @@ def robustness_map(results: Any, exchanges: pd.DataFrame, *, public: bool, robus
         layer = folium.FeatureGroup(name=f"{label} ({len(part)})", show=True)
         rows = [[round(r.lat1, 6), round(r.lon1, 6), round(r.lat2, 6), round(r.lon2, 6), float(r.weight), r.colour,
                  r.tooltip, float(r.bearing), bool(r.internal), float(r.amount)] for r in part.itertuples(index=False)]
-        layer.add_child(classes["ExchangeLines"](rows, style=style, arrows=True, canvas=len(frame) >= 2000))
+        # as on the run's map: no arrows, and a canvas, from 2,000 lines (mapping.explore measured why)
+        layer.add_child(classes["ExchangeLines"](rows, style=style, arrows=len(frame) <= 2000,
+                                                 canvas=len(frame) >= 2000))
         layer.add_to(m)
     facility_layer = folium.FeatureGroup(name=f"Facilities ({len(facilities)})")
     facility_layer.add_child(classes["FacilityMarkers"](facility_rows(view, currency)))
