@@ -71,7 +71,7 @@ FACILITY_INPUT = ["facility_id", "name", "sector", "lat", "lon", "confidential",
                   "activity_unit", "intake_capacity_t_per_yr", "source", "note"]
 FLOW_INPUT = ["flow_id", "facility_id", "direction", "category", "material", "amount", "unit", "fate", "price",
               "price_unit", "exchangeable", "max_secondary_share", "max_distance_km", "uncertainty_pct",
-              "max_intake_t_per_yr", "ewc_code", "end_of_waste", "source", "note"]
+              "max_intake_t_per_yr", "ewc_code", "end_of_waste", "price_uncertainty_pct", "source", "note"]
 QUALITY_INPUT = ["flow_id", "parameter", "value", "unit", "bound", "virgin_value", "source", "note"]
 ARC_INPUT = ["supply_facility", "demand_facility", "distance_km", "cost_per_t", "co2e_per_t", "capacity_t_per_yr",
              "fixed_cost_per_yr", "min_flow", "source", "note"]
@@ -612,6 +612,8 @@ def _flows(table: Table, problems: Problems, facilities: pd.DataFrame, reference
         "ewc_code": ewc.check_codes(text_column(table, "ewc_code"), ewc_known, problems, table.file, "ewc_code",
                                     pd.Series([table.row_number(i) for i in range(n)])).to_numpy(),
         "end_of_waste": bool_column(table, "end_of_waste", problems, default=None).to_numpy(),
+        "price_uncertainty_pct": number_column(table, "price_uncertainty_pct", problems, minimum=0, maximum=100,
+                                               expected="a price uncertainty in percent, 0 to 100"),
     })
     return frame
 

@@ -264,3 +264,53 @@ def test_an_uncertainty_above_100_percent_stops_the_command(tiny_copy, tmp_path)
     assert result.exit_code == 1
     assert "uncertainty_pct" in result.output and "250" in result.output
     assert not out.exists()
+
+
+def test_a_price_margin_gives_phi_of_mu_over_sigma():
+    # S (100 t/yr to landfill at a fate cost c) can go to D (100 t/yr, virgin price 0) for 20 EUR/t transport:
+    # the exchange pays iff c − 20 > 0. With c ~ N(25, 10²) (40 % of 25, not truncated: a fate cost may be
+    # negative) the probability is Φ(5/10).
+    c = make_candidates(supplies=[{"amount_t_per_yr": 100.0, "fate_cost_per_t": 25.0}],
+                        demands=[{"amount_t_per_yr": 100.0, "virgin_price_per_t": 0.0}],
+                        arcs=[{"s": 0, "d": 0, "transport_cost_per_t": 20.0}])
+    inputs = _inputs([("fate_cost", 0, "S0", 25.0, 0.4)])
+    n = 2000
+    mc = monte_carlo(None, c, samples=n, seed=4, workers=1, inputs=inputs)
+    expected = norm.cdf(0.5)
+    probability = exchange_table(mc).set_index("supply_id").at["S0", "probability"]
+    assert probability == pytest.approx(expected, abs=4 * math.sqrt(expected * (1 - expected) / n))
+    assert mc.draws.truncated[0] == 0 and (mc.draws.values[:, 0] < 0).any()  # drawn below 0, kept
+    # the saving is 100·max(c − 20, 0): its mean is 100·E[max(X, 0)], X ~ N(5, 10²) = 100·(μΦ(μ/σ) + σφ(μ/σ))
+    saving = mc.kpis[:, KPI_NAMES.index("net_cost_saving")]
+    mean = 100 * (5 * norm.cdf(0.5) + 10 * norm.pdf(0.5))
+    assert saving.mean() == pytest.approx(mean, abs=4 * saving.std() / math.sqrt(n))
+
+
+def test_price_uncertainty_is_read_from_the_flows(tiny_copy):
+    def edit(tables):
+        flows = tables["flows"]
+        flows["price_uncertainty_pct"] = ""
+        flows.loc[flows["flow_id"].isin(["power_gypsum", "board_gypsum"]), "price_uncertainty_pct"] = "10"
+
+    region = load_test_region(tiny_copy(edit))
+    c = build_candidates(region)
+    inputs = uncertain_inputs(region, c).set_index("input")
+    fate = inputs.loc["fate cost power_gypsum"]
+    virgin = inputs.loc["virgin price board_gypsum"]
+    s = int(np.flatnonzero(c.supplies["supply_id"] == "power_gypsum")[0])
+    d = int(np.flatnonzero(c.demands["demand_id"] == "board_gypsum")[0])
+    assert fate["amount"] == c.supplies["fate_cost_per_t"].iat[s] and fate["relative_sd"] == 0.1
+    assert virgin["amount"] == c.demands["virgin_price_per_t"].iat[d] == 25.0
+    assert np.isnan(fate["p_below_zero"])  # fate costs are not truncated
+    mc = monte_carlo(region, c, samples=30, seed=0, workers=1)
+    assert "virgin price board_gypsum" in set(sensitivity_table(mc)["input"])
+
+
+def test_a_price_uncertainty_above_100_percent_is_refused_when_loading(tiny_copy):
+    def edit(tables):
+        tables["flows"]["price_uncertainty_pct"] = ""
+        tables["flows"].loc[tables["flows"]["flow_id"] == "board_gypsum", "price_uncertainty_pct"] = "120"
+
+    with pytest.raises(InputError) as info:
+        load_test_region(tiny_copy(edit))
+    assert "flows.csv, row 3, column 'price_uncertainty_pct'" in str(info.value)

@@ -103,7 +103,7 @@ def _report(mc: Any, shown: dict[str, Any], robust: float, out: Path, console: A
     truncated = int(mc.draws.truncated.sum())
     if truncated:
         err_console.print(f"[yellow]warning:[/] {truncated} draw(s) of "
-                          f"{int((mc.draws.truncated > 0).sum())} input(s) fell below 0 t and were redrawn from the "
+                          f"{int((mc.draws.truncated > 0).sum())} input(s) fell below 0 and were redrawn from the "
                           "normal truncated at 0 (inputs.csv, draws_truncated)", highlight=False)
     if mc.failed:
         err_console.print(f"[yellow]warning:[/] {len(mc.failed)} sample(s) failed and are left out of the "

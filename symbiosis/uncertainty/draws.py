@@ -2,15 +2,18 @@
 
 The data give one uncertainty per flow: ``uncertainty_pct`` (one relative standard deviation, as
 reconciliation reads it, symbiosis/balances.py), or, where a flow gives none, a default by its data quality
-class (:data:`symbiosis.balances.DEFAULT_UNCERTAINTY`: measured 5 %, estimated 20 %, modelled 30 %). The
-region format has no range for prices, distances or substitution ratios, so only the amounts of the supplies
-and demands of the exchange model are drawn (docs/uncertainty.md says so).
+class (``symbiosis.balances.DEFAULT_UNCERTAINTY``: measured 5 %, estimated 20 %, modelled 30 %). A flow's
+optional ``price_uncertainty_pct`` makes its price uncertain too: the fate cost of a supply, the virgin price
+of a demand, as the candidate tables hold them. The region format has no range for distances or substitution
+ratios, so those are not drawn (docs/uncertainty.md says so).
 
 Each amount is drawn from a normal distribution with mean the stated amount and standard deviation the stated
 share of it, truncated at zero: a draw below zero is replaced by a draw from the same normal conditioned on
-being ≥ 0 (scipy's ``truncnorm``), and counted. Sample k uses its own generator, seeded with the k-th child
-of ``numpy.random.SeedSequence(seed)``, so a sample's draws do not depend on how the samples are split
-between workers.
+being ≥ 0 (scipy's ``truncnorm``), and counted. Virgin prices are truncated at zero alike; fate costs are not
+(a cost may turn into a revenue: negative is "sold"), their standard deviation the share of |cost|.
+
+Sample k uses its own generator, seeded with the k-th child of ``numpy.random.SeedSequence(seed)``, so a
+sample's draws do not depend on how the samples are split between workers.
 """
 
 from __future__ import annotations
@@ -31,6 +34,11 @@ TRUNCATION_NOTE = 0.001
 
 INPUT_COLUMNS = ["input", "kind", "row", "flow_id", "facility_id", "material", "amount", "unit", "relative_sd",
                  "sd_from", "p_below_zero"]
+#: Kinds of input: supply and demand amounts, and the prices a flow's ``price_uncertainty_pct`` makes uncertain.
+AMOUNT_KINDS = ("supply", "demand")
+PRICE_KINDS = ("fate_cost", "virgin_price")
+#: Kinds drawn from a normal truncated at zero (a fate cost may be negative: not truncated).
+TRUNCATED_KINDS = ("supply", "demand", "virgin_price")
 
 
 @dataclass
@@ -59,12 +67,24 @@ class Draws:
 def apply_draw(inputs: pd.DataFrame, draw: np.ndarray, supply: np.ndarray,
                demand: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The base amounts with the drawn ones in place (supplies and demands by position)."""
-    a, r = supply.copy(), demand.copy()
-    kind = inputs["kind"].to_numpy()
-    rows = inputs["row"].to_numpy(np.int64)
-    a[rows[kind == "supply"]] = draw[kind == "supply"]
-    r[rows[kind == "demand"]] = draw[kind == "demand"]
-    return a, r
+    return _put(inputs, draw, "supply", supply), _put(inputs, draw, "demand", demand)
+
+
+def apply_prices(inputs: pd.DataFrame, draw: np.ndarray, fate_cost: np.ndarray,
+                 virgin_price: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The base fate costs and virgin prices with the drawn ones in place (by supply and demand position)."""
+    return _put(inputs, draw, "fate_cost", fate_cost), _put(inputs, draw, "virgin_price", virgin_price)
+
+
+def _put(inputs: pd.DataFrame, draw: np.ndarray, kind: str, base: np.ndarray) -> np.ndarray:
+    out = base.copy()
+    mine = inputs["kind"].to_numpy() == kind
+    out[inputs["row"].to_numpy(np.int64)[mine]] = draw[mine]
+    return out
+
+
+def has_prices(inputs: pd.DataFrame) -> bool:
+    return bool(inputs["kind"].isin(PRICE_KINDS).any())
 
 
 def _origin(origin: str) -> tuple[str, int | None]:
@@ -124,10 +144,40 @@ def uncertain_inputs(region: Region, candidates: Candidates) -> pd.DataFrame:
             "unit": np.where(energy, "MWh/yr", "t/yr"), "relative_sd": relative, "sd_from": sd_from,
         })[keep]
         parts.append(part)
+    parts += _price_inputs(flows, candidates)
     inputs = pd.concat(parts, ignore_index=True)
-    inputs.insert(0, "input", inputs["kind"] + " amount " + inputs["flow_id"])
-    inputs["p_below_zero"] = _normal_cdf(-1.0 / inputs["relative_sd"].to_numpy(float))
+    label = inputs["kind"].map({"supply": "supply amount ", "demand": "demand amount ", "fate_cost": "fate cost ",
+                                "virgin_price": "virgin price "})
+    inputs.insert(0, "input", label + inputs["flow_id"])
+    truncated = inputs["kind"].isin(TRUNCATED_KINDS).to_numpy()
+    with np.errstate(divide="ignore"):
+        below = _normal_cdf(-1.0 / inputs["relative_sd"].to_numpy(float))
+    inputs["p_below_zero"] = np.where(truncated, below, np.nan)
     return inputs[INPUT_COLUMNS]
+
+
+def _price_inputs(flows: pd.DataFrame, candidates: Candidates) -> list[pd.DataFrame]:
+    """Fate costs of supplies and virgin prices of demands whose flow gives ``price_uncertainty_pct``."""
+    if "price_uncertainty_pct" not in flows.columns:
+        return []
+    pct = pd.to_numeric(flows["price_uncertainty_pct"], errors="coerce")
+    parts = []
+    for kind, table, id_column, column in (("fate_cost", candidates.supplies, "supply_id", "fate_cost_per_t"),
+                                           ("virgin_price", candidates.demands, "demand_id", "virgin_price_per_t")):
+        ids = table[id_column].astype(str)
+        relative = pct.reindex(ids).to_numpy(float) / 100.0
+        price = pd.to_numeric(table[column], errors="coerce").to_numpy(float)
+        keep = ~np.isnan(relative) & ~np.isnan(price) & (price != 0)
+        energy = (table["quantity"].to_numpy() == "energy") if "quantity" in table.columns \
+            else np.zeros(len(table), bool)
+        parts.append(pd.DataFrame({
+            "kind": kind, "row": np.arange(len(table)), "flow_id": ids.to_numpy(),
+            "facility_id": table["facility_id"].astype(str).to_numpy(),
+            "material": table["material"].astype(str).to_numpy(), "amount": price,
+            "unit": np.where(energy, "currency/MWh", "currency/t"), "relative_sd": relative,
+            "sd_from": "price_uncertainty_pct",
+        })[keep])
+    return parts
 
 
 def _normal_cdf(z: np.ndarray) -> np.ndarray:
@@ -144,14 +194,15 @@ def draw(inputs: pd.DataFrame, n_samples: int, seed: int) -> Draws:
     if n_samples <= 0:
         raise ValueError(f"the number of samples must be at least 1, got {n_samples}")
     mean = inputs["amount"].to_numpy(float)
-    sd = mean * inputs["relative_sd"].to_numpy(float)
+    sd = np.abs(mean) * inputs["relative_sd"].to_numpy(float)
+    truncate = inputs["kind"].isin(TRUNCATED_KINDS).to_numpy()
     n = len(mean)
     values = np.empty((n_samples, n))
     truncated = np.zeros(n, np.int64)
     for k, child in enumerate(np.random.SeedSequence(seed).spawn(n_samples)):
         rng = np.random.default_rng(child)
         value = mean + sd * rng.standard_normal(n)
-        low = value < 0
+        low = (value < 0) & truncate
         if low.any():
             truncated += low
             a = -mean[low] / sd[low]  # zero, in standard units
@@ -160,4 +211,5 @@ def draw(inputs: pd.DataFrame, n_samples: int, seed: int) -> Draws:
     return Draws(inputs, values, truncated, seed)
 
 
-__all__ = ["Draws", "apply_draw", "draw", "uncertain_inputs"]
+__all__ = ["AMOUNT_KINDS", "PRICE_KINDS", "Draws", "apply_draw", "apply_prices", "draw", "has_prices",
+           "uncertain_inputs"]

@@ -86,8 +86,8 @@ def parameters_json(mc: MonteCarlo, *, robust: float, private: bool, n_masked: i
         **marker(private, n_masked),
         **mc.parameters,
         "n_inputs": len(mc.draws.inputs),
-        "distribution": "normal, mean the stated amount, sd = relative_sd x amount, truncated at 0 "
-                        "(a draw below 0 is redrawn from the truncated normal)",
+        "distribution": "normal, mean the stated figure, sd = relative_sd x |figure|; amounts and virgin prices "
+                        "truncated at 0 (a draw below 0 is redrawn from the truncated normal), fate costs not",
         "default_relative_sd_by_data_quality": DEFAULT_UNCERTAINTY,
         "draws_truncated": truncated,
         "inputs_with_truncated_draws": int((mc.draws.truncated > 0).sum()),
@@ -95,8 +95,9 @@ def parameters_json(mc: MonteCarlo, *, robust: float, private: bool, n_masked: i
         "decision_kpis": list(DECISION_KPIS),
         "n_failed": len(mc.failed),
         "failed": {str(k): v for k, v in list(mc.failed.items())[:20]} if private else len(mc.failed),
-        "drawn": "supply and demand amounts only: the region format gives no range for prices, distances "
-                 "or substitution ratios",
+        "drawn": "supply and demand amounts; fate costs and virgin prices of flows that give "
+                 "price_uncertainty_pct; the region format gives no range for distances or substitution ratios",
+        "inputs_by_kind": {str(k): int(v) for k, v in mc.draws.inputs["kind"].value_counts().items()},
     }
     return json.dumps(jsonable(record), indent=2, allow_nan=False)
 

@@ -26,7 +26,7 @@ import pandas as pd
 
 from symbiosis.candidates import Candidates
 from symbiosis.errors import SymbiosisError
-from symbiosis.uncertainty.draws import Draws, apply_draw
+from symbiosis.uncertainty.draws import Draws, apply_draw, apply_prices, has_prices
 
 logger = logging.getLogger(__name__)
 
@@ -158,6 +158,15 @@ class _Warm:
     supply: np.ndarray
     demand: np.ndarray
     carbon_price: float
+    fate_cost: np.ndarray
+    virgin_price: np.ndarray
+
+    @classmethod
+    def of(cls, model: Any, candidates: Candidates) -> _Warm:
+        """A solved model at the stated parameters, its basis and base arrays."""
+        a = model.arrays
+        return cls(model, model.basis(), KpiStatics.of(candidates), a.supply_amount.copy(), a.demand_amount.copy(),
+                   float(model.carbon_price), a.fate_cost.copy(), a.virgin_price.copy())
 
 
 # Per process: the payload a pool's initializer handed over, and the warm models, per run and thread.
@@ -179,8 +188,7 @@ def _warm(token: str, payload: tuple[Candidates, float, pd.DataFrame] | None) ->
             del _WARM[old]
         model = ExchangeModel(candidates, carbon_price=carbon_price, threads=1)
         model.solve()
-        _WARM[key] = _Warm(model, model.basis(), KpiStatics.of(candidates), model.arrays.supply_amount.copy(),
-                           model.arrays.demand_amount.copy(), float(model.carbon_price))
+        _WARM[key] = _Warm.of(model, candidates)
     return _WARM[key]
 
 
@@ -195,10 +203,14 @@ def solve_chunk(token: str, payload: tuple[Candidates, float, pd.DataFrame] | No
     kpis = np.full((len(values), len(KPI_NAMES)), np.nan)
     used: list[tuple[np.ndarray, np.ndarray]] = []
     errors: dict[int, str] = {}
+    prices = has_prices(inputs)
     for i, row in enumerate(values):
         supply, demand = apply_draw(inputs, row, warm.supply, warm.demand)
         try:
             warm.model.set_amounts(supply=supply, demand=demand)
+            if prices:
+                fate_cost, virgin_price = apply_prices(inputs, row, warm.fate_cost, warm.virgin_price)
+                warm.model.set_costs(fate_cost=fate_cost, virgin_price=virgin_price)
             solution = warm.model.resolve(start=warm.basis)
         except Exception as exc:  # a sample that fails is reported; the others go on
             errors[first + i] = f"{type(exc).__name__}: {exc}"
@@ -265,9 +277,7 @@ def solve_samples(candidates: Candidates, draws: Draws, *, carbon_price: float, 
         # (workers not given) when the first chunk shows the rest would take less than SERIAL_BELOW seconds.
         probe = workers == 1 or asked is None
         if warm_model is not None and probe:
-            _WARM[(token, threading.get_ident())] = _Warm(
-                warm_model, warm_model.basis(), KpiStatics.of(candidates), warm_model.arrays.supply_amount.copy(),
-                warm_model.arrays.demand_amount.copy(), float(warm_model.carbon_price))
+            _WARM[(token, threading.get_ident())] = _Warm.of(warm_model, candidates)
         solving = warming = 0.0
         while pending and probe:
             k, first = pending.pop(0)
