@@ -628,5 +628,24 @@ def init(folder: Annotated[Path, typer.Argument(help="Folder for the new region 
     console.print(f"next: replace the example rows, then run `symbiosis check {folder}`", highlight=False)
 
 
+@app.command()
+def uncertainty(path: RegionPath,
+                samples: Annotated[int, typer.Option("--samples", "-n", help="Monte Carlo samples (≥ 1)")] = 1000,
+                seed: Annotated[int, typer.Option(help="Seed of the draws: the same seed gives the same results")] = 0,
+                scheduler: Annotated[str | None, typer.Option(help="Dask scheduler address (tcp://host:8786)")] = None,
+                workers: Annotated[int | None, typer.Option(help="Processes on this machine (default: CPUs)")] = None,
+                robust: Annotated[float, typer.Option(help="Share of samples from which an exchange is robust")] = 0.9,
+                timeout: Annotated[float, typer.Option(help="Seconds to wait for the Dask scheduler")] = 10.0,
+                out: OutDir = Path("out/uncertainty"),
+                max_distance: MaxDistance = None, circuity: Circuity = None, carbon_price: CarbonPrice = None,
+                transport_cost: TransportCost = None, private: Private = False) -> None:
+    """Monte Carlo over the uncertain amounts: how sure each exchange and KPI is, and what to measure first."""
+    from symbiosis.uncertainty.cli import run
+
+    run(path, samples=samples, seed=seed, scheduler=scheduler, workers=workers, out=out, robust=robust,
+        timeout=timeout, private=private,
+        overrides=_overrides(max_distance, circuity, carbon_price, transport_cost))
+
+
 if __name__ == "__main__":  # pragma: no cover
     app()

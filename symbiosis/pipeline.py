@@ -104,7 +104,7 @@ def choose_strategy(cands: Candidates) -> str:
 
 def optimise(region: Region, *, method: str = "ipm", strategy: str = "auto", progress: Progress | None = None,
              timings: Timings | None = None, threads: int | None = None, mode: str = "lp",
-             reconciled: bool = False, **overrides: Any) -> Results:
+             reconciled: bool = False, warm: Any = None, **overrides: Any) -> Results:
     """Candidates, exchange model and results for a region (parameters override region.yaml defaults).
 
     ``strategy``: ``monolithic`` hands every candidate arc to HiGHS; ``column_generation`` solves a restricted
@@ -117,6 +117,8 @@ def optimise(region: Region, *, method: str = "ipm", strategy: str = "auto", pro
     leaves them out. ``reconciled=True`` optimises on the reconciled mass flows
     (symbiosis/account/reconcile.py): every supply and demand takes its reconciled amount, unmeasured flows
     their estimate, and ``kpis["reconciled_flows"]`` is true, with the global test's figures beside it.
+    ``warm`` (a symbiosis.exchange.reuse.WarmSolver) re-solves its last model in place when
+    only parameters changed since (the monolithic LP only; ``symbiosis compare`` passes one).
     """
     from symbiosis.exchange import solve_column_generation, solve_exchange
     from symbiosis.results import evaluate
@@ -148,6 +150,8 @@ def optimise(region: Region, *, method: str = "ipm", strategy: str = "auto", pro
         raise ValueError(f"mode must be lp or mip, got {mode!r}")
     use_cg = strategy == "column_generation" or (strategy == "auto" and choose_strategy(cands) == "column_generation")
     solve = solve_column_generation if use_cg else solve_exchange
+    if warm is not None and not use_cg and mode == "lp":
+        solve = warm.solve
     if mode == "mip":
         from symbiosis.energy.mip import connection_costs, solve_mip
 
