@@ -47,7 +47,7 @@ DIVERTED_FATE_KINDS = ("landfill", "incineration")
 REASONS = (
     "fully_exchanged", "no_compatible_demand", "beyond_distance", "quality_screen", "not_economic",
     "arc_capacity_binding", "receiver_amount_exhausted", "receiver_share_exhausted", "quality_limit_binding",
-    "intake_full", "no_permit",
+    "intake_full", "no_permit", "permit_full",
 )
 
 
@@ -71,6 +71,9 @@ class Results:
     substance_warnings: pd.DataFrame = field(default_factory=pd.DataFrame)
     #: Exchanges a permit change would allow, and their worth (symbiosis.network.permits.opportunities).
     permit_opportunities: pd.DataFrame = field(default_factory=pd.DataFrame)
+    #: Permitted tonnages per (facility, EWC code), what the optimum uses of each and its dual
+    #: (``permit_table``; empty without tonnages).
+    permit_limits: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
 # --- the post-solve check ------------------------------------------------------------------------------
@@ -135,6 +138,7 @@ def check_solution(candidates: Candidates, solution: Solution, tol: float = 1e-6
 
     problems += _quality_problems(candidates, x, y, received, tol)
     problems += _intake_problems(candidates, d_idx, received, tol)
+    problems += _permit_problems(candidates, x, tol)
     problems += _connection_problems(candidates, solution, x, tol)
     if problems:
         head = f"the exchange solution breaks {len(problems)} constraint(s) (tolerance {tol:g}):"
@@ -158,6 +162,49 @@ def _intake_problems(candidates: Candidates, d_idx: np.ndarray, received: np.nda
         problems += [f"facility {f}: receives {r.got:.6g} t/yr, over its intake capacity {r.limit:.6g}"
                      for f, r in bad.head(10).iterrows()]
     return problems
+
+
+def _permit_received(candidates: Candidates, x: np.ndarray) -> pd.DataFrame:
+    """Per (facility, EWC code) with a permitted tonnage: ``max_t_per_yr`` and ``received_t_per_yr``, the
+    tonnes on arcs of streams needing a permit with that code into that facility (from the raw tables)."""
+    table = getattr(candidates, "permit_limits", None)
+    columns = ["facility_id", "ewc_code", "max_t_per_yr", "received_t_per_yr"]
+    if table is None or len(table) == 0:
+        return pd.DataFrame(columns=columns)
+    sup, arcs = candidates.supplies, candidates.arcs
+    got = pd.Series(dtype=float)
+    if len(arcs) and "needs_permit" in sup and "ewc_code" in sup:
+        s = arcs["s"].to_numpy(np.int64)
+        needs = sup["needs_permit"].fillna(False).to_numpy(bool)[s]
+        got = pd.Series(x[needs]).groupby([arcs["demand_facility"].astype(str).to_numpy()[needs],
+                                           sup["ewc_code"].astype(str).to_numpy()[s[needs]]]).sum()
+    out = table[["facility_id", "ewc_code", "max_t_per_yr"]].astype({"facility_id": str, "ewc_code": str}).copy()
+    key = pd.MultiIndex.from_frame(out[["facility_id", "ewc_code"]])
+    out["received_t_per_yr"] = got.reindex(key).fillna(0.0).to_numpy(float) if len(got) else 0.0
+    return out[columns].reset_index(drop=True)
+
+
+def _permit_problems(candidates: Candidates, x: np.ndarray, tol: float) -> list[str]:
+    """Tonnes received under each permit within its permitted tonnage (``permits.max_t_per_yr``)."""
+    per = _permit_received(candidates, x)
+    limit = per["max_t_per_yr"].to_numpy(float)
+    bad = per[per["received_t_per_yr"].to_numpy(float) > limit + tol * np.maximum(1.0, limit)]
+    return [f"facility {r.facility_id}: receives {r.received_t_per_yr:.6g} t/yr of EWC {r.ewc_code}, over its "
+            f"permitted {r.max_t_per_yr:.6g}" for r in bad.head(10).itertuples()]
+
+
+def permit_table(candidates: Candidates, arrays: ExchangeArrays, solution: Solution) -> pd.DataFrame:
+    """Per permitted tonnage: ``facility_id, ewc_code, max_t_per_yr, received_t_per_yr, permit_dual_per_t``
+    (value of one more permitted tonne, objective units; 0 where the model has no row: no arc under it)."""
+    table = _permit_received(candidates, np.asarray(solution.x, dtype=float))
+    dual = np.asarray(solution.permit_dual, dtype=float)
+    if len(dual) != arrays.permit.n_rows:
+        dual = np.zeros(arrays.permit.n_rows)
+    published = pd.Series(dual, index=pd.MultiIndex.from_arrays(
+        [arrays.permit_facility.astype(str), arrays.permit_code.astype(str)]))
+    key = pd.MultiIndex.from_frame(table[["facility_id", "ewc_code"]])
+    table["permit_dual_per_t"] = published.reindex(key).fillna(0.0).to_numpy(float) if len(published) else 0.0
+    return table
 
 
 def _connection_problems(candidates: Candidates, solution: Solution, x: np.ndarray, tol: float) -> list[str]:
@@ -276,7 +323,7 @@ def evaluate(region: Region, candidates: Candidates, solution: Solution, *, tole
     return Results(exchanges=exchanges, supplies=supplies, demands=demands, facilities=facilities, kpis=kpis,
                    balances=before, balances_after=after, parameters=parameters,
                    processors=activity_table(candidates, solution.z), substances=tracing.table,
-                   substance_warnings=tracing.warnings)
+                   substance_warnings=tracing.warnings, permit_limits=permit_table(candidates, arrays, solution))
 
 
 EXCHANGE_COLUMNS = [
@@ -594,6 +641,21 @@ def why_not_matched(
             intake_full[j] = True
             intake_what.setdefault(j, f"facility {arrays.facility_intake_ids[k]} receives {f_got[k]:,.6g} t/yr "
                                       "= its intake capacity")
+    # Permitted tonnages (symbiosis.network.permits): arcs under a permit whose tonnage is all used.
+    permit_full = np.zeros(n_a, dtype=bool)
+    permit_what: dict[int, str] = {}
+    p_block = arrays.permit
+    if p_block.n_rows:
+        p_got = p_block.activity(x)
+        p_lim = arrays.permit_limit
+        p_full = p_got >= p_lim - tolerance * np.maximum(1.0, p_lim)
+        row_of_term = np.repeat(np.arange(p_block.n_rows), np.diff(p_block.ptr))
+        full_terms = p_full[row_of_term]
+        arcs_full, first = np.unique(p_block.cols[full_terms], return_index=True)
+        permit_full[arcs_full] = True
+        permit_what = {a: (f"facility {arrays.permit_facility[k]} receives {p_got[k]:,.6g} t/yr of EWC "
+                           f"{arrays.permit_code[k]} = its permitted tonnage")
+                       for a, k in zip(arcs_full.tolist(), row_of_term[full_terms][first].tolist(), strict=True)}
     capacity = arrays.capacity
     cap0 = np.nan_to_num(capacity)
     at_capacity = ~np.isnan(capacity) & (x >= cap0 - tolerance * np.maximum(1.0, cap0))
@@ -653,6 +715,9 @@ def why_not_matched(
         elif amount_exhausted[d]:
             reason[s] = "receiver_amount_exhausted"
             detail[s] = prefix + f"its need of {need[d]:,.6g} t/yr is fully met by secondary material"
+        elif permit_full[a]:
+            reason[s] = "permit_full"
+            detail[s] = prefix + permit_what[a]
         elif intake_full[d]:
             reason[s] = "intake_full"
             detail[s] = prefix + intake_what[d]

@@ -15,15 +15,17 @@ bound), written with the solution's published duals (docs/formulation.md):
     \bar c_a = c_a + \pi^{supply}_s - \rho_a \pi^{demand}_d + \rho_a \pi^{share}_d
                - \sum_{q \in Q(d)} (c_{s,q} - \ell_{d,q})\, h_{d,q}
 
-               + \mu^{intake}_d + \mu^{facility}_{f(d)}
+               + \mu^{intake}_d + \mu^{facility}_{f(d)} + [a \in A(f, e)]\, \mu^{permit}_{f,e}
 
 with :math:`h = -\pi^{quality}` on a max row and :math:`+\pi^{quality}` on a min row, and
-:math:`\mu` the published intake duals (value of one more tonne of intake, ≥ 0; zero where no row). Rows absent from the
+:math:`\mu` the published intake and permit duals (value of one more tonne of intake or of permitted tonnage,
+≥ 0; zero where no row). Rows absent from the
 restricted model (quality rows of a demand with no restricted arc in) are slack there (the virgin material
 meets its own bound, which the model checks), so their dual is zero and the formula holds for them too.
 
 Supplies and demands keep their positions in the restricted model (only the arc table is cut), so duals map
-one to one; quality rows map by (demand, parameter, bound), facility intake rows by facility id.
+one to one; quality rows map by (demand, parameter, bound), facility intake rows by facility id, permit rows
+by (facility, EWC code).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Mapping
+from dataclasses import replace
 
 import numpy as np
 
@@ -62,7 +65,31 @@ def reduced_costs(arrays: ExchangeArrays, solution: Solution, quality_h: np.ndar
         row_of_term = np.repeat(np.arange(f.n_rows), np.diff(f.ptr))
         rc += np.bincount(f.cols, weights=f.coefs * solution.facility_intake_dual[row_of_term],
                           minlength=arrays.n_arcs)
+    rc += _permit_term(arrays, solution)
     return rc
+
+
+def _permit_term(arrays: ExchangeArrays, solution: Solution) -> np.ndarray:
+    """Per arc, Σ over the permit rows it is in of their published dual (value of one more permitted tonne)."""
+    p = arrays.permit
+    dual = np.asarray(solution.permit_dual, dtype=float)
+    if p.n_rows == 0 or len(dual) != p.n_rows:
+        return np.zeros(arrays.n_arcs)
+    row_of_term = np.repeat(np.arange(p.n_rows), np.diff(p.ptr))
+    return np.bincount(p.cols, weights=p.coefs * dual[row_of_term], minlength=arrays.n_arcs)
+
+
+def _full_permit_dual(full: ExchangeArrays, restricted: ExchangeArrays, solution: Solution) -> np.ndarray:
+    """The restricted solution's permit duals on the full model's rows, by (facility, EWC code); 0 where the
+    restricted model has no row (no arc under that permit there, so the row is slack)."""
+    out = np.zeros(full.permit.n_rows)
+    if full.permit.n_rows == 0 or len(solution.permit_dual) == 0:
+        return out
+    position = {key: k for k, key in enumerate(zip(full.permit_facility.tolist(), full.permit_code.tolist(),
+                                                   strict=True))}
+    for k, key in enumerate(zip(restricted.permit_facility.tolist(), restricted.permit_code.tolist(), strict=True)):
+        out[position[key]] = solution.permit_dual[k]
+    return out
 
 
 def _full_facility_intake_dual(full: ExchangeArrays, restricted: ExchangeArrays, solution: Solution
@@ -91,10 +118,9 @@ def _select(scores: np.ndarray, groups: np.ndarray, k: int, eligible: np.ndarray
 
 
 def _restricted(candidates: Candidates, positions: np.ndarray) -> Candidates:
-    return Candidates(candidates.supplies, candidates.demands,
-                      candidates.arcs.iloc[positions].reset_index(drop=True),
-                      candidates.supply_quality, candidates.demand_quality, candidates.screening,
-                      candidates.parameters)
+    # dataclasses.replace keeps every other field (the permit tonnages among them: their rows must be in
+    # the restricted model too).
+    return replace(candidates, arcs=candidates.arcs.iloc[positions].reset_index(drop=True))
 
 
 def _full_quality_h(full: ExchangeArrays, restricted: ExchangeArrays, solution: Solution
@@ -182,6 +208,7 @@ def solve_column_generation(
         t0 = time.perf_counter()
         h, published_quality = _full_quality_h(full, model.arrays, solution)
         solution.facility_intake_dual = _full_facility_intake_dual(full, model.arrays, solution)
+        solution.permit_dual = _full_permit_dual(full, model.arrays, solution)
         rc = reduced_costs(full, solution, h, objective)
         entering = (rc < -rc_tolerance * scale) & ~active
         n_entering = int(entering.sum())
