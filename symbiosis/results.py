@@ -419,16 +419,48 @@ def _facilities(region: Region, candidates: Candidates, arrays: ExchangeArrays, 
     table["gain"] = table["cost_bau"] - table["cost_optimum"]
     # Settling each exchange at its indicative price (the supply's dual) moves money from receiver to
     # supplier; at those prices no participant is worse off than under business as usual (LP duality).
+    # The indicative price stands in for any negotiated price, the gate fee among them: it is settled on the
+    # gain before gate fees.
     payment = exchanges["indicative_price_per_t"] * exchanges["amount_t_per_yr"]
     received = payment.groupby(exchanges["supply_facility"]).sum()
     paid = payment.groupby(exchanges["demand_facility"]).sum()
     table["gain_at_indicative_prices"] = (table["gain"] + ids.map(received).fillna(0.0)
                                           - ids.map(paid).fillna(0.0)).to_numpy(float)
+    # Gate fees: a processor charges gate_fee_per_t on every tonne it takes in on an arc; the supplier pays
+    # it. A transfer between two firms: it moves gain between them and cancels in the sum.
+    fee_paid, fee_received = _gate_fees(candidates, arrays, x)
+    table["gate_fees_paid"] = ids.astype(str).map(fee_paid).fillna(0.0).to_numpy(float)
+    table["gate_fees_received"] = ids.astype(str).map(fee_received).fillna(0.0).to_numpy(float)
+    table["cost_optimum"] = table["cost_optimum"] + table["gate_fees_paid"] - table["gate_fees_received"]
+    table["gain"] = table["cost_bau"] - table["cost_optimum"]
     table["n_exchanges"] = ids.map(n_ex).fillna(0).astype(np.int64).to_numpy()
     unknown = sorted(set(sums.index) - set(ids))
     if unknown:
         logger.warning("candidates name facilities absent from the region: %s", unknown[:10])
     return table
+
+
+def _gate_fees(candidates: Candidates, arrays: ExchangeArrays, x: np.ndarray) -> tuple[pd.Series, pd.Series]:
+    """(paid per supplying facility, received per processor facility), currency/yr: ``gate_fee_per_t`` of the
+    processor × the tonnes on each arc into one of its intake rows (mass rows only: the fee is per tonne)."""
+    empty = pd.Series(dtype=float)
+    processors, links = candidates.processors, candidates.processor_links
+    if not arrays.n_processors or processors is None or links is None or "gate_fee_per_t" not in processors:
+        return empty, empty
+    fee = pd.to_numeric(processors["gate_fee_per_t"], errors="coerce").fillna(0.0).to_numpy(float)
+    intake = links[links["side"] == "in"]
+    fee_of_demand = np.zeros(arrays.n_demands)
+    np.add.at(fee_of_demand, intake["row"].to_numpy(np.int64), fee[intake["p"].to_numpy(np.int64)])
+    p_of_demand = np.full(arrays.n_demands, -1, np.int64)
+    p_of_demand[intake["row"].to_numpy(np.int64)] = intake["p"].to_numpy(np.int64)
+    mass = ~is_energy(candidates.supplies)[arrays.arc_s]
+    charged = np.flatnonzero(mass & (fee_of_demand[arrays.arc_d] != 0.0) & (x > 0.0))
+    if len(charged) == 0:
+        return empty, empty
+    amount = fee_of_demand[arrays.arc_d[charged]] * x[charged]
+    payer = candidates.supplies["facility_id"].astype(str).to_numpy()[arrays.arc_s[charged]]
+    payee = processors["facility_id"].astype(str).to_numpy()[p_of_demand[arrays.arc_d[charged]]]
+    return pd.Series(amount).groupby(payer).sum(), pd.Series(amount).groupby(payee).sum()
 
 
 def _facility_intake(table: pd.DataFrame, arrays: ExchangeArrays, solution: Solution, received: np.ndarray,
