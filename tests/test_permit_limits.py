@@ -194,3 +194,24 @@ def test_random_permits_match_the_independent_lp_with_optimal_duals(seed: int, n
     assert by_colgen.objective == pytest.approx(solution.objective, rel=1e-7, abs=1e-5)
     full = exchange_arrays(cands)  # type: ignore[arg-type]
     assert np.all(full.permit.activity(by_colgen.x) <= full.permit_limit + 1e-6 * np.maximum(1.0, full.permit_limit))
+
+
+def test_permit_limits_csv_is_written_with_the_dual(tmp_path: Path) -> None:
+    from symbiosis.outputs.export import write_results
+
+    region = load_region(_region(tmp_path / "r", "kiln,100116,300,permit 2025-3\n"))
+    written = write_results(optimise(region), tmp_path / "out", region=region)
+    table = pd.read_csv(written["permit_limits.csv"], dtype={"ewc_code": str})
+    assert table.to_dict("records") == [{"facility_id": "kiln", "ewc_code": "100116", "max_t_per_yr": 300.0,
+                                         "received_t_per_yr": pytest.approx(300.0),
+                                         "permit_dual_per_t": pytest.approx(60.0)}]
+
+
+@pytest.mark.parametrize(("tonnage", "text"), [("-5", "negative value"), ("lots", "")])
+def test_a_bad_permitted_tonnage_is_a_located_error(tmp_path: Path, tonnage: str, text: str) -> None:
+    from symbiosis.errors import InputError
+
+    with pytest.raises(InputError) as caught:
+        load_region(_region(tmp_path / "bad", f"kiln,100116,{tonnage},\n"))
+    problems = [p for p in caught.value.problems if p.file.endswith("permits.csv") and p.column == "max_t_per_yr"]
+    assert problems and problems[0].row == 2 and text in str(problems[0]), str(caught.value)
