@@ -215,3 +215,23 @@ def test_a_bad_permitted_tonnage_is_a_located_error(tmp_path: Path, tonnage: str
         load_region(_region(tmp_path / "bad", f"kiln,100116,{tonnage},\n"))
     problems = [p for p in caught.value.problems if p.file.endswith("permits.csv") and p.column == "max_t_per_yr"]
     assert problems and problems[0].row == 2 and text in str(problems[0]), str(caught.value)
+
+
+def test_permit_opportunities_keep_the_processors_in_the_relaxed_solve() -> None:
+    """The digester chain of tests/test_processors.py with its only waste arc (food waste → digester) screened
+    for want of a permit. Strict, by hand: the digester runs on virgin substrate (8/t) while its digestate
+    serves the farm: 5 + 8 + 0.9·(2 − 30) = −12.2 per unit up to 80 t of digestate, z = 80/0.9; the waste is
+    incinerated (5000): 5000 + 13·80/0.9 + 2·80 = 6315.56. Relaxed (the arc back): 1160 (test_processors).
+    Before, the relaxed solve rebuilt the candidates without their processors and priced something else."""
+    from symbiosis.network.permits import opportunities
+    from tests.test_processors import digester
+
+    full = digester()
+    screened = full.arcs.iloc[[0]].reset_index(drop=True)
+    strict = replace(full, arcs=full.arcs.iloc[[1]].reset_index(drop=True), permit_screened=screened)
+    solution = solve_exchange(strict, carbon_price=0.0)
+    assert solution.objective == pytest.approx(5000 + 13 * 80 / 0.9 + 160, rel=1e-9)
+    table = opportunities(strict, solution, lambda c: solve_exchange(c, carbon_price=0.0))
+    assert len(table) == 1 and table.at[0, "amount_t_per_yr"] == pytest.approx(100.0)
+    assert table.at[0, "gain_total"] == pytest.approx(5000 + 13 * 80 / 0.9 + 160 - 1160, rel=1e-9)
+    assert table.at[0, "gain_stream"] == pytest.approx(table.at[0, "gain_total"], rel=1e-12)
