@@ -175,11 +175,11 @@ def apply_energy(region: Region, cands: Candidates, pump: HeatPump | None = None
 
     Returns ``cands`` unchanged (same tables) when it has no energy supply or demand, so that mass-only
     regions pay nothing."""
+    pump = pump if pump is not None else region_pump(region)
     sup, dem, arcs = cands.supplies, cands.demands, cands.arcs
     s_energy, d_energy = is_energy(sup), is_energy(dem)
     if not s_energy.any() and not d_energy.any():
         return cands
-    pump = pump if pump is not None else region_pump(region)
     arcs = arcs.copy()
     s = arcs["s"].to_numpy(np.int64)
     d = arcs["d"].to_numpy(np.int64)
