@@ -109,6 +109,13 @@ class ExchangeArrays:
     in_rows: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     in_p: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     in_per_unit: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    # Permitted tonnages (symbiosis.network.permits.limit_rows): one row per (facility, EWC code) with a
+    # tonnage and an arc, over the arcs of streams needing that permit into that facility, t/yr received.
+    permit: RowBlock = field(
+        default_factory=lambda: RowBlock(np.zeros(1, np.int64), np.zeros(0, np.int64), np.zeros(0)))
+    permit_limit: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    permit_facility: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=object))
+    permit_code: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=object))
     # Intake limits (symbiosis.network.intake), in t/yr received: per demand (NaN = none) with the demands
     # that get a row, and per facility as rows over the arcs into its demands.
     intake_limit: np.ndarray = field(default_factory=lambda: np.zeros(0))
@@ -123,13 +130,6 @@ class ExchangeArrays:
     fixed_cost: np.ndarray | None = None
     min_flow: np.ndarray | None = None
     link_bound: np.ndarray | None = None
-    # Permitted tonnages (symbiosis.network.permits.limit_rows): one row per (facility, EWC code) with a
-    # tonnage and an arc, over the arcs of streams needing that permit into that facility, t/yr received.
-    permit: RowBlock = field(
-        default_factory=lambda: RowBlock(np.zeros(1, np.int64), np.zeros(0, np.int64), np.zeros(0)))
-    permit_limit: np.ndarray = field(default_factory=lambda: np.zeros(0))
-    permit_facility: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=object))
-    permit_code: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=object))
 
     def cost_vector(self) -> np.ndarray:
         """Money per unit of each column, in column order x, w, y (then z, with processors)."""

@@ -84,13 +84,13 @@ class Solution:
     parameters: dict[str, Any] = field(default_factory=dict)
     #: Processors' activities (aligned with ``candidates.processors``; empty without processors).
     z: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    #: Value of one more permitted tonne (≥ 0; > 0 = binding), per row of ExchangeArrays.permit (facility
+    #: ExchangeArrays.permit_facility[k], EWC code ExchangeArrays.permit_code[k]).
+    permit_dual: np.ndarray = field(default_factory=lambda: np.zeros(0))
     # Value of one more tonne of intake capacity (≥ 0; > 0 = binding): per demand (0 where no row) and per
     # row of ExchangeArrays.facility_intake (facility ExchangeArrays.facility_intake_ids[k]).
     intake_dual: np.ndarray = field(default_factory=lambda: np.zeros(0))
     facility_intake_dual: np.ndarray = field(default_factory=lambda: np.zeros(0))
-    #: Value of one more permitted tonne (≥ 0; > 0 = binding), per row of ExchangeArrays.permit (facility
-    #: ExchangeArrays.permit_facility[k], EWC code ExchangeArrays.permit_code[k]).
-    permit_dual: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
 
 @functools.cache
@@ -110,9 +110,9 @@ class _Handover:
     share_rows: np.ndarray
     quality_rows: np.ndarray
     co2e_cap_row: int = -1
+    permit_rows: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     intake_rows: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     facility_intake_rows: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
-    permit_rows: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
 
 
 class ExchangeModel:
@@ -282,7 +282,7 @@ class ExchangeModel:
                                   "exchange model (a variable appears in no row)")
         # Row bookkeeping: which HiGHS row holds each Pyomo constraint (rows with no terms are skipped).
         families = {"supply_balance": 0, "demand_balance": 1, "share_limit": 2, "quality_limit": 3,
-                    "co2e_cap": 4, "intake_limit": 5, "facility_intake": 6, "permit_limit": 7}
+                    "co2e_cap": 4, "intake_limit": 5, "facility_intake": 6}
         arrays = self.arrays
         rows = _Handover(
             supply_rows=np.full(arrays.n_supplies, -1, np.int64),
@@ -291,10 +291,13 @@ class ExchangeModel:
             quality_rows=np.full(arrays.quality.n_rows, -1, np.int64),
             intake_rows=np.full(arrays.n_demands, -1, np.int64),
             facility_intake_rows=np.full(arrays.facility_intake.n_rows, -1, np.int64),
-            permit_rows=np.full(arrays.permit.n_rows, -1, np.int64),
         )
         targets = [rows.supply_rows, rows.demand_rows, rows.share_rows, rows.quality_rows, np.zeros(0),
-                   rows.intake_rows, rows.facility_intake_rows, rows.permit_rows]
+                   rows.intake_rows, rows.facility_intake_rows]
+        # Permitted tonnages (add_permit_limits): their family number is the next free position of targets.
+        rows.permit_rows = np.full(arrays.permit.n_rows, -1, np.int64)
+        families["permit_limit"] = len(targets)
+        targets.append(rows.permit_rows)
         n_row = len(info.rows)
         row_lower = np.full(n_row, -INF)
         row_upper = np.full(n_row, INF)
@@ -376,9 +379,9 @@ class ExchangeModel:
             else math.nan
         solution = self._solution(x, w, y, supply_dual, demand_dual, share_dual, quality_dual, cap_dual,
                                   objective=result.objective, termination=termination, z=z)
+        solution.permit_dual = pick(rows.permit_rows, -1.0)
         solution.intake_dual = pick(rows.intake_rows, -1.0)
         solution.facility_intake_dual = pick(rows.facility_intake_rows, -1.0)
-        solution.permit_dual = pick(rows.permit_rows, -1.0)
         return solution
 
     def _failure_message(self, status: Any, termination: str) -> str:

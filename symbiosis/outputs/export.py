@@ -264,6 +264,12 @@ def write_results(results: Any, out_dir: str | os.PathLike[str], *, public: bool
         frame = getattr(view, name, None)
         if frame is not None and len(frame):
             tables[name] = frame
+    limits = getattr(results, "permit_limits", None)
+    if limits is not None and len(limits):
+        if public:  # a confidential facility's permits are not for publication
+            hidden = set(results.facilities.loc[confidential_mask(results.facilities), "facility_id"])
+            limits = limits[~limits["facility_id"].isin(hidden)]
+        tables["permit_limits"] = limits
     opportunities = getattr(results, "permit_opportunities", None)
     if opportunities is not None and len(opportunities):
         if public:  # a confidential facility's permit gap is not for publication
@@ -271,12 +277,6 @@ def write_results(results: Any, out_dir: str | os.PathLike[str], *, public: bool
             opportunities = opportunities[~opportunities["supply_facility"].isin(hidden)
                                           & ~opportunities["demand_facility"].isin(hidden)]
         tables["permit_opportunities"] = opportunities
-    limits = getattr(results, "permit_limits", None)
-    if limits is not None and len(limits):
-        if public:  # a confidential facility's permits are not for publication
-            hidden = set(results.facilities.loc[confidential_mask(results.facilities), "facility_id"])
-            limits = limits[~limits["facility_id"].isin(hidden)]
-        tables["permit_limits"] = limits
     for name, frame in tables.items():
         written[f"{name}.csv"] = write_atomic(out / f"{name}.csv", _csv_writer(frame))
 
