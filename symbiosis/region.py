@@ -33,17 +33,6 @@ class Defaults(BaseModel):
     balance_tolerance: float = Field(0.05, gt=0, lt=1)
 
 
-class ReferenceOverrides(BaseModel):
-    """Region tables that add to, or override, the shipped reference tables (paths relative to the region)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    materials: str | None = None
-    substitutions: str | None = None
-    fates: str | None = None
-    emission_factors: str | None = None
-
-
 class HeatPumpSettings(BaseModel):
     """The heat pump a receiver may use to lift a too-cold heat supply (symbiosis.energy.heat.HeatPump), with
     the shipped estimates as defaults (data/SOURCES.md): COP = ``carnot_fraction`` × the Carnot COP of the lift,
@@ -61,6 +50,17 @@ class HeatPumpSettings(BaseModel):
         return HeatPump(**self.model_dump())
 
 
+class ReferenceOverrides(BaseModel):
+    """Region tables that add to, or override, the shipped reference tables (paths relative to the region)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    materials: str | None = None
+    substitutions: str | None = None
+    fates: str | None = None
+    emission_factors: str | None = None
+
+
 class RegionSettings(BaseModel):
     """The content of ``region.yaml``."""
 
@@ -74,9 +74,9 @@ class RegionSettings(BaseModel):
     defaults: Defaults = Field(default_factory=lambda: Defaults.model_validate({}))
     reference: ReferenceOverrides = Field(default_factory=lambda: ReferenceOverrides.model_validate({}))
     sources: dict[str, str] = Field(default_factory=dict)
+    heat_pump: HeatPumpSettings = Field(default_factory=lambda: HeatPumpSettings.model_validate({}))
     permits_required_for: Literal["hazardous", "all_waste", "none"] = Field(
         "hazardous", description="which waste streams need a receiver's permit listing their EWC code")
-    heat_pump: HeatPumpSettings = Field(default_factory=lambda: HeatPumpSettings.model_validate({}))
 
 
 FACILITY_COLUMNS = [

@@ -69,11 +69,11 @@ class Results:
     #: (symbiosis.network.substances; columns in docs/architecture.md).
     substances: pd.DataFrame = field(default_factory=pd.DataFrame)
     substance_warnings: pd.DataFrame = field(default_factory=pd.DataFrame)
-    #: Exchanges a permit change would allow, and their worth (symbiosis.network.permits.opportunities).
-    permit_opportunities: pd.DataFrame = field(default_factory=pd.DataFrame)
     #: Permitted tonnages per (facility, EWC code), what the optimum uses of each and its dual
     #: (``permit_table``; empty without tonnages).
     permit_limits: pd.DataFrame = field(default_factory=pd.DataFrame)
+    #: Exchanges a permit change would allow, and their worth (symbiosis.network.permits.opportunities).
+    permit_opportunities: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
 # --- the post-solve check ------------------------------------------------------------------------------

@@ -294,11 +294,11 @@ class ExchangeModel:
         )
         targets = [rows.supply_rows, rows.demand_rows, rows.share_rows, rows.quality_rows, np.zeros(0),
                    rows.intake_rows, rows.facility_intake_rows]
+        n_row = len(info.rows)
         # Permitted tonnages (add_permit_limits): their family number is the next free position of targets.
         rows.permit_rows = np.full(arrays.permit.n_rows, -1, np.int64)
         families["permit_limit"] = len(targets)
         targets.append(rows.permit_rows)
-        n_row = len(info.rows)
         row_lower = np.full(n_row, -INF)
         row_upper = np.full(n_row, INF)
         rhs = np.asarray(info.rhs, dtype=float)
