@@ -235,3 +235,16 @@ def test_permit_opportunities_keep_the_processors_in_the_relaxed_solve() -> None
     assert len(table) == 1 and table.at[0, "amount_t_per_yr"] == pytest.approx(100.0)
     assert table.at[0, "gain_total"] == pytest.approx(5000 + 13 * 80 / 0.9 + 160 - 1160, rel=1e-9)
     assert table.at[0, "gain_stream"] == pytest.approx(table.at[0, "gain_total"], rel=1e-12)
+
+
+def test_the_mip_link_bound_takes_the_permitted_tonnage(tmp_path: Path) -> None:
+    """u_a = min(supply, need, share cap, capacity, intake, permit): without the permit it would be each ash's
+    own tonnage (200 and 250 t, the kiln's 3000 t share cap being larger); with 300 t permitted, the second
+    stays 250 and the first 200 (both below 300). At 150 t permitted both links are bounded by 150."""
+    from symbiosis.candidates import candidates
+    from symbiosis.energy.mip import link_bounds
+
+    for tonnage, expected in (("300", [200.0, 250.0]), ("150", [150.0, 150.0])):
+        cands = candidates(load_region(_region(tmp_path / tonnage, f"kiln,100116,{tonnage},\n")))
+        arrays = exchange_arrays(cands)
+        assert link_bounds(arrays, np.arange(arrays.n_arcs)).tolist() == pytest.approx(expected)
