@@ -47,7 +47,7 @@ DIVERTED_FATE_KINDS = ("landfill", "incineration")
 REASONS = (
     "fully_exchanged", "no_compatible_demand", "beyond_distance", "quality_screen", "not_economic",
     "arc_capacity_binding", "receiver_amount_exhausted", "receiver_share_exhausted", "quality_limit_binding",
-    "intake_full", "no_permit", "permit_full",
+    "intake_full", "no_permit", "permit_full", "too_cold", "too_far_for_steam", "connection_not_built",
 )
 
 
