@@ -589,5 +589,12 @@ def init(folder: Annotated[Path, typer.Argument(help="Folder for the new region 
     console.print(f"next: replace the example rows, then run `symbiosis check {folder}`", highlight=False)
 
 
+# The custody ledger (docs/custody.md): `symbiosis ledger init|book|close|statement|verify|export`. Its module
+# imports only typer at the top; SQLAlchemy is loaded by the commands themselves.
+from symbiosis.ledger.cli import ledger_app  # noqa: E402
+
+app.add_typer(ledger_app, name="ledger")
+
+
 if __name__ == "__main__":  # pragma: no cover
     app()

@@ -522,3 +522,36 @@ def replay(rows: list[dict[str, Any]]) -> tuple[int, str] | None:
         row = twice.iloc[0]
         return int(row["seq"]), f"entry #{int(row['seq'])} uses declaration {row['declaration_id']!r} a second time"
     return None
+
+
+def model_factor(model_id: str, input_material: str, output_material: str) -> Decimal:
+    """A conversion factor from a process model (models/*.yaml): tonnes of ``output_material`` made per tonne
+    of ``input_material`` taken in, per unit of activity, rounded down to six decimals. Both flows must be in
+    tonnes; a factor above 1 is refused (a process cannot make certified mass)."""
+    from symbiosis.errors import Problems
+    from symbiosis.process_models import load_process_models
+
+    problems = Problems()
+    models = load_process_models(problems)
+    model = models.get(model_id)
+    if model is None:
+        raise Refused(f"no process model {model_id!r} (known: {', '.join(sorted(models))})")
+
+    def amount(direction: str, material: str) -> Decimal:
+        flows = [f for f in model.flows if f.direction == direction and f.material == material]
+        if not flows:
+            names = sorted({f.material for f in model.flows if f.direction == direction})
+            raise Refused(f"process model {model_id!r} has no {direction}put {material!r} (its {direction}puts: "
+                          f"{', '.join(names)})")
+        if any(f.unit != "t" for f in flows):
+            raise Refused(f"process model {model_id!r}: {material!r} is not in tonnes, so no mass factor follows")
+        return Decimal(str(sum(f.amount for f in flows)))
+
+    taken, made = amount("in", input_material), amount("out", output_material)
+    if taken == 0:
+        raise Refused(f"process model {model_id!r} takes in no {input_material!r}")
+    factor = (made / taken).quantize(Decimal("0.000001"), rounding=ROUND_FLOOR)
+    if not 0 < factor <= 1:
+        raise Refused(f"process model {model_id!r} makes {factor} t of {output_material!r} per t of "
+                      f"{input_material!r}: a conversion factor must be in (0, 1]")
+    return factor
