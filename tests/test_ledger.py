@@ -231,3 +231,40 @@ def test_a_database_that_is_not_a_ledger_is_refused(tmp_path) -> None:  # type: 
     sqlite3.connect(path).execute("CREATE TABLE t (x)").connection.commit()
     with pytest.raises(LedgerError, match="is not a ledger.*symbiosis ledger init"):
         Ledger(str(path))
+
+
+def test_the_worked_example_of_docs_custody_md(ledger_db: str) -> None:
+    """Every figure of the worked example in docs/custody.md: entry numbers, balances, the closing statement."""
+    from symbiosis.ledger.statement import statement
+
+    with Ledger(ledger_db) as ledger:
+        worked_example(ledger)  # entries 1-8
+        unchanged(ledger, Claim("biorefinery", "HVO", S, "SD-2026-0009", "40", "2026-03-10", certified_t="20"),
+                  "exceeds the credit available, 10 t")
+        (claim,) = ledger.book(Claim("blender", "HVO", S, "SD-B-0001", "1000", "2026-03-20", certified_t="180"))
+        assert claim.seq == 9
+        (reversal,) = ledger.book(Reversal(9, "invoice 7781 was for 170 t", date="2026-03-21"))
+        assert reversal.seq == 10
+        (second,) = ledger.book(Claim("blender", "HVO", S, "SD-B-0002", "1000", "2026-03-21", certified_t="170"))
+        assert second.seq == 11
+        closing = ledger.book(Close("biorefinery", S, "2026-03-31", as_of="2026-04-01"))
+        assert [(e.seq, e.kind, e.material_group, e.certified_kg / 1000) for e in closing] == [
+            (12, "carry_out", "HVO", -10), (13, "carry_in", "HVO", 10), (14, "carry_out", "UCO", -50),
+            (15, "carry_in", "UCO", 50), (16, "close", None, 0)]
+        s = statement(ledger, "biorefinery", S, "2026-02-01").summary.set_index("material_group")
+        assert s.loc["UCO"].to_dict() == {
+            "opening_t": 0, "received_t": 500, "transferred_in_t": 0, "converted_in_t": 0, "converted_out_t": 450,
+            "passed_on_t": 0, "claimed_t": 0, "corrections_t": 0, "carried_over_t": 50, "forfeited_t": 0,
+            "closing_t": 0}
+        assert s.loc["HVO"].to_dict() == {
+            "opening_t": 0, "received_t": 0, "transferred_in_t": 0, "converted_in_t": 360, "converted_out_t": 0,
+            "passed_on_t": 200, "claimed_t": 150, "corrections_t": 0, "carried_over_t": 10, "forfeited_t": 0,
+            "closing_t": 0}
+        b = statement(ledger, "blender", S, "2026-02-01").summary.set_index("material_group")
+        assert b.loc["HVO"].to_dict() == {
+            "opening_t": 0, "received_t": 0, "transferred_in_t": 200, "converted_in_t": 0, "converted_out_t": 0,
+            "passed_on_t": 0, "claimed_t": 350, "corrections_t": 180, "carried_over_t": 0, "forfeited_t": 0,
+            "closing_t": 30}
+        q2 = statement(ledger, "biorefinery", S, "2026-04-01").summary.set_index("material_group")
+        assert q2["opening_t"].to_dict() == {"HVO": 10, "UCO": 50}
+        assert ledger.verify().ok
