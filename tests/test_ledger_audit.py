@@ -148,3 +148,23 @@ def _rehash_all(db: str) -> None:
             previous = record["hash"]
         connection.execute(text("UPDATE ledger_head SET last_hash = :h"), {"h": previous})
     engine.dispose()
+
+
+def test_bytes_edited_in_the_sqlite_file_are_caught(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """An edit of the file itself, not through SQLite: a supplier's name overwritten byte for byte."""
+    from symbiosis.ledger import init_ledger
+
+    db = str(tmp_path / "ledger.sqlite")
+    init_ledger(db)
+    with Ledger(db) as ledger:
+        ledger.book(SchemeRule(S, 3, "all", date="2026-01-01"))
+        ledger.book(Receipt("A", "UCO", S, "D1", "100", "2026-01-02", certificate_id="C1",
+                            supplier="Collector-AAAA", certified_t="60"))
+        ledger.book(Claim("A", "UCO", S, "K1", "40", "2026-01-06", certified_t="30"))
+    raw = (tmp_path / "ledger.sqlite").read_bytes()
+    assert raw.count(b"Collector-AAAA") == 1
+    (tmp_path / "ledger.sqlite").write_bytes(raw.replace(b"Collector-AAAA", b"Collector-BBBB"))
+    with Ledger(db) as ledger:
+        assert set(ledger.entries()["supplier"].dropna()) == {"Collector-BBBB"}  # SQLite reads the forged file
+    seq, problem = verdict(db)
+    assert seq == 2 and "changed after it was booked" in problem
