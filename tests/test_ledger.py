@@ -268,3 +268,24 @@ def test_the_worked_example_of_docs_custody_md(ledger_db: str) -> None:
         q2 = statement(ledger, "biorefinery", S, "2026-04-01").summary.set_index("material_group")
         assert q2["opening_t"].to_dict() == {"HVO": 10, "UCO": 50}
         assert ledger.verify().ok
+
+
+def test_migrations_go_down_to_nothing_and_up_again(ledger_db: str) -> None:
+    from sqlalchemy import inspect
+
+    from symbiosis.ledger.db import make_engine, migrate
+
+    with Ledger(ledger_db) as ledger:
+        ledger.book(SchemeRule(S, 3, "all", date="2026-01-01"))
+    migrate(ledger_db, "base")
+    engine = make_engine(ledger_db)
+    try:
+        assert not {"ledger_entries", "ledger_head"} & set(inspect(engine).get_table_names())
+    finally:
+        engine.dispose()
+    with pytest.raises(LedgerError, match="is not a ledger"):
+        Ledger(ledger_db)
+    init_ledger(ledger_db)
+    with Ledger(ledger_db) as ledger:
+        result = ledger.verify()
+        assert result.ok and result.entries == 0

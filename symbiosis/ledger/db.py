@@ -81,9 +81,9 @@ def make_engine(db: str | os.PathLike[str] | None) -> Engine:
     return create_engine(url, pool_pre_ping=True)
 
 
-def init_ledger(db: str | os.PathLike[str] | None) -> str:
-    """Create the ledger's tables (or bring an older ledger up to date) with the packaged Alembic
-    migrations; returns the URL (password hidden). Safe to run twice."""
+def migrate(db: str | os.PathLike[str] | None, revision: str = "head") -> str:
+    """Run the packaged Alembic migrations up to ``revision`` ("head" or a revision id), or down to "base"
+    (every ledger table dropped); returns the URL (password hidden)."""
     from alembic import command
     from alembic.config import Config
 
@@ -93,7 +93,10 @@ def init_ledger(db: str | os.PathLike[str] | None) -> str:
     try:
         with engine.begin() as connection:
             config.attributes["connection"] = connection
-            command.upgrade(config, "head")
+            if revision == "base":
+                command.downgrade(config, revision)
+            else:
+                command.upgrade(config, revision)
     except OperationalError as exc:
         raise LedgerError(f"cannot create the ledger in {engine.url.render_as_string(hide_password=True)}: "
                           f"{exc.orig}") from None
@@ -102,17 +105,30 @@ def init_ledger(db: str | os.PathLike[str] | None) -> str:
     return engine.url.render_as_string(hide_password=True)
 
 
-def check_revision(engine: Engine) -> None:
-    """Refuse a database that is not a ledger, or one at another schema revision."""
+def init_ledger(db: str | os.PathLike[str] | None) -> str:
+    """Create the ledger's tables (or bring an older ledger up to date) with the packaged Alembic
+    migrations; returns the URL (password hidden). Safe to run twice."""
+    return migrate(db, "head")
+
+
+def check_revision_text(engine: Engine) -> str | None:
+    """The database's schema revision, or None for an empty database."""
     from alembic.runtime.migration import MigrationContext
 
-    where = engine.url.render_as_string(hide_password=True)
     try:
         with engine.connect() as connection:
             revision = MigrationContext.configure(connection).get_current_revision()
             connection.rollback()
     except OperationalError as exc:
-        raise LedgerError(f"cannot open the ledger {where}: {exc.orig}") from None
+        raise LedgerError(f"cannot open the ledger {engine.url.render_as_string(hide_password=True)}: "
+                          f"{exc.orig}") from None
+    return revision
+
+
+def check_revision(engine: Engine) -> None:
+    """Refuse a database that is not a ledger, or one at another schema revision."""
+    where = engine.url.render_as_string(hide_password=True)
+    revision = check_revision_text(engine)
     if revision is None:
         raise LedgerError(f"{where} is not a ledger (no schema revision): create one with "
                           f"`symbiosis ledger init --db {where}`")

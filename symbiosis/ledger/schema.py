@@ -53,6 +53,9 @@ class Entry(Base):
     __table_args__ = (
         Index("ix_ledger_entries_account", "site", "scheme", "period_start", "material_group"),
         Index("ix_ledger_entries_declaration", "declaration_id"),
+        Index("ix_ledger_entries_kind", "kind", "scheme"),
+        Index("ix_ledger_entries_reverses", "reverses"),
+        Index("ix_ledger_entries_pair", "pair"),
     )
 
 

@@ -50,6 +50,9 @@ def upgrade() -> None:
     op.create_index("ix_ledger_entries_account", "ledger_entries",
                     ["site", "scheme", "period_start", "material_group"])
     op.create_index("ix_ledger_entries_declaration", "ledger_entries", ["declaration_id"])
+    op.create_index("ix_ledger_entries_kind", "ledger_entries", ["kind", "scheme"])
+    op.create_index("ix_ledger_entries_reverses", "ledger_entries", ["reverses"])
+    op.create_index("ix_ledger_entries_pair", "ledger_entries", ["pair"])
     head = op.create_table(
         "ledger_head",
         sa.Column("id", sa.Integer(), primary_key=True),
@@ -61,6 +64,8 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("ledger_head")
+    for index in ("ix_ledger_entries_pair", "ix_ledger_entries_reverses", "ix_ledger_entries_kind"):
+        op.drop_index(index, table_name="ledger_entries")
     op.drop_index("ix_ledger_entries_declaration", table_name="ledger_entries")
     op.drop_index("ix_ledger_entries_account", table_name="ledger_entries")
     op.drop_table("ledger_entries")
