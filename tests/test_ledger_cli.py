@@ -241,6 +241,19 @@ def test_the_optimum_exchanges_become_transfers(tmp_path: Path) -> None:
             assert received.loc[receiver, "supplier"] == "power"
         sent = entries[entries["kind"] == "transfer_out"]
         assert sent["certified_t"].sum() == -received["certified_t"].sum()
-    # booking the same exchanges again in the same period reuses their declarations: refused whole
+    # each exchange's certified share in the quarter: 2,500 / 5,000 = 0.5; 4,166.666 / 8,333.333 = 0.49999994;
+    # 833.333 / 1,666.666 = 0.5000003; the gypsum transfer reversed: nothing certified moved with it
+    with Ledger(str(db)) as ledger:
+        board_out = int(ledger.entries().query("kind == 'transfer_out' and counterparty == 'board'")["seq"].iloc[0])
+    ok(ledger_cli(db, "book", "reverse", board_out, "--reason", "not delivered"))
+    table_dir = tmp_path / "certified"
+    ok(ledger_cli(db, "exchanges", out / "exchanges.csv", "--scheme", S, "--period", "2026-02-01",
+                  "--out", table_dir))
+    shares = pd.read_csv(table_dir / "certified_exchanges.csv").set_index("demand_facility")
+    assert shares.loc["cement", "certified_share"] == pytest.approx(4166.666 / 8333.333, abs=1e-6)
+    assert shares.loc["far", "certified_share"] == pytest.approx(833.333 / 1666.666, abs=1e-6)
+    assert shares.loc["cement", "certified_t"] == 4166.666
+    assert pd.isna(shares.loc["board", "certified_share"]) and shares.loc["board", "certified_t"] == 0
+    # booking the same exchanges again in the same period reuses their (live) declarations: refused whole
     refused(ledger_cli(db, "book-exchanges", out / "exchanges.csv", "--scheme", S, "--date", "2026-01-15",
                        "--certified-share", "0.5"), "a declaration is consumed once")

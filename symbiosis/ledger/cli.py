@@ -212,6 +212,37 @@ def book_exchanges(exchanges: Annotated[Path, typer.Argument(help="exchanges.csv
     console.print(f"booked {len(rows)} exchanges as transfers ({n} entries)", markup=False, highlight=False)
 
 
+@ledger_app.command("exchanges")
+def exchanges_command(exchanges: Annotated[Path, typer.Argument(help="exchanges.csv of `symbiosis optimise "
+                                                                "--private`")],
+                      scheme: Scheme, period: Period, out: Out = Path("certified-exchanges"),
+                      db: Db = None) -> None:
+    """Each exchange of a run with the certified tonnes and share that moved with it in one period
+    (certified_exchanges.csv)."""
+    import pandas as pd
+
+    from symbiosis.ledger.statement import certified_exchanges
+    from symbiosis.outputs.export import write_csv
+
+    try:
+        table = pd.read_csv(exchanges, dtype={"supply_facility": str, "demand_facility": str, "material": str})
+    except (OSError, ValueError) as exc:
+        _fail(exc)
+    missing = [c for c in ("supply_facility", "demand_facility", "material") if c not in table.columns]
+    if missing:
+        from symbiosis.errors import InputError, Problem
+
+        _fail(InputError([Problem(exchanges.name, "not an exchanges.csv of `symbiosis optimise`", row=1,
+                                  column=", ".join(missing), expected="supply_facility, demand_facility, material")]))
+
+    def write(folder: Path) -> Any:
+        with _open(db) as ledger:
+            frame = certified_exchanges(ledger, table, scheme, period)
+        return {"certified_exchanges.csv": write_csv(folder / "certified_exchanges.csv", frame)}
+
+    _write(out, write)
+
+
 @ledger_app.command("close")
 def close_command(site: Site, scheme: Scheme, period: Period,
                   as_of: Annotated[str | None, typer.Option("--as-of", help="Closing date (default today)")] = None,

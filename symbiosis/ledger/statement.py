@@ -164,3 +164,25 @@ def write_audit_export(ledger: Ledger, site: str, scheme: str, period: Any, fold
              "exported_at": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")}
     written["chain.json"] = write_text_atomic(folder / "chain.json", json.dumps(chain, indent=2) + "\n")
     return written
+
+
+def certified_exchanges(ledger: Ledger, exchanges: pd.DataFrame, scheme: str, period: Any) -> pd.DataFrame:
+    """Each exchange of an optimise run with the certified content that moved with it in one balancing
+    period: ``exchanges`` (``supply_facility, demand_facility, material`` and whatever else) gains
+    ``shipped_t`` and ``certified_t`` (the live transfers booked in the period from the supplying to the
+    receiving site in that material group, reversed ones left out) and ``certified_share`` (certified /
+    shipped; empty where nothing was booked)."""
+    months = ledger.scheme_months(scheme)
+    start = period_of(parse_date(period, "period"), months).isoformat()
+    entries = ledger.entries(scheme=scheme, period_start=start)
+    reversed_seqs = set(entries["reverses"].dropna().astype(int))
+    sent = entries[(entries["kind"] == "transfer_out") & ~entries["seq"].isin(reversed_seqs)]
+    totals = (sent.assign(certified=-sent["certified_t"].astype(float), shipped=sent["quantity_t"].astype(float))
+              .groupby(["site", "counterparty", "material_group"])[["shipped", "certified"]].sum())
+    keys = list(zip(exchanges["supply_facility"], exchanges["demand_facility"], exchanges["material"], strict=True))
+    out = exchanges.copy()
+    out["shipped_t"] = [float(totals["shipped"].get(k, 0.0)) for k in keys]
+    out["certified_t"] = [float(totals["certified"].get(k, 0.0)) for k in keys]
+    shipped = out["shipped_t"].where(out["shipped_t"] > 0)
+    out["certified_share"] = (out["certified_t"] / shipped).round(6)
+    return out
