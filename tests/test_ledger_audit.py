@@ -95,6 +95,25 @@ def test_verify_names_the_first_bad_entry(ledger_db: str, edit: str) -> None:
     assert words in problem
 
 
+def test_an_entry_appended_with_sql_is_caught(ledger_db: str) -> None:
+    """A forged claim appended after entry 8 with a correct chain hash, but without the program's lock and
+    head: verify names it."""
+    booked(ledger_db)
+    with Ledger(ledger_db) as ledger:
+        last = ledger.entries().iloc[-1]
+    forged = {"seq": 9, "kind": "claim", "entry_date": "2026-01-07", "period_start": "2026-01-01", "site": "B",
+              "material_group": "HVO", "scheme": S, "certificate_id": None, "supplier": None, "counterparty": None,
+              "declaration_id": "K-forged", "quantity_kg": 10000, "certified_kg": -10000, "factor": None,
+              "period_months": None, "carry_over": None, "reverses": None, "pair": None, "batch": "forged",
+              "clerk": None, "note": None, "booked_at": "2026-01-07T00:00:00+00:00", "prev_hash": last["hash"]}
+    forged["hash"] = entry_hash(forged)
+    columns = ", ".join(forged)
+    tamper(ledger_db, f"INSERT INTO ledger_entries ({columns}) VALUES ({', '.join(':' + c for c in forged)})",
+           params=forged)
+    seq, problem = verdict(ledger_db)
+    assert seq == 9 and "added behind the program's back" in problem
+
+
 def test_a_chain_rewritten_whole_is_caught_by_the_recorded_head(ledger_db: str) -> None:
     """Someone who edits entry 2 and recomputes every hash after it, and the head row, leaves a chain that is
     consistent in itself (and here within the rules); the head hash an auditor wrote down from the last

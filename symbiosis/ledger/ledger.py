@@ -481,6 +481,11 @@ class Ledger:
             expected_seq += 1
         if head is None:
             return VerifyResult(False, len(rows), previous, None, "the head row is missing")
+        if int(head[0]) < len(rows):
+            first_added = int(head[0]) + 1
+            return VerifyResult(False, len(rows), previous, first_added,
+                                f"the ledger's head says {head[0]} entries, the table holds {len(rows)}: entries "
+                                f"from #{first_added} on were added behind the program's back")
         if int(head[0]) != len(rows) or head[1] != previous:
             first_missing = len(rows) + 1
             return VerifyResult(False, len(rows), previous, first_missing,
