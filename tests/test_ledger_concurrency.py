@@ -1,5 +1,6 @@
-"""Clerks racing for the same credit, on SQLite and PostgreSQL: N writers, each with its own connection,
-released at once by a barrier. The total claimed equals the credit, never more, and the chain stays whole."""
+"""Clerks racing for the same credit, on SQLite and PostgreSQL: N writers (threads, and processes), each with
+its own connection, released at once by a barrier. The total claimed equals the credit, never more, and the
+chain stays whole."""
 
 from __future__ import annotations
 
@@ -93,4 +94,37 @@ def test_racing_receipts_of_one_declaration_book_it_once(ledger_db: str) -> None
     assert n_booked == 1
     assert all("a declaration is consumed once" in r for r in reasons)
     with Ledger(ledger_db) as ledger:
+        assert ledger.verify().ok
+
+
+def _claim_in_own_process(db: str, declaration: str, barrier: object) -> str:
+    """One clerk in a process of its own (as two `symbiosis ledger book` commands would be)."""
+    with Ledger(db, clerk=declaration) as ledger:
+        barrier.wait(timeout=120)  # type: ignore[attr-defined]
+        try:
+            ledger.book(Claim("A", "HVO", S, declaration, "1", "2026-01-03", certified_t="1"))
+        except Refused as exc:
+            return exc.reason
+    return "booked"
+
+
+def test_racing_processes_never_overspend_the_credit(ledger_db: str) -> None:
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    with Ledger(ledger_db) as ledger:
+        ledger.book(SchemeRule(S, 3, "all", date="2026-01-01"))
+        ledger.book(Receipt("A", "HVO", S, "IN-1", "10", "2026-01-02", certificate_id="C", supplier="X",
+                            certified_t="3"))
+    n = 6
+    context = multiprocessing.get_context("fork")  # no engine is open in this process when it forks
+    with context.Manager() as manager:
+        barrier = manager.Barrier(n)
+        with ProcessPoolExecutor(max_workers=n, mp_context=context) as pool:
+            outcomes = list(pool.map(_claim_in_own_process, [ledger_db] * n, [f"P-{i}" for i in range(n)],
+                                     [barrier] * n, timeout=300))
+    assert outcomes.count("booked") == 3, outcomes
+    assert all("exceeds the credit available, 0 t" in o for o in outcomes if o != "booked")
+    with Ledger(ledger_db) as ledger:
+        assert ledger.balance_t("A", "HVO", S, "2026-01-03") == 0
         assert ledger.verify().ok
