@@ -51,8 +51,8 @@ def ledger_url(db: str | os.PathLike[str] | None) -> str:
     except ArgumentError as exc:
         raise LedgerError(f"--db {text!r} is not a database URL ({exc}): give a file path for SQLite or "
                           "postgresql://user@host:port/database") from None
-    if url.drivername in ("postgresql", "postgres"):
-        url = url.set(drivername="postgresql+psycopg")
+    if url.drivername.split("+")[0] in ("postgresql", "postgres"):
+        url = url.set(drivername="postgresql+psycopg")  # the driver this package depends on, whatever was named
     if url.get_backend_name() not in ("sqlite", "postgresql"):
         raise LedgerError(f"--db {url.render_as_string(hide_password=True)}: the ledger is stored in SQLite or "
                           "PostgreSQL only")
