@@ -289,3 +289,13 @@ def test_migrations_go_down_to_nothing_and_up_again(ledger_db: str) -> None:
     with Ledger(ledger_db) as ledger:
         result = ledger.verify()
         assert result.ok and result.entries == 0
+
+
+def test_database_urls() -> None:
+    from symbiosis.ledger import ledger_url
+
+    assert ledger_url("postgresql://clerk@db.example:5432/ledger") == "postgresql+psycopg://clerk@db.example:5432/ledger"
+    assert ledger_url("postgres+psycopg2://db/ledger") == "postgresql+psycopg://db/ledger"
+    assert ledger_url("some/ledger.sqlite").startswith("sqlite:///") and ledger_url("a.sqlite").endswith("/a.sqlite")
+    with pytest.raises(LedgerError, match="SQLite or PostgreSQL only"):
+        ledger_url("mysql://db/ledger")
