@@ -647,5 +647,12 @@ def uncertainty(path: RegionPath,
         overrides=_overrides(max_distance, circuity, carbon_price, transport_cost))
 
 
+# The custody ledger (docs/custody.md): `symbiosis ledger init|book|close|statement|verify|export`. Its module
+# imports only typer at the top; SQLAlchemy is loaded by the commands themselves.
+from symbiosis.ledger.cli import ledger_app  # noqa: E402
+
+app.add_typer(ledger_app, name="ledger")
+
+
 if __name__ == "__main__":  # pragma: no cover
     app()
