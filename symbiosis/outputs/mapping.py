@@ -850,7 +850,8 @@ def explore(
     from ``canvas_from`` exchanges the lines are drawn on a canvas instead of as SVG paths: measured on a
     generated 10,000-facility region (16,655 exchanges), arrows and SVG made one zoom step take minutes.
     The map opens on the densest cluster of facilities (those within ``cluster_km`` of the facility with
-    most neighbours, :func:`densest_cluster`) when it spans less than a third of the region, with buttons
+    most neighbours, :func:`densest_cluster`) when it spans less than a third of the region and the markers
+    are not clustered, with buttons
     to go back to it or to see the whole region; unclustered facilities are named on the map.
     """
     import folium
@@ -919,12 +920,12 @@ def explore(
         # Open on the densest cluster (the park) when it is much smaller than the region, with buttons for
         # the park and the whole region; otherwise on the whole region.
         whole = _bounds(facilities)
-        park_frame = densest_cluster(facilities, cluster_km)
+        park_frame = densest_cluster(facilities, cluster_km) if not clustered else facilities
         park = _bounds(park_frame)
         span = max(whole[1][0] - whole[0][0], whole[1][1] - whole[0][1])
         park_span = max(park[1][0] - park[0][0], park[1][1] - park[0][1])
         pads = [list(FIT_PADDING_TOP_LEFT), list(FIT_PADDING_BOTTOM_RIGHT)]
-        if len(park_frame) >= 3 and len(park_frame) < len(facilities) and park_span < span / 3:
+        if not clustered and 3 <= len(park_frame) < len(facilities) and park_span < span / 3:
             m.fit_bounds(park, padding_top_left=FIT_PADDING_TOP_LEFT,
                          padding_bottom_right=FIT_PADDING_BOTTOM_RIGHT)
             m.add_child(classes["ViewControl"]([

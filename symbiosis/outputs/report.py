@@ -44,6 +44,7 @@ from symbiosis.outputs.sankey import (
     network_sankey,
     substance_sankey,
 )
+from symbiosis.outputs.story import story
 
 logger = logging.getLogger(__name__)
 
@@ -298,7 +299,9 @@ def _context(results: Any, region: Any, public: bool, map_src: str | None, map_s
     waste_after = _waste_to_fate(view.supplies, "to_fate_t_per_yr")
     n_confidential = int(confidential_mask(results.facilities).sum()) if public else 0
     carbon_priced = float(kpis.get("carbon_price") or 0.0) > 0
+    board = story(results, view, region, public=public, n_permits=len(permits))
     return {
+        "story": board,
         "title": _title(region, parameters) if public else f"{disclosure.PRIVATE_MARK}: {_title(region, parameters)}",
         "generated": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "kpis": kpis,
