@@ -200,9 +200,9 @@ def _element_classes() -> dict[str, type]:
     class FacilityMarkers(RowsElement):
         """Facility markers from a JSON array, added to the parent layer (a group or a cluster).
 
-        With ``labels`` (unclustered maps), every marker whose screen position lies within a marker's width of
-        another is moved onto a small ring around their centre (in pixels, redone at every zoom), so each
-        one can be clicked and opens its own popup; and the facilities are named on the map by labels
+        With ``labels`` (unclustered maps), markers closer on screen than a marker's width push each other
+        apart (pairwise repulsion in pixels, redone at every zoom), so each one can be clicked and opens its
+        own popup; and the facilities are named on the map by labels
         placed greedily, busiest first, beside their marker where they overlap no other label, marker or
         map control (a label that finds no free place is hidden; the tooltip still names the facility)."""
 
@@ -244,26 +244,35 @@ def _element_classes() -> dict[str, type]:
                     return a.l < b.r && b.l < a.r && a.t < b.b && b.t < a.b;
                 }
                 function spread() {
-                    // markers closer than 18 px on screen: spread on a ring of 14 px (at least) around their centre
+                    // markers closer than 18 px on screen push each other apart (a few rounds of pairwise
+                    // repulsion, deterministic), so every marker can be clicked at any zoom
                     var home = markers.map(function (m) { return map.latLngToLayerPoint(m.symHome); });
-                    var done = {};
-                    for (var i = 0; i < markers.length; i++) {
-                        if (done[i]) { continue; }
-                        var group = [i];
-                        for (var j = i + 1; j < markers.length; j++) {
-                            if (!done[j] && home[i].distanceTo(home[j]) < 18) { group.push(j); done[j] = true; }
+                    var pos = home.map(function (p) { return [p.x, p.y]; });
+                    var gap = 18;
+                    for (var round = 0; round < 60; round++) {
+                        var moved = false;
+                        for (var i = 0; i < pos.length; i++) {
+                            for (var j = i + 1; j < pos.length; j++) {
+                                var dx = pos[j][0] - pos[i][0], dy = pos[j][1] - pos[i][1];
+                                var d = Math.sqrt(dx * dx + dy * dy);
+                                if (d >= gap - 0.01) { continue; }
+                                if (d < 1e-6) {  // same place: a direction from their order
+                                    var a = 2.399963 * (j + i * 7);
+                                    dx = Math.cos(a); dy = Math.sin(a); d = 0;
+                                } else { dx /= d; dy /= d; }
+                                var push = (gap - d) / 2 + 0.05;
+                                pos[i][0] -= dx * push; pos[i][1] -= dy * push;
+                                pos[j][0] += dx * push; pos[j][1] += dy * push;
+                                moved = true;
+                            }
                         }
-                        if (group.length === 1) { markers[i].setLatLng(markers[i].symHome); continue; }
-                        var cx = 0, cy = 0;
-                        group.forEach(function (k) { cx += home[k].x; cy += home[k].y; });
-                        cx /= group.length; cy /= group.length;
-                        var radius = Math.max(14, 9 * group.length / Math.PI);
-                        group.forEach(function (k, n) {
-                            var angle = -Math.PI / 2 + 2 * Math.PI * n / group.length;
-                            markers[k].setLatLng(map.layerPointToLatLng(
-                                L.point(cx + radius * Math.cos(angle), cy + radius * Math.sin(angle))));
-                        });
+                        if (!moved) { break; }
                     }
+                    markers.forEach(function (m, k) {
+                        var p = pos[k];
+                        m.setLatLng(Math.abs(p[0] - home[k].x) < 0.5 && Math.abs(p[1] - home[k].y) < 0.5
+                                    ? m.symHome : map.layerPointToLatLng(L.point(p[0], p[1])));
+                    });
                 }
                 function place() {
                     var taken = [];

@@ -98,10 +98,24 @@ def leader_labels(ax: Any, points: list[tuple[float, float, str]], *, fontsize: 
     y0, y1 = ax.get_ylim()
     middle = (x0 + x1) / 2
     height_in = ax.get_position().height * fig.get_size_inches()[1]
-    line = (fontsize * 1.45 / 72) / max(height_in, 1e-6)  # one label height, as a fraction of the axes
+    # A column holds `capacity` labels; a full column hands the points nearest the middle to the other side,
+    # and when both are full the font shrinks until they fit.
+    while True:
+        line = (fontsize * 1.45 / 72) / max(height_in, 1e-6)  # one label height, as a fraction of the axes
+        capacity = max(1, int(0.97 / line))
+        if len(points) <= 2 * capacity or fontsize <= 4:
+            break
+        fontsize *= 0.9
+    by_distance = sorted(points, key=lambda p: p[0])
+    left = [p for p in by_distance if p[0] < middle]
+    right = [p for p in by_distance if p[0] >= middle]
+    while len(left) > capacity:
+        right.insert(0, left.pop())
+    while len(right) > capacity:
+        left.append(right.pop(0))
     texts = []
-    for side in ("left", "right"):
-        column = sorted([p for p in points if (p[0] < middle) == (side == "left")], key=lambda p: -p[1])
+    for side, members in (("left", left), ("right", right)):
+        column = sorted(members, key=lambda p: -p[1])
         if not column:
             continue
         wanted = [(p[1] - y0) / (y1 - y0) for p in column]
