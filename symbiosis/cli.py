@@ -612,5 +612,19 @@ def init(folder: Annotated[Path, typer.Argument(help="Folder for the new region 
     console.print(f"next: replace the example rows, then run `symbiosis check {folder}`", highlight=False)
 
 
+@app.command()
+def pdf(out: Annotated[Path, typer.Argument(help="Output folder of `symbiosis run` (holds report.html)")],
+        to: Annotated[Path | None, typer.Option("--to", help="PDF file (default: <folder>-report.pdf beside it)")]
+        = None) -> None:
+    """Print the report to an A4 PDF with Chromium (every table opened), for a board pack or slides."""
+    from symbiosis.outputs.pdf import report_pdf
+
+    try:
+        written = report_pdf(out, to)
+    except SymbiosisError as exc:
+        _fail(exc)
+    console.print(f"wrote {written}", highlight=False)
+
+
 if __name__ == "__main__":  # pragma: no cover
     app()

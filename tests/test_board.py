@@ -331,3 +331,28 @@ def test_the_report_opens_with_the_story_and_sankeys_that_read(board_site: Path,
             assert not overlapping(figure["labels"]), overlapping(figure["labels"])
         page.locator(".sym-main").first.screenshot(path=str(ARTIFACTS / "board_sankey.png"))
         assert not log.page_errors and not router.unmapped
+
+
+@pytest.mark.browser
+def test_the_report_prints_to_a_pdf_with_the_story_and_every_table(board_site: Path, tmp_path: Path) -> None:
+    from pypdf import PdfReader
+
+    from symbiosis.outputs.pdf import report_pdf
+    from tests.browser_support import OfflineRouter
+
+    run = board_site / "run"
+    router = OfflineRouter(root=run)
+    path = report_pdf(run, tmp_path / "report.pdf", url=f"{LOCAL_ORIGIN}/report.html", route=router)
+    reader = PdfReader(str(path))
+    text = "\n".join(page.extract_text() or "" for page in reader.pages)
+    assert len(reader.pages) >= 3
+    assert "What the network would achieve" in text
+    # the collapsed tables are opened for print: the exchanges table and the balances are in the PDF
+    assert "Shadow price" in text and "Closure error" in text
+    assert not router.unmapped
+
+
+def test_the_pdf_command_says_what_is_missing(tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, ["pdf", str(tmp_path / "nothing")])
+    assert result.exit_code == 1
+    assert "report.html not found" in result.output and "Traceback" not in result.output
