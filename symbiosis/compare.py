@@ -338,7 +338,9 @@ def difference_map(comparison: Comparison, runs: list[ScenarioRun], path: Path) 
         folium.CircleMarker((row.lat, row.lon), radius=4, color="#333", fill=True,
                             tooltip=tooltip(html_text(row.get("name", fid)))).add_to(fmap)
     if len(facilities):
-        fmap.fit_bounds([[facilities.lat.min(), facilities.lon.min()], [facilities.lat.max(), facilities.lon.max()]])
+        from symbiosis.outputs.mapping import fit_to_park
+
+        fit_to_park(fmap, facilities.reset_index())
     folium.LayerControl(collapsed=False).add_to(fmap)
     from symbiosis.outputs.mapping import _CSS
 

@@ -199,7 +199,7 @@ def board_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     result = runner.invoke(app, ["run", str(KALUNDBORG), "--out", str(root / "run")])
     assert result.exit_code == 0, result.output
     result = runner.invoke(app, ["compare", str(REPO / "scenarios" / "baseline.yaml"),
-                                 str(REPO / "scenarios" / "carbon_price_200.yaml"), "--out", str(root / "compare"),
+                                 str(REPO / "scenarios" / "distance_25km.yaml"), "--out", str(root / "compare"),
                                  "--workers", "1"])
     assert result.exit_code == 0, result.output
     return root
@@ -285,6 +285,7 @@ def test_every_legend_entry_has_a_human_name(board_site: Path) -> None:
             if page_name.startswith("compare"):
                 page.wait_for_timeout(400)
                 page.screenshot(path=str(ARTIFACTS / "board_compare_map.png"))
+                assert page.locator("path.sym-diff").count() > 0, "the difference map draws no difference"
                 assert {"exchange added by the scenario", "exchange the scenario drops"} <= set(entries)
             else:
                 assert not any(re.fullmatch(r"\d\d", t) for t in entries)

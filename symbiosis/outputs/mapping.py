@@ -926,27 +926,31 @@ def explore(
     if layer_control if layer_control is not None else created:
         folium.LayerControl(collapsed=False).add_to(m)
     if fit and len(facilities):
-        # Open on the densest cluster (the park) when it is much smaller than the region, with buttons for
-        # the park and the whole region; otherwise on the whole region.
-        whole = _bounds(facilities)
-        park_frame = densest_cluster(facilities, cluster_km) if not clustered else facilities
-        park = _bounds(park_frame)
-        span = max(whole[1][0] - whole[0][0], whole[1][1] - whole[0][1])
-        park_span = max(park[1][0] - park[0][0], park[1][1] - park[0][1])
-        pads = [list(FIT_PADDING_TOP_LEFT), list(FIT_PADDING_BOTTOM_RIGHT)]
-        if not clustered and 3 <= len(park_frame) < len(facilities) and park_span < span / 3:
-            m.fit_bounds(park, padding_top_left=FIT_PADDING_TOP_LEFT,
-                         padding_bottom_right=FIT_PADDING_BOTTOM_RIGHT)
-            m.add_child(classes["ViewControl"]([
-                ["park", f"Densest cluster ({len(park_frame)})",
-                 f"The {len(park_frame)} facilities within {cluster_km:g} km of each other's centre", park, *pads],
-                ["region", f"Whole region ({len(facilities)})", "Every facility and partner", whole, *pads]]))
-        else:
-            m.fit_bounds(whole, padding=(30, 30))
+        fit_to_park(m, facilities, cluster_km=cluster_km, park=not clustered)
     logger.info("map: %d facilities (%s), %d exchanges in %d groups, %d BAU fate circles",
                 len(facilities), "clustered" if clustered else "unclustered", len(exchanges), len(groups),
                 len(fates))
     return m
+
+
+def fit_to_park(m: folium.Map, facilities: pd.DataFrame, *, cluster_km: float = 3.0, park: bool = True) -> bool:
+    """Fit ``m`` to the densest cluster of ``facilities`` (the park) when it spans less than a third of the
+    region, with two buttons (the park, the whole region); otherwise to the whole region. True if on the park."""
+    whole = _bounds(facilities)
+    park_frame = densest_cluster(facilities, cluster_km) if park else facilities
+    park_box = _bounds(park_frame)
+    span = max(whole[1][0] - whole[0][0], whole[1][1] - whole[0][1])
+    park_span = max(park_box[1][0] - park_box[0][0], park_box[1][1] - park_box[0][1])
+    pads = [list(FIT_PADDING_TOP_LEFT), list(FIT_PADDING_BOTTOM_RIGHT)]
+    if park and 3 <= len(park_frame) < len(facilities) and park_span < span / 3:
+        m.fit_bounds(park_box, padding_top_left=FIT_PADDING_TOP_LEFT, padding_bottom_right=FIT_PADDING_BOTTOM_RIGHT)
+        m.add_child(_element_classes()["ViewControl"]([
+            ["park", f"Densest cluster ({len(park_frame)})",
+             f"The {len(park_frame)} facilities within {cluster_km:g} km of each other's centre", park_box, *pads],
+            ["region", f"Whole region ({len(facilities)})", "Every facility and partner", whole, *pads]]))
+        return True
+    m.fit_bounds(whole, padding=(30, 30))
+    return False
 
 
 def _centre(facilities: pd.DataFrame) -> list[float]:
