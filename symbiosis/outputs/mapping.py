@@ -645,7 +645,7 @@ def facility_rows(view: Any, currency: str) -> list[list[Any]]:
     return rows
 
 
-def short_name(name: str, limit: int = 34) -> str:
+def short_name(name: str, limit: int = 40) -> str:
     """A facility's name for a label on the map: up to its first bracket, at most ``limit`` characters."""
     cut = name.split(" (", 1)[0].strip() or name
     return cut if len(cut) <= limit else cut[: limit - 1].rstrip() + "…"
