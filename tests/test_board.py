@@ -357,3 +357,16 @@ def test_the_pdf_command_says_what_is_missing(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["pdf", str(tmp_path / "nothing")])
     assert result.exit_code == 1
     assert "report.html not found" in result.output and "Traceback" not in result.output
+
+
+def test_a_large_region_keeps_the_symbiosis_sankey_small() -> None:
+    from symbiosis.outputs.sankey import symbiosis_sankey
+    from tests.browser_support import synthetic_pipeline_results
+
+    results = synthetic_pipeline_results(600)[0]
+    ids = set(results.exchanges["supply_facility"]) | set(results.exchanges["demand_facility"])
+    assert len(ids) > 40
+    trace = symbiosis_sankey(results, quantity="all").data[0]
+    labels = list(trace.node.label)
+    assert len(labels) == 40 and any(label.endswith("other facilities") for label in labels)
+    assert min(trace.link.value) >= 1.0  # log widths: the smallest stream of each unit is 1

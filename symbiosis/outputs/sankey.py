@@ -366,7 +366,12 @@ def link_widths(values: Any, scale: str = "log") -> list[float]:
     return [float(w) for w in 1.0 + np.log10(safe / smallest)]
 
 
-def symbiosis_sankey(results: Any, *, quantity: str = "all", scale: str = "auto", public: bool = True) -> go.Figure:
+#: Facilities drawn as their own node in ``symbiosis_sankey``; the others share one node.
+MAX_FACILITY_NODES = 40
+
+
+def symbiosis_sankey(results: Any, *, quantity: str = "all", scale: str = "auto", public: bool = True,
+                     max_nodes: int = MAX_FACILITY_NODES) -> go.Figure:
     """The symbiosis itself: one node per facility, one link per pair of facilities and material exchanged, so
     the loops of the network show (A sends steam to B, B sends fuel gas and water back to A).
 
@@ -377,6 +382,8 @@ def symbiosis_sankey(results: Any, *, quantity: str = "all", scale: str = "auto"
     reduce every other exchange to a hairline; ``"linear"`` proportional to the amounts; ``"auto"`` log when
     the largest stream is over 100 times the smallest. The hover gives the true figures either way. Links take
     the colour of their material group, as on the map. An exchange inside one facility is a loop on its node.
+    Above ``max_nodes`` facilities, those that exchange most money (saving) keep their node and the others
+    share one, "N other facilities" (exchanges among them are left out, the subtitle says how many).
     """
     import numpy as np
     import plotly.graph_objects as go
@@ -408,6 +415,21 @@ def symbiosis_sankey(results: Any, *, quantity: str = "all", scale: str = "auto"
     frame = pd.DataFrame({"s": exchanges["supply_facility"].astype(str), "t": exchanges["demand_facility"].astype(str),
                           "material": exchanges["material"].astype(str), "group": groups, "heat": heat,
                           "amount": amount})
+    others_note = ""
+    ids_all = pd.Index(pd.concat([frame["s"], frame["t"]]).unique())
+    if len(ids_all) > max_nodes:
+        weight = exchanges["saving"].astype(float).abs().fillna(0.0).to_numpy() if "saving" in exchanges.columns \
+            else np.ones(len(frame))
+        score = (pd.Series(weight, index=frame.index).groupby(frame["s"]).sum()
+                 .add(pd.Series(weight, index=frame.index).groupby(frame["t"]).sum(), fill_value=0.0))
+        keep_ids = set(score.sort_values(ascending=False, kind="stable").index[: max_nodes - 1])
+        others = f"{len(ids_all) - len(keep_ids)} other facilities"
+        frame = frame.assign(s=frame["s"].where(frame["s"].isin(keep_ids), others),
+                             t=frame["t"].where(frame["t"].isin(keep_ids), others))
+        inner = (frame["s"] == others) & (frame["t"] == others)
+        others_note = f"; {others} share one node ({int(inner.sum())} exchanges among them not drawn)"
+        frame = frame[~inner]
+        names = {**names, others: others}
     grouped = frame.groupby(["s", "t", "material", "group", "heat"], sort=False).agg(
         amount=("amount", lambda a: a.sum(min_count=1))).reset_index()
     ratio = {}
@@ -458,7 +480,8 @@ def symbiosis_sankey(results: Any, *, quantity: str = "all", scale: str = "auto"
             "hover for the true figures" if use_log else "widths proportional to the amounts")
     sinks = len(set(grouped["t"]) - set(grouped["s"]))
     sources = len(set(grouped["s"]) - set(grouped["t"]))
-    fig.update_layout(title={"text": f"{title}<br><sup>one node per facility; {note}</sup>", "font": {"size": 14}},
+    fig.update_layout(title={"text": f"{title}<br><sup>one node per facility{others_note}; {note}</sup>",
+                             "font": {"size": 14}},
                       font={"size": 12}, height=int(min(max(360, 110 + 52 * max(sinks, sources, 1)), 1400)),
                       margin={"l": 10, "r": 10, "t": 64, "b": 10})
     return fig
