@@ -370,3 +370,23 @@ def test_a_large_region_keeps_the_symbiosis_sankey_small() -> None:
     labels = list(trace.node.label)
     assert len(labels) == 40 and any(label.endswith("other facilities") for label in labels)
     assert min(trace.link.value) >= 1.0  # log widths: the smallest stream of each unit is 1
+
+
+@pytest.mark.browser
+def test_no_sankey_of_the_report_has_overlapping_labels(board_site: Path) -> None:
+    with browser_page(board_site / "run", VIEWPORT) as (page, router, log):
+        page.goto(f"{LOCAL_ORIGIN}/report.html", wait_until="load")
+        page.wait_for_function("document.querySelectorAll('.sym-main .sankey-link').length > 0", timeout=30_000)
+        page.locator("#flows-details > summary").click()  # the by-material and balance Sankeys, collapsed at first
+        page.wait_for_timeout(1200)
+        figures = page.evaluate(
+            """() => Array.from(document.querySelectorAll('.sym-sankey')).map(f => ({
+                title: (f.querySelector('.gtitle') || {}).textContent || '',
+                labels: Array.from(f.querySelectorAll('.node-label')).filter(t => t.textContent).map(t => {
+                    const r = t.getBoundingClientRect();
+                    return {text: t.textContent, x: r.x, y: r.y, width: r.width, height: r.height}; })}))""")
+        assert len(figures) >= 8
+        for figure in figures:
+            assert figure["labels"], f"no labels drawn in {figure['title']!r}"
+            assert not overlapping(figure["labels"]), (figure["title"], overlapping(figure["labels"]))
+        assert not log.page_errors

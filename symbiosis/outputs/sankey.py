@@ -73,17 +73,18 @@ def _figure(nodes: list[tuple[str, str]], links: list[tuple[int, int, float, str
         # plotly reads a few HTML tags (<b>, <br>, <a href>) in labels: data text is escaped so it shows as text.
         node={"label": [plotly_text(label) for label, _ in nodes],
               "color": [colour for _, colour in nodes],
-              "pad": 14, "thickness": 16, "line": {"color": "#ffffff", "width": 0.5}},
+              "pad": 19, "thickness": 16, "line": {"color": "#ffffff", "width": 0.5}},
         link={"source": [s for s, _, _, _ in links], "target": [t for _, t, _, _ in links],
               "value": [v for _, _, v, _ in links], "customdata": [h for _, _, _, h in links],
               "color": [_rgba(link_colour(s, t)) for s, t, _, _ in links],
               "hovertemplate": "%{customdata}<br>%{value}<extra></extra>"},
     ))
-    # Tall enough that the labels of the busiest column do not overlap (about 16 px per node).
+    # Tall enough that the labels of the busiest column do not overlap: 19 px of padding between nodes (a
+    # label is about 15 px high) and room for the widths (26 px per node in all).
     sources = {s for s, _, _, _ in links}
     per_column = max(len(sources), len(nodes) - len(sources))
     fig.update_layout(title={"text": title, "font": {"size": 14}}, font={"size": 12},
-                      height=int(min(max(460, 120 + 16 * per_column), 1400)),
+                      height=int(min(max(460, 120 + 26 * per_column), 1600)),
                       margin={"l": 10, "r": 10, "t": 50, "b": 10})
     return fig
 
