@@ -184,11 +184,19 @@ def _element_classes() -> dict[str, type]:
     from branca.element import MacroElement
 
     class RowsElement(MacroElement):  # type: ignore[misc]
-        """An element whose script draws ``rows`` (a JSON array); subclasses give the name and the template."""
+        """An element whose script draws ``rows`` (a JSON array); subclasses give the name and the template.
+
+        Every option the template reads is either in ``required`` (refused here when missing: otherwise Jinja
+        would render it as Undefined and the page would fail at render time, far from the cause) or has a
+        class-level default."""
 
         element_name = "Symbiosis"
+        required: tuple[str, ...] = ()
 
         def __init__(self, rows: list[list[Any]], **options: Any):
+            missing = [name for name in self.required if name not in options]
+            if missing:
+                raise TypeError(f"{type(self).__name__} needs the option(s) {', '.join(missing)}")
             super().__init__()
             self._name = self.element_name
             self.rows = rows
@@ -318,6 +326,8 @@ def _element_classes() -> dict[str, type]:
         """)
 
         element_name = "SymbiosisFacilities"  # options: map_name, labels (bool)
+        required = ("map_name",)
+        labels = False
 
     class ExchangeLines(RowsElement):
         """Exchange lines with midpoint arrowheads (or rings for internal reuse) from a JSON array."""
@@ -372,7 +382,13 @@ def _element_classes() -> dict[str, type]:
             {% endmacro %}
         """)
 
-        element_name = "SymbiosisExchanges"  # options: style, arrows (bool), canvas (bool)
+        element_name = "SymbiosisExchanges"  # options: style, arrows (bool), canvas (bool), amount attribute, unit
+        required = ("style",)
+        arrows = True
+        canvas = False
+        amount_attribute = "data-t-per-yr"
+        unit = "t/yr"
+        extra_class = ""
 
     class FateCircles(RowsElement):
         """Business-as-usual fates as circles from a JSON array."""
