@@ -249,7 +249,10 @@ def _context(results: Any, region: Any, public: bool, map_src: str | None, map_s
     figures = main + figures
     sankeys = []
     for i, (title, fig) in enumerate(figures):
-        sankeys.append({"title": title, "wide": i < len(main) + 2, "main": i < len(main), "html": _markup(fig.to_html(
+        # the substance Sankey runs over up to five columns (sources, processors, users, fates): full width,
+        # or a facility's name in one column runs into the labels of the next
+        wide = i < len(main) + 2 or title == "Substances"
+        sankeys.append({"title": title, "wide": wide, "main": i < len(main), "html": _markup(fig.to_html(
             full_html=False, include_plotlyjs=include_plotlyjs if i == 0 else False,
             config={"displaylogo": False, "responsive": True}, default_width="100%"))})
 

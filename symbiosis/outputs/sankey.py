@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pandas as pd
 
 from symbiosis.outputs.escape import plotly_text
@@ -51,6 +52,44 @@ def _rgba(hex_colour: str, alpha: float = 0.45) -> str:
     return f"rgba({r},{g},{b},{alpha})"
 
 
+#: Longest node label drawn on a figure, in characters (about 200 px at the figures' 12 px font).
+LABEL_CHARS = 32
+
+
+def _short(label: str, limit: int = LABEL_CHARS) -> str:
+    """``label`` cut to ``limit`` characters at a word where it can be, with an ellipsis."""
+    if len(label) <= limit:
+        return label
+    cut = label[: limit - 1]
+    space = cut.rfind(" ")
+    return (cut[:space] if space >= limit // 2 else cut).rstrip(" ,;(") + "…"
+
+
+def _busiest_column(n_nodes: int, edges: list[tuple[int, int]]) -> int:
+    """Most nodes in one column of the drawn Sankey: plotly puts a node one column right of its furthest
+    predecessor (its longest path from a source), and nodes that nothing enters or leaves in the first and
+    the last column. Cycles (which plotly breaks) are cut at the first revisit."""
+    successors: dict[int, list[int]] = {}
+    indegree = [0] * n_nodes
+    for source, target in edges:
+        successors.setdefault(source, []).append(target)
+        indegree[target] += 1
+    depth = [0] * n_nodes
+    order = [n for n in range(n_nodes) if indegree[n] == 0]
+    seen = set(order)
+    while order:
+        node = order.pop()
+        for nxt in successors.get(node, []):
+            if depth[node] + 1 > depth[nxt] and depth[node] + 1 <= n_nodes:
+                depth[nxt] = depth[node] + 1
+                if nxt not in seen or depth[nxt] < n_nodes:
+                    order.append(nxt)
+                    seen.add(nxt)
+    last = max(depth) if depth else 0
+    columns = [last if n not in successors else depth[n] for n in range(n_nodes)]  # sinks to the last column
+    return max(np.bincount(columns)) if columns else 0
+
+
 def _figure(nodes: list[tuple[str, str]], links: list[tuple[int, int, float, str]], title: str, unit: str) -> go.Figure:
     """A Sankey figure from (label, colour) nodes and (source, target, value, hover) links."""
     import plotly.graph_objects as go
@@ -71,7 +110,11 @@ def _figure(nodes: list[tuple[str, str]], links: list[tuple[int, int, float, str
         valueformat=",.0f",
         valuesuffix=f" {unit}",
         # plotly reads a few HTML tags (<b>, <br>, <a href>) in labels: data text is escaped so it shows as text.
-        node={"label": [plotly_text(label) for label, _ in nodes],
+        # Long names are cut on the figure (a label runs into the next column's labels otherwise), whole in
+        # the node's hover.
+        node={"label": [plotly_text(_short(label)) for label, _ in nodes],
+              "customdata": [plotly_text(label) for label, _ in nodes],
+              "hovertemplate": "%{customdata}<br>%{value}<extra></extra>",
               "color": [colour for _, colour in nodes],
               "pad": 19, "thickness": 16, "line": {"color": "#ffffff", "width": 0.5}},
         link={"source": [s for s, _, _, _ in links], "target": [t for _, t, _, _ in links],
@@ -81,8 +124,7 @@ def _figure(nodes: list[tuple[str, str]], links: list[tuple[int, int, float, str
     ))
     # Tall enough that the labels of the busiest column do not overlap: 19 px of padding between nodes (a
     # label is about 15 px high) and room for the widths (26 px per node in all).
-    sources = {s for s, _, _, _ in links}
-    per_column = max(len(sources), len(nodes) - len(sources))
+    per_column = _busiest_column(len(nodes), [(s, t) for s, t, _, _ in links])
     fig.update_layout(title={"text": title, "font": {"size": 14}}, font={"size": 12},
                       height=int(min(max(460, 120 + 26 * per_column), 1600)),
                       margin={"l": 10, "r": 10, "t": 50, "b": 10})
