@@ -133,6 +133,9 @@ def optimise(region: Region, *, method: str = "ipm", strategy: str = "auto", pro
         raise ValueError(f"strategy must be auto, monolithic or column_generation, got {strategy!r}")
     if mode not in ("lp", "mip"):
         raise ValueError(f"mode must be lp or mip, got {mode!r}")
+    if region.time is not None:  # periods or stores: the time-expanded LP (symbiosis/periods/), never colgen
+        return _optimise_periods(region, cands, mode=mode, method=method, threads=threads, weights=weights,
+                                 timings=timings, say=say)
     use_cg = strategy == "column_generation" or (strategy == "auto" and choose_strategy(cands) == "column_generation")
     solve = solve_column_generation if use_cg else solve_exchange
     if mode == "mip":
@@ -153,6 +156,20 @@ def optimise(region: Region, *, method: str = "ipm", strategy: str = "auto", pro
             cands, solution, lambda c: solve_exchange(c, carbon_price=float(cands.parameters["carbon_price"]),  # type: ignore[arg-type]
                                                       weights=weights, method=method, threads=threads))
     timings.record("results", started)
+    check_finite_kpis(results)
+    return results
+
+
+def _optimise_periods(region: Region, cands: Candidates, *, mode: str, method: str, threads: int | None,
+                      weights: Any, timings: Timings, say: Progress) -> Results:
+    from symbiosis.periods.solve import optimise_periods
+
+    if mode != "lp":
+        raise SymbiosisError("the mixed-integer mode (--mip) does not handle periods or stores yet: run the LP")
+    started = time.perf_counter()
+    results = optimise_periods(region, cands, carbon_price=float(cands.parameters["carbon_price"]),
+                               weights=weights, method=method, threads=threads)
+    timings.record("solve", started)
     check_finite_kpis(results)
     return results
 

@@ -71,6 +71,8 @@ class Results:
     substance_warnings: pd.DataFrame = field(default_factory=pd.DataFrame)
     #: Exchanges a permit change would allow, and their worth (symbiosis.network.permits.opportunities).
     permit_opportunities: pd.DataFrame = field(default_factory=pd.DataFrame)
+    #: Per-period tables of a region with periods or stores (symbiosis.periods.solve.PeriodResults), else None.
+    periods: Any = None
 
 
 # --- the post-solve check ------------------------------------------------------------------------------
