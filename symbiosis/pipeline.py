@@ -230,4 +230,9 @@ def _write_outputs(results: Results, region: Region, out_dir: Path, *, self_cont
         say("rendering slide images")
         written["map_png"] = exchange_map_png(results, out_dir / "exchange_map.png", public=public)
         written["kpi_png"] = kpi_bars_png(results, out_dir / "kpis.png")
+        if results.periods is not None:
+            from symbiosis.periods.outputs import periods_png
+
+            written["periods_png"] = periods_png(results, out_dir / "periods.png", public=public,  # type: ignore[assignment]
+                                                 region=region)
     return written

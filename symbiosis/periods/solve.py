@@ -224,8 +224,18 @@ def period_results(ex: Expanded, solution: Solution, arrays: ExchangeArrays, tol
         "period": names, "days": ex.time.periods["days"].to_numpy(float),
         "exchanged_t": by_period(ex.arc_period[a_mass], solution.x[a_mass]) if n_a else np.zeros(periods),
         "exchanged_mwh": by_period(ex.arc_period[~a_mass], solution.x[~a_mass]) if n_a else np.zeros(periods),
+        "supply_t": by_period(ex.supply_period[~s_energy], arrays.supply_amount[~s_energy]),
+        "supply_mwh": by_period(ex.supply_period[s_energy], arrays.supply_amount[s_energy]),
         "to_fate_t": by_period(ex.supply_period[~s_energy], solution.w[~s_energy]),
+        "to_fate_mwh": by_period(ex.supply_period[s_energy], solution.w[s_energy]),
+        "need_t": by_period(ex.demand_period[~d_energy], arrays.demand_amount[~d_energy]),
+        "need_mwh": by_period(ex.demand_period[d_energy], arrays.demand_amount[d_energy]),
+        "delivered_t": by_period(ex.arc_period[a_mass], (arrays.ratio * solution.x)[a_mass]) if n_a
+        else np.zeros(periods),
+        "delivered_mwh": by_period(ex.arc_period[~a_mass], (arrays.ratio * solution.x)[~a_mass]) if n_a
+        else np.zeros(periods),
         "virgin_t": by_period(ex.demand_period[~d_energy], solution.y[~d_energy]),
+        "virgin_mwh": by_period(ex.demand_period[d_energy], solution.y[d_energy]),
         "cost_bau": money(cost, bau), "cost_optimum": money(cost, optimum) + store_cost,
         "storage_cost": store_cost,
         "co2e_bau_t": money(co2e, bau), "co2e_optimum_t": money(co2e, optimum) + store_co2e,
