@@ -66,8 +66,7 @@ def periods_png(results: Any, path: str | os.PathLike[str], *, public: bool = Tr
     if len(stores):
         for store_id, rows in stores.groupby("store_id", sort=False):
             level = rows.set_index("period")["level"].reindex(names).fillna(0.0).to_numpy(float)
-            unit = str(rows["unit"].iat[0])
-            axes[1].plot(position, level, marker="s", label=_plain(f"{store_id} ({unit})"))
+            axes[1].plot(position, level, marker="s", label=_plain(f"{store_id} ({rows['unit'].iat[0]})"))
         axes[1].set_title("Store level at the end of each period")
         axes[1].set_ylabel("t or MWh in stock")
         axes[1].legend(fontsize=7, loc="upper right")

@@ -58,6 +58,8 @@ class PeriodExchangeModel(ExchangeModel):
 
 def _weighted(values: np.ndarray, weights: np.ndarray, base: np.ndarray, n: int) -> np.ndarray:
     """Per base row, the mean of ``values`` over its periods weighted by ``weights`` (plain mean if all 0)."""
+    if len(base) == n:  # one period: the mean of one value is that value (no rounding)
+        return np.asarray(values, dtype=float).copy()
     total = np.bincount(base, weights=weights, minlength=n)
     weighted = np.bincount(base, weights=weights * values, minlength=n)
     plain = np.bincount(base, weights=values, minlength=n) / np.maximum(1, np.bincount(base, minlength=n))
@@ -82,8 +84,9 @@ def aggregate(ex: Expanded, solution: Solution) -> Solution:
     """The multi-period optimum summed over its periods onto the base candidates.
 
     x, w, y and z are sums; what a supplier's store took in net over the year (its losses, and any closing
-    stock above the opening) counts as left to the supply's fate, and what a receiver's store took in net is
-    taken off the virgin bought, so that the annual supply and demand balances hold. Duals are annual
+    stock above the opening) counts as left to the supply's fate; what a receiver's store took in net (its
+    losses) is added to that demand's annual need by :func:`evaluation_candidates`, so that the annual supply
+    and demand balances hold. Duals are annual
     figures: supply and demand duals are the amount-weighted means of the periods'; intake duals are the
     value of one more tonne of annual limit (Σ_t share_t · dual_t); quality duals are summed.
     """
@@ -93,7 +96,7 @@ def aggregate(ex: Expanded, solution: Solution) -> Solution:
     x = np.bincount(ex.arc_base, weights=solution.x, minlength=n_a) if n_a else np.zeros(0)
     net_s, net_d = store_nets(ex, solution)
     w = np.bincount(ex.supply_base, weights=solution.w, minlength=n_s) + net_s
-    y = np.maximum(np.bincount(ex.demand_base, weights=solution.y, minlength=n_d) - net_d, 0.0)
+    y = np.bincount(ex.demand_base, weights=solution.y, minlength=n_d)
     n_p = len(base.processors) if base.processors is not None else 0
     z = solution.z.reshape(ex.n_periods, n_p).sum(axis=0) if n_p and len(solution.z) else solution.z
     length = ex.time.periods["share"].to_numpy(float)
@@ -130,6 +133,23 @@ def aggregate(ex: Expanded, solution: Solution) -> Solution:
         parameters={**solution.parameters, "periods": ex.n_periods, "n_stores": len(ex.stores)},
         z=z, intake_dual=intake_dual, facility_intake_dual=facility_dual, storage=solution.storage,
     )
+
+
+def evaluation_candidates(ex: Expanded, solution: Solution) -> Candidates:
+    """The base candidates with each demand's annual need raised by what its receiver's store took in net
+    (the delivered material its store lost): evaluated against these, the annual demand balance holds."""
+    _, net_d = store_nets(ex, solution)
+    if not np.any(net_d):
+        return ex.base
+    demands = ex.base.demands.copy()
+    energy = is_energy(demands)
+    for column, rows in (("amount_t_per_yr", ~energy), ("amount_mwh_per_yr", energy)):
+        values = pd.to_numeric(demands[column], errors="coerce").to_numpy(float).copy()
+        values[rows] = values[rows] + net_d[rows]
+        demands[column] = values
+    from dataclasses import replace
+
+    return replace(ex.base, demands=demands)
 
 
 def not_at_the_same_time(ex: Expanded, solution: Solution, tol: float = 1e-6) -> np.ndarray:
@@ -255,7 +275,9 @@ def optimise_periods(region: Region, cands: Candidates, *, carbon_price: float, 
     model = PeriodExchangeModel(ex, carbon_price=carbon_price, weights=weights, method=method, threads=threads)
     solution = model.solve()
     annual = aggregate(ex, solution)
-    results = evaluate(region, cands, annual)
+    results = evaluate(region, evaluation_candidates(ex, solution), annual)
+    for column in ("amount_t_per_yr", "amount_mwh_per_yr"):  # the need as given, not with the stores' losses
+        results.demands[column] = cands.demands[column].to_numpy()
     if ex.n_periods > 1:
         late = not_at_the_same_time(ex, annual)
         if late.any():
@@ -283,6 +305,11 @@ def _with_storage_kpis(results: Results, solution: Solution) -> None:
     k["storage_cost"] = float(results.periods.kpis["storage_cost"].sum()) if results.periods is not None \
         else float(np.sum(storage.get("stock", 0.0)))
     k["cost_optimum"] = float(solution.cost)
+    if results.periods is not None:  # business as usual from the need as given (no store)
+        k["cost_bau"] = float(results.periods.kpis["cost_bau"].sum())
+        k["co2e_bau_t"] = float(results.periods.kpis["co2e_bau_t"].sum())
+        k["objective_bau"] = float(solution.objective_bau)
+        k["cost_incl_carbon_bau"] = k["cost_bau"] + float(k.get("carbon_price", 0.0)) * k["co2e_bau_t"]
     k["co2e_optimum_t"] = float(solution.co2e_t)
     k["net_cost_saving"] = k["cost_bau"] - k["cost_optimum"]
     k["co2e_avoided_t"] = k["co2e_bau_t"] - k["co2e_optimum_t"]
