@@ -76,3 +76,19 @@ def periods_png(results: Any, path: str | os.PathLike[str], *, public: bool = Tr
         ax.set_ylim(bottom=0)
     fig.tight_layout()
     return _save(fig, path, dpi)
+
+
+def report_context(results: Any, *, public: bool = True, region: Any = None) -> dict[str, Any] | None:
+    """The report's "Over the year" section: KPIs per period and a line per store (None without periods)."""
+    tables = period_tables(results, public=public, region=region)
+    if not tables:
+        return None
+    stores = tables.get("stores", pd.DataFrame())
+    summary: list[dict[str, Any]] = []
+    if len(stores):
+        grouped = stores.groupby("store_id", sort=False).agg(
+            unit=("unit", "first"), capacity=("capacity", "first"), level=("level", "max"), fill=("fill", "sum"),
+            loss=("loss", "sum"), capacity_value_per_unit=("capacity_value_per_unit", "sum"))
+        summary = grouped.reset_index().to_dict("records")
+    return {"n": len(results.periods.periods), "rows": tables["kpis_by_period"].to_dict("records"),
+            "stores": summary}
