@@ -133,6 +133,21 @@ def test_one_period_is_exactly_todays_optimum_and_results(path: Path) -> None:
         pd.testing.assert_frame_equal(getattr(periodic, name), getattr(today, name), check_exact=True)
 
 
+@pytest.mark.parametrize("path", [KALUNDBORG, TINY, ROOT / "tests" / "data" / "regions" / "processor"],
+                         ids=["kalundborg", "tiny", "processor"])
+def test_periods_spread_by_length_give_the_annual_optimum(path: Path) -> None:
+    """Without profiles or stores each period's LP is the annual LP scaled by its length (amounts, arc
+    capacities, intake limits and processor capacities alike), so the optimum over the periods is the annual
+    one: this fails if any annual limit were not spread over the periods."""
+    region = load_test_region(path) if path == TINY else load_region(path)
+    annual = optimise(region)
+    region.time = TimeData(periods=calendar("4 quarters", Problems(), "region.yaml"))
+    periodic = optimise(region)
+    assert periodic.kpis["objective_optimum"] == pytest.approx(annual.kpis["objective_optimum"], rel=1e-7)
+    assert periodic.periods.kpis["cost_optimum"].sum() == pytest.approx(periodic.kpis["cost_optimum"], rel=1e-9)
+    assert len(periodic.periods.kpis) == 4
+
+
 # --- random multi-period regions: invariants and an independent LP ----------------------------------
 
 MONTHS = ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"]
@@ -385,3 +400,40 @@ def test_calendars_tile_the_year() -> None:
         assert table is not None and len(table) == n
         assert table["days"].sum() == 365
         assert table["share"].sum() == pytest.approx(1.0, abs=1e-12)
+
+
+# --- output files -------------------------------------------------------------------------------------
+
+
+def test_run_writes_the_period_files_and_masks_a_confidential_facility(tmp_path: Path) -> None:
+    from symbiosis.pipeline import write_outputs
+
+    folder = write_region(
+        tmp_path / "out_region", periods=SEASONS,
+        facilities="facility_id,name,sector,lat,lon,confidential\nplant,Secret Plant,35.11,55.00,11.00,true\n"
+                   "town,Town,35.30,55.02,11.00,false\n",
+        flows="flow_id,facility_id,direction,category,material,amount,unit,price,price_unit,exchangeable,profile\n"
+              "plant_heat,plant,out,waste,hot_water,36500,MWh,1,EUR/MWh,,\n"
+              "town_heat,town,in,energy,district_heat,20000,MWh,30,EUR/MWh,true,winter_only\n",
+        arcs="supply_facility,demand_facility,distance_km\nplant,town,5\n",
+        profiles="profile,period,share\nwinter_only,winter,1\n",
+        stores="store_id,flow_id,capacity,cost_per_period,loss_per_period\npit,plant_heat,10000,0.5,0.1\n")
+    region = load_region(folder)
+    results = optimise(region)
+    private = write_outputs(results, region, tmp_path / "private", public=False)
+    assert {"periods_png"} <= set(private)
+    by_period = pd.read_csv(tmp_path / "private" / "exchanges_by_period.csv")
+    assert by_period["amount_mwh"].sum() == pytest.approx(results.exchanges["amount_mwh_per_yr"].sum(), rel=1e-9)
+    kpis = pd.read_csv(tmp_path / "private" / "kpis_by_period.csv")
+    assert list(kpis["period"]) == ["winter", "rest"]
+    stores = pd.read_csv(tmp_path / "private" / "stores.csv")
+    assert stores["level"].max() == pytest.approx(10_000, rel=1e-9)
+    assert (tmp_path / "private" / "periods.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    report = (tmp_path / "private" / "report.html").read_text()
+    assert 'id="periods"' in report and report.count('class="period-row"') == 2
+    write_outputs(results, region, tmp_path / "public", public=True, pngs=False)
+    for name in ("exchanges_by_period.csv", "stores.csv", "report.html"):
+        text = (tmp_path / "public" / name).read_text()
+        assert "Secret Plant" not in text and "plant_heat" not in text, name
+    public_stores = pd.read_csv(tmp_path / "public" / "stores.csv")
+    assert public_stores["level"].isna().all()  # the confidential plant's store shows no figure
