@@ -1139,6 +1139,9 @@ reference: {}                   # optional region tables (files in this folder) 
                                 #       fates: fates.csv, emission_factors: emission_factors.csv}
 sources:                        # source id -> citation, for the `source` columns of the tables
   example: "Invented example figures written by symbiosis init: replace them"
+# periods: 12 months            # optional: decide the exchanges per period (12 months, 4 quarters, 52 weeks,
+                                # or seasons [{name: winter, days: 90}, ...]); profiles.csv spreads a flow over
+                                # them and stores.csv holds material or heat between them (docs/data-format.md)
 """,
     "facilities.csv": """\
 facility_id,name,sector,lat,lon,confidential,process_model,activity,activity_unit,source,note

@@ -437,3 +437,31 @@ def test_run_writes_the_period_files_and_masks_a_confidential_facility(tmp_path:
         assert "Secret Plant" not in text and "plant_heat" not in text, name
     public_stores = pd.read_csv(tmp_path / "public" / "stores.csv")
     assert public_stores["level"].isna().all()  # the confidential plant's store shows no figure
+
+
+def test_a_workbook_region_takes_periods_profiles_and_stores(tmp_path: Path) -> None:
+    """The `region` sheet's `periods` key and the `profiles` and `stores` sheets read like the folder's files."""
+    def frame(text: str) -> pd.DataFrame:
+        rows = [line.split(",") for line in text.strip().splitlines()]
+        return pd.DataFrame(rows[1:], columns=rows[0])
+
+    path = tmp_path / "seasonal.xlsx"
+    with pd.ExcelWriter(path) as writer:
+        frame("key,value\nname,Seasonal\ncurrency,EUR\nmax_distance_km,50\nperiods,4 quarters\n").to_excel(
+            writer, sheet_name="region", index=False)
+        frame(PLANT_TOWN).to_excel(writer, sheet_name="facilities", index=False)
+        frame("flow_id,facility_id,direction,category,material,amount,unit,price,price_unit,exchangeable,profile\n"
+              "plant_heat,plant,out,waste,hot_water,36500,MWh,1,EUR/MWh,,\n"
+              "town_heat,town,in,energy,district_heat,20000,MWh,30,EUR/MWh,true,q1_only\n").to_excel(
+            writer, sheet_name="flows", index=False)
+        frame("supply_facility,demand_facility,distance_km\nplant,town,5\n").to_excel(writer, sheet_name="arcs",
+                                                                                       index=False)
+        frame("profile,period,share\nq1_only,q1,1\n").to_excel(writer, sheet_name="profiles", index=False)
+        frame("store_id,flow_id,capacity\npit,plant_heat,1000\n").to_excel(writer, sheet_name="stores", index=False)
+    region = load_region(path)
+    assert region.time is not None and region.time.names == ["q1", "q2", "q3", "q4"]
+    assert region.time.flow_profile == {"town_heat": "q1_only"}
+    assert list(region.time.stores["store_id"]) == ["pit"]
+    results = optimise(region)
+    # Q1 (90 days) has 9,000 MWh of its own plus at most 1,000 carried in the pit (no loss, no cost).
+    assert results.exchanges["amount_mwh_per_yr"].sum() == pytest.approx(36_500 * 90 / 365 + 1_000, rel=1e-9)
