@@ -92,6 +92,10 @@ def test_seasonal_heat_store_matches_the_hand_solved_optimum(tmp_path: Path) -> 
     assert results.exchanges["amount_mwh_per_yr"].sum() == pytest.approx(shipped, rel=1e-9)
     assert results.periods.kpis["cost_optimum"].sum() == pytest.approx(results.kpis["cost_optimum"], rel=1e-12)
     assert results.periods.kpis["cost_bau"].sum() == pytest.approx(results.kpis["cost_bau"], rel=1e-12)
+    # What is left (17,500 MWh in the rest of the year, with the pit full) is left for want of a receiver then.
+    supply = results.supplies.set_index("supply_id").loc["plant_heat"]
+    assert supply["reason"] == "not_at_the_same_time"
+    assert "17,500 of the 17,500 MWh" in supply["reason_detail"] and "(rest)" in supply["reason_detail"]
 
 
 def test_without_the_store_the_rest_of_the_year_is_not_at_the_same_time(tmp_path: Path) -> None:

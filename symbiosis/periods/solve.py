@@ -174,6 +174,44 @@ def not_at_the_same_time(ex: Expanded, solution: Solution, tol: float = 1e-6) ->
     return any_arc & ~any_possible & (solution.w > tol * np.maximum(1.0, amount))
 
 
+def mostly_off_season(ex: Expanded, solution: Solution, annual: Solution, tol: float = 1e-6
+                      ) -> tuple[np.ndarray, np.ndarray]:
+    """Base supplies at least half of whose tonnes left to the fate fall in periods when none of their
+    candidate receivers needs anything (and no receiver's store could take it), with a detail per supply
+    naming those periods and what the supply's own stores carried to later periods."""
+    base = ex.base
+    n_s = len(base.supplies)
+    detail = np.full(n_s, "", dtype=object)
+    if not len(base.arcs) or ex.n_periods == 1:
+        return np.zeros(n_s, bool), detail
+    periods = ex.n_periods
+    live = np.zeros((n_s, periods), bool)  # the supply has an arc in that period
+    live[ex.candidates.arcs["s"].to_numpy(np.int64) % n_s, ex.arc_period] = True
+    w = solution.w.reshape(periods, n_s).T
+    off = np.where(live, 0.0, w).sum(axis=1)
+    left = w.sum(axis=1)
+    has_arcs = np.bincount(base.arcs["s"].to_numpy(np.int64), minlength=n_s) > 0
+    amount = np.abs(np.nan_to_num(exchange_arrays(base).supply_amount))
+    mostly = has_arcs & (annual.w > tol * np.maximum(1.0, amount)) & (off > 0.5 * left) & (left > 0)
+    names = np.asarray(ex.time.names, dtype=object)
+    unit = np.where(is_energy(base.supplies), "MWh", "t")
+    stored = ex.stores[ex.stores["side"] == "supply"]
+    for s in np.flatnonzero(mostly).tolist():
+        when = ", ".join(names[(~live[s]) & (w[s] > tol * max(1.0, amount[s]))])
+        text = (f"{off[s]:,.6g} of the {left[s]:,.6g} {unit[s]} left to its fate fall in periods when none of its "
+                f"candidate receivers needs any ({when})")
+        own = stored[stored["row"] == s]
+        if own.empty:
+            text += ", and no store at the supplier holds it for later"
+        elif solution.storage is not None:
+            k = own.index.to_numpy()
+            level = solution.storage["stock"].reshape(len(ex.stores), periods)[k]
+            text += (f"; its store(s) {', '.join(own['store_id'].astype(str))} hold up to {level.max():,.6g} "
+                     f"{unit[s]} (capacity {own['capacity'].sum():,.6g}) for later")
+        detail[s] = text
+    return mostly, detail
+
+
 def period_results(ex: Expanded, solution: Solution, arrays: ExchangeArrays, tol: float = 1e-6) -> PeriodResults:
     """Exchanges, KPIs and stores per period (their sums over the periods are the annual figures)."""
     cands = ex.candidates
@@ -288,6 +326,11 @@ def optimise_periods(region: Region, cands: Candidates, *, carbon_price: float, 
                        for s in np.flatnonzero(late)]
             results.supplies.loc[late, "reason"] = "not_at_the_same_time"
             results.supplies.loc[late, "reason_detail"] = details
+        mostly, detail = mostly_off_season(ex, solution, annual)
+        mostly &= ~late
+        if mostly.any():
+            results.supplies.loc[mostly, "reason"] = "not_at_the_same_time"
+            results.supplies.loc[mostly, "reason_detail"] = detail[mostly]
     results.periods = period_results(ex, solution, model.arrays)
     if solution.storage is not None:
         _with_storage_kpis(results, solution)
