@@ -469,3 +469,26 @@ def test_a_workbook_region_takes_periods_profiles_and_stores(tmp_path: Path) -> 
     results = optimise(region)
     # Q1 (90 days) has 9,000 MWh of its own plus at most 1,000 carried in the pit (no loss, no cost).
     assert results.exchanges["amount_mwh_per_yr"].sum() == pytest.approx(36_500 * 90 / 365 + 1_000, rel=1e-9)
+
+
+def test_a_share_cap_follows_the_demands_profile_not_the_periods_length(tmp_path: Path) -> None:
+    """Tiny region (tests/tiny_by_hand.py) with the cement plant's clay needed in q1 only. Fly ash may
+    replace at most 30 % of a clay need (substitution max_share): in q1 the cap into cement is
+    0.3 · 100,000 / 0.9 = 33,333 t, far above the 40,000 · 90/365 = 9,863 t of fly ash made in q1, so all of
+    q1's fly ash goes to cement (its best receiver, tiny_by_hand) and the rest of the year's to far. Spreading
+    the cap by q1's length (8,219 t) instead would send some of q1's fly ash to far."""
+    import shutil
+
+    folder = tmp_path / "tiny"
+    shutil.copytree(TINY, folder)
+    flows = pd.read_csv(folder / "flows.csv", dtype=str, keep_default_na=False)
+    flows["profile"] = np.where(flows["flow_id"] == "cement_clay", "q1_only", "")
+    flows.to_csv(folder / "flows.csv", index=False)
+    (folder / "profiles.csv").write_text("profile,period,share\nq1_only,q1,1\n")
+    text = (folder / "region.yaml").read_text()
+    (folder / "region.yaml").write_text(text + "periods: 4 quarters\n")
+    results = optimise(load_test_region(folder))
+    ash = results.exchanges[results.exchanges["supply_id"].str.contains("fly_ash")].set_index("demand_facility")
+    q1_ash = 40_000 * 90 / 365
+    assert ash.loc["cement", "amount_t_per_yr"] == pytest.approx(q1_ash, rel=1e-9)
+    assert ash.loc["far", "amount_t_per_yr"] == pytest.approx(40_000 - q1_ash, rel=1e-9)

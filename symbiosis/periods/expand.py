@@ -4,7 +4,8 @@ Rows are period-major: expanded supply ``t·S + s`` is base supply ``s`` in peri
 alike), so every existing constraint family (quality, share, intake, processors, heat) holds per period
 without a line of its own. Amounts are the annual amount × the row's share of the period (its profile, or
 the period's length over the year's); money and CO2e per tonne are unchanged; arc capacities and intake
-limits are the annual figure × the period's share of the year; processors get one activity per period
+limits are the annual figure × the period's share of the year (an arc's share cap σ·r_d/ρ follows its
+demand's amount instead: ``capacity_parts``); processors get one activity per period
 with capacity and current activity × that share. With one period the expansion is the identity (the same
 tables, value for value). Everything is vectorised: no Python loop over rows.
 """
@@ -18,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from symbiosis.candidates import Candidates
+from symbiosis.energy.heat import is_energy, row_amount
 from symbiosis.errors import SymbiosisError
 from symbiosis.periods.data import TimeData
 from symbiosis.periods.storage import StorageArrays
@@ -98,8 +100,48 @@ def _store_rows(base: Candidates, time: TimeData) -> pd.DataFrame:
     return stores
 
 
-def expand(base: Candidates, time: TimeData) -> Expanded:
-    """The candidates once per period of ``time`` (see the module docstring)."""
+def capacity_parts(base: Candidates, substitutions: pd.DataFrame | None, route_arcs: pd.DataFrame | None
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """Per base arc, the two limits its ``capacity_t_per_yr`` is the smaller of: the share cap σ·r_d/ρ (a
+    substitution's ``max_share``, or on heat arcs the demand's ``max_secondary_share``), which follows the
+    demand's amount from period to period, and the route's own capacity from arcs.csv (mass arcs), which
+    follows the periods' lengths. NaN = none."""
+    arcs, sup, dem = base.arcs, base.supplies, base.demands
+    n_a = len(arcs)
+    if not n_a:
+        return np.zeros(0), np.zeros(0)
+    s, d = arcs["s"].to_numpy(np.int64), arcs["d"].to_numpy(np.int64)
+    ratio = arcs["ratio"].to_numpy(float)
+    need = row_amount(dem)[d]
+    energy = is_energy(sup)[s]
+    share = np.full(n_a, np.nan)
+    if substitutions is not None and len(substitutions):
+        table = substitutions.set_index(["secondary_material", "primary_material"])["max_share"]
+        table = pd.to_numeric(table, errors="coerce").groupby(level=[0, 1]).min()
+        keys = pd.MultiIndex.from_arrays([sup["material"].astype(str).to_numpy()[s],
+                                          dem["material"].astype(str).to_numpy()[d]])
+        share = table.reindex(keys).to_numpy(float)
+    demand_share = pd.to_numeric(dem["max_secondary_share"], errors="coerce").to_numpy(float)[d]
+    share = np.where(energy, demand_share, share)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        share_cap = np.where(share < 1.0, share * need / ratio, np.nan)
+    route = np.full(n_a, np.nan)
+    if route_arcs is not None and len(route_arcs) and "capacity_t_per_yr" in route_arcs.columns:
+        pairs = (route_arcs.assign(capacity=pd.to_numeric(route_arcs["capacity_t_per_yr"], errors="coerce"))
+                 .groupby(["supply_facility", "demand_facility"])["capacity"].min())
+        keys = pd.MultiIndex.from_arrays([arcs["supply_facility"].astype(str).to_numpy(),
+                                          arcs["demand_facility"].astype(str).to_numpy()])
+        route = np.where(energy, np.nan, pairs.reindex(keys).to_numpy(float))
+    return share_cap, route
+
+
+def expand(base: Candidates, time: TimeData, *, share_cap: np.ndarray | None = None,
+           route_capacity: np.ndarray | None = None) -> Expanded:
+    """The candidates once per period of ``time`` (see the module docstring).
+
+    ``share_cap`` and ``route_capacity`` (per base arc, from :func:`capacity_parts`) split each arc's annual
+    capacity into what follows the demand's amount per period and what follows the periods' lengths; without
+    them the whole capacity follows the lengths."""
     periods = time.n_periods
     length_share = time.periods["share"].to_numpy(float)
     sup, dem, arcs = base.supplies, base.demands, base.arcs
@@ -140,7 +182,12 @@ def expand(base: Candidates, time: TimeData) -> Expanded:
     if n_a:
         expanded_arcs["s"] = arcs["s"].to_numpy(np.int64)[a_base] + a_period * n_s
         expanded_arcs["d"] = arcs["d"].to_numpy(np.int64)[a_base] + a_period * n_d
-        _scale(expanded_arcs, ["capacity_t_per_yr"], length_share[a_period])
+        if share_cap is None or route_capacity is None or periods == 1:
+            _scale(expanded_arcs, ["capacity_t_per_yr"], length_share[a_period])
+        else:
+            a_d = arcs["d"].to_numpy(np.int64)[a_base]
+            expanded_arcs["capacity_t_per_yr"] = np.fmin(share_cap[a_base] * d_share[a_d, a_period],
+                                                         route_capacity[a_base] * length_share[a_period])
 
     processors = base.processors
     expanded_links = None

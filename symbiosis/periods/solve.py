@@ -21,7 +21,7 @@ from symbiosis.candidates import Candidates
 from symbiosis.energy.heat import is_energy
 from symbiosis.exchange.model import ExchangeArrays, exchange_arrays
 from symbiosis.exchange.solve import ExchangeModel, Solution
-from symbiosis.periods.expand import PERIOD_MARK, Expanded, expand, storage_arrays
+from symbiosis.periods.expand import PERIOD_MARK, Expanded, capacity_parts, expand, storage_arrays
 
 if TYPE_CHECKING:
     from symbiosis.region import Region
@@ -309,7 +309,15 @@ def optimise_periods(region: Region, cands: Candidates, *, carbon_price: float, 
     from symbiosis.results import evaluate
 
     assert region.time is not None
-    ex = expand(cands, region.time)
+    share_cap, route = capacity_parts(cands, region.reference.substitutions, region.arcs)
+    capacity = pd.to_numeric(cands.arcs["capacity_t_per_yr"], errors="coerce").to_numpy(float) \
+        if len(cands.arcs) else np.zeros(0)
+    rebuilt = np.fmin(share_cap, route)
+    if not np.allclose(np.nan_to_num(rebuilt, nan=-1.0), np.nan_to_num(capacity, nan=-1.0), rtol=1e-9, atol=1e-9):
+        logger.warning("arc capacities could not be split into share caps and route capacities: every capacity "
+                       "is spread over the periods by their lengths")
+        share_cap = route = None  # type: ignore[assignment]
+    ex = expand(cands, region.time, share_cap=share_cap, route_capacity=route)
     model = PeriodExchangeModel(ex, carbon_price=carbon_price, weights=weights, method=method, threads=threads)
     solution = model.solve()
     annual = aggregate(ex, solution)
