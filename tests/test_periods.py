@@ -194,8 +194,10 @@ def independent_optimum(cands, shares_s, shares_d, length, stores, fate_cost) ->
     for t in range(periods):
         for a in range(n_a):
             c[xi(a, t)] = arc_cost[a]
-            if not np.isnan(cap[a]):
-                bounds[xi(a, t)] = (0.0, cap[a] * length[t])
+            # Heat arcs (all arcs here) carry the demand's share cap σ·r/ρ as their capacity, per period σ·r_t/ρ.
+            d = int(arcs["d"].iat[a])
+            if not np.isnan(cap[a]) and share[d] < 1:
+                bounds[xi(a, t)] = (0.0, share[d] * amount_d[d] * shares_d[d, t] / ratio[a])
         for s in range(n_s):
             c[wi(s, t)] = sup["fate_cost_per_t"].iat[s]
         for d in range(n_d):
