@@ -280,7 +280,8 @@ def random_regions(draw):
         opening = "" if rng.random() < 0.5 else f"{rng.uniform(0, 1) * capacity * 0.2:.1f}"
         stores.append(f"k{j},{flow_ids[rng.integers(len(flow_ids))]},{capacity},{rng.uniform(0, 2):.3f},"
                       f"{rng.uniform(0, 0.5):.3f},{opening}")
-    return "\n".join(facilities) + "\n", "\n".join(flows) + "\n", "\n".join(profiles) + "\n", \
+    return "\n".join(facilities) + "\n", "\n".join(flows) + "\n", \
+        ("\n".join(profiles) + "\n") if len(profiles) > 1 else "", \
         ("\n".join(stores) + "\n") if len(stores) > 1 else ""
 
 
