@@ -495,3 +495,16 @@ def test_a_share_cap_follows_the_demands_profile_not_the_periods_length(tmp_path
     q1_ash = 40_000 * 90 / 365
     assert ash.loc["cement", "amount_t_per_yr"] == pytest.approx(q1_ash, rel=1e-9)
     assert ash.loc["far", "amount_t_per_yr"] == pytest.approx(40_000 - q1_ash, rel=1e-9)
+
+
+def test_tradeoff_refuses_a_region_with_periods_instead_of_ignoring_them(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from symbiosis.cli import app
+
+    folder = write_region(tmp_path / "r", periods=SEASONS, facilities=PLANT_TOWN, flows=FLOWS.format(p=""),
+                          arcs="supply_facility,demand_facility,distance_km\nplant,town,5\n")
+    result = CliRunner().invoke(app, ["tradeoff", str(folder), "--out", str(tmp_path / "out")])
+    assert result.exit_code == 1
+    assert "does not handle periods" in result.output
+    assert not (tmp_path / "out" / "tradeoff.csv").exists()
