@@ -508,3 +508,24 @@ def test_tradeoff_refuses_a_region_with_periods_instead_of_ignoring_them(tmp_pat
     assert result.exit_code == 1
     assert "does not handle periods" in result.output
     assert not (tmp_path / "out" / "tradeoff.csv").exists()
+
+
+def test_a_permitted_tonnage_holds_over_the_year_not_per_period(tmp_path: Path) -> None:
+    """tests/test_permit_limits.py's kiln, permitted 300 t/yr of hazardous fly ash, over four quarters: the
+    permit row is annual, so the kiln still takes 200 t of ash A and 100 t of B over the year (A made in q1
+    only), and one more permitted tonne is still worth 60 EUR. Without the permit carried into the expanded
+    candidates the kiln would take all 450 t."""
+    from tests.test_permit_limits import _region
+
+    folder = _region(tmp_path / "permit", "kiln,100116,300,permit 2025-3\n", extra="periods: 4 quarters\n")
+    flows = pd.read_csv(folder / "flows.csv", dtype=str, keep_default_na=False)
+    flows["profile"] = np.where(flows["flow_id"] == "ashA", "q1_only", "")
+    flows.to_csv(folder / "flows.csv", index=False)
+    (folder / "profiles.csv").write_text("profile,period,share\nq1_only,q1,1\n")
+    results = optimise(load_region(folder))
+    by_supply = results.exchanges.groupby("supply_id")["amount_t_per_yr"].sum()
+    assert by_supply["ashA"] == pytest.approx(200.0, rel=1e-9)
+    assert by_supply["ashB"] == pytest.approx(100.0, rel=1e-9)
+    row = results.permit_limits.iloc[0]
+    assert row["received_t_per_yr"] == pytest.approx(300.0, rel=1e-9)
+    assert row["permit_dual_per_t"] == pytest.approx(60.0, rel=1e-9)

@@ -213,6 +213,9 @@ def expand(base: Candidates, time: TimeData, *, share_cap: np.ndarray | None = N
         parameters=dict(base.parameters or {}),
         processors=processors, processor_links=expanded_links,
         permit_screened=base.permit_screened if periods == 1 else None,
+        # A permitted tonnage is per year: its row (keyed by the arcs' demand facility, which the expansion
+        # keeps) takes the arcs of every period.
+        permit_limits=getattr(base, "permit_limits", None),
     )
     return Expanded(base=base, candidates=candidates, time=time, supply_base=s_base, supply_period=s_period,
                     demand_base=d_base, demand_period=d_period, arc_base=a_base, arc_period=a_period, stores=stores)

@@ -125,6 +125,12 @@ def aggregate(ex: Expanded, solution: Solution) -> Solution:
                               * length[parts[1].astype(int).to_numpy()]})
         facility_dual = (frame.groupby("facility")["dual"].sum()
                          .reindex(pd.Series(base_arrays.facility_intake_ids).astype(str)).fillna(0.0).to_numpy(float))
+    permit_dual = np.zeros(base_arrays.permit.n_rows)
+    if base_arrays.permit.n_rows and len(solution.permit_dual):  # annual rows: the same dual, matched by key
+        dual = dict(zip(zip(arrays.permit_facility.tolist(), arrays.permit_code.tolist(), strict=True),
+                        solution.permit_dual.tolist(), strict=True))
+        permit_dual = np.array([dual.get(key, 0.0) for key in zip(base_arrays.permit_facility.tolist(),
+                                                                  base_arrays.permit_code.tolist(), strict=True)])
     return Solution(
         x=x, w=w, y=y, supply_dual=supply_dual, demand_dual=demand_dual, objective=solution.objective,
         objective_bau=solution.objective_bau, status=solution.status, termination=solution.termination,
@@ -132,6 +138,7 @@ def aggregate(ex: Expanded, solution: Solution) -> Solution:
         co2e_cap_dual=solution.co2e_cap_dual, cost=solution.cost, co2e_t=solution.co2e_t,
         parameters={**solution.parameters, "periods": ex.n_periods, "n_stores": len(ex.stores)},
         z=z, intake_dual=intake_dual, facility_intake_dual=facility_dual, storage=solution.storage,
+        permit_dual=permit_dual,
     )
 
 
