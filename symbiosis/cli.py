@@ -487,6 +487,9 @@ def tradeoff(path: RegionPath, out: OutDir = Path("out/tradeoff"),
     overrides = _prepare(out, **_overrides(max_distance, circuity, None, transport_cost))
     region = _load(path)
     try:
+        if region.time is not None:  # symbiosis/periods/: the curve is traced on the annual model only
+            raise SymbiosisError("tradeoff does not handle periods or stores yet (region.yaml `periods:`, "
+                                 "stores.csv): trace it on a copy of the region without them")
         with console.status("tracing the trade-off curve"):
             cands = candidates(region, **overrides)
             result = trace(cands, n_points=points)

@@ -26,6 +26,7 @@ from stdnum.eu import nace
 from symbiosis.errors import InputError, Problems
 from symbiosis.landmask import near_land
 from symbiosis.network import ewc
+from symbiosis.periods.data import TimeData
 from symbiosis.process_models import (
     ProcessModel,
     load_process_models,
@@ -64,7 +65,7 @@ logger = logging.getLogger(__name__)
 
 PERIOD_DAYS = {"year": 365.0, "quarter": 365.0 / 4, "month": 365.0 / 12, "week": 7.0, "day": 1.0}
 _ESTIMATE_WORDS = ("estimat", "assum", "guess", "proxy")
-TABLE_NAMES = ("facilities", "flows", "quality", "arcs", "permits", "processors")
+TABLE_NAMES = ("facilities", "flows", "quality", "arcs", "permits", "processors", "profiles", "stores")
 
 # The columns each input table may have (required ones first); any other header is an error.
 FACILITY_INPUT = ["facility_id", "name", "sector", "lat", "lon", "confidential", "process_model", "activity",
@@ -73,7 +74,8 @@ FLOW_INPUT = ["flow_id", "facility_id", "direction", "category", "material", "am
               "price_unit", "exchangeable", "max_secondary_share", "max_distance_km", "uncertainty_pct",
               "max_intake_t_per_yr", "ewc_code", "end_of_waste", "price_uncertainty_pct", "source", "note",
               # network reconciliation (symbiosis/account/reconcile.py, docs/reconciliation.md)
-              "stream_id", "measured", "process"]
+              "stream_id", "measured", "process",
+              "profile"]  # profile: symbiosis.periods (read by _time_data)
 QUALITY_INPUT = ["flow_id", "parameter", "value", "unit", "bound", "virgin_value", "source", "note"]
 ARC_INPUT = ["supply_facility", "demand_facility", "distance_km", "cost_per_t", "co2e_per_t", "capacity_t_per_yr",
              "fixed_cost_per_yr", "min_flow", "source", "note"]
@@ -1081,6 +1083,7 @@ def load_region(path: str | Path, *, reference_dir: Path | None = None, models_d
     arcs = _arcs(raw.tables.get("arcs"), problems, facilities)
     processors = _processors(raw.tables.get("processors"), problems, facilities, models)
     permits = _permits(raw.tables.get("permits"), problems, facilities, reference)
+    time_data = _time_data(raw, settings, problems, flows_table, measured)
     problems.raise_if_any()
 
     modelled, modelled_quality = modelled_flows(facilities, measured, models, reference, problems, settings)
@@ -1106,13 +1109,34 @@ def load_region(path: str | Path, *, reference_dir: Path | None = None, models_d
                     flows=flows, quality=quality.reset_index(drop=True), arcs=arcs, reference=reference,
                     source=raw.source, permits=permits, processors=processors,
                     energy_efficiency=_energy_efficiency(facilities, models),
-                    model_figures=model_figures(facilities, measured, models, reference))
+                    model_figures=model_figures(facilities, measured, models, reference), time=time_data)
     region.warnings.extend([*reference.warnings,
                             *(w for t in raw.tables.values() if t is not None for w in t.warnings)])
     region.warnings.extend(_warnings(region))
     logger.info("loaded region %s: %d facilities, %d flows (%d modelled) in %.2f s", region.name,
                 len(facilities), len(flows), len(modelled), time.perf_counter() - started)
     return region
+
+
+def _time_data(raw: RawRegion, settings: RegionSettings, problems: Problems, flows_table: Table | None,
+               flows: pd.DataFrame) -> TimeData | None:
+    """Periods (region.yaml ``periods:``), profiles.csv, the flows' ``profile`` column and stores.csv
+    (symbiosis.periods.data); None when the region declares none of them."""
+    from symbiosis.periods import data
+
+    periods = data.calendar(settings.periods, problems, raw.settings_file)
+    profiles = data.read_profiles(raw.tables.get("profiles"), problems, periods)
+    flow_profile = data.flow_profiles(flows_table, problems, profiles)
+    if flow_profile and periods is None:
+        problems.add(raw.settings_file, "flows name profiles but no periods are declared", column="periods",
+                     found="no `periods:` key", expected="`periods:` (e.g. 12 months) for the flows' profiles")
+    stores = data.read_stores(raw.tables.get("stores"), problems, flows)
+    if periods is None and stores.empty:
+        return None
+    if periods is None:
+        periods = data.calendar("1 year", problems, raw.settings_file)
+    assert periods is not None
+    return TimeData(periods=periods, profiles=profiles, flow_profile=flow_profile, stores=stores)
 
 
 def _processors(table: Table | None, problems: Problems, facilities: pd.DataFrame,
@@ -1187,6 +1211,9 @@ reference: {}                   # optional region tables (files in this folder) 
 #   electricity_co2e_per_mwh: 0.3    # t CO2e per MWh of electricity
 sources:                        # source id -> citation, for the `source` columns of the tables
   example: "Invented example figures written by symbiosis init: replace them"
+# periods: 12 months            # optional: decide the exchanges per period (12 months, 4 quarters, 52 weeks,
+                                # or seasons [{name: winter, days: 90}, ...]); profiles.csv spreads a flow over
+                                # them and stores.csv holds material or heat between them (docs/data-format.md)
 """,
     "facilities.csv": """\
 facility_id,name,sector,lat,lon,confidential,process_model,activity,activity_unit,source,note

@@ -148,6 +148,12 @@ def optimise(region: Region, *, method: str = "ipm", strategy: str = "auto", pro
         raise ValueError(f"strategy must be auto, monolithic or column_generation, got {strategy!r}")
     if mode not in ("lp", "mip"):
         raise ValueError(f"mode must be lp or mip, got {mode!r}")
+    if region.time is not None:  # periods or stores: the time-expanded LP (symbiosis/periods/), never colgen
+        results = _optimise_periods(region, cands, mode=mode, method=method, threads=threads, weights=weights,
+                                    timings=timings, say=say)
+        _record_reconciliation(results, reconciliation)
+        check_finite_kpis(results)
+        return results
     use_cg = strategy == "column_generation" or (strategy == "auto" and choose_strategy(cands) == "column_generation")
     solve = solve_column_generation if use_cg else solve_exchange
     if warm is not None and not use_cg and mode == "lp":
@@ -170,6 +176,13 @@ def optimise(region: Region, *, method: str = "ipm", strategy: str = "auto", pro
             cands, solution, lambda c: solve_exchange(c, carbon_price=float(cands.parameters["carbon_price"]),  # type: ignore[arg-type]
                                                       weights=weights, method=method, threads=threads))
     timings.record("results", started)
+    _record_reconciliation(results, reconciliation)
+    check_finite_kpis(results)
+    return results
+
+
+def _record_reconciliation(results: Results, reconciliation: Any) -> None:
+    """The reconciliation the run optimised on, in its KPIs and parameters (nothing when there is none)."""
     if reconciliation is not None:
         test = reconciliation.global_test
         results.kpis.update({"reconciled_flows": True, "reconciliation_chi_square": test["chi_square"],
@@ -178,7 +191,18 @@ def optimise(region: Region, *, method: str = "ipm", strategy: str = "auto", pro
                              "reconciliation_gross_errors": test["n_gross_errors"]})
         results.parameters["reconciled"] = True
         results.reconciliation = reconciliation
-    check_finite_kpis(results)
+
+
+def _optimise_periods(region: Region, cands: Candidates, *, mode: str, method: str, threads: int | None,
+                      weights: Any, timings: Timings, say: Progress) -> Results:
+    from symbiosis.periods.solve import optimise_periods
+
+    if mode != "lp":
+        raise SymbiosisError("the mixed-integer mode (--mip) does not handle periods or stores yet: run the LP")
+    started = time.perf_counter()
+    results = optimise_periods(region, cands, carbon_price=float(cands.parameters["carbon_price"]),
+                               weights=weights, method=method, threads=threads)
+    timings.record("solve", started)
     return results
 
 
@@ -246,4 +270,9 @@ def _write_outputs(results: Results, region: Region, out_dir: Path, *, self_cont
         say("rendering slide images")
         written["map_png"] = exchange_map_png(results, out_dir / "exchange_map.png", public=public)
         written["kpi_png"] = kpi_bars_png(results, out_dir / "kpis.png")
+        if results.periods is not None:
+            from symbiosis.periods.outputs import periods_png
+
+            written["periods_png"] = periods_png(results, out_dir / "periods.png", public=public,  # type: ignore[assignment]
+                                                 region=region)
     return written

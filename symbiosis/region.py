@@ -14,6 +14,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
 from symbiosis.energy.heat import HEAT_PUMP, HeatPump
+from symbiosis.periods.data import TimeData
 from symbiosis.reference import Reference
 
 
@@ -61,6 +62,15 @@ class ReferenceOverrides(BaseModel):
     emission_factors: str | None = None
 
 
+class Season(BaseModel):
+    """A named period of ``periods:`` in region.yaml, with its length in days."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+    name: str = Field(min_length=1)
+    days: float = Field(gt=0)
+
+
 class RegionSettings(BaseModel):
     """The content of ``region.yaml``."""
 
@@ -77,6 +87,9 @@ class RegionSettings(BaseModel):
     heat_pump: HeatPumpSettings = Field(default_factory=lambda: HeatPumpSettings.model_validate({}))
     permits_required_for: Literal["hazardous", "all_waste", "none"] = Field(
         "hazardous", description="which waste streams need a receiver's permit listing their EWC code")
+    # The periods the year is split into (symbiosis.periods): "12 months", "4 quarters", "52 weeks", "1 year",
+    # or named seasons [{name: winter, days: 90}, ...] that tile the year. None: one period, the year.
+    periods: str | list[Season] | None = None
 
 
 FACILITY_COLUMNS = [
@@ -126,6 +139,8 @@ class Region:
     #: Measured flows that a process model would also give, with the model's figure (symbiosis.inputs
     #: .model_figures): flow_id, facility_id, material, direction, measured_t_per_yr, model_t_per_yr.
     model_figures: pd.DataFrame = field(default_factory=pd.DataFrame)
+    #: Periods, profiles and stores (symbiosis.periods.data.TimeData); None: one period, no store.
+    time: TimeData | None = None
 
     @property
     def currency(self) -> str:
@@ -147,4 +162,5 @@ class Region:
             permits=self.permits.copy(),
             energy_efficiency=dict(self.energy_efficiency),
             model_figures=self.model_figures.copy(),
+            time=None if self.time is None else self.time.copy(),
         )

@@ -105,6 +105,11 @@ def resilience(region: Region, *, only_participants: bool = False, include_excha
         table = table.sort_values(["cost_benefit_lost", "co2e_benefit_lost_t"], ascending=False).reset_index(drop=True)
         table.insert(0, "rank", range(1, len(table) + 1))
     exchange_rows = []
+    if include_exchanges and region.time is not None:  # the exchange removals below solve the annual model
+        from symbiosis.errors import SymbiosisError
+
+        raise SymbiosisError("resilience --exchanges does not handle periods or stores yet (region.yaml "
+                             "`periods:`, stores.csv): rank the facilities without --exchanges")
     if include_exchanges:
         from symbiosis.candidates import candidates as build_candidates
         from symbiosis.exchange import ExchangeModel

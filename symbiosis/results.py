@@ -74,6 +74,8 @@ class Results:
     permit_limits: pd.DataFrame = field(default_factory=pd.DataFrame)
     #: Exchanges a permit change would allow, and their worth (symbiosis.network.permits.opportunities).
     permit_opportunities: pd.DataFrame = field(default_factory=pd.DataFrame)
+    #: Per-period tables of a region with periods or stores (symbiosis.periods.solve.PeriodResults), else None.
+    periods: Any = None
     #: The network reconciliation the run optimised on (``optimise(..., reconciled=True)``), else None
     #: (symbiosis.account.reconcile.NetworkReconciliation).
     reconciliation: Any = None

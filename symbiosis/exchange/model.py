@@ -28,6 +28,7 @@ from symbiosis.energy.heat import row_amount
 from symbiosis.network import intake
 from symbiosis.network.permits import limit_rows as permit_rows
 from symbiosis.network.processors import add_processor_balance
+from symbiosis.periods.storage import StorageArrays, add_storage
 
 logger = logging.getLogger(__name__)
 
@@ -130,14 +131,18 @@ class ExchangeArrays:
     fixed_cost: np.ndarray | None = None
     min_flow: np.ndarray | None = None
     link_bound: np.ndarray | None = None
+    #: Stores between periods (symbiosis.periods.storage), None without: their columns follow z.
+    storage: StorageArrays | None = None
 
     def cost_vector(self) -> np.ndarray:
-        """Money per unit of each column, in column order x, w, y (then z, with processors)."""
-        return np.concatenate([self.arc_cost, self.fate_cost, self.virgin_price, self.processor_cost])
+        """Money per unit of each column, in column order x, w, y (then z, with processors; then stores)."""
+        return np.concatenate([self.arc_cost, self.fate_cost, self.virgin_price, self.processor_cost,
+                               *([self.storage.cost_vector()] if self.storage is not None else [])])
 
     def co2e_vector(self) -> np.ndarray:
-        """t CO2e per unit of each column, in column order x, w, y (then z, with processors)."""
-        return np.concatenate([self.arc_co2e, self.fate_co2e, self.virgin_co2e, np.zeros(self.n_processors)])
+        """t CO2e per unit of each column, in column order x, w, y (then z, with processors; then stores)."""
+        return np.concatenate([self.arc_co2e, self.fate_co2e, self.virgin_co2e, np.zeros(self.n_processors),
+                               *([self.storage.co2e_vector()] if self.storage is not None else [])])
 
     def objective_vector(self, carbon_price: float, weights: Mapping[str, float] | None = None) -> np.ndarray:
         """Objective coefficients: w_cost · (money + λ · CO2e) + w_co2e · CO2e, column order x, w, y."""
@@ -147,7 +152,8 @@ class ExchangeArrays:
 
     def bau_columns(self) -> np.ndarray:
         """Column values of business as usual: x = 0, w = a, y = r (z = current activity)."""
-        return np.concatenate([np.zeros(self.n_arcs), self.supply_amount, self.demand_amount, self.processor_bau])
+        return np.concatenate([np.zeros(self.n_arcs), self.supply_amount, self.demand_amount, self.processor_bau,
+                               np.zeros(self.storage.n_columns if self.storage is not None else 0)])
 
 
 def resolve_weights(weights: Mapping[str, float] | None) -> tuple[float, float]:
@@ -591,7 +597,7 @@ def objective_coefficients(arrays: ExchangeArrays, carbon_price: float,
 
 def model_columns(m: pyo.ConcreteModel) -> list[pyo.Var]:
     """The model's variables in column order: x, w, y, then the processors' activities z (if any)."""
-    return [*m.x_list, *m.w_list, *m.y_list, *getattr(m, "z_list", [])]
+    return [*m.x_list, *m.w_list, *m.y_list, *getattr(m, "z_list", []), *getattr(m, "storage_list", [])]
 
 
 def build_model(
@@ -623,6 +629,7 @@ def build_model(
         add_intake_limits(m, arrays)
         add_permit_limits(m, arrays)
         add_processor_balance(m, arrays)  # declares z before add_fixed_connections declares b: columns x, w, y, z, b
+        add_storage(m, arrays)  # stores between periods (symbiosis.periods.storage): columns after z, before b
         add_fixed_connections(m, arrays)
         add_objective(m, arrays, carbon_price=carbon_price, weights=weights)
     logger.info("built exchange model: %d arcs, %d supplies, %d demands, %d quality rows in %.3f s",

@@ -91,6 +91,10 @@ class Solution:
     # row of ExchangeArrays.facility_intake (facility ExchangeArrays.facility_intake_ids[k]).
     intake_dual: np.ndarray = field(default_factory=lambda: np.zeros(0))
     facility_intake_dual: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    #: Stores between periods (symbiosis.periods), None without: per store-period row ``stock``, ``put``,
+    #: ``take``, ``stock_dual`` (value of one more unit in stock at the end of the period), ``capacity_dual``
+    #: (value of one more unit of capacity in that period, ≥ 0) and per store ``closing_dual``.
+    storage: dict[str, np.ndarray] | None = None
 
 
 @functools.cache
@@ -113,6 +117,9 @@ class _Handover:
     permit_rows: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     intake_rows: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     facility_intake_rows: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    stock_rows: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    store_capacity_rows: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    store_closing_rows: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
 
 
 class ExchangeModel:
@@ -462,7 +469,8 @@ class ExchangeModel:
                                   "exchange model (a variable appears in no row)")
         # Row bookkeeping: which HiGHS row holds each Pyomo constraint (rows with no terms are skipped).
         families = {"supply_balance": 0, "demand_balance": 1, "share_limit": 2, "quality_limit": 3,
-                    "co2e_cap": 4, "intake_limit": 5, "facility_intake": 6}
+                    "co2e_cap": 4, "intake_limit": 5, "facility_intake": 6, "stock_balance": 7,
+                    "store_capacity": 8, "store_closing": 9}
         arrays = self.arrays
         rows = _Handover(
             supply_rows=np.full(arrays.n_supplies, -1, np.int64),
@@ -472,8 +480,13 @@ class ExchangeModel:
             intake_rows=np.full(arrays.n_demands, -1, np.int64),
             facility_intake_rows=np.full(arrays.facility_intake.n_rows, -1, np.int64),
         )
+        n_store_rows = arrays.storage.n_rows if arrays.storage is not None else 0
+        rows.stock_rows = np.full(n_store_rows, -1, np.int64)
+        rows.store_capacity_rows = np.full(n_store_rows, -1, np.int64)
+        rows.store_closing_rows = np.full(arrays.storage.n_stores if arrays.storage is not None else 0, -1, np.int64)
         targets = [rows.supply_rows, rows.demand_rows, rows.share_rows, rows.quality_rows, np.zeros(0),
-                   rows.intake_rows, rows.facility_intake_rows]
+                   rows.intake_rows, rows.facility_intake_rows, rows.stock_rows, rows.store_capacity_rows,
+                   rows.store_closing_rows]
         n_row = len(info.rows)
         # Permitted tonnages (add_permit_limits): their family number is the next free position of targets.
         rows.permit_rows = np.full(arrays.permit.n_rows, -1, np.int64)
@@ -496,7 +509,7 @@ class ExchangeModel:
         col_upper = np.full(n_col, INF)
         capped = ~np.isnan(arrays.capacity)
         col_upper[: arrays.n_arcs][capped] = arrays.capacity[capped]
-        n_binary = n_col - arrays.n_arcs - arrays.n_supplies - arrays.n_demands - arrays.n_processors
+        n_binary = n_col - arrays.n_arcs - arrays.n_supplies - arrays.n_demands - arrays.n_processors - 3 * n_store_rows
         integrality = None
         if arrays.n_processors:
             first = arrays.n_arcs + arrays.n_supplies + arrays.n_demands
@@ -562,6 +575,16 @@ class ExchangeModel:
         solution.permit_dual = pick(rows.permit_rows, -1.0)
         solution.intake_dual = pick(rows.intake_rows, -1.0)
         solution.facility_intake_dual = pick(rows.facility_intake_rows, -1.0)
+        if arrays.storage is not None:
+            first = n_a + n_s + n_d + arrays.n_processors
+            stock, put, take = arrays.storage.split(np.maximum(col[first:first + arrays.storage.n_columns], 0.0))
+            solution.storage = {"stock": stock, "put": put, "take": take,
+                                "stock_dual": pick(rows.stock_rows, -1.0),
+                                "capacity_dual": pick(rows.store_capacity_rows, -1.0),
+                                "closing_dual": pick(rows.store_closing_rows, -1.0)}
+            columns = np.concatenate([x, w, y, z, stock, put, take])
+            solution.cost = float(arrays.cost_vector() @ columns)
+            solution.co2e_t = float(arrays.co2e_vector() @ columns)
         return solution
 
     def _failure_message(self, status: Any, termination: str) -> str:
@@ -590,7 +613,7 @@ class ExchangeModel:
     ) -> Solution:
         arrays = self.arrays
         z = arrays.processor_bau.copy() if z is None else z
-        columns = np.concatenate([x, w, y, z])
+        columns = np.concatenate([x, w, y, z, np.zeros(arrays.storage.n_columns if arrays.storage is not None else 0)])
         bau = arrays.bau_columns()
         obj_vector = arrays.objective_vector(self.carbon_price, self.weights)
         return Solution(

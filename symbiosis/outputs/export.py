@@ -277,6 +277,10 @@ def write_results(results: Any, out_dir: str | os.PathLike[str], *, public: bool
             opportunities = opportunities[~opportunities["supply_facility"].isin(hidden)
                                           & ~opportunities["demand_facility"].isin(hidden)]
         tables["permit_opportunities"] = opportunities
+    if getattr(results, "periods", None) is not None:  # periods and stores (symbiosis.periods.outputs)
+        from symbiosis.periods.outputs import period_tables
+
+        tables.update(period_tables(results, public=public, region=region))
     for name, frame in tables.items():
         written[f"{name}.csv"] = write_atomic(out / f"{name}.csv", _csv_writer(frame))
 

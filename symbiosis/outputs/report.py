@@ -438,6 +438,9 @@ def render_report(results: Any, *, region: Any = None, public: bool = True, self
                           public=public, self_contained=True) if self_contained else None
     context = _context(results, region, public, None if self_contained else map_src, map_srcdoc,
                        True if self_contained else "cdn", max_rows)
+    from symbiosis.periods.outputs import report_context
+
+    context["periods"] = report_context(results, public=public, region=region)
     return str(_environment().get_template("report.html.j2").render(**context))
 
 
