@@ -105,6 +105,8 @@ class Region:
     #: Measured flows that a process model would also give, with the model's figure (symbiosis.inputs
     #: .model_figures): flow_id, facility_id, material, direction, measured_t_per_yr, model_t_per_yr.
     model_figures: pd.DataFrame = field(default_factory=pd.DataFrame)
+    #: ``costs.csv`` (symbiosis.account.costs): facility_id, cost_type, flow_id, amount_per_yr, source, origin.
+    costs: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     @property
     def currency(self) -> str:
@@ -126,4 +128,5 @@ class Region:
             permits=self.permits.copy(),
             energy_efficiency=dict(self.energy_efficiency),
             model_figures=self.model_figures.copy(),
+            costs=self.costs.copy(),
         )
