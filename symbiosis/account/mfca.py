@@ -206,7 +206,8 @@ def mfca(region: Region, *, costs: pd.DataFrame | None = None, key: str | pd.Ser
     table["energy_cost"] = ce[centre] * share[centre] * within
     table["system_cost"] = loss_s[centre] * within
     # facility-level waste-management rows of costs.csv spread over the losses by the key
-    table["waste_management_cost"] = table["waste_management_cost"] + aligned(typed("waste_management"))[centre] * within
+    facility_waste = aligned(typed("waste_management"))[centre] * within
+    table["waste_management_cost"] = table["waste_management_cost"] + facility_waste
     table["loss_cost"] = table[["material_cost", "energy_cost", "system_cost", "waste_management_cost"]].sum(axis=1)
     table = table[LOSS_COLUMNS].sort_values("loss_cost", ascending=False).reset_index(drop=True)
 
