@@ -144,9 +144,9 @@ def costs_from_accounts(accounts: Table, mapping: Table, problems: Problems, fac
             problems.add(mapping.file, "a facility cost needs its type", row=row, column="cost_type",
                          found="an empty cell", expected=" | ".join(COST_TYPES))
     duplicated = mapped["account"].duplicated(keep="first").to_numpy()
-    for position in np.flatnonzero(duplicated):
-        problems.add(mapping.file, "the account is mapped twice", row=mapping.row_number(int(position)),
-                     column="account", found=snippet(mapped["account"].iat[position]),
+    for twice in np.flatnonzero(duplicated):
+        problems.add(mapping.file, "the account is mapped twice", row=mapping.row_number(int(twice)),
+                     column="account", found=snippet(mapped["account"].iat[twice]),
                      expected="one row per account (split an account in the ledger, not in the mapping)")
     by_account = {a: i for i, a in enumerate(mapped["account"]) if not duplicated[i]}
     names = text_column(accounts, "account").reset_index(drop=True)
