@@ -78,7 +78,8 @@ def _two_actions() -> pd.DataFrame:
     rows = []
     for action_id, saving, distance, confidence in (("far", 900_000.0, 80.0, 0.5), ("near", 50_000.0, 0.0, 1.0)):
         row = {c: np.nan for c in CRITERIA}
-        row.update(action_id=action_id, facility_id="f", kind="exchange", action=action_id, evidence="flows.csv:2",
+        row.update(action_id=action_id, facility_id="f", partner_id="", kind="exchange", action=action_id,
+                   evidence="flows.csv:2",
                    saving_per_yr=saving, distance_km=distance, data_confidence=confidence, feasibility=0.8,
                    permit_ok=1.0, co2e_avoided_t=100.0)
         rows.append(row)

@@ -74,9 +74,9 @@ BENCHMARK_MARGIN = 0.10
 CONFIDENCE = {"measured": 1.0, "estimated": 0.5, "modelled": 0.25}
 LOSSES_PER_FACILITY = 3
 
-ACTION_COLUMNS = ["action_id", "facility_id", "kind", "action", *CRITERIA, "evidence"]
-REGISTER_COLUMNS = ["rank", "action_id", "facility_id", "kind", "action", "score", *GROUPS, "saving_per_yr",
-                    "cost_per_yr", "payback_yr", "co2e_avoided_t", "landfill_diverted_t", "virgin_avoided_t",
+ACTION_COLUMNS = ["action_id", "facility_id", "partner_id", "kind", "action", *CRITERIA, "evidence"]
+REGISTER_COLUMNS = ["rank", "action_id", "facility_id", "partner_id", "kind", "action", "score", *GROUPS,
+                    "saving_per_yr", "cost_per_yr", "payback_yr", "co2e_avoided_t", "landfill_diverted_t", "virgin_avoided_t",
                     "mci_change", "missing", "evidence", "owner", "due_date", "status"]
 
 
@@ -199,9 +199,10 @@ def _origins(flows: pd.DataFrame, ids: Any) -> str:
     return "; ".join(dict.fromkeys(str(o) for o in wanted["origin"] if str(o)))
 
 
-def _row(action_id: str, facility_id: str, kind: str, action: str, evidence: str, **criteria: float) -> dict[str, Any]:
-    row: dict[str, Any] = {"action_id": action_id, "facility_id": facility_id, "kind": kind, "action": action,
-                           "evidence": evidence}
+def _row(action_id: str, facility_id: str, kind: str, action: str, evidence: str, partner_id: str = "",
+         **criteria: float) -> dict[str, Any]:
+    row: dict[str, Any] = {"action_id": action_id, "facility_id": facility_id, "partner_id": partner_id,
+                           "kind": kind, "action": action, "evidence": evidence}
     row.update({c: float(criteria.get(c, np.nan)) for c in CRITERIA})
     return row
 
@@ -243,7 +244,8 @@ def candidate_actions(region: Region, *, mfca: Any = None, results: Any = None, 
             rows.append(_row(f"exchange:{r.supply_id}->{r.demand_id}", r.supply_facility, "exchange",
                              f"Send {amount:,.0f} {unit} of {r.material} from {r.supply_facility} to "
                              f"{r.demand_facility} ({r.distance_km:,.1f} km): saves {r.saving:,.0f} {currency}/yr",
-                             _origins(flows, [r.supply_id, r.demand_id]), feasibility=0.8, data_confidence=confidence,
+                             _origins(flows, [r.supply_id, r.demand_id]), partner_id=str(r.demand_facility),
+                             feasibility=0.8, data_confidence=confidence,
                              distance_km=float(r.distance_km), permit_ok=1.0,
                              co2e_avoided_t=float(r.co2e_avoided_t_per_yr), landfill_diverted_t=landfilled,
                              virgin_avoided_t=float(r.replaced_t_per_yr) if unit == "t/yr" else 0.0,
