@@ -76,8 +76,8 @@ LOSSES_PER_FACILITY = 3
 
 ACTION_COLUMNS = ["action_id", "facility_id", "partner_id", "kind", "action", *CRITERIA, "evidence"]
 REGISTER_COLUMNS = ["rank", "action_id", "facility_id", "partner_id", "kind", "action", "score", *GROUPS,
-                    "saving_per_yr", "cost_per_yr", "payback_yr", "co2e_avoided_t", "landfill_diverted_t", "virgin_avoided_t",
-                    "mci_change", "missing", "evidence", "owner", "due_date", "status"]
+                    "saving_per_yr", "cost_per_yr", "payback_yr", "co2e_avoided_t", "landfill_diverted_t",
+                    "virgin_avoided_t", "mci_change", "missing", "evidence", "owner", "due_date", "status"]
 
 
 # ------------------------------------------------------------------------------------------------- AHP
