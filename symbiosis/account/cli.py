@@ -43,11 +43,12 @@ def facility_command(region: Any, facility_id: str, out: Path, *, accounts: Path
 
     from symbiosis.account.actions import read_ahp
     from symbiosis.account.costs import read_accounts
-    from symbiosis.account.report import facility_account, public_account, write_facility_report
+    from symbiosis.account.report import check_facility, facility_account, public_account, write_facility_report
     from symbiosis.atomic import output_folder
     from symbiosis.outputs.export import write_disclosure_note
     from symbiosis.pipeline import optimise
 
+    check_facility(region, facility_id, public=not private)  # before the solve: a typo costs nothing
     if (accounts is None) != (account_map is None):
         raise WeightsError("--accounts and --account-map go together: the export and the file that maps its "
                            "accounts to facilities, cost types or flows")

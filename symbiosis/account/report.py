@@ -65,6 +65,19 @@ def _did_you_mean(facility_id: str, known: list[str]) -> str:
     return f"; did you mean {close[0]!r}?" if close else f"; the facilities are {', '.join(known[:12])}"
 
 
+def check_facility(region: Region, facility_id: str, *, public: bool = True) -> None:
+    """Refuse a facility the region does not have, or (in a public copy) a confidential one."""
+    from symbiosis.disclosure import confidential_mask
+
+    known = region.facilities["facility_id"].astype(str).tolist()
+    if facility_id not in known:
+        raise FacilityNotFound(f"unknown facility {facility_id!r}{_did_you_mean(facility_id, known)}")
+    hidden = set(region.facilities.loc[confidential_mask(region.facilities), "facility_id"].astype(str))
+    if public and facility_id in hidden:
+        raise FacilityNotFound(f"facility {facility_id!r} is confidential: its own account can only be written as "
+                               "a private copy (--private)")
+
+
 def facility_account(region: Region, facility_id: str, *, results: Any = None, costs: pd.DataFrame | None = None,
                      weights: dict[str, float] | AHP | None = None, reconciliation: Any = None,
                      key: str = "mass") -> FacilityAccount:
@@ -73,9 +86,7 @@ def facility_account(region: Region, facility_id: str, *, results: Any = None, c
     object with ``flows`` (and ``facilities``) from a reconciliation; today's per-facility one by default."""
     from symbiosis.balances import balances, reconcile
 
-    known = region.facilities["facility_id"].astype(str).tolist()
-    if facility_id not in known:
-        raise FacilityNotFound(f"unknown facility {facility_id!r}{_did_you_mean(facility_id, known)}")
+    check_facility(region, facility_id, public=False)
     row = region.facilities.set_index("facility_id").loc[facility_id]
     cost_view = mfca(region, costs=costs, key=key, results=results)
     mci_view = circularity(region, results)
@@ -141,8 +152,14 @@ def public_account(account: FacilityAccount) -> FacilityAccount:
                                "written as a private copy (--private)")
     if not scrub.active:
         return account
+    from symbiosis.account.actions import CRITERIA
+
     actions = account.actions.copy()
-    for column in ("action_id", "partner_id", "action", "evidence"):
+    # an action with a confidential partner keeps its rank, not its figures (they would give the partner's)
+    involved = (actions["facility_id"].isin(scrub.id_map.keys()) | actions["partner_id"].isin(scrub.id_map.keys()))
+    numeric = [c for c in CRITERIA if c not in ("feasibility", "data_confidence", "permit_ok")]
+    actions.loc[involved, numeric] = float("nan")
+    for column in ("action_id", "facility_id", "partner_id", "action", "evidence"):
         actions[column] = actions[column].map(lambda v: str(scrub.text(v)))
     return FacilityAccount(**{**account.__dict__, "actions": actions,
                               "notes": [str(scrub.text(n)) for n in account.notes]})
@@ -153,11 +170,18 @@ def public_account(account: FacilityAccount) -> FacilityAccount:
 
 def _environment() -> Any:
     import jinja2
+    from markupsafe import Markup
 
+    from symbiosis.outputs.escape import html_text
     from symbiosis.outputs.report import format_number
 
+    def finalize(value: Any) -> Any:
+        # data text through the project's escaper (braces too), once; Markup (plotly's HTML) as it is
+        return value if isinstance(value, Markup) or not isinstance(value, str) else Markup(html_text(value))  # noqa: S704
+
     env = jinja2.Environment(loader=jinja2.PackageLoader("symbiosis.outputs", "templates"), autoescape=True,
-                             undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+                             undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
+                             finalize=finalize)
     env.filters["num"] = format_number
     env.filters["pct"] = lambda v, d=1: "" if v is None or v != v else f"{float(v) * 100:.{d}f} %"
     env.filters["dec"] = lambda v, d=3: "" if v is None or v != v else f"{float(v):.{d}f}"

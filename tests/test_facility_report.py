@@ -1,0 +1,134 @@
+"""The facility report: the command (outputs, refusals before any solve), confidential partners masked, the
+workbook, and what a manager sees in Chromium (title, the MFCA loss share, the action table's rows)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+from click.testing import Result
+from typer.testing import CliRunner
+
+from symbiosis.account.report import facility_account, public_account, write_facility_report
+from symbiosis.atomic import verify_outputs
+from symbiosis.cli import app
+from tests.browser_support import KALUNDBORG, OfflineRouter, PageLog, browser_page, optimised_with, require_browser
+
+HOSTILE = "<script>alert(1)</script>{{ 7*7 }}"
+
+
+def invoke(*args: object) -> Result:
+    return CliRunner().invoke(app, [str(a) for a in args])
+
+
+def assert_refused(result: Result, *fragments: str) -> None:
+    assert result.exit_code == 1, result.output
+    assert isinstance(result.exception, SystemExit), repr(result.exception)
+    assert "Traceback" not in result.output
+    text = " ".join(result.output.split())
+    for fragment in fragments:
+        assert re.search(fragment, text), f"{fragment!r} not in {text!r}"
+
+
+def test_command_writes_the_report(tmp_path: Path) -> None:
+    out = tmp_path / "gyproc"
+    result = invoke("facility", KALUNDBORG, "gyproc", "--out", out, "--weights", "technical=1,economic=2")
+    assert result.exit_code == 0, result.output
+    assert "material losses cost" in result.output
+    assert {"facility.html", "facility.xlsx", "actions.csv", "manifest.json"} <= {p.name for p in out.iterdir()}
+    verify_outputs(out)
+    register = pd.read_csv(out / "actions.csv", keep_default_na=False)
+    assert {"owner", "due_date", "status", "evidence"} <= set(register.columns)
+    assert len(register) and (register["evidence"] != "").all()
+    sheets = pd.read_excel(out / "facility.xlsx", sheet_name=None)
+    assert {"summary", "balance", "mfca_losses", "mci_products", "actions"} <= set(sheets)
+
+
+@pytest.mark.parametrize(("args", "fragments"), [
+    (["nosuch"], ["unknown facility 'nosuch'"]),
+    (["gyprok"], ["did you mean 'gyproc'"]),
+    (["gyproc", "--weights", "speed=1"], ["unknown criterion 'speed'"]),
+    (["gyproc", "--weights", "technical=-1"], ["technical must be a finite number ≥ 0"]),
+    (["gyproc", "--key", "price"], ["--key 'price'"]),
+])
+def test_refusals(tmp_path: Path, args: list[str], fragments: list[str]) -> None:
+    assert_refused(invoke("facility", KALUNDBORG, *args, "--out", tmp_path / "out"), *fragments)
+    assert not (tmp_path / "out").exists()
+
+
+def test_inconsistent_ahp_and_unmapped_accounts_are_refused(tmp_path: Path) -> None:
+    ahp = tmp_path / "ahp.csv"
+    ahp.write_text("criterion,technical,environmental,economic\ntechnical,1,9,1/9\nenvironmental,1/9,1,9\n"
+                   "economic,9,1/9,1\n", encoding="utf-8")
+    assert_refused(invoke("facility", KALUNDBORG, "gyproc", "--ahp", ahp, "--out", tmp_path / "a"),
+                   "ahp.csv, column 'consistency ratio': the pairwise comparisons are inconsistent")
+    gl = tmp_path / "gl.csv"
+    gl.write_text("account,amount\n6200,1000\n6300,50\n", encoding="utf-8")
+    mapping = tmp_path / "map.csv"
+    mapping.write_text("account,facility_id,cost_type\n6200,gyproc,system\n", encoding="utf-8")
+    assert_refused(invoke("facility", KALUNDBORG, "gyproc", "--accounts", gl, "--account-map", mapping,
+                          "--out", tmp_path / "b"),
+                   r"gl.csv, row 3, column 'account': the account maps to no flow or facility; found '6300'")
+
+
+@pytest.fixture(scope="module")
+def masked_site(tmp_path_factory: pytest.TempPathFactory, sample: tuple[Any, Any]) -> tuple[Path, Any]:
+    """Gyproc's public report, its partner Asnæs confidential and its own name hostile."""
+    _, region = sample
+    results, edited = optimised_with(region, "asnaes", confidential=True)
+    edited.facilities.loc[edited.facilities["facility_id"] == "gyproc", "name"] = HOSTILE
+    account = facility_account(edited, "gyproc", results=results)
+    root = tmp_path_factory.mktemp("facility")
+    write_facility_report(account, root)
+    return root, account
+
+
+def test_confidential_partner_is_masked(masked_site: tuple[Path, Any]) -> None:
+    root, account = masked_site
+    page = (root / "facility.html").read_text(encoding="utf-8")
+    register = (root / "actions.csv").read_text(encoding="utf-8")
+    for text in (page, register):
+        assert "asnaes" not in text.lower() and "Asnæs" not in text
+    assert "confidential-1" in page
+    assert "<script>alert(1)" not in page
+    assert "<title>Facility account: &lt;script&gt;" in page
+    assert "{{ 7*7 }}" not in page.split("<script")[0]  # braces escaped in the page's text (plotly's JSON aside)
+    assert any(account.actions["partner_id"] == "gyproc")
+
+
+def test_confidential_facility_needs_private(tmp_path: Path, sample: tuple[Any, Any]) -> None:
+    from symbiosis.account.report import FacilityNotFound, check_facility
+
+    _, region = sample
+    edited = region.copy()
+    edited.facilities.loc[edited.facilities["facility_id"] == "asnaes", "confidential"] = True
+    with pytest.raises(FacilityNotFound, match="confidential"):
+        check_facility(edited, "asnaes")
+    check_facility(edited, "asnaes", public=False)
+
+
+@pytest.mark.browser
+def test_manager_sees_the_account(masked_site: tuple[Path, Any]) -> None:
+    require_browser()
+    root, account = masked_site
+    router: OfflineRouter
+    log: PageLog
+    with browser_page(root) as (page, router, log):
+        page.goto("http://symbiosis.test/facility.html", wait_until="load")
+        page.wait_for_selector("#action-table")
+        assert page.title() == f"Facility account: {HOSTILE}"
+        assert page.inner_text("#title") == f"Facility account: {HOSTILE}"
+        share = f"{account.centre['loss_cost_share'] * 100:.1f} %"
+        assert page.inner_text("#mfca-loss-share").strip() == share
+        rows = page.locator("#action-table tbody tr")
+        assert rows.count() == len(account.actions) > 0
+        shown = public_account(account).actions
+        first = rows.nth(0).inner_text()
+        assert shown["action"].iat[0] in first and "confidential-1" in first
+        assert rows.nth(len(shown) - 1).inner_text().startswith(str(len(shown)))
+        page.wait_for_function("document.querySelector('#sankey .js-plotly-plot') !== null", timeout=20_000)
+        assert not router.unmapped, router.unmapped
+        assert not log.page_errors and not log.console_errors and not log.dialogs, (log.page_errors, log.dialogs)
