@@ -16,9 +16,12 @@ not account for: :math:`\max(0, \text{inputs} - \text{outputs} - \Delta\text{sto
 what went in and did not come out as product). Material, energy and system costs are allocated to products and
 losses by an allocation key, by mass unless told otherwise (ISO 14051, Annex B):
 
-.. math:: C^{loss}_k = C_k \, \frac{m_{loss}}{m_{product} + m_{loss}}, \qquad k \in \{M, E, S\}
+.. math:: C^{loss}_k = C_k \, \frac{m_{loss}}{m_{product} + m_{loss}}, \qquad k \in \{E, S\}
 
-and waste-management costs go to the losses whole. The cost of losses is
+and waste-management costs go to the losses whole. Material costs follow the materials themselves, as the
+standard's example does: a loss of a material the centre buys carries that material's own cost per tonne
+(:math:`C^{loss}_{M,traced} = \sum t_{loss,j} \, C_{M,j} / t_{in,j}`, at most the tonnes bought), and what is
+left of the material costs is allocated by the key over the products and the rest of the losses. The cost of losses is
 :math:`C^{loss} = C^{loss}_M + C^{loss}_E + C^{loss}_S + C_W`, and its share :math:`C^{loss} / (C_M + C_E + C_S + C_W)`.
 Each loss flow carries its part of its centre's loss costs in proportion to its key. With an optimum, the part
 of each loss that the exchanges now send to a partner is the share of its cost they recover.
@@ -173,12 +176,33 @@ def mfca(region: Region, *, costs: pd.DataFrame | None = None, key: str | pd.Ser
     with np.errstate(invalid="ignore", divide="ignore"):
         share = np.where(lk + pk > 0, lk / (lk + pk), 0.0)
 
+    # Material costs follow the materials (ISO 14051, 5.3): a loss of a material the centre buys carries that
+    # material's own unit cost (at most the tonnes bought); the rest of the material costs go by the key.
+    bought = pd.DataFrame({"facility_id": inputs["facility_id"], "material": inputs["material"],
+                           "t": inputs["amount_t_per_yr"], "cost": material_cost_of})
+    bought = bought[bought["cost"].notna()].groupby(["facility_id", "material"])[["t", "cost"]].sum()
+    pair = pd.MultiIndex.from_arrays([loss_rows["facility_id"], loss_rows["material"]])
+    bought_t = bought["t"].reindex(pair).to_numpy(float)
+    bought_cost = bought["cost"].reindex(pair).to_numpy(float)
+    amount = loss_rows["amount_t_per_yr"].to_numpy(float)
+    lost_same = loss_rows.groupby(["facility_id", "material"])["amount_t_per_yr"].transform("sum").to_numpy(float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        traced_t = np.nan_to_num(amount * np.where(lost_same > 0, np.minimum(1.0, bought_t / lost_same), 0.0))
+        traced_cost = np.nan_to_num(traced_t * bought_cost / bought_t)
+        traced_fraction = np.where(amount > 0, traced_t / np.where(amount > 0, amount, 1.0), 0.0)
+    untraced_weight = loss_weight * (1 - traced_fraction)
+    centre_of = loss_rows["facility_id"].to_numpy()
+    ulk = aligned(pd.Series(untraced_weight).groupby(centre_of).sum())
+    tc = aligned(pd.Series(traced_cost).groupby(centre_of).sum())
+    with np.errstate(invalid="ignore", divide="ignore"):
+        share_rest = np.where(ulk + pk > 0, ulk / (ulk + pk), 0.0)
+
     cm = aligned(material_cost)
     ce = aligned(energy_cost) + aligned(typed("energy"))
     cs = aligned(typed("system"))
     cw = aligned(loss_rows.groupby("facility_id")["waste_management_cost"].sum()) + aligned(typed("waste_management"))
     total = cm + ce + cs + cw
-    loss_m, loss_e, loss_s = cm * share, ce * share, cs * share
+    loss_m, loss_e, loss_s = tc + (cm - tc) * share_rest, ce * share, cs * share
     loss_cost = loss_m + loss_e + loss_s + cw
     with np.errstate(invalid="ignore", divide="ignore"):
         loss_share_mass = np.where(aligned(loss_t) + unaccounted + aligned(product_t) > 0,
@@ -202,7 +226,9 @@ def mfca(region: Region, *, costs: pd.DataFrame | None = None, key: str | pd.Ser
         within = np.where(lk[centre] > 0, loss_weight / np.where(lk[centre] > 0, lk[centre], 1.0), 0.0)
     table = loss_rows.drop(columns=["price_per_t"]).copy()
     table["key_share"] = within
-    table["material_cost"] = loss_m[centre] * within
+    with np.errstate(invalid="ignore", divide="ignore"):
+        within_rest = np.where(ulk[centre] > 0, untraced_weight / np.where(ulk[centre] > 0, ulk[centre], 1.0), 0.0)
+    table["material_cost"] = traced_cost + ((cm - tc) * share_rest)[centre] * within_rest
     table["energy_cost"] = ce[centre] * share[centre] * within
     table["system_cost"] = loss_s[centre] * within
     # facility-level waste-management rows of costs.csv spread over the losses by the key
