@@ -181,3 +181,11 @@ def test_iso_14051_single_quantity_centre_example(tmp_path: Path) -> None:
     assert works["loss_waste_management_cost"] == pytest.approx(50_000)
     assert works["loss_cost"] == pytest.approx(270_000)
     assert result.losses.set_index("flow_id").loc["loss_out", "loss_cost"] == pytest.approx(270_000)
+
+
+def test_material_cost_row_needs_its_flow(tmp_path: Path) -> None:
+    costs = "facility_id,cost_type,amount,flow_id\nworks,material,100,\nworks,material,40000,clay_in\n"
+    with pytest.raises(InputError) as info:
+        load_region(write_region(tmp_path / "r", costs=costs))
+    assert "costs.csv, row 2, column 'flow_id': a material cost belongs to a flow" in str(info.value)
+    assert "row 3" not in str(info.value)

@@ -66,7 +66,11 @@ def _check_references(table: Table, frame: pd.DataFrame, facilities: pd.DataFram
                 problems.add(table.file, "the flow belongs to another facility", row=row, column="flow_id",
                              found=f"{snippet(flow_id)} (of {snippet(flow_facility[flow_id])})",
                              expected=f"a flow of {snippet(fid)}, or an empty facility_id")
-        if kind and kind not in COST_TYPES:
+        if kind == "material" and not flow_id:
+            problems.add(table.file, "a material cost belongs to a flow", row=row, column="flow_id",
+                         found="an empty cell", expected="the flow_id of the input it pays for",
+                         fix="material costs otherwise come from the flows' prices")
+        elif kind and kind != "material" and kind not in COST_TYPES:
             problems.add(table.file, "unknown cost type", row=row, column="cost_type", found=snippet(kind),
                          expected=" | ".join(COST_TYPES),
                          fix="material costs come from the flows' prices; map a purchase account to its flow "
