@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -136,3 +137,23 @@ def test_register_export(tmp_path: Path) -> None:
         assert list(frame.columns[-3:]) == ["owner", "due_date", "status"]
         assert frame["rank"].tolist() == [1, 2]
         assert not frame["action"].astype(str).str.startswith("=").any()
+
+
+def test_balance_gap_and_gross_error_actions_cite_their_rows(tiny_copy: Any) -> None:
+    from tests.conftest import load_test_region
+
+    def shrink(tables: dict[str, pd.DataFrame]) -> None:
+        flows = tables["flows"]
+        flows.loc[flows["flow_id"] == "board_product", "amount"] = "20000"  # 4,000 t/yr unaccounted (16 %)
+
+    region = load_test_region(tiny_copy(shrink))
+    flagged = pd.DataFrame({"flow_id": ["board_product", "board_gypsum"], "gross_error": [True, False]})
+    actions = candidate_actions(region, balances=balances(region), reconciliation=flagged).set_index("action_id")
+    gap = actions.loc["gap:board:mass"]
+    assert gap["kind"] == "close_balance_gap" and "+4,000 t/yr open" in gap["action"]
+    # rows 3, 4 and 5 of flows.csv are the board's gypsum, product and stock change
+    assert set(gap["evidence"].split("; ")) == {f"{region.flows['origin'].iat[0].rsplit(':', 1)[0]}:{n}"
+                                                for n in (3, 4, 5)}
+    check = actions.loc["check:board_product"]
+    assert check["facility_id"] == "board" and check["evidence"].endswith("flows.csv:4")
+    assert "check:board_gypsum" not in actions.index

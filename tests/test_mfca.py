@@ -189,3 +189,20 @@ def test_material_cost_row_needs_its_flow(tmp_path: Path) -> None:
         load_region(write_region(tmp_path / "r", costs=costs))
     assert "costs.csv, row 2, column 'flow_id': a material cost belongs to a flow" in str(info.value)
     assert "row 3" not in str(info.value)
+
+
+def test_costs_are_conserved_on_kalundborg(sample: tuple[object, object]) -> None:
+    # Every cost goes somewhere: products + losses = total per centre, and the losses' parts add up to their
+    # centre's loss costs, type by type (material tracing and the key together allocate each cost once).
+    _, region = sample
+    result = mfca(region)  # type: ignore[arg-type]
+    centres = result.centres.set_index("facility_id")
+    assert (centres["product_cost"] + centres["loss_cost"] - centres["total_cost"]).abs().max() < 1e-6
+    assert (centres["loss_cost"] <= centres["total_cost"] + 1e-6).all()
+    by_centre = result.losses.groupby("facility_id")[["material_cost", "energy_cost", "system_cost",
+                                                      "waste_management_cost", "loss_cost"]].sum()
+    for column, centre_column in (("material_cost", "loss_material_cost"), ("energy_cost", "loss_energy_cost"),
+                                  ("system_cost", "loss_system_cost"),
+                                  ("waste_management_cost", "loss_waste_management_cost"), ("loss_cost", "loss_cost")):
+        expected = centres.loc[by_centre.index, centre_column]
+        assert (by_centre[column] - expected).abs().max() <= 1e-6 * max(1.0, expected.abs().max()), column

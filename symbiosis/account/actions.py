@@ -194,9 +194,9 @@ def read_ahp(path: Path) -> AHP:
 # ------------------------------------------------------------------------------------------ candidates
 
 
-def _origins(flows: pd.DataFrame, ids: Any) -> str:
-    wanted = flows[flows["flow_id"].isin(list(ids))]
-    return "; ".join(dict.fromkeys(str(o) for o in wanted["origin"] if str(o)))
+def _origins(origin_of: Mapping[str, str], ids: Any) -> str:
+    """The ``file:row`` origins of the flows ``ids``, each once, in order."""
+    return "; ".join(dict.fromkeys(o for o in (str(origin_of.get(i, "")) for i in ids) if o))
 
 
 def _row(action_id: str, facility_id: str, kind: str, action: str, evidence: str, partner_id: str = "",
@@ -211,7 +211,9 @@ def candidate_actions(region: Region, *, mfca: Any = None, results: Any = None, 
                       balances: Any = None, reconciliation: pd.DataFrame | Any = None) -> pd.DataFrame:
     """The candidate actions (columns :data:`ACTION_COLUMNS`) that the given analyses support."""
     flows = region.flows
-    quality = flows.set_index("flow_id")["data_quality"].map(CONFIDENCE).fillna(0.5)
+    by_id = flows.set_index("flow_id")
+    origin_of = dict(zip(flows["flow_id"].astype(str), flows["origin"].astype(str), strict=True))
+    quality = by_id["data_quality"].map(CONFIDENCE).fillna(0.5)
     fate_kind = region.reference.fates["kind"]
     mci_change = (circularity.facilities.set_index("facility_id")["MCI_change"]
                   if circularity is not None else pd.Series(dtype=float))
@@ -235,7 +237,7 @@ def candidate_actions(region: Region, *, mfca: Any = None, results: Any = None, 
 
     if results is not None and len(results.exchanges):
         for r in results.exchanges.itertuples(index=False):
-            supply_fate = flows.set_index("flow_id")["fate"].get(r.supply_id, "")
+            supply_fate = by_id["fate"].get(r.supply_id, "")
             amount = r.amount_t_per_yr if r.amount_t_per_yr == r.amount_t_per_yr else r.amount_mwh_per_yr
             unit = "t/yr" if r.amount_t_per_yr == r.amount_t_per_yr else "MWh/yr"
             landfilled = float(amount) if unit == "t/yr" and fate_kind.get(supply_fate, "") == "landfill" else 0.0
@@ -244,7 +246,7 @@ def candidate_actions(region: Region, *, mfca: Any = None, results: Any = None, 
             rows.append(_row(f"exchange:{r.supply_id}->{r.demand_id}", r.supply_facility, "exchange",
                              f"Send {amount:,.0f} {unit} of {r.material} from {r.supply_facility} to "
                              f"{r.demand_facility} ({r.distance_km:,.1f} km): saves {r.saving:,.0f} {currency}/yr",
-                             _origins(flows, [r.supply_id, r.demand_id]), partner_id=str(r.demand_facility),
+                             _origins(origin_of, [r.supply_id, r.demand_id]), partner_id=str(r.demand_facility),
                              feasibility=0.8, data_confidence=confidence,
                              distance_km=float(r.distance_km), permit_ok=1.0,
                              co2e_avoided_t=float(r.co2e_avoided_t_per_yr), landfill_diverted_t=landfilled,
@@ -257,21 +259,21 @@ def candidate_actions(region: Region, *, mfca: Any = None, results: Any = None, 
         # mass only: an energy balance is open wherever fuel becomes unrecorded heat (docs/architecture.md)
         open_rows = table[~table["within_tolerance"].astype(bool) & (table["n_flows"] > 0)
                           & (table["quantity"] == "mass")]
+        of_facility = flows[flows["quantity"] == "mass"].groupby("facility_id")["flow_id"].agg(list)
         for r in open_rows.itertuples(index=False):
-            mine = flows[(flows["facility_id"] == r.facility_id) & (flows["quantity"] == r.quantity)]
             rows.append(_row(f"gap:{r.facility_id}:{r.quantity}", r.facility_id, "close_balance_gap",
                              f"Find what the {r.quantity} balance misses: {r.closure:+,.0f} {r.unit} open "
                              f"({r.closure_error:+.0%} of inputs): a missing flow, a wrong figure or unit",
-                             _origins(flows, mine["flow_id"]), feasibility=1.0,
+                             _origins(origin_of, of_facility.get(r.facility_id, [])), feasibility=1.0,
                              data_confidence=float(r.share_measured), distance_km=0.0, permit_ok=1.0,
                              cost_per_yr=0.0))
 
     if reconciliation is not None:
-        rows += _gross_error_rows(reconciliation, flows)
+        rows += _gross_error_rows(reconciliation, flows, origin_of)
 
     figures = region.model_figures
     if figures is not None and len(figures):
-        kinds = flows.set_index("flow_id")
+        kinds = by_id
         for r in figures.itertuples(index=False):
             category = kinds["category"].get(r.flow_id, "")
             is_loss = r.direction == "out" and category in ("waste", "wastewater", "emission", "by_product")
@@ -285,36 +287,37 @@ def candidate_actions(region: Region, *, mfca: Any = None, results: Any = None, 
             rows.append(_row(f"benchmark:{r.flow_id}", r.facility_id, "meet_benchmark",
                              f"{r.facility_id} {what} {r.measured_t_per_yr:,.0f} t/yr of {r.material}, its process "
                              f"model {r.model_t_per_yr:,.0f}: bring it to the benchmark or explain the difference",
-                             _origins(flows, [r.flow_id]), feasibility=0.5,
+                             _origins(origin_of, [r.flow_id]), feasibility=0.5,
                              data_confidence=float(quality.get(r.flow_id, 0.5)), distance_km=0.0, permit_ok=1.0,
                              virgin_avoided_t=excess if is_input else 0.0, saving_per_yr=saving))
     frame = pd.DataFrame(rows, columns=ACTION_COLUMNS)
     return frame.drop_duplicates("action_id").reset_index(drop=True)
 
 
-def _gross_error_rows(table: Any, flows: pd.DataFrame) -> list[dict[str, Any]]:
+def _gross_error_rows(table: Any, flows: pd.DataFrame, origin_of: Mapping[str, str]) -> list[dict[str, Any]]:
     frames = [t for t in (getattr(table, "flows", None), getattr(table, "facilities", None)) if t is not None]
     frames = frames or [table]
     rows: list[dict[str, Any]] = []
+    facility_of = flows.set_index("flow_id")["facility_id"]
+    flows_of = flows.groupby("facility_id")["flow_id"].agg(list)
     for frame in frames:
         flag = next((c for c in ("gross_error", "gross_error_suspected", "suspect") if c in frame.columns), None)
         if flag is None:
             continue
         for r in frame[frame[flag].astype(bool)].to_dict(orient="records"):
             if "flow_id" in r:
-                fid = flows.set_index("flow_id")["facility_id"].get(r["flow_id"], r.get("facility_id", ""))
+                fid = facility_of.get(r["flow_id"], r.get("facility_id", ""))
                 rows.append(_row(f"check:{r['flow_id']}", str(fid), "check_measurement",
                                  f"Check the measurement of {r['flow_id']}: the reconciliation finds it a likely gross "
-                                 "error (wrong unit, missing part, meter fault)", _origins(flows, [r["flow_id"]]),
+                                 "error (wrong unit, missing part, meter fault)", _origins(origin_of, [r["flow_id"]]),
                                  feasibility=1.0, data_confidence=0.25, distance_km=0.0, permit_ok=1.0,
                                  cost_per_yr=0.0))
             elif "facility_id" in r:
-                mine = flows[flows["facility_id"] == r["facility_id"]]
                 statistic = r.get("chi_square", np.nan)
                 rows.append(_row(f"check:{r['facility_id']}", str(r["facility_id"]), "check_measurement",
                                  f"Check the measurements of {r['facility_id']}: its closure is beyond what the stated "
                                  f"uncertainties explain (chi-square {statistic:,.1f})",
-                                 _origins(flows, mine["flow_id"]),
+                                 _origins(origin_of, flows_of.get(r["facility_id"], [])),
                                  feasibility=1.0, data_confidence=0.25, distance_km=0.0, permit_ok=1.0,
                                  cost_per_yr=0.0))
     return rows
