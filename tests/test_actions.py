@@ -157,3 +157,16 @@ def test_balance_gap_and_gross_error_actions_cite_their_rows(tiny_copy: Any) -> 
     check = actions.loc["check:board_product"]
     assert check["facility_id"] == "board" and check["evidence"].endswith("flows.csv:4")
     assert "check:board_gypsum" not in actions.index
+
+
+def test_measure_better_puts_the_saving_at_stake(sample: tuple[Any, Any]) -> None:
+    # asnaes_fgd_gypsum states ±15 % (flows.csv); every exchange it supplies scales with it, so ±15 % of their
+    # saving is at stake.
+    results, region = sample
+    actions = candidate_actions(region, results=results).set_index("action_id")
+    measured = actions[actions["kind"] == "measure_better"]
+    assert 0 < len(measured) <= 10
+    exchanges = results.exchanges
+    stake = 0.15 * exchanges.loc[exchanges["supply_id"] == "asnaes_fgd_gypsum", "saving"].abs().sum()
+    assert f"±{stake:,.0f} EUR/yr" in measured.loc["measure:asnaes_fgd_gypsum", "action"]
+    assert measured.loc["measure:asnaes_fgd_gypsum", "evidence"].endswith("flows.csv:2")

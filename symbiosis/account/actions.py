@@ -11,6 +11,8 @@ criteria under the user's weights (direct, or from AHP pairwise comparisons), ex
 - ``check_measurement``: a flow or facility that the reconciliation flags as a likely gross error (any table
   with ``flow_id`` or ``facility_id`` and a boolean ``gross_error``/``gross_error_suspected``/``suspect``
   column: today's per-facility reconciliation, or the network reconciliation when it is there);
+- ``measure_better``: a flow whose uncertainty puts most of the optimum's saving at stake (± its relative
+  standard uncertainty × the saving of its exchanges; the ten with the most);
 - ``meet_benchmark``: a loss or a consumption above what the facility's process model gives for its activity
   (Region.model_figures) by more than :data:`BENCHMARK_MARGIN`.
 
@@ -73,6 +75,8 @@ MAX_CONSISTENCY_RATIO = 0.1
 BENCHMARK_MARGIN = 0.10
 CONFIDENCE = {"measured": 1.0, "estimated": 0.5, "modelled": 0.25}
 LOSSES_PER_FACILITY = 3
+#: How many "measure better" actions: the flows with the most of the optimum's saving at stake.
+UNCERTAIN_FLOWS = 10
 
 ACTION_COLUMNS = ["action_id", "facility_id", "partner_id", "kind", "action", *CRITERIA, "evidence"]
 REGISTER_COLUMNS = ["rank", "action_id", "facility_id", "partner_id", "kind", "action", "score", *GROUPS,
@@ -254,6 +258,9 @@ def candidate_actions(region: Region, *, mfca: Any = None, results: Any = None, 
                              mci_change=float(mci_change.get(r.demand_facility, np.nan)),
                              saving_per_yr=float(r.saving), cost_per_yr=cost))
 
+    if results is not None and len(results.exchanges):
+        rows += _uncertainty_rows(results.exchanges, flows, origin_of, quality, currency)
+
     if balances is not None:
         table = balances.table
         # mass only: an energy balance is open wherever fuel becomes unrecorded heat (docs/architecture.md)
@@ -292,6 +299,33 @@ def candidate_actions(region: Region, *, mfca: Any = None, results: Any = None, 
                              virgin_avoided_t=excess if is_input else 0.0, saving_per_yr=saving))
     frame = pd.DataFrame(rows, columns=ACTION_COLUMNS)
     return frame.drop_duplicates("action_id").reset_index(drop=True)
+
+
+def _uncertainty_rows(exchanges: pd.DataFrame, flows: pd.DataFrame, origin_of: Mapping[str, str],
+                      quality: pd.Series, currency: str) -> list[dict[str, Any]]:
+    """The flows whose uncertainty puts most of the optimum's saving at stake: each exchange's saving scales
+    with the amounts of its supply and demand, so ±u on a flow puts ±u × the saving of its exchanges at
+    stake. One action per flow, the :data:`UNCERTAIN_FLOWS` with the most at stake."""
+    from symbiosis.balances import DEFAULT_UNCERTAINTY
+
+    by_id = flows.set_index("flow_id")
+    relative = by_id["uncertainty_pct"].astype(float) / 100.0
+    relative = relative.where(relative.notna(), by_id["data_quality"].map(DEFAULT_UNCERTAINTY).fillna(0.2))
+    saving = exchanges["saving"].abs().to_numpy(float)
+    stake = pd.concat([pd.Series(saving, index=exchanges["supply_id"].astype(str)),
+                       pd.Series(saving, index=exchanges["demand_id"].astype(str))]).groupby(level=0).sum()
+    stake = (stake * relative.reindex(stake.index).fillna(0.2)).sort_values(ascending=False)
+    rows = []
+    for flow_id, at_stake in stake.head(UNCERTAIN_FLOWS).items():
+        if at_stake <= 0:
+            continue
+        u = float(relative.get(flow_id, 0.2))
+        rows.append(_row(f"measure:{flow_id}", str(by_id["facility_id"].get(flow_id, "")), "measure_better",
+                         f"Measure {flow_id} better: its ±{u:.0%} uncertainty puts ±{at_stake:,.0f} {currency}/yr of "
+                         "the optimum's saving at stake", _origins(origin_of, [flow_id]), feasibility=1.0,
+                         data_confidence=float(quality.get(flow_id, 0.5)), distance_km=0.0, permit_ok=1.0,
+                         cost_per_yr=0.0))
+    return rows
 
 
 def _gross_error_rows(table: Any, flows: pd.DataFrame, origin_of: Mapping[str, str]) -> list[dict[str, Any]]:
