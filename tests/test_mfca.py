@@ -206,3 +206,24 @@ def test_costs_are_conserved_on_kalundborg(sample: tuple[object, object]) -> Non
                                   ("waste_management_cost", "loss_waste_management_cost"), ("loss_cost", "loss_cost")):
         expected = centres.loc[by_centre.index, centre_column]
         assert (by_centre[column] - expected).abs().max() <= 1e-6 * max(1.0, expected.abs().max()), column
+
+
+def test_costs_sheet_of_a_workbook(tmp_path: Path) -> None:
+    import io
+
+    import pandas as pd
+
+    folder = write_region(tmp_path / "r")
+    workbook = tmp_path / "centre.xlsx"
+    with pd.ExcelWriter(workbook) as writer:
+        pd.DataFrame({"key": ["name", "currency"], "value": ["MFCA centre", "EUR"]}).to_excel(
+            writer, sheet_name="region", index=False)
+        for name in ("facilities", "flows", "costs"):
+            frame = pd.read_csv(io.StringIO((folder / f"{name}.csv").read_text(encoding="utf-8")), dtype=str,
+                                keep_default_na=False)
+            frame.to_excel(writer, sheet_name=name, index=False)
+    region = load_region(workbook)
+    assert [o.rsplit("/", 1)[-1] for o in region.costs["origin"]] == ["centre.xlsx [sheet costs]:2",
+                                                                       "centre.xlsx [sheet costs]:3"]
+    works = mfca(region).centres.set_index("facility_id").loc["works"]
+    assert works["loss_cost"] == pytest.approx(32_000)
