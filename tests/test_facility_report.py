@@ -97,6 +97,11 @@ def test_confidential_partner_is_masked(masked_site: tuple[Path, Any]) -> None:
     assert "<title>Facility account: &lt;script&gt;" in page
     assert "{{ 7*7 }}" not in page.split("<script")[0]  # braces escaped in the page's text (plotly's JSON aside)
     assert any(account.actions["partner_id"] == "gyproc")
+    # Gyproc receives Asnæs's gypsum: its feedstock at the optimum would give the exchange
+    shown = public_account(account)
+    assert account.circularity["recycled_feedstock_optimum"] > 0
+    assert shown.circularity["recycled_feedstock_optimum"] != shown.circularity["recycled_feedstock_optimum"]
+    assert shown.circularity["MCI_optimum"] == account.circularity["MCI_optimum"]
 
 
 def test_confidential_facility_needs_private(tmp_path: Path, sample: tuple[Any, Any]) -> None:

@@ -45,6 +45,7 @@ def facility_command(region: Any, facility_id: str, out: Path, *, accounts: Path
     from symbiosis.account.costs import read_accounts
     from symbiosis.account.report import check_facility, facility_account, public_account, write_facility_report
     from symbiosis.atomic import output_folder
+    from symbiosis.disclosure import confidential_mask
     from symbiosis.outputs.export import write_disclosure_note
     from symbiosis.pipeline import optimise
 
@@ -63,8 +64,8 @@ def facility_command(region: Any, facility_id: str, out: Path, *, accounts: Path
     shown = account if private else public_account(account)
     with output_folder(out) as stage:
         write_facility_report(account, stage, public=not private, self_contained=self_contained)
-        write_disclosure_note(stage, public=not private, n_masked=0 if private else
-                              sum(1 for v in region.facilities.get("confidential", []) if str(v).lower() == "true"))
+        write_disclosure_note(stage, public=not private,
+                              n_masked=0 if private else int(confidential_mask(region.facilities).sum()))
     cur = account.currency
     centre = shown.centre
     console.print(f"{escape(shown.name)}: material losses cost {centre['loss_cost']:,.0f} {escape(cur)}/yr, "

@@ -56,6 +56,8 @@ class FacilityAccount:
     consistency_ratio: float | None = None
     notes: list[str] = field(default_factory=list)
     region: Region | None = None
+    #: flow id of this facility → the facilities it trades with in the optimum (for the public copy)
+    partners: dict[str, set[str]] = field(default_factory=dict)
 
 
 def _did_you_mean(facility_id: str, known: list[str]) -> str:
@@ -123,7 +125,20 @@ def facility_account(region: Region, facility_id: str, *, results: Any = None, c
         products=mci_view.products[mci_view.products["facility_id"] == facility_id].reset_index(drop=True),
         actions=mine.reset_index(drop=True), weights=dict(given),
         consistency_ratio=weights.consistency_ratio if isinstance(weights, AHP) else None,
-        notes=_notes(cost_view.centres.set_index("facility_id").loc[facility_id]), region=region)
+        notes=_notes(cost_view.centres.set_index("facility_id").loc[facility_id]), region=region,
+        partners=_partners(results, own_ids))
+
+
+def _partners(results: Any, own: set[str]) -> dict[str, set[str]]:
+    partners: dict[str, set[str]] = {}
+    if results is None or not len(results.exchanges):
+        return partners
+    ex = results.exchanges
+    for mine, other in (("supply_id", "demand_facility"), ("demand_id", "supply_facility")):
+        for flow_id, facility in zip(ex[mine].astype(str), ex[other].astype(str), strict=True):
+            if flow_id in own:
+                partners.setdefault(flow_id, set()).add(facility)
+    return partners
 
 
 def _notes(centre: pd.Series) -> list[str]:
@@ -161,7 +176,18 @@ def public_account(account: FacilityAccount) -> FacilityAccount:
     actions.loc[involved, numeric] = float("nan")
     for column in ("action_id", "facility_id", "partner_id", "action", "evidence"):
         actions[column] = actions[column].map(lambda v: str(scrub.text(v)))
-    return FacilityAccount(**{**account.__dict__, "actions": actions,
+    # what the exchanges with a confidential partner move would give the exchange: shown as not public
+    hidden = set(scrub.id_map)
+    secret = {f for f, others in account.partners.items() if others & hidden}
+    losses = account.losses.copy()
+    for column in ("recovered_t_per_yr", "recovered_cost"):
+        if column in losses.columns:
+            losses.loc[losses["flow_id"].isin(secret), column] = float("nan")
+    circular = dict(account.circularity)
+    if secret:
+        for column in ("M_optimum", "V_optimum", "W0_optimum", "W_optimum", "recycled_feedstock_optimum"):
+            circular[column] = float("nan")
+    return FacilityAccount(**{**account.__dict__, "actions": actions, "losses": losses, "circularity": circular,
                               "notes": [str(scrub.text(n)) for n in account.notes]})
 
 
