@@ -134,6 +134,8 @@ def test_manager_sees_the_account(masked_site: tuple[Path, Any]) -> None:
         first = rows.nth(0).inner_text()
         assert shown["action"].iat[0] in first and "confidential-1" in first
         assert rows.nth(len(shown) - 1).inner_text().startswith(str(len(shown)))
+        recovered = f"{account.region_mfca['recovered_cost']:,.0f} EUR/yr of their cost"
+        assert recovered in " ".join(page.inner_text("#mfca-region").split())
         page.wait_for_function("document.querySelector('#sankey .js-plotly-plot') !== null", timeout=20_000)
         assert not router.unmapped, router.unmapped
         assert not log.page_errors and not log.console_errors and not log.dialogs, (log.page_errors, log.dialogs)

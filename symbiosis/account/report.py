@@ -56,6 +56,8 @@ class FacilityAccount:
     consistency_ratio: float | None = None
     notes: list[str] = field(default_factory=list)
     region: Region | None = None
+    #: MFCA of the whole region (MFCA.region): total cost of losses, and what the optimum's exchanges recover
+    region_mfca: dict[str, Any] = field(default_factory=dict)
     #: flow id of this facility → the facilities it trades with in the optimum (for the public copy)
     partners: dict[str, set[str]] = field(default_factory=dict)
 
@@ -126,7 +128,7 @@ def facility_account(region: Region, facility_id: str, *, results: Any = None, c
         actions=mine.reset_index(drop=True), weights=dict(given),
         consistency_ratio=weights.consistency_ratio if isinstance(weights, AHP) else None,
         notes=_notes(cost_view.centres.set_index("facility_id").loc[facility_id]), region=region,
-        partners=_partners(results, own_ids))
+        partners=_partners(results, own_ids), region_mfca=dict(cost_view.region))
 
 
 def _partners(results: Any, own: set[str]) -> dict[str, set[str]]:
