@@ -72,6 +72,11 @@ def facility_command(region: Any, facility_id: str, out: Path, *, accounts: Path
                   f"{centre['loss_cost_share']:.1%} of its costs (MFCA, {key} key); MCI "
                   f"{shown.circularity['MCI_bau']:.2f} today, {shown.circularity['MCI_optimum']:.2f} with the optimum",
                   highlight=False)
+    region_view = shown.region_mfca
+    if "recovered_cost" in region_view:
+        console.print(f"region: losses cost {region_view['loss_cost']:,.0f} {escape(cur)}/yr; the optimum's exchanges "
+                      f"recover {region_view['recovered_cost']:,.0f} ({region_view['recovered_share']:.1%})",
+                      highlight=False)
     for note in shown.notes:
         console.print(f"[yellow]note:[/] {escape(note)}", highlight=False)
     for row in shown.actions.head(5).itertuples():
