@@ -589,7 +589,6 @@ def init(folder: Annotated[Path, typer.Argument(help="Folder for the new region 
     console.print(f"next: replace the example rows, then run `symbiosis check {folder}`", highlight=False)
 
 
-
 @app.command()
 def facility(path: RegionPath,
              facility_id: Annotated[str, typer.Argument(help="The facility whose account to write")],
