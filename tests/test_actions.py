@@ -170,3 +170,15 @@ def test_measure_better_puts_the_saving_at_stake(sample: tuple[Any, Any]) -> Non
     stake = 0.15 * exchanges.loc[exchanges["supply_id"] == "asnaes_fgd_gypsum", "saving"].abs().sum()
     assert f"±{stake:,.0f} EUR/yr" in measured.loc["measure:asnaes_fgd_gypsum", "action"]
     assert measured.loc["measure:asnaes_fgd_gypsum", "evidence"].endswith("flows.csv:2")
+
+
+def test_ahp_weights_rank_like_the_groups_they_give(tmp_path: Path) -> None:
+    # technical 4/7, environmental 2/7, economic 1/7 (the consistent matrix above): "near" (closer, better
+    # data) wins, as with those weights given directly.
+    path = tmp_path / "weights.csv"
+    path.write_text("criterion,technical,environmental,economic\ntechnical,1,2,4\nenvironmental,1/2,1,2\n"
+                    "economic,1/4,1/2,1\n", encoding="utf-8")
+    by_ahp = score_actions(_two_actions(), read_ahp(path))
+    direct = score_actions(_two_actions(), {"technical": 4, "environmental": 2, "economic": 1})
+    assert by_ahp["action_id"].tolist() == direct["action_id"].tolist() == ["near", "far"]
+    assert by_ahp["score"].tolist() == pytest.approx(direct["score"].tolist())

@@ -53,6 +53,8 @@ def test_command_writes_the_report(tmp_path: Path) -> None:
     (["gyproc", "--weights", "speed=1"], ["unknown criterion 'speed'"]),
     (["gyproc", "--weights", "technical=-1"], ["technical must be a finite number ≥ 0"]),
     (["gyproc", "--key", "price"], ["--key 'price'"]),
+    (["gyproc", "--weights", "technical=1,saving_per_yr=1"], ["either per group .* or per criterion"]),
+    (["gyproc", "--weights", "technical=0"], ["at least one positive weight"]),
 ])
 def test_refusals(tmp_path: Path, args: list[str], fragments: list[str]) -> None:
     assert_refused(invoke("facility", KALUNDBORG, *args, "--out", tmp_path / "out"), *fragments)

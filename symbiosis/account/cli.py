@@ -29,6 +29,9 @@ def parse_weights(text: str) -> dict[str, float]:
             raise WeightsError(f"--weights: {part!r} is not NAME=NUMBER") from None
         if not weights[name] >= 0 or weights[name] == float("inf"):
             raise WeightsError(f"--weights: {name} must be a finite number ≥ 0, found {value!r}")
+    if set(weights) & set(GROUPS) and set(weights) & set(CRITERIA):
+        raise WeightsError("--weights: give weights either per group (technical, environmental, economic) or per "
+                           "criterion, not both")
     if not weights or sum(weights.values()) <= 0:
         raise WeightsError("--weights: give at least one positive weight, e.g. technical=1,environmental=1,economic=2")
     return weights
