@@ -182,3 +182,12 @@ def test_ahp_weights_rank_like_the_groups_they_give(tmp_path: Path) -> None:
     direct = score_actions(_two_actions(), {"technical": 4, "environmental": 2, "economic": 1})
     assert by_ahp["action_id"].tolist() == direct["action_id"].tolist() == ["near", "far"]
     assert by_ahp["score"].tolist() == pytest.approx(direct["score"].tolist())
+
+
+@pytest.mark.parametrize("text", ["", "criterion\n", "criterion,technical\n"])
+def test_empty_or_short_matrix_is_a_located_error(tmp_path: Path, text: str) -> None:
+    path = tmp_path / "weights.csv"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(InputError) as info:
+        read_ahp(path)
+    assert str(path) in str(info.value)

@@ -142,6 +142,10 @@ def read_ahp(path: Path) -> AHP:
     names = columns[1:]
     rows = [str(v).strip() for v in frame.iloc[:, 0]] if len(columns) else []
     known = set(GROUPS) | set(CRITERIA)
+    if not names:
+        problems.add(label, "no criteria to compare", row=1,
+                     expected="a header `criterion, technical, environmental, economic` and one row per criterion")
+        problems.raise_if_any()
     for j, name in enumerate(names):
         if name not in known:
             problems.add(label, "unknown criterion", row=1, column=name,
