@@ -38,7 +38,11 @@ def test_command_writes_the_report(tmp_path: Path) -> None:
     result = invoke("facility", KALUNDBORG, "gyproc", "--out", out, "--weights", "technical=1,economic=2")
     assert result.exit_code == 0, result.output
     assert "material losses cost" in result.output and "the optimum's exchanges recover" in result.output
-    assert {"facility.html", "facility.xlsx", "actions.csv", "manifest.json"} <= {p.name for p in out.iterdir()}
+    assert {"facility.html", "facility.xlsx", "actions.csv", "region_actions.csv", "manifest.json"} <= {
+        p.name for p in out.iterdir()}
+    region_register = pd.read_csv(out / "region_actions.csv", keep_default_na=False)
+    assert region_register["facility_id"].nunique() > 1 and region_register["rank"].tolist() == list(
+        range(1, len(region_register) + 1))
     verify_outputs(out)
     register = pd.read_csv(out / "actions.csv", keep_default_na=False)
     assert {"owner", "due_date", "status", "evidence"} <= set(register.columns)
@@ -92,7 +96,8 @@ def test_confidential_partner_is_masked(masked_site: tuple[Path, Any]) -> None:
     root, account = masked_site
     page = (root / "facility.html").read_text(encoding="utf-8")
     register = (root / "actions.csv").read_text(encoding="utf-8")
-    for text in (page, register):
+    region_register = (root / "region_actions.csv").read_text(encoding="utf-8")
+    for text in (page, register, region_register):
         assert "asnaes" not in text.lower() and "Asnæs" not in text
     assert "confidential-1" in page
     assert "<script>alert(1)" not in page

@@ -56,6 +56,8 @@ class FacilityAccount:
     consistency_ratio: float | None = None
     notes: list[str] = field(default_factory=list)
     region: Region | None = None
+    #: the region's ranked action list (every facility's), for the adviser and the agency
+    region_actions: pd.DataFrame = field(default_factory=pd.DataFrame)
     #: MFCA of the whole region (MFCA.region): total cost of losses, and what the optimum's exchanges recover
     region_mfca: dict[str, Any] = field(default_factory=dict)
     #: flow id of this facility → the facilities it trades with in the optimum (for the public copy)
@@ -128,7 +130,7 @@ def facility_account(region: Region, facility_id: str, *, results: Any = None, c
         actions=mine.reset_index(drop=True), weights=dict(given),
         consistency_ratio=weights.consistency_ratio if isinstance(weights, AHP) else None,
         notes=_notes(cost_view.centres.set_index("facility_id").loc[facility_id]), region=region,
-        partners=_partners(results, own_ids), region_mfca=dict(cost_view.region))
+        partners=_partners(results, own_ids), region_mfca=dict(cost_view.region), region_actions=scored)
 
 
 def _partners(results: Any, own: set[str]) -> dict[str, set[str]]:
@@ -154,6 +156,22 @@ def _notes(centre: pd.Series) -> list[str]:
     return notes
 
 
+def _public_actions(actions: pd.DataFrame, scrub: Any) -> pd.DataFrame:
+    """Actions as a public list: confidential facilities as ``confidential-N``; an action of or with one keeps
+    its rank and score, not its figures (they would give the facility's)."""
+    from symbiosis.account.actions import CRITERIA
+
+    actions = actions.copy()
+    if actions.empty:
+        return actions
+    involved = (actions["facility_id"].isin(scrub.id_map.keys()) | actions["partner_id"].isin(scrub.id_map.keys()))
+    numeric = [c for c in CRITERIA if c not in ("feasibility", "data_confidence", "permit_ok")]
+    actions.loc[involved, numeric] = float("nan")
+    for column in ("action_id", "facility_id", "partner_id", "action", "evidence"):
+        actions[column] = actions[column].map(lambda v: str(scrub.text(v)))
+    return actions
+
+
 def public_account(account: FacilityAccount) -> FacilityAccount:
     """The copy a facility's manager may share: confidential partners as ``confidential-N``.
 
@@ -169,15 +187,8 @@ def public_account(account: FacilityAccount) -> FacilityAccount:
                                "written as a private copy (--private)")
     if not scrub.active:
         return account
-    from symbiosis.account.actions import CRITERIA
-
-    actions = account.actions.copy()
-    # an action with a confidential partner keeps its rank, not its figures (they would give the partner's)
-    involved = (actions["facility_id"].isin(scrub.id_map.keys()) | actions["partner_id"].isin(scrub.id_map.keys()))
-    numeric = [c for c in CRITERIA if c not in ("feasibility", "data_confidence", "permit_ok")]
-    actions.loc[involved, numeric] = float("nan")
-    for column in ("action_id", "facility_id", "partner_id", "action", "evidence"):
-        actions[column] = actions[column].map(lambda v: str(scrub.text(v)))
+    actions = _public_actions(account.actions, scrub)
+    region_actions = _public_actions(account.region_actions, scrub)
     # what the exchanges with a confidential partner move would give the exchange: shown as not public
     hidden = set(scrub.id_map)
     secret = {f for f, others in account.partners.items() if others & hidden}
@@ -189,7 +200,8 @@ def public_account(account: FacilityAccount) -> FacilityAccount:
     if secret:
         for column in ("M_optimum", "V_optimum", "W0_optimum", "W_optimum", "recycled_feedstock_optimum"):
             circular[column] = float("nan")
-    return FacilityAccount(**{**account.__dict__, "actions": actions, "losses": losses, "circularity": circular,
+    return FacilityAccount(**{**account.__dict__, "actions": actions, "region_actions": region_actions,
+                              "losses": losses, "circularity": circular,
                               "notes": [str(scrub.text(n)) for n in account.notes]})
 
 
@@ -254,7 +266,8 @@ def workbook_sheets(account: FacilityAccount) -> dict[str, pd.DataFrame]:
 
 def write_facility_report(account: FacilityAccount, folder: Path, *, public: bool = True,
                           self_contained: bool = False) -> dict[str, Path]:
-    """``facility.html``, ``facility.xlsx`` and the action register ``actions.csv`` in ``folder``."""
+    """``facility.html``, ``facility.xlsx``, the facility's action register ``actions.csv`` and the region's
+    ``region_actions.csv`` in ``folder``."""
     from symbiosis.atomic import write_text_atomic
     from symbiosis.outputs.export import write_csv, write_xlsx
 
@@ -262,5 +275,6 @@ def write_facility_report(account: FacilityAccount, folder: Path, *, public: boo
     written = {"html": write_text_atomic(folder / "facility.html",
                                          render_facility_report(view, public=public, self_contained=self_contained)),
                "xlsx": write_xlsx(folder / "facility.xlsx", workbook_sheets(view)),
-               "actions": write_csv(folder / "actions.csv", action_register(view.actions))}
+               "actions": write_csv(folder / "actions.csv", action_register(view.actions)),
+               "region_actions": write_csv(folder / "region_actions.csv", action_register(view.region_actions))}
     return written
