@@ -227,3 +227,16 @@ def test_costs_sheet_of_a_workbook(tmp_path: Path) -> None:
                                                                        "centre.xlsx [sheet costs]:3"]
     works = mfca(region).centres.set_index("facility_id").loc["works"]
     assert works["loss_cost"] == pytest.approx(32_000)
+
+
+def test_custom_key_can_weigh_energy_products(tmp_path: Path) -> None:
+    # The works also sells 100 MWh of heat; a key of the firm's own weighs clinker 60, heat 10, dust 20, the
+    # unaccounted 5 t at 10: the losses take 30 / 100 of energy and system costs: (20,000 + 30,000) x 0.3; the
+    # dust's material cost stays untraced (not a bought material) and follows the same key, 50,000 x 0.3.
+    flows = FLOWS + "heat_out,works,out,product,heat,100,MWh,,,,meter\n"
+    region = load_region(write_region(tmp_path / "r", flows=flows))
+    import pandas as pd
+
+    key = pd.Series({"clinker_out": 60.0, "heat_out": 10.0, "dust_out": 20.0, "works.unaccounted": 10.0})
+    works = mfca(region, key=key).centres.set_index("facility_id").loc["works"]
+    assert works["loss_cost"] == pytest.approx(0.3 * (50_000 + 20_000 + 30_000) + 2_000)

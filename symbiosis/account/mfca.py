@@ -89,8 +89,8 @@ def mfca(region: Region, *, costs: pd.DataFrame | None = None, key: str | pd.Ser
     accounting export (symbiosis.account.costs.read_accounts) may be appended to it. ``key``: ``"mass"``
     (default, as ISO 14051), ``"value"`` (outputs weighted by |price| × t: products at their sale price,
     losses at their disposal cost) or a Series of weights indexed by output flow id (any other key the firm
-    uses; missing flows weigh 0). ``results``: an optimum (symbiosis.pipeline.optimise) whose exchanges
-    recover part of the losses.
+    uses, energy products included; missing flows weigh 0). ``results``: an optimum
+    (symbiosis.pipeline.optimise) whose exchanges recover part of the losses.
     """
     costs = region.costs if costs is None else costs
     if costs is None or costs.empty:
@@ -172,6 +172,12 @@ def mfca(region: Region, *, costs: pd.DataFrame | None = None, key: str | pd.Ser
         product_weight = products["flow_id"].map(weights).fillna(0.0).to_numpy(float)
     loss_key = pd.Series(loss_weight).groupby(loss_rows["facility_id"].to_numpy()).sum()
     product_key = pd.Series(product_weight).groupby(products["facility_id"].to_numpy()).sum()
+    if key_name == "custom":
+        # a key of the firm's own may weigh energy products too (a power station's electricity and heat)
+        energy_out = flows[(flows["quantity"] == "energy") & (flows["direction"] == "out")]
+        energy_out = energy_out[_is_product(energy_out, region)]
+        extra = energy_out["flow_id"].map(pd.Series(key, dtype=float)).fillna(0.0)
+        product_key = product_key.add(extra.groupby(energy_out["facility_id"]).sum(), fill_value=0.0)
     lk, pk = aligned(loss_key), aligned(product_key)
     with np.errstate(invalid="ignore", divide="ignore"):
         share = np.where(lk + pk > 0, lk / (lk + pk), 0.0)

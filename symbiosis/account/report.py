@@ -150,6 +150,10 @@ def _notes(centre: pd.Series) -> list[str]:
     if centre["unpriced_input_t"] > 0:
         notes.append(f"{centre['unpriced_input_t']:,.0f} t/yr of material inputs have no price and count at 0 in "
                      "the cost of losses: give `price` in flows.csv or map their purchase account to them")
+    if centre["product_t"] == 0 and centre["input_t"] > 0:
+        notes.append("no product is recorded in tonnes (a power station's products are energy): by mass every "
+                     "cost falls on the losses; record the products, or read the cost of losses with another "
+                     "allocation key")
     if centre["system_cost"] == 0:
         notes.append("no system costs (labour, depreciation, maintenance) are given: add them to costs.csv or "
                      "map the facility's accounts (--accounts, --account-map), or the cost of losses is too low")
