@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -333,6 +334,8 @@ class Reconciliation:
 
     flows: pd.DataFrame
     facilities: pd.DataFrame
+    #: the whole network reconciliation (mass): global test, gross errors, node closures.
+    network: Any = None
 
 
 def reconcile(region: Region, *, quantity: str = "mass") -> Reconciliation:
@@ -349,7 +352,17 @@ def reconcile(region: Region, *, quantity: str = "mass") -> Reconciliation:
     of freedom when the data are right; above 3.84 (95 %) the closure is larger than the stated uncertainties
     explain: a gross error (a missing flow, a wrong unit) is likely, and the facility is flagged. Flows with
     the largest uncertainty absorb most of the adjustment, as in STAN and Narasimhan & Jordache.
+
+    Mass is reconciled over the region as one network (:func:`symbiosis.account.reconcile.reconcile_network`:
+    a stream between two facilities is one variable, unmeasured flows are estimated, gross errors are located
+    by the measurement test); the per-facility formula above is the case of a facility linked to no other, and
+    still serves energy. ``facilities`` keeps the per-facility test of the data as given.
     """
+    if quantity == "mass":
+        from symbiosis.account.reconcile import reconcile_network
+
+        network = reconcile_network(region)
+        return Reconciliation(flows=network.flows, facilities=network.facility_tests(), network=network)
     flows = region.flows[region.flows["quantity"] == quantity].copy()
     column = "amount_t_per_yr" if quantity == "mass" else "amount_mwh_per_yr"
     amount = flows[column].to_numpy(float)

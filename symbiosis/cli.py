@@ -184,7 +184,8 @@ def _balance_table(table: pd.DataFrame, title: str) -> Table:
 def balance(path: RegionPath,
             out: Annotated[Path | None, typer.Option("--out", "-o", help="Write balances.csv here")] = None,
             tolerance: Annotated[float | None, typer.Option(help="Relative closure error accepted")] = None,
-            reconcile: Annotated[bool, typer.Option(help="Reconcile flows by weighted least squares")] = False,
+            reconcile: Annotated[bool, typer.Option(
+                help="Reconcile the mass flows over the region as one network and locate gross errors")] = False,
             private: Private = False) -> None:
     """Show every facility's mass (and energy) balance with its closure error and data quality."""
     from symbiosis.balances import balances
@@ -201,12 +202,28 @@ def balance(path: RegionPath,
     console.print(_balance_table(result.region, f"{escape(region.name)}: region across its boundary"))
     for warning in result.warnings():
         console.print(f"[yellow]warning:[/] {escape(str(scrub.text(warning)))}", highlight=False)
-    reconciled = reconcile_flows(region) if reconcile else None
+    reconciled = None
+    if reconcile:
+        try:
+            reconciled = reconcile_flows(region)
+        except SymbiosisError as exc:
+            _fail(exc)
+    also: set[str] = getattr(result, "suppressed_too", set())
     if reconciled is not None:
-        also: set[str] = getattr(result, "suppressed_too", set())
-        reconciled.flows = scrub.frame(reconciled.flows, locate_by="", also=also)
-        reconciled.facilities = scrub.frame(reconciled.facilities, locate_by="", also=also)
-        flagged = reconciled.facilities[reconciled.facilities["gross_error_suspected"]]
+        facilities = scrub.frame(reconciled.facilities, locate_by="", also=also)
+        test = reconciled.network.global_test
+        verdict = ("consistent with the stated uncertainties" if test["passed"] else
+                   "more than the stated uncertainties explain (95 %): a gross error is likely")
+        console.print(f"reconciliation of the region as one network: chi-square {test['chi_square']:,.2f} with "
+                      f"{test['dof']} degrees of freedom (p = {test['p_value']:.3g}): {verdict}", highlight=False)
+        table = reconciled.network.flows
+        console.print(f"  {int((table['measured_flow'] & table['redundant']).sum())} of "
+                      f"{int(table['measured_flow'].sum())} measured flows are redundant (checked by the balances); "
+                      f"{int((~table['measured_flow']).sum())} unmeasured flows, all determined by them",
+                      highlight=False)
+        for message in reconciled.network.warnings:
+            console.print(f"  [yellow]gross error:[/] {escape(str(scrub.text(message)))}", highlight=False)
+        flagged = facilities[facilities["gross_error_suspected"]]
         console.print(f"reconciliation: {len(flagged)} facilit{'y' if len(flagged) == 1 else 'ies'} with a closure "
                       "beyond what the stated uncertainties explain (chi-square > 3.84, 95 %)")
         for row in flagged.itertuples():
@@ -219,14 +236,16 @@ def balance(path: RegionPath,
             with output_folder(out) as stage:
                 _write_csv(stage / "balances.csv", frame)
                 if reconciled is not None:
-                    _write_csv(stage / "reconciled_flows.csv", reconciled.flows)
-                    _write_csv(stage / "reconciliation.csv", reconciled.facilities)
+                    from symbiosis.account.reconcile import write_reconciliation
+
+                    write_reconciliation(reconciled.network, stage, scrub, also)
                 write_disclosure_note(stage, public=not private, n_masked=scrub.n)
         except SymbiosisError as exc:
             _fail(exc)
         console.print(f"wrote {out / 'balances.csv'}")
         if reconciled is not None:
-            console.print(f"wrote {out / 'reconciled_flows.csv'} and {out / 'reconciliation.csv'}")
+            console.print(f"wrote {out / 'reconciled_flows.csv'}, {out / 'reconciliation.csv'}, "
+                          f"{out / 'gross_errors.csv'} and {out / 'reconciliation.json'}")
 
 
 def _overrides(max_distance: float | None, circuity: float | None, carbon_price: float | None,
@@ -251,6 +270,8 @@ Threads = Annotated[int | None, typer.Option(
     min=1, help="Independent blocks of the LP solved at once (default: the CPUs this process may use)")]
 Mip = Annotated[bool, typer.Option("--mip", help="Mixed-integer mode: fixed annual costs and minimum sizes of "
                                                   "connections (arcs.csv; slower; LP by default)")]
+Reconciled = Annotated[bool, typer.Option(
+    "--reconciled", help="Optimise on the reconciled mass flows (balance --reconcile; kpis.json says so)")]
 CarbonPrice = Annotated[float | None, typer.Option("--carbon-price", help="Money per t CO2e")]
 TransportCost = Annotated[float | None, typer.Option("--transport-cost", help="Money per t·km")]
 
@@ -308,7 +329,7 @@ def optimise(path: RegionPath, out: OutDir = Path("out"), max_distance: MaxDista
              circuity: Circuity = None, carbon_price: CarbonPrice = None, transport_cost: TransportCost = None,
              method: Annotated[Method, typer.Option(help="HiGHS method")] = Method.ipm,
              threads: Threads = None, private: Private = False,
-             mip: Mip = False) -> None:
+             mip: Mip = False, reconciled: Reconciled = False) -> None:
     """Choose the exchanges that minimise cost (+ carbon price × CO2e) against business as usual."""
     from symbiosis.outputs.export import write_results
     from symbiosis.pipeline import optimise as run_optimise
@@ -319,11 +340,18 @@ def optimise(path: RegionPath, out: OutDir = Path("out"), max_distance: MaxDista
     try:
         with console.status("optimising") as status:
             results = run_optimise(region, method=method.value, progress=lambda m: status.update(m),
-                                   threads=threads, mode="mip" if mip else "lp", **overrides)
+                                   threads=threads, mode="mip" if mip else "lp", reconciled=reconciled, **overrides)
             with output_folder(out) as stage:
                 write_results(results, stage, public=not private, region=region)
                 write_parameters(results, stage, {"region": region.name, "source": region.source},
                                  public=not private, region=region)
+                if results.reconciliation is not None:
+                    from symbiosis.account.reconcile import write_reconciliation
+                    from symbiosis.disclosure import complementary_facilities, for_results
+
+                    write_reconciliation(results.reconciliation, stage,
+                                         None if private else for_results(results, region),
+                                         complementary_facilities(results.facilities))
     except SymbiosisError as exc:
         _fail(exc)
     _print_kpis(_shown(results, region, private))
@@ -335,7 +363,7 @@ def run(path: RegionPath, out: OutDir = Path("out"), max_distance: MaxDistance =
         circuity: Circuity = None, carbon_price: CarbonPrice = None, transport_cost: TransportCost = None,
         self_contained: Annotated[bool, typer.Option(help="Inline scripts so the report opens offline")] = False,
         pngs: Annotated[bool, typer.Option(help="Also write slide PNGs")] = True, threads: Threads = None,
-        private: Private = False, mip: Mip = False) -> None:
+        private: Private = False, mip: Mip = False, reconciled: Reconciled = False) -> None:
     """The main job: check -> balances -> optimise -> tables, map, Sankey and report."""
     from symbiosis.balances import balances
     from symbiosis.pipeline import optimise as run_optimise
@@ -348,11 +376,13 @@ def run(path: RegionPath, out: OutDir = Path("out"), max_distance: MaxDistance =
         balance_result = balances(region)
         try:
             results = run_optimise(region, progress=lambda m: status.update(m), threads=threads,
-                                   mode="mip" if mip else "lp", **overrides)
+                                   mode="mip" if mip else "lp", reconciled=reconciled, **overrides)
             written = write_outputs(results, region, out, self_contained=self_contained,
                                     progress=lambda m: status.update(m), pngs=pngs, public=not private)
         except SymbiosisError as exc:
             _fail(exc)
+    if reconciled:  # the report's balances are those of the reconciled flows: count what it lists
+        balance_result = results.balances
     # The same three lists, in the same order, as the report's warnings.
     counts = (len(balance_result.warnings()), len(balance_result.data_quality_notes()), len(region.warnings))
     console.print(f"[green]✓[/] {escape(region.name)}: {len(region.facilities)} facilities, {counts[0]} balance "

@@ -71,7 +71,9 @@ FACILITY_INPUT = ["facility_id", "name", "sector", "lat", "lon", "confidential",
                   "activity_unit", "intake_capacity_t_per_yr", "source", "note"]
 FLOW_INPUT = ["flow_id", "facility_id", "direction", "category", "material", "amount", "unit", "fate", "price",
               "price_unit", "exchangeable", "max_secondary_share", "max_distance_km", "uncertainty_pct",
-              "max_intake_t_per_yr", "ewc_code", "end_of_waste", "source", "note"]
+              "max_intake_t_per_yr", "ewc_code", "end_of_waste", "source", "note",
+              # network reconciliation (symbiosis/account/reconcile.py, docs/reconciliation.md)
+              "stream_id", "measured", "process"]
 QUALITY_INPUT = ["flow_id", "parameter", "value", "unit", "bound", "virgin_value", "source", "note"]
 ARC_INPUT = ["supply_facility", "demand_facility", "distance_km", "cost_per_t", "co2e_per_t", "capacity_t_per_yr",
              "fixed_cost_per_yr", "min_flow", "source", "note"]
@@ -460,7 +462,15 @@ def _flows(table: Table, problems: Problems, facilities: pd.DataFrame, reference
     period_days = PERIOD_DAYS.get(settings.period, 365.0)
     category = text_column(table, "category")
     is_stock = category == STOCK_CATEGORY
-    amount = number_column(table, "amount", problems, required=True, expected="an amount")
+    # An unmeasured flow (measured: false) may leave its amount empty: reconciliation estimates it.
+    measured_flag = bool_column(table, "measured", problems, default=True)
+    amount = number_column(table, "amount", problems, expected="an amount")
+    amount_empty = (text_column(table, "amount") == "").to_numpy()
+    for at in np.flatnonzero(amount_empty & (measured_flag != False).to_numpy() & ~skip):  # noqa: E712
+        problems.add(table.file, "a value is required", row=table.row_number(int(at)), column="amount",
+                     found="an empty cell", expected="an amount",
+                     fix="give the figure, or write false in the measured column for a flow nobody measures "
+                         "(symbiosis balance --reconcile estimates it)")
     known_facilities = set(facilities["facility_id"])
     materials = reference.materials
     known_fates = set(reference.fates.index) if not reference.fates.empty else set()
@@ -476,6 +486,11 @@ def _flows(table: Table, problems: Problems, facilities: pd.DataFrame, reference
     max_km = number_column(table, "max_distance_km", problems, allow_negative=False, expected="a distance in km")
     uncertainty = number_column(table, "uncertainty_pct", problems, allow_negative=False,
                                 expected="an uncertainty in percent")
+    for at in np.flatnonzero((uncertainty == 0).to_numpy()):
+        problems.add(table.file, "an uncertainty of zero", row=table.row_number(int(at)), column="uncertainty_pct",
+                     found=table.frame["uncertainty_pct"].iat[at], expected="a standard uncertainty in percent > 0",
+                     fix="no measurement is exact: give its uncertainty, or leave the cell empty for the default of "
+                         "its data quality (docs/reconciliation.md)")
     source = text_column(table, "source")
     ewc_known = ewc.entries(reference.ewc).index
 
@@ -495,6 +510,7 @@ def _flows(table: Table, problems: Problems, facilities: pd.DataFrame, reference
     amount_list, unit_list, is_stock_list = amount.tolist(), unit.tolist(), is_stock.tolist()
     price_list, price_unit_list, fate_list = price.tolist(), price_unit.tolist(), fate.tolist()
     exchangeable_list, raw_amount = exchangeable.tolist(), table.frame["amount"].tolist()
+    measured_list = measured_flag.tolist()
     known_materials = set(materials.index)
     amount_factors: dict[tuple[str, str], object] = {}
     price_factors: dict[tuple[str, str], object] = {}
@@ -534,7 +550,9 @@ def _flows(table: Table, problems: Problems, facilities: pd.DataFrame, reference
                          or "add the material to the region's reference materials table")
             continue
         value = amount_list[position]
-        if math.isnan(value):
+        # An unmeasured flow without a figure still has a unit (mass or energy) and may have a price.
+        no_figure = math.isnan(value) and measured_list[position] is False
+        if math.isnan(value) and not no_figure:
             continue
         if value < 0 and not is_stock_list[position]:
             problems.add(table.file, "negative amount", row=row, column="amount", found=raw_amount[position],
@@ -551,7 +569,9 @@ def _flows(table: Table, problems: Problems, facilities: pd.DataFrame, reference
         flow_quantity = per_unit.quantity  # type: ignore[attr-defined]
         quantity[position] = flow_quantity
         converted = value * per_unit.value  # type: ignore[attr-defined]
-        if not abs(converted) <= MAX_AMOUNT_PER_YR:
+        if no_figure:
+            pass
+        elif not abs(converted) <= MAX_AMOUNT_PER_YR:
             problems.add(table.file, "implausibly large amount", row=row, column="amount", found=raw_amount[position],
                          expected=f"at most {MAX_AMOUNT_PER_YR:g} {'t' if flow_quantity == 'mass' else 'MWh'} a year "
                                   f"(this is {converted:.3g})", fix="check the amount and its unit")
@@ -612,8 +632,40 @@ def _flows(table: Table, problems: Problems, facilities: pd.DataFrame, reference
         "ewc_code": ewc.check_codes(text_column(table, "ewc_code"), ewc_known, problems, table.file, "ewc_code",
                                     pd.Series([table.row_number(i) for i in range(n)])).to_numpy(),
         "end_of_waste": bool_column(table, "end_of_waste", problems, default=None).to_numpy(),
+        "stream_id": text_column(table, "stream_id"),
+        "process": text_column(table, "process"),
+        "measured": measured_flag.astype(bool).to_numpy(),
     })
+    _check_streams(frame, table, problems)
     return frame
+
+
+def _check_streams(frame: pd.DataFrame, table: Table, problems: Problems) -> None:
+    """A ``stream_id`` names one stream that leaves one facility (one ``out`` row) and enters another (at most
+    one ``in`` row), of one material: the two rows are two measurements of the same flow."""
+    linked = frame[frame["stream_id"] != ""]
+    if linked.empty:
+        return
+    for position in np.flatnonzero((linked["direction"] == "stock").to_numpy()):
+        problems.add(table.file, "a stock change is no stream between facilities",
+                     row=table.row_number(int(linked.index[position])), column="stream_id",
+                     found=linked["stream_id"].iat[position], expected="an empty cell on a stock_change row")
+    for side in ("out", "in"):
+        rows = linked[linked["direction"] == side]
+        repeated = rows[rows.duplicated("stream_id", keep="first")]
+        for index, stream in repeated["stream_id"].items():
+            first = rows.index[(rows["stream_id"] == stream).to_numpy()][0]
+            problems.add(table.file, f"a stream_id used by more than one {side} row", row=table.row_number(int(index)),
+                         column="stream_id", found=stream,
+                         expected=f"one {side} row per stream (row {table.row_number(int(first))} already "
+                                  f"{'sends' if side == 'out' else 'receives'} it)",
+                         fix="give each stream its own id; a stream that splits is two streams")
+    first_material = linked.groupby("stream_id")["material"].transform("first")
+    for index in linked.index[(linked["material"] != first_material).to_numpy()]:
+        stream = linked.at[index, "stream_id"]
+        problems.add(table.file, "the rows of one stream are of different materials", row=table.row_number(int(index)),
+                     column="material", found=linked.at[index, "material"],
+                     expected=f"{first_material.at[index]}, the material of the other row of stream {stream}")
 
 
 def _unknown_parts(label: str, extras: set[str], known: tuple[str, ...], kind: str, problems: Problems) -> None:
@@ -1029,6 +1081,9 @@ def load_region(path: str | Path, *, reference_dir: Path | None = None, models_d
     problems.raise_if_any()
     flows = pd.concat([measured, modelled], ignore_index=True) if len(modelled) else measured
     flows = flows[FLOW_COLUMNS].reset_index(drop=True)
+    for column in ("stream_id", "process"):
+        flows[column] = flows[column].astype(object).where(flows[column].notna(), "").astype(str)
+    flows["measured"] = flows["measured"].astype(object).where(flows["measured"].notna(), True).astype(bool)
     if "origin" not in quality:
         quality["origin"] = ""
     flows["ewc_code"] = flows["ewc_code"].astype(object).where(flows["ewc_code"].notna(), "").astype(str)
@@ -1082,7 +1137,11 @@ def _processors(table: Table | None, problems: Problems, facilities: pd.DataFram
 
 
 def _warnings(region: Region) -> list[str]:
-    found: list[str] = []
+    found: list[str] = [
+        f"flow {flow.flow_id} ({flow.origin}): unmeasured and without a figure; it counts as 0 unless reconciled "
+        "(symbiosis balance --reconcile, optimise --reconciled)"
+        for flow in region.flows[~region.flows["measured"] & region.flows["amount_t_per_yr"].isna()
+                                 & region.flows["amount_mwh_per_yr"].isna()].itertuples()]
     supplies = region.flows[(region.flows["direction"] == "out") & region.flows["exchangeable"]]
     for _, flow in supplies.iterrows():
         if flow["fate"] == "" and math.isnan(flow["price_per_t"]) and flow["quantity"] == "mass":

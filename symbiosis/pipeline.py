@@ -102,7 +102,7 @@ def choose_strategy(cands: Candidates) -> str:
 
 def optimise(region: Region, *, method: str = "ipm", strategy: str = "auto", progress: Progress | None = None,
              timings: Timings | None = None, threads: int | None = None, mode: str = "lp",
-             **overrides: Any) -> Results:
+             reconciled: bool = False, **overrides: Any) -> Results:
     """Candidates, exchange model and results for a region (parameters override region.yaml defaults).
 
     ``strategy``: ``monolithic`` hands every candidate arc to HiGHS; ``column_generation`` solves a restricted
@@ -112,7 +112,9 @@ def optimise(region: Region, *, method: str = "ipm", strategy: str = "auto", pro
     blocks are solved apart, ``threads`` at a time (default: the CPUs the process may use;
     symbiosis/exchange/blocks.py). ``mode="mip"`` adds the fixed annual costs and minimum sizes of
     connections as binaries (symbiosis/energy/mip.py; column generation is then not used); ``"lp"`` (default)
-    leaves them out.
+    leaves them out. ``reconciled=True`` optimises on the reconciled mass flows
+    (symbiosis/account/reconcile.py): every supply and demand takes its reconciled amount, unmeasured flows
+    their estimate, and ``kpis["reconciled_flows"]`` is true, with the global test's figures beside it.
     """
     from symbiosis.exchange import solve_column_generation, solve_exchange
     from symbiosis.results import evaluate
@@ -121,6 +123,15 @@ def optimise(region: Region, *, method: str = "ipm", strategy: str = "auto", pro
     say = progress or (lambda _message: None)
     weights = overrides.pop("weights", None)
     check_overrides(overrides)
+    reconciliation = None
+    if reconciled:
+        from symbiosis.account.reconcile import reconcile_network, reconciled_region
+
+        started = time.perf_counter()
+        say("reconciling the mass flows")
+        reconciliation = reconcile_network(region)
+        region = reconciled_region(region, reconciliation)
+        timings.record("reconcile", started)
     started = time.perf_counter()
     say("screening candidate exchanges")
     cands = build_candidates(region, **overrides)
@@ -153,6 +164,14 @@ def optimise(region: Region, *, method: str = "ipm", strategy: str = "auto", pro
             cands, solution, lambda c: solve_exchange(c, carbon_price=float(cands.parameters["carbon_price"]),  # type: ignore[arg-type]
                                                       weights=weights, method=method, threads=threads))
     timings.record("results", started)
+    if reconciliation is not None:
+        test = reconciliation.global_test
+        results.kpis.update({"reconciled_flows": True, "reconciliation_chi_square": test["chi_square"],
+                             "reconciliation_dof": test["dof"],
+                             "reconciliation_p_value": test["p_value"] if test["dof"] else None,
+                             "reconciliation_gross_errors": test["n_gross_errors"]})
+        results.parameters["reconciled"] = True
+        results.reconciliation = reconciliation
     check_finite_kpis(results)
     return results
 
@@ -202,6 +221,14 @@ def _write_outputs(results: Results, region: Region, out_dir: Path, *, self_cont
     write_results(results, out_dir, public=public, region=region)
     written["parameters"] = write_parameters(results, out_dir, {"region": region.name, "source": region.source},
                                              public=public, region=region)
+    if results.reconciliation is not None:  # optimise(..., reconciled=True): the flows it optimised on
+        from symbiosis.account.reconcile import write_reconciliation
+        from symbiosis.disclosure import complementary_facilities, for_results
+
+        for path in write_reconciliation(results.reconciliation, out_dir,
+                                         for_results(results, region) if public else None,
+                                         complementary_facilities(results.facilities)):
+            written[path.name] = path
     say("writing the report and the map")
     written["report"] = write_report(results, out_dir, region=region, self_contained=self_contained, public=public)
     written["map"] = out_dir / "map.html"

@@ -71,6 +71,9 @@ class Results:
     substance_warnings: pd.DataFrame = field(default_factory=pd.DataFrame)
     #: Exchanges a permit change would allow, and their worth (symbiosis.network.permits.opportunities).
     permit_opportunities: pd.DataFrame = field(default_factory=pd.DataFrame)
+    #: The network reconciliation the run optimised on (``optimise(..., reconciled=True)``), else None
+    #: (symbiosis.account.reconcile.NetworkReconciliation).
+    reconciliation: Any = None
 
 
 # --- the post-solve check ------------------------------------------------------------------------------

@@ -79,6 +79,7 @@ def _commands(root: Path, region: Path, out: Path) -> dict[str, list[str]]:
         "balance": ["balance", str(region), "--out", str(out / "balance"), "--reconcile"],
         "optimise": ["optimise", str(region), "--out", str(out / "optimise")],
         "run": ["run", str(region), "--out", str(out / "run")],
+        "run_reconciled": ["run", str(region), "--out", str(out / "run_reconciled"), "--reconciled", "--no-pngs"],
         "compare": ["compare", str(root / "base.yaml"), str(root / "grow_zqx9.yaml"), "--out", str(out / "compare"),
                     "--workers", "1"],
         "tradeoff": ["tradeoff", str(region), "--out", str(out / "tradeoff"), "--points", "4"],

@@ -292,6 +292,7 @@ def _context(results: Any, region: Any, public: bool, map_src: str | None, map_s
                                    _error=-balances["closure_error"].abs().fillna(0.0))
         balances = balances.sort_values(["_stage", "_error"], kind="stable").drop(columns=["_stage", "_error"])
 
+    reconciliation = _reconciliation(results, scrub, name, max_rows)
     parameters = {**dict(getattr(view, "parameters", {}) or {})}
     sources = _sources(region, parameters, scrub)
     waste_bau = _waste_to_fate(view.supplies, "amount_t_per_yr")
@@ -327,6 +328,7 @@ def _context(results: Any, region: Any, public: bool, map_src: str | None, map_s
                                                   "amount_t_per_yr", ascending=False), max_rows, "supplies.csv"),
         "balances": _table(balances, max_rows, "balances.csv"),
         "permits": _table(permits, max_rows, "permit_opportunities.csv"),
+        "reconciliation": reconciliation,
         "warnings": warnings[:max_rows],
         "n_warnings": len(warnings),
         "parameters": jsonable(parameters),
@@ -338,6 +340,28 @@ def _context(results: Any, region: Any, public: bool, map_src: str | None, map_s
         "grid_deg": CONFIDENTIAL_GRID_DEG,
         "tolerance": getattr(getattr(view, "balances", None), "tolerance", None),
     }
+
+
+def _reconciliation(results: Any, scrub: Any, name: Any, max_rows: int) -> dict[str, Any] | None:
+    """Measured and reconciled flows of a run on reconciled flows (symbiosis.account.reconcile), gross errors
+    and largest adjustments first; in the public view a confidential facility's flows (and those suppressed
+    beside it) are left out."""
+    network = getattr(results, "reconciliation", None)
+    if network is None:
+        return None
+    flows = network.flows.copy()
+    messages = list(network.warnings)
+    if scrub is not None:
+        hidden = set(results.facilities.loc[confidential_mask(results.facilities), "facility_id"].astype(str))
+        hidden |= disclosure.complementary_facilities(results.facilities)
+        from symbiosis.account.reconcile import shares_stream_with
+
+        flows = flows[~flows["facility_id"].astype(str).isin(hidden) & ~shares_stream_with(flows, hidden)]
+        messages = [str(scrub.text(m)) for m in messages if not any(h in m for h in hidden)]
+    flows["facility_name"] = flows["facility_id"].map(name)
+    flows = flows.assign(_order=-flows["adjustment_sigma"].abs().fillna(0.0)).sort_values(
+        ["gross_error", "_order"], ascending=[False, True], kind="stable").drop(columns="_order")
+    return {"test": network.global_test, "gross": messages, "flows": _table(flows, max_rows, "reconciled_flows.csv")}
 
 
 def _title(region: Any, parameters: dict[str, Any]) -> str:
