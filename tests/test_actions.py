@@ -191,3 +191,20 @@ def test_empty_or_short_matrix_is_a_located_error(tmp_path: Path, text: str) -> 
     with pytest.raises(InputError) as info:
         read_ahp(path)
     assert str(path) in str(info.value)
+
+
+def test_network_gross_error_becomes_a_check_with_its_likely_cause(tmp_path: Path) -> None:
+    # The network reconciliation's kg-for-t case (tests/test_reconcile_network.py): the plant's product row is
+    # 1000x too small; the action names that flow, the likely cause, and the row it comes from; the plant gets
+    # no second, facility-level check.
+    from tests.conftest import load_test_region
+    from tests.test_reconcile_network import kg_for_t_region
+
+    region = load_test_region(kg_for_t_region(tmp_path / "kg"))
+    actions = candidate_actions(region, reconciliation=reconcile(region)).set_index("action_id")
+    checks = actions[actions["kind"] == "check_measurement"]
+    assert list(checks.index) == ["check:plant_product"]
+    check = checks.loc["check:plant_product"]
+    assert check["facility_id"] == "plant" and "1000x too small" in check["action"]
+    origin = region.flows.set_index("flow_id").at["plant_product", "origin"]  # type: ignore[attr-defined]
+    assert check["evidence"] == origin

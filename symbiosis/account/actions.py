@@ -333,24 +333,37 @@ def _uncertainty_rows(exchanges: pd.DataFrame, flows: pd.DataFrame, origin_of: M
 
 
 def _gross_error_rows(table: Any, flows: pd.DataFrame, origin_of: Mapping[str, str]) -> list[dict[str, Any]]:
+    """``check_measurement`` actions from a reconciliation: one per flow it flags, with the likely cause the
+    network reconciliation gives (``network.gross_errors``: e.g. "1000x too small: a figure in t entered with
+    unit kg?"), then one per flagged facility that has no flagged flow (today's per-facility test)."""
     frames = [t for t in (getattr(table, "flows", None), getattr(table, "facilities", None)) if t is not None]
     frames = frames or [table]
+    network = getattr(table, "network", None)
+    steps = getattr(network, "gross_errors", None)
+    cause: dict[str, str] = {}
+    if isinstance(steps, pd.DataFrame) and {"flow_id", "likely_cause"} <= set(steps.columns):
+        cause = {str(f): str(c) for f, c in zip(steps["flow_id"], steps["likely_cause"], strict=True) if str(c)}
     rows: list[dict[str, Any]] = []
     facility_of = flows.set_index("flow_id")["facility_id"]
     flows_of = flows.groupby("facility_id")["flow_id"].agg(list)
-    for frame in frames:
+    checked: set[str] = set()
+    for frame in sorted(frames, key=lambda f: "flow_id" not in f.columns):  # flows before facilities
         flag = next((c for c in ("gross_error", "gross_error_suspected", "suspect") if c in frame.columns), None)
         if flag is None:
             continue
-        for r in frame[frame[flag].astype(bool)].to_dict(orient="records"):
+        for r in frame[frame[flag].fillna(False).astype(bool)].to_dict(orient="records"):
             if "flow_id" in r:
-                fid = facility_of.get(r["flow_id"], r.get("facility_id", ""))
-                rows.append(_row(f"check:{r['flow_id']}", str(fid), "check_measurement",
+                fid = str(facility_of.get(r["flow_id"], r.get("facility_id", "")))
+                checked.add(fid)
+                why = cause.get(str(r["flow_id"]), "wrong unit, missing part, meter fault")
+                test = r.get("measurement_test", np.nan)
+                tested = f", measurement test {test:,.1f}" if test == test else ""
+                rows.append(_row(f"check:{r['flow_id']}", fid, "check_measurement",
                                  f"Check the measurement of {r['flow_id']}: the reconciliation finds it a likely gross "
-                                 "error (wrong unit, missing part, meter fault)", _origins(origin_of, [r["flow_id"]]),
+                                 f"error ({why}{tested})", _origins(origin_of, [r["flow_id"]]),
                                  feasibility=1.0, data_confidence=0.25, distance_km=0.0, permit_ok=1.0,
                                  cost_per_yr=0.0))
-            elif "facility_id" in r:
+            elif "facility_id" in r and str(r["facility_id"]) not in checked:
                 statistic = r.get("chi_square", np.nan)
                 rows.append(_row(f"check:{r['facility_id']}", str(r["facility_id"]), "check_measurement",
                                  f"Check the measurements of {r['facility_id']}: its closure is beyond what the stated "
