@@ -634,6 +634,8 @@ def facility(path: RegionPath,
              key: Annotated[str, typer.Option(
                  help="MFCA allocation key: mass (ISO 14051's default) or value")] = "mass",
              self_contained: Annotated[bool, typer.Option(help="Put plotly.js into the page")] = False,
+             reconciled: Annotated[bool, typer.Option(
+                 help="Account and optimise on the reconciled mass flows (unmeasured flows estimated)")] = False,
              private: Private = False) -> None:
     """One facility's account for its manager: balance, Sankey, reconciliation, MFCA, MCI and action plan."""
     from symbiosis.account.cli import facility_command
@@ -644,7 +646,8 @@ def facility(path: RegionPath,
     region = _load(path)
     try:
         facility_command(region, facility_id, out, accounts=accounts, account_map=account_map, weights=weights,
-                         ahp_file=ahp, key=key, private=private, self_contained=self_contained, console=console)
+                         ahp_file=ahp, key=key, private=private, self_contained=self_contained, console=console,
+                         reconciled=reconciled)
     except SymbiosisError as exc:
         _fail(exc)
 

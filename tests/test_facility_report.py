@@ -146,3 +146,35 @@ def test_manager_sees_the_account(masked_site: tuple[Path, Any]) -> None:
         page.wait_for_function("document.querySelector('#sankey .js-plotly-plot') !== null", timeout=20_000)
         assert not router.unmapped, router.unmapped
         assert not log.page_errors and not log.console_errors and not log.dialogs, (log.page_errors, log.dialogs)
+
+
+def test_account_on_reconciled_flows(tmp_path: Path) -> None:
+    # The kg-for-t case of tests/test_reconcile_network.py: as given, the plant's product row says 1 t, so MFCA
+    # counts 999 t of its 1,000 t input as an unaccounted loss; on reconciled flows the product is 1,000 t and
+    # the plant loses nothing. The page says which figures it shows and gives the global test.
+    from symbiosis.account.reconcile import reconciled_region
+    from symbiosis.account.report import render_facility_report
+    from symbiosis.balances import reconcile
+    from tests.conftest import load_test_region
+    from tests.test_reconcile_network import kg_for_t_region
+
+    region = load_test_region(kg_for_t_region(tmp_path / "kg"))
+    as_given = facility_account(region, "plant")
+    assert as_given.centre["unaccounted_loss_t"] == pytest.approx(999.0)
+    reconciliation = reconcile(region)
+    account = facility_account(reconciled_region(region, reconciliation.network), "plant",
+                               reconciliation=reconciliation, reconciled=True)
+    assert account.centre["unaccounted_loss_t"] == pytest.approx(0.0, abs=1e-6)
+    assert account.global_test["n_gross_errors"] == 1
+    page = render_facility_report(account)
+    assert 'id="reconciled-note">on reconciled flows' in page
+    assert "1 likely gross error(s) located" in " ".join(page.split())
+    assert any(account.actions["action_id"] == "check:plant_product")
+
+
+def test_command_on_reconciled_flows(tmp_path: Path) -> None:
+    out = tmp_path / "gyproc"
+    result = invoke("facility", KALUNDBORG, "gyproc", "--reconciled", "--out", out)
+    assert result.exit_code == 0, result.output
+    page = (out / "facility.html").read_text(encoding="utf-8")
+    assert "on reconciled flows" in page and 'id="global-test"' in page

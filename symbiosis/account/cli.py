@@ -39,7 +39,7 @@ def parse_weights(text: str) -> dict[str, float]:
 
 def facility_command(region: Any, facility_id: str, out: Path, *, accounts: Path | None, account_map: Path | None,
                      weights: str | None, ahp_file: Path | None, key: str, private: bool, self_contained: bool,
-                     console: Any) -> None:
+                     console: Any, reconciled: bool = False) -> None:
     """Optimise the region, build the facility's account, write it, print the summary."""
     import pandas as pd
     from rich.markup import escape
@@ -62,8 +62,17 @@ def facility_command(region: Any, facility_id: str, out: Path, *, accounts: Path
     costs = region.costs
     if accounts is not None and account_map is not None:
         costs = pd.concat([costs, read_accounts(accounts, account_map, region)], ignore_index=True)
-    results = optimise(region)
-    account = facility_account(region, facility_id, results=results, costs=costs, weights=chosen, key=key)
+    reconciliation = None
+    account_region = region
+    if reconciled:  # the account on the reconciled mass flows, the reconciliation shown of the data as given
+        from symbiosis.account.reconcile import reconciled_region
+        from symbiosis.balances import reconcile
+
+        reconciliation = reconcile(region)
+        account_region = reconciled_region(region, reconciliation.network)
+    results = optimise(region, reconciled=reconciled)
+    account = facility_account(account_region, facility_id, results=results, costs=costs, weights=chosen, key=key,
+                               reconciliation=reconciliation, reconciled=reconciled)
     shown = account if private else public_account(account)
     with output_folder(out) as stage:
         write_facility_report(account, stage, public=not private, self_contained=self_contained)

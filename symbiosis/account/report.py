@@ -27,9 +27,10 @@ logger = logging.getLogger(__name__)
 
 #: Reconciliation columns shown when the table has them (today's per-facility reconciliation and the network
 #: reconciliation use some of each).
-RECONCILIATION_COLUMNS = ["flow_id", "direction", "material", "amount", "measured", "reconciled",
-                          "standard_uncertainty", "reconciled_standard_uncertainty", "adjustment", "adjustment_pct",
-                          "adjustment_sigma", "gross_error", "gross_error_suspected", "observable", "redundant"]
+RECONCILIATION_COLUMNS = ["flow_id", "stream_id", "direction", "material", "measured_flow", "amount",
+                          "standard_uncertainty", "reconciled", "reconciled_standard_uncertainty", "adjustment",
+                          "adjustment_pct", "adjustment_sigma", "measurement_test", "gross_error",
+                          "gross_error_suspected", "observable", "redundant"]
 
 
 class FacilityNotFound(SymbiosisError):
@@ -56,6 +57,10 @@ class FacilityAccount:
     consistency_ratio: float | None = None
     notes: list[str] = field(default_factory=list)
     region: Region | None = None
+    #: the network reconciliation's global test (chi-square, dof, p-value, ...; empty without one)
+    global_test: dict[str, Any] = field(default_factory=dict)
+    #: true when the account was computed on reconciled flows (``facility --reconciled``)
+    reconciled: bool = False
     #: the region's ranked action list (every facility's), for the adviser and the agency
     region_actions: pd.DataFrame = field(default_factory=pd.DataFrame)
     #: MFCA of the whole region (MFCA.region): total cost of losses, and what the optimum's exchanges recover
@@ -86,10 +91,12 @@ def check_facility(region: Region, facility_id: str, *, public: bool = True) -> 
 
 def facility_account(region: Region, facility_id: str, *, results: Any = None, costs: pd.DataFrame | None = None,
                      weights: dict[str, float] | AHP | None = None, reconciliation: Any = None,
-                     key: str = "mass") -> FacilityAccount:
+                     key: str = "mass", reconciled: bool = False) -> FacilityAccount:
     """The account of ``facility_id``: MFCA, MCI and actions are computed for the region (so that losses and
     actions are ranked against the region's) and cut to this facility. ``reconciliation``: a table or an
-    object with ``flows`` (and ``facilities``) from a reconciliation; today's per-facility one by default."""
+    object with ``flows`` (and ``facilities``, ``network``) from a reconciliation; by default the region's
+    (symbiosis.balances.reconcile: mass as one network). ``reconciled``: ``region`` already carries reconciled
+    amounts (symbiosis.account.reconcile.reconciled_region); said on the page."""
     from symbiosis.balances import balances, reconcile
 
     check_facility(region, facility_id, public=False)
@@ -130,7 +137,9 @@ def facility_account(region: Region, facility_id: str, *, results: Any = None, c
         actions=mine.reset_index(drop=True), weights=dict(given),
         consistency_ratio=weights.consistency_ratio if isinstance(weights, AHP) else None,
         notes=_notes(cost_view.centres.set_index("facility_id").loc[facility_id]), region=region,
-        partners=_partners(results, own_ids), region_mfca=dict(cost_view.region), region_actions=scored)
+        partners=_partners(results, own_ids), region_mfca=dict(cost_view.region), region_actions=scored,
+        global_test=dict(getattr(getattr(reconciliation, "network", None), "global_test", None) or {}),
+        reconciled=reconciled)
 
 
 def _partners(results: Any, own: set[str]) -> dict[str, set[str]]:
