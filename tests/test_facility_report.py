@@ -178,3 +178,17 @@ def test_command_on_reconciled_flows(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     page = (out / "facility.html").read_text(encoding="utf-8")
     assert "on reconciled flows" in page and 'id="global-test"' in page
+
+
+def test_unmeasured_flow_is_named_in_the_notes(tmp_path: Path) -> None:
+    # Narasimhan & Jordache's network, partially measured (tests/test_reconcile_network.py): the exchanger's
+    # in row x2_in is declared unmeasured; as given, the account cannot count it and says so.
+    from tests.conftest import load_test_region
+    from tests.test_reconcile_network import textbook_region
+
+    region = load_test_region(textbook_region(tmp_path / "nj"))
+    blank = region.flows[region.flows["amount_t_per_yr"].isna()]
+    assert len(blank), "the textbook region declares unmeasured flows"
+    facility = str(blank["facility_id"].iat[0])
+    notes = " ".join(facility_account(region, facility).notes)
+    assert "declared unmeasured" in notes and str(blank["flow_id"].iat[0]) in notes and "--reconciled" in notes

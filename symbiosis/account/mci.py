@@ -174,8 +174,8 @@ def circularity(region: Region, results: Any = None, *, recycling_efficiency: fl
     facilities["recycled_feedstock_optimum"] = r_opt
     facilities["X"] = x
     facilities["MCI_change"] = facilities["MCI_optimum"] - facilities["MCI_bau"]
-    facilities["origin"] = facilities["facility_id"].map(
-        feed.groupby("facility_id")["origin"].agg(lambda s: "; ".join(map(str, s)))).fillna("")
+    origins = feed.groupby("facility_id")["origin"].agg(lambda s: "; ".join(map(str, s))).to_dict()
+    facilities["origin"] = [origins.get(f, "") for f in ids]
 
     prods = outputs[product]
     eol = product_end_of_life or {}

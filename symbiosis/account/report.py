@@ -136,7 +136,7 @@ def facility_account(region: Region, facility_id: str, *, results: Any = None, c
         products=mci_view.products[mci_view.products["facility_id"] == facility_id].reset_index(drop=True),
         actions=mine.reset_index(drop=True), weights=dict(given),
         consistency_ratio=weights.consistency_ratio if isinstance(weights, AHP) else None,
-        notes=_notes(cost_view.centres.set_index("facility_id").loc[facility_id]), region=region,
+        notes=_notes(cost_view.centres.set_index("facility_id").loc[facility_id], flows), region=region,
         partners=_partners(results, own_ids), region_mfca=dict(cost_view.region), region_actions=scored,
         global_test=dict(getattr(getattr(reconciliation, "network", None), "global_test", None) or {}),
         reconciled=reconciled)
@@ -154,8 +154,13 @@ def _partners(results: Any, own: set[str]) -> dict[str, set[str]]:
     return partners
 
 
-def _notes(centre: pd.Series) -> list[str]:
+def _notes(centre: pd.Series, flows: pd.DataFrame) -> list[str]:
     notes = []
+    blank = flows[(flows["quantity"] == "mass") & flows["amount_t_per_yr"].isna()]
+    if len(blank):
+        notes.append(f"{len(blank)} mass flow(s) have no figure (declared unmeasured: "
+                     f"{', '.join(blank['flow_id'].astype(str).head(5))}) and count as 0 here: run with --reconciled "
+                     "to use their estimates from the network reconciliation")
     if centre["unpriced_input_t"] > 0:
         notes.append(f"{centre['unpriced_input_t']:,.0f} t/yr of material inputs have no price and count at 0 in "
                      "the cost of losses: give `price` in flows.csv or map their purchase account to them")
