@@ -155,6 +155,9 @@ def test_report_shows_the_kpis_of_kpis_json(site: tuple[Path, Results, str]) -> 
             if isinstance(value, (int, float)):
                 assert float(text.replace(",", "")) == round(value, kpi_decimals(value)), key
         assert page.locator(".exchange-row").count() == len(results.exchanges)
+        # the tables are collapsed under the summary: a reader opens one by its title
+        assert HOSTILE + HOSTILE_TAIL not in page.locator("#gains").inner_text()
+        page.locator("#gains-details > summary").click()
         assert HOSTILE + HOSTILE_TAIL in page.locator("#gains").inner_text()
         frame = page.frame_locator("iframe.map")
         frame.locator(".sym-facility").first.wait_for(state="attached", timeout=20_000)

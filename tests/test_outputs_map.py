@@ -269,3 +269,19 @@ def test_heat_paths_carry_mwh_not_tonnes(results: Results) -> None:
     assert others and all((a, u) == ("data-t-per-yr", "t/yr") for a, u, _ in others)
     html = m.get_root().render()
     assert '"data-mwh-per-yr"' in html and '" sym-heat"' in html
+
+
+def test_map_elements_refuse_a_missing_required_option_and_default_the_others() -> None:
+    """A caller that leaves out an option the script reads gets a clear error at construction (a missing one
+    used to render as Jinja's Undefined and fail the whole page at render time: the uncertainty map did)."""
+    from symbiosis.outputs.mapping import _element_classes
+
+    classes = _element_classes()
+    with pytest.raises(TypeError, match="map_name"):
+        classes["FacilityMarkers"]([])
+    m = folium.Map(location=[55.0, 11.0])
+    layer = folium.FeatureGroup(name="x").add_to(m)
+    row = [55.0, 11.0, 55.1, 11.1, 3.0, "#123456", "tip", 0.0, False, 42.0]
+    layer.add_child(classes["ExchangeLines"]([row], style={"opacity": 0.8}))
+    page = m.get_root().render()
+    assert '"data-t-per-yr"' in page and '"t/yr"' in page

@@ -148,6 +148,7 @@ def robustness_map(results: Any, exchanges: pd.DataFrame, *, public: bool, robus
                     f"{esc(names.get(str(row.demand_facility), row.demand_facility))}</b><br>{esc(row.material)}"
                     f"<br>{figures}</div>")
     frame["tooltip"] = tips
+    frame_heat = (exchanges.loc[frame.index, "quantity"] == "energy").to_numpy()
     is_robust = exchanges.loc[frame.index, "probability"].astype(float).fillna(0.0).to_numpy() >= robust
 
     m = folium.Map(tiles="OpenStreetMap", control_scale=True, location=_centre(facilities), zoom_start=11)
@@ -163,14 +164,22 @@ def robustness_map(results: Any, exchanges: pd.DataFrame, *, public: bool, robus
                                 {**base_style, "opacity": 0.7, "dashArray": FRAGILE_DASH})):
         part = frame[mask]
         layer = folium.FeatureGroup(name=f"{label} ({len(part)})", show=True)
-        rows = [[round(r.lat1, 6), round(r.lon1, 6), round(r.lat2, 6), round(r.lon2, 6), float(r.weight), r.colour,
-                 r.tooltip, float(r.bearing), bool(r.internal), float(r.amount)] for r in part.itertuples(index=False)]
-        # as on the run's map: no arrows, and a canvas, from 2,000 lines (mapping.explore measured why)
-        layer.add_child(classes["ExchangeLines"](rows, style=style, arrows=len(frame) <= 2000,
-                                                 canvas=len(frame) >= 2000))
+        part_heat = frame_heat[mask]
+        for is_heat in (False, True):  # heat lines carry MWh, material lines tonnes (as on the run's map)
+            rows = [[round(r.lat1, 6), round(r.lon1, 6), round(r.lat2, 6), round(r.lon2, 6), float(r.weight),
+                     r.colour, r.tooltip, float(r.bearing), bool(r.internal), float(r.amount)]
+                    for r in part[part_heat == is_heat].itertuples(index=False)]
+            if not rows:
+                continue
+            # as on the run's map: no arrows, and a canvas, from 2,000 lines (mapping.explore measured why)
+            layer.add_child(classes["ExchangeLines"](
+                rows, style=style, arrows=len(frame) <= 2000, canvas=len(frame) >= 2000,
+                amount_attribute="data-mwh-per-yr" if is_heat else "data-t-per-yr",
+                unit="MWh/yr" if is_heat else "t/yr", extra_class=" sym-heat" if is_heat else ""))
         layer.add_to(m)
     facility_layer = folium.FeatureGroup(name=f"Facilities ({len(facilities)})")
-    facility_layer.add_child(classes["FacilityMarkers"](facility_rows(view, currency)))
+    facility_layer.add_child(classes["FacilityMarkers"](facility_rows(view, currency), map_name=m.get_name(),
+                                                        labels=len(facilities) <= 200))
     facility_layer.add_to(m)
     legend = (f"<h4>Robustness of the exchanges</h4><p>Solid: in the optimum in at least {robust:.0%} of the "
               f"Monte Carlo samples. Dashed: fragile (less often). Width 2–12 px ∝ √(median flow); colour by "
