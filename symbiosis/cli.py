@@ -655,6 +655,39 @@ def init(folder: Annotated[Path, typer.Argument(help="Folder for the new region 
 
 
 @app.command()
+def facility(path: RegionPath,
+             facility_id: Annotated[str, typer.Argument(help="The facility whose account to write")],
+             out: OutDir = Path("out/facility"),
+             accounts: Annotated[Path | None, typer.Option(
+                 "--accounts", help="An accounting export (CSV: account, amount) to add to costs.csv")] = None,
+             account_map: Annotated[Path | None, typer.Option(
+                 "--account-map", help="CSV mapping each account to facility_id + cost_type, or to a flow_id")] = None,
+             weights: Annotated[str | None, typer.Option(
+                 help="Criteria weights, e.g. technical=1,environmental=1,economic=2")] = None,
+             ahp: Annotated[Path | None, typer.Option(
+                 "--ahp", help="Weights from a pairwise-comparison matrix (CSV; consistency ratio ≤ 0.1)")] = None,
+             key: Annotated[str, typer.Option(
+                 help="MFCA allocation key: mass (ISO 14051's default) or value")] = "mass",
+             self_contained: Annotated[bool, typer.Option(help="Put plotly.js into the page")] = False,
+             reconciled: Annotated[bool, typer.Option(
+                 help="Account and optimise on the reconciled mass flows (unmeasured flows estimated)")] = False,
+             private: Private = False) -> None:
+    """One facility's account for its manager: balance, Sankey, reconciliation, MFCA, MCI and action plan."""
+    from symbiosis.account.cli import facility_command
+
+    _prepare(out)
+    if key not in ("mass", "value"):
+        _fail(SymbiosisError(f"--key {key!r}: use mass or value"))
+    region = _load(path)
+    try:
+        facility_command(region, facility_id, out, accounts=accounts, account_map=account_map, weights=weights,
+                         ahp_file=ahp, key=key, private=private, self_contained=self_contained, console=console,
+                         reconciled=reconciled)
+    except SymbiosisError as exc:
+        _fail(exc)
+
+
+@app.command()
 def uncertainty(path: RegionPath,
                 samples: Annotated[int, typer.Option("--samples", "-n", help="Monte Carlo samples (≥ 1)")] = 1000,
                 seed: Annotated[int, typer.Option(help="Seed of the draws: the same seed gives the same results")] = 0,

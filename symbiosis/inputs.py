@@ -65,7 +65,7 @@ logger = logging.getLogger(__name__)
 
 PERIOD_DAYS = {"year": 365.0, "quarter": 365.0 / 4, "month": 365.0 / 12, "week": 7.0, "day": 1.0}
 _ESTIMATE_WORDS = ("estimat", "assum", "guess", "proxy")
-TABLE_NAMES = ("facilities", "flows", "quality", "arcs", "permits", "processors", "profiles", "stores")
+TABLE_NAMES = ("facilities", "flows", "quality", "arcs", "permits", "processors", "profiles", "stores", "costs")
 
 # The columns each input table may have (required ones first); any other header is an error.
 FACILITY_INPUT = ["facility_id", "name", "sector", "lat", "lon", "confidential", "process_model", "activity",
@@ -1084,6 +1084,7 @@ def load_region(path: str | Path, *, reference_dir: Path | None = None, models_d
     processors = _processors(raw.tables.get("processors"), problems, facilities, models)
     permits = _permits(raw.tables.get("permits"), problems, facilities, reference)
     time_data = _time_data(raw, settings, problems, flows_table, measured)
+    costs = _costs(raw.tables.get("costs"), problems, facilities, settings, measured)
     problems.raise_if_any()
 
     modelled, modelled_quality = modelled_flows(facilities, measured, models, reference, problems, settings)
@@ -1109,7 +1110,8 @@ def load_region(path: str | Path, *, reference_dir: Path | None = None, models_d
                     flows=flows, quality=quality.reset_index(drop=True), arcs=arcs, reference=reference,
                     source=raw.source, permits=permits, processors=processors,
                     energy_efficiency=_energy_efficiency(facilities, models),
-                    model_figures=model_figures(facilities, measured, models, reference), time=time_data)
+                    model_figures=model_figures(facilities, measured, models, reference), time=time_data,
+                    costs=costs)
     region.warnings.extend([*reference.warnings,
                             *(w for t in raw.tables.values() if t is not None for w in t.warnings)])
     region.warnings.extend(_warnings(region))
@@ -1137,6 +1139,14 @@ def _time_data(raw: RawRegion, settings: RegionSettings, problems: Problems, flo
         periods = data.calendar("1 year", problems, raw.settings_file)
     assert periods is not None
     return TimeData(periods=periods, profiles=profiles, flow_profile=flow_profile, stores=stores)
+
+
+def _costs(table: Table | None, problems: Problems, facilities: pd.DataFrame, settings: RegionSettings,
+           flows: pd.DataFrame) -> pd.DataFrame:
+    """The optional per-facility cost table for MFCA (symbiosis.account.costs)."""
+    from symbiosis.account.costs import read_costs
+
+    return read_costs(table, problems, facilities, settings.currency, settings.period, flows)
 
 
 def _processors(table: Table | None, problems: Problems, facilities: pd.DataFrame,

@@ -141,6 +141,8 @@ class Region:
     model_figures: pd.DataFrame = field(default_factory=pd.DataFrame)
     #: Periods, profiles and stores (symbiosis.periods.data.TimeData); None: one period, no store.
     time: TimeData | None = None
+    #: ``costs.csv`` (symbiosis.account.costs): facility_id, cost_type, flow_id, amount_per_yr, source, origin.
+    costs: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     @property
     def currency(self) -> str:
@@ -163,4 +165,5 @@ class Region:
             energy_efficiency=dict(self.energy_efficiency),
             model_figures=self.model_figures.copy(),
             time=None if self.time is None else self.time.copy(),
+            costs=self.costs.copy(),
         )

@@ -307,3 +307,18 @@ def write_disclosure_note(out_dir: str | os.PathLike[str], *, public: bool, n_ma
     ``"PRIVATE: contains confidential data"``, for the commands whose other outputs are plain tables."""
     record = disclosure.marker(not public, n_masked)
     return write_text_atomic(Path(out_dir) / "disclosure.json", json.dumps(record, indent=2) + "\n")
+
+
+def write_xlsx(path: str | os.PathLike[str], sheets: dict[str, pd.DataFrame]) -> Path:
+    """Write a workbook of ``sheets`` (name → table), atomically, every sheet through :func:`excel_safe`.
+
+    Sheet names are cut to Excel's 31 characters; an empty table still gets its header row.
+    """
+    safe = {name[:31]: excel_safe(frame) for name, frame in sheets.items()}
+
+    def write(tmp: Path) -> None:
+        with pd.ExcelWriter(tmp, engine="openpyxl") as writer:
+            for name, frame in safe.items():
+                frame.to_excel(writer, sheet_name=name, index=False)
+
+    return write_atomic(Path(path), write)
