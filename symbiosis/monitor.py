@@ -146,7 +146,7 @@ def _convert_units(frame: pd.DataFrame, region: Region, label: str, problems: Pr
             result = convert_amount(float(amount), str(unit), density_t_per_m3=region.reference.density(material))
         except UnitProblem as exc:
             problems.add(label, str(exc), row=int(row), column="unit", found=unit,
-                         expected="t, kt, m3 (with the material's density) or MWh, GJ, optionally per year")
+                         expected="t, kilotonne, m3 (with the material's density) or MWh, GJ, optionally per year")
             continue
         converted[i], quantity[i] = result.value, result.quantity
     out = frame.copy()
@@ -321,8 +321,12 @@ def _why_not(row: Any, supplies: pd.DataFrame) -> tuple[str, str]:
     return reason, detail
 
 
-def monitor(path: str | Path, *, progress: Any = None, **overrides: Any) -> Monitoring:
-    """KPIs and exchanges year by year: realised against the optimum of each year (module docstring)."""
+def monitor(path: str | Path, *, progress: Any = None, reference_dir: Path | None = None,
+            models_directory: Path | None = None, **overrides: Any) -> Monitoring:
+    """KPIs and exchanges year by year: realised against the optimum of each year (module docstring).
+
+    ``reference_dir``/``models_directory``: as :func:`symbiosis.inputs.load_region` (default: the shipped ones).
+    """
     from symbiosis.candidates import candidates as build_candidates
     from symbiosis.inputs import load_region
     from symbiosis.pipeline import check_overrides, optimise
@@ -336,7 +340,7 @@ def monitor(path: str | Path, *, progress: Any = None, **overrides: Any) -> Moni
                               "docs/data-format.md)")
         problems.raise_if_any()
     overrides = check_overrides(overrides)
-    region = load_region(folder)
+    region = load_region(folder, reference_dir=reference_dir, models_directory=models_directory)
     realised, label = read_realised(folder, problems)
     year_files = _years_overrides(folder, label, problems)
     problems.raise_if_any()
@@ -477,7 +481,10 @@ def public_exchanges(monitoring: Monitoring, private: bool) -> tuple[pd.DataFram
     d = Disclosure(monitoring.facilities, monitoring.flows)
     if private:
         return monitoring.exchanges, d
-    return d.frame(monitoring.exchanges), d
+    public = d.frame(monitoring.exchanges)
+    if public is not None and len(public):
+        public["year"] = monitoring.exchanges["year"].to_numpy()  # a year is no figure of the firm
+    return public if public is not None else monitoring.exchanges, d
 
 
 def chart_png(kpis: pd.DataFrame, path: Path, currency: str) -> Path:
