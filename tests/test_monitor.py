@@ -193,3 +193,11 @@ def test_kalundborg_ships_sourced_realised_years_and_its_gypsum_figure() -> None
     heat = result.realised[result.realised["year"] == 2022].iloc[0]
     assert heat["amount_converted"] == 80_000.0 and heat["basis"] == "delivered"  # ks_2022: heat delivered
     assert result.kpis.set_index("year").at[2022, "basis"] == "years/2022.yaml"
+
+
+def test_the_page_escapes_text_from_the_data(tmp_path: Path) -> None:
+    folder = region_with(tmp_path, HEADER + '2020,power,board,fgd_gypsum,1,t,running,"<script>alert(1)</script>"\n')
+    written = write_monitoring(run(folder), tmp_path / "out", name="<b>Tiny</b>", private=True)
+    page = Path(written["page"]).read_text(encoding="utf-8")
+    assert "<script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert "<b>Tiny</b>" not in page
