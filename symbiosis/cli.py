@@ -647,6 +647,13 @@ def uncertainty(path: RegionPath,
         overrides=_overrides(max_distance, circuity, carbon_price, transport_cost))
 
 
+# The custody ledger (docs/custody.md): `symbiosis ledger init|book|close|statement|verify|export`. Its module
+# imports only typer at the top; SQLAlchemy is loaded by the commands themselves.
+from symbiosis.ledger.cli import ledger_app  # noqa: E402
+
+app.add_typer(ledger_app, name="ledger")
+
+
 @app.command()
 def monitor(path: RegionPath, out: OutDir = Path("out/monitor"),
             max_distance: MaxDistance = None, circuity: Circuity = None, carbon_price: CarbonPrice = None,

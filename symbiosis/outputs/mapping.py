@@ -23,8 +23,9 @@ names always show as text and never run. The page carries its data as JSON array
 JavaScript rather than one folium object per feature, which keeps the file small; above ``max_markers_unclustered``
 facilities the markers are clustered (Leaflet.markercluster). Stable CSS classes mark what is drawn:
 ``sym-facility`` (marker icons), ``sym-exchange`` (exchange paths), ``sym-arrow``, ``sym-bau-fate`` and
-``sym-legend``, so tests and stylesheets can find them; an exchange path also carries its tonnage in
-``data-t-per-yr``.
+``sym-legend``, so tests and stylesheets can find them; an exchange path also carries its amount: tonnes in
+``data-t-per-yr`` on a material path, MWh in ``data-mwh-per-yr`` on a heat path (class ``sym-heat``), and its
+unit in ``data-unit``.
 
 Confidential facilities are drawn as :func:`symbiosis.outputs.export.public_results` publishes them:
 "Confidential facility N", at the centre of a 0.05° grid cell (about 5 km); their flows still count.
@@ -229,6 +230,10 @@ def _element_classes() -> dict[str, type]:
                 var style = {{ this.style|tojson }};
                 var target = {{ this._parent.get_name() }};
                 var arrows = {{ this.arrows|tojson }};
+                // Heat paths carry MWh/yr (data-mwh-per-yr, class sym-heat), material paths t/yr (data-t-per-yr).
+                var amountAttribute = {{ this.amount_attribute|tojson }};
+                var unit = {{ this.unit|tojson }};
+                var extraClass = {{ this.extra_class|tojson }};
                 // Thousands of SVG paths make panning and zooming crawl; a canvas renderer keeps them fluid.
                 var renderer = {{ this.canvas|tojson }} ? L.canvas({padding: 0.5}) : null;
                 for (var i = 0; i < rows.length; i++) {
@@ -237,12 +242,12 @@ def _element_classes() -> dict[str, type]:
                     if (renderer) { options.renderer = renderer; }
                     var shape;
                     if (r[8]) {
-                        options.className = 'sym-exchange sym-internal';
+                        options.className = 'sym-exchange sym-internal' + extraClass;
                         options.fill = false;
                         options.radius = 9 + r[4];
                         shape = L.circleMarker([r[0], r[1]], options);
                     } else {
-                        options.className = 'sym-exchange';
+                        options.className = 'sym-exchange' + extraClass;
                         shape = L.polyline([[r[0], r[1]], [r[2], r[3]]], options);
                         if (!arrows) { shape.bindTooltip(r[6], {sticky: true}); shape.options.tPerYr = r[9];
                                        target.addLayer(shape); continue; }
@@ -258,7 +263,8 @@ def _element_classes() -> dict[str, type]:
                     shape.bindTooltip(r[6], {sticky: true});
                     shape.on('add', function (e) {
                         var element = e.target.getElement && e.target.getElement();
-                        if (element) { element.setAttribute('data-t-per-yr', e.target.options.tPerYr); }
+                        if (element) { element.setAttribute(amountAttribute, e.target.options.tPerYr);
+                                       element.setAttribute('data-unit', unit); }
                     });
                     shape.options.tPerYr = r[9];
                     target.addLayer(shape);
@@ -671,8 +677,12 @@ def explore(
              r.tooltip, float(r.bearing), bool(r.internal), float(r.amount)]
             for r in part.itertuples(index=False)
         ]
+        heat = group == HEAT_GROUP
         layer.add_child(classes["ExchangeLines"](rows, style=group_style, arrows=len(exchanges) <= max_arrows,
-                                                 canvas=len(exchanges) >= canvas_from))
+                                                 canvas=len(exchanges) >= canvas_from,
+                                                 amount_attribute="data-mwh-per-yr" if heat else "data-t-per-yr",
+                                                 unit="MWh/yr" if heat else "t/yr",
+                                                 extra_class=" sym-heat" if heat else ""))
         layer.add_to(m)
 
     fates = fate_rows(view)
