@@ -266,9 +266,11 @@ def _match_arcs(cands: Any, rows: pd.DataFrame, label: str, problems: Problems) 
 def evaluate_realised(cands: Any, rows: pd.DataFrame, arcs: np.ndarray) -> pd.DataFrame:
     """Each realised row priced as the optimum prices an exchange (symbiosis.results.exchanges_of_flows):
     amount, saving and CO2e avoided; NaN where it is no candidate arc."""
+    from symbiosis.exchange.model import exchange_arrays
     from symbiosis.results import exchanges_of_flows
 
     n_arcs = len(cands.arcs)
+    arrays = exchange_arrays(cands) if (arcs >= 0).any() else None
     ratio = cands.arcs["ratio"].to_numpy(float)
     out = rows.reset_index(drop=True).copy()
     for column in ("flow", "saving", "co2e_avoided_t_per_yr", "supply_id", "demand_id"):
@@ -280,7 +282,7 @@ def evaluate_realised(cands: Any, rows: pd.DataFrame, arcs: np.ndarray) -> pd.Da
         flow = amount / ratio[arc] if out.at[i, "basis"] == "delivered" else amount
         x = np.zeros(n_arcs)
         x[arc] = flow
-        table = exchanges_of_flows(cands, x)
+        table = exchanges_of_flows(cands, x, arrays=arrays)
         out.at[i, "flow"] = flow
         out.at[i, "supply_id"] = str(cands.arcs["supply_id"].iat[arc])
         out.at[i, "demand_id"] = str(cands.arcs["demand_id"].iat[arc])

@@ -806,14 +806,15 @@ def _screened_reason(c: dict[str, float], left: float) -> tuple[str, str]:
     return "no_compatible_demand", prefix + f"{n_compatible} compatible demand(s) but no candidate arc"
 
 
-def exchanges_of_flows(candidates: Candidates, x: np.ndarray, *, tolerance: float = 1e-9) -> pd.DataFrame:
+def exchanges_of_flows(candidates: Candidates, x: np.ndarray, *, tolerance: float = 1e-9,
+                       arrays: ExchangeArrays | None = None) -> pd.DataFrame:
     """The exchange table (``EXCHANGE_COLUMNS``) of given flows ``x`` on the candidate arcs, priced exactly as the
     optimum's exchanges are (fate and virgin costs avoided, transport and processing, CO2e per tonne of the arc).
 
     For flows that were not optimised, e.g. the exchanges that actually took place (symbiosis.monitor): there is
-    no dual, so ``indicative_price_per_t`` is NaN.
+    no dual, so ``indicative_price_per_t`` is NaN. ``arrays``: the candidates' ExchangeArrays, to reuse.
     """
-    arrays = exchange_arrays(candidates)
+    arrays = arrays if arrays is not None else exchange_arrays(candidates)
     x = np.asarray(x, dtype=float)
     if x.shape != (arrays.n_arcs,):
         raise ValueError(f"x must have one value per candidate arc ({arrays.n_arcs}), got shape {x.shape}")
