@@ -201,3 +201,20 @@ def test_the_page_escapes_text_from_the_data(tmp_path: Path) -> None:
     page = Path(written["page"]).read_text(encoding="utf-8")
     assert "<script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
     assert "<b>Tiny</b>" not in page
+
+
+def test_a_realised_candidate_the_optimum_leaves_out_takes_the_supplys_reason(tmp_path: Path) -> None:
+    folder = region_with(tmp_path, HEADER + "2022,power,far,fly_ash,10000,t,running,invoice 2022\n")
+    (folder / "years").mkdir()
+    (folder / "years" / "2022.yaml").write_text(yaml.safe_dump({
+        "name": "tiny_2022", "base": "..", "changes": [{"fate_cost": {"fate": "landfill", "set": 0}}]}))
+    result = run(folder)
+    ex = result.exchanges
+    far = ex[(ex["year"] == 2022) & (ex["demand_facility"] == "far")].iloc[0]
+    # landfill free: fly ash -> far saves 0.9 x 8 - 1 - 0.10 x 221.7 km < 0, so the optimum does not use it; the
+    # cement arc (0.9 x 12 - 1 - 1.14 > 0) is full at 33,333 t, so the supply's reason is that capacity
+    assert not far["in_optimum"] and far["optimum_amount"] == 0
+    assert far["reason"] == "arc_capacity_binding"
+    per_t = 0.9 * 8 - 1 - hand.TRANSPORT_PER_TKM * hand.KM_FAR
+    assert far["realised_saving"] == pytest.approx(10_000 * per_t, rel=1e-9) and per_t < 0
+    assert result.kpis.at[0, "n_realised_not_in_optimum"] == 1
