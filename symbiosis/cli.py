@@ -727,5 +727,15 @@ def pdf(out: Annotated[Path, typer.Argument(help="Output folder of `symbiosis ru
     console.print(f"wrote {written}", highlight=False)
 
 
+@app.command()
+def monitor(path: RegionPath, out: OutDir = Path("out/monitor"),
+            max_distance: MaxDistance = None, circuity: Circuity = None, carbon_price: CarbonPrice = None,
+            transport_cost: TransportCost = None, private: Private = False) -> None:
+    """Realised exchanges year by year (realised.csv) against each year's optimum: what was left on the table."""
+    from symbiosis.monitor import run
+
+    run(path, out=out, private=private, overrides=_overrides(max_distance, circuity, carbon_price, transport_cost))
+
+
 if __name__ == "__main__":  # pragma: no cover
     app()

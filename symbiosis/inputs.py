@@ -80,6 +80,9 @@ QUALITY_INPUT = ["flow_id", "parameter", "value", "unit", "bound", "virgin_value
 ARC_INPUT = ["supply_facility", "demand_facility", "distance_km", "cost_per_t", "co2e_per_t", "capacity_t_per_yr",
              "fixed_cost_per_yr", "min_flow", "source", "note"]
 PERMIT_INPUT = ["facility_id", "ewc_code", "max_t_per_yr", "source", "note"]
+#: realised.csv (symbiosis.monitor): the exchanges that actually took place, by year.
+REALISED_INPUT = ["year", "supply_facility", "demand_facility", "material", "amount", "unit", "source",
+                  "supply_flow_id", "demand_flow_id", "basis", "status", "note"]
 KEY_VALUE_INPUT = ["key", "value", "note"]
 SOURCES_INPUT = ["source_id", "citation"]
 # Beyond these a figure is a typing or unit error (the world extracts about 1e11 t of material a year).

@@ -806,3 +806,22 @@ def _screened_reason(c: dict[str, float], left: float) -> tuple[str, str]:
         return "quality_screen", prefix + (f"{n_fail} compatible demand(s) within distance bound a quality "
                                            "parameter this supply has no measurement of")
     return "no_compatible_demand", prefix + f"{n_compatible} compatible demand(s) but no candidate arc"
+
+
+def exchanges_of_flows(candidates: Candidates, x: np.ndarray, *, tolerance: float = 1e-9,
+                       arrays: ExchangeArrays | None = None) -> pd.DataFrame:
+    """The exchange table (``EXCHANGE_COLUMNS``) of given flows ``x`` on the candidate arcs, priced exactly as the
+    optimum's exchanges are (fate and virgin costs avoided, transport and processing, CO2e per tonne of the arc).
+
+    For flows that were not optimised, e.g. the exchanges that actually took place (symbiosis.monitor): there is
+    no dual, so ``indicative_price_per_t`` is NaN. ``arrays``: the candidates' ExchangeArrays, to reuse.
+    """
+    arrays = arrays if arrays is not None else exchange_arrays(candidates)
+    x = np.asarray(x, dtype=float)
+    if x.shape != (arrays.n_arcs,):
+        raise ValueError(f"x must have one value per candidate arc ({arrays.n_arcs}), got shape {x.shape}")
+    solution = Solution(x=x, w=np.zeros(arrays.n_supplies), y=np.zeros(arrays.n_demands),
+                        supply_dual=np.full(arrays.n_supplies, np.nan), demand_dual=np.full(arrays.n_demands, np.nan),
+                        objective=float("nan"), objective_bau=float("nan"), status="given", termination="given",
+                        solver="none")
+    return _exchanges(candidates, arrays, solution, tolerance)
