@@ -42,7 +42,7 @@ def load_programme(folder: Path, slug: str) -> Programme:
             programme=programme, firm=firm, facility_id=row["facility_id"], **values)
     for row in _rows(folder / "flows.csv"):
         values = {k: row.get(k, "") or "" for k in bridge.FLOW_FIELDS}
-        values["direction"] = values["direction"] or direction_of(values["category"])
+        values["direction"] = values["direction"] or direction_of(str(values["category"]))
         Flow.objects.create(facility=facilities[row["facility_id"]], flow_id=row["flow_id"], **values)
     return programme
 

@@ -250,7 +250,7 @@ def _save_workbook(m: Membership, rows: dict[str, list[dict[str, str]]]) -> None
     for r in rows["flows"]:
         facility = Facility.objects.get(programme=m.programme, facility_id=r["facility_id"], firm=m.firm)
         values = {k: r.get(k, "") for k in bridge.FLOW_FIELDS}
-        values["direction"] = values.get("direction") or direction_of(values["category"])
+        values["direction"] = values.get("direction") or direction_of(str(values["category"]))
         flow = Flow.objects.filter(facility__programme=m.programme, flow_id=r["flow_id"]).first()
         if flow is None:
             Flow.objects.create(facility=facility, flow_id=r["flow_id"], **values)
