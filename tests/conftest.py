@@ -120,3 +120,11 @@ def deadline(seconds: int) -> Iterator[None]:
     finally:
         signal.alarm(0)
         signal.signal(signal.SIGALRM, previous)
+
+
+@pytest.fixture
+def world(db):  # type: ignore[no-untyped-def]
+    """The web app's Kalundborg programme with two firms and their users (tests/web_helpers.py)."""
+    from tests.web_helpers import make_world
+
+    return make_world()

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import pytest
 from django.contrib.auth import get_user_model
 from django.test import Client
 
@@ -46,7 +45,3 @@ def make_world() -> World:
     users["outsider"] = User.objects.create_user("outsider", password="outsider-Secret-pass-42")
     return World(programme, a, b, users)
 
-
-@pytest.fixture
-def world(db: None) -> World:
-    return make_world()
