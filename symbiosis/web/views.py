@@ -466,9 +466,9 @@ def run_file(request: HttpRequest, pk: int, name: str) -> FileResponse:
 def audit(request: HttpRequest) -> HttpResponse:
     m = request.membership  # type: ignore[attr-defined]
     changes = []
-    for model in (Facility, Flow, Introduction):
-        for h in model.history.filter(programme=m.programme) if model is not Flow else Flow.history.filter(
-                facility__programme=m.programme):
-            changes.append(h)
+    for history in (Firm.history.filter(programme=m.programme), Facility.history.filter(programme=m.programme),
+                    Flow.history.filter(facility__programme=m.programme),
+                    Introduction.history.filter(programme=m.programme)):
+        changes += list(history.select_related("history_user").order_by("-history_date")[:200])
     changes.sort(key=lambda h: h.history_date, reverse=True)
     return render(request, "web/audit.html", {"changes": changes[:200]})
