@@ -132,8 +132,8 @@ class IdKind(enum.StrEnum):
 @app.command("list")
 def list_ids(path: RegionPath,
              kind: Annotated[IdKind, typer.Argument(help="Which ids to print")] = IdKind.flows) -> None:
-    """Print the ids of a region's facilities, flows, materials, supplies (outgoing mass flows, for
-    `partners --flow`) or demands (incoming mass flows), one a line, tab-separated with what they are."""
+    """Print the ids of a region's facilities, flows, materials, supplies (outgoing mass flows and heat given
+    off, for `partners --flow`) or demands (incoming mass flows), one a line, tab-separated with what they are."""
     region = _load(path)
     if kind is IdKind.facilities:
         rows = region.facilities[["facility_id", "name"]].astype(str).to_numpy().tolist()
@@ -144,7 +144,11 @@ def list_ids(path: RegionPath,
     else:
         flows = region.flows
         mass = flows["quantity"] == "mass"
-        pick = {IdKind.flows: pd.Series(True, index=flows.index), IdKind.supplies: mass & (flows["direction"] == "out"),
+        carriers = region.reference.energy_carriers.index if not region.reference.energy_carriers.empty else []
+        heat = ((flows["quantity"] == "energy") & flows["material"].isin(carriers)
+                & flows["category"].isin(["by_product", "waste"]))
+        pick = {IdKind.flows: pd.Series(True, index=flows.index),
+                IdKind.supplies: (mass | heat) & (flows["direction"] == "out"),
                 IdKind.demands: mass & (flows["direction"] == "in")}[kind]
         rows = flows.loc[pick, ["flow_id", "facility_id", "direction", "material"]].astype(str).to_numpy().tolist()
     for row in rows:
@@ -543,18 +547,23 @@ def partners(path: RegionPath,
     except SymbiosisError as exc:
         _fail(exc)
     cur = region.settings.currency
+    unit = search.unit  # t for a material, MWh for heat (symbiosis.partners)
+    heat = unit == "MWh"
+    amount = search.supply["amount_mwh_per_yr" if heat else "amount_t_per_yr"]
     console.print(f"stream [bold]{escape(str(search.supply.name))}[/]: {escape(str(search.supply['material']))}, "
-                  f"{_fmt(search.supply['amount_t_per_yr'], 0)} t/yr; shadow value "
-                  f"{_fmt(search.shadow_value_per_t, 2)} {cur}/t; optimum exchanges "
-                  f"{_fmt(search.exchanged_t_per_yr, 0)} t/yr", highlight=False)
+                  f"{_fmt(amount, 0)} {unit}/yr; shadow value "
+                  f"{_fmt(search.shadow_value_per_t, 2)} {cur}/{unit}; optimum exchanges "
+                  f"{_fmt(search.exchanged_t_per_yr, 0)} {unit}/yr", highlight=False)
     view = Table(title="Receivers")
-    for column in ("#", "receiver", "material", "km", "quality", f"net {cur}/t", "CO2e avoided t/t", "optimum t/yr",
-                   "what would make it viable"):
+    for column in ("#", "receiver", "material", "km", "temperature" if heat else "quality", f"net {cur}/{unit}",
+                   f"CO2e avoided t/{unit}", f"optimum {unit}/yr", "what would make it viable"):
         view.add_column(column)
-    for row in search.partners.itertuples():
-        view.add_row(str(row.rank), _text(row.name), _text(row.material), _fmt(row.distance_km), _text(row.quality_fit),
-                     _fmt(row.net_value_per_t, 2), _fmt(row.co2e_avoided_per_t, 3), _fmt(row.optimum_t_per_yr, 0),
-                     _text(row.what_would_make_it_viable))
+    suffix = "mwh" if heat else "t"
+    co2e = "co2e_avoided_t_per_mwh" if heat else "co2e_avoided_per_t"
+    for row in search.partners.to_dict("records"):
+        view.add_row(str(row["rank"]), _text(row["name"]), _text(row["material"]), _fmt(row["distance_km"]),
+                     _text(row["quality_fit"]), _fmt(row[f"net_value_per_{suffix}"], 2), _fmt(row[co2e], 3),
+                     _fmt(row[f"optimum_{suffix}_per_yr"], 0), _text(row["what_would_make_it_viable"]))
     console.print(view)
     console.print(f"outputs in {out}/")
 
@@ -617,6 +626,25 @@ def init(folder: Annotated[Path, typer.Argument(help="Folder for the new region 
     for file in written:
         console.print(f"wrote {file}", highlight=False)
     console.print(f"next: replace the example rows, then run `symbiosis check {folder}`", highlight=False)
+
+
+@app.command()
+def uncertainty(path: RegionPath,
+                samples: Annotated[int, typer.Option("--samples", "-n", help="Monte Carlo samples (≥ 1)")] = 1000,
+                seed: Annotated[int, typer.Option(help="Seed of the draws: the same seed gives the same results")] = 0,
+                scheduler: Annotated[str | None, typer.Option(help="Dask scheduler address (tcp://host:8786)")] = None,
+                workers: Annotated[int | None, typer.Option(help="Processes on this machine (default: CPUs)")] = None,
+                robust: Annotated[float, typer.Option(help="Share of samples from which an exchange is robust")] = 0.9,
+                timeout: Annotated[float, typer.Option(help="Seconds to wait for the Dask scheduler")] = 10.0,
+                out: OutDir = Path("out/uncertainty"),
+                max_distance: MaxDistance = None, circuity: Circuity = None, carbon_price: CarbonPrice = None,
+                transport_cost: TransportCost = None, private: Private = False) -> None:
+    """Monte Carlo over the uncertain amounts: how sure each exchange and KPI is, and what to measure first."""
+    from symbiosis.uncertainty.cli import run
+
+    run(path, samples=samples, seed=seed, scheduler=scheduler, workers=workers, out=out, robust=robust,
+        timeout=timeout, private=private,
+        overrides=_overrides(max_distance, circuity, carbon_price, transport_cost))
 
 
 @app.command()

@@ -74,7 +74,7 @@ def run_scenario(path: str | Path) -> ScenarioRun:
         changed, overrides, record = apply_scenario(region, scenario)
         # Scenarios already run side by side, one per worker: one solver thread each keeps the cores busy
         # without oversubscribing them.
-        results = optimise(changed, threads=1, **overrides)
+        results = optimise(changed, threads=1, warm=_warm_solver(str(base)), **overrides)
         resolved = {"name": scenario.name, "description": scenario.description, "base": str(base),
                     "changes": record, "parameters": results.parameters}
         return ScenarioRun(name, str(path), True, time.perf_counter() - started, results, resolved)
@@ -82,6 +82,17 @@ def run_scenario(path: str | Path) -> ScenarioRun:
         detail = str(exc) if hasattr(exc, "problems") else f"{type(exc).__name__}: {exc}"
         logger.debug("scenario %s failed:\n%s", path, traceback.format_exc())
         return ScenarioRun(name, str(path), False, time.perf_counter() - started, error=detail)
+
+
+_WARM_SOLVERS: dict[str, Any] = {}
+
+
+def _warm_solver(base: str) -> Any:
+    """This process's WarmSolver for scenarios of ``base``: a scenario that changes only parameters of the
+    last one solved here re-solves its model in place (symbiosis.exchange.reuse)."""
+    from symbiosis.exchange.reuse import WarmSolver
+
+    return _WARM_SOLVERS.setdefault(base, WarmSolver())
 
 
 def make_executor(scheduler: str | None = None, max_workers: int | None = None) -> tuple[Executor, Callable[[], None]]:

@@ -71,7 +71,7 @@ FACILITY_INPUT = ["facility_id", "name", "sector", "lat", "lon", "confidential",
                   "activity_unit", "intake_capacity_t_per_yr", "source", "note"]
 FLOW_INPUT = ["flow_id", "facility_id", "direction", "category", "material", "amount", "unit", "fate", "price",
               "price_unit", "exchangeable", "max_secondary_share", "max_distance_km", "uncertainty_pct",
-              "max_intake_t_per_yr", "ewc_code", "end_of_waste", "source", "note",
+              "max_intake_t_per_yr", "ewc_code", "end_of_waste", "price_uncertainty_pct", "source", "note",
               # network reconciliation (symbiosis/account/reconcile.py, docs/reconciliation.md)
               "stream_id", "measured", "process"]
 QUALITY_INPUT = ["flow_id", "parameter", "value", "unit", "bound", "virgin_value", "source", "note"]
@@ -635,6 +635,8 @@ def _flows(table: Table, problems: Problems, facilities: pd.DataFrame, reference
         "stream_id": text_column(table, "stream_id"),
         "process": text_column(table, "process"),
         "measured": measured_flag.astype(bool).to_numpy(),
+        "price_uncertainty_pct": number_column(table, "price_uncertainty_pct", problems, minimum=0, maximum=100,
+                                               expected="a price uncertainty in percent, 0 to 100"),
     })
     _check_streams(frame, table, problems)
     return frame

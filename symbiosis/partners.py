@@ -8,6 +8,12 @@ receiver (virgin purchase avoided less transport and processing), the CO2e avoid
 the regional optimum uses the pair. For a receiver the optimum does not use, it says what would make it
 viable: the price gap, the distance at which it would pay, and which quality limit stands in the way.
 Only the demands of compatible materials are visited (grouped by material), never every demand.
+
+A heat supply (steam, hot water, district heat, waste heat in MWh/yr) is ranked the same way against the heat
+demands its carrier serves, in MWh: the pipe's length within the carrier's reach, the heat that arrives after
+the carrier's losses per km, the temperature fit (hot enough; a heat pump at the receiver with its COP and
+electricity; or too cold), and the value and CO2e avoided per MWh shipped, by the rules of
+symbiosis.energy.heat, so that each pair the candidates keep has the ratio and costs of its arc.
 """
 
 from __future__ import annotations
@@ -38,6 +44,9 @@ class PartnerSearch:
     shadow_value_per_t: float
     exchanged_t_per_yr: float
     parameters: dict[str, object]
+    #: The stream's unit: ``t`` for a material, ``MWh`` for heat. The shadow value is per this unit and the
+    #: amount exchanged in it per year; the partners table's columns carry it in their names.
+    unit: str = "t"
 
 
 def suggest(value: str, choices: Iterable[object], kind: str) -> str:
@@ -51,7 +60,11 @@ def add_stream(region: Region, *, facility_id: str, material: str, amount: float
                lat: float | None = None, lon: float | None = None, fate: str = "landfill",
                price_per_t: float | None = None, quality: dict[str, tuple[float, str]] | None = None,
                flow_id: str = "new_stream", sector: str = "38.21", name: str | None = None) -> tuple[Region, str]:
-    """A copy of the region with a stream that is not yet in it (and its facility, if new)."""
+    """A copy of the region with a stream that is not yet in it (and its facility, if new).
+
+    An amount in an energy unit (MWh, GJ, ...) of a heat carrier makes a heat supply: ``fate`` is then not
+    used and ``price_per_t`` is what getting rid of the heat costs per MWh; give its temperature in
+    ``quality`` (``{"temperature": (35, "degC")}``)."""
     from symbiosis.units import UnitProblem, convert_amount
 
     changed = region.copy()
@@ -81,9 +94,13 @@ def add_stream(region: Region, *, facility_id: str, material: str, amount: float
     if flow_id in set(changed.flows["flow_id"]):
         raise InputError([Problem("--flow-id", "the flow id is already used", found=flow_id)])
     row: dict[str, Any] = {column: "" for column in changed.flows.columns}
+    # An amount in an energy unit (MWh, GJ) of a heat carrier is heat given off: a heat supply, priced per MWh.
+    heat = converted.quantity == "energy"
+    price = math.nan if price_per_t is None else price_per_t
     row.update(flow_id=flow_id, facility_id=facility_id, direction="out", category="by_product", material=material,
-               quantity="mass", amount_t_per_yr=converted.value, amount_mwh_per_yr=math.nan, fate=fate,
-               price_per_t=math.nan if price_per_t is None else price_per_t, price_per_mwh=math.nan,
+               quantity=converted.quantity, amount_t_per_yr=math.nan if heat else converted.value,
+               amount_mwh_per_yr=converted.value if heat else math.nan, fate="" if heat else fate,
+               price_per_t=math.nan if heat else price, price_per_mwh=price if heat else math.nan,
                exchangeable=True, max_secondary_share=math.nan, max_distance_km=math.nan, uncertainty_pct=math.nan,
                source="partner search", data_quality="estimated", note="stream added for a partner search",
                origin="command line")
@@ -166,13 +183,17 @@ def find_partners(region: Region, flow_id: str, **overrides: Any) -> PartnerSear
     parameters = resolve_parameters(region, **overrides)
     flows = region.flows.set_index("flow_id")
     if flow_id not in flows.index:
-        outgoing = flows.index[(flows["direction"] == "out") & (flows["quantity"] == "mass")]
+        outgoing = flows.index[(flows["direction"] == "out")
+                               & ((flows["quantity"] == "mass") | flows["material"].isin(_carriers(region)))]
         raise InputError([Problem("--flow", "unknown flow", found=flow_id, expected="a flow_id of the region",
                                   fix=suggest(flow_id, outgoing, "supplies"))])
     supply = flows.loc[flow_id]
+    if _is_heat_supply(region, supply):
+        return _heat_partners(region, flow_id, supply, parameters, **overrides)
     if supply["direction"] != "out" or supply["quantity"] != "mass":
-        raise InputError([Problem("--flow", "not an outgoing mass flow", found=flow_id,
-                                  expected="a by-product, waste or wastewater stream")])
+        raise InputError([Problem("--flow", "not an outgoing mass flow or heat supply", found=flow_id,
+                                  expected="a by-product, waste or wastewater stream, or heat given off as a "
+                                           "by-product or waste (a carrier of energy_carriers.csv, in MWh)")])
     results = optimise(region, **overrides)
     supplies = results.supplies.set_index("supply_id")
     in_model = flow_id in supplies.index
@@ -263,6 +284,152 @@ def find_partners(region: Region, flow_id: str, **overrides: Any) -> PartnerSear
                          parameters=parameters)
 
 
+def _carriers(region: Region) -> pd.Index:
+    carriers = region.reference.energy_carriers
+    return carriers.index if not carriers.empty else pd.Index([])
+
+
+def _is_heat_supply(region: Region, supply: pd.Series) -> bool:
+    """Heat given off as a by-product or waste, in an energy unit, of a known carrier (symbiosis.energy.heat)."""
+    from symbiosis.energy.heat import ENERGY_SUPPLY_CATEGORIES
+
+    return (supply["direction"] == "out" and supply["quantity"] == "energy"
+            and supply["category"] in ENERGY_SUPPLY_CATEGORIES and supply["material"] in _carriers(region))
+
+
+def _temperatures(region: Region, bound: str) -> pd.Series:
+    """Temperature (°C) per flow id: a supply's own (``bound`` "") or a demand's minimum (``"min"``)."""
+    from symbiosis.energy.heat import TEMPERATURE
+
+    q = region.quality
+    rows = q[(q["parameter"] == TEMPERATURE) & (q["bound"] == bound)]
+    return rows.drop_duplicates("flow_id").set_index("flow_id")["value"].astype(float)
+
+
+def _heat_partners(region: Region, flow_id: str, supply: pd.Series, parameters: dict[str, object],
+                   **overrides: Any) -> PartnerSearch:
+    """Rank the heat demands a heat supply could serve, per MWh (see the module docstring)."""
+    from symbiosis.energy.heat import HEAT_PUMP, heat_pump_cop, is_energy
+    from symbiosis.pipeline import optimise
+
+    results = optimise(region, **overrides)
+    supplies = results.supplies.set_index("supply_id")
+    in_model = flow_id in supplies.index
+    cands = build_candidates(region, **overrides)
+    arcs = cands.arcs[cands.arcs["supply_id"] == flow_id].set_index("demand_id")
+    exchanges = results.exchanges[results.exchanges["supply_id"] == flow_id]
+    used = exchanges.set_index("demand_id")["amount_mwh_per_yr"] if len(exchanges) else pd.Series(dtype=float)
+    carrier = region.reference.energy_carriers.loc[supply["material"]]
+    reach = float(carrier["max_distance_km"])
+    loss = float(carrier["loss_fraction_per_km"])
+    pipe = float(carrier["pipe_cost_per_mwh_km"])
+    pump = HEAT_PUMP
+    circuity = float(parameters["circuity"])  # type: ignore[arg-type]
+    carbon = float(parameters["carbon_price"])  # type: ignore[arg-type]
+    price = float(supply.get("price_per_mwh", math.nan))
+    fate_cost = (float(supplies.at[flow_id, "fate_cost_per_t"]) if in_model
+                 else (0.0 if math.isnan(price) else price))
+    fate_co2 = float(supplies.at[flow_id, "fate_co2e_per_t"]) if in_model else 0.0
+    t_supply = float(_temperatures(region, "").get(flow_id, math.nan))
+    t_min = _temperatures(region, "min")
+    facilities = region.facilities.set_index("facility_id")
+    here = facilities.loc[supply["facility_id"]]
+    overrides_table = region.arcs.set_index(["supply_facility", "demand_facility"]) if len(region.arcs) else None
+    subs = region.reference.substitutions
+    subs = subs[subs["secondary_material"] == supply["material"]]
+    demands = cands.demands[is_energy(cands.demands)]
+    rows = []
+    for sub in subs.itertuples():
+        targets = demands[demands["material"] == sub.primary_material]
+        if targets.empty:
+            continue
+        km = geodesic_km(np.full(len(targets), here.lat), np.full(len(targets), here.lon),
+                         targets["lat"].to_numpy(float), targets["lon"].to_numpy(float)) * circuity
+        for k, (_, demand) in enumerate(targets.iterrows()):
+            distance = 0.0 if demand["facility_id"] == supply["facility_id"] else float(km[k])
+            pair = (supply["facility_id"], demand["facility_id"])
+            if overrides_table is not None and pair in overrides_table.index:
+                given = overrides_table.loc[pair, "distance_km"]
+                distance = float(given) if given == given else distance
+            did = demand["demand_id"]
+            arc = arcs.loc[did] if did in arcs.index else None
+            general = (float(arc["max_distance_km"]) if arc is not None
+                       else _limit(region, supply, demand, sub, parameters))
+            limit = min(general, reach)
+            delivered = max(0.0, 1.0 - loss * distance)
+            need = float(t_min.get(did, math.nan))
+            cop = math.nan
+            if math.isnan(need):
+                fit, detail = "passes", "no temperature limit"
+            elif math.isnan(t_supply):
+                fit, detail = "not measured", f"the receiver needs at least {need:g} °C; the supply has no temperature"
+            elif t_supply >= need:
+                fit, detail = "passes", f"{t_supply:g} °C vs min {need:g} °C"
+            else:
+                cop = float(heat_pump_cop(np.array([t_supply]), np.array([need]), pump)[0])
+                if math.isnan(cop):
+                    fit, detail = "too cold", (f"{t_supply:g} °C vs min {need:g} °C: a lift of {need - t_supply:g} K, "
+                                               f"beyond a heat pump (at most {pump.max_lift_k:g} K)")
+                else:
+                    fit, detail = "heat pump", (f"{t_supply:g} °C vs min {need:g} °C: a heat pump at COP {cop:.2f} "
+                                                f"delivers {cop / (cop - 1):.2f} MWh per MWh taken, for "
+                                                f"{1 / (cop - 1):.2f} MWh of electricity")
+            lift = cop / (cop - 1.0) if fit == "heat pump" else 1.0
+            electricity = 1.0 / (cop - 1.0) if fit == "heat pump" else 0.0
+            per_mwh = float(sub.ratio) * lift  # MWh of need replaced per MWh shipped, before losses
+            rho = per_mwh * delivered
+            virgin_price = float(demand["virgin_price_per_t"])  # per MWh on a heat row
+            virgin_co2 = float(demand["virgin_co2e_per_t"])
+            running = electricity * pump.electricity_price_per_mwh + float(sub.processing_cost_per_t)
+            running_co2 = electricity * pump.electricity_co2e_per_mwh + float(sub.processing_co2e_per_t)
+            receiver_value = rho * virgin_price - pipe * distance - running
+            co2_avoided = fate_co2 + rho * virgin_co2 - running_co2
+            net = fate_cost + receiver_value + carbon * co2_avoided
+            shipped = float(used.get(did, 0.0))
+            viable: list[str] = []
+            if shipped <= 0:
+                if net < 0:
+                    viable.append(f"price: needs {-net:,.2f} per MWh more value (a higher cost of getting rid of "
+                                  "the heat or of the heat bought)")
+                if distance > limit + 1e-9:
+                    viable.append(f"distance: {distance:,.1f} km is beyond the {limit:,.0f} km "
+                                  + (f"reach of {supply['material']}" if reach <= general else "limit"))
+                worth = per_mwh * (virgin_price + carbon * virgin_co2)
+                slope = worth * loss + pipe
+                pays_km = ((fate_cost + carbon * fate_co2 + worth - running - carbon * running_co2) / slope
+                           if slope > 0 else math.inf)
+                if net < 0 and 0 < pays_km <= limit:  # beyond the reach the distance message says it all
+                    viable.append(f"distance: pays within {pays_km:,.1f} km")
+                if fit in ("too cold", "not measured"):
+                    viable.append(f"temperature: {detail}")
+                if not viable:
+                    viable.append("economic on its own, but the optimum places the heat or fills the receiver "
+                                  "more profitably elsewhere")
+            rows.append({
+                "demand_id": did, "facility_id": demand["facility_id"],
+                "name": facilities.at[demand["facility_id"], "name"], "material": sub.primary_material,
+                "ratio": sub.ratio, "distance_km": distance, "max_distance_km": limit,
+                "within_distance": distance <= limit + 1e-9, "quality_fit": fit, "quality_detail": detail,
+                "delivered_mwh_per_mwh": rho, "loss_fraction": 1.0 - delivered, "heat_pump_cop": cop,
+                "electricity_mwh_per_mwh": electricity, "supplier_value_per_mwh": fate_cost,
+                "receiver_value_per_mwh": receiver_value, "net_value_per_mwh": net,
+                "co2e_avoided_t_per_mwh": co2_avoided, "used_by_optimum": shipped > 0, "optimum_mwh_per_yr": shipped,
+                "demand_mwh_per_yr": float(demand["amount_mwh_per_yr"]),
+                "what_would_make_it_viable": "; ".join(viable),
+            })
+    partners = pd.DataFrame(rows)
+    if len(partners):
+        partners["_warm_enough"] = ~partners["quality_fit"].isin(["too cold", "not measured"])
+        partners = partners.sort_values(["used_by_optimum", "within_distance", "_warm_enough", "net_value_per_mwh"],
+                                        ascending=[False, False, False, False]).drop(columns="_warm_enough")
+        partners = partners.reset_index(drop=True)
+        partners.insert(0, "rank", np.arange(1, len(partners) + 1))
+    shadow = float(supplies.at[flow_id, "shadow_price_per_t"]) if in_model else math.nan  # per MWh on heat rows
+    exchanged = float(np.nansum(used.to_numpy(float))) if len(used) else 0.0
+    return PartnerSearch(supply=supply, partners=partners, shadow_value_per_t=shadow, exchanged_t_per_yr=exchanged,
+                         parameters=parameters, unit="MWh")
+
+
 def _limit(region: Region, supply: pd.Series, demand: pd.Series, sub: object, parameters: dict[str, object]) -> float:
     flow_limit = np.fmin(supply.get("max_distance_km", math.nan), demand.get("max_distance_km", math.nan))
     if not math.isnan(flow_limit):
@@ -305,9 +472,11 @@ def partners_map(search: PartnerSearch, region: Region, path: str, *, title: str
     for row in search.partners.itertuples():
         f = facilities.loc[row.facility_id]
         colour = "#1a9850" if row.used_by_optimum else "#fdae61" if row.within_distance else "#bbbbbb"
-        net = "–" if math.isnan(row.net_value_per_t) else f"{row.net_value_per_t:,.2f}/t"  # suppressed when public
+        value = float(getattr(row, "net_value_per_mwh" if search.unit == "MWh" else "net_value_per_t"))
+        net = "–" if math.isnan(value) else f"{value:,.2f}/{search.unit}"  # suppressed when public
+        fit = "temperature" if search.unit == "MWh" else "quality"
         tip = html_text(f"#{row.rank} {f['name']}: {row.material}, {row.distance_km:,.1f} km, net "
-                        f"{net}, quality {row.quality_fit}")
+                        f"{net}, {fit} {row.quality_fit}")
         folium.PolyLine([(origin.lat, origin.lon), (f.lat, f.lon)], color=colour, weight=3, tooltip=tooltip(tip),
                         class_name="sym-partner").add_to(fmap)
         folium.CircleMarker((f.lat, f.lon), radius=6, color=colour, fill=True, tooltip=tooltip(tip)).add_to(fmap)

@@ -93,7 +93,9 @@ def choose_strategy(cands: Candidates) -> str:
 
     Column generation pays where supplies have many candidate partners and use few of them (measured on
     generated regions: 50-115 arcs per supply and demand); with few arcs each, the master soon holds most of
-    the LP and the monolithic solve is faster (docs/performance.md).
+    the LP and the monolithic solve is faster (docs/performance.md). Processors, heat and intake limits do not
+    change the choice: column generation prices every row family their arcs enter
+    (symbiosis.exchange.colgen.ARC_ROW_FAMILIES), so large regions with them keep the fast path.
     """
     density = len(cands.arcs) / max(1, len(cands.supplies) + len(cands.demands))
     big = len(cands.arcs) >= COLUMN_GENERATION_FROM_ARCS
@@ -102,7 +104,7 @@ def choose_strategy(cands: Candidates) -> str:
 
 def optimise(region: Region, *, method: str = "ipm", strategy: str = "auto", progress: Progress | None = None,
              timings: Timings | None = None, threads: int | None = None, mode: str = "lp",
-             reconciled: bool = False, **overrides: Any) -> Results:
+             reconciled: bool = False, warm: Any = None, **overrides: Any) -> Results:
     """Candidates, exchange model and results for a region (parameters override region.yaml defaults).
 
     ``strategy``: ``monolithic`` hands every candidate arc to HiGHS; ``column_generation`` solves a restricted
@@ -115,6 +117,8 @@ def optimise(region: Region, *, method: str = "ipm", strategy: str = "auto", pro
     leaves them out. ``reconciled=True`` optimises on the reconciled mass flows
     (symbiosis/account/reconcile.py): every supply and demand takes its reconciled amount, unmeasured flows
     their estimate, and ``kpis["reconciled_flows"]`` is true, with the global test's figures beside it.
+    ``warm`` (a symbiosis.exchange.reuse.WarmSolver) re-solves its last model in place when
+    only parameters changed since (the monolithic LP only; ``symbiosis compare`` passes one).
     """
     from symbiosis.exchange import solve_column_generation, solve_exchange
     from symbiosis.results import evaluate
@@ -146,6 +150,8 @@ def optimise(region: Region, *, method: str = "ipm", strategy: str = "auto", pro
         raise ValueError(f"mode must be lp or mip, got {mode!r}")
     use_cg = strategy == "column_generation" or (strategy == "auto" and choose_strategy(cands) == "column_generation")
     solve = solve_column_generation if use_cg else solve_exchange
+    if warm is not None and not use_cg and mode == "lp":
+        solve = warm.solve
     if mode == "mip":
         from symbiosis.energy.mip import connection_costs, solve_mip
 

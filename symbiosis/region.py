@@ -70,6 +70,7 @@ FLOW_COLUMNS = [
     "exchangeable", "max_secondary_share", "max_distance_km", "uncertainty_pct",
     "source", "data_quality", "note", "origin", "max_intake_t_per_yr", "ewc_code", "end_of_waste",
     "stream_id", "measured", "process",
+    "price_uncertainty_pct",
 ]
 QUALITY_COLUMNS = ["flow_id", "parameter", "value", "unit", "bound", "virgin_value"]
 ARC_COLUMNS = ["supply_facility", "demand_facility", "distance_km", "cost_per_t", "co2e_per_t", "capacity_t_per_yr",

@@ -24,7 +24,23 @@ How a region is drawn, deterministically from ``seed``:
 - **Money**: fates and fate costs from the model or, for waste without one, landfill (sewer for wastewater);
   virgin prices from the model or a class default, with scatter.
 
-Every figure is synthetic: flows say ``source: synthetic`` and a ``note``; region.yaml says so.
+- **Processors** (unless ``plain``): about 3 % of the facilities (at least one) are anaerobic digestion
+  plants or wastewater treatment plants, the process models ``models/anaerobic_digester.yaml`` and
+  ``models/wastewater_treatment.yaml`` that close their mass balance, declared in ``processors.csv`` with a
+  capacity, an operating cost and a product value per unit (invented orders of magnitude,
+  ``PROCESSOR_MODELS``): their activity is a decision of the model, their digestate and sludge flow on to
+  farms and to digesters (chains: a treatment plant's sludge through a digester to a farm).
+- **Heat** (unless ``plain``): about 15 % of the facilities, plus every processor, exchange heat (MWh/yr) at a
+  temperature (quality ``temperature``, °C): heat a process model buys (steam for fermentation, the digester's
+  heat) is marked exchangeable with a minimum temperature by carrier; heavy industry (power, refinery,
+  cement, chemicals ...) gives off surplus steam at 180-250 °C; a treatment plant its effluent's heat at
+  12-20 °C (a heat pump source); other facilities either give off low-grade waste heat at 30-70 °C or buy
+  hot water or district heat at 55-90 °C. Amounts are a fraction of the facility's mass throughput (an
+  invented order of magnitude, not a model coefficient). These draws come from their own random stream, so
+  ``plain=True`` writes exactly the region of the generator before processors and heat were added.
+
+Every figure is synthetic: flows say ``source: synthetic`` and a ``note``; region.yaml says so; the
+processors' costs say ``synthetic (invented figures)``.
 """
 
 from __future__ import annotations
@@ -98,6 +114,31 @@ DEFAULT_VIRGIN_PRICE = {"mineral": 15.0, "gypsum": 25.0, "ash": 20.0, "chemical"
                         "product": 300.0, "gas": 300.0, "energy": 50.0, "other": 50.0}
 
 SIGNIFICANT = 6
+
+# Processors and heat (not in ``plain`` regions). Every figure here is invented: orders of magnitude only.
+#: Process models that become processors, with their share among processors and, drawn uniformly between
+#: the two figures, capacity / current activity, operating cost and product value per unit of activity (EUR
+#: per t of substrate or wastewater). A digester's value is its biogas (about 0.3 MWh of methane per t at a
+#: supported price of 50-65 EUR/MWh, plus the natural gas CO2e it displaces at the generated regions' carbon
+#: price of 80 EUR/t): on bought substrate (8 EUR/t in its model, 13 EUR/t with its CO2e priced), with its
+#: heat bought and its digestate spread (5 EUR/t), it about breaks even; on residues that cost their holder a
+#: fate it gains, so it grows towards its capacity. A treatment plant's value is the treatment
+#: its catchment pays for; its wastewater intake is not a demand, so its capacity is kept close to what it
+#: treats today (a plant cannot treat wastewater nobody sends).
+PROCESSOR_MODELS: dict[str, dict[str, Any]] = {
+    "anaerobic_digester": {"share": 2.0, "capacity": (1.2, 2.0), "operating_cost": (2.0, 5.0),
+                           "product_value": (19.0, 25.0)},
+    "wastewater_treatment": {"share": 1.0, "capacity": (1.0, 1.1), "operating_cost": (0.3, 0.8),
+                             "product_value": (1.0, 2.0)},
+}
+PROCESSOR_SHARE = 0.03
+HEAT_SHARE = 0.15
+#: Minimum temperature (°C, low and high of a uniform draw) of heat a facility buys, by carrier.
+HEAT_DEMAND_TEMPERATURE = {"steam": (150.0, 190.0), "heat": (40.0, 70.0), "hot_water": (60.0, 90.0),
+                           "district_heat": (65.0, 85.0)}
+#: Keywords of the kinds of plant that give off surplus steam.
+STEAM_SOURCES = ("power", "refinery", "cement", "kiln", "incinerat", "steel", "chemical", "sulphur", "fertili",
+                 "paper", "pulp", "lime", "glass")
 
 
 def _num(value: float) -> str:
@@ -291,6 +332,7 @@ def generate_region(
     name: str | None = None,
     models_dir: str | Path | None = None,
     reference_dir: str | Path | None = None,
+    plain: bool = False,
 ) -> Path:
     """Write a synthetic region of ``n_facilities`` facilities to ``out_dir`` and return that folder.
 
@@ -299,7 +341,8 @@ def generate_region(
     streams (supplies + demands) to aim for per facility by splitting the model's streams (None: as the
     models have them). ``quality_parameters`` parameters are measured on supplies and bounded at demands.
     ``max_distance_km`` and ``carbon_price`` go into region.yaml's defaults. Process models and reference
-    tables come from the package's ``models/`` and ``data/reference/`` unless given.
+    tables come from the package's ``models/`` and ``data/reference/`` unless given. ``plain=True`` leaves out
+    the processors and heat (the regions of the first benchmarks: no ``processors.csv``, no heat rows).
     """
     from symbiosis.reference import data_dir
     from symbiosis.reference import models_dir as default_models_dir
@@ -338,11 +381,19 @@ def generate_region(
     weights = np.array([m.weight for m in models])
     kind = rng.choice(len(models), size=n_facilities, p=weights / weights.sum())
     size = rng.lognormal(0.0, 0.7, n_facilities)
+    # Processors and heat draw from their own stream: the plain region's draws stay as they were.
+    extra = np.random.default_rng([seed, 19])
+    is_processor = np.zeros(n_facilities, dtype=bool)
+    heat_facility = np.zeros(n_facilities, dtype=bool)
+    if not plain:
+        kind, is_processor = _choose_processors(extra, models, kind)
+        heat_facility = is_processor | (extra.random(n_facilities) < HEAT_SHARE)
 
     width = len(str(n_facilities))
     facility_rows: list[list[str]] = []
     flow_rows: list[list[str]] = []
     quality_rows: list[list[str]] = []
+    processor_rows: list[list[str]] = []
     note = f"generated by symbiosis.synthetic (seed {seed}); synthetic figures, not a real facility"
     count_per_model: dict[str, int] = {}
 
@@ -353,7 +404,8 @@ def generate_region(
         basis = model.mass_in_per_unit or model.mass_out_per_unit
         activity = float(f"{model.throughput_t * size[i] / basis:.3g}")
         facility_rows.append([fid, f"{model.name} {count_per_model[model.id]} (synthetic)", model.nace,
-                              f"{lat[i]:.5f}", f"{lon[i]:.5f}", _num(activity), model.activity_unit])
+                              f"{lat[i]:.5f}", f"{lon[i]:.5f}", _num(activity), model.activity_unit,
+                              *([] if plain else [model.id if is_processor[i] else ""])])
 
         # Flows: coefficient × activity × noise; then the outputs of each quantity (mass, energy) are
         # rescaled so the facility closes exactly as well as the model does.
@@ -404,8 +456,17 @@ def generate_region(
                         share_cell = _num(round(float(rng.uniform(0.2, 0.8)), 2))
                 elif f.direction == "out" and f.fate in reference.fates:
                     fate = f.fate
-                flow_rows.append([flow_id, fid, f.direction, f.category, f.material, _num(amount), f.unit,
-                                  fate, price, price_unit, share_cell, "10", "synthetic", note])
+                row = [flow_id, fid, f.direction, f.category, f.material, _num(amount), f.unit,
+                       fate, price, price_unit, share_cell, "10", "synthetic", note]
+                if not plain:
+                    bought_heat = (heat_facility[i] and f.direction == "in"
+                                   and f.material in HEAT_DEMAND_TEMPERATURE and _is_energy(f.unit))
+                    row.append("true" if bought_heat else "")
+                    if bought_heat:
+                        low, high = HEAT_DEMAND_TEMPERATURE[f.material]
+                        quality_rows.append([flow_id, "temperature", _num(round(float(extra.uniform(low, high)))),
+                                             "degC", "min", ""])
+                flow_rows.append(row)
                 if supply:
                     for p, unit, _kind in parameters:
                         typical = _typical_value(model, "out", f.material, p, mclass, generic)
@@ -416,13 +477,38 @@ def generate_region(
                 elif demand and f.material in reference.secondaries_of:
                     quality_rows.extend(_demand_bounds(rng, model, f.material, flow_id, parameters,
                                                        reference, supply_typical))
+        if heat_facility[i]:
+            throughput = model.throughput_t * float(size[i])
+            buys_heat = any(f.direction == "in" and f.material in HEAT_DEMAND_TEMPERATURE and _is_energy(f.unit)
+                            for f in model.flows)
+            for row, quality in _heat_flows(extra, model, fid, n_flow, throughput, activity, buys_heat, note):
+                if row[4] not in reference.material_class:  # reference tables without heat carriers
+                    continue
+                flow_rows.append(row)
+                quality_rows.append(quality)
+                n_flow += 1
+        if is_processor[i]:
+            costs = PROCESSOR_MODELS[model.id]
+            capacity = max(activity, float(f"{activity * extra.uniform(*costs['capacity']):.3g}"))
+            processor_rows.append([fid, _num(capacity),
+                                   _num(round(float(extra.uniform(*costs["operating_cost"])), 2)),
+                                   _num(round(float(extra.uniform(*costs["product_value"])), 2)),
+                                   "synthetic (invented figures)"])
 
     out.mkdir(parents=True, exist_ok=True)
+    # A processor names its process model (its yields per unit of activity); the others need none, their
+    # flows being written in full.
     _write_csv(out / "facilities.csv",
-               ["facility_id", "name", "sector", "lat", "lon", "activity", "activity_unit"], facility_rows)
+               ["facility_id", "name", "sector", "lat", "lon", "activity", "activity_unit",
+                *([] if plain else ["process_model"])], facility_rows)
     _write_csv(out / "flows.csv",
                ["flow_id", "facility_id", "direction", "category", "material", "amount", "unit", "fate",
-                "price", "price_unit", "max_secondary_share", "uncertainty_pct", "source", "note"], flow_rows)
+                "price", "price_unit", "max_secondary_share", "uncertainty_pct", "source", "note",
+                *([] if plain else ["exchangeable"])], flow_rows)
+    if processor_rows:
+        _write_csv(out / "processors.csv",
+                   ["facility_id", "capacity", "operating_cost_per_unit", "product_value_per_unit", "source"],
+                   processor_rows)
     _write_csv(out / "quality.csv", ["flow_id", "parameter", "value", "unit", "bound", "virgin_value"],
                quality_rows)
     settings = {
@@ -444,8 +530,9 @@ def generate_region(
     }
     (out / "region.yaml").write_text(yaml.safe_dump(settings, sort_keys=False, allow_unicode=True),
                                      encoding="utf-8")
-    logger.info("synthetic region %s: %d facilities, %d flows, %d quality rows written to %s", name,
-                n_facilities, len(flow_rows), len(quality_rows), out)
+    logger.info("synthetic region %s: %d facilities (%d processors, %d with heat), %d flows, %d quality rows "
+                "written to %s", name, n_facilities, int(is_processor.sum()), int(heat_facility.sum()),
+                len(flow_rows), len(quality_rows), out)
     return out
 
 
@@ -487,6 +574,63 @@ def _demand_bounds(rng: np.random.Generator, model: _Model, material: str, flow_
     return rows
 
 
+def _is_energy(unit: str) -> bool:
+    return _per_unit(unit, math.nan)[1] > 0
+
+
+def _choose_processors(rng: np.random.Generator, models: list[_Model], kind: np.ndarray
+                       ) -> tuple[np.ndarray, np.ndarray]:
+    """(kind, is_processor): about PROCESSOR_SHARE of the facilities (at least one) made processors, of the
+    PROCESSOR_MODELS that are among ``models``, by their shares."""
+    n = len(kind)
+    is_processor = np.zeros(n, dtype=bool)
+    available = [k for k, m in enumerate(models) if m.id in PROCESSOR_MODELS]
+    if not available:
+        logger.info("synthetic: none of %s among the process models; no processors", sorted(PROCESSOR_MODELS))
+        return kind, is_processor
+    n_proc = max(1, int(round(PROCESSOR_SHARE * n)))
+    where = rng.choice(n, size=min(n, n_proc), replace=False)
+    share = np.array([PROCESSOR_MODELS[models[k].id]["share"] for k in available])
+    kind = kind.copy()
+    kind[where] = np.array(available)[rng.choice(len(available), size=len(where), p=share / share.sum())]
+    is_processor[where] = True
+    return kind, is_processor
+
+
+def _heat_flows(rng: np.random.Generator, model: _Model, fid: str, n_flow: int, throughput_t: float,
+                activity: float, buys_heat: bool, note: str) -> list[tuple[list[str], list[str]]]:
+    """Heat given off or bought by one facility (flow row, temperature row), beyond what its model buys.
+
+    A treatment plant gives off its effluent's heat (per t treated, so it follows a processor's activity);
+    heavy industry surplus steam; a facility that already buys heat (its model's steam or heat, marked
+    exchangeable) nothing more; any other either low-grade waste heat or a hot water / district heat demand.
+    """
+    key = model.id.lower() + " " + model.name.lower()
+
+    def flow(direction: str, category: str, material: str, mwh: float, price: str, temperature: float,
+             bound: str) -> tuple[list[str], list[str]]:
+        flow_id = f"{fid}-{n_flow + 1:02d}"
+        exchangeable = "true" if direction == "in" else ""
+        return ([flow_id, fid, direction, category, material, _num(float(f"{mwh:.4g}")), "MWh", "",
+                 price, "EUR/MWh" if price else "", "", "10", "synthetic", note, exchangeable],
+                [flow_id, "temperature", _num(round(temperature)), "degC", bound, ""])
+
+    if model.id == "wastewater_treatment":
+        return [flow("out", "waste", "waste_heat", activity * rng.uniform(0.004, 0.01), "",
+                     rng.uniform(12.0, 20.0), "")]
+    if any(k in key for k in STEAM_SOURCES):
+        return [flow("out", "by_product", "steam", throughput_t * rng.uniform(0.02, 0.1),
+                     _num(round(float(rng.uniform(0.0, 3.0)), 2)), rng.uniform(180.0, 250.0), "")]
+    if buys_heat:
+        return []
+    if rng.random() < 0.5:
+        return [flow("out", "waste", "waste_heat", throughput_t * rng.uniform(0.01, 0.05),
+                     _num(round(float(rng.uniform(0.0, 2.0)), 2)), rng.uniform(30.0, 70.0), "")]
+    carrier = "district_heat" if rng.random() < 0.5 else "hot_water"
+    return [flow("in", "energy", carrier, throughput_t * rng.uniform(0.02, 0.15),
+                 _num(round(float(rng.uniform(25.0, 45.0)), 2)), rng.uniform(55.0, 90.0), "min")]
+
+
 def _write_csv(path: Path, header: list[str], rows: list[list[str]]) -> None:
     with path.open("w", newline="", encoding="utf-8") as fh:
         writer = csv.writer(fh, lineterminator="\n")
@@ -506,11 +650,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--streams-per-facility", type=float, default=None)
     parser.add_argument("--carbon-price", type=float, default=80.0)
     parser.add_argument("--name", default=None)
+    parser.add_argument("--plain", action="store_true",
+                        help="no processors and no heat (the regions of the first benchmarks)")
     args = parser.parse_args(argv)
     path = generate_region(args.n_facilities, args.out_dir, seed=args.seed, max_distance_km=args.max_distance_km,
                            quality_parameters=args.quality_parameters,
                            streams_per_facility=args.streams_per_facility, carbon_price=args.carbon_price,
-                           name=args.name)
+                           name=args.name, plain=args.plain)
     print(path)  # noqa: T201  (the CLI's answer)
     return 0
 

@@ -42,7 +42,7 @@ FREE_TEXT_COLUMNS = frozenset({"name", "note", "source", "description", "citatio
 NUMBER_COLUMNS = frozenset({
     "lat", "lon", "activity", "amount", "price", "max_secondary_share", "max_distance_km", "uncertainty_pct",
     "virgin_value", "distance_km", "cost_per_t", "co2e_per_t", "density_t_per_m3", "ratio", "max_share",
-    "processing_cost_per_t", "processing_co2e_per_t", "co2e_t_per_t", "tax_per_t",
+    "processing_cost_per_t", "processing_co2e_per_t", "co2e_t_per_t", "tax_per_t", "price_uncertainty_pct",
 })
 # Numbers beyond this are typing or unit errors in any column (the largest figure a region holds, a mass in
 # kg per year, stays far below it), and would wreck the LP's numerics.

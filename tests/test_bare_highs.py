@@ -115,3 +115,31 @@ def test_solve_exchange_with_a_capacity_and_a_carbon_price() -> None:
     np.testing.assert_allclose(capped.x, [60.0, 15.0, 100.0 / 3.0], atol=1e-6)
     priced = solve_exchange(symbiosis_candidates(), carbon_price=10.0)
     assert priced.objective == pytest.approx(5941.6666667 + 10.0 * 75.0, rel=1e-7)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_the_reference_solve_covers_processors_heat_and_intake(seed: int) -> None:
+    """The benchmark's reference LP has the families of issue 19 too (heat amounts in MWh, intake limits,
+    processors' activities): its optimum equals the pipeline's on networks that have them all."""
+    from symbiosis.exchange import solve_exchange
+    from tests.test_colgen import network
+
+    c = network(seed, 25, 25, 300, n_processors=3)
+    objective, _, info = solve_bare(c, carbon_price=40.0)
+    assert info["status"] == "Optimal" and info["n_cols"] == len(c.arcs) + 25 + 25 + len(c.processors)
+    assert objective == pytest.approx(solve_exchange(c, carbon_price=40.0).objective, rel=1e-7)
+
+
+def test_the_reference_solve_on_a_generated_region_with_processors_and_heat(tmp_path) -> None:
+    from symbiosis.candidates import candidates
+    from symbiosis.exchange import solve_exchange
+    from symbiosis.inputs import load_region
+    from symbiosis.synthetic import generate_region
+
+    cands = candidates(load_region(generate_region(200, tmp_path / "r", seed=4)))
+    assert cands.processors is not None and len(cands.processors) > 0
+    assert (cands.supplies["quantity"] == "energy").any()
+    price = float(cands.parameters["carbon_price"])
+    objective, _, info = solve_bare(cands, carbon_price=price)
+    assert info["n_processors"] == len(cands.processors)
+    assert objective == pytest.approx(solve_exchange(cands, carbon_price=price).objective, rel=1e-7)

@@ -343,7 +343,13 @@ def test_list_supplies_and_demands_split_the_mass_flows():
     supplies = CliRunner().invoke(app, ["list", str(KALUNDBORG), "supplies"]).output.splitlines()
     demands = CliRunner().invoke(app, ["list", str(KALUNDBORG), "demands"]).output.splitlines()
     mass = flows[flows["quantity"] == "mass"]
-    assert {s.split("\t")[0] for s in supplies} == set(mass.loc[mass["direction"] == "out", "flow_id"])
+    # Supplies are what `partners --flow` takes: outgoing mass flows and heat given off (by-product or waste).
+    heat = flows[(flows["quantity"] == "energy") & (flows["direction"] == "out")
+                 & flows["category"].isin(["by_product", "waste"])
+                 & flows["material"].isin(["steam", "hot_water", "district_heat", "heat", "waste_heat"])]
+    assert {"asnaes_steam", "forsyning_effluent_heat"} <= set(heat["flow_id"])
+    assert {s.split("\t")[0] for s in supplies} == (set(mass.loc[mass["direction"] == "out", "flow_id"])
+                                                    | set(heat["flow_id"]))
     assert {d.split("\t")[0] for d in demands} == set(mass.loc[mass["direction"] == "in", "flow_id"])
     bad = CliRunner().invoke(app, ["list", str(KALUNDBORG), "widgets"])
     assert bad.exit_code == 2 and "supplies" in bad.output

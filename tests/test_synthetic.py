@@ -12,6 +12,7 @@ import runpy
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 
@@ -207,3 +208,93 @@ def test_module_entry_point(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
         runpy.run_module("symbiosis.synthetic", run_name="__main__", alter_sys=False)
     assert done.value.code == 0
     assert len(_rows(out / "facilities.csv")) == 10
+
+
+# --- processors and heat (the default since issue 19; ``plain`` leaves them out) -------------------------
+
+
+@pytest.fixture(scope="module")
+def shipped_pair(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """The same 400-facility draw from the shipped models, with processors and heat and plain."""
+    root = tmp_path_factory.mktemp("synthetic-shipped")
+    return generate_region(400, root / "full", seed=2), generate_region(400, root / "plain", seed=2, plain=True)
+
+
+def test_processors_and_heat_in_a_realistic_share(shipped_pair: tuple[Path, Path]) -> None:
+    from symbiosis.synthetic import PROCESSOR_MODELS
+
+    folder, _ = shipped_pair
+    facilities = {f["facility_id"]: f for f in _rows(folder / "facilities.csv")}
+    processors = _rows(folder / "processors.csv")
+    assert 0.02 * 400 <= len(processors) <= 0.05 * 400
+    for p in processors:
+        facility = facilities[p["facility_id"]]
+        assert facility["process_model"] in PROCESSOR_MODELS
+        assert float(p["capacity"]) >= float(facility["activity"])
+        assert "invented" in p["source"]
+    assert {facilities[p["facility_id"]]["process_model"] for p in processors} == set(PROCESSOR_MODELS)
+    flows = _rows(folder / "flows.csv")
+    temperature = {q["flow_id"]: q for q in _rows(folder / "quality.csv") if q["parameter"] == "temperature"}
+    carriers = ("steam", "hot_water", "district_heat", "heat", "waste_heat")
+    heat = [f for f in flows if f["unit"] == "MWh" and f["material"] in carriers
+            and (f["exchangeable"] == "true" if f["direction"] == "in" else f["category"] in ("by_product", "waste"))]
+    with_heat = {f["facility_id"] for f in heat}
+    assert 0.10 * 400 <= len(with_heat) <= 0.25 * 400
+    assert {f["material"] for f in heat} >= {"steam", "waste_heat", "heat"}
+    for f in heat:  # every heat row has its temperature: a supply's own, a demand's minimum
+        q = temperature[f["flow_id"]]
+        assert q["unit"] == "degC" and q["bound"] == ("min" if f["direction"] == "in" else "")
+    effluent = [f for f in heat if f["material"] == "waste_heat"
+                and facilities[f["facility_id"]]["process_model"] == "wastewater_treatment"]
+    assert effluent and all(float(temperature[f["flow_id"]]["value"]) <= 20 for f in effluent)
+
+
+def test_generated_processors_and_heat_reach_the_model(shipped_pair: tuple[Path, Path]) -> None:
+    """The region loads; processors, heat supplies, heat demands and heat arcs all reach the candidates."""
+    folder, _ = shipped_pair
+    region = load_region(folder)
+    cands = candidates(region)
+    assert cands.processors is not None and len(cands.processors) >= 8
+    assert set(cands.processor_links["side"]) == {"in", "out"}
+    energy_s = cands.supplies["quantity"].to_numpy() == "energy"
+    energy_d = cands.demands["quantity"].to_numpy() == "energy"
+    assert energy_s.sum() >= 20 and energy_d.sum() >= 20
+    heat_arcs = energy_s[cands.arcs["s"].to_numpy()]
+    assert heat_arcs.sum() >= 10
+    assert (cands.arcs.loc[heat_arcs, "heat_pump_cop"].notna()).any()  # some heat is lifted by a heat pump
+    # A treatment plant's effluent heat follows its activity: a processor link on a heat row, in MWh per unit.
+    links = cands.processor_links
+    heat_links = links[(links["side"] == "out") & energy_s[links["row"].to_numpy()]]
+    assert len(heat_links) > 0 and np.isfinite(links["per_unit"].to_numpy(float)).all()
+    assert (heat_links["per_unit"] > 0).all()
+
+
+def test_plain_leaves_processors_and_heat_out_and_keeps_the_places(shipped_pair: tuple[Path, Path]) -> None:
+    full, plain = shipped_pair
+    assert not (plain / "processors.csv").exists()
+    assert "exchangeable" not in _rows(plain / "flows.csv")[0]
+    assert "process_model" not in _rows(plain / "facilities.csv")[0]
+    cands = candidates(load_region(plain))
+    assert (cands.supplies["quantity"] == "mass").all() and (cands.demands["quantity"] == "mass").all()
+    assert cands.processors is None or len(cands.processors) == 0
+    # The extras draw from their own random stream: the facilities stand where the plain region has them.
+    places = [[(f["lat"], f["lon"]) for f in _rows(folder / "facilities.csv")] for folder in (full, plain)]
+    assert places[0] == places[1]
+
+
+def test_processors_and_heat_are_deterministic_by_seed(tmp_path: Path) -> None:
+    a = generate_region(150, tmp_path / "a", seed=9)
+    b = generate_region(150, tmp_path / "b", seed=9)
+    c = generate_region(150, tmp_path / "c", seed=10)
+    for name in (*FILES, "processors.csv"):
+        assert (a / name).read_bytes() == (b / name).read_bytes()
+    assert (a / "processors.csv").read_bytes() != (c / "processors.csv").read_bytes()
+
+
+def test_cli_plain(tmp_path: Path) -> None:
+    from symbiosis import synthetic
+
+    assert synthetic.main(["30", str(tmp_path / "p"), "--seed", "1", "--plain"]) == 0
+    assert not (tmp_path / "p" / "processors.csv").exists()
+    assert synthetic.main(["30", str(tmp_path / "f"), "--seed", "1"]) == 0
+    assert (tmp_path / "f" / "processors.csv").exists()

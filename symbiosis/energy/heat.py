@@ -170,7 +170,9 @@ def apply_energy(region: Region, cands: Candidates, pump: HeatPump = HEAT_PUMP) 
     s_energy, d_energy = is_energy(sup), is_energy(dem)
     if not s_energy.any() and not d_energy.any():
         return cands
-    arcs = arcs.copy()
+    # The arc table is millions of rows at scale: no copy of it and no .loc assignment; the changed columns
+    # are new arrays, the others stay the same Series, and the table is put together once at the end.
+    new: dict[str, np.ndarray] = {}
     s = arcs["s"].to_numpy(np.int64)
     d = arcs["d"].to_numpy(np.int64)
     energy = s_energy[s]
@@ -199,25 +201,26 @@ def apply_energy(region: Region, cands: Candidates, pump: HeatPump = HEAT_PUMP) 
                            ("processing_co2e_per_t", electricity * pump.electricity_co2e_per_mwh)):
         column_values = arcs[column].to_numpy(float).copy()
         column_values[energy] = column_values[energy] + values
-        arcs[column] = column_values
+        new[column] = column_values
     transport = arcs["transport_cost_per_t"].to_numpy(float).copy()
     transport_co2 = arcs["transport_co2e_per_t"].to_numpy(float).copy()
     transport[energy], transport_co2[energy] = pipe * km, 0.0
-    arcs["transport_cost_per_t"], arcs["transport_co2e_per_t"] = transport, transport_co2
-    arcs["ratio"] = ratio
+    new["transport_cost_per_t"], new["transport_co2e_per_t"] = transport, transport_co2
+    new["ratio"] = ratio
     # A share cap (ρ·x ≤ σ·r) on the new ratio.
-    share = dem["max_secondary_share"].to_numpy(float)[d]
-    need = row_amount(dem)[d]
+    d_heat = d[energy]
+    share = dem["max_secondary_share"].to_numpy(float)[d_heat]
+    need = row_amount(dem)[d_heat]
     capacity = arcs["capacity_t_per_yr"].to_numpy(float).copy()
     with np.errstate(divide="ignore", invalid="ignore"):  # ratio 0: a too-far arc, dropped below
-        capacity[energy] = np.where(share[energy] < 1.0, share[energy] * need[energy] / ratio[energy], np.nan)
-    arcs["capacity_t_per_yr"] = capacity
-    arcs["heat_pump_cop"] = np.full(len(arcs), np.nan)
-    arcs.loc[energy, "heat_pump_cop"] = cop
-    arcs["electricity_mwh_per_mwh"] = 0.0
-    arcs.loc[energy, "electricity_mwh_per_mwh"] = electricity
-    arcs["loss_fraction"] = 0.0
-    arcs.loc[energy, "loss_fraction"] = 1.0 - delivered
+        capacity[energy] = np.where(share < 1.0, share * need / ratio[energy], np.nan)
+    new["capacity_t_per_yr"] = capacity
+    new["heat_pump_cop"] = np.full(len(arcs), np.nan)
+    new["heat_pump_cop"][energy] = cop
+    new["electricity_mwh_per_mwh"] = np.zeros(len(arcs))
+    new["electricity_mwh_per_mwh"][energy] = electricity
+    new["loss_fraction"] = np.zeros(len(arcs))
+    new["loss_fraction"][energy] = 1.0 - delivered
 
     energy_rows = np.flatnonzero(energy)
     far_arcs = np.zeros(len(arcs), dtype=bool)
@@ -229,7 +232,9 @@ def apply_energy(region: Region, cands: Candidates, pump: HeatPump = HEAT_PUMP) 
     n_s = len(sup)
     screening["n_too_far_for_carrier"] = np.bincount(s[far_arcs], minlength=n_s)
     screening["n_too_cold"] = np.bincount(s[cold_arcs], minlength=n_s)
-    arcs = arcs[~drop].reset_index(drop=True)
+    names = [*arcs.columns, *[c for c in ENERGY_ARC_COLUMNS if c not in arcs.columns]]
+    arcs = pd.DataFrame({c: new[c] if c in new else arcs[c] for c in names}, copy=False)
+    arcs = (arcs[~drop] if drop.any() else arcs).reset_index(drop=True)  # no copy of the data when nothing drops
     screening["n_arcs"] = np.bincount(arcs["s"].to_numpy(np.int64), minlength=n_s)
     demand_quality = cands.demand_quality
     if not demand_quality.empty:

@@ -222,6 +222,59 @@ class BlockSolver:
             self._build()
         return self.lp.n_row - 1
 
+    def set_rows_bounds(self, rows: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> None:
+        """New bounds for many rows (global positions) at once: one HiGHS call per block touched."""
+        rows = np.asarray(rows, dtype=np.int64)
+        lower = np.asarray(lower, dtype=float)
+        upper = np.asarray(upper, dtype=float)
+        self.lp.row_lower[rows], self.lp.row_upper[rows] = lower, upper
+        block_of = self.row_block[rows]
+        for b in np.unique(block_of).tolist():
+            mine = block_of == b
+            local = self.local_row[rows[mine]].astype(np.int32)
+            self.blocks[b].highs.changeRowsBounds(len(local), local, lower[mine], upper[mine])
+
+    def set_cols_bounds(self, cols: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> None:
+        """New bounds for many columns (global positions) at once: one HiGHS call per block touched."""
+        cols = np.asarray(cols, dtype=np.int64)
+        lower = np.asarray(lower, dtype=float)
+        upper = np.asarray(upper, dtype=float)
+        self.lp.col_lower[cols], self.lp.col_upper[cols] = lower, upper
+        block_of = self.col_block[cols]
+        for b in np.unique(block_of).tolist():
+            mine = block_of == b
+            local = self.local_col[cols[mine]].astype(np.int32)
+            self.blocks[b].highs.changeColsBounds(len(local), local, lower[mine], upper[mine])
+
+    def set_coefficients(self, rows: np.ndarray, cols: np.ndarray, values: np.ndarray) -> None:
+        """Change existing non-zeros A[row, col] (global positions); a (row, col) must lie in one block,
+        which it does for any non-zero the LP already has. HiGHS changes one coefficient a call."""
+        rows = np.asarray(rows, dtype=np.int64)
+        cols = np.asarray(cols, dtype=np.int64)
+        values = np.asarray(values, dtype=float)
+        if np.any(self.row_block[rows] != self.col_block[cols]):
+            raise ValueError("a coefficient change would join two independent blocks")
+        matrix = self.lp.matrix
+        for r, c, v in zip(rows.tolist(), cols.tolist(), values.tolist(), strict=True):
+            lo, hi = matrix.indptr[c], matrix.indptr[c + 1]
+            hit = np.flatnonzero(matrix.indices[lo:hi] == r)
+            if len(hit):
+                matrix.data[lo + hit[0]] = v
+            block = self.blocks[self.col_block[c]]
+            block.highs.changeCoeff(int(self.local_row[r]), int(self.local_col[c]), v)
+
+    def bases(self) -> list[Any]:
+        """The current basis of every block (HiGHS ``HighsBasis`` objects; invalid before the first solve)."""
+        return [block.highs.getBasis() for block in self.blocks]
+
+    def set_bases(self, bases: list[Any]) -> None:
+        """Start the next solve of every block from ``bases`` (as :meth:`bases` returned them)."""
+        if len(bases) != len(self.blocks):
+            raise ValueError(f"{len(bases)} bases for {len(self.blocks)} blocks")
+        for block, basis in zip(self.blocks, bases, strict=True):
+            if basis.valid:
+                block.highs.setBasis(basis)
+
     # --- solving -------------------------------------------------------------------------------------
 
     def run(self, options: dict[str, Any]) -> BlockResult:

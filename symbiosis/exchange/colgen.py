@@ -7,75 +7,191 @@ enter the next round. When no arc prices out negative, the restricted optimum is
 (linear programming duality: the restricted duals, with zero for constraint rows the restricted model does
 not contain, are feasible for the full dual and meet the same objective).
 
-Reduced cost of arc :math:`a = (s, d)` in HiGHS's convention (minimisation, ``row_dual`` = ∂objective/∂row
-bound), written with the solution's published duals (docs/formulation.md):
+An arc's column x_a has non-zeros only in the rows of the families listed in :data:`ARC_ROW_FAMILIES`
+(every other variable, w, y and the processors' activities z, is in every restricted model, so only arcs
+need pricing). Its reduced cost, in HiGHS's convention (minimisation, raw ``row_dual`` π = ∂objective/∂row
+bound), is
 
 .. math::
 
-    \bar c_a = c_a + \pi^{supply}_s - \rho_a \pi^{demand}_d + \rho_a \pi^{share}_d
-               - \sum_{q \in Q(d)} (c_{s,q} - \ell_{d,q})\, h_{d,q}
+    \bar c_a = c_a - \sum_{F} \sum_{k \in F} A^F_{k,a}\, \pi^F_k
 
-               + \mu^{intake}_d + \mu^{facility}_{f(d)}
+over the families F: supply balance (coefficient 1 in row s(a)), demand balance (ρ_a in row d(a)), share
+(ρ_a in row d(a)), quality (c_{s,q} − ℓ_{d,q} in each bounded (d(a), q)), intake (1 in row d(a)), facility
+intake (1 in the row of d(a)'s facility). A processor's rows are its supply, demand and share rows restated
+with its activity z_p in place of the fixed amount (symbiosis.network.processors): the same rows, in which
+an arc has the same coefficients, so they need no family of their own; z_p only changes what the duals are
+worth. Heat arcs are arcs like any other (their ratio carries the losses and the heat pump's lift). The
+arc's capacity is a column bound, not a row. Written with the published duals (docs/formulation.md) this
+is the formula of the documentation:
+c_a + π^supply_s − ρ_a π^demand_d + ρ_a π^share_d − Σ_q (c_{s,q} − ℓ_{d,q}) h_{d,q} + μ^intake_d + μ^facility_f.
 
-with :math:`h = -\pi^{quality}` on a max row and :math:`+\pi^{quality}` on a min row, and
-:math:`\mu` the published intake duals (value of one more tonne of intake, ≥ 0; zero where no row). Rows absent from the
-restricted model (quality rows of a demand with no restricted arc in) are slack there (the virgin material
-meets its own bound, which the model checks), so their dual is zero and the formula holds for them too.
+Rows absent from a restricted model (the quality, share and intake rows of a demand with no restricted arc
+in, the intake row of a facility with none) are slack there (0 ≤ σ r, (v − ℓ) y ≤ 0 as the virgin material
+meets its bound, 0 ≤ L), also with processors, where the same rows read −σ i z ≤ 0 and hold for any z ≥ 0;
+so their dual is zero and the formula holds for them too. Each family matches a restricted row to the full
+model's row by a key (position for supply and demand rows, which keep their positions as only the arc
+table is cut; (demand, parameter, bound) for quality rows; facility id for facility intake rows).
 
-Supplies and demands keep their positions in the restricted model (only the arc table is cut), so duals map
-one to one; quality rows map by (demand, parameter, bound), facility intake rows by facility id.
+**Adding a row family that arcs enter** (e.g. a cap per receiving facility and EWC code): give its rows over
+the arc columns as a :class:`~symbiosis.exchange.model.RowBlock` in ``ExchangeArrays``, its dual in
+``Solution``, and append one :class:`ArcRowFamily` to :data:`ARC_ROW_FAMILIES` saying where its rows are, the
+key of each row, how to read its raw dual from a Solution and how to write it back. Pricing, the mapping from
+restricted to full rows and the published duals of the final Solution then include it; the test
+``test_every_arc_row_family_is_priced`` of tests/test_colgen.py compares the formula with HiGHS's own
+reduced costs, so a family left out fails it.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 
 from symbiosis.candidates import Candidates
-from symbiosis.exchange.model import ExchangeArrays, exchange_arrays, resolve_weights
+from symbiosis.exchange.model import ExchangeArrays, RowBlock, exchange_arrays, resolve_weights
 from symbiosis.exchange.solve import ExchangeModel, Solution, _carbon_price
 
 logger = logging.getLogger(__name__)
 
 
-def reduced_costs(arrays: ExchangeArrays, solution: Solution, quality_h: np.ndarray, objective: np.ndarray
-                  ) -> np.ndarray:
-    """Reduced cost of every arc of the full model, from the duals of a (restricted) solution.
+@dataclass(frozen=True)
+class ArcRowFamily:
+    """One family of constraint rows that arc columns enter, as column generation needs to know it.
 
-    ``quality_h`` is the raw row dual of each full quality row (0 where the row is absent); ``objective``
-    the full objective vector (x columns first).
+    ``rows(arrays)``: the family's rows over the arc columns (row k holds arc ``cols`` with ``coefs``);
+    ``keys(arrays)``: one key per row, the same in a restricted and the full model; ``raw_dual(arrays,
+    solution)``: each row's dual in HiGHS's convention (∂objective/∂row bound; 0 where the row is absent);
+    ``publish(arrays, solution, raw)``: write raw duals of ``arrays``' rows back into the solution's published
+    field (the inverse of ``raw_dual``).
     """
-    s, d, rho = arrays.arc_s, arrays.arc_d, arrays.ratio
-    rc = (objective[:arrays.n_arcs] + solution.supply_dual[s] - rho * solution.demand_dual[d]
-          + rho * solution.share_dual[d])
-    q = arrays.quality
-    if q.n_rows and len(q.cols):
-        row_of_term = np.repeat(np.arange(q.n_rows), np.diff(q.ptr))
-        rc -= np.bincount(q.cols, weights=q.coefs * quality_h[row_of_term], minlength=arrays.n_arcs)
-    if len(solution.intake_dual) == arrays.n_demands:
-        rc += solution.intake_dual[d]
-    f = arrays.facility_intake
-    if f.n_rows and len(solution.facility_intake_dual) == f.n_rows:
-        row_of_term = np.repeat(np.arange(f.n_rows), np.diff(f.ptr))
-        rc += np.bincount(f.cols, weights=f.coefs * solution.facility_intake_dual[row_of_term],
-                          minlength=arrays.n_arcs)
+
+    name: str
+    rows: Callable[[ExchangeArrays], RowBlock]
+    keys: Callable[[ExchangeArrays], pd.Index]
+    raw_dual: Callable[[ExchangeArrays, Solution], np.ndarray]
+    publish: Callable[[ExchangeArrays, Solution, np.ndarray], None]
+
+
+def _fit(values: np.ndarray, n: int) -> np.ndarray:
+    """``values`` as a float array of length ``n``: zeros when the solution has none (an empty array, as a
+    Solution made without that family has), an error when it has duals for other rows than the model's."""
+    values = np.asarray(values, dtype=float)
+    if len(values) == n:
+        return values
+    if len(values) == 0:
+        return np.zeros(n)
+    raise ValueError(f"a solution has {len(values)} duals for a family of {n} rows: it belongs to another model")
+
+
+def _ones(block: RowBlock) -> RowBlock:
+    return RowBlock(block.ptr, block.cols, np.ones(len(block.cols)))
+
+
+def _quality_sign(arrays: ExchangeArrays) -> np.ndarray:
+    """Published quality dual = sign × raw row dual: −1 on a max row, +1 on a min row."""
+    if arrays.quality.n_rows == 0:
+        return np.zeros(0)
+    return np.where((arrays.quality_rows["bound"] == "max").to_numpy(), -1.0, 1.0)
+
+
+def _quality_keys(arrays: ExchangeArrays) -> pd.Index:
+    if arrays.quality.n_rows == 0:
+        return pd.Index([])
+    rows = arrays.quality_rows
+    return pd.MultiIndex.from_arrays([rows["d"].to_numpy(np.int64), rows["parameter"].astype(str).to_numpy(),
+                                      rows["bound"].astype(str).to_numpy()])
+
+
+def _set(field_name: str, sign: float) -> Callable[[ExchangeArrays, Solution, np.ndarray], None]:
+    def publish(_arrays: ExchangeArrays, solution: Solution, raw: np.ndarray) -> None:
+        setattr(solution, field_name, sign * raw)
+    return publish
+
+
+def _publish_quality(arrays: ExchangeArrays, solution: Solution, raw: np.ndarray) -> None:
+    solution.quality_dual = _quality_sign(arrays) * raw
+
+
+#: Every row family an arc column enters. A new family that arcs enter is one more entry here (see the module
+#: docstring).
+ARC_ROW_FAMILIES: list[ArcRowFamily] = [
+    ArcRowFamily("supply_balance", lambda a: a.out_arcs, lambda a: pd.RangeIndex(a.n_supplies),
+                 lambda a, s: -_fit(s.supply_dual, a.n_supplies), _set("supply_dual", -1.0)),
+    ArcRowFamily("demand_balance", lambda a: a.in_arcs, lambda a: pd.RangeIndex(a.n_demands),
+                 lambda a, s: _fit(s.demand_dual, a.n_demands), _set("demand_dual", 1.0)),
+    ArcRowFamily("share_limit", lambda a: a.in_arcs, lambda a: pd.RangeIndex(a.n_demands),
+                 lambda a, s: -_fit(s.share_dual, a.n_demands), _set("share_dual", -1.0)),
+    ArcRowFamily("quality_limit", lambda a: a.quality, _quality_keys,
+                 lambda a, s: _quality_sign(a) * _fit(s.quality_dual, a.quality.n_rows), _publish_quality),
+    ArcRowFamily("intake_limit", lambda a: _ones(a.in_arcs), lambda a: pd.RangeIndex(a.n_demands),
+                 lambda a, s: -_fit(s.intake_dual, a.n_demands), _set("intake_dual", -1.0)),
+    ArcRowFamily("facility_intake", lambda a: a.facility_intake,
+                 lambda a: pd.Index(np.asarray(a.facility_intake_ids, dtype=object)),
+                 lambda a, s: -_fit(s.facility_intake_dual, a.facility_intake.n_rows),
+                 _set("facility_intake_dual", -1.0)),
+]
+
+
+def _transpose_dot(block: RowBlock, dual: np.ndarray, n_arcs: int) -> np.ndarray:
+    """Σ_k A_{k,a} dual_k for every arc a (the family's contribution to the arcs' reduced costs)."""
+    if block.n_rows == 0 or len(block.cols) == 0 or not np.any(dual):
+        return np.zeros(n_arcs)
+    row_of_term = np.repeat(np.arange(block.n_rows), np.diff(block.ptr))
+    return np.bincount(block.cols, weights=block.coefs * dual[row_of_term], minlength=n_arcs)
+
+
+def raw_duals(arrays: ExchangeArrays, solution: Solution) -> dict[str, np.ndarray]:
+    """Each family's raw row duals (HiGHS's convention) on ``arrays``' rows, from a solution of that model."""
+    return {f.name: f.raw_dual(arrays, solution) for f in ARC_ROW_FAMILIES}
+
+
+def full_raw_duals(full: ExchangeArrays, restricted: ExchangeArrays, solution: Solution
+                   ) -> dict[str, np.ndarray]:
+    """A restricted model's raw row duals on the full model's rows (0 on rows the restricted model lacks)."""
+    out: dict[str, np.ndarray] = {}
+    for family in ARC_ROW_FAMILIES:
+        n_full = family.rows(full).n_rows
+        mine = family.raw_dual(restricted, solution)
+        dual = np.zeros(n_full)
+        if n_full and len(mine):
+            position = family.keys(full).get_indexer(family.keys(restricted))
+            if (position < 0).any():
+                raise RuntimeError(f"internal error: column generation found {family.name} rows in the restricted "
+                                   "model that the full model lacks")
+            dual[position] = mine
+        out[family.name] = dual
+    return out
+
+
+def price_arcs(arrays: ExchangeArrays, duals: Mapping[str, np.ndarray], objective: np.ndarray) -> np.ndarray:
+    """Reduced cost of every arc: c_a − Σ_F Σ_k A^F_{k,a} π^F_k, from raw row duals per family."""
+    n_a = arrays.n_arcs
+    rc = np.array(objective[:n_a], dtype=float)
+    for family in ARC_ROW_FAMILIES:
+        rc -= _transpose_dot(family.rows(arrays), duals[family.name], n_a)
     return rc
 
 
-def _full_facility_intake_dual(full: ExchangeArrays, restricted: ExchangeArrays, solution: Solution
-                               ) -> np.ndarray:
-    """The restricted solution's facility intake duals on the full model's rows (by facility id; 0 where the
-    restricted model has no row: no arc into the facility, so the row is slack)."""
-    out = np.zeros(full.facility_intake.n_rows)
-    if full.facility_intake.n_rows == 0 or len(solution.facility_intake_dual) == 0:
-        return out
-    position = {fid: k for k, fid in enumerate(full.facility_intake_ids.tolist())}
-    for k, fid in enumerate(restricted.facility_intake_ids.tolist()):
-        out[position[fid]] = solution.facility_intake_dual[k]
-    return out
+def reduced_costs(arrays: ExchangeArrays, solution: Solution, quality_h: np.ndarray | None = None,
+                  objective: np.ndarray | None = None) -> np.ndarray:
+    """Reduced cost of every arc of ``arrays``' model, from the duals of a solution on the same rows.
+
+    ``quality_h``, if given with one value per quality row, is the raw row dual of each quality row (it
+    overrides the solution's; kept for callers that map a restricted model's duals themselves);
+    ``objective`` the full objective vector (x columns first; default: carbon price 0, cost only).
+    """
+    duals = raw_duals(arrays, solution)
+    if quality_h is not None and len(quality_h) == arrays.quality.n_rows:
+        duals["quality_limit"] = np.asarray(quality_h, dtype=float)
+    if objective is None:
+        objective = arrays.objective_vector(0.0)
+    return price_arcs(arrays, duals, objective)
 
 
 def _select(scores: np.ndarray, groups: np.ndarray, k: int, eligible: np.ndarray) -> np.ndarray:
@@ -91,30 +207,15 @@ def _select(scores: np.ndarray, groups: np.ndarray, k: int, eligible: np.ndarray
 
 
 def _restricted(candidates: Candidates, positions: np.ndarray) -> Candidates:
-    return Candidates(candidates.supplies, candidates.demands,
-                      candidates.arcs.iloc[positions].reset_index(drop=True),
-                      candidates.supply_quality, candidates.demand_quality, candidates.screening,
-                      candidates.parameters)
+    """The same candidates (supplies, demands, quality, processors ...) with only the arcs at ``positions``."""
+    return dataclasses.replace(candidates, arcs=candidates.arcs.iloc[positions].reset_index(drop=True))
 
 
 def _full_quality_h(full: ExchangeArrays, restricted: ExchangeArrays, solution: Solution
                     ) -> tuple[np.ndarray, np.ndarray]:
     """(raw row duals h, published quality duals) on the full model's quality rows."""
-    h = np.zeros(full.quality.n_rows)
-    published = np.zeros(full.quality.n_rows)
-    if restricted.quality.n_rows == 0 or full.quality.n_rows == 0:
-        return h, published
-    key = ["d", "parameter", "bound"]
-    where = full.quality_rows[key].reset_index().rename(columns={"index": "full"})
-    mine = restricted.quality_rows[key].reset_index().rename(columns={"index": "mine"})
-    mapping = mine.merge(where, on=key, how="left")
-    dual = np.asarray(solution.quality_dual, dtype=float)
-    is_max = (mapping["bound"] == "max").to_numpy()
-    full_pos = mapping["full"].to_numpy(np.int64)
-    mine_pos = mapping["mine"].to_numpy(np.int64)
-    h[full_pos] = np.where(is_max, -dual[mine_pos], dual[mine_pos])
-    published[full_pos] = dual[mine_pos]
-    return h, published
+    h = full_raw_duals(full, restricted, solution)["quality_limit"]
+    return h, _quality_sign(full) * h
 
 
 def solve_column_generation(
@@ -149,13 +250,6 @@ def solve_column_generation(
     timings: dict[str, float] = {"build": 0.0, "handover": 0.0, "solve": 0.0, "extract": 0.0, "pricing": 0.0}
     if n_a == 0:
         return ExchangeModel(candidates, carbon_price=price, weights=weights, method=method).solve()
-    if full.n_processors:
-        # Processor rows tie supplies and demands to activities that reduced_costs does not price:
-        # column generation is off with processors (the monolithic LP, the same optimum).
-        whole = _monolithic(candidates, price, weights, method, tolerance, timings, started, 0, threads)
-        whole.parameters["strategy"] = "monolithic (processors: column generation off)"
-        return whole
-
     # Business-as-usual prices: a supply is worth its fate cost, a demand its virgin price.
     fate_obj = objective[n_a:n_a + n_s]
     virgin_obj = objective[n_a + n_s:]
@@ -180,9 +274,8 @@ def solve_column_generation(
         for key in ("build", "handover", "solve", "extract"):
             timings[key] += solution.timings.get(key, 0.0)
         t0 = time.perf_counter()
-        h, published_quality = _full_quality_h(full, model.arrays, solution)
-        solution.facility_intake_dual = _full_facility_intake_dual(full, model.arrays, solution)
-        rc = reduced_costs(full, solution, h, objective)
+        duals = full_raw_duals(full, model.arrays, solution)
+        rc = price_arcs(full, duals, objective)
         entering = (rc < -rc_tolerance * scale) & ~active
         n_entering = int(entering.sum())
         logger.info("column generation round %d: %d arcs in the master, objective %.10g, %d price out negative",
@@ -206,7 +299,8 @@ def solve_column_generation(
     x = np.zeros(n_a)
     x[positions] = solution.x
     solution.x = x
-    solution.quality_dual = published_quality
+    for family in ARC_ROW_FAMILIES:  # the duals of the final master, on the full model's rows
+        family.publish(full, solution, duals[family.name])
     solution.timings = {**timings, "total": time.perf_counter() - started}
     solution.parameters = {**solution.parameters, "strategy": "column_generation", "iterations": iteration,
                            "master_arcs": int(len(positions)), "candidate_arcs": int(n_a)}
@@ -226,4 +320,5 @@ def _monolithic(candidates: Candidates, price: float, weights: Mapping[str, floa
     return solution
 
 
-__all__ = ["reduced_costs", "solve_column_generation"]
+__all__ = ["ARC_ROW_FAMILIES", "ArcRowFamily", "full_raw_duals", "price_arcs", "reduced_costs",
+           "solve_column_generation"]

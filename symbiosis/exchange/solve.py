@@ -256,7 +256,187 @@ class ExchangeModel:
                     {k: round(v, 4) for k, v in timings.items()})
         return solution
 
-    resolve = solve
+    def resolve(self, *, method: str | None = None, start: list[Any] | None = None) -> Solution:
+        """Solve again after changes, warm: from the last basis (or ``start``, as :meth:`basis` gave it).
+
+        Without ``method``, an LP whose blocks all hold a valid basis is re-solved with the simplex from that
+        basis (a parameter change leaves it primal or dual feasible, so few pivots are needed); otherwise, or
+        for a mixed-integer model, with the model's own method. The optimum is that of a fresh solve; only
+        the path to it differs. ``start`` makes the result independent of what was solved before (the Monte
+        Carlo restarts every sample from the base basis, so that a sample's answer does not depend on which
+        samples the same worker solved before it, even at a degenerate optimum).
+        """
+        if self._highs is None or self.model is None:
+            return self.solve(method=method)
+        if start is not None:
+            self._highs.set_bases(start)
+        if method is not None:
+            return self.solve(method=method)
+        warm = self._highs.lp.integrality is None and all(b.valid for b in self._highs.bases())
+        if not warm:
+            return self.solve()
+        kept = self.method
+        self.method = "simplex"
+        try:
+            return self.solve()
+        finally:
+            self.method = kept
+
+    def basis(self) -> list[Any] | None:
+        """The HiGHS basis of every block after the last solve (None before the first hand-over)."""
+        return None if self._highs is None else self._highs.bases()
+
+    # --- parameter changes (the LP's structure stays; the HiGHS instances are changed in place) ---------
+
+    def set_amounts(self, supply: np.ndarray | None = None, demand: np.ndarray | None = None) -> None:
+        """New supply and/or demand amounts (t/yr, MWh/yr on energy rows; one per row of the tables).
+
+        Changes the right-hand sides of the supply and demand balances and of the share limits
+        (σ_d r_d). A processor's rows hold its activity, not a fixed amount: their amounts cannot be set.
+        """
+        arrays = self.arrays
+        changes = []
+        if supply is not None:
+            supply = _checked(supply, arrays.n_supplies, "supply amounts")
+            changes.append(("supply", supply, arrays.supply_amount, arrays.out_rows))
+        if demand is not None:
+            demand = _checked(demand, arrays.n_demands, "demand amounts")
+            changes.append(("demand", demand, arrays.demand_amount, arrays.in_rows))
+        for label, new, old, processor_rows in changes:
+            moved = np.flatnonzero(new != old)
+            if len(np.intersect1d(moved, processor_rows)):
+                raise ValueError(f"the {label} amounts of processor rows follow their activity and cannot be set")
+        m, rows = self.model, self._rows
+        if supply is not None:
+            moved = np.flatnonzero(supply != arrays.supply_amount)
+            arrays.supply_amount = supply.copy()
+            if m is not None:
+                for s in moved.tolist():
+                    con = m.supply_balance[s]
+                    con.set_value((con.body, float(supply[s])))
+            if rows is not None and self._highs is not None:
+                at = rows.supply_rows[moved]
+                keep = at >= 0
+                self._highs.set_rows_bounds(at[keep], supply[moved][keep], supply[moved][keep])
+        if demand is not None:
+            moved = np.flatnonzero(demand != arrays.demand_amount)
+            arrays.demand_amount = demand.copy()
+            share_rows = np.intersect1d(moved, arrays.share_demands)
+            bound = arrays.share * demand
+            if m is not None:
+                for d in moved.tolist():
+                    con = m.demand_balance[d]
+                    con.set_value((con.body, float(demand[d])))
+                for d in share_rows.tolist():
+                    con = m.share_limit[d]
+                    con.set_value((None, con.body, float(bound[d])))
+            if rows is not None and self._highs is not None:
+                at = rows.demand_rows[moved]
+                keep = at >= 0
+                self._highs.set_rows_bounds(at[keep], demand[moved][keep], demand[moved][keep])
+                at = rows.share_rows[share_rows]
+                keep = at >= 0
+                self._highs.set_rows_bounds(at[keep], np.full(int(keep.sum()), -INF), bound[share_rows][keep])
+
+    def set_costs(self, *, arc_cost: np.ndarray | None = None, fate_cost: np.ndarray | None = None,
+                  virgin_price: np.ndarray | None = None, arc_co2e: np.ndarray | None = None,
+                  fate_co2e: np.ndarray | None = None, virgin_co2e: np.ndarray | None = None) -> None:
+        """New objective data: money per t on each arc (transport + processing), each supply's fate cost,
+        each demand's virgin price, and their t CO2e per t. Only the objective changes."""
+        arrays = self.arrays
+        for name, value, n in (("arc_cost", arc_cost, arrays.n_arcs), ("fate_cost", fate_cost, arrays.n_supplies),
+                               ("virgin_price", virgin_price, arrays.n_demands),
+                               ("arc_co2e", arc_co2e, arrays.n_arcs), ("fate_co2e", fate_co2e, arrays.n_supplies),
+                               ("virgin_co2e", virgin_co2e, arrays.n_demands)):
+            if value is not None:
+                setattr(arrays, name, _checked(value, n, name, negative_ok=True))
+        self._update_objective()
+
+    def set_capacity(self, capacity: np.ndarray) -> None:
+        """New arc capacities (t/yr, NaN = none): the upper bounds of x."""
+        arrays = self.arrays
+        capacity = _checked(capacity, arrays.n_arcs, "arc capacities", nan_ok=True)
+        moved = np.flatnonzero(~((capacity == arrays.capacity) | (np.isnan(capacity) & np.isnan(arrays.capacity))))
+        arrays.capacity = capacity.copy()
+        upper = np.where(np.isnan(capacity), INF, capacity)
+        if self.model is not None:
+            x = self.model.x_list
+            for a in moved.tolist():
+                x[a].setub(None if np.isnan(capacity[a]) else float(capacity[a]))
+        if self._highs is not None and len(moved):
+            self._highs.set_cols_bounds(moved, np.zeros(len(moved)), upper[moved])
+
+    def set_intake_limits(self, demand: np.ndarray | None = None, facility: np.ndarray | None = None) -> None:
+        """New intake limits (t/yr received): per demand (aligned with the demands; only demands that have a
+        limit row can change it) and per row of ``arrays.facility_intake``."""
+        arrays, m, rows = self.arrays, self.model, self._rows
+        if demand is not None:
+            demand = _checked(demand, arrays.n_demands, "intake limits", nan_ok=True)
+            has_row = np.zeros(arrays.n_demands, bool)
+            has_row[arrays.intake_demands] = True
+            same = (demand == arrays.intake_limit) | (np.isnan(demand) & np.isnan(arrays.intake_limit))
+            moved = np.flatnonzero(~same)
+            has_arcs_in = np.diff(arrays.in_arcs.ptr) > 0  # a demand without arcs in needs no row
+            if (has_arcs_in[moved] & (~has_row[moved] | np.isnan(demand[moved]))).any():
+                raise ValueError("an intake limit can only be moved where the model has one (a new or removed "
+                                 "limit changes the model's rows: build it again)")
+            arrays.intake_limit = demand.copy()
+            moved = moved[has_row[moved]]
+            if m is not None:
+                for d in moved.tolist():
+                    con = m.intake_limit[d]
+                    con.set_value((None, con.body, float(demand[d])))
+            if rows is not None and self._highs is not None:
+                at = rows.intake_rows[moved]
+                keep = at >= 0
+                self._highs.set_rows_bounds(at[keep], np.full(int(keep.sum()), -INF), demand[moved][keep])
+        if facility is not None:
+            facility = _checked(facility, arrays.facility_intake.n_rows, "facility intake limits")
+            moved = np.flatnonzero(facility != arrays.facility_intake_limit)
+            arrays.facility_intake_limit = facility.copy()
+            if m is not None:
+                for k in moved.tolist():
+                    con = m.facility_intake[k]
+                    con.set_value((None, con.body, float(facility[k])))
+            if rows is not None and self._highs is not None:
+                at = rows.facility_intake_rows[moved]
+                keep = at >= 0
+                self._highs.set_rows_bounds(at[keep], np.full(int(keep.sum()), -INF), facility[moved][keep])
+
+    def set_ratios(self, ratio: np.ndarray) -> None:
+        """New substitution ratios ρ_a (t replaced per t shipped, > 0): coefficients of the demand balance and
+        share rows. HiGHS changes one coefficient a call, so this costs a Python step per changed arc."""
+        arrays = self.arrays
+        ratio = _checked(ratio, arrays.n_arcs, "ratios")
+        if (ratio <= 0).any():
+            raise ValueError("substitution ratios must be > 0")
+        moved = np.flatnonzero(ratio != arrays.ratio)
+        if not len(moved):
+            return
+        demands = np.unique(arrays.arc_d[moved])
+        if len(np.intersect1d(demands, arrays.in_rows)):
+            raise ValueError("the ratios of arcs into a processor cannot be changed in place")
+        arrays.ratio = ratio.copy()
+        arrays.in_arcs.coefs = ratio[arrays.in_arcs.cols]
+        m, rows = self.model, self._rows
+        is_share = np.zeros(arrays.n_demands, bool)
+        is_share[arrays.share_demands] = True
+        if m is not None:
+            x, y = m.x_list, m.y_list
+            bound = arrays.share * arrays.demand_amount
+            for d in demands.tolist():
+                cols, coefs = arrays.in_arcs.row(d)
+                m.demand_balance[d].set_value((_expression(x, cols, coefs, (y[d],)), float(arrays.demand_amount[d])))
+                if is_share[d]:
+                    m.share_limit[d].set_value((None, _expression(x, cols, coefs), float(bound[d])))
+        if rows is not None and self._highs is not None:
+            d_of = arrays.arc_d[moved]
+            at = rows.demand_rows[d_of]
+            keep = at >= 0
+            self._highs.set_coefficients(at[keep], moved[keep], ratio[moved][keep])
+            at = rows.share_rows[d_of]
+            keep = (at >= 0) & is_share[d_of]
+            self._highs.set_coefficients(at[keep], moved[keep], ratio[moved][keep])
 
     def _handover(self) -> None:
         from pyomo.repn.plugins.standard_form import LinearStandardFormCompiler
@@ -440,6 +620,21 @@ class ExchangeModel:
         solution.intake_dual = np.zeros(arrays.n_demands)
         solution.facility_intake_dual = np.zeros(arrays.facility_intake.n_rows)
         return solution
+
+
+def _checked(values: np.ndarray, n: int, what: str, *, nan_ok: bool = False, negative_ok: bool = False) -> np.ndarray:
+    """``values`` as a float array of length ``n``, finite (NaN allowed with ``nan_ok``), ≥ 0 unless ``negative_ok``."""
+    out = np.array(values, dtype=float, copy=True).ravel()
+    if len(out) != n:
+        raise ValueError(f"{what}: {len(out)} values for {n} rows")
+    bad = np.isinf(out) | (np.isnan(out) if not nan_ok else np.zeros(n, bool))
+    if not negative_ok:
+        bad |= out < 0
+    if bad.any():
+        where = np.flatnonzero(bad)[:5]
+        raise ValueError(f"{what} must be finite{'' if negative_ok else ' and ≥ 0'}; found {out[where].tolist()} "
+                         f"at rows {where.tolist()}")
+    return out
 
 
 def _carbon_price(candidates: Candidates, carbon_price: float | None) -> float:

@@ -61,6 +61,7 @@ def read_processors(table: Table | None, problems: Problems, facilities: pd.Data
                          expected="gate fee charged per t of intake, in the region's currency")
     ids = text_column(table, "facility_id")
     by_id = facilities.set_index("facility_id") if len(facilities) else pd.DataFrame()
+    model_closes: dict[str, bool] = {}
     rows = []
     for position, fid in enumerate(ids.tolist()):
         row_number = table.row_number(position)
@@ -85,9 +86,11 @@ def read_processors(table: Table | None, problems: Problems, facilities: pd.Data
                          row=row_number, column="capacity", found=cap,
                          expected=f"≥ the facility's activity, {activity:.6g} "
                                   f"{getattr(models[model], 'activity_unit', '')}")
-        problems_before = len(problems.items)
-        check_model_closure(models[model], problems)
-        if len(problems.items) > problems_before:
+        if model not in model_closes:  # once per model: its problems are the model file's, not the row's
+            problems_before = len(problems.items)
+            check_model_closure(models[model], problems)
+            model_closes[model] = len(problems.items) == problems_before
+        if not model_closes[model]:
             continue
         rows.append({
             "facility_id": fid, "process_model": model, "capacity": cap, "activity": activity,
@@ -135,6 +138,8 @@ def processor_tables(processors: pd.DataFrame | None, supplies: pd.DataFrame, de
                      ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(processors, links) for Candidates: one link per candidate demand ('in') or supply ('out') of a
     processor, with its amount per unit of activity (flow amount / current activity)."""
+    from symbiosis.energy.heat import row_amount
+
     if processors is None or len(processors) == 0:
         return empty_processors().assign(p=pd.Series(dtype=np.int64)), pd.DataFrame(columns=LINK_COLUMNS)
     table = processors.reset_index(drop=True).copy()
@@ -148,7 +153,8 @@ def processor_tables(processors: pd.DataFrame | None, supplies: pd.DataFrame, de
         pp = p.to_numpy()[rows].astype(np.int64)
         pieces.append(pd.DataFrame({
             "side": side, "row": rows.astype(np.int64), "p": pp,
-            "per_unit": frame["amount_t_per_yr"].to_numpy(float)[rows] / activity[pp],
+            # t per unit on mass rows, MWh per unit on heat rows (a digester's or a treatment plant's heat)
+            "per_unit": row_amount(frame)[rows] / activity[pp],
         }))
     links = pd.concat(pieces, ignore_index=True)
     # A processor with no candidate supply or demand is outside the exchange: it stays at its activity.

@@ -234,18 +234,17 @@ def trace_region(region: Any, candidates: Candidates, solution: Any) -> Tracing:
         table = candidates.processors
         assert table is not None
         flows = region.flows
-        supply_ids = set(candidates.supplies["supply_id"])
-        pieces = []
-        for p, row in enumerate(table.itertuples()):
-            mine = flows[(flows["facility_id"] == row.facility_id) & (flows["direction"] == "out")
-                         & (flows["quantity"] == "mass") & ~flows["flow_id"].isin(supply_ids)]
-            pieces.append(pd.DataFrame({
-                "p": p, "label": (mine["category"] + ": " + mine["material"]).to_numpy(),
-                "kind": np.where(mine["category"] == "emission", "emission", "product"),
-                "material": mine["material"].to_numpy(),
-                "per_unit": mine["amount_t_per_yr"].to_numpy(float) / float(row.activity)}))
-        if pieces:
-            others = pd.concat(pieces, ignore_index=True)
+        # One pass over the flows for all processors (a scan per processor is quadratic in a large region).
+        position = pd.Series(np.arange(len(table), dtype=np.int64), index=table["facility_id"].to_numpy())
+        mine = flows[flows["facility_id"].isin(position.index) & (flows["direction"] == "out")
+                     & (flows["quantity"] == "mass") & ~flows["flow_id"].isin(candidates.supplies["supply_id"])]
+        p_of = mine["facility_id"].map(position).to_numpy(np.int64)
+        others = pd.DataFrame({
+            "p": p_of, "label": (mine["category"] + ": " + mine["material"]).to_numpy(),
+            "kind": np.where(mine["category"] == "emission", "emission", "product"),
+            "material": mine["material"].to_numpy(),
+            "per_unit": mine["amount_t_per_yr"].to_numpy(float) / table["activity"].to_numpy(float)[p_of],
+        }).sort_values("p", kind="stable", ignore_index=True)  # by processor, each in flow order, as before
         transfer.update(_model_transfer(table))
     return trace(candidates, solution, factors, other_outputs=others, transfer=transfer, units=units)
 

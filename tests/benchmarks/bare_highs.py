@@ -19,6 +19,16 @@ Formulation (symbols as in DESIGN.md; columns are x_a for each arc, then w_s, th
 ``t k_a`` and ``et k_a`` come precomputed as the arcs' ``transport_cost_per_t`` and
 ``transport_co2e_per_t``; ``πe_a`` is ``processing_co2e_per_t`` (0 where absent). A missing
 ``max_secondary_share`` means no share row (σ_d = 1 is implied by the demand row and y_d ≥ 0).
+
+The families added with issue 19, so that the benchmark's regions with processors and heat are compared
+with the same LP:
+
+- heat rows (``quantity == "energy"``) take their amount from ``amount_mwh_per_yr``;
+- intake: Σ_{a∈in(d)} x_a ≤ L_d where ``max_intake_t_per_yr`` is given and d has arcs in, and per facility
+  Σ_{d∈D(f)} Σ_{a∈in(d)} x_a ≤ L_f (``facility_intake_t_per_yr``);
+- processors (``candidates.processors`` and ``processor_links``): columns z_p after y, 0 ≤ z_p ≤ Z_p at cost
+  k_p − v_p; on its rows the amounts become −o_s z_p, −i_d z_p (right-hand side 0) and the share row
+  Σρx − σ_d i_d z_p ≤ 0.
 """
 
 from __future__ import annotations
@@ -40,6 +50,15 @@ def _col(frame: pd.DataFrame, name: str, default: float = 0.0) -> np.ndarray:
         return np.full(len(frame), default, dtype=float)
     values = frame[name].to_numpy(dtype=float, na_value=np.nan)
     return np.where(np.isnan(values), default, values)
+
+
+def _amount(frame: pd.DataFrame) -> np.ndarray:
+    """Each row's amount: t/yr, or MWh/yr on heat rows (``quantity == "energy"``)."""
+    amount = _col(frame, "amount_t_per_yr")
+    if "quantity" in frame.columns and "amount_mwh_per_yr" in frame.columns:
+        energy = frame["quantity"].to_numpy() == "energy"
+        amount = np.where(energy, _col(frame, "amount_mwh_per_yr"), amount)
+    return amount
 
 
 def build_arrays(candidates: Any, *, carbon_price: float) -> dict[str, Any]:
@@ -65,9 +84,30 @@ def build_arrays(candidates: Any, *, carbon_price: float) -> dict[str, Any]:
     col_upper = np.full(n_a + n_s + n_d, np.inf)
     col_upper[:n_a] = _col(arcs, "capacity_t_per_yr", np.inf)
 
-    supply_amount = _col(supplies, "amount_t_per_yr")
-    demand_amount = _col(demands, "amount_t_per_yr")
+    supply_amount = _amount(supplies)
+    demand_amount = _amount(demands)
     share = _col(demands, "max_secondary_share", 1.0)
+
+    # Processors: z columns after y; their rows get right-hand side 0 and a −per_unit·z term.
+    processors = getattr(candidates, "processors", None)
+    links = getattr(candidates, "processor_links", None)
+    n_p = 0 if processors is None or links is None else len(processors)
+    z_cols = n_a + n_s + n_d + np.arange(n_p)
+    if n_p:
+        value = _col(processors, "product_value_per_unit")
+        cost = np.concatenate([cost, _col(processors, "operating_cost_per_unit") - value])
+        col_lower = np.concatenate([col_lower, np.zeros(n_p)])
+        col_upper = np.concatenate([col_upper, _col(processors, "capacity", np.inf)])
+        side = links["side"].to_numpy()
+        link_row = links["row"].to_numpy(np.int64)
+        link_p = links["p"].to_numpy(np.int64)
+        per_unit = links["per_unit"].to_numpy(float)
+        out_l, in_l = side == "out", side == "in"
+        supply_amount = supply_amount.copy()
+        demand_amount = demand_amount.copy()
+        supply_amount[link_row[out_l]] = 0.0
+        demand_amount[link_row[in_l]] = 0.0
+    has_arcs_in = np.bincount(d, minlength=n_d) > 0
 
     rows: list[np.ndarray] = []
     cols: list[np.ndarray] = []
@@ -81,6 +121,10 @@ def build_arrays(candidates: Any, *, carbon_price: float) -> dict[str, Any]:
     row_lower = [supply_amount, demand_amount]
     row_upper = [supply_amount, demand_amount]
     next_row = n_s + n_d
+    if n_p:
+        rows += [link_row[out_l], n_s + link_row[in_l]]
+        cols += [z_cols[link_p[out_l]], z_cols[link_p[in_l]]]
+        vals += [-per_unit[out_l], -per_unit[in_l]]
 
     # Share rows, only where the share actually limits.
     share_demands = np.flatnonzero(share < 1.0)
@@ -92,7 +136,38 @@ def build_arrays(candidates: Any, *, carbon_price: float) -> dict[str, Any]:
     vals.append(ratio[on_share])
     row_lower.append(np.full(len(share_demands), -np.inf))
     row_upper.append(share[share_demands] * demand_amount[share_demands])
+    if n_p:  # a processor's intake share: Σρx − σ i z ≤ 0
+        on = in_l.copy()
+        on[in_l] = share_row_of[link_row[in_l]] >= 0
+        rows.append(share_row_of[link_row[on]])
+        cols.append(z_cols[link_p[on]])
+        vals.append(-share[link_row[on]] * per_unit[on])
     next_row += len(share_demands)
+
+    # Intake limits, t/yr received: per demand with arcs in, and per facility over its demands.
+    limit_d = _col(demands, "max_intake_t_per_yr", np.nan)
+    intake_demands = np.flatnonzero(~np.isnan(limit_d) & has_arcs_in)
+    intake_row_of = np.full(n_d, -1, dtype=np.int64)
+    intake_row_of[intake_demands] = next_row + np.arange(len(intake_demands))
+    on_intake = intake_row_of[d] >= 0
+    rows.append(intake_row_of[d[on_intake]])
+    cols.append(arc_cols[on_intake])
+    vals.append(np.ones(int(on_intake.sum())))
+    row_lower.append(np.full(len(intake_demands), -np.inf))
+    row_upper.append(limit_d[intake_demands])
+    next_row += len(intake_demands)
+    limit_f = _col(demands, "facility_intake_t_per_yr", np.nan)
+    capped = ~np.isnan(limit_f[d])
+    if capped.any():
+        facility = demands["facility_id"].to_numpy()
+        names, f_of_arc = np.unique(facility[d[capped]], return_inverse=True)
+        first = pd.Series(limit_f, index=facility).groupby(level=0).first()
+        rows.append(next_row + f_of_arc)
+        cols.append(arc_cols[capped])
+        vals.append(np.ones(int(capped.sum())))
+        row_lower.append(np.full(len(names), -np.inf))
+        row_upper.append(first.loc[names].to_numpy(float))
+        next_row += len(names)
 
     # Quality rows: one per (demand, parameter, bound); arcs into d get one entry per row of d.
     dq = candidates.demand_quality
@@ -139,14 +214,14 @@ def build_arrays(candidates: Any, *, carbon_price: float) -> dict[str, Any]:
     n_rows = next_row
     matrix = sp.csc_matrix(
         (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
-        shape=(n_rows, n_a + n_s + n_d),
+        shape=(n_rows, n_a + n_s + n_d + n_p),
     )
     matrix.sum_duplicates()
     return {
         "cost": cost, "col_lower": col_lower, "col_upper": col_upper,
         "row_lower": np.concatenate(row_lower), "row_upper": np.concatenate(row_upper),
         "matrix": matrix, "n_arcs": n_a, "n_supplies": n_s, "n_demands": n_d,
-        "n_share_rows": len(share_demands), "n_quality_rows": n_q,
+        "n_share_rows": len(share_demands), "n_quality_rows": n_q, "n_processors": n_p,
     }
 
 
@@ -215,12 +290,14 @@ def solve_bare(
         "n_arcs": n_a,
         "n_share_rows": arrays["n_share_rows"],
         "n_quality_rows": arrays["n_quality_rows"],
+        "n_processors": arrays["n_processors"],
         "build_seconds": t1 - t0,
         "pass_seconds": t2 - t1,
         "run_seconds": t3 - t2,
         "x": col_value[:n_a] if len(col_value) else None,
         "w": col_value[n_a:n_a + n_s] if len(col_value) else None,
-        "y": col_value[n_a + n_s:] if len(col_value) else None,
+        "y": col_value[n_a + n_s:n_a + n_s + n_d] if len(col_value) else None,
+        "z": col_value[n_a + n_s + n_d:] if len(col_value) else None,
         "supply_dual": row_dual[:n_s] if len(row_dual) else None,
         "demand_dual": row_dual[n_s:n_s + n_d] if len(row_dual) else None,
     }

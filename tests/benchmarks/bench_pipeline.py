@@ -8,7 +8,8 @@ Run by hand, never collected by pytest (the file name does not match ``test_*.py
         --out docs/performance-arcs.json
 
 Region mode (``--sizes``): for each number of facilities N a synthetic region is generated
-(``symbiosis.synthetic.generate_region``, cached in ``--cache``), then one fresh subprocess per size times
+(``symbiosis.synthetic.generate_region``, cached in ``--cache``; with processors and heat, or without them
+with ``--plain``, the regions the figures before issue 19 were measured on), then one fresh subprocess per size times
 each stage separately (load, balances, candidates, model build, hand-over, solve, results) and records the
 peak resident memory after each stage (``ru_maxrss``, which only grows, so "after hand-over" is the peak of
 everything before the solver runs). The candidate arcs are pickled and a second fresh subprocess solves the
@@ -395,6 +396,13 @@ def worker_region(region_dir: str, pickle_path: str, out_path: str, method: str,
         record["n_supplies"] = len(candidates.supplies)
         record["n_demands"] = len(candidates.demands)
         record["n_arcs"] = len(candidates.arcs)
+        # What the region holds of the families of issue 19 (0 on a plain region).
+        processors = getattr(candidates, "processors", None)
+        record["n_processors"] = 0 if processors is None else len(processors)
+        energy_s = (candidates.supplies["quantity"] == "energy").to_numpy() if "quantity" in candidates.supplies \
+            else np.zeros(len(candidates.supplies), bool)
+        record["n_heat_supplies"] = int(energy_s.sum())
+        record["n_heat_arcs"] = int(energy_s[candidates.arcs["s"].to_numpy(np.int64)].sum())
         record["carbon_price"] = carbon_price_of(candidates)
         with open(pickle_path, "wb") as fh:
             pickle.dump(candidates, fh, protocol=pickle.HIGHEST_PROTOCOL)
@@ -434,6 +442,13 @@ def worker_arcs(n_arcs: int, seed: int, pickle_path: str, out_path: str, method:
         record["n_supplies"] = len(candidates.supplies)
         record["n_demands"] = len(candidates.demands)
         record["n_arcs"] = len(candidates.arcs)
+        # What the region holds of the families of issue 19 (0 on a plain region).
+        processors = getattr(candidates, "processors", None)
+        record["n_processors"] = 0 if processors is None else len(processors)
+        energy_s = (candidates.supplies["quantity"] == "energy").to_numpy() if "quantity" in candidates.supplies \
+            else np.zeros(len(candidates.supplies), bool)
+        record["n_heat_supplies"] = int(energy_s.sum())
+        record["n_heat_arcs"] = int(energy_s[candidates.arcs["s"].to_numpy(np.int64)].sum())
         record["carbon_price"] = carbon_price_of(candidates)
         with open(pickle_path, "wb") as fh:
             pickle.dump(candidates, fh, protocol=pickle.HIGHEST_PROTOCOL)
@@ -559,6 +574,9 @@ def print_table(rows: list[dict[str, Any]]) -> None:
               + f" {fmt(pipe.get('maxrss_mib', {}).get('final'), '.0f'):>7}"
               + f" {fmt(row.get('bare', {}).get('maxrss_mib_final'), '.0f'):>7}"
               + f" {fmt(row.get('objective_rel_diff'), '.1e'):>8}")
+        if pipe.get("n_processors") is not None:
+            print(f"{'':>12} {pipe['n_processors']} processors, {pipe.get('n_heat_supplies', 0)} heat supplies, "
+                  f"{pipe.get('n_heat_arcs', 0)} heat arcs")
         if pipe.get("strategy"):
             blocks = pipe.get("exchange_parameters", {}).get("blocks", "-")
             beyond = fmt(row.get("kib_per_arc_beyond_solver"), ".2f")
@@ -582,6 +600,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="where generated regions are kept between runs")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--max-distance", type=float, default=50.0, help="km, written to region.yaml")
+    parser.add_argument("--plain", action="store_true",
+                        help="generate regions without processors and heat (the figures measured before issue 19)")
     parser.add_argument("--method", default="ipm", help="HiGHS solver option for both solves")
     parser.add_argument("--strategy", default="pipeline", choices=["pipeline", "monolithic", "column_generation"],
                         help="how the exchange is solved: as symbiosis.pipeline.optimise does (default), or forced")
@@ -611,7 +631,7 @@ def main(argv: list[str] | None = None) -> int:
     rows: list[dict[str, Any]] = []
     report = {"machine": machine(), "command": " ".join([Path(sys.executable).name, *sys.argv]),
               "method": args.method, "strategy": args.strategy, "seed": args.seed,
-              "max_distance_km": args.max_distance, "rows": rows}
+              "max_distance_km": args.max_distance, "plain": args.plain, "rows": rows}
     work = Path(tempfile.mkdtemp(prefix="bench-"))
 
     def save() -> None:
@@ -623,11 +643,12 @@ def main(argv: list[str] | None = None) -> int:
               "--strategy", args.strategy]
     for n in args.sizes:
         row: dict[str, Any] = {"case": f"N={n}", "mode": "region", "n_facilities": n}
-        region_dir = args.cache / f"synthetic-{n}-seed{args.seed}-{int(args.max_distance)}km"
+        kind = "plain" if args.plain else "network"  # network: with processors and heat (issue 19)
+        region_dir = args.cache / f"synthetic-{n}-seed{args.seed}-{int(args.max_distance)}km-{kind}"
         if not (region_dir / "region.yaml").exists():
             from symbiosis.synthetic import generate_region
             t0 = time.perf_counter()
-            generate_region(n, region_dir, seed=args.seed, max_distance_km=args.max_distance)
+            generate_region(n, region_dir, seed=args.seed, max_distance_km=args.max_distance, plain=args.plain)
             row["generate_seconds"] = time.perf_counter() - t0
         row["region_dir"] = str(region_dir)
         pkl = work / f"cand-{n}.pkl"
