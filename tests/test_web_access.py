@@ -191,3 +191,13 @@ def test_passwords_hashed_login_throttled_sessions_expire(world: World, settings
     assert "_auth_user_id" not in client.session
     assert settings.SESSION_COOKIE_AGE <= 8 * 3600 and settings.SESSION_EXPIRE_AT_BROWSER_CLOSE
     assert settings.SESSION_COOKIE_HTTPONLY
+
+
+def test_the_tests_run_on_the_configured_database() -> None:
+    """Under CI the access tests must really run on PostgreSQL (SYMBIOSIS_TEST_POSTGRES_URL), else SQLite."""
+    import os
+
+    from django.db import connection
+
+    expected = "postgresql" if os.environ.get("SYMBIOSIS_TEST_POSTGRES_URL") else "sqlite"
+    assert connection.vendor == expected
