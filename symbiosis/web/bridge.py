@@ -46,7 +46,7 @@ def flow_row(f: Flow, facility_id: str | None = None) -> dict[str, str]:
 
 def _write_csv(path: Path, columns: list[str], rows: Iterable[dict[str, str]]) -> None:
     with path.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, fieldnames=columns)
+        writer = csv.DictWriter(handle, fieldnames=columns, extrasaction="ignore")
         writer.writeheader()
         writer.writerows(rows)
 
@@ -176,9 +176,16 @@ def workbook_problems(programme: Programme, rows: dict[str, list[dict[str, str]]
     """The checks of ``symbiosis check`` on the programme with the workbook's rows, at the workbook's cells.
     Only problems on the workbook's own rows are reported (other firms' rows are not theirs to see)."""
     facilities, flows = rows.get("facilities", []), rows.get("flows", [])
-    problems, first_facility, first_flow = problems_with(programme, facilities=facilities, flows=flows)
     columns = {"facilities": [r["c"] for r in rows.get("_columns_facilities", [])],
                "flows": [r["c"] for r in rows.get("_columns_flows", [])]}
+    kept = {"facilities": ["facility_id", *FACILITY_FIELDS], "flows": ["flow_id", "facility_id", *FLOW_FIELDS]}
+    # A column the app does not keep would be dropped without a word: refused at its header cell instead.
+    unkept = [WorkbookProblem(sheet, f"{get_column_letter(k + 1)}1", f"column '{c}' is not kept by the web app; "
+                              f"expected one of {', '.join(kept[sheet])}")
+              for sheet in ("facilities", "flows") for k, c in enumerate(columns[sheet]) if c not in kept[sheet]]
+    if unkept:
+        return unkept
+    problems, first_facility, first_flow = problems_with(programme, facilities=facilities, flows=flows)
     out = []
     for p in problems:
         sheet = _file(p).removesuffix(".csv")
