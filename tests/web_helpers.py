@@ -26,7 +26,10 @@ class World:
 
 
 def make_world() -> World:
+    from symbiosis.web.bridge import clear_caches
     from symbiosis.web.demo import load_programme
+
+    clear_caches()  # each test's database starts its ids afresh: a cache keyed by them must not outlive it
     from symbiosis.web.models import Facility, Membership
 
     programme = load_programme(data_dir() / "regions" / "kalundborg", "kalundborg")

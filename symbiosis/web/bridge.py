@@ -129,6 +129,36 @@ def programme_region(programme: Programme) -> Region:
     return region
 
 
+_searches: dict[tuple[int, int, str], Any] = {}
+
+
+def clear_caches() -> None:
+    """Forget loaded regions and searches (a database restored or replaced under a running process)."""
+    with _lock:
+        _cache.clear()
+        _searches.clear()
+
+
+def partner_search(programme: Programme, flow_id: str) -> Any:
+    """:func:`symbiosis.partners.find_partners` on the programme, kept until its data change (a search solves the
+    region's optimum: repeated searches of one stream, by one firm or after a reload, cost nothing)."""
+    from symbiosis.partners import find_partners
+
+    region = programme_region(programme)  # refreshes data_version
+    key = (programme.pk, programme.data_version, flow_id)
+    with _lock:
+        if key in _searches:
+            return _searches[key]
+    search = find_partners(region, flow_id)
+    with _lock:
+        for old in [k for k in _searches if k[0] == programme.pk and k[1] != programme.data_version]:
+            del _searches[old]
+        if len(_searches) > 1024:
+            _searches.clear()
+        _searches[key] = search
+    return search
+
+
 # ------------------------------------------------------------------------------------------ workbook upload
 
 

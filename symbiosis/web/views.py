@@ -281,11 +281,8 @@ def partner_rows(m: Membership, flow: Flow) -> tuple[list[dict[str, Any]], list[
     name only if that firm opted in and the facility is not confidential; otherwise its sector and a distance
     band; a confidential receiver's figures suppressed. Returns rows, the demand ids (kept server-side, in the
     session) and an error message."""
-    from symbiosis.partners import find_partners
-
     try:
-        region = bridge.programme_region(m.programme)
-        search = find_partners(region, flow.flow_id)
+        search = bridge.partner_search(m.programme, flow.flow_id)
     except SymbiosisError as exc:
         return [], [], str(exc)
     by_id = {f.facility_id: f for f in Facility.objects.filter(programme=m.programme).select_related("firm")}
@@ -438,7 +435,9 @@ def runs(request: HttpRequest) -> HttpResponse:
 @rule("programme")
 def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
     run = get_object_or_404(Run, programme=request.membership.programme, pk=pk)  # type: ignore[attr-defined]
-    files = sorted(p.name for p in Path(run.out_dir).iterdir() if p.is_file()) if run.status == "done" else []
+    folder = Path(run.out_dir) if run.out_dir else None
+    files = (sorted(p.name for p in folder.iterdir() if p.is_file())
+             if run.status == "done" and folder is not None and folder.is_dir() else [])
     return render(request, "web/run.html", {"run": run, "files": files})
 
 
