@@ -44,6 +44,9 @@ class Candidates:
     processor_links: pd.DataFrame | None = None
     #: Arcs screened out for want of a receiver's permit (same columns as ``arcs``), for permit_opportunities.
     permit_screened: pd.DataFrame | None = None
+    #: Permitted tonnages per (receiving facility, EWC code) (symbiosis.network.permits.limit_table): the
+    #: permit_limit rows of the LP. None without any.
+    permit_limits: pd.DataFrame | None = None
 
 
 logger = logging.getLogger(__name__)
@@ -580,6 +583,7 @@ def candidates(region: Region, **overrides: Any) -> Candidates:
         screening=screening,
         parameters=parameters,
         permit_screened=screened,
+        permit_limits=permits.limit_table(region.permits),
         **_processor_fields(region, supplies, demands),
     ))
 

@@ -317,15 +317,36 @@ def _print_kpis(results) -> None:  # type: ignore[no-untyped-def]
     ex = results.exchanges.sort_values("saving", ascending=False).head(10)
     if len(ex):
         top = Table(title="Top exchanges by saving")
-        for column in ("from", "to", "material", "amount /yr", "km", f"saving {cur}/yr"):
+        # What each exchange replaces tells apart two rows of one material between the same pair; if rows are
+        # still alike, the supply and demand ids (flow ids) are shown too.
+        replaces = ex["primary_material"].astype(str) if "primary_material" in ex else ex["material"].astype(str)
+        alike = pd.DataFrame({"s": ex["supply_facility"], "d": ex["demand_facility"], "m": ex["material"],
+                              "r": replaces}).duplicated(keep=False).any()
+        columns = ["from", "to", "material", "replaces", *(["flows (supply → demand)"] if alike else []),
+                   "amount /yr", "km", f"saving {cur}/yr"]
+        for column in columns:
             numeric = column in ("amount /yr", "km") or column.startswith("saving")
             top.add_column(column, justify="right" if numeric else "left")
         heat = ex["amount_mwh_per_yr"].notna().to_numpy() if "amount_mwh_per_yr" in ex else [False] * len(ex)
-        for row, is_heat in zip(ex.itertuples(), heat, strict=True):
+        for row, is_heat, replaced in zip(ex.itertuples(), heat, replaces, strict=True):
             amount = f"{_fmt(row.amount_mwh_per_yr, 0)} MWh" if is_heat else f"{_fmt(row.amount_t_per_yr, 0)} t"
-            top.add_row(_text(row.supply_facility), _text(row.demand_facility), _text(row.material), amount,
+            flows = [f"{_text(row.supply_id)} → {_text(row.demand_id)}"] if alike else []
+            top.add_row(_text(row.supply_facility), _text(row.demand_facility), _text(row.material),
+                        "" if replaced == row.material else _text(replaced), *flows, amount,
                         _fmt(row.distance_km), _fmt(row.saving, 0))
         console.print(top)
+
+
+def _print_options(overrides: dict[str, Any], **flags: Any) -> None:
+    """Echo the options that change the results (``--carbon-price 100`` ...) before anything else is printed."""
+    names = {"max_distance_km": "--max-distance", "circuity": "--circuity", "carbon_price": "--carbon-price",
+             "transport_cost_per_tkm": "--transport-cost"}
+    given = [f"{names.get(key, '--' + key.replace('_', '-'))} {value:g}" if isinstance(value, float)
+             else f"{names.get(key, '--' + key.replace('_', '-'))} {value}"
+             for key, value in overrides.items() if value is not None]
+    given += [f"--{key.replace('_', '-')}" for key, value in flags.items() if value]
+    console.print("options: " + (escape(", ".join(given)) if given else "none (the region's settings)"),
+                  highlight=False)
 
 
 @app.command()
@@ -340,6 +361,7 @@ def optimise(path: RegionPath, out: OutDir = Path("out"), max_distance: MaxDista
     from symbiosis.pipeline import write_parameters
 
     overrides = _prepare(out, **_overrides(max_distance, circuity, carbon_price, transport_cost))
+    _print_options(overrides, private=private, mip=mip)
     region = _load(path)
     try:
         with console.status("optimising") as status:
@@ -374,6 +396,7 @@ def run(path: RegionPath, out: OutDir = Path("out"), max_distance: MaxDistance =
     from symbiosis.pipeline import write_outputs
 
     overrides = _prepare(out, **_overrides(max_distance, circuity, carbon_price, transport_cost))
+    _print_options(overrides, private=private, mip=mip, self_contained=self_contained, no_pngs=not pngs)
     with console.status("checking the region") as status:
         region = _load(path)
         status.update("balancing facilities")
@@ -645,6 +668,27 @@ def uncertainty(path: RegionPath,
     run(path, samples=samples, seed=seed, scheduler=scheduler, workers=workers, out=out, robust=robust,
         timeout=timeout, private=private,
         overrides=_overrides(max_distance, circuity, carbon_price, transport_cost))
+
+
+# The custody ledger (docs/custody.md): `symbiosis ledger init|book|close|statement|verify|export`. Its module
+# imports only typer at the top; SQLAlchemy is loaded by the commands themselves.
+from symbiosis.ledger.cli import ledger_app  # noqa: E402
+
+app.add_typer(ledger_app, name="ledger")
+
+
+@app.command()
+def pdf(out: Annotated[Path, typer.Argument(help="Output folder of `symbiosis run` (holds report.html)")],
+        to: Annotated[Path | None, typer.Option("--to", help="PDF file (default: <folder>-report.pdf beside it)")]
+        = None) -> None:
+    """Print the report to an A4 PDF with Chromium (every table opened), for a board pack or slides."""
+    from symbiosis.outputs.pdf import report_pdf
+
+    try:
+        written = report_pdf(out, to)
+    except SymbiosisError as exc:
+        _fail(exc)
+    console.print(f"wrote {written}", highlight=False)
 
 
 @app.command()

@@ -349,9 +349,30 @@ def difference_map(comparison: Comparison, runs: list[ScenarioRun], path: Path) 
         folium.CircleMarker((row.lat, row.lon), radius=4, color="#333", fill=True,
                             tooltip=tooltip(html_text(row.get("name", fid)))).add_to(fmap)
     if len(facilities):
-        fmap.fit_bounds([[facilities.lat.min(), facilities.lon.min()], [facilities.lat.max(), facilities.lon.max()]])
+        from symbiosis.outputs.mapping import fit_to_park
+
+        fit_to_park(fmap, facilities.reset_index())
     folium.LayerControl(collapsed=False).add_to(fmap)
+    from symbiosis.outputs.mapping import _CSS
+
+    fmap.get_root().header.add_child(folium.Element(_CSS), name="symbiosis_css")  # type: ignore[attr-defined]
+    fmap.add_child(difference_legend(comparison.reference, colours))
     return write_atomic(path, lambda p: fmap.save(str(p)))
+
+
+def difference_legend(reference: str, colours: dict[str, str]) -> Any:
+    """The difference map's legend: what each line colour means, against which reference (escaped)."""
+    from symbiosis.outputs.escape import html_text
+    from symbiosis.outputs.mapping import _element_classes
+
+    meaning = {"added": "exchange added by the scenario", "removed": "exchange the scenario drops",
+               "changed": "exchange whose t/yr changed"}
+    rows = "".join(f'<div class="sym-legend-entry"><span class="sym-swatch" style="background:{colour}"></span>'
+                   f"{html_text(meaning.get(change, change))}</div>" for change, colour in colours.items())
+    return _element_classes()["Legend"](
+        f"<h4>Against the reference {html_text(reference)}</h4>{rows}"
+        '<div class="sym-legend-entry"><span class="sym-swatch sym-round" style="background:#333"></span>'
+        "facility</div><p>One layer per scenario (layer list, top right); hover a line for its figures.</p>")
 
 
 def _comparison_report(comparison: Comparison, runs: list[ScenarioRun], path: Path,

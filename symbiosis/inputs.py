@@ -183,6 +183,7 @@ def _settings_from_key_values(table: Table | None, problems: Problems, sources: 
     settings: dict[str, object] = {}
     defaults: dict[str, object] = {}
     reference: dict[str, object] = {}
+    heat_pump: dict[str, object] = {}
     default_keys = set(RegionSettings.model_fields["defaults"].annotation.model_fields)  # type: ignore[union-attr]
     seen: dict[str, int] = {}
     for position, (key_text, value) in enumerate(zip(table.frame["key"], table.frame["value"], strict=True)):
@@ -201,12 +202,16 @@ def _settings_from_key_values(table: Table | None, problems: Problems, sources: 
             defaults[key] = value
         elif key_text.startswith("reference."):
             reference[key_text.removeprefix("reference.")] = value
+        elif key_text.startswith("heat_pump."):
+            heat_pump[key_text.removeprefix("heat_pump.")] = value
         else:
             settings[key] = value
     if defaults:
         settings["defaults"] = defaults
     if reference:
         settings["reference"] = reference
+    if heat_pump:
+        settings["heat_pump"] = heat_pump
     if sources is not None and require_columns(sources, SOURCES_INPUT, problems, known=SOURCES_INPUT):
         require_text(sources, ["citation"], problems)
         duplicate_ids(sources, "source_id", problems)
@@ -1174,6 +1179,12 @@ defaults:
 reference: {}                   # optional region tables (files in this folder) that add to data/reference/,
                                 # e.g. {materials: materials.csv, substitutions: substitutions.csv,
                                 #       fates: fates.csv, emission_factors: emission_factors.csv}
+# heat_pump:                    # optional: the heat pump that lifts too-cold heat to a demand (defaults shown)
+#   carnot_fraction: 0.5        # COP = this share of the Carnot COP of the lift (0 < share ≤ 1)
+#   max_cop: 6                  # the COP never exceeds this (> 1)
+#   max_lift_k: 80              # no heat pump lifts heat by more than this, kelvin
+#   electricity_price_per_mwh: 100   # currency per MWh of electricity
+#   electricity_co2e_per_mwh: 0.3    # t CO2e per MWh of electricity
 sources:                        # source id -> citation, for the `source` columns of the tables
   example: "Invented example figures written by symbiosis init: replace them"
 """,

@@ -309,7 +309,7 @@ def _temperatures(region: Region, bound: str) -> pd.Series:
 def _heat_partners(region: Region, flow_id: str, supply: pd.Series, parameters: dict[str, object],
                    **overrides: Any) -> PartnerSearch:
     """Rank the heat demands a heat supply could serve, per MWh (see the module docstring)."""
-    from symbiosis.energy.heat import HEAT_PUMP, heat_pump_cop, is_energy
+    from symbiosis.energy.heat import heat_pump_cop, is_energy, region_pump
     from symbiosis.pipeline import optimise
 
     results = optimise(region, **overrides)
@@ -323,7 +323,7 @@ def _heat_partners(region: Region, flow_id: str, supply: pd.Series, parameters: 
     reach = float(carrier["max_distance_km"])
     loss = float(carrier["loss_fraction_per_km"])
     pipe = float(carrier["pipe_cost_per_mwh_km"])
-    pump = HEAT_PUMP
+    pump = region_pump(region)  # the region's heat_pump: settings (region.yaml), else the defaults
     circuity = float(parameters["circuity"])  # type: ignore[arg-type]
     carbon = float(parameters["carbon_price"])  # type: ignore[arg-type]
     price = float(supply.get("price_per_mwh", math.nan))

@@ -60,11 +60,15 @@ class Reference:
     warnings: list[str] = field(default_factory=list)  # non-fatal findings from reading the tables
     #: Heat carriers (index ``carrier``): reach, losses and pipe costs (data/reference/energy_carriers.csv).
     energy_carriers: pd.DataFrame = field(default_factory=pd.DataFrame)
+    #: Quality parameters (index ``parameter``) with ``substance`` (bool): which are concentrations of a
+    #: substance, traced through the network (data/reference/quality_parameters.csv; symbiosis.network.substances).
+    quality_parameters: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     def copy(self) -> Reference:
         return Reference(self.materials.copy(), self.substitutions.copy(), self.emission_factors.copy(),
                          self.fates.copy(), self.ewc.copy(), self.nace.copy(), warnings=list(self.warnings),
-                         energy_carriers=self.energy_carriers.copy())
+                         energy_carriers=self.energy_carriers.copy(),
+                         quality_parameters=self.quality_parameters.copy())
 
     def density(self, material: str) -> float | None:
         """Density in t/m3, or None where the material is unknown or has none."""
@@ -234,7 +238,8 @@ def load_reference(problems: Problems, overrides: dict[str, Path] | None = None,
     ewc = _optional(directory / "ewc.csv")
     nace = _optional(directory / "nace.csv")
     reference = Reference(materials, frames["substitutions"], frames["emission_factors"], fates, ewc, nace,
-                          energy_carriers=_energy_carriers(directory, problems), warnings=warnings)
+                          energy_carriers=_energy_carriers(directory, problems), warnings=warnings,
+                          quality_parameters=_quality_parameters(directory, problems))
     _check_consistency(reference, directory, problems)
     return reference
 
@@ -266,6 +271,33 @@ def _energy_carriers(directory: Path, problems: Problems) -> pd.DataFrame:
                          expected="a number ≥ 0" + (" and < 1" if column == "loss_fraction_per_km" else ""))
         frame[column] = values
     return frame.drop_duplicates("carrier", keep="last").set_index("carrier", drop=False)
+
+
+QUALITY_PARAMETER_COLUMNS = ["parameter", "substance", "note", "source"]
+
+
+def _quality_parameters(directory: Path, problems: Problems) -> pd.DataFrame:
+    """quality_parameters.csv of ``directory``, else that of the data folder, else the shipped one:
+    ``parameter, substance`` (true/false), ``note, source``; a parameter at most once."""
+    candidates = [directory / "quality_parameters.csv", data_dir() / "reference" / "quality_parameters.csv",
+                  repository_root() / "data" / "reference" / "quality_parameters.csv"]
+    path = next((p for p in candidates if p.exists()), candidates[0])
+    empty = pd.DataFrame(columns=QUALITY_PARAMETER_COLUMNS).set_index("parameter", drop=False)
+    table = read_csv_table(path, problems, label=_label(path)) if path.exists() else None
+    if table is None:
+        return empty
+    if not require_columns(table, ["parameter", "substance"], problems, known=QUALITY_PARAMETER_COLUMNS):
+        return empty
+    require_text(table, ["parameter"], problems)
+    duplicate_ids(table, "parameter", problems)
+    frame = pd.DataFrame({
+        "parameter": text_column(table, "parameter").str.lower().to_numpy(),
+        "substance": bool_column(table, "substance", problems).astype("boolean").fillna(False).astype(bool)
+        .to_numpy(),
+        "note": text_column(table, "note").to_numpy(),
+        "source": text_column(table, "source").to_numpy(),
+    })
+    return frame.drop_duplicates("parameter", keep="first").set_index("parameter", drop=False)
 
 
 def _optional(path: Path) -> pd.DataFrame:

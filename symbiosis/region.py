@@ -13,6 +13,7 @@ from typing import Literal
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
+from symbiosis.energy.heat import HEAT_PUMP, HeatPump
 from symbiosis.reference import Reference
 
 
@@ -30,6 +31,23 @@ class Defaults(BaseModel):
     carbon_price: float = Field(0.0, ge=0)
     internal_reuse: bool = True
     balance_tolerance: float = Field(0.05, gt=0, lt=1)
+
+
+class HeatPumpSettings(BaseModel):
+    """The heat pump a receiver may use to lift a too-cold heat supply (symbiosis.energy.heat.HeatPump), with
+    the shipped estimates as defaults (data/SOURCES.md): COP = ``carnot_fraction`` × the Carnot COP of the lift,
+    at most ``max_cop``, no lift above ``max_lift_k``; electricity price and CO2e per MWh."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+    carnot_fraction: float = Field(HEAT_PUMP.carnot_fraction, gt=0, le=1)
+    max_cop: float = Field(HEAT_PUMP.max_cop, gt=1)
+    max_lift_k: float = Field(HEAT_PUMP.max_lift_k, gt=0)
+    electricity_price_per_mwh: float = Field(HEAT_PUMP.electricity_price_per_mwh, ge=0)
+    electricity_co2e_per_mwh: float = Field(HEAT_PUMP.electricity_co2e_per_mwh, ge=0)
+
+    def pump(self) -> HeatPump:
+        return HeatPump(**self.model_dump())
 
 
 class ReferenceOverrides(BaseModel):
@@ -56,6 +74,7 @@ class RegionSettings(BaseModel):
     defaults: Defaults = Field(default_factory=lambda: Defaults.model_validate({}))
     reference: ReferenceOverrides = Field(default_factory=lambda: ReferenceOverrides.model_validate({}))
     sources: dict[str, str] = Field(default_factory=dict)
+    heat_pump: HeatPumpSettings = Field(default_factory=lambda: HeatPumpSettings.model_validate({}))
     permits_required_for: Literal["hazardous", "all_waste", "none"] = Field(
         "hazardous", description="which waste streams need a receiver's permit listing their EWC code")
 

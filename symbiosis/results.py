@@ -47,7 +47,7 @@ DIVERTED_FATE_KINDS = ("landfill", "incineration")
 REASONS = (
     "fully_exchanged", "no_compatible_demand", "beyond_distance", "quality_screen", "not_economic",
     "arc_capacity_binding", "receiver_amount_exhausted", "receiver_share_exhausted", "quality_limit_binding",
-    "intake_full", "no_permit",
+    "intake_full", "no_permit", "permit_full", "too_cold", "too_far_for_steam", "connection_not_built",
 )
 
 
@@ -69,6 +69,9 @@ class Results:
     #: (symbiosis.network.substances; columns in docs/architecture.md).
     substances: pd.DataFrame = field(default_factory=pd.DataFrame)
     substance_warnings: pd.DataFrame = field(default_factory=pd.DataFrame)
+    #: Permitted tonnages per (facility, EWC code), what the optimum uses of each and its dual
+    #: (``permit_table``; empty without tonnages).
+    permit_limits: pd.DataFrame = field(default_factory=pd.DataFrame)
     #: Exchanges a permit change would allow, and their worth (symbiosis.network.permits.opportunities).
     permit_opportunities: pd.DataFrame = field(default_factory=pd.DataFrame)
     #: The network reconciliation the run optimised on (``optimise(..., reconciled=True)``), else None
@@ -138,6 +141,7 @@ def check_solution(candidates: Candidates, solution: Solution, tol: float = 1e-6
 
     problems += _quality_problems(candidates, x, y, received, tol)
     problems += _intake_problems(candidates, d_idx, received, tol)
+    problems += _permit_problems(candidates, x, tol)
     problems += _connection_problems(candidates, solution, x, tol)
     if problems:
         head = f"the exchange solution breaks {len(problems)} constraint(s) (tolerance {tol:g}):"
@@ -161,6 +165,49 @@ def _intake_problems(candidates: Candidates, d_idx: np.ndarray, received: np.nda
         problems += [f"facility {f}: receives {r.got:.6g} t/yr, over its intake capacity {r.limit:.6g}"
                      for f, r in bad.head(10).iterrows()]
     return problems
+
+
+def _permit_received(candidates: Candidates, x: np.ndarray) -> pd.DataFrame:
+    """Per (facility, EWC code) with a permitted tonnage: ``max_t_per_yr`` and ``received_t_per_yr``, the
+    tonnes on arcs of streams needing a permit with that code into that facility (from the raw tables)."""
+    table = getattr(candidates, "permit_limits", None)
+    columns = ["facility_id", "ewc_code", "max_t_per_yr", "received_t_per_yr"]
+    if table is None or len(table) == 0:
+        return pd.DataFrame(columns=columns)
+    sup, arcs = candidates.supplies, candidates.arcs
+    got = pd.Series(dtype=float)
+    if len(arcs) and "needs_permit" in sup and "ewc_code" in sup:
+        s = arcs["s"].to_numpy(np.int64)
+        needs = sup["needs_permit"].fillna(False).to_numpy(bool)[s]
+        got = pd.Series(x[needs]).groupby([arcs["demand_facility"].astype(str).to_numpy()[needs],
+                                           sup["ewc_code"].astype(str).to_numpy()[s[needs]]]).sum()
+    out = table[["facility_id", "ewc_code", "max_t_per_yr"]].astype({"facility_id": str, "ewc_code": str}).copy()
+    key = pd.MultiIndex.from_frame(out[["facility_id", "ewc_code"]])
+    out["received_t_per_yr"] = got.reindex(key).fillna(0.0).to_numpy(float) if len(got) else 0.0
+    return out[columns].reset_index(drop=True)
+
+
+def _permit_problems(candidates: Candidates, x: np.ndarray, tol: float) -> list[str]:
+    """Tonnes received under each permit within its permitted tonnage (``permits.max_t_per_yr``)."""
+    per = _permit_received(candidates, x)
+    limit = per["max_t_per_yr"].to_numpy(float)
+    bad = per[per["received_t_per_yr"].to_numpy(float) > limit + tol * np.maximum(1.0, limit)]
+    return [f"facility {r.facility_id}: receives {r.received_t_per_yr:.6g} t/yr of EWC {r.ewc_code}, over its "
+            f"permitted {r.max_t_per_yr:.6g}" for r in bad.head(10).itertuples()]
+
+
+def permit_table(candidates: Candidates, arrays: ExchangeArrays, solution: Solution) -> pd.DataFrame:
+    """Per permitted tonnage: ``facility_id, ewc_code, max_t_per_yr, received_t_per_yr, permit_dual_per_t``
+    (value of one more permitted tonne, objective units; 0 where the model has no row: no arc under it)."""
+    table = _permit_received(candidates, np.asarray(solution.x, dtype=float))
+    dual = np.asarray(solution.permit_dual, dtype=float)
+    if len(dual) != arrays.permit.n_rows:
+        dual = np.zeros(arrays.permit.n_rows)
+    published = pd.Series(dual, index=pd.MultiIndex.from_arrays(
+        [arrays.permit_facility.astype(str), arrays.permit_code.astype(str)]))
+    key = pd.MultiIndex.from_frame(table[["facility_id", "ewc_code"]])
+    table["permit_dual_per_t"] = published.reindex(key).fillna(0.0).to_numpy(float) if len(published) else 0.0
+    return table
 
 
 def _connection_problems(candidates: Candidates, solution: Solution, x: np.ndarray, tol: float) -> list[str]:
@@ -279,7 +326,7 @@ def evaluate(region: Region, candidates: Candidates, solution: Solution, *, tole
     return Results(exchanges=exchanges, supplies=supplies, demands=demands, facilities=facilities, kpis=kpis,
                    balances=before, balances_after=after, parameters=parameters,
                    processors=activity_table(candidates, solution.z), substances=tracing.table,
-                   substance_warnings=tracing.warnings)
+                   substance_warnings=tracing.warnings, permit_limits=permit_table(candidates, arrays, solution))
 
 
 EXCHANGE_COLUMNS = [
@@ -375,16 +422,48 @@ def _facilities(region: Region, candidates: Candidates, arrays: ExchangeArrays, 
     table["gain"] = table["cost_bau"] - table["cost_optimum"]
     # Settling each exchange at its indicative price (the supply's dual) moves money from receiver to
     # supplier; at those prices no participant is worse off than under business as usual (LP duality).
+    # The indicative price stands in for any negotiated price, the gate fee among them: it is settled on the
+    # gain before gate fees.
     payment = exchanges["indicative_price_per_t"] * exchanges["amount_t_per_yr"]
     received = payment.groupby(exchanges["supply_facility"]).sum()
     paid = payment.groupby(exchanges["demand_facility"]).sum()
     table["gain_at_indicative_prices"] = (table["gain"] + ids.map(received).fillna(0.0)
                                           - ids.map(paid).fillna(0.0)).to_numpy(float)
+    # Gate fees: a processor charges gate_fee_per_t on every tonne it takes in on an arc; the supplier pays
+    # it. A transfer between two firms: it moves gain between them and cancels in the sum.
+    fee_paid, fee_received = _gate_fees(candidates, arrays, x)
+    table["gate_fees_paid"] = ids.astype(str).map(fee_paid).fillna(0.0).to_numpy(float)
+    table["gate_fees_received"] = ids.astype(str).map(fee_received).fillna(0.0).to_numpy(float)
+    table["cost_optimum"] = table["cost_optimum"] + table["gate_fees_paid"] - table["gate_fees_received"]
+    table["gain"] = table["cost_bau"] - table["cost_optimum"]
     table["n_exchanges"] = ids.map(n_ex).fillna(0).astype(np.int64).to_numpy()
     unknown = sorted(set(sums.index) - set(ids))
     if unknown:
         logger.warning("candidates name facilities absent from the region: %s", unknown[:10])
     return table
+
+
+def _gate_fees(candidates: Candidates, arrays: ExchangeArrays, x: np.ndarray) -> tuple[pd.Series, pd.Series]:
+    """(paid per supplying facility, received per processor facility), currency/yr: ``gate_fee_per_t`` of the
+    processor × the tonnes on each arc into one of its intake rows (mass rows only: the fee is per tonne)."""
+    empty = pd.Series(dtype=float)
+    processors, links = candidates.processors, candidates.processor_links
+    if not arrays.n_processors or processors is None or links is None or "gate_fee_per_t" not in processors:
+        return empty, empty
+    fee = pd.to_numeric(processors["gate_fee_per_t"], errors="coerce").fillna(0.0).to_numpy(float)
+    intake = links[links["side"] == "in"]
+    fee_of_demand = np.zeros(arrays.n_demands)
+    np.add.at(fee_of_demand, intake["row"].to_numpy(np.int64), fee[intake["p"].to_numpy(np.int64)])
+    p_of_demand = np.full(arrays.n_demands, -1, np.int64)
+    p_of_demand[intake["row"].to_numpy(np.int64)] = intake["p"].to_numpy(np.int64)
+    mass = ~is_energy(candidates.supplies)[arrays.arc_s]
+    charged = np.flatnonzero(mass & (fee_of_demand[arrays.arc_d] != 0.0) & (x > 0.0))
+    if len(charged) == 0:
+        return empty, empty
+    amount = fee_of_demand[arrays.arc_d[charged]] * x[charged]
+    payer = candidates.supplies["facility_id"].astype(str).to_numpy()[arrays.arc_s[charged]]
+    payee = processors["facility_id"].astype(str).to_numpy()[p_of_demand[arrays.arc_d[charged]]]
+    return pd.Series(amount).groupby(payer).sum(), pd.Series(amount).groupby(payee).sum()
 
 
 def _facility_intake(table: pd.DataFrame, arrays: ExchangeArrays, solution: Solution, received: np.ndarray,
@@ -597,6 +676,21 @@ def why_not_matched(
             intake_full[j] = True
             intake_what.setdefault(j, f"facility {arrays.facility_intake_ids[k]} receives {f_got[k]:,.6g} t/yr "
                                       "= its intake capacity")
+    # Permitted tonnages (symbiosis.network.permits): arcs under a permit whose tonnage is all used.
+    permit_full = np.zeros(n_a, dtype=bool)
+    permit_what: dict[int, str] = {}
+    p_block = arrays.permit
+    if p_block.n_rows:
+        p_got = p_block.activity(x)
+        p_lim = arrays.permit_limit
+        p_full = p_got >= p_lim - tolerance * np.maximum(1.0, p_lim)
+        row_of_term = np.repeat(np.arange(p_block.n_rows), np.diff(p_block.ptr))
+        full_terms = p_full[row_of_term]
+        arcs_full, first = np.unique(p_block.cols[full_terms], return_index=True)
+        permit_full[arcs_full] = True
+        permit_what = {a: (f"facility {arrays.permit_facility[k]} receives {p_got[k]:,.6g} t/yr of EWC "
+                           f"{arrays.permit_code[k]} = its permitted tonnage")
+                       for a, k in zip(arcs_full.tolist(), row_of_term[full_terms][first].tolist(), strict=True)}
     capacity = arrays.capacity
     cap0 = np.nan_to_num(capacity)
     at_capacity = ~np.isnan(capacity) & (x >= cap0 - tolerance * np.maximum(1.0, cap0))
@@ -656,6 +750,9 @@ def why_not_matched(
         elif amount_exhausted[d]:
             reason[s] = "receiver_amount_exhausted"
             detail[s] = prefix + f"its need of {need[d]:,.6g} t/yr is fully met by secondary material"
+        elif permit_full[a]:
+            reason[s] = "permit_full"
+            detail[s] = prefix + permit_what[a]
         elif intake_full[d]:
             reason[s] = "intake_full"
             detail[s] = prefix + intake_what[d]

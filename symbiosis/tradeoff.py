@@ -106,6 +106,10 @@ def plot_tradeoff(result: TradeOff, path: str, *, private: bool = False) -> str:
     ax.set_title(("PRIVATE: contains confidential data\n" if private else "")
                  + "Cost against CO2e (labels: implied carbon price per t CO2e)")
     ax.grid(alpha=0.3)
+    from symbiosis.outputs.static import plain_axis
+
+    plain_axis(ax.xaxis)  # plain numbers: no "1e8" or "+1.793e6" offset on a curve spanning a few hundred t
+    plain_axis(ax.yaxis)
     fig.tight_layout()
     write_atomic(path, lambda tmp: fig.savefig(tmp, format="png"))
     plt.close(fig)

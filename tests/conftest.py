@@ -122,6 +122,23 @@ def deadline(seconds: int) -> Iterator[None]:
         signal.signal(signal.SIGALRM, previous)
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def ledger_db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """An empty, initialised custody ledger, once on a SQLite file and once on a fresh PostgreSQL database
+    (skipped without ``SYMBIOSIS_TEST_POSTGRES_URL``, failed under CI; tests/ledger_support.py)."""
+    from symbiosis.ledger import init_ledger
+    from tests.ledger_support import fresh_postgres_database
+
+    if request.param == "sqlite":
+        db = str(tmp_path / "ledger.sqlite")
+        init_ledger(db)
+        yield db
+    else:
+        with fresh_postgres_database() as url:
+            init_ledger(url)
+            yield url
+
+
 @pytest.fixture
 def world(db):  # type: ignore[no-untyped-def]
     """The web app's Kalundborg programme with two firms and their users (tests/web_helpers.py)."""

@@ -90,6 +90,9 @@ class ReferenceLP:
     intake_demand: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     intake_facility: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=object))
     intake_start: int = 0
+    # Permit tonnage rows (a_ub, after the intake rows): (facility, EWC code) of each, and where they start.
+    permit_keys: list[tuple[str, str]] = field(default_factory=list)
+    permit_start: int = 0
     result: OptimizeResult | None = field(default=None, repr=False)
 
     def solve(self) -> OptimizeResult:
@@ -200,6 +203,29 @@ def reference_lp(cand: Any, *, carbon_price: float = 0.0, weights: tuple[float, 
         vals.append(np.ones(int(hit.sum())))
         b_ub.append(limit_f.to_numpy(float))
         n_ub += len(limit_f)
+    # Permits: Σ x over arcs of streams needing a permit with code e into facility f ≤ the permitted tonnage
+    # (several rows of one facility and code add up; one without a tonnage lifts the limit).
+    permit_start = n_ub
+    permit_keys: list[tuple[str, str]] = []
+    granted = getattr(cand, "permit_limits", None)
+    if granted is not None and len(granted) and "needs_permit" in sup:
+        tonnage: dict[tuple[str, str], float] = {}
+        for row in granted.itertuples():
+            key = (str(row.facility_id), str(row.ewc_code))
+            tonnage[key] = tonnage.get(key, 0.0) + float(row.max_t_per_yr)
+        needs = sup["needs_permit"].to_numpy(bool)
+        codes = sup["ewc_code"].astype(str).to_numpy()
+        receiver = arcs["demand_facility"].astype(str).to_numpy()
+        for key, limit in tonnage.items():
+            if np.isnan(limit):
+                continue
+            members = [a for a in range(n_a) if needs[s[a]] and codes[s[a]] == key[1] and receiver[a] == key[0]]
+            permit_keys.append(key)
+            rows.append(np.full(len(members), n_ub, np.int64))
+            cols.append(np.asarray(members, np.int64))
+            vals.append(np.ones(len(members)))
+            b_ub.append(np.array([limit]))
+            n_ub += 1
     a_ub = sp.coo_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
                          shape=(n_ub, n_a + n_s + n_d))
     capacity = arcs["capacity_t_per_yr"].to_numpy(float)
@@ -240,11 +266,12 @@ def reference_lp(cand: Any, *, carbon_price: float = 0.0, weights: tuple[float, 
     return ReferenceLP(c=c, money=money, co2e=co2e, a_eq=a_eq, b_eq=b_eq, a_ub=a_ub,
                        b_ub=b_ub_all, upper=upper, n_a=n_a, n_s=n_s, n_d=n_d,
                        share_demand=share_demand, quality=quality, cap_row=cap_row,
-                       intake_demand=intake_demand, intake_facility=intake_facility, intake_start=intake_start)
+                       intake_demand=intake_demand, intake_facility=intake_facility, intake_start=intake_start,
+                       permit_keys=permit_keys, permit_start=permit_start)
 
 
 def assert_kkt(lp: ReferenceLP, solution: Any, quality_rows: pd.DataFrame, *, tol: float = 1e-6,
-               facility_intake_ids: Any = ()) -> None:
+               facility_intake_ids: Any = (), permit_ids: Any = ((), ())) -> None:
     """The Solution's primal and published duals are an optimal pair of ``lp`` (built by ``reference_lp``).
 
     Published duals (docs/formulation.md) are turned back into row duals π = ∂objective/∂(row bound):
@@ -254,7 +281,8 @@ def assert_kkt(lp: ReferenceLP, solution: Any, quality_rows: pd.DataFrame, *, to
     complementary slackness of the columns); zero duals on slack rows; and primal objective = dual
     objective (strong duality).
     ``quality_rows`` (d, parameter, bound) says which published quality dual is which row, and
-    ``facility_intake_ids`` (ExchangeArrays.facility_intake_ids) which facility intake dual is which facility.
+    ``facility_intake_ids`` (ExchangeArrays.facility_intake_ids) which facility intake dual is which facility,
+    ``permit_ids`` ((ExchangeArrays.permit_facility, ExchangeArrays.permit_code)) which permit dual is which.
     """
     scale = max(1.0, float(np.abs(lp.c).max(initial=0.0)))
     eps = tol * scale
@@ -285,6 +313,10 @@ def assert_kkt(lp: ReferenceLP, solution: Any, quality_rows: pd.DataFrame, *, to
         published = dict(zip([str(f) for f in facility_intake_ids],
                              np.asarray(solution.facility_intake_dual, float), strict=True))
         pi_ub[k: k + len(lp.intake_facility)] = [-published.get(str(f), 0.0) for f in lp.intake_facility]
+    if lp.permit_keys:
+        by_key = dict(zip(zip([str(f) for f in permit_ids[0]], [str(e) for e in permit_ids[1]], strict=True),
+                          np.asarray(solution.permit_dual, float), strict=True))
+        pi_ub[lp.permit_start: lp.permit_start + len(lp.permit_keys)] = [-by_key.get(k, 0.0) for k in lp.permit_keys]
     assert np.all(pi_ub <= eps), f"a ≤ row has a dual of the wrong sign: {pi_ub.max()}"
     reduced = lp.c - lp.a_eq.T @ pi_eq - lp.a_ub.T @ pi_ub
     at_zero = v <= 1e-7 * np.maximum(1.0, np.abs(v).max(initial=1.0))

@@ -86,7 +86,20 @@ def test_map_shows_every_exchange_and_facility(site: tuple[Path, Results, str]) 
         drawn = page.eval_on_selector_all(
             "path.sym-exchange",
             "els => els.map(e => [e.getAttribute('stroke-dasharray') !== null,"
-            " parseFloat(e.getAttribute('data-t-per-yr')), parseFloat(e.getAttribute('stroke-width'))])")
+            " parseFloat(e.getAttribute('data-t-per-yr') ?? e.getAttribute('data-mwh-per-yr')),"
+            " parseFloat(e.getAttribute('stroke-width'))])")
+        # Heat paths (dashed, class sym-heat) carry MWh/yr and no tonnes; material paths t/yr.
+        units = page.eval_on_selector_all(
+            "path.sym-exchange",
+            "els => els.map(e => [e.classList.contains('sym-heat'), e.getAttribute('data-unit'),"
+            " e.hasAttribute('data-t-per-yr'), e.hasAttribute('data-mwh-per-yr')])")
+        assert {tuple(u) for u in units if u[0]} == {(True, "MWh/yr", False, True)}
+        assert {tuple(u) for u in units if not u[0]} == {(False, "t/yr", True, False)}
+        heat_mwh = page.eval_on_selector_all(
+            "path.sym-heat", "els => els.map(e => parseFloat(e.getAttribute('data-mwh-per-yr')))")
+        energy = results.exchanges["quantity"] == "energy"
+        assert sorted(heat_mwh) == pytest.approx(sorted(results.exchanges.loc[energy, "amount_mwh_per_yr"]
+                                                        .astype(float).round(3)), abs=1e-3)
         # Heat lines (dashed) scale among themselves in MWh, material lines in t (docs/outputs.md).
         for dashed in {d for d, _, _ in drawn}:
             pairs = sorted((amount, width) for d, amount, width in drawn if d == dashed)
@@ -142,6 +155,9 @@ def test_report_shows_the_kpis_of_kpis_json(site: tuple[Path, Results, str]) -> 
             if isinstance(value, (int, float)):
                 assert float(text.replace(",", "")) == round(value, kpi_decimals(value)), key
         assert page.locator(".exchange-row").count() == len(results.exchanges)
+        # the tables are collapsed under the summary: a reader opens one by its title
+        assert HOSTILE + HOSTILE_TAIL not in page.locator("#gains").inner_text()
+        page.locator("#gains-details > summary").click()
         assert HOSTILE + HOSTILE_TAIL in page.locator("#gains").inner_text()
         frame = page.frame_locator("iframe.map")
         frame.locator(".sym-facility").first.wait_for(state="attached", timeout=20_000)

@@ -28,7 +28,7 @@ from symbiosis.exchange import solve_exchange
 from symbiosis.inputs import load_region
 from symbiosis.pipeline import optimise
 from symbiosis.reference import data_dir
-from symbiosis.results import check_solution
+from symbiosis.results import REASONS, check_solution
 from tests.helpers_exchange import instances, make_candidates
 
 HEAT = Path(__file__).parent / "data" / "regions" / "heat"
@@ -104,6 +104,7 @@ def test_too_cold_without_a_feasible_heat_pump(heat_region, heat_results) -> Non
     assert (cands.arcs["supply_id"] != "dairy_heat").all()
     assert cands.screening.set_index("supply_id").at["dairy_heat", "n_too_cold"] == 1
     assert heat_results.supplies.set_index("supply_id").at["dairy_heat", "reason"] == "too_cold"
+    assert set(heat_results.supplies["reason"]) <= set(REASONS)  # the documented list names every reason given
 
 
 def test_a_40_degree_supply_reaches_a_90_degree_demand_only_through_a_heat_pump(heat_region, heat_results) -> None:  # type: ignore[no-untyped-def]
@@ -244,6 +245,7 @@ def test_a_fixed_cost_makes_the_heat_pump_connection_not_worth_building(heat_reg
     assert k["mip_highs_mip_gap"] <= 1e-6
     reason = mip.supplies.set_index("supply_id").loc["wwtp_heat"]
     assert reason["reason"] == "connection_not_built" and f"{hp_fixed:,.6g}" in reason["reason_detail"]
+    assert set(mip.supplies["reason"]) <= set(REASONS)
 
 
 def _gap_case() -> object:

@@ -239,3 +239,33 @@ def test_network_sankey_of_the_tiny_region_by_hand() -> None:
         ("Virgin: Distant cement works", "Demand: Distant cement works"): 200_000,
         ("Virgin: Power station", "Demand: Power station"): 100_000,
     }, rel=1e-12)
+
+
+def test_heat_paths_carry_mwh_not_tonnes(results: Results) -> None:
+    """Kalundborg's heat exchanges are in MWh/yr: their layer's paths carry ``data-mwh-per-yr`` (and class
+    sym-heat, data-unit MWh/yr), the material layers ``data-t-per-yr``; before, every path said t/yr."""
+    from symbiosis.outputs.mapping import HEAT_GROUP
+
+    m = explore(results)
+    heat_amounts = sorted(results.exchanges.loc[results.exchanges["quantity"] == "energy",
+                                                "amount_mwh_per_yr"].astype(float).round(3))
+    assert heat_amounts, "Kalundborg has heat exchanges"
+    found: dict[str, tuple[str, str, list[float]]] = {}
+
+    def walk(element: Any, layer: str) -> None:
+        for child in element._children.values():
+            name = getattr(child, "layer_name", layer)
+            if getattr(child, "_name", "") == "SymbiosisExchanges":
+                found[name] = (child.amount_attribute, child.unit, [float(r[9]) for r in child.rows])
+            walk(child, name)
+
+    walk(m, "")
+    heat = [v for k, v in found.items() if k.startswith(f"Exchanges: {HEAT_GROUP} (")]
+    assert len(heat) == 1
+    attribute, unit, amounts = heat[0]
+    assert (attribute, unit) == ("data-mwh-per-yr", "MWh/yr")
+    assert sorted(amounts) == pytest.approx(heat_amounts)
+    others = [v for k, v in found.items() if not k.startswith(f"Exchanges: {HEAT_GROUP} (")]
+    assert others and all((a, u) == ("data-t-per-yr", "t/yr") for a, u, _ in others)
+    html = m.get_root().render()
+    assert '"data-mwh-per-yr"' in html and '" sym-heat"' in html

@@ -140,3 +140,20 @@ def test_a_new_heat_stream_from_the_command_line_is_ranked_in_mwh(heat_region) -
     town = search.partners.set_index("demand_id").loc["town_heat"]
     assert town.quality_fit == "heat pump"
     assert town.heat_pump_cop == pytest.approx(0.5 * (90 + 273.15) / (90 - 40), rel=1e-12)
+
+
+def test_the_regions_own_heat_pump_prices_the_partners(heat_region) -> None:
+    """partners uses region.yaml's heat_pump: settings as the optimum does (it used the shipped defaults)."""
+    from dataclasses import replace
+
+    from symbiosis.region import HeatPumpSettings
+
+    settings = heat_region.settings.model_copy(update={"heat_pump": HeatPumpSettings(
+        carnot_fraction=0.4, electricity_price_per_mwh=60.0, electricity_co2e_per_mwh=0.1)})
+    region = replace(heat_region, settings=settings)
+    town = find_partners(region, "wwtp_heat").partners.set_index("demand_id").loc["town_heat"]
+    cop = 0.4 * (90 + 273.15) / (90 - 40)
+    delivered = (1 - 0.002 * 2) * cop / (cop - 1)
+    assert town.heat_pump_cop == pytest.approx(cop, rel=1e-12)
+    assert town.net_value_per_mwh == pytest.approx(delivered * 30 - 0.05 * 2 - 60 / (cop - 1), rel=1e-12)
+    assert town.co2e_avoided_t_per_mwh == pytest.approx(delivered * 0.224 - 0.1 / (cop - 1), rel=1e-9)

@@ -127,3 +127,63 @@ def test_cadmium_of_the_spent_grain_reaches_the_farm_through_the_digester() -> N
     assert to_farm == pytest.approx(0.9395 * 3e-3, rel=1e-9)
     biogas = cd[cd["to_kind"] == "product"]["t_per_yr"].sum()
     assert biogas == pytest.approx(0.0605 * 3e-3, rel=1e-9)
+
+
+# --- only concentrations of a substance are traced (quality_parameters.csv) -----------------------------
+
+
+def test_only_concentrations_of_a_substance_are_traced() -> None:
+    """Purity, moisture and loss on ignition are in % like chloride, but they are properties of a material:
+    tracing "tonnes of purity" through the network is meaningless. Before this rule every %-unit parameter
+    was traced, so the Kalundborg run showed purity and moisture Sankeys."""
+    from symbiosis.errors import Problems
+    from symbiosis.network.substances import substance_factors
+    from symbiosis.reference import load_reference
+
+    problems = Problems()
+    parameters = load_reference(problems).quality_parameters
+    assert not problems.items
+    units = {"cadmium": "mg/kg", "chloride": "%", "purity": "%", "moisture": "%", "loss_on_ignition": "%",
+             "temperature": "degC", "calorific_value": "MJ/kg", "Lead": "mg/kg", "antimony": "g/t",
+             "brightness": "%"}
+    factors = substance_factors(units, parameters)
+    # Listed substances in any mass-fraction unit; an unlisted parameter only with an explicit concentration
+    # unit (antimony in g/t: 1e-6 t/t per unit), never with a bare % (brightness).
+    assert factors == pytest.approx({"cadmium": 1e-6, "chloride": 0.01, "Lead": 1e-6, "antimony": 1e-6})
+
+
+def test_a_region_reference_folder_can_flag_its_own_parameters(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import shutil
+
+    from symbiosis.errors import Problems
+    from symbiosis.network.substances import substance_factors
+    from symbiosis.reference import data_dir, load_reference
+
+    folder = tmp_path / "reference"
+    shutil.copytree(data_dir() / "reference", folder)
+    with (folder / "quality_parameters.csv").open("a") as f:
+        f.write("brightness,true,invented for this test,test\n")
+    problems = Problems()
+    parameters = load_reference(problems, directory=folder).quality_parameters
+    assert not problems.items
+    assert substance_factors({"brightness": "%"}, parameters) == pytest.approx({"brightness": 0.01})
+    with (folder / "quality_parameters.csv").open("a") as f:
+        f.write("purity,maybe,,\n")
+    problems = Problems()
+    load_reference(problems, directory=folder)
+    located = [p for p in problems.items if p.file.endswith("quality_parameters.csv")]
+    assert located and {p.column for p in located} >= {"substance", "parameter"}, problems.items
+
+
+def test_kalundborg_traces_chloride_but_not_purity_moisture_or_loss_on_ignition() -> None:
+    from symbiosis.candidates import candidates as build
+    from symbiosis.inputs import load_region
+    from symbiosis.network.substances import trace_region
+    from symbiosis.reference import data_dir
+
+    region = load_region(data_dir() / "regions" / "kalundborg")
+    cand = build(region)
+    tracing = trace_region(region, cand, solve_exchange(cand))
+    traced = set(tracing.table["substance"]) | set(tracing.units)
+    assert "chloride" in traced
+    assert not traced & {"purity", "moisture", "loss_on_ignition", "temperature"}

@@ -37,7 +37,8 @@ ENERGY_ARC_COLUMNS = ["heat_pump_cop", "electricity_mwh_per_mwh", "loss_fraction
 
 @dataclass(frozen=True)
 class HeatPump:
-    """A heat pump at the receiver lifting a too-cold supply (figures: estimates, data/SOURCES.md).
+    """A heat pump at the receiver lifting a too-cold supply (figures: estimates, data/SOURCES.md; a region
+    sets its own under ``heat_pump:`` in region.yaml, symbiosis.region.HeatPumpSettings).
 
     COP = ``carnot_fraction`` · T_hot / (T_hot − T_cold) (kelvin), at most ``max_cop``; no lift above
     ``max_lift_k``; electricity at ``electricity_price_per_mwh`` and ``electricity_co2e_per_mwh``.
@@ -161,11 +162,20 @@ def _per_row(quality: pd.DataFrame, key: str, n: int, bound: str | None) -> np.n
     return out
 
 
-def apply_energy(region: Region, cands: Candidates, pump: HeatPump = HEAT_PUMP) -> Candidates:
+def region_pump(region: Region) -> HeatPump:
+    """The region's heat pump (region.yaml ``heat_pump:``; the shipped estimates where not given)."""
+    settings = getattr(getattr(region, "settings", None), "heat_pump", None)
+    return settings.pump() if settings is not None else HEAT_PUMP
+
+
+def apply_energy(region: Region, cands: Candidates, pump: HeatPump | None = None) -> Candidates:
     """Energy arcs made heat pipes (reach, losses, pipe cost, temperature, heat pumps); see the module doc.
+
+    ``pump`` defaults to the region's (``region_pump``).
 
     Returns ``cands`` unchanged (same tables) when it has no energy supply or demand, so that mass-only
     regions pay nothing."""
+    pump = pump if pump is not None else region_pump(region)
     sup, dem, arcs = cands.supplies, cands.demands, cands.arcs
     s_energy, d_energy = is_energy(sup), is_energy(dem)
     if not s_energy.any() and not d_energy.any():

@@ -69,7 +69,8 @@ def connection_costs(region: Region, cands: Candidates) -> Candidates:
 
 def link_bounds(arrays: ExchangeArrays, arcs: np.ndarray) -> np.ndarray:
     """u_a for ``arcs``: the smallest of the supply's amount, the demand's amount / ρ_a, its share σ_d r_d / ρ_a,
-    the arc's capacity, and the receiver's intake limits (no big-M constant).
+    the arc's capacity, the receiver's intake limits and the permitted tonnage the arc falls under (no big-M
+    constant).
 
     A processor's rows move with its activity (symbiosis.network.processors): their amounts here are those at
     full capacity (yield × capacity), not business as usual, or the bound would cut off optima the LP allows.
@@ -94,6 +95,12 @@ def link_bounds(arrays: ExchangeArrays, arcs: np.ndarray) -> np.ndarray:
         positive = block.coefs > 0
         np.fmin.at(per_arc, block.cols[positive],
                    arrays.facility_intake_limit[row_of_term[positive]] / block.coefs[positive])
+        bound = np.fmin(bound, per_arc[arcs])
+    permit = arrays.permit
+    if permit.n_rows and len(arcs):  # Σ x over the arcs under a permit ≤ its tonnage (symbiosis.network.permits)
+        per_arc = np.full(arrays.n_arcs, np.nan)
+        np.fmin.at(per_arc, permit.cols, arrays.permit_limit[np.repeat(np.arange(permit.n_rows),
+                                                                      np.diff(permit.ptr))])
         bound = np.fmin(bound, per_arc[arcs])
     return bound
 

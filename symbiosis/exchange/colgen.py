@@ -18,20 +18,23 @@ bound), is
 
 over the families F: supply balance (coefficient 1 in row s(a)), demand balance (ρ_a in row d(a)), share
 (ρ_a in row d(a)), quality (c_{s,q} − ℓ_{d,q} in each bounded (d(a), q)), intake (1 in row d(a)), facility
-intake (1 in the row of d(a)'s facility). A processor's rows are its supply, demand and share rows restated
+intake (1 in the row of d(a)'s facility), permit limit (1 in the row of (f(d(a)), EWC code of a) when a's stream
+needs the permit). A processor's rows are its supply, demand and share rows restated
 with its activity z_p in place of the fixed amount (symbiosis.network.processors): the same rows, in which
 an arc has the same coefficients, so they need no family of their own; z_p only changes what the duals are
 worth. Heat arcs are arcs like any other (their ratio carries the losses and the heat pump's lift). The
 arc's capacity is a column bound, not a row. Written with the published duals (docs/formulation.md) this
 is the formula of the documentation:
-c_a + π^supply_s − ρ_a π^demand_d + ρ_a π^share_d − Σ_q (c_{s,q} − ℓ_{d,q}) h_{d,q} + μ^intake_d + μ^facility_f.
+c_a + π^supply_s − ρ_a π^demand_d + ρ_a π^share_d − Σ_q (c_{s,q} − ℓ_{d,q}) h_{d,q} + μ^intake_d + μ^facility_f
++ [a ∈ A(f, e)] μ^permit_{f,e}.
 
 Rows absent from a restricted model (the quality, share and intake rows of a demand with no restricted arc
 in, the intake row of a facility with none) are slack there (0 ≤ σ r, (v − ℓ) y ≤ 0 as the virgin material
 meets its bound, 0 ≤ L), also with processors, where the same rows read −σ i z ≤ 0 and hold for any z ≥ 0;
 so their dual is zero and the formula holds for them too. Each family matches a restricted row to the full
 model's row by a key (position for supply and demand rows, which keep their positions as only the arc
-table is cut; (demand, parameter, bound) for quality rows; facility id for facility intake rows).
+table is cut; (demand, parameter, bound) for quality rows; facility id for facility intake rows; (facility,
+EWC code) for permit rows).
 
 **Adding a row family that arcs enter** (e.g. a cap per receiving facility and EWC code): give its rows over
 the arc columns as a :class:`~symbiosis.exchange.model.RowBlock` in ``ExchangeArrays``, its dual in
@@ -135,6 +138,10 @@ ARC_ROW_FAMILIES: list[ArcRowFamily] = [
                  lambda a: pd.Index(np.asarray(a.facility_intake_ids, dtype=object)),
                  lambda a, s: -_fit(s.facility_intake_dual, a.facility_intake.n_rows),
                  _set("facility_intake_dual", -1.0)),
+    ArcRowFamily("permit_limit", lambda a: a.permit,
+                 lambda a: pd.MultiIndex.from_arrays([np.asarray(a.permit_facility, dtype=str),
+                                                      np.asarray(a.permit_code, dtype=str)]),
+                 lambda a, s: -_fit(s.permit_dual, a.permit.n_rows), _set("permit_dual", -1.0)),
 ]
 
 

@@ -26,6 +26,7 @@ from pyomo.core.expr.numeric_expr import LinearExpression, MonomialTermExpressio
 from symbiosis.candidates import Candidates
 from symbiosis.energy.heat import row_amount
 from symbiosis.network import intake
+from symbiosis.network.permits import limit_rows as permit_rows
 from symbiosis.network.processors import add_processor_balance
 
 logger = logging.getLogger(__name__)
@@ -108,6 +109,13 @@ class ExchangeArrays:
     in_rows: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     in_p: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     in_per_unit: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    # Permitted tonnages (symbiosis.network.permits.limit_rows): one row per (facility, EWC code) with a
+    # tonnage and an arc, over the arcs of streams needing that permit into that facility, t/yr received.
+    permit: RowBlock = field(
+        default_factory=lambda: RowBlock(np.zeros(1, np.int64), np.zeros(0, np.int64), np.zeros(0)))
+    permit_limit: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    permit_facility: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=object))
+    permit_code: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=object))
     # Intake limits (symbiosis.network.intake), in t/yr received: per demand (NaN = none) with the demands
     # that get a row, and per facility as rows over the arcs into its demands.
     intake_limit: np.ndarray = field(default_factory=lambda: np.zeros(0))
@@ -206,6 +214,7 @@ def exchange_arrays(candidates: Candidates) -> ExchangeArrays:
 
     intake_limit = intake.demand_limits(dem)
     f_row, f_arc, f_limit, f_ids = intake.facility_rows(dem, arc_d)
+    p_row, p_arc, p_limit, p_fac, p_code = permit_rows(candidates, arc_s)
     return ExchangeArrays(
         n_arcs=n_a, n_supplies=n_s, n_demands=n_d, arc_s=arc_s, arc_d=arc_d, ratio=ratio,
         arc_cost=_column(arcs, "transport_cost_per_t", "arcs") + _column(arcs, "processing_cost_per_t", "arcs"),
@@ -225,6 +234,8 @@ def exchange_arrays(candidates: Candidates) -> ExchangeArrays:
         facility_intake=_csr(f_row, f_arc, np.ones(len(f_arc)), len(f_limit)),
         facility_intake_limit=f_limit, facility_intake_ids=f_ids,
         **processor_arrays(candidates),
+        permit=_csr(p_row, p_arc, np.ones(len(p_arc)), len(p_limit)), permit_limit=p_limit,
+        permit_facility=p_fac, permit_code=p_code,
     )
 
 
@@ -465,6 +476,35 @@ def add_intake_limits(m: pyo.ConcreteModel, arrays: ExchangeArrays) -> None:
         m.facility_intake = pyo.Constraint(range(block.n_rows), rule=facility_rule)
 
 
+def add_permit_limits(m: pyo.ConcreteModel, arrays: ExchangeArrays) -> None:
+    r"""A receiver takes in at most the tonnage its permit grants for a waste code.
+
+    .. math:: \sum_{a \in A(f, e)} x_a \le P_{f,e} \qquad \forall (f, e): P_{f,e} \text{ given}, A(f, e) \ne \emptyset
+
+    ========  =====================================================
+    symbol    meaning
+    ========  =====================================================
+    P_{f,e}   tonnage facility f's permits grant for EWC code e, t/yr received (``permits.max_t_per_yr``,
+              summed over the facility's rows for that code; a row without a tonnage lifts the limit)
+    A(f, e)   arcs into any demand of f from a supply whose stream needs a permit (``supplies.needs_permit``)
+              and carries code e (``supplies.ewc_code``)
+    ========  =====================================================
+
+    ``permit_limit`` is indexed by row of ``arrays.permit`` (facility ``arrays.permit_facility[k]``, code
+    ``arrays.permit_code[k]``). Its dual is the value of one more permitted tonne. Absent without tonnages.
+    """
+    block = arrays.permit
+    if block.n_rows == 0:
+        return
+    x, limits = m.x_list, arrays.permit_limit.tolist()
+
+    def rule(_m: pyo.ConcreteModel, k: int) -> tuple[None, object, float]:
+        cols, coefs = block.row(k)
+        return None, _expression(x, cols, coefs), limits[k]
+
+    m.permit_limit = pyo.Constraint(range(block.n_rows), rule=rule)
+
+
 def add_fixed_connections(m: pyo.ConcreteModel, arrays: ExchangeArrays) -> None:
     r"""Mixed-integer mode only: an arc is used only if built (b_a = 1), at its fixed annual cost, and then at
     least at its minimum size.
@@ -581,6 +621,7 @@ def build_model(
         add_quality_limits(m, arrays)
         add_arc_capacity(m, arrays)
         add_intake_limits(m, arrays)
+        add_permit_limits(m, arrays)
         add_processor_balance(m, arrays)  # declares z before add_fixed_connections declares b: columns x, w, y, z, b
         add_fixed_connections(m, arrays)
         add_objective(m, arrays, carbon_price=carbon_price, weights=weights)

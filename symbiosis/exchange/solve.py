@@ -84,6 +84,9 @@ class Solution:
     parameters: dict[str, Any] = field(default_factory=dict)
     #: Processors' activities (aligned with ``candidates.processors``; empty without processors).
     z: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    #: Value of one more permitted tonne (≥ 0; > 0 = binding), per row of ExchangeArrays.permit (facility
+    #: ExchangeArrays.permit_facility[k], EWC code ExchangeArrays.permit_code[k]).
+    permit_dual: np.ndarray = field(default_factory=lambda: np.zeros(0))
     # Value of one more tonne of intake capacity (≥ 0; > 0 = binding): per demand (0 where no row) and per
     # row of ExchangeArrays.facility_intake (facility ExchangeArrays.facility_intake_ids[k]).
     intake_dual: np.ndarray = field(default_factory=lambda: np.zeros(0))
@@ -107,6 +110,7 @@ class _Handover:
     share_rows: np.ndarray
     quality_rows: np.ndarray
     co2e_cap_row: int = -1
+    permit_rows: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     intake_rows: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     facility_intake_rows: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
 
@@ -471,6 +475,10 @@ class ExchangeModel:
         targets = [rows.supply_rows, rows.demand_rows, rows.share_rows, rows.quality_rows, np.zeros(0),
                    rows.intake_rows, rows.facility_intake_rows]
         n_row = len(info.rows)
+        # Permitted tonnages (add_permit_limits): their family number is the next free position of targets.
+        rows.permit_rows = np.full(arrays.permit.n_rows, -1, np.int64)
+        families["permit_limit"] = len(targets)
+        targets.append(rows.permit_rows)
         row_lower = np.full(n_row, -INF)
         row_upper = np.full(n_row, INF)
         rhs = np.asarray(info.rhs, dtype=float)
@@ -551,6 +559,7 @@ class ExchangeModel:
             else math.nan
         solution = self._solution(x, w, y, supply_dual, demand_dual, share_dual, quality_dual, cap_dual,
                                   objective=result.objective, termination=termination, z=z)
+        solution.permit_dual = pick(rows.permit_rows, -1.0)
         solution.intake_dual = pick(rows.intake_rows, -1.0)
         solution.facility_intake_dual = pick(rows.facility_intake_rows, -1.0)
         return solution

@@ -73,6 +73,8 @@ def opportunities(candidates: Any, solution: Any, solve: Callable[[Any], Any], t
     the screened arcs the relaxed optimum uses, with their tonnes. ``gain_total`` is the objective gain of
     relaxing every permit (strict minus relaxed objective, ≥ 0, objective units per year); ``gain_stream``
     that of relaxing only this stream's arcs (one more solve per stream listed)."""
+    from dataclasses import replace
+
     from symbiosis.candidates import Candidates
 
     screened = getattr(candidates, "permit_screened", None)
@@ -82,8 +84,8 @@ def opportunities(candidates: Any, solution: Any, solve: Callable[[Any], Any], t
     def with_arcs(extra: pd.DataFrame) -> Candidates:
         arcs = pd.concat([candidates.arcs, extra], ignore_index=True)
         arcs = arcs.sort_values(["s", "d"], kind="stable").reset_index(drop=True)
-        return Candidates(candidates.supplies, candidates.demands, arcs, candidates.supply_quality,
-                          candidates.demand_quality, candidates.screening, candidates.parameters)
+        # replace keeps the processors and the permit tonnages (a permit change adds a code, not tonnes).
+        return replace(candidates, arcs=arcs, permit_screened=None)
 
     relaxed_candidates = with_arcs(screened)
     relaxed = solve(relaxed_candidates)
@@ -111,3 +113,58 @@ def opportunities(candidates: Any, solution: Any, solve: Callable[[Any], Any], t
     table["gain_stream"] = [gains[k] for k in s.tolist()]
     return table[OPPORTUNITY_COLUMNS].sort_values("gain_stream", ascending=False, kind="stable") \
         .reset_index(drop=True)
+
+
+# --- permitted tonnages: the permit_limit rows of the LP ---------------------------------------------------
+
+LIMIT_COLUMNS = ["facility_id", "ewc_code", "max_t_per_yr"]
+
+
+def limit_table(permits: pd.DataFrame | None) -> pd.DataFrame | None:
+    """One row per (facility, EWC code) whose permits give a tonnage: ``facility_id, ewc_code, max_t_per_yr``.
+
+    Several rows for the same facility and code are several permits: their tonnages add up, and one row
+    without a tonnage (NaN) lifts the limit. None when no permit gives a tonnage."""
+    if permits is None or permits.empty or "max_t_per_yr" not in permits.columns:
+        return None
+    frame = pd.DataFrame({"facility_id": permits["facility_id"].astype(str),
+                          "ewc_code": permits["ewc_code"].astype(str),
+                          "max_t_per_yr": pd.to_numeric(permits["max_t_per_yr"], errors="coerce")})
+    grouped = frame.groupby(["facility_id", "ewc_code"], sort=True)["max_t_per_yr"]
+    table = grouped.sum().to_frame()
+    table.loc[frame["max_t_per_yr"].isna().groupby([frame["facility_id"], frame["ewc_code"]]).any(),
+              "max_t_per_yr"] = np.nan
+    table = table.dropna().reset_index()
+    return table[LIMIT_COLUMNS] if len(table) else None
+
+
+def limit_rows(candidates: Any, arc_s: np.ndarray
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The permit tonnage rows: ``(row_of_arc_term, arc_positions, limits, facility_ids, ewc_codes)``.
+
+    One row per (facility, code) with a tonnage (``Candidates.permit_limits``) and at least one arc of a stream
+    that needs the permit (``supplies.needs_permit``) with that code into that facility; its terms are those
+    arcs (coefficient 1: tonnes received). Streams that need no permit under ``permits_required_for`` are not
+    counted against it. Vectorised over arcs."""
+    empty = (np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0), np.zeros(0, dtype=object),
+             np.zeros(0, dtype=object))
+    table = getattr(candidates, "permit_limits", None)
+    sup, arcs = candidates.supplies, candidates.arcs
+    if table is None or len(table) == 0 or len(arc_s) == 0 or "needs_permit" not in sup or "ewc_code" not in sup:
+        return empty
+    needs = sup["needs_permit"].fillna(False).to_numpy(bool)[arc_s]
+    terms = np.flatnonzero(needs)
+    if len(terms) == 0:
+        return empty
+    keys = pd.Index(table["facility_id"].astype(str) + "\x1f" + table["ewc_code"].astype(str))
+    wanted = (pd.Series(arcs["demand_facility"].to_numpy()[terms]).astype(str) + "\x1f"
+              + pd.Series(sup["ewc_code"].to_numpy()[arc_s[terms]]).astype(str))
+    row = keys.get_indexer(wanted)
+    hit = row >= 0
+    terms, row = terms[hit], row[hit]
+    if len(terms) == 0:
+        return empty
+    used, row = np.unique(row, return_inverse=True)  # only rows with an arc, renumbered 0..
+    chosen = table.iloc[used]
+    return (row.astype(np.int64), terms.astype(np.int64), chosen["max_t_per_yr"].to_numpy(float),
+            chosen["facility_id"].to_numpy(dtype=object), chosen["ewc_code"].to_numpy(dtype=object))

@@ -1,7 +1,11 @@
 """Substances traced through the optimum by mass (post-processing: nothing here is in the LP).
 
-Any quality parameter given as a mass concentration (mg/kg, g/kg, %, ppm, ...) is a substance: cadmium,
-chloride, phosphorus, nitrogen. Its mass on each arc is x_a · c_s(a), on each supply left to its fate
+A quality parameter is a substance when it is the concentration of an element or compound: cadmium,
+chloride, phosphorus, nitrogen (``substance_factors``). The reference table quality_parameters.csv says so
+(``substance`` true or false: purity, moisture, loss on ignition, calorific value and temperature are
+properties of a material, not substances); a parameter it does not list is a substance only when its unit is
+an explicit mass concentration (mg/kg, g/t, ppm, ...), never for a bare %, which as often means a purity or a
+moisture as a content. Its mass on each arc is x_a · c_s(a), on each supply left to its fate
 w_s · c_s, on each virgin purchase y_d · c^v_d (where the demand bounds it; virgin material is otherwise taken
 to carry none). A processor passes what enters it on to its outputs: by the model's ``transfer``
 coefficients (substance → output material → share; what they leave unassigned stays in the plant,
@@ -64,6 +68,34 @@ def mass_fraction(unit: str) -> float:
     except Exception:  # noqa: BLE001 - any unit pint cannot read is not a concentration
         return math.nan
     return math.nan
+
+
+#: Units that are a mass fraction but say nothing of what they measure (a purity, a moisture or a content).
+AMBIGUOUS_UNITS = frozenset({"%", "wt%", "% w/w"})
+
+
+def substance_factors(units: Mapping[str, str], parameters: pd.DataFrame | None) -> dict[str, float]:
+    """Per traced parameter, t of substance per t of material per unit of its value.
+
+    ``units``: parameter → unit (as in quality.csv); ``parameters``: the reference table quality_parameters
+    (``parameter``, ``substance``), indexed by lower-case parameter. A listed parameter is traced if its flag is
+    true and its unit a mass fraction (mg/kg, g/t, ppm, %); an unlisted one only if its unit is an explicit
+    mass concentration (not a bare %)."""
+    flags: dict[str, bool] = {}
+    if parameters is not None and len(parameters) and "substance" in parameters.columns:
+        flags = {str(k).lower(): bool(v) for k, v in zip(parameters["parameter"], parameters["substance"],
+                                                          strict=True)}
+    factors: dict[str, float] = {}
+    for parameter, unit in units.items():
+        factor = mass_fraction(unit)
+        if math.isnan(factor):
+            continue
+        flag = flags.get(str(parameter).lower())
+        if flag is None:
+            flag = (unit or "").strip() not in AMBIGUOUS_UNITS
+        if flag:
+            factors[parameter] = factor
+    return factors
 
 
 def trace(candidates: Candidates, solution: Any, factors: Mapping[str, float], *,
@@ -226,8 +258,8 @@ def trace_region(region: Any, candidates: Candidates, solution: Any) -> Tracing:
         return Tracing(pd.DataFrame(columns=TABLE_COLUMNS), pd.DataFrame(columns=WARNING_COLUMNS))
     units = quality.drop_duplicates("parameter").set_index("parameter")["unit"].astype(str).to_dict() \
         if len(quality) else {}
-    factors = {p: mass_fraction(u) for p, u in units.items()}
-    factors = {p: f for p, f in factors.items() if not math.isnan(f)}
+    reference = getattr(region, "reference", None)
+    factors = substance_factors(units, getattr(reference, "quality_parameters", None))
     others = pd.DataFrame(columns=["p", "label", "kind", "material", "per_unit"])
     transfer: dict[int, dict[str, dict[str, float]]] = {}
     if has_processors(candidates):
@@ -246,7 +278,8 @@ def trace_region(region: Any, candidates: Candidates, solution: Any) -> Tracing:
             "per_unit": mine["amount_t_per_yr"].to_numpy(float) / table["activity"].to_numpy(float)[p_of],
         }).sort_values("p", kind="stable", ignore_index=True)  # by processor, each in flow order, as before
         transfer.update(_model_transfer(table))
-    return trace(candidates, solution, factors, other_outputs=others, transfer=transfer, units=units)
+    return trace(candidates, solution, factors, other_outputs=others, transfer=transfer,
+                 units={p: units[p] for p in factors})
 
 
 def _model_transfer(table: pd.DataFrame) -> dict[int, dict[str, dict[str, float]]]:

@@ -264,6 +264,12 @@ def write_results(results: Any, out_dir: str | os.PathLike[str], *, public: bool
         frame = getattr(view, name, None)
         if frame is not None and len(frame):
             tables[name] = frame
+    limits = getattr(results, "permit_limits", None)
+    if limits is not None and len(limits):
+        if public:  # a confidential facility's permits are not for publication
+            hidden = set(results.facilities.loc[confidential_mask(results.facilities), "facility_id"])
+            limits = limits[~limits["facility_id"].isin(hidden)]
+        tables["permit_limits"] = limits
     opportunities = getattr(results, "permit_opportunities", None)
     if opportunities is not None and len(opportunities):
         if public:  # a confidential facility's permit gap is not for publication

@@ -23,8 +23,9 @@ names always show as text and never run. The page carries its data as JSON array
 JavaScript rather than one folium object per feature, which keeps the file small; above ``max_markers_unclustered``
 facilities the markers are clustered (Leaflet.markercluster). Stable CSS classes mark what is drawn:
 ``sym-facility`` (marker icons), ``sym-exchange`` (exchange paths), ``sym-arrow``, ``sym-bau-fate`` and
-``sym-legend``, so tests and stylesheets can find them; an exchange path also carries its tonnage in
-``data-t-per-yr``.
+``sym-legend``, so tests and stylesheets can find them; an exchange path also carries its amount: tonnes in
+``data-t-per-yr`` on a material path, MWh in ``data-mwh-per-yr`` on a heat path (class ``sym-heat``), and its
+unit in ``data-unit``.
 
 Confidential facilities are drawn as :func:`symbiosis.outputs.export.public_results` publishes them:
 "Confidential facility N", at the centre of a 0.05° grid cell (about 5 km); their flows still count.
@@ -110,6 +111,10 @@ _CSS = """
 .sym-legend p { margin: 4px 0 0; color: #444; }
 .sym-popup, .sym-tip { font: 13px/1.35 sans-serif; }
 .sym-popup ul { margin: 2px 0 4px; padding-left: 16px; }
+.sym-label { position: absolute; white-space: nowrap; font: 600 12px/1.2 sans-serif; color: #1d1d1d;
+  background: rgba(255,255,255,.86); padding: 1px 4px; border-radius: 3px; box-shadow: 0 0 2px rgba(0,0,0,.35); }
+.leaflet-bar.sym-views a.sym-view { width: auto; height: auto; padding: 0 8px; font: 600 12px/28px sans-serif;
+  white-space: nowrap; text-align: left; }
 .sym-tile-notice { background: #fff4e5; color: #4a2b00; border: 1px solid #b35c00; border-radius: 4px;
   padding: 4px 8px; font: 12px/1.35 sans-serif; max-width: 320px; }
 </style>
@@ -194,13 +199,21 @@ def _element_classes() -> dict[str, type]:
                 setattr(self, key, value)
 
     class FacilityMarkers(RowsElement):
-        """Facility markers from a JSON array, added to the parent layer (a group or a cluster)."""
+        """Facility markers from a JSON array, added to the parent layer (a group or a cluster).
+
+        With ``labels`` (unclustered maps), markers closer on screen than a marker's width push each other
+        apart (pairwise repulsion in pixels, redone at every zoom), so each one can be clicked and opens its
+        own popup; and the facilities are named on the map by labels
+        placed greedily, busiest first, beside their marker where they overlap no other label, marker or
+        map control (a label that finds no free place is hidden; the tooltip still names the facility)."""
 
         _template = _template("""
             {% macro script(this, kwargs) %}
             (function () {
                 var rows = {{ this.rows_json }};
                 var target = {{ this._parent.get_name() }};
+                var map = {{ this.map_name }};
+                var markers = [];
                 for (var i = 0; i < rows.length; i++) {
                     var r = rows[i];
                     var icon = L.divIcon({
@@ -211,13 +224,100 @@ def _element_classes() -> dict[str, type]:
                     var marker = L.marker([r[0], r[1]], {icon: icon});
                     marker.bindPopup(r[3], {maxWidth: 340});
                     marker.bindTooltip(r[4], {direction: 'top', offset: [0, -8]});
+                    marker.symHome = L.latLng(r[0], r[1]);
+                    markers.push(marker);
                     target.addLayer(marker);
                 }
+                if (!{{ this.labels|tojson }}) { return; }
+                var pane = map.createPane('symLabels');
+                pane.style.zIndex = 620;
+                pane.style.pointerEvents = 'none';
+                L.DomUtil.addClass(pane, 'leaflet-zoom-hide');
+                var labels = rows.map(function (r) {
+                    var div = L.DomUtil.create('div', 'sym-label', pane);
+                    div.innerHTML = r[7];
+                    div.setAttribute('data-facility-id', r[5]);
+                    return div;
+                });
+                var order = rows.map(function (r, i) { return i; })
+                    .sort(function (a, b) { return (rows[b][6] - rows[a][6]) || (a - b); });
+                function overlaps(a, b) {
+                    return a.l < b.r && b.l < a.r && a.t < b.b && b.t < a.b;
+                }
+                function spread() {
+                    // markers closer than 18 px on screen push each other apart (a few rounds of pairwise
+                    // repulsion, deterministic), so every marker can be clicked at any zoom
+                    var home = markers.map(function (m) { return map.latLngToLayerPoint(m.symHome); });
+                    var pos = home.map(function (p) { return [p.x, p.y]; });
+                    var gap = 18;
+                    for (var round = 0; round < 60; round++) {
+                        var moved = false;
+                        for (var i = 0; i < pos.length; i++) {
+                            for (var j = i + 1; j < pos.length; j++) {
+                                var dx = pos[j][0] - pos[i][0], dy = pos[j][1] - pos[i][1];
+                                var d = Math.sqrt(dx * dx + dy * dy);
+                                if (d >= gap - 0.01) { continue; }
+                                if (d < 1e-6) {  // same place: a direction from their order
+                                    var a = 2.399963 * (j + i * 7);
+                                    dx = Math.cos(a); dy = Math.sin(a); d = 0;
+                                } else { dx /= d; dy /= d; }
+                                var push = (gap - d) / 2 + 0.05;
+                                pos[i][0] -= dx * push; pos[i][1] -= dy * push;
+                                pos[j][0] += dx * push; pos[j][1] += dy * push;
+                                moved = true;
+                            }
+                        }
+                        if (!moved) { break; }
+                    }
+                    markers.forEach(function (m, k) {
+                        var p = pos[k];
+                        m.setLatLng(Math.abs(p[0] - home[k].x) < 0.5 && Math.abs(p[1] - home[k].y) < 0.5
+                                    ? m.symHome : map.layerPointToLatLng(L.point(p[0], p[1])));
+                    });
+                }
+                function place() {
+                    var taken = [];
+                    var size = map.getSize();
+                    var corner = map.containerPointToLayerPoint([0, 0]);
+                    var box = map.getContainer().getBoundingClientRect();
+                    // map controls (legend, layer list, buttons) are obstacles too
+                    map.getContainer().querySelectorAll('.leaflet-control').forEach(function (el) {
+                        var b = el.getBoundingClientRect();
+                        if (b.width && b.height) {
+                            taken.push({l: b.left - box.left + corner.x, t: b.top - box.top + corner.y,
+                                        r: b.right - box.left + corner.x, b: b.bottom - box.top + corner.y});
+                        }
+                    });
+                    var points = markers.map(function (m) { return map.latLngToLayerPoint(m.getLatLng()); });
+                    points.forEach(function (p) { taken.push({l: p.x - 9, t: p.y - 9, r: p.x + 9, b: p.y + 9}); });
+                    order.forEach(function (i) {
+                        var el = labels[i], p = points[i];
+                        el.style.display = 'block';
+                        var w = el.offsetWidth, h = el.offsetHeight;
+                        var spots = [[11, -h / 2], [-11 - w, -h / 2], [-w / 2, -11 - h], [-w / 2, 11],
+                                     [9, -h - 5], [9, 5], [-9 - w, -h - 5], [-9 - w, 5]];
+                        for (var k = 0; k < spots.length; k++) {
+                            var x = p.x + spots[k][0], y = p.y + spots[k][1];
+                            var b = {l: x - 1, t: y - 1, r: x + w + 1, b: y + h + 1};
+                            if (b.l < corner.x || b.t < corner.y || b.r > corner.x + size.x
+                                || b.b > corner.y + size.y) { continue; }
+                            if (taken.some(function (o) { return overlaps(o, b); })) { continue; }
+                            taken.push(b);
+                            L.DomUtil.setPosition(el, L.point(Math.round(x), Math.round(y)));
+                            return;
+                        }
+                        el.style.display = 'none';
+                    });
+                }
+                function redraw() { spread(); place(); }
+                map.on('zoomend viewreset resize', redraw);
+                map.on('moveend', place);
+                map.whenReady(function () { setTimeout(redraw, 0); });
             })();
             {% endmacro %}
         """)
 
-        element_name = "SymbiosisFacilities"
+        element_name = "SymbiosisFacilities"  # options: map_name, labels (bool)
 
     class ExchangeLines(RowsElement):
         """Exchange lines with midpoint arrowheads (or rings for internal reuse) from a JSON array."""
@@ -229,6 +329,10 @@ def _element_classes() -> dict[str, type]:
                 var style = {{ this.style|tojson }};
                 var target = {{ this._parent.get_name() }};
                 var arrows = {{ this.arrows|tojson }};
+                // Heat paths carry MWh/yr (data-mwh-per-yr, class sym-heat), material paths t/yr (data-t-per-yr).
+                var amountAttribute = {{ this.amount_attribute|tojson }};
+                var unit = {{ this.unit|tojson }};
+                var extraClass = {{ this.extra_class|tojson }};
                 // Thousands of SVG paths make panning and zooming crawl; a canvas renderer keeps them fluid.
                 var renderer = {{ this.canvas|tojson }} ? L.canvas({padding: 0.5}) : null;
                 for (var i = 0; i < rows.length; i++) {
@@ -237,12 +341,12 @@ def _element_classes() -> dict[str, type]:
                     if (renderer) { options.renderer = renderer; }
                     var shape;
                     if (r[8]) {
-                        options.className = 'sym-exchange sym-internal';
+                        options.className = 'sym-exchange sym-internal' + extraClass;
                         options.fill = false;
                         options.radius = 9 + r[4];
                         shape = L.circleMarker([r[0], r[1]], options);
                     } else {
-                        options.className = 'sym-exchange';
+                        options.className = 'sym-exchange' + extraClass;
                         shape = L.polyline([[r[0], r[1]], [r[2], r[3]]], options);
                         if (!arrows) { shape.bindTooltip(r[6], {sticky: true}); shape.options.tPerYr = r[9];
                                        target.addLayer(shape); continue; }
@@ -258,7 +362,8 @@ def _element_classes() -> dict[str, type]:
                     shape.bindTooltip(r[6], {sticky: true});
                     shape.on('add', function (e) {
                         var element = e.target.getElement && e.target.getElement();
-                        if (element) { element.setAttribute('data-t-per-yr', e.target.options.tPerYr); }
+                        if (element) { element.setAttribute(amountAttribute, e.target.options.tPerYr);
+                                       element.setAttribute('data-unit', unit); }
                     });
                     shape.options.tPerYr = r[9];
                     target.addLayer(shape);
@@ -314,6 +419,42 @@ def _element_classes() -> dict[str, type]:
             self.html = markup
             self.html_json = script_json(markup)
 
+    class ViewControl(MacroElement):  # type: ignore[misc]
+        """Two buttons in the map's corner: back to the park (the densest cluster) and the whole region."""
+
+        _template = _template("""
+            {% macro script(this, kwargs) %}
+            (function () {
+                var map = {{ this._parent.get_name() }};
+                var views = {{ this.views_json }};
+                var control = L.control({position: 'topleft'});
+                control.onAdd = function () {
+                    var div = L.DomUtil.create('div', 'leaflet-bar sym-views');
+                    views.forEach(function (v) {
+                        var a = L.DomUtil.create('a', 'sym-view', div);
+                        a.href = '#';
+                        a.setAttribute('role', 'button');
+                        a.setAttribute('data-view', v[0]);
+                        a.title = v[2];
+                        a.textContent = v[1];
+                        L.DomEvent.on(a, 'click', function (e) {
+                            L.DomEvent.preventDefault(e);
+                            map.fitBounds(v[3], {paddingTopLeft: v[4], paddingBottomRight: v[5]});
+                        });
+                    });
+                    L.DomEvent.disableClickPropagation(div);
+                    return div;
+                };
+                control.addTo(map);
+            })();
+            {% endmacro %}
+        """)
+
+        def __init__(self, views: list[list[Any]]):
+            super().__init__()
+            self._name = "SymbiosisViews"
+            self.views_json = script_json(views)
+
     class TileNotice(MacroElement):  # type: ignore[misc]
         """A note in the map's corner, added the first time a background tile fails to load."""
 
@@ -365,7 +506,7 @@ def _element_classes() -> dict[str, type]:
             self.options_json = script_json(self.options)
 
     return {"FacilityMarkers": FacilityMarkers, "ExchangeLines": ExchangeLines, "FateCircles": FateCircles,
-            "Legend": Legend, "JsonTooltip": JsonTooltip, "TileNotice": TileNotice}
+            "Legend": Legend, "JsonTooltip": JsonTooltip, "TileNotice": TileNotice, "ViewControl": ViewControl}
 
 
 def tooltip(markup: str, **options: Any) -> folium.Tooltip:
@@ -487,23 +628,105 @@ def facility_rows(view: Any, currency: str) -> list[list[Any]]:
                 (amount, f"{esc(row.material)} → {esc(row.fate)}: {fmt(amount)} t/yr"))
 
     colours = division_colours(facilities["sector"])
+    classes = nace_names()
     rows = []
     for row in facilities.itertuples(index=False):
         fid = str(row.facility_id)
         division = nace_division(row.sector)
         gain = getattr(row, "gain", float("nan"))
+        sector_name = classes.get(_nace_code(row.sector), "")
         popup = (
-            f'<div class="sym-popup"><b>{esc(row.name)}</b><br>'
-            f"Sector {esc(row.sector)} (NACE division {esc(division)})"
+            f'<div class="sym-popup" data-facility-id="{esc(fid)}"><b>{esc(row.name)}</b><br>'
+            f"Sector {esc(row.sector)}" + (f" {esc(sector_name)}" if sector_name else "")
+            + f" (NACE division {esc(division)})"
             + (f"<br>Gain: {fmt(gain)} {esc(currency)}/yr" if fmt(gain) else "")
             + _flow_list("Sends", sends.get(fid, []))
             + _flow_list("Receives", receives.get(fid, []))
             + _flow_list("Still to its current fate", to_fate.get(fid, []))
             + "</div>"
         )
+        busy = getattr(row, "n_exchanges", 0)
         rows.append([round(float(row.lat), 6), round(float(row.lon), 6), colours[division], popup,
-                     esc(row.name), esc(fid)])
+                     esc(row.name), esc(fid), 0 if pd.isna(busy) else int(busy), esc(short_name(str(row.name)))])
     return rows
+
+
+def short_name(name: str, limit: int = 40) -> str:
+    """A facility's name for a label on the map: up to its first bracket, at most ``limit`` characters."""
+    cut = name.split(" (", 1)[0].strip() or name
+    return cut if len(cut) <= limit else cut[: limit - 1].rstrip() + "…"
+
+
+@functools.lru_cache(maxsize=1)
+def nace_names() -> dict[str, str]:
+    """NACE Rev. 2 class code ("35.11") -> description, from data/reference/nace.csv (empty if absent)."""
+    from symbiosis.reference import data_dir
+
+    path = data_dir() / "reference" / "nace.csv"
+    try:
+        table = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except (OSError, ValueError) as exc:
+        logger.info("no NACE names (%s): the legend shows the codes", exc)
+        return {}
+    if not {"code", "description"} <= set(table.columns):
+        return {}
+    return dict(zip(table["code"].str.strip(), table["description"].str.strip(), strict=True))
+
+
+def _nace_code(sector: Any) -> str:
+    """A sector as the class code of nace.csv ("35.11"); "C23.5" -> "23.5"."""
+    text = "" if sector is None or (isinstance(sector, float) and math.isnan(sector)) else str(sector).strip()
+    return text.lstrip("ABCDEFGHIJKLMNOPQRSTU").strip()
+
+
+def division_names(sectors: Any) -> dict[str, str]:
+    """A human name per NACE division present: the descriptions (nace.csv) of the region's classes in it,
+    e.g. "35 Production of electricity; Distribution of gaseous fuels", or "NACE division 35" if none is known."""
+    classes = nace_names()
+    found: dict[str, list[str]] = {}
+    for sector in sorted({_nace_code(s) for s in sectors}):
+        division = nace_division(sector)
+        names = found.setdefault(division, [])
+        name = classes.get(sector) or classes.get(sector[:4])
+        if name and name not in names:
+            names.append(name)
+    labels = {}
+    for division, names in found.items():
+        text = "; ".join(names[:2]) + ("; …" if len(names) > 2 else "")
+        labels[division] = f"{division} {text}" if text else f"NACE division {division}"
+    return labels
+
+
+def densest_cluster(facilities: pd.DataFrame, radius_km: float = 3.0) -> pd.DataFrame:
+    """The facilities within ``radius_km`` of the facility that has most neighbours within that distance
+    (ties: the first in the table); the whole table when it is empty. Distances are planar (equirectangular
+    at the mean latitude), counted with a k-d tree, so 10,000 facilities take milliseconds."""
+    if len(facilities) < 2:
+        return facilities
+    from scipy.spatial import cKDTree
+
+    lat = facilities["lat"].astype(float).to_numpy()
+    lon = facilities["lon"].astype(float).to_numpy()
+    ok = np.isfinite(lat) & np.isfinite(lon)
+    if not ok.any():
+        return facilities
+    km = np.column_stack([lon * 111.32 * math.cos(math.radians(float(np.nanmean(lat[ok])))), lat * 110.57])
+    km[~ok] = 1e9
+    tree = cKDTree(km)
+    counts = np.asarray(tree.query_ball_point(km, radius_km, return_length=True))
+    centre = int(np.argmax(np.where(ok, counts, -1)))
+    members = tree.query_ball_point(km[centre], radius_km)
+    return facilities.iloc[sorted(members)]
+
+
+def _bounds(frame: pd.DataFrame) -> list[list[float]]:
+    lats, lons = frame["lat"].astype(float), frame["lon"].astype(float)
+    return [[float(lats.min()), float(lons.min())], [float(lats.max()), float(lons.max())]]
+
+
+#: Map padding that keeps the fitted facilities clear of the legend (bottom left) and the layer list (top right).
+FIT_PADDING_TOP_LEFT = (250, 40)
+FIT_PADDING_BOTTOM_RIGHT = (300, 30)
 
 
 def exchange_rows(view: Any, currency: str, min_weight: float, max_weight: float) -> pd.DataFrame:
@@ -587,18 +810,18 @@ def fate_rows(view: Any) -> list[list[Any]]:
 
 
 def legend_html(groups: list[str], colours: dict[str, str], min_weight: float, max_weight: float,
-                n_confidential: int) -> str:
+                n_confidential: int, division_labels: dict[str, str] | None = None) -> str:
     """The legend's HTML (group names escaped)."""
     parts = ["<h4>Exchanges by material group</h4>"]
     for group in groups:
-        parts.append(f'<div><span class="sym-swatch" style="background:{material_colour(group)}"></span>'
-                     f"{esc(group)}</div>")
+        parts.append(f'<div class="sym-legend-entry"><span class="sym-swatch" style="background:'
+                     f'{material_colour(group)}"></span>{esc(group)}</div>')
     parts.append(f"<p>Width {min_weight:g}–{max_weight:g} px ∝ √(t/yr); arrow = direction.</p>")
     parts.append("<h4>Facilities by NACE division</h4>")
     shown = list(colours.items())[:12]
     for division, colour in shown:
-        parts.append(f'<div><span class="sym-swatch sym-round" style="background:{colour}">'
-                     f"</span>{esc(division)}</div>")
+        parts.append(f'<div class="sym-legend-entry"><span class="sym-swatch sym-round" style="background:{colour}">'
+                     f"</span>{esc((division_labels or {}).get(division, division))}</div>")
     if len(colours) > len(shown):
         parts.append(f"<div>… {len(colours) - len(shown)} more divisions</div>")
     parts.append('<h4>BAU fates</h4><div><span class="sym-swatch sym-round" style="background:'
@@ -630,6 +853,7 @@ def explore(
     fit: bool = True,
     max_arrows: int = 2000,
     canvas_from: int = 2000,
+    cluster_km: float = 3.0,
     **style: Any,
 ) -> folium.Map:
     """Draw ``results`` (facilities, exchanges, BAU fates) on ``m`` or on a new map, and return the map.
@@ -640,6 +864,10 @@ def explore(
     Above ``max_arrows`` exchanges the midpoint arrows are left out (the tooltip still reads from → to), and
     from ``canvas_from`` exchanges the lines are drawn on a canvas instead of as SVG paths: measured on a
     generated 10,000-facility region (16,655 exchanges), arrows and SVG made one zoom step take minutes.
+    The map opens on the densest cluster of facilities (those within ``cluster_km`` of the facility with
+    most neighbours, :func:`densest_cluster`) when it spans less than a third of the region and the markers
+    are not clustered, with buttons
+    to go back to it or to see the whole region; unclustered facilities are named on the map.
     """
     import folium
     import folium.plugins
@@ -671,8 +899,12 @@ def explore(
              r.tooltip, float(r.bearing), bool(r.internal), float(r.amount)]
             for r in part.itertuples(index=False)
         ]
+        heat = group == HEAT_GROUP
         layer.add_child(classes["ExchangeLines"](rows, style=group_style, arrows=len(exchanges) <= max_arrows,
-                                                 canvas=len(exchanges) >= canvas_from))
+                                                 canvas=len(exchanges) >= canvas_from,
+                                                 amount_attribute="data-mwh-per-yr" if heat else "data-t-per-yr",
+                                                 unit="MWh/yr" if heat else "t/yr",
+                                                 extra_class=" sym-heat" if heat else ""))
         layer.add_to(m)
 
     fates = fate_rows(view)
@@ -689,11 +921,13 @@ def explore(
             chunkedLoading=True)
     else:
         facility_layer = folium.FeatureGroup(name=f"Facilities ({len(facilities)})")
-    facility_layer.add_child(classes["FacilityMarkers"](facility_rows(view, currency)))
+    facility_layer.add_child(classes["FacilityMarkers"](facility_rows(view, currency), map_name=m.get_name(),
+                                                        labels=not clustered))
     facility_layer.add_to(m)
 
     n_confidential = int(confidential_mask(results.facilities).sum()) if public else 0
-    legend = legend_html(groups, division_colours(facilities["sector"]), min_weight, max_weight, n_confidential)
+    legend = legend_html(groups, division_colours(facilities["sector"]), min_weight, max_weight, n_confidential,
+                         division_names(facilities["sector"]))
     if len(exchanges) > max_arrows:
         legend = legend.replace("arrow = direction.", f"direction in the tooltip (no arrows above {max_arrows:,} "
                                 "exchanges).")
@@ -702,12 +936,31 @@ def explore(
     if layer_control if layer_control is not None else created:
         folium.LayerControl(collapsed=False).add_to(m)
     if fit and len(facilities):
-        lats, lons = facilities["lat"].astype(float), facilities["lon"].astype(float)
-        m.fit_bounds([[lats.min(), lons.min()], [lats.max(), lons.max()]], padding=(30, 30))
+        fit_to_park(m, facilities, cluster_km=cluster_km, park=not clustered)
     logger.info("map: %d facilities (%s), %d exchanges in %d groups, %d BAU fate circles",
                 len(facilities), "clustered" if clustered else "unclustered", len(exchanges), len(groups),
                 len(fates))
     return m
+
+
+def fit_to_park(m: folium.Map, facilities: pd.DataFrame, *, cluster_km: float = 3.0, park: bool = True) -> bool:
+    """Fit ``m`` to the densest cluster of ``facilities`` (the park) when it spans less than a third of the
+    region, with two buttons (the park, the whole region); otherwise to the whole region. True if on the park."""
+    whole = _bounds(facilities)
+    park_frame = densest_cluster(facilities, cluster_km) if park else facilities
+    park_box = _bounds(park_frame)
+    span = max(whole[1][0] - whole[0][0], whole[1][1] - whole[0][1])
+    park_span = max(park_box[1][0] - park_box[0][0], park_box[1][1] - park_box[0][1])
+    pads = [list(FIT_PADDING_TOP_LEFT), list(FIT_PADDING_BOTTOM_RIGHT)]
+    if park and 3 <= len(park_frame) < len(facilities) and park_span < span / 3:
+        m.fit_bounds(park_box, padding_top_left=FIT_PADDING_TOP_LEFT, padding_bottom_right=FIT_PADDING_BOTTOM_RIGHT)
+        m.add_child(_element_classes()["ViewControl"]([
+            ["park", f"Densest cluster ({len(park_frame)})",
+             f"The {len(park_frame)} facilities within {cluster_km:g} km of each other's centre", park_box, *pads],
+            ["region", f"Whole region ({len(facilities)})", "Every facility and partner", whole, *pads]]))
+        return True
+    m.fit_bounds(whole, padding=(30, 30))
+    return False
 
 
 def _centre(facilities: pd.DataFrame) -> list[float]:

@@ -43,7 +43,9 @@ from symbiosis.outputs.sankey import (
     facility_sankey,
     network_sankey,
     substance_sankey,
+    symbiosis_sankey,
 )
+from symbiosis.outputs.story import story
 
 logger = logging.getLogger(__name__)
 
@@ -237,9 +239,17 @@ def _context(results: Any, region: Any, public: bool, map_src: str | None, map_s
     substance_fig = substance_sankey(view, public=public)  # traced substances (symbiosis.network)
     if substance_fig is not None:
         figures.append(("Substances", substance_fig))
+    # First, the symbiosis itself: one node per facility (its loops show), every exchange on relative widths,
+    # then materials and heat apart with their units; the flows by material before and after follow.
+    heat_exchanged = "quantity" in view.exchanges.columns and bool((view.exchanges["quantity"] == "energy").any())
+    main = [("Every exchange, one node per facility", symbiosis_sankey(view, quantity="all", public=public))]
+    if heat_exchanged:
+        main += [("Materials and water between facilities", symbiosis_sankey(view, quantity="mass", public=public)),
+                 ("Heat between facilities", symbiosis_sankey(view, quantity="energy", public=public))]
+    figures = main + figures
     sankeys = []
     for i, (title, fig) in enumerate(figures):
-        sankeys.append({"title": title, "wide": i < 2, "html": _markup(fig.to_html(
+        sankeys.append({"title": title, "wide": i < len(main) + 2, "main": i < len(main), "html": _markup(fig.to_html(
             full_html=False, include_plotlyjs=include_plotlyjs if i == 0 else False,
             config={"displaylogo": False, "responsive": True}, default_width="100%"))})
 
@@ -299,7 +309,9 @@ def _context(results: Any, region: Any, public: bool, map_src: str | None, map_s
     waste_after = _waste_to_fate(view.supplies, "to_fate_t_per_yr")
     n_confidential = int(confidential_mask(results.facilities).sum()) if public else 0
     carbon_priced = float(kpis.get("carbon_price") or 0.0) > 0
+    board = story(results, view, region, public=public, n_permits=len(permits))
     return {
+        "story": board,
         "title": _title(region, parameters) if public else f"{disclosure.PRIVATE_MARK}: {_title(region, parameters)}",
         "generated": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "kpis": kpis,

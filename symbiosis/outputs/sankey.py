@@ -73,17 +73,18 @@ def _figure(nodes: list[tuple[str, str]], links: list[tuple[int, int, float, str
         # plotly reads a few HTML tags (<b>, <br>, <a href>) in labels: data text is escaped so it shows as text.
         node={"label": [plotly_text(label) for label, _ in nodes],
               "color": [colour for _, colour in nodes],
-              "pad": 14, "thickness": 16, "line": {"color": "#ffffff", "width": 0.5}},
+              "pad": 19, "thickness": 16, "line": {"color": "#ffffff", "width": 0.5}},
         link={"source": [s for s, _, _, _ in links], "target": [t for _, t, _, _ in links],
               "value": [v for _, _, v, _ in links], "customdata": [h for _, _, _, h in links],
               "color": [_rgba(link_colour(s, t)) for s, t, _, _ in links],
               "hovertemplate": "%{customdata}<br>%{value}<extra></extra>"},
     ))
-    # Tall enough that the labels of the busiest column do not overlap (about 16 px per node).
+    # Tall enough that the labels of the busiest column do not overlap: 19 px of padding between nodes (a
+    # label is about 15 px high) and room for the widths (26 px per node in all).
     sources = {s for s, _, _, _ in links}
     per_column = max(len(sources), len(nodes) - len(sources))
     fig.update_layout(title={"text": title, "font": {"size": 14}}, font={"size": 12},
-                      height=int(min(max(460, 120 + 16 * per_column), 1400)),
+                      height=int(min(max(460, 120 + 26 * per_column), 1600)),
                       margin={"l": 10, "r": 10, "t": 50, "b": 10})
     return fig
 
@@ -338,3 +339,150 @@ def substance_sankey(results: Any, substance: str | None = None, *, public: bool
         links.append((source, target, kg, plotly_text(f"{substance}: {nodes.items[source][0]} → "
                                                       f"{nodes.items[target][0]}")))
     return _figure(nodes.items, links, f"Where the {substance} goes (traced by mass)", "kg/yr")
+
+
+#: Colour of a facility node in the symbiosis Sankey (by NACE division, as on the map).
+def _division_colour(sectors: pd.Series) -> dict[str, str]:
+    from symbiosis.outputs.export import nace_division
+    from symbiosis.outputs.mapping import division_colours
+
+    colours = division_colours(sectors)
+    return {str(s): colours[nace_division(s)] for s in sectors}
+
+
+def link_widths(values: Any, scale: str = "log") -> list[float]:
+    """Drawn widths of the links: ``"linear"`` the values themselves; ``"log"`` ``1 + log10(v / v_min)``, so a
+    stream a thousand times smaller than the largest is still a quarter of its width (the true figures go to
+    the hover). Missing or non-positive values are drawn at the smallest width."""
+    import numpy as np
+
+    array = np.asarray(values, dtype=float)
+    if scale == "linear" or not len(array):
+        return [float(v) for v in np.nan_to_num(array, nan=0.0)]
+    if scale != "log":
+        raise ValueError(f"scale must be 'log' or 'linear', not {scale!r}")
+    positive = array[np.isfinite(array) & (array > 0)]
+    smallest = float(positive.min()) if len(positive) else 1.0
+    safe = np.where(np.isfinite(array) & (array > 0), array, smallest)
+    return [float(w) for w in 1.0 + np.log10(safe / smallest)]
+
+
+#: Facilities drawn as their own node in ``symbiosis_sankey``; the others share one node.
+MAX_FACILITY_NODES = 40
+
+
+def symbiosis_sankey(results: Any, *, quantity: str = "all", scale: str = "auto", public: bool = True,
+                     max_nodes: int = MAX_FACILITY_NODES) -> go.Figure:
+    """The symbiosis itself: one node per facility, one link per pair of facilities and material exchanged, so
+    the loops of the network show (A sends steam to B, B sends fuel gas and water back to A).
+
+    ``quantity``: ``"mass"`` draws the material exchanges (t/yr, water included), ``"energy"`` the heat
+    exchanges (MWh/yr), ``"all"`` (default) both on the same nodes with relative widths (log scale, each
+    quantity against its own smallest stream: t and MWh are never added up). ``scale``: ``"log"`` draws
+    widths by :func:`link_widths`, so that one dominant stream (millions of t/yr of cooling water) does not
+    reduce every other exchange to a hairline; ``"linear"`` proportional to the amounts; ``"auto"`` log when
+    the largest stream is over 100 times the smallest. The hover gives the true figures either way. Links take
+    the colour of their material group, as on the map. An exchange inside one facility is a loop on its node.
+    Above ``max_nodes`` facilities, those that exchange most money (saving) keep their node and the others
+    share one, "N other facilities" (exchanges among them are left out, the subtitle says how many).
+    """
+    import numpy as np
+    import plotly.graph_objects as go
+
+    from symbiosis.outputs.export import exchange_material_groups
+    from symbiosis.outputs.mapping import HEAT_GROUP, material_colour, short_name
+
+    if quantity not in ("mass", "energy", "all"):
+        raise ValueError(f"quantity must be 'mass', 'energy' or 'all', not {quantity!r}")
+    if scale not in ("auto", "log", "linear"):
+        raise ValueError(f"scale must be 'auto', 'log' or 'linear', not {scale!r}")
+    view = public_results(results) if public else results
+    names = facility_names(view.facilities)
+    exchanges = view.exchanges.reset_index(drop=True)
+    heat = (exchanges["quantity"].fillna("mass") == "energy") if "quantity" in exchanges.columns \
+        else pd.Series(False, index=exchanges.index)
+    groups = pd.Series(np.where(heat, HEAT_GROUP, exchange_material_groups(view).to_numpy()), index=exchanges.index) \
+        if len(exchanges) else pd.Series(dtype=str)
+    keep = heat if quantity == "energy" else ~heat if quantity == "mass" else pd.Series(True, index=exchanges.index)
+    unit = {"mass": "t/yr", "energy": "MWh/yr", "all": "t/yr or MWh/yr"}[quantity]
+    what = {"mass": "Materials and water", "energy": "Heat", "all": "Every exchange"}[quantity]
+    title = f"{what} between facilities ({unit})"
+    exchanges, heat, groups = exchanges[keep], heat[keep], groups[keep]
+    if exchanges.empty:
+        return _figure([], [], title, unit)
+    amount = exchanges["amount_t_per_yr"].astype(float)
+    if "amount_mwh_per_yr" in exchanges.columns:
+        amount = amount.where(~heat, exchanges["amount_mwh_per_yr"].astype(float))
+    frame = pd.DataFrame({"s": exchanges["supply_facility"].astype(str), "t": exchanges["demand_facility"].astype(str),
+                          "material": exchanges["material"].astype(str), "group": groups, "heat": heat,
+                          "amount": amount})
+    others_note = ""
+    ids_all = pd.Index(pd.concat([frame["s"], frame["t"]]).unique())
+    if len(ids_all) > max_nodes:
+        weight = exchanges["saving"].astype(float).abs().fillna(0.0).to_numpy() if "saving" in exchanges.columns \
+            else np.ones(len(frame))
+        score = (pd.Series(weight, index=frame.index).groupby(frame["s"]).sum()
+                 .add(pd.Series(weight, index=frame.index).groupby(frame["t"]).sum(), fill_value=0.0))
+        keep_ids = set(score.sort_values(ascending=False, kind="stable").index[: max_nodes - 1])
+        others = f"{len(ids_all) - len(keep_ids)} other facilities"
+        frame = frame.assign(s=frame["s"].where(frame["s"].isin(keep_ids), others),
+                             t=frame["t"].where(frame["t"].isin(keep_ids), others))
+        inner = (frame["s"] == others) & (frame["t"] == others)
+        others_note = f"; {others} share one node ({int(inner.sum())} exchanges among them not drawn)"
+        frame = frame[~inner]
+        names = {**names, others: others}
+    grouped = frame.groupby(["s", "t", "material", "group", "heat"], sort=False).agg(
+        amount=("amount", lambda a: a.sum(min_count=1))).reset_index()
+    ratio = {}
+    for is_heat, part in grouped.groupby("heat"):
+        positive = part["amount"][part["amount"] > 0]
+        ratio[is_heat] = float(positive.max() / positive.min()) if len(positive) else 1.0
+    use_log = scale == "log" or quantity == "all" or (scale == "auto" and max(ratio.values()) > 100)
+    widths = pd.Series(0.0, index=grouped.index)
+    for _is_heat, part in grouped.groupby("heat"):
+        widths[part.index] = link_widths(part["amount"].to_numpy(), "log" if use_log else "linear")
+    if not use_log:  # linear: a suppressed (public) amount is drawn thin rather than not at all
+        floor = 0.01 * float(widths.max()) if len(widths) else 1.0
+        widths = widths.where(widths > 0, floor)
+
+    ids = list(dict.fromkeys([*grouped["s"], *grouped["t"]]))
+    index = {fid: i for i, fid in enumerate(ids)}
+    facilities = view.facilities.drop_duplicates("facility_id")
+    sector = pd.Series(facilities["sector"].to_numpy(), index=facilities["facility_id"].astype(str))
+    colours = _division_colour(sector)
+    node_colour = [colours.get(str(sector.get(fid, "")), "#555555") for fid in ids]
+    hover = []
+    for row in grouped.itertuples(index=False):
+        row_unit = "MWh/yr" if row.heat else "t/yr"
+        figure = "not disclosed" if row.amount != row.amount else f"{row.amount:,.0f} {row_unit}"
+        hover.append(plotly_text(f"{names.get(row.s, row.s)} → {names.get(row.t, row.t)}")
+                     + f"<br>{plotly_text(row.material)} ({plotly_text(row.group)}): {figure}")
+
+    def totals(side: str, fid: str) -> str:
+        part = grouped[grouped[side] == fid]
+        texts = [f"{part.loc[part['heat'] == h, 'amount'].sum():,.0f} {u}" for h, u in ((False, "t/yr"),
+                                                                                        (True, "MWh/yr"))
+                 if (part["heat"] == h).any()]
+        return " + ".join(texts) or "nothing"
+
+    node_hover = [f"{plotly_text(names.get(fid, fid))}<br>sends {totals('s', fid)}<br>receives {totals('t', fid)}"
+                  for fid in ids]
+    fig = go.Figure(go.Sankey(
+        arrangement="snap",
+        node={"label": [plotly_text(short_name(names.get(fid, fid))) for fid in ids], "color": node_colour,
+              "customdata": node_hover, "hovertemplate": "%{customdata}<extra></extra>",
+              "pad": 24, "thickness": 18, "line": {"color": "#ffffff", "width": 0.5}},
+        link={"source": [index[s] for s in grouped["s"]], "target": [index[t] for t in grouped["t"]],
+              "value": widths.tolist(), "customdata": hover,
+              "color": [_rgba(material_colour(str(g)), 0.55) for g in grouped["group"]],
+              "hovertemplate": "%{customdata}<extra></extra>"},
+    ))
+    note = ("widths on a log scale (each stream against the smallest of its unit) so that small streams show; "
+            "hover for the true figures" if use_log else "widths proportional to the amounts")
+    sinks = len(set(grouped["t"]) - set(grouped["s"]))
+    sources = len(set(grouped["s"]) - set(grouped["t"]))
+    fig.update_layout(title={"text": f"{title}<br><sup>one node per facility{others_note}; {note}</sup>",
+                             "font": {"size": 14}},
+                      font={"size": 12}, height=int(min(max(360, 110 + 52 * max(sinks, sources, 1)), 1400)),
+                      margin={"l": 10, "r": 10, "t": 64, "b": 10})
+    return fig
