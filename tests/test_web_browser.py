@@ -45,6 +45,7 @@ def test_invited_firm_user_finds_partners_and_facilitator_opens_the_map(live_ser
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
     from playwright.sync_api import sync_playwright
 
+    from symbiosis.web import jobs
     from symbiosis.web.models import Facility, Interest, Run
     from tests.web_helpers import make_world
 
@@ -118,7 +119,9 @@ def test_invited_firm_user_finds_partners_and_facilitator_opens_the_map(live_ser
             page.goto(base + "/programme/runs/")
             page.click("button:has-text('Start an optimisation')")
             page.wait_for_selector("#open-map", timeout=300_000)  # the page polls, then reloads when done
-            assert Run.objects.get().status == "done"
+            run = Run.objects.get()
+            assert run.status == "done"
+            jobs.wait(run.pk, timeout=60)  # its thread closes its database connection after writing "done"
             page.click("#open-map")
             page.wait_for_selector(".leaflet-container", timeout=60_000)
             assert page.locator(".leaflet-marker-icon, .leaflet-interactive").count() > 0

@@ -17,3 +17,6 @@ if os.environ.get("SYMBIOSIS_TEST_POSTGRES_URL"):
 from symbiosis.web.settings import *  # noqa: E402,F403
 
 ALLOWED_HOSTS = ["testserver", "127.0.0.1", "localhost"]
+# No persistent connections in tests: the live server's and background runs' threads must not hold the test
+# database open when it is dropped at the end (PostgreSQL refuses to drop a database in use).
+DATABASES["default"]["CONN_MAX_AGE"] = 0  # noqa: F405
