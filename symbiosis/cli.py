@@ -737,5 +737,17 @@ def monitor(path: RegionPath, out: OutDir = Path("out/monitor"),
     run(path, out=out, private=private, overrides=_overrides(max_distance, circuity, carbon_price, transport_cost))
 
 
+@app.command()
+def serve(db: Annotated[str | None, typer.Option("--db", help="Database URL (postgres://... or sqlite:///PATH); "
+                                                      "default SQLite in $SYMBIOSIS_WEB_DIR")] = None,
+          demo: Annotated[bool, typer.Option("--demo", help="Load Kalundborg with demo accounts (printed)")] = False,
+          host: Annotated[str, typer.Option(help="Address to listen on")] = "127.0.0.1",
+          port: Annotated[int, typer.Option(help="Port")] = 8000) -> None:
+    """Start the web application for a symbiosis programme (docs/app.md)."""
+    from symbiosis.web.serve import serve as run_server
+
+    run_server(db=db, demo=demo, host=host, port=port)
+
+
 if __name__ == "__main__":  # pragma: no cover
     app()

@@ -137,3 +137,11 @@ def ledger_db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         with fresh_postgres_database() as url:
             init_ledger(url)
             yield url
+
+
+@pytest.fixture
+def world(db):  # type: ignore[no-untyped-def]
+    """The web app's Kalundborg programme with two firms and their users (tests/web_helpers.py)."""
+    from tests.web_helpers import make_world
+
+    return make_world()

@@ -1,0 +1,124 @@
+"""Forms whose checks are the library's: each candidate row goes through symbiosis.inputs (bridge.py)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+
+from . import bridge
+from .models import STEPS, Facility, Firm, Flow, Membership, Programme, direction_of
+
+
+class _Checked(forms.ModelForm):
+    """Adds the problems ``symbiosis check`` finds on the row to the field they concern."""
+
+    table = ""
+    programme: Programme
+
+    def row(self) -> dict[str, str]:
+        raise NotImplementedError
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        if self.errors:
+            return cleaned
+        for column, messages in bridge.row_problems(self.programme, self.table, self.row()).items():
+            field = column if column in self.fields else None
+            for message in messages:
+                self.add_error(field, message if field else f"{column or 'row'}: {message}")
+        return cleaned
+
+
+class FacilityForm(_Checked):
+    table = "facilities"
+
+    class Meta:
+        model = Facility
+        fields = ["facility_id", "name", "sector", "lat", "lon", "confidential", "process_model", "activity",
+                  "activity_unit", "intake_capacity_t_per_yr", "source", "note"]
+        widgets = {"note": forms.Textarea(attrs={"rows": 2})}
+
+    def __init__(self, *args: Any, programme: Programme, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.programme = programme
+        if self.instance.pk:  # ids are what flows and runs refer to: fixed once created
+            self.fields["facility_id"].disabled = True
+
+    def row(self) -> dict[str, str]:
+        candidate = Facility(**{k: self.cleaned_data.get(k, getattr(self.instance, k))
+                                for k in self.Meta.fields})
+        return bridge.facility_row(candidate)
+
+
+class FlowForm(_Checked):
+    table = "flows"
+
+    class Meta:
+        model = Flow
+        fields = ["flow_id", "category", "material", "amount", "unit", "fate", "price", "price_unit",
+                  "max_secondary_share", "max_distance_km", "uncertainty_pct", "ewc_code", "source", "note"]
+        widgets = {"note": forms.Textarea(attrs={"rows": 2})}
+
+    def __init__(self, *args: Any, facility: Facility, step: str, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.facility = facility
+        self.programme = facility.programme
+        categories = STEPS[step][1] if step in STEPS else (self.instance.category,)
+        self.fields["category"] = forms.ChoiceField(choices=[(c, c.replace("_", " ")) for c in categories])
+        if self.instance.pk:
+            self.fields["flow_id"].disabled = True
+
+    def row(self) -> dict[str, str]:
+        data = {k: self.cleaned_data.get(k, getattr(self.instance, k)) for k in self.Meta.fields}
+        candidate = Flow(facility=self.facility, direction=direction_of(data["category"]), **data)
+        return bridge.flow_row(candidate, self.facility.facility_id)
+
+    def save(self, commit: bool = True) -> Flow:
+        flow = super().save(commit=False)
+        flow.facility = self.facility
+        flow.direction = direction_of(flow.category)
+        if commit:
+            flow.save()
+        return flow
+
+
+class UploadForm(forms.Form):
+    workbook = forms.FileField(help_text="An .xlsx workbook with sheets 'facilities' and 'flows' (the region format)")
+
+
+class FirmSettingsForm(forms.ModelForm):
+    class Meta:
+        model = Firm
+        fields = ["show_name_to_partners"]
+
+
+class InvitationForm(forms.Form):
+    email = forms.EmailField()
+    role = forms.ChoiceField(choices=Membership.ROLES)
+    firm = forms.ModelChoiceField(queryset=Firm.objects.none(), required=False,
+                                  help_text="For a firm user: an existing firm, or a new one below")
+    new_firm = forms.CharField(required=False, max_length=200)
+
+    def __init__(self, *args: Any, programme: Programme, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.fields["firm"].queryset = Firm.objects.filter(programme=programme)  # type: ignore[attr-defined]
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        if cleaned.get("role") == Membership.FIRM and not cleaned.get("firm") and not cleaned.get("new_firm"):
+            self.add_error("firm", "a firm user belongs to a firm: choose one or name a new one")
+        if cleaned.get("role") != Membership.FIRM and (cleaned.get("firm") or cleaned.get("new_firm")):
+            self.add_error("firm", "only firm users belong to a firm")
+        return cleaned
+
+
+class IntroductionStatusForm(forms.Form):
+    from .models import Introduction
+
+    status = forms.ChoiceField(choices=Introduction.STATUSES)
+    note = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
+
+
+class RunForm(forms.Form):
+    carbon_price = forms.FloatField(required=False, min_value=0, help_text="Money per t CO2e (default: the region's)")

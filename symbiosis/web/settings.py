@@ -1,0 +1,137 @@
+"""Django settings, read from environment variables (docs/app.md lists them).
+
+``SYMBIOSIS_DATABASE_URL``: a database URL (``postgres://user:pass@host/db`` or ``sqlite:///path``); default
+SQLite in ``SYMBIOSIS_WEB_DIR`` (default ``./symbiosis-web``). ``SYMBIOSIS_SECRET_KEY``: the signing key; if
+unset, one is generated once and kept in ``SYMBIOSIS_WEB_DIR/secret_key`` (mode 600). ``SYMBIOSIS_ALLOWED_HOSTS``
+(comma-separated, default loopback), ``SYMBIOSIS_DEBUG`` (``1`` for development only), ``SYMBIOSIS_HTTPS``
+(``1`` behind a TLS-terminating reverse proxy: secure cookies, HSTS, the proxy's X-Forwarded-Proto trusted).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+import dj_database_url
+
+WEB_DIR = Path(os.environ.get("SYMBIOSIS_WEB_DIR", "symbiosis-web")).resolve()
+
+
+def _secret_key() -> str:
+    key = os.environ.get("SYMBIOSIS_SECRET_KEY")
+    if key:
+        return key
+    path = WEB_DIR / "secret_key"
+    if path.exists():
+        return path.read_text().strip()
+    WEB_DIR.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(50)
+    # Created with mode 600 so that another local user cannot forge sessions.
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(key)
+    return key
+
+
+SECRET_KEY = _secret_key()
+DEBUG = os.environ.get("SYMBIOSIS_DEBUG") == "1"
+ALLOWED_HOSTS = [h.strip() for h in os.environ.get("SYMBIOSIS_ALLOWED_HOSTS", "127.0.0.1,localhost").split(",")
+                 if h.strip()]
+HTTPS = os.environ.get("SYMBIOSIS_HTTPS") == "1"
+
+INSTALLED_APPS = [
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "axes",
+    "simple_history",
+    "symbiosis.web.apps.WebConfig",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "simple_history.middleware.HistoryRequestMiddleware",
+    # last, as django-axes asks: it turns a locked-out login into its lockout response
+    "axes.middleware.AxesMiddleware",
+]
+
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",  # first: refuses a locked-out user before any password check
+    "django.contrib.auth.backends.ModelBackend",
+]
+
+ROOT_URLCONF = "symbiosis.web.urls"
+WSGI_APPLICATION = "symbiosis.web.wsgi.application"
+
+TEMPLATES = [{
+    "BACKEND": "django.template.backends.django.DjangoTemplates",
+    "DIRS": [],
+    "APP_DIRS": True,
+    "OPTIONS": {"context_processors": [
+        "django.template.context_processors.request",
+        "django.contrib.auth.context_processors.auth",
+        "django.contrib.messages.context_processors.messages",
+        "symbiosis.web.access.membership_context",
+    ]},
+}]
+
+DATABASES = {"default": dj_database_url.parse(
+    os.environ.get("SYMBIOSIS_DATABASE_URL") or f"sqlite:///{WEB_DIR / 'db.sqlite3'}", conn_max_age=60)}
+if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
+    # background runs write their status from another thread while pages read it
+    DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 10}},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "dashboard"
+LOGOUT_REDIRECT_URL = "home"
+
+# Sessions expire after 8 hours and when the browser closes; the cookie is never readable by scripts.
+SESSION_COOKIE_AGE = 8 * 3600
+SESSION_EXPIRE_AT_BROWSER_CLOSE = True
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_SAMESITE = "Lax"
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = HTTPS
+if HTTPS:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_HSTS_SECONDS = 31536000
+    SECURE_SSL_REDIRECT = True
+SECURE_CONTENT_TYPE_NOSNIFF = True
+X_FRAME_OPTIONS = "SAMEORIGIN"  # the run's map opens in a frame of the run page
+
+# Login throttling (django-axes): 5 failures for one user name from one address lock it for an hour.
+AXES_FAILURE_LIMIT = 5
+AXES_COOLOFF_TIME = 1
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+
+LANGUAGE_CODE = "en"
+TIME_ZONE = "UTC"
+USE_I18N = False
+USE_TZ = True
+STATIC_URL = "static/"
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
+FILE_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
+
+#: Where background runs write their output folders.
+RUNS_DIR = WEB_DIR / "runs"
+
+LOGGING = {"version": 1, "disable_existing_loggers": False,
+           "handlers": {"console": {"class": "logging.StreamHandler"}},
+           "loggers": {"axes": {"handlers": ["console"], "level": "WARNING"}}}

@@ -1,0 +1,129 @@
+"""The web app in Debian's Chromium (Playwright), against a live server on the loopback.
+
+A firm user is invited by the agency, enters a residual stream in the four-step form, finds partners and
+says "I'm interested"; hostile text typed into fields shows as text on every page that shows it; the
+facilitator sees the interest, runs an optimisation in the background and opens its map.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from tests.browser_support import CHROMIUM, CHROMIUM_ARGS, OfflineRouter, require_browser
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+XSS = '<img src=x onerror="window.__xss=1"><script>window.__xss=2</script>'
+
+
+def _login(page, base: str, username: str, password: str) -> None:  # type: ignore[no-untyped-def]
+    page.goto(base + "/login/")
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", password)
+    page.click("button[type=submit]")
+    page.wait_for_url(re.compile(r".*/dashboard/$"))
+
+
+def _logout(page) -> None:  # type: ignore[no-untyped-def]
+    page.click("header form button")
+    page.wait_for_url(re.compile(r".*/$"))
+
+
+def _no_script_ran(page, log: list[str]) -> None:  # type: ignore[no-untyped-def]
+    assert page.evaluate("window.__xss") is None, "an injected script ran"
+    assert not log, log
+
+
+@pytest.mark.django_db(transaction=True)
+def test_invited_firm_user_finds_partners_and_facilitator_opens_the_map(live_server, tmp_path: Path,
+                                                                       settings, monkeypatch) -> None:
+    require_browser()
+    # Playwright's sync API keeps an event loop in this thread; the test's own ORM reads are still synchronous
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    from playwright.sync_api import sync_playwright
+
+    from symbiosis.web import jobs
+    from symbiosis.web.models import Facility, Interest, Run
+    from tests.web_helpers import make_world
+
+    settings.RUNS_DIR = tmp_path / "runs"
+    world = make_world()
+    asnaes = Facility.objects.get(facility_id="asnaes")
+    base = live_server.url
+    router = OfflineRouter(root=tmp_path)
+    dialogs: list[str] = []
+
+    def route(r) -> None:  # type: ignore[no-untyped-def]
+        if r.request.url.startswith(base):
+            r.continue_()
+        else:  # the map's CDN assets from the local cache, tiles blank, nothing leaves the machine
+            router(r)
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            context = browser.new_context()
+            context.route("**/*", route)
+            page = context.new_page()
+            page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+            # the agency invites a user of Asnæs' firm
+            _login(page, base, "agency", "agency-Secret-pass-42")
+            page.goto(base + "/programme/invitations/")
+            page.fill("input[name=email]", "energy@asnaes.example")
+            page.select_option("select[name=role]", "firm")
+            page.select_option("select[name=firm]", str(world.firm_a.pk))  # type: ignore[attr-defined]
+            page.click("form:not(.inline) button[type=submit]")
+            link = re.search(r"https?://\S+/invite/[\w-]+/", page.inner_text(".messages")).group(0)  # type: ignore[union-attr]
+            _logout(page)
+            # the invited user creates an account
+            page.goto(link)
+            page.fill("input[name=username]", "energy")
+            page.fill("input[name=password1]", "Sturdy-pass-2026")
+            page.fill("input[name=password2]", "Sturdy-pass-2026")
+            page.click("button[type=submit]")
+            page.wait_for_url(re.compile(r".*/dashboard/$"))
+            # step 3 of the mass balance: a residual stream, with hostile text in its source
+            page.goto(f"{base}/facilities/{asnaes.pk}/flows/new/residues/")
+            page.fill("input[name=flow_id]", "asnaes_bottom_ash")
+            page.select_option("select[name=category]", "by_product")
+            page.fill("input[name=material]", "fgd_gypsum")
+            page.fill("input[name=amount]", "abc")  # first a mistake, reported at its field
+            page.fill("input[name=unit]", "t")
+            page.fill("input[name=fate]", "landfill_nonhazardous")
+            page.fill("input[name=source]", XSS)
+            page.click("button[type=submit]")
+            assert page.locator(".errorlist").count() >= 1
+            page.fill("input[name=amount]", "20000")
+            page.click("button[type=submit]")
+            page.wait_for_url(re.compile(rf".*/facilities/{asnaes.pk}/$"))
+            assert XSS in page.inner_text("main")  # shown as text
+            _no_script_ran(page, dialogs)
+            # find partners and say "I'm interested" in the best one
+            page.click("tr:has-text('asnaes_bottom_ash') >> text=find partners")
+            page.wait_for_selector("text=Partners for asnaes_bottom_ash")
+            assert "a firm in sector 23.62" in page.inner_text("main")  # Gyproc: confidential, not opted in
+            assert "Gyproc" not in page.content()
+            page.click("tr:has-text('a firm in sector 23.62') >> button:has-text(\"I'm interested\")")
+            page.wait_for_selector("text=The facilitator has been told")
+            assert Interest.objects.filter(flow__flow_id="asnaes_bottom_ash").count() == 1
+            _logout(page)
+            # the facilitator sees the interest (hostile text as text), runs an optimisation, opens its map
+            _login(page, base, "facilitator", "facilitator-Secret-pass-42")
+            page.goto(base + "/programme/interests/")
+            assert "asnaes_bottom_ash" in page.inner_text("main")
+            page.goto(base + "/programme/audit/")
+            _no_script_ran(page, dialogs)
+            page.goto(base + "/programme/runs/")
+            page.click("button:has-text('Start an optimisation')")
+            page.wait_for_selector("#open-map", timeout=300_000)  # the page polls, then reloads when done
+            run = Run.objects.get()
+            assert run.status == "done"
+            jobs.wait(run.pk, timeout=60)  # its thread closes its database connection after writing "done"
+            page.click("#open-map")
+            page.wait_for_selector(".leaflet-container", timeout=60_000)
+            assert page.locator(".leaflet-marker-icon, .leaflet-interactive").count() > 0
+        finally:
+            browser.close()
