@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import difflib
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -217,62 +217,55 @@ def find_partners(region: Region, flow_id: str, **overrides: Any) -> PartnerSear
     bounds = cands.demand_quality
     overrides_table = region.arcs.set_index(["supply_facility", "demand_facility"]) if len(region.arcs) else None
     rows = []
-    for sub in subs.itertuples():
-        targets = demands[demands["material"] == sub.primary_material]
-        if targets.empty:
-            continue
-        km = geodesic_km(np.full(len(targets), here.lat), np.full(len(targets), here.lon),
-                         targets["lat"].to_numpy(float), targets["lon"].to_numpy(float)) * circuity
-        for k, (d_pos, demand) in enumerate(targets.iterrows()):
-            distance = 0.0 if demand["facility_id"] == supply["facility_id"] else float(km[k])
-            transport = distance * tkm_cost
-            if overrides_table is not None and (supply["facility_id"], demand["facility_id"]) in overrides_table.index:
-                o = overrides_table.loc[(supply["facility_id"], demand["facility_id"])]
-                distance = float(o["distance_km"]) if o["distance_km"] == o["distance_km"] else distance
-                transport = float(o["cost_per_t"]) if o["cost_per_t"] == o["cost_per_t"] else distance * tkm_cost
-            did = demand["demand_id"]
-            arc = arcs.loc[did] if did in arcs.index else None
-            limit = (float(arc["max_distance_km"]) if arc is not None
-                     else _limit(region, supply, demand, sub, parameters))
-            fits = []
-            worst = "passes"
-            for b in bounds[bounds["d"] == d_pos].itertuples():
-                status, detail, _share = _quality_fit(measured.get(b.parameter), b.bound, b.limit, b.virgin_value)
-                fits.append(f"{b.parameter}: {status} ({detail})")
-                worst = max(worst, status, key=["passes", "blend needed", "not measured", "fails"].index)
-            receiver_value = sub.ratio * float(demand["virgin_price_per_t"]) - transport - sub.processing_cost_per_t
-            co2_avoided = (fate_co2 + sub.ratio * float(demand["virgin_co2e_per_t"]) - distance * tkm_co2
-                           - sub.processing_co2e_per_t)
-            net = fate_cost + receiver_value + carbon * co2_avoided
-            shipped = float(used.get(did, 0.0))
-            viable: list[str] = []
-            if shipped <= 0:
-                if net < 0:
-                    viable.append(f"price: needs {-net:,.2f} per t more value "
-                                  "(e.g. a higher fate cost or virgin price)")
-                economic_km = ((fate_cost + sub.ratio * float(demand["virgin_price_per_t"]) - sub.processing_cost_per_t
-                                + carbon * (fate_co2 + sub.ratio * float(demand["virgin_co2e_per_t"])
-                                            - sub.processing_co2e_per_t)) / (tkm_cost + carbon * tkm_co2)
-                               if tkm_cost + carbon * tkm_co2 > 0 else math.inf)
-                if distance > limit:
-                    viable.append(f"distance: {distance:,.1f} km is beyond the {limit:,.0f} km limit")
-                if net < 0 and economic_km > 0:
-                    viable.append(f"distance: pays within {economic_km:,.1f} km")
-                if worst in ("fails", "not measured"):
-                    viable.append("quality: " + "; ".join(f for f in fits if "passes" not in f))
-                if not viable:
-                    viable.append("economic on its own, but the optimum places the stream or fills the receiver "
-                                  "more profitably elsewhere")
-            rows.append({
-                "demand_id": did, "facility_id": demand["facility_id"],
-                "name": facilities.at[demand["facility_id"], "name"], "material": sub.primary_material,
-                "ratio": sub.ratio, "distance_km": distance, "max_distance_km": limit,
-                "within_distance": distance <= limit + 1e-9, "quality_fit": worst,
-                "quality_detail": "; ".join(fits) or "no limits", "supplier_value_per_t": fate_cost,
-                "receiver_value_per_t": receiver_value, "net_value_per_t": net,
-                "co2e_avoided_per_t": co2_avoided, "used_by_optimum": shipped > 0, "optimum_t_per_yr": shipped,
-                "demand_t_per_yr": float(demand["amount_t_per_yr"]), "what_would_make_it_viable": "; ".join(viable),
-            })
+    for sub, d_pos, demand, distance in _receivers(subs, demands, here, supply["facility_id"], circuity):
+        transport = distance * tkm_cost
+        if overrides_table is not None and (supply["facility_id"], demand["facility_id"]) in overrides_table.index:
+            o = overrides_table.loc[(supply["facility_id"], demand["facility_id"])]
+            distance = float(o["distance_km"]) if o["distance_km"] == o["distance_km"] else distance
+            transport = float(o["cost_per_t"]) if o["cost_per_t"] == o["cost_per_t"] else distance * tkm_cost
+        did = demand["demand_id"]
+        arc = arcs.loc[did] if did in arcs.index else None
+        limit = (float(arc["max_distance_km"]) if arc is not None
+                 else _limit(region, supply, demand, sub, parameters))
+        fits = []
+        worst = "passes"
+        for b in bounds[bounds["d"] == d_pos].itertuples():
+            status, detail, _share = _quality_fit(measured.get(b.parameter), b.bound, b.limit, b.virgin_value)
+            fits.append(f"{b.parameter}: {status} ({detail})")
+            worst = max(worst, status, key=["passes", "blend needed", "not measured", "fails"].index)
+        receiver_value = sub.ratio * float(demand["virgin_price_per_t"]) - transport - sub.processing_cost_per_t
+        co2_avoided = (fate_co2 + sub.ratio * float(demand["virgin_co2e_per_t"]) - distance * tkm_co2
+                       - sub.processing_co2e_per_t)
+        net = fate_cost + receiver_value + carbon * co2_avoided
+        shipped = float(used.get(did, 0.0))
+        viable: list[str] = []
+        if shipped <= 0:
+            if net < 0:
+                viable.append(f"price: needs {-net:,.2f} per t more value "
+                              "(e.g. a higher fate cost or virgin price)")
+            economic_km = ((fate_cost + sub.ratio * float(demand["virgin_price_per_t"]) - sub.processing_cost_per_t
+                            + carbon * (fate_co2 + sub.ratio * float(demand["virgin_co2e_per_t"])
+                                        - sub.processing_co2e_per_t)) / (tkm_cost + carbon * tkm_co2)
+                           if tkm_cost + carbon * tkm_co2 > 0 else math.inf)
+            if distance > limit:
+                viable.append(f"distance: {distance:,.1f} km is beyond the {limit:,.0f} km limit")
+            if net < 0 and economic_km > 0:
+                viable.append(f"distance: pays within {economic_km:,.1f} km")
+            if worst in ("fails", "not measured"):
+                viable.append("quality: " + "; ".join(f for f in fits if "passes" not in f))
+            if not viable:
+                viable.append("economic on its own, but the optimum places the stream or fills the receiver "
+                              "more profitably elsewhere")
+        rows.append({
+            "demand_id": did, "facility_id": demand["facility_id"],
+            "name": facilities.at[demand["facility_id"], "name"], "material": sub.primary_material,
+            "ratio": sub.ratio, "distance_km": distance, "max_distance_km": limit,
+            "within_distance": distance <= limit + 1e-9, "quality_fit": worst,
+            "quality_detail": "; ".join(fits) or "no limits", "supplier_value_per_t": fate_cost,
+            "receiver_value_per_t": receiver_value, "net_value_per_t": net,
+            "co2e_avoided_per_t": co2_avoided, "used_by_optimum": shipped > 0, "optimum_t_per_yr": shipped,
+            "demand_t_per_yr": float(demand["amount_t_per_yr"]), "what_would_make_it_viable": "; ".join(viable),
+        })
     partners = pd.DataFrame(rows)
     if len(partners):
         partners = partners.sort_values(["used_by_optimum", "within_distance", "net_value_per_t"],
@@ -304,6 +297,21 @@ def _temperatures(region: Region, bound: str) -> pd.Series:
     q = region.quality
     rows = q[(q["parameter"] == TEMPERATURE) & (q["bound"] == bound)]
     return rows.drop_duplicates("flow_id").set_index("flow_id")["value"].astype(float)
+
+
+def _receivers(subs: pd.DataFrame, demands: pd.DataFrame, here: pd.Series, facility_id: str, circuity: float
+               ) -> Iterator[tuple[Any, Any, pd.Series, float]]:
+    """Each (substitution, demand position, demand, road distance km) a supply at ``here`` could serve: the
+    demands of each substitution's primary material, the great-circle distance × circuity (0 within the
+    supply's own facility)."""
+    for sub in subs.itertuples():
+        targets = demands[demands["material"] == sub.primary_material]
+        if targets.empty:
+            continue
+        km = geodesic_km(np.full(len(targets), here.lat), np.full(len(targets), here.lon),
+                         targets["lat"].to_numpy(float), targets["lon"].to_numpy(float)) * circuity
+        for k, (position, demand) in enumerate(targets.iterrows()):
+            yield sub, position, demand, 0.0 if demand["facility_id"] == facility_id else float(km[k])
 
 
 def _heat_partners(region: Region, flow_id: str, supply: pd.Series, parameters: dict[str, object],
@@ -339,84 +347,77 @@ def _heat_partners(region: Region, flow_id: str, supply: pd.Series, parameters: 
     subs = subs[subs["secondary_material"] == supply["material"]]
     demands = cands.demands[is_energy(cands.demands)]
     rows = []
-    for sub in subs.itertuples():
-        targets = demands[demands["material"] == sub.primary_material]
-        if targets.empty:
-            continue
-        km = geodesic_km(np.full(len(targets), here.lat), np.full(len(targets), here.lon),
-                         targets["lat"].to_numpy(float), targets["lon"].to_numpy(float)) * circuity
-        for k, (_, demand) in enumerate(targets.iterrows()):
-            distance = 0.0 if demand["facility_id"] == supply["facility_id"] else float(km[k])
-            pair = (supply["facility_id"], demand["facility_id"])
-            if overrides_table is not None and pair in overrides_table.index:
-                given = overrides_table.loc[pair, "distance_km"]
-                distance = float(given) if given == given else distance
-            did = demand["demand_id"]
-            arc = arcs.loc[did] if did in arcs.index else None
-            general = (float(arc["max_distance_km"]) if arc is not None
-                       else _limit(region, supply, demand, sub, parameters))
-            limit = min(general, reach)
-            delivered = max(0.0, 1.0 - loss * distance)
-            need = float(t_min.get(did, math.nan))
-            cop = math.nan
-            if math.isnan(need):
-                fit, detail = "passes", "no temperature limit"
-            elif math.isnan(t_supply):
-                fit, detail = "not measured", f"the receiver needs at least {need:g} °C; the supply has no temperature"
-            elif t_supply >= need:
-                fit, detail = "passes", f"{t_supply:g} °C vs min {need:g} °C"
+    for sub, _, demand, distance in _receivers(subs, demands, here, supply["facility_id"], circuity):
+        pair = (supply["facility_id"], demand["facility_id"])
+        if overrides_table is not None and pair in overrides_table.index:
+            given = overrides_table.loc[pair, "distance_km"]
+            distance = float(given) if given == given else distance
+        did = demand["demand_id"]
+        arc = arcs.loc[did] if did in arcs.index else None
+        general = (float(arc["max_distance_km"]) if arc is not None
+                   else _limit(region, supply, demand, sub, parameters))
+        limit = min(general, reach)
+        delivered = max(0.0, 1.0 - loss * distance)
+        need = float(t_min.get(did, math.nan))
+        cop = math.nan
+        if math.isnan(need):
+            fit, detail = "passes", "no temperature limit"
+        elif math.isnan(t_supply):
+            fit, detail = "not measured", f"the receiver needs at least {need:g} °C; the supply has no temperature"
+        elif t_supply >= need:
+            fit, detail = "passes", f"{t_supply:g} °C vs min {need:g} °C"
+        else:
+            cop = float(heat_pump_cop(np.array([t_supply]), np.array([need]), pump)[0])
+            if math.isnan(cop):
+                fit, detail = "too cold", (f"{t_supply:g} °C vs min {need:g} °C: a lift of {need - t_supply:g} K, "
+                                           f"beyond a heat pump (at most {pump.max_lift_k:g} K)")
             else:
-                cop = float(heat_pump_cop(np.array([t_supply]), np.array([need]), pump)[0])
-                if math.isnan(cop):
-                    fit, detail = "too cold", (f"{t_supply:g} °C vs min {need:g} °C: a lift of {need - t_supply:g} K, "
-                                               f"beyond a heat pump (at most {pump.max_lift_k:g} K)")
-                else:
-                    fit, detail = "heat pump", (f"{t_supply:g} °C vs min {need:g} °C: a heat pump at COP {cop:.2f} "
-                                                f"delivers {cop / (cop - 1):.2f} MWh per MWh taken, for "
-                                                f"{1 / (cop - 1):.2f} MWh of electricity")
-            lift = cop / (cop - 1.0) if fit == "heat pump" else 1.0
-            electricity = 1.0 / (cop - 1.0) if fit == "heat pump" else 0.0
-            per_mwh = float(sub.ratio) * lift  # MWh of need replaced per MWh shipped, before losses
-            rho = per_mwh * delivered
-            virgin_price = float(demand["virgin_price_per_t"])  # per MWh on a heat row
-            virgin_co2 = float(demand["virgin_co2e_per_t"])
-            running = electricity * pump.electricity_price_per_mwh + float(sub.processing_cost_per_t)
-            running_co2 = electricity * pump.electricity_co2e_per_mwh + float(sub.processing_co2e_per_t)
-            receiver_value = rho * virgin_price - pipe * distance - running
-            co2_avoided = fate_co2 + rho * virgin_co2 - running_co2
-            net = fate_cost + receiver_value + carbon * co2_avoided
-            shipped = float(used.get(did, 0.0))
-            viable: list[str] = []
-            if shipped <= 0:
-                if net < 0:
-                    viable.append(f"price: needs {-net:,.2f} per MWh more value (a higher cost of getting rid of "
-                                  "the heat or of the heat bought)")
-                if distance > limit + 1e-9:
-                    viable.append(f"distance: {distance:,.1f} km is beyond the {limit:,.0f} km "
-                                  + (f"reach of {supply['material']}" if reach <= general else "limit"))
-                worth = per_mwh * (virgin_price + carbon * virgin_co2)
-                slope = worth * loss + pipe
-                pays_km = ((fate_cost + carbon * fate_co2 + worth - running - carbon * running_co2) / slope
-                           if slope > 0 else math.inf)
-                if net < 0 and 0 < pays_km <= limit:  # beyond the reach the distance message says it all
-                    viable.append(f"distance: pays within {pays_km:,.1f} km")
-                if fit in ("too cold", "not measured"):
-                    viable.append(f"temperature: {detail}")
-                if not viable:
-                    viable.append("economic on its own, but the optimum places the heat or fills the receiver "
-                                  "more profitably elsewhere")
-            rows.append({
-                "demand_id": did, "facility_id": demand["facility_id"],
-                "name": facilities.at[demand["facility_id"], "name"], "material": sub.primary_material,
-                "ratio": sub.ratio, "distance_km": distance, "max_distance_km": limit,
-                "within_distance": distance <= limit + 1e-9, "quality_fit": fit, "quality_detail": detail,
-                "delivered_mwh_per_mwh": rho, "loss_fraction": 1.0 - delivered, "heat_pump_cop": cop,
-                "electricity_mwh_per_mwh": electricity, "supplier_value_per_mwh": fate_cost,
-                "receiver_value_per_mwh": receiver_value, "net_value_per_mwh": net,
-                "co2e_avoided_t_per_mwh": co2_avoided, "used_by_optimum": shipped > 0, "optimum_mwh_per_yr": shipped,
-                "demand_mwh_per_yr": float(demand["amount_mwh_per_yr"]),
-                "what_would_make_it_viable": "; ".join(viable),
-            })
+                fit, detail = "heat pump", (f"{t_supply:g} °C vs min {need:g} °C: a heat pump at COP {cop:.2f} "
+                                            f"delivers {cop / (cop - 1):.2f} MWh per MWh taken, for "
+                                            f"{1 / (cop - 1):.2f} MWh of electricity")
+        lift = cop / (cop - 1.0) if fit == "heat pump" else 1.0
+        electricity = 1.0 / (cop - 1.0) if fit == "heat pump" else 0.0
+        per_mwh = float(sub.ratio) * lift  # MWh of need replaced per MWh shipped, before losses
+        rho = per_mwh * delivered
+        virgin_price = float(demand["virgin_price_per_t"])  # per MWh on a heat row
+        virgin_co2 = float(demand["virgin_co2e_per_t"])
+        running = electricity * pump.electricity_price_per_mwh + float(sub.processing_cost_per_t)
+        running_co2 = electricity * pump.electricity_co2e_per_mwh + float(sub.processing_co2e_per_t)
+        receiver_value = rho * virgin_price - pipe * distance - running
+        co2_avoided = fate_co2 + rho * virgin_co2 - running_co2
+        net = fate_cost + receiver_value + carbon * co2_avoided
+        shipped = float(used.get(did, 0.0))
+        viable: list[str] = []
+        if shipped <= 0:
+            if net < 0:
+                viable.append(f"price: needs {-net:,.2f} per MWh more value (a higher cost of getting rid of "
+                              "the heat or of the heat bought)")
+            if distance > limit + 1e-9:
+                viable.append(f"distance: {distance:,.1f} km is beyond the {limit:,.0f} km "
+                              + (f"reach of {supply['material']}" if reach <= general else "limit"))
+            worth = per_mwh * (virgin_price + carbon * virgin_co2)
+            slope = worth * loss + pipe
+            pays_km = ((fate_cost + carbon * fate_co2 + worth - running - carbon * running_co2) / slope
+                       if slope > 0 else math.inf)
+            if net < 0 and 0 < pays_km <= limit:  # beyond the reach the distance message says it all
+                viable.append(f"distance: pays within {pays_km:,.1f} km")
+            if fit in ("too cold", "not measured"):
+                viable.append(f"temperature: {detail}")
+            if not viable:
+                viable.append("economic on its own, but the optimum places the heat or fills the receiver "
+                              "more profitably elsewhere")
+        rows.append({
+            "demand_id": did, "facility_id": demand["facility_id"],
+            "name": facilities.at[demand["facility_id"], "name"], "material": sub.primary_material,
+            "ratio": sub.ratio, "distance_km": distance, "max_distance_km": limit,
+            "within_distance": distance <= limit + 1e-9, "quality_fit": fit, "quality_detail": detail,
+            "delivered_mwh_per_mwh": rho, "loss_fraction": 1.0 - delivered, "heat_pump_cop": cop,
+            "electricity_mwh_per_mwh": electricity, "supplier_value_per_mwh": fate_cost,
+            "receiver_value_per_mwh": receiver_value, "net_value_per_mwh": net,
+            "co2e_avoided_t_per_mwh": co2_avoided, "used_by_optimum": shipped > 0, "optimum_mwh_per_yr": shipped,
+            "demand_mwh_per_yr": float(demand["amount_mwh_per_yr"]),
+            "what_would_make_it_viable": "; ".join(viable),
+        })
     partners = pd.DataFrame(rows)
     if len(partners):
         partners["_warm_enough"] = ~partners["quality_fit"].isin(["too cold", "not measured"])
