@@ -855,6 +855,12 @@ def legend_html(groups: list[str], colours: dict[str, str], min_weight: float, m
 # --------------------------------------------------------------------------------------------------
 
 
+def line_rows(lines: pd.DataFrame) -> list[list[Any]]:
+    """The JSON rows an ExchangeLines element draws, from ``exchange_rows`` output (one per line)."""
+    return [[round(r.lat1, 6), round(r.lon1, 6), round(r.lat2, 6), round(r.lon2, 6), float(r.weight), r.colour,
+             r.tooltip, float(r.bearing), bool(r.internal), float(r.amount)] for r in lines.itertuples(index=False)]
+
+
 def explore(
     results: Any,
     m: folium.Map | None = None,
@@ -910,11 +916,7 @@ def explore(
         part = exchanges[exchanges["group"] == group]
         layer = folium.FeatureGroup(name=f"Exchanges: {esc(group)} ({len(part)})", show=True)
         group_style = {**line_style, "dashArray": "8 6"} if group == HEAT_GROUP else line_style
-        rows = [
-            [round(r.lat1, 6), round(r.lon1, 6), round(r.lat2, 6), round(r.lon2, 6), float(r.weight), r.colour,
-             r.tooltip, float(r.bearing), bool(r.internal), float(r.amount)]
-            for r in part.itertuples(index=False)
-        ]
+        rows = line_rows(part)
         heat = group == HEAT_GROUP
         layer.add_child(classes["ExchangeLines"](rows, style=group_style, arrows=len(exchanges) <= max_arrows,
                                                  canvas=len(exchanges) >= canvas_from,

@@ -119,6 +119,7 @@ def robustness_map(results: Any, exchanges: pd.DataFrame, *, public: bool, robus
         exchange_rows,
         facility_rows,
         fmt,
+        line_rows,
     )
 
     view = public_results(results) if public else results
@@ -166,9 +167,7 @@ def robustness_map(results: Any, exchanges: pd.DataFrame, *, public: bool, robus
         layer = folium.FeatureGroup(name=f"{label} ({len(part)})", show=True)
         part_heat = frame_heat[mask]
         for is_heat in (False, True):  # heat lines carry MWh, material lines tonnes (as on the run's map)
-            rows = [[round(r.lat1, 6), round(r.lon1, 6), round(r.lat2, 6), round(r.lon2, 6), float(r.weight),
-                     r.colour, r.tooltip, float(r.bearing), bool(r.internal), float(r.amount)]
-                    for r in part[part_heat == is_heat].itertuples(index=False)]
+            rows = line_rows(part[part_heat == is_heat])
             if not rows:
                 continue
             # as on the run's map: no arrows, and a canvas, from 2,000 lines (mapping.explore measured why)
