@@ -42,6 +42,7 @@ def bench(n: int, cache: Path, samples: int, seed: int) -> dict[str, float]:
     started = time.perf_counter()
     optimise(region)
     row["optimise_s"] = time.perf_counter() - started
+    print("so far:", json.dumps(row), flush=True)  # a long run shows its figures as they come
     cands = candidates(region)
     row["arcs"] = len(cands.arcs)
     started = time.perf_counter()
@@ -53,12 +54,14 @@ def bench(n: int, cache: Path, samples: int, seed: int) -> dict[str, float]:
     again = model.resolve()
     row["carbon_resolve_s"] = time.perf_counter() - started
     row["carbon_resolve_ratio"] = row["carbon_resolve_s"] / row["first_solve_s"]
+    print("so far:", json.dumps(row), flush=True)  # a long run shows its figures as they come
     rng = np.random.default_rng(seed)
     started = time.perf_counter()
     model.set_amounts(supply=model.arrays.supply_amount * rng.uniform(0.9, 1.1, model.arrays.n_supplies),
                       demand=model.arrays.demand_amount * rng.uniform(0.9, 1.1, model.arrays.n_demands))
     model.resolve()
     row["amounts_resolve_s"] = time.perf_counter() - started
+    print("so far:", json.dumps(row), flush=True)  # a long run shows its figures as they come
     row["objective_first"], row["objective_carbon"] = first.objective, again.objective
     started = time.perf_counter()
     mc = monte_carlo(region, cands, samples=samples, seed=seed)
