@@ -665,3 +665,20 @@ def test_the_mip_re_solves_a_new_carbon_price_on_the_same_instance() -> None:
     assert again.objective != pytest.approx(first.objective, rel=1e-6)  # the price did reach the objective
     assert again.parameters["mip"]["fixed_cost"] == pytest.approx(fresh.parameters["mip"]["fixed_cost"])
     assert again.parameters["mip"]["n_binaries"] > 0
+
+
+def test_a_route_capacity_in_arcs_csv_holds_on_a_heat_arc(tmp_path: Path) -> None:
+    """arcs.csv's capacity on a steam main bounds the MWh shipped (the heat step used to overwrite it with the
+    demand's share cap, or with nothing)."""
+    import shutil
+
+    region_dir = tmp_path / "heat"
+    shutil.copytree(HEAT, region_dir)
+    arcs = pd.read_csv(region_dir / "arcs.csv")
+    arcs["capacity_t_per_yr"] = np.where(arcs["supply_facility"] == "plant", 10_000.0, np.nan)
+    arcs.to_csv(region_dir / "arcs.csv", index=False)
+    results = optimise(load_region(region_dir))
+    steam = results.exchanges[(results.exchanges["supply_id"] == "plant_steam")
+                              & (results.exchanges["demand_id"] == "refinery_steam")]
+    # unbounded, the refinery takes 40,000 / 0.97 MWh shipped (tests/test_partners_heat.py): the cap binds
+    assert steam["amount_mwh_per_yr"].sum() == pytest.approx(10_000.0, rel=1e-9)

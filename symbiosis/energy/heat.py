@@ -217,13 +217,15 @@ def apply_energy(region: Region, cands: Candidates, pump: HeatPump | None = None
     transport[energy], transport_co2[energy] = pipe * km, 0.0
     new["transport_cost_per_t"], new["transport_co2e_per_t"] = transport, transport_co2
     new["ratio"] = ratio
-    # A share cap (ρ·x ≤ σ·r) on the new ratio.
+    # A share cap (ρ·x ≤ σ·r) on the new ratio, within a route capacity given in arcs.csv (the smaller holds;
+    # NaN = none).
     d_heat = d[energy]
     share = dem["max_secondary_share"].to_numpy(float)[d_heat]
     need = row_amount(dem)[d_heat]
     capacity = arcs["capacity_t_per_yr"].to_numpy(float).copy()
     with np.errstate(divide="ignore", invalid="ignore"):  # ratio 0: a too-far arc, dropped below
-        capacity[energy] = np.where(share < 1.0, share * need / ratio[energy], np.nan)
+        share_cap = np.where(share < 1.0, share * need / ratio[energy], np.nan)
+    capacity[energy] = np.fmin(capacity[energy], share_cap)
     new["capacity_t_per_yr"] = capacity
     new["heat_pump_cop"] = np.full(len(arcs), np.nan)
     new["heat_pump_cop"][energy] = cop
