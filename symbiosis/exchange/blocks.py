@@ -224,27 +224,26 @@ class BlockSolver:
 
     def set_rows_bounds(self, rows: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> None:
         """New bounds for many rows (global positions) at once: one HiGHS call per block touched."""
-        rows = np.asarray(rows, dtype=np.int64)
-        lower = np.asarray(lower, dtype=float)
-        upper = np.asarray(upper, dtype=float)
-        self.lp.row_lower[rows], self.lp.row_upper[rows] = lower, upper
-        block_of = self.row_block[rows]
-        for b in np.unique(block_of).tolist():
-            mine = block_of == b
-            local = self.local_row[rows[mine]].astype(np.int32)
-            self.blocks[b].highs.changeRowsBounds(len(local), local, lower[mine], upper[mine])
+        self._set_bounds("row", rows, lower, upper)
 
     def set_cols_bounds(self, cols: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> None:
         """New bounds for many columns (global positions) at once: one HiGHS call per block touched."""
-        cols = np.asarray(cols, dtype=np.int64)
+        self._set_bounds("col", cols, lower, upper)
+
+    def _set_bounds(self, kind: str, positions: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> None:
+        """Bounds of rows (``kind`` "row") or columns ("col"): in the kept LP, then per block in HiGHS."""
+        positions = np.asarray(positions, dtype=np.int64)
         lower = np.asarray(lower, dtype=float)
         upper = np.asarray(upper, dtype=float)
-        self.lp.col_lower[cols], self.lp.col_upper[cols] = lower, upper
-        block_of = self.col_block[cols]
+        getattr(self.lp, f"{kind}_lower")[positions] = lower
+        getattr(self.lp, f"{kind}_upper")[positions] = upper
+        block_of = getattr(self, f"{kind}_block")[positions]
+        local_of = getattr(self, f"local_{kind}")
         for b in np.unique(block_of).tolist():
             mine = block_of == b
-            local = self.local_col[cols[mine]].astype(np.int32)
-            self.blocks[b].highs.changeColsBounds(len(local), local, lower[mine], upper[mine])
+            local = local_of[positions[mine]].astype(np.int32)
+            change = self.blocks[b].highs.changeRowsBounds if kind == "row" else self.blocks[b].highs.changeColsBounds
+            change(len(local), local, lower[mine], upper[mine])
 
     def set_coefficients(self, rows: np.ndarray, cols: np.ndarray, values: np.ndarray) -> None:
         """Change existing non-zeros A[row, col] (global positions); a (row, col) must lie in one block,

@@ -43,16 +43,21 @@ def _dialect(text: str) -> type[csv.Dialect] | csv.Dialect:
         return csv.excel
 
 
+def _read_text(path: Path) -> tuple[str, str]:
+    """(file name, text) of a CSV, read and decoded as every region file is; InputError if it can't be."""
+    problems = Problems()
+    raw = read_bytes(path, problems, path.name)
+    text = None if raw is None else decode_text(raw, path.name, problems)
+    problems.raise_if_any()
+    assert text is not None
+    return path.name, text
+
+
 def read_deliveries(path: str | Path) -> list[tuple[int, BookingSpec]]:
     """The bookings of a deliveries CSV with their spreadsheet row numbers; raises :class:`InputError`
     listing every problem (row, column, found, expected) when any row is wrong."""
-    path = Path(path)
-    file = path.name
+    file, text = _read_text(Path(path))
     problems = Problems()
-    raw = read_bytes(path, problems, file)
-    text = None if raw is None else decode_text(raw, file, problems)
-    problems.raise_if_any()
-    assert text is not None
     text = text.lstrip("\ufeff")
     if not text.strip():
         raise InputError([_problem(file, "the file is empty", row=1, expected="a header row and booking rows")])
@@ -176,13 +181,8 @@ def exchange_transfers(path: str | Path, *, scheme: str, date: Any, period_month
     kilogram), of which ``certified_share`` is certified, from the supplying to the receiving facility, under
     the declaration ``PREFIX-SUPPLY-DEMAND-DATE``. Heat (no tonnes) and exchanges within one facility are
     left out."""
-    path = Path(path)
-    file = path.name
+    file, text = _read_text(Path(path))
     problems = Problems()
-    raw = read_bytes(path, problems, file)
-    text = None if raw is None else decode_text(raw, file, problems)
-    problems.raise_if_any()
-    assert text is not None
     reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
     needed = ("supply_id", "demand_id", "supply_facility", "demand_facility", "material", "amount_t_per_yr")
     missing = [c for c in needed if c not in (reader.fieldnames or [])]
