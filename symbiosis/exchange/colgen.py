@@ -323,6 +323,8 @@ def solve_column_generation(
             timings[key] += solution.timings.get(key, 0.0)
         t0 = time.perf_counter()
         duals = full_raw_duals(full, model.arrays, solution)
+        # The restricted model (Pyomo and HiGHS) is not needed any more: free it before the next one is built.
+        del model, restricted
         rc = price_arcs(full, duals, objective)
         entering = (rc < -rc_tolerance * scale) & ~active
         n_entering = int(entering.sum())

@@ -351,9 +351,8 @@ def run_periods(region: Any, candidates: Any, record: dict[str, Any], method: st
     ``symbiosis.periods.solve.optimise_periods`` runs it: expand, solve (column generation where the pipeline's
     rule picks it), results. ``n_arcs`` becomes the number of arc-periods, so every per-arc figure is per
     arc-period; the pickle for the bare solve holds the expanded candidates with the stores' arrays."""
-    from symbiosis.periods.expand import capacity_parts, expand
+    from symbiosis.periods.expand import capacity_parts, expand, storage_arrays
     from symbiosis.periods.solve import (
-        PeriodExchangeModel,
         aggregate,
         evaluation_candidates,
         period_results,
@@ -373,7 +372,9 @@ def run_periods(region: Any, candidates: Any, record: dict[str, Any], method: st
     record["n_supplies"] = len(ex.candidates.supplies)
     record["n_demands"] = len(ex.candidates.demands)
     expanded = ex.candidates
-    expanded.storage = PeriodExchangeModel.arrays_of(ex).storage
+    base = candidates.supplies
+    expanded.storage = storage_arrays(ex, pd.to_numeric(base["fate_cost_per_t"], errors="coerce").to_numpy(float),
+                                      pd.to_numeric(base["fate_co2e_per_t"], errors="coerce").to_numpy(float))
     with open(pickle_path, "wb") as fh:
         pickle.dump(expanded, fh, protocol=pickle.HIGHEST_PROTOCOL)
     del expanded.storage
