@@ -148,9 +148,9 @@ def optimise(region: Region, *, method: str = "ipm", strategy: str = "auto", pro
         raise ValueError(f"strategy must be auto, monolithic or column_generation, got {strategy!r}")
     if mode not in ("lp", "mip"):
         raise ValueError(f"mode must be lp or mip, got {mode!r}")
-    if region.time is not None:  # periods or stores: the time-expanded LP (symbiosis/periods/), never colgen
+    if region.time is not None:  # periods or stores: the time-expanded LP (symbiosis/periods/)
         results = _optimise_periods(region, cands, mode=mode, method=method, threads=threads, weights=weights,
-                                    timings=timings, say=say)
+                                    timings=timings, say=say, strategy=strategy)
         _record_reconciliation(results, reconciliation)
         check_finite_kpis(results)
         return results
@@ -194,14 +194,14 @@ def _record_reconciliation(results: Results, reconciliation: Any) -> None:
 
 
 def _optimise_periods(region: Region, cands: Candidates, *, mode: str, method: str, threads: int | None,
-                      weights: Any, timings: Timings, say: Progress) -> Results:
+                      weights: Any, timings: Timings, say: Progress, strategy: str = "auto") -> Results:
     from symbiosis.periods.solve import optimise_periods
 
     if mode != "lp":
         raise SymbiosisError("the mixed-integer mode (--mip) does not handle periods or stores yet: run the LP")
     started = time.perf_counter()
     results = optimise_periods(region, cands, carbon_price=float(cands.parameters["carbon_price"]),
-                               weights=weights, method=method, threads=threads)
+                               weights=weights, method=method, threads=threads, strategy=strategy)
     timings.record("solve", started)
     return results
 

@@ -211,3 +211,48 @@ def test_column_generation_with_processors_heat_and_intake_limits(seed, n_proces
     scale = max(1.0, float(np.abs(arrays.objective_vector(carbon_price)).max()))
     assert rc[below_capacity].min() >= -1e-6 * scale
     check_solution(c, cg, 1e-9)
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 10**6), n_processors=st.integers(0, 3), master_method=st.sampled_from(["simplex", "ipm"]))
+def test_warm_rounds_reach_the_cold_optimum(seed, n_processors, master_method):
+    """Every round after the first starts from the last round's basis (symbiosis.exchange.warm), whatever the
+    first round's method: the start is accepted in every such round, and the optimum is the cold one's and the
+    monolithic LP's (1e-7 relative), with no arc below its capacity pricing out negative."""
+    c = network(seed, 25, 25, 300, n_processors)
+    options = {"carbon_price": 40.0, "per_supply": 1, "per_demand": 1, "max_master_share": 1.0,
+               "master_method": master_method}
+    warm = solve_column_generation(c, **options)
+    cold = solve_column_generation(c, warm=False, **options)
+    mono = solve_exchange(c, carbon_price=40.0, decompose=False)
+    assert cold.parameters["warm_rounds"] == 0
+    assert warm.parameters["warm_rounds"] == warm.parameters["iterations"] - 1
+    assert warm.objective == pytest.approx(cold.objective, rel=1e-7, abs=1e-6)
+    assert warm.objective == pytest.approx(mono.objective, rel=1e-7, abs=1e-6)
+    arrays = exchange_arrays(c)
+    rc = reduced_costs(arrays, warm, objective=arrays.objective_vector(40.0))
+    below_capacity = warm.x < np.nan_to_num(arrays.capacity, nan=np.inf) - 1e-6
+    assert rc[below_capacity].min() >= -1e-6 * max(1.0, float(np.abs(arrays.objective_vector(40.0)).max()))
+    check_solution(c, warm, 1e-9)
+
+
+def test_a_basis_that_does_not_fit_the_blocks_is_not_used():
+    """A start whose basic count does not match a block's rows is refused (the model is then solved cold)
+    rather than handed to HiGHS to repair."""
+    from symbiosis.exchange import warm
+
+    c = network(3, 15, 15, 150, 1)
+    model = ExchangeModel(c, carbon_price=0.0)
+    model.solve()
+    positions = np.arange(len(c.arcs))
+    basis = warm.basis_of(model, positions, len(c.arcs))
+    assert basis is not None
+    again = ExchangeModel(c, carbon_price=0.0)
+    again.hand_over()
+    assert warm.start_from(again, basis, positions, len(c.arcs))
+    broken = warm.KeyedBasis(cols=basis.cols.copy(), rows=dict(basis.rows))
+    broken.cols.iloc[np.flatnonzero(broken.cols.to_numpy() != warm.BASIC)[0]] = warm.BASIC  # one basic too many
+    fresh = ExchangeModel(c, carbon_price=0.0)
+    fresh.hand_over()
+    assert not warm.start_from(fresh, broken, positions, len(c.arcs))
+    assert fresh.solve().objective == pytest.approx(model.solve().objective, rel=1e-9)

@@ -350,6 +350,9 @@ def test_random_multi_period_regions_hold_the_invariants_and_the_independent_opt
     expected = independent_optimum(cands, shares_s, shares_d, length, store_list,
                                    cands.supplies["fate_cost_per_t"].to_numpy(float))
     assert results.kpis["objective_optimum"] == pytest.approx(expected, rel=1e-7, abs=1e-4)
+    # Column generation over the arc-periods (the stores in every restricted model) reaches the same optimum.
+    priced = optimise(region, strategy="column_generation")
+    assert priced.kpis["objective_optimum"] == pytest.approx(expected, rel=1e-7, abs=1e-4)
 
 
 # --- bad input ----------------------------------------------------------------------------------------

@@ -274,6 +274,34 @@ class BlockSolver:
             if basis.valid:
                 block.highs.setBasis(basis)
 
+    def global_basis(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """The basis of the whole LP as HiGHS status codes (``HighsBasisStatus`` values: 0 lower, 1 basic,
+        2 upper, 3 zero, 4 nonbasic) per global column and row; None when a block has no valid basis."""
+        cols = np.zeros(self.lp.n_col, np.int8)
+        rows = np.zeros(self.lp.n_row, np.int8)
+        for block in self.blocks:
+            basis = block.highs.getBasis()
+            if not basis.valid:
+                return None
+            cols[block.cols] = np.fromiter((int(s) for s in basis.col_status), np.int8, len(block.cols))
+            rows[block.rows] = np.fromiter((int(s) for s in basis.row_status), np.int8, len(block.rows))
+        return cols, rows
+
+    def set_global_basis(self, cols: np.ndarray, rows: np.ndarray) -> None:
+        """Start the next solve of every block from a basis of the whole LP (as :meth:`global_basis` gives it;
+        each block's part must hold as many basic columns and rows as the block has rows)."""
+        import highspy
+
+        status = list(highspy.HighsBasisStatus.__members__.values())
+        by_code = {int(s): s for s in status}
+        for block in self.blocks:
+            basis = highspy.HighsBasis()
+            basis.col_status = [by_code[int(c)] for c in cols[block.cols]]
+            basis.row_status = [by_code[int(r)] for r in rows[block.rows]]
+            basis.valid = True
+            if block.highs.setBasis(basis) != highspy.HighsStatus.kOk:
+                raise ValueError("HiGHS refused a starting basis")
+
     # --- solving -------------------------------------------------------------------------------------
 
     def run(self, options: dict[str, Any]) -> BlockResult:

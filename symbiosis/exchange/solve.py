@@ -174,6 +174,7 @@ class ExchangeModel:
         self.timings["build"] = time.perf_counter() - start
         self._highs: Any = None
         self._rows: _Handover | None = None
+        self._solved = False
 
     def _make_arrays(self, candidates: Candidates) -> ExchangeArrays:
         """The model's arrays (a subclass adds its own, e.g. symbiosis.energy.mip's binaries)."""
@@ -248,13 +249,12 @@ class ExchangeModel:
             return self._bau_solution()
         timings = dict(self.timings)
         if self._highs is None:
-            start = time.perf_counter()
-            with PauseGC():
-                self._handover()
-            timings["handover"] = self.timings["handover"] = time.perf_counter() - start
-        else:
+            self.hand_over()
+            timings["handover"] = self.timings["handover"]
+        elif self._solved:
             timings.pop("build", None)
             timings.pop("handover", None)
+        self._solved = True
         start = time.perf_counter()
         result = self._highs.run(self._options())
         timings["solve"] = time.perf_counter() - start
@@ -266,6 +266,16 @@ class ExchangeModel:
                     solution.objective, solution.objective_bau, solution.termination,
                     {k: round(v, 4) for k, v in timings.items()})
         return solution
+
+    def hand_over(self) -> None:
+        """Hand the model to HiGHS now (``solve`` does it the first time otherwise), e.g. to give it a
+        starting basis before the first solve (symbiosis.exchange.warm)."""
+        if self._highs is not None or self.model is None:
+            return
+        start = time.perf_counter()
+        with PauseGC():
+            self._handover()
+        self.timings["handover"] = time.perf_counter() - start
 
     def resolve(self, *, method: str | None = None, start: list[Any] | None = None) -> Solution:
         """Solve again after changes, warm: from the last basis (or ``start``, as :meth:`basis` gave it).

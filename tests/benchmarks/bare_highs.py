@@ -29,6 +29,11 @@ with the same LP:
 - processors (``candidates.processors`` and ``processor_links``): columns z_p after y, 0 ≤ z_p ≤ Z_p at cost
   k_p − v_p; on its rows the amounts become −o_s z_p, −i_d z_p (right-hand side 0) and the share row
   Σρx − σ_d i_d z_p ≤ 0.
+
+Time-expanded candidates (symbiosis.periods) are an LP of the same shape, one row per supply, demand and arc
+per period; the stores between periods come as ``candidates.storage`` (a
+symbiosis.periods.storage.StorageArrays, set by the benchmark on the Candidates it pickles), with the stock
+balance of docs/formulation.md ("Periods and storage").
 """
 
 from __future__ import annotations
@@ -211,10 +216,46 @@ def build_arrays(candidates: Any, *, carbon_price: float) -> dict[str, Any]:
         row_upper.append(np.where(is_min, np.inf, 0.0))
         next_row += n_q
 
+    n_cols = n_a + n_s + n_d + n_p
+    storage = getattr(candidates, "storage", None)
+    if storage is not None and storage.n_rows:
+        # Stores (time-expanded candidates, symbiosis.periods): columns stock, put, take per store-period
+        # i = k·T + t after z; stock balance s_i − r_i s_{i−1} − p_i + q_i = rhs_i (s_{−1} = s_{T−1} for a
+        # cyclic store); 0 ≤ s_i ≤ C_k; s_{T−1} = closing level where one is given; a supplier's store enters
+        # its supply row as + p − q, a receiver's its demand row as − p + q.
+        n, periods = storage.n_rows, storage.n_periods
+        i = np.arange(n)
+        stock, put, take = n_cols + i, n_cols + n + i, n_cols + 2 * n + i
+        t = i % periods
+        prev = np.where(t > 0, i - 1, i + periods - 1)
+        linked = ((t > 0) | storage.cyclic[i // periods]) & (storage.retain != 0.0)
+        balance = next_row + i
+        rows += [balance, balance, balance, balance[linked]]
+        cols += [stock, put, take, stock[prev[linked]]]
+        vals += [np.ones(n), -np.ones(n), np.ones(n), -storage.retain[linked]]
+        row_lower.append(storage.opening_rhs)
+        row_upper.append(storage.opening_rhs)
+        next_row += n
+        at_s, at_d = storage.supply_row >= 0, storage.demand_row >= 0
+        rows += [storage.supply_row[at_s], storage.supply_row[at_s], n_s + storage.demand_row[at_d],
+                 n_s + storage.demand_row[at_d]]
+        cols += [put[at_s], take[at_s], put[at_d], take[at_d]]
+        vals += [np.ones(int(at_s.sum())), -np.ones(int(at_s.sum())), -np.ones(int(at_d.sum())),
+                 np.ones(int(at_d.sum()))]
+        cost = np.concatenate([cost, storage.stock_cost + lam * storage.stock_co2e, np.zeros(2 * n)])
+        upper = np.full(3 * n, np.inf)
+        upper[:n] = storage.capacity
+        lower = np.zeros(3 * n)
+        pinned = ~storage.cyclic & ~np.isnan(storage.closing)
+        last = np.flatnonzero(pinned) * periods + periods - 1
+        lower[last] = upper[last] = storage.closing[pinned]
+        col_lower = np.concatenate([col_lower, lower])
+        col_upper = np.concatenate([col_upper, upper])
+        n_cols += 3 * n
     n_rows = next_row
     matrix = sp.csc_matrix(
         (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
-        shape=(n_rows, n_a + n_s + n_d + n_p),
+        shape=(n_rows, n_cols),
     )
     matrix.sum_duplicates()
     return {

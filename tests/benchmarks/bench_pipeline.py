@@ -345,6 +345,82 @@ def run_exchange(candidates: Any, record: dict[str, Any], method: str, strategy:
     return solution
 
 
+def run_periods(region: Any, candidates: Any, record: dict[str, Any], method: str, strategy: str,
+                pickle_path: str) -> None:
+    """The time-expanded model of a region with periods (symbiosis.periods), stage by stage as
+    ``symbiosis.periods.solve.optimise_periods`` runs it: expand, solve (column generation where the pipeline's
+    rule picks it), results. ``n_arcs`` becomes the number of arc-periods, so every per-arc figure is per
+    arc-period; the pickle for the bare solve holds the expanded candidates with the stores' arrays."""
+    from symbiosis.periods.expand import capacity_parts, expand, storage_arrays
+    from symbiosis.periods.solve import (
+        aggregate,
+        evaluation_candidates,
+        period_results,
+        solve_expanded,
+    )
+    from symbiosis.results import evaluate
+
+    t0 = time.perf_counter()
+    share_cap, route = capacity_parts(candidates, region.reference.substitutions, region.arcs)
+    ex = expand(candidates, region.time, share_cap=share_cap, route_capacity=route)
+    record["seconds"]["expand"] = time.perf_counter() - t0
+    record["maxrss_mib"]["after_expand"] = maxrss_mib()
+    record["n_periods"] = ex.n_periods
+    record["n_stores"] = len(ex.stores)
+    record["n_base_arcs"] = len(candidates.arcs)
+    record["n_arcs"] = len(ex.candidates.arcs)
+    record["n_supplies"] = len(ex.candidates.supplies)
+    record["n_demands"] = len(ex.candidates.demands)
+    expanded = ex.candidates
+    base = candidates.supplies
+    expanded.storage = storage_arrays(ex, pd.to_numeric(base["fate_cost_per_t"], errors="coerce").to_numpy(float),
+                                      pd.to_numeric(base["fate_co2e_per_t"], errors="coerce").to_numpy(float))
+    with open(pickle_path, "wb") as fh:
+        pickle.dump(expanded, fh, protocol=pickle.HIGHEST_PROTOCOL)
+    del expanded.storage
+    record["_flush"]()
+    chosen = {"pipeline": "auto"}.get(strategy, strategy)
+    t0 = time.perf_counter()
+    with _solver_entry_memory(record):
+        solution, arrays = solve_expanded(ex, carbon_price=carbon_price_of(candidates), method=method,
+                                          strategy=chosen)
+    record["seconds"]["exchange_total"] = time.perf_counter() - t0
+    record["maxrss_mib"]["after_exchange"] = maxrss_mib()
+    record["exchange_timings"] = {k: float(v) for k, v in solution.timings.items() if isinstance(v, (int, float))}
+    for key, value in record["exchange_timings"].items():
+        stage = TIMING_ALIASES.get(key.lower())
+        if stage:
+            record["seconds"][stage] = record["seconds"].get(stage, 0.0) + value
+    record["strategy"] = str(solution.parameters.get("strategy", "monolithic"))
+    record["objective"] = float(solution.objective)
+    record["objective_bau"] = float(solution.objective_bau)
+    record["status"] = str(solution.status)
+    record["solver"] = str(solution.solver)
+    record["exchange_parameters"] = {k: v for k, v in solution.parameters.items() if isinstance(v, (int, float, str))}
+    record["_flush"]()
+    t0 = time.perf_counter()
+    annual = aggregate(ex, solution, arrays)
+    results = evaluate(region, evaluation_candidates(ex, solution), annual)
+    results.periods = period_results(ex, solution, arrays)
+    record["seconds"]["results"] = time.perf_counter() - t0
+    record["maxrss_mib"]["after_results"] = maxrss_mib()
+    record["n_exchanges"] = len(results.exchanges)
+
+
+def seasonal_region(region_dir: Path, periods: str, n_stores: int, seed: int) -> Path:
+    """A copy of ``region_dir`` with periods, profiles and stores (symbiosis.periods.seasonal), cached beside it."""
+    import shutil
+
+    from symbiosis.periods.seasonal import add_seasons
+
+    target = region_dir.with_name(f"{region_dir.name}-{periods.replace(' ', '')}-{n_stores}stores")
+    if not (target / "profiles.csv").exists():
+        shutil.rmtree(target, ignore_errors=True)
+        shutil.copytree(region_dir, target)
+        add_seasons(target, periods=periods, n_stores=n_stores, seed=seed)
+    return target
+
+
 # --------------------------------------------------------------------------------------------------
 # Workers (each in a fresh subprocess, so ru_maxrss belongs to one size only)
 # --------------------------------------------------------------------------------------------------
@@ -408,6 +484,9 @@ def worker_region(region_dir: str, pickle_path: str, out_path: str, method: str,
             pickle.dump(candidates, fh, protocol=pickle.HIGHEST_PROTOCOL)
         record["_flush"]()
 
+        if getattr(region, "time", None) is not None:  # periods or stores: the time-expanded model
+            run_periods(region, candidates, record, method, strategy, pickle_path)
+            return
         solution = run_exchange(candidates, record, method, strategy)
         record["_flush"]()
         if solution is None:
@@ -512,7 +591,7 @@ def spawn(args: list[str], timeout: float | None) -> dict[str, Any]:
 # Driver
 # --------------------------------------------------------------------------------------------------
 
-STAGES = ["load", "balances", "candidates", "model_build", "hand_over", "solve", "results"]
+STAGES = ["load", "balances", "candidates", "expand", "model_build", "hand_over", "solve", "results"]
 
 
 def summarise(row: dict[str, Any]) -> None:
@@ -520,7 +599,7 @@ def summarise(row: dict[str, Any]) -> None:
     pipe, bare = row.get("pipeline", {}), row.get("bare", {})
     sec = pipe.get("seconds", {})
     n_arcs = pipe.get("n_arcs") or 0
-    keys = ["load", "balances", "candidates", "exchange_total", "results"]
+    keys = ["load", "balances", "candidates", "expand", "exchange_total", "results"]
     total = sum(sec.get(k, 0.0) for k in keys)
     row["pipeline_seconds"] = total if sec else None
     if n_arcs and "exchange_total" in sec:
@@ -529,7 +608,8 @@ def summarise(row: dict[str, Any]) -> None:
         row["exchange_outside_highs_us_per_arc"] = (sec["exchange_total"] - inside) / n_arcs * 1e6
     mem = pipe.get("maxrss_mib", {})
     if n_arcs and "after_candidates" in mem:
-        before_solver = max(v for k, v in mem.items() if k in ("after_load", "after_balances", "after_candidates"))
+        before_solver = max(v for k, v in mem.items()
+                            if k in ("after_load", "after_balances", "after_candidates", "after_expand"))
         row["peak_mib_before_exchange"] = before_solver
         row["peak_mib_total"] = mem.get("final")
         row["mib_beyond_baseline"] = mem.get("final", before_solver) - mem.get("baseline", 0.0)
@@ -608,6 +688,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-bare", action="store_true", help="skip the bare HiGHS reference solve")
     parser.add_argument("--no-pipeline", action="store_true", help="only generate candidates and solve bare")
     parser.add_argument("--timeout", type=float, default=3600.0, help="seconds per worker")
+    parser.add_argument("--periods", choices=["12 months", "4 quarters", "52 weeks"],
+                        help="add periods, seasonal profiles and stores to each region (symbiosis.periods.seasonal); "
+                             "per-arc figures are then per arc-period")
+    parser.add_argument("--stores", type=int, default=20, help="stores added with --periods")
     # Internal: worker entry points.
     parser.add_argument("--worker", choices=["region", "arcs", "bare"], help=argparse.SUPPRESS)
     parser.add_argument("--worker-out", help=argparse.SUPPRESS)
@@ -631,7 +715,8 @@ def main(argv: list[str] | None = None) -> int:
     rows: list[dict[str, Any]] = []
     report = {"machine": machine(), "command": " ".join([Path(sys.executable).name, *sys.argv]),
               "method": args.method, "strategy": args.strategy, "seed": args.seed,
-              "max_distance_km": args.max_distance, "plain": args.plain, "rows": rows}
+              "max_distance_km": args.max_distance, "plain": args.plain, "periods": args.periods,
+              "stores": args.stores if args.periods else 0, "rows": rows}
     work = Path(tempfile.mkdtemp(prefix="bench-"))
 
     def save() -> None:
@@ -650,6 +735,9 @@ def main(argv: list[str] | None = None) -> int:
             t0 = time.perf_counter()
             generate_region(n, region_dir, seed=args.seed, max_distance_km=args.max_distance, plain=args.plain)
             row["generate_seconds"] = time.perf_counter() - t0
+        if args.periods:
+            region_dir = seasonal_region(region_dir, args.periods, args.stores, args.seed)
+            row["case"] = f"N={n}x{args.periods.split()[0]}"
         row["region_dir"] = str(region_dir)
         pkl = work / f"cand-{n}.pkl"
         print(f"[{time.strftime('%H:%M:%S')}] N={n}: pipeline ...", flush=True)
