@@ -99,12 +99,14 @@ def aggregate(ex: Expanded, solution: Solution) -> Solution:
     y = np.bincount(ex.demand_base, weights=solution.y, minlength=n_d)
     n_p = len(base.processors) if base.processors is not None else 0
     z = solution.z.reshape(ex.n_periods, n_p).sum(axis=0) if n_p and len(solution.z) else solution.z
-    length = ex.time.periods["share"].to_numpy(float)
     supply_dual = _weighted(solution.supply_dual, arrays.supply_amount, ex.supply_base, n_s)
     demand_dual = _weighted(solution.demand_dual, arrays.demand_amount, ex.demand_base, n_d)
     share_dual = _weighted(solution.share_dual, arrays.demand_amount, ex.demand_base, n_d) \
         if len(solution.share_dual) == len(ex.demand_base) else np.zeros(n_d)
-    intake_dual = np.bincount(ex.demand_base, weights=length[ex.demand_period] * solution.intake_dual, minlength=n_d) \
+    # One more tonne of annual limit is spread over the periods as the limit is: by its profile or by length.
+    flow_limit = ex.time.shares(base.demands["demand_id"].astype(str).to_numpy(), by=ex.time.flow_intake_profile)
+    intake_dual = np.bincount(ex.demand_base, weights=flow_limit[ex.demand_base, ex.demand_period]
+                              * solution.intake_dual, minlength=n_d) \
         if len(solution.intake_dual) == len(ex.demand_base) else np.zeros(n_d)
     base_arrays = exchange_arrays(base)
     quality_dual = np.zeros(base_arrays.quality.n_rows)
@@ -121,8 +123,10 @@ def aggregate(ex: Expanded, solution: Solution) -> Solution:
         ids = pd.Series(arrays.facility_intake_ids).astype(str)
         parts = ids.str.rsplit(PERIOD_MARK, n=1, expand=True) if ex.n_periods > 1 else \
             pd.DataFrame({0: ids, 1: "0"})
+        period = parts[1].astype(int).to_numpy()
+        facility_limit = ex.time.shares(parts[0].to_numpy(), by=ex.time.facility_intake_profile)
         frame = pd.DataFrame({"facility": parts[0], "dual": solution.facility_intake_dual
-                              * length[parts[1].astype(int).to_numpy()]})
+                              * facility_limit[np.arange(len(period)), period]})
         facility_dual = (frame.groupby("facility")["dual"].sum()
                          .reindex(pd.Series(base_arrays.facility_intake_ids).astype(str)).fillna(0.0).to_numpy(float))
     permit_dual = np.zeros(base_arrays.permit.n_rows)
