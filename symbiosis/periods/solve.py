@@ -38,6 +38,10 @@ class PeriodResults:
     exchanges: pd.DataFrame
     kpis: pd.DataFrame
     stores: pd.DataFrame = field(default_factory=pd.DataFrame)
+    #: The time-expanded candidates and their optimum, kept for a view of one period
+    #: (symbiosis.periods.view; ``symbiosis run --period``).
+    expanded: Any = None
+    solution: Any = None
 
 
 class PeriodExchangeModel(ExchangeModel):
@@ -311,7 +315,8 @@ def period_results(ex: Expanded, solution: Solution, arrays: ExchangeArrays, tol
     })
     kpis["net_cost_saving"] = kpis["cost_bau"] - kpis["cost_optimum"]
     kpis["co2e_avoided_t"] = kpis["co2e_bau_t"] - kpis["co2e_optimum_t"]
-    return PeriodResults(periods=ex.time.periods.copy(), exchanges=exchanges, kpis=kpis, stores=stores)
+    return PeriodResults(periods=ex.time.periods.copy(), exchanges=exchanges, kpis=kpis, stores=stores, expanded=ex,
+                         solution=solution)
 
 
 def optimise_periods(region: Region, cands: Candidates, *, carbon_price: float, weights: Any = None,
