@@ -110,7 +110,8 @@ def test_run_with_a_period_the_region_does_not_have_is_refused(tmp_path: Path, p
     (["optimise", "--mip"], "does not handle periods"),
     (["run", "--mip", "--no-pngs"], "does not handle periods"),
     (["tradeoff"], "does not handle periods"),
-], ids=["resilience_exchanges", "optimise_mip", "run_mip", "tradeoff"])
+    (["uncertainty", "--samples", "2", "--workers", "1"], "uncertainty does not handle periods"),
+], ids=["resilience_exchanges", "optimise_mip", "run_mip", "tradeoff", "uncertainty"])
 def test_commands_that_do_not_handle_periods_refuse_them(tmp_path: Path, args: list[str], words: str) -> None:
     folder = _seasonal(tmp_path / "r")
     out = tmp_path / "out"
