@@ -120,3 +120,26 @@ def test_commands_that_do_not_handle_periods_refuse_them(tmp_path: Path, args: l
     assert words in " ".join(result.output.split())
     assert result.exception is None or isinstance(result.exception, SystemExit)
     assert not out.exists() or not any(out.glob("*.csv"))
+
+
+def test_a_public_period_run_with_a_confidential_store_writes_every_page_and_leaks_nothing(tmp_path: Path) -> None:
+    """The plant is confidential: the public copy blanks its store's rows (period included), which made
+    periods.png fail on duplicate periods; the winter pages must not name the plant or its flow."""
+    from symbiosis.pipeline import write_outputs
+
+    folder = _seasonal(tmp_path / "r")
+    (folder / "facilities.csv").write_text("facility_id,name,sector,lat,lon,confidential\n"
+                                           "plant,Secret Plant,35.11,55.00,11.00,true\n"
+                                           "town,Town,35.30,55.02,11.00,false\n")
+    region = load_region(folder)
+    results = optimise(region)
+    for self_contained in (False, True):
+        out = tmp_path / f"public_{self_contained}"
+        written = write_outputs(results, region, out, public=True, pngs=True, period="winter",
+                                self_contained=self_contained)
+        assert (out / "periods.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert written["report"].exists()
+        for name in ("report.html", "map.html", "exchanges_by_period.csv", "stores.csv"):
+            text = (out / name).read_text()
+            assert "Secret Plant" not in text and "plant_heat" not in text, (self_contained, name)
+        assert "period winter" in (out / "report.html").read_text()
