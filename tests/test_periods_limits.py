@@ -18,6 +18,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from symbiosis import load_region, optimise
+from symbiosis.candidates import candidates as build_candidates
 from symbiosis.errors import InputError
 from tests.test_periods import PLANT_TOWN, SEASONS, write_region
 
@@ -158,14 +159,28 @@ def test_a_silo_at_the_plant_carries_the_shutdowns_ash_to_the_kiln_afterwards(tm
     assert results.kpis["objective_optimum"] == pytest.approx(20 * (40_000 - 3650) + 1 * ASH["shutdown"], rel=1e-9)
 
 
-def test_a_full_kiln_is_worth_80_per_tonne_of_annual_limit_all_of_it_in_the_rest(tmp_path: Path) -> None:
-    """The kiln limited to 3,000 t in the rest (0 in the shutdown): 340 t more ash than it takes then, so
-    one more tonne of limit in the rest is worth 80 EUR. The annual limit's dual spreads that tonne as its
+@pytest.mark.parametrize("on", ["facility", "flow"])
+def test_a_full_kiln_is_worth_80_per_tonne_of_annual_limit_all_of_it_in_the_rest(tmp_path: Path, on: str) -> None:
+    """All 3,650 t of ash made in the rest (a profile of amounts: 0 in the shutdown), the kiln limited to
+    3,000 t then (0 in the shutdown): 650 t go to landfill, so one more tonne of limit in the rest is worth
+    80 EUR, and in the shutdown (no ash then) nothing. The annual limit's dual spreads one more tonne as its
     profile does (all in the rest): 80, where spreading it by length would give 80 · 334/365 = 73.2."""
-    results = optimise(load_region(_kiln(tmp_path / "f", 3000, limit="3000")))
+    folder = _kiln(tmp_path / "f", 3000, limit="3000")
+    flows = KILN_FLOWS.replace("ewc_code\n", "ewc_code,profile,max_intake_t_per_yr,intake_profile\n", 1)
+    flows = flows.replace("100102\n", "100102,ash_rest,,\n")
+    if on == "flow":  # the same limit on the sand flow instead of the kiln
+        (folder / "facilities.csv").write_text(KILN_FACILITIES.format(limit="").replace("kiln_open", ""))
+        flows = flows.replace("EUR/t,\n", "EUR/t,,,3000,kiln_open\n")
+    (folder / "flows.csv").write_text(flows.replace("EUR/t,\n", "EUR/t,,,,\n"))
+    with (folder / "profiles.csv").open("a") as profiles:
+        profiles.write("ash_rest,shutdown,0\nash_rest,rest,3650\n")
+    results = optimise(load_region(folder))
+    assert results.periods.kpis.set_index("period").at["shutdown", "supply_t"] == 0.0
     assert results.kpis["objective_optimum"] == pytest.approx(60 * (3650 - 3000) + 20 * (40_000 - 3000), rel=1e-9)
-    facilities = results.facilities.set_index("facility_id")
-    assert facilities.at["kiln", "intake_dual_per_t"] == pytest.approx(80.0, rel=1e-9)
+    if on == "facility":
+        assert results.facilities.set_index("facility_id").at["kiln", "intake_dual_per_t"] == pytest.approx(80.0)
+    else:
+        assert results.demands.set_index("demand_id").at["sand", "intake_dual_per_t"] == pytest.approx(80.0)
 
 
 def test_a_share_profile_spreads_a_given_intake_limit(tmp_path: Path) -> None:
@@ -237,13 +252,13 @@ def random_limited_regions(draw):
     n_sup, n_kiln = draw(st.integers(1, 3)), draw(st.integers(1, 2))
     facilities = ["facility_id,name,sector,lat,lon,intake_capacity_t_per_yr,intake_profile"]
     flows = ["flow_id,facility_id,direction,category,material,amount,unit,fate,price,price_unit,ewc_code,profile"]
-    profiles = ["profile,period,amount"]
+    profiles = ["profile,period,amount,share"]
     supply_amounts, limits = {}, {}
     for i in range(n_sup):
         amounts = rng.integers(0, 2000, 4) * (rng.random(4) < 0.8)
         amounts[rng.integers(0, 4)] += 1
         supply_amounts[f"ash{i}"] = amounts.astype(float)
-        profiles += [f"ash{i}_q,{q},{a}" for q, a in zip(QUARTERS, amounts, strict=True)]
+        profiles += [f"ash{i}_q,{q},{a}," for q, a in zip(QUARTERS, amounts, strict=True)]
         facilities.append(f"p{i},Plant {i},35.11,{55.60 + 0.001 * i:.4f},11.00,,")
         given = "" if rng.random() < 0.5 else str(int(amounts.sum()))
         flows.append(f"ash{i},p{i},out,waste,fly_ash,{given},t,landfill,{rng.integers(10, 80)},EUR/t,100102,ash{i}_q")
@@ -251,8 +266,13 @@ def random_limited_regions(draw):
         limit = rng.integers(0, 3000, 4) * (rng.random(4) < 0.7)
         limit[rng.integers(0, 4)] += 1
         limits[f"k{j}"] = limit.astype(float)
-        profiles += [f"k{j}_open,{q},{a}" for q, a in zip(QUARTERS, limit, strict=True)]
-        facilities.append(f"k{j},Kiln {j},23.51,{55.62 + 0.001 * j:.4f},11.01,,k{j}_open")
+        if rng.random() < 0.5:  # a profile of amounts, the annual limit left empty or given as their sum
+            profiles += [f"k{j}_open,{q},{a}" for q, a in zip(QUARTERS, limit, strict=True)]
+            given = "" if rng.random() < 0.5 else str(int(limit.sum()))
+        else:  # a profile of shares spreading a given annual limit
+            profiles += [f"k{j}_open,{q},,{float(a / limit.sum())!r}" for q, a in zip(QUARTERS, limit, strict=True)]
+            given = str(int(limit.sum()))
+        facilities.append(f"k{j},Kiln {j},23.51,{55.62 + 0.001 * j:.4f},11.01,{given},k{j}_open")
         flows.append(f"sand{j},k{j},in,raw_material,sand,{rng.integers(20000, 60000)},t,,{rng.integers(5, 30)},"
                      "EUR/t,,")
     return "\n".join(facilities) + "\n", "\n".join(flows) + "\n", "\n".join(profiles) + "\n", supply_amounts, limits
@@ -265,6 +285,8 @@ def test_random_regions_keep_per_period_amounts_and_intake_limits(tmp_path_facto
     facilities, flows, profiles, supply_amounts, limits = data
     folder = write_region(tmp_path_factory.mktemp("lim"), periods="periods: 4 quarters", facilities=facilities,
                           flows=flows, profiles=profiles)
+    with (folder / "region.yaml").open("a") as yaml:  # money only, as the independent LP below
+        yaml.write("  carbon_price: 0\n")
     region = load_region(folder)
     annual = region.flows.set_index("flow_id")["amount_t_per_yr"]
     for flow_id, amounts in supply_amounts.items():  # the annual amount is the sum of the periods' amounts
@@ -286,3 +308,57 @@ def test_random_regions_keep_per_period_amounts_and_intake_limits(tmp_path_facto
     # annual figures are the sums of the periods'
     assert kpis["exchanged_t"].sum() == pytest.approx(results.exchanges["amount_t_per_yr"].sum(), rel=1e-9, abs=1e-6)
     assert kpis["cost_optimum"].sum() == pytest.approx(results.kpis["cost_optimum"], rel=1e-9, abs=1e-6)
+    # the optimum equals an LP built here from the annual candidate tables and the drawn per-quarter figures
+    assert results.kpis["objective_optimum"] == pytest.approx(
+        independent_optimum(build_candidates(region), supply_amounts, limits), rel=1e-7, abs=1e-4)
+
+
+def independent_optimum(cands, supply_amounts: dict[str, np.ndarray], limits: dict[str, np.ndarray]) -> float:
+    """x[a,t], w[s,t], y[d,t] with scipy's linprog: each supply's drawn amount per quarter, each need by the
+    quarters' days, the share cap per quarter, and each kiln's drawn limit per quarter on the tonnes it
+    receives (none of the expansion code)."""
+    from scipy.optimize import linprog
+
+    sup, dem, arcs = cands.supplies, cands.demands, cands.arcs
+    n_s, n_d, n_a, periods = len(sup), len(dem), len(arcs), 4
+    length = np.array([90, 91, 92, 92], float) / 365
+    n_x, n_w = n_a * periods, n_s * periods
+    n = n_x + n_w + n_d * periods
+    c = np.zeros(n)
+    a_eq, b_eq, a_ub, b_ub = [], [], [], []
+    s_of, d_of = arcs["s"].to_numpy(int), arcs["d"].to_numpy(int)
+    ratio = arcs["ratio"].to_numpy(float)
+    share = dem["max_secondary_share"].astype(float).fillna(1.0).to_numpy()
+    need = dem["amount_t_per_yr"].to_numpy(float)
+    for t in range(periods):
+        c[t * n_a:(t + 1) * n_a] = (arcs["transport_cost_per_t"] + arcs["processing_cost_per_t"]).to_numpy(float)
+        c[n_x + t * n_s:n_x + (t + 1) * n_s] = sup["fate_cost_per_t"].to_numpy(float)
+        c[n_x + n_w + t * n_d:n_x + n_w + (t + 1) * n_d] = dem["virgin_price_per_t"].to_numpy(float)
+        for s in range(n_s):
+            row = np.zeros(n)
+            row[t * n_a + np.flatnonzero(s_of == s)] = 1.0
+            row[n_x + t * n_s + s] = 1.0
+            a_eq.append(row)
+            b_eq.append(supply_amounts[str(sup["supply_id"].iat[s])][t])
+        for d in range(n_d):
+            into = np.flatnonzero(d_of == d)
+            row = np.zeros(n)
+            row[t * n_a + into] = ratio[into]
+            row[n_x + n_w + t * n_d + d] = 1.0
+            a_eq.append(row)
+            b_eq.append(need[d] * length[t])
+            if share[d] < 1:
+                cap = np.zeros(n)
+                cap[t * n_a + into] = ratio[into]
+                a_ub.append(cap)
+                b_ub.append(share[d] * need[d] * length[t])
+        for kiln, limit in limits.items():
+            into = np.flatnonzero(arcs["demand_facility"].astype(str).to_numpy() == kiln)
+            row = np.zeros(n)
+            row[t * n_a + into] = 1.0
+            a_ub.append(row)
+            b_ub.append(limit[t])
+    result = linprog(c, A_ub=np.array(a_ub), b_ub=b_ub, A_eq=np.array(a_eq), b_eq=b_eq, bounds=(0, None),
+                     method="highs")
+    assert result.status == 0, result.message
+    return float(result.fun)
