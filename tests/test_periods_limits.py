@@ -267,7 +267,7 @@ def random_limited_regions(draw):
         limit[rng.integers(0, 4)] += 1
         limits[f"k{j}"] = limit.astype(float)
         if rng.random() < 0.5:  # a profile of amounts, the annual limit left empty or given as their sum
-            profiles += [f"k{j}_open,{q},{a}" for q, a in zip(QUARTERS, limit, strict=True)]
+            profiles += [f"k{j}_open,{q},{a}," for q, a in zip(QUARTERS, limit, strict=True)]
             given = "" if rng.random() < 0.5 else str(int(limit.sum()))
         else:  # a profile of shares spreading a given annual limit
             profiles += [f"k{j}_open,{q},,{float(a / limit.sum())!r}" for q, a in zip(QUARTERS, limit, strict=True)]
@@ -315,7 +315,7 @@ def test_random_regions_keep_per_period_amounts_and_intake_limits(tmp_path_facto
 
 def independent_optimum(cands, supply_amounts: dict[str, np.ndarray], limits: dict[str, np.ndarray]) -> float:
     """x[a,t], w[s,t], y[d,t] with scipy's linprog: each supply's drawn amount per quarter, each need by the
-    quarters' days, the share cap per quarter, and each kiln's drawn limit per quarter on the tonnes it
+    quarters' days, the share caps per quarter, and each kiln's drawn limit per quarter on the tonnes it
     receives (none of the expansion code)."""
     from scipy.optimize import linprog
 
@@ -358,7 +358,12 @@ def independent_optimum(cands, supply_amounts: dict[str, np.ndarray], limits: di
             row[t * n_a + into] = 1.0
             a_ub.append(row)
             b_ub.append(limit[t])
-    result = linprog(c, A_ub=np.array(a_ub), b_ub=b_ub, A_eq=np.array(a_eq), b_eq=b_eq, bounds=(0, None),
+    # An arc's capacity is the substitution's share cap σ·r_d/ρ (fly ash: at most 30 % of a sand need), which
+    # follows the need's quarters (by their days here).
+    capacity = arcs["capacity_t_per_yr"].to_numpy(float)
+    bounds = [(0.0, None if np.isnan(capacity[i % n_a]) else capacity[i % n_a] * length[i // n_a]) if i < n_x
+              else (0.0, None) for i in range(n)]
+    result = linprog(c, A_ub=np.array(a_ub), b_ub=b_ub, A_eq=np.array(a_eq), b_eq=b_eq, bounds=bounds,
                      method="highs")
     assert result.status == 0, result.message
     return float(result.fun)
