@@ -55,6 +55,12 @@ def test_the_view_of_a_period_holds_that_periods_rows(tmp_path: Path) -> None:
     supply = winter.supplies.set_index("supply_id").loc["plant_heat"]
     assert supply["amount_mwh_per_yr"] == pytest.approx(18_000, rel=1e-9)
     assert supply["to_fate_mwh_per_yr"] == pytest.approx(0.0, abs=1e-6)
+    # The slide's bars say whose figures they are.
+    from symbiosis.outputs.static import bau_optimum_figures
+
+    assert [unit for _, unit, _, _ in bau_optimum_figures(winter)] == ["EUR in winter", "t CO2e in winter",
+                                                                       "t in winter", "t in winter"]
+    assert bau_optimum_figures(results)[0][1] == "EUR/yr"
     # The year's view is untouched.
     assert results.kpis["cost_optimum"] == pytest.approx(results.periods.kpis["cost_optimum"].sum(), rel=1e-12)
 
