@@ -189,6 +189,23 @@ def not_at_the_same_time(ex: Expanded, solution: Solution, tol: float = 1e-6) ->
     return any_arc & ~any_possible & (solution.w > tol * np.maximum(1.0, amount))
 
 
+def closed_demands(ex: Expanded) -> np.ndarray:
+    """Per expanded demand row, whether it can take nothing in its period: its own intake limit or its
+    facility's is 0 then, or it is the intake of a processor whose capacity is 0 then (a profile's 0: a
+    kiln's month of maintenance)."""
+    demands = ex.candidates.demands
+    closed = np.zeros(len(demands), bool)
+    for column in ("max_intake_t_per_yr", "facility_intake_t_per_yr"):
+        if column in demands.columns:
+            closed |= pd.to_numeric(demands[column], errors="coerce").to_numpy(float) == 0.0
+    processors, links = ex.candidates.processors, ex.candidates.processor_links
+    if processors is not None and len(processors) and links is not None and len(links):
+        shut = pd.to_numeric(processors["capacity"], errors="coerce").to_numpy(float) == 0.0
+        into = links[links["side"] == "in"]
+        closed[into["row"].to_numpy(np.int64)[shut[into["p"].to_numpy(np.int64)]]] = True
+    return closed
+
+
 def mostly_off_season(ex: Expanded, solution: Solution, annual: Solution, tol: float = 1e-6
                       ) -> tuple[np.ndarray, np.ndarray]:
     """Base supplies at least half of whose tonnes left to the fate fall in periods when none of their
@@ -200,8 +217,10 @@ def mostly_off_season(ex: Expanded, solution: Solution, annual: Solution, tol: f
     if not len(base.arcs) or ex.n_periods == 1:
         return np.zeros(n_s, bool), detail
     periods = ex.n_periods
-    live = np.zeros((n_s, periods), bool)  # the supply has an arc in that period
-    live[ex.candidates.arcs["s"].to_numpy(np.int64) % n_s, ex.arc_period] = True
+    live = np.zeros((n_s, periods), bool)  # the supply has an arc in that period into a receiver that can take
+    arcs = ex.candidates.arcs
+    open_arc = ~closed_demands(ex)[arcs["d"].to_numpy(np.int64)] if len(arcs) else np.zeros(0, bool)
+    live[arcs["s"].to_numpy(np.int64)[open_arc] % n_s, ex.arc_period[open_arc]] = True
     w = solution.w.reshape(periods, n_s).T
     off = np.where(live, 0.0, w).sum(axis=1)
     left = w.sum(axis=1)
@@ -214,7 +233,7 @@ def mostly_off_season(ex: Expanded, solution: Solution, annual: Solution, tol: f
     for s in np.flatnonzero(mostly).tolist():
         when = ", ".join(names[(~live[s]) & (w[s] > tol * max(1.0, amount[s]))])
         text = (f"{off[s]:,.6g} of the {left[s]:,.6g} {unit[s]} left to its fate fall in periods when none of its "
-                f"candidate receivers needs any ({when})")
+                f"candidate receivers needs any or can take any ({when})")
         own = stored[stored["row"] == s]
         if own.empty:
             text += ", and no store at the supplier holds it for later"
