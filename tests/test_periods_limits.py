@@ -373,3 +373,23 @@ def independent_optimum(cands, supply_amounts: dict[str, np.ndarray], limits: di
                      method="highs")
     assert result.status == 0, result.message
     return float(result.fun)
+
+
+def test_a_semicolon_file_with_decimal_commas_takes_and_checks_amounts_per_period(tmp_path: Path) -> None:
+    """flows.csv and profiles.csv written by a European spreadsheet: the filled-in annual amount and the
+    comparison read decimal commas as the file does."""
+    folder = tmp_path / "semicolon"
+    folder.mkdir()
+    (folder / "region.yaml").write_text(f"name: T\ncurrency: EUR\n{SEASONS}\ndefaults:\n  max_distance_km: 50\n")
+    (folder / "facilities.csv").write_text("facility_id;name;sector;lat;lon\nplant;Plant;35.11;55,00;11,00\n"
+                                           "town;Town;35.30;55,02;11,00\n")
+    (folder / "profiles.csv").write_text("profile;period;amount\nhq;winter;9000,25\nhq;rest;1000,25\n")
+    flows = ("flow_id;facility_id;direction;category;material;amount;unit;price;price_unit;exchangeable;profile\n"
+             "plant_heat;plant;out;waste;hot_water;{};MWh;1;EUR/MWh;;hq\n"
+             "town_heat;town;in;energy;district_heat;20000;MWh;30,5;EUR/MWh;true;\n")
+    for annual in ("", "10000,5"):
+        (folder / "flows.csv").write_text(flows.format(annual))
+        region = load_region(folder)
+        assert region.flows.set_index("flow_id").at["plant_heat", "amount_mwh_per_yr"] == pytest.approx(10_000.5)
+    (folder / "flows.csv").write_text(flows.format("9000,5"))
+    assert _has(_problems(folder), "flows.csv", 2, "amount", "contradicts its profile's amounts")

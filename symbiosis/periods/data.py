@@ -319,10 +319,13 @@ def fill_amounts_from_profiles(table: Table | None, problems: Problems, profiles
         cell = cells.iat[position].strip()
         if cell == "":
             value = total / per_year
-            table.frame.iat[position, amount_at] = \
-                f"{value:.0f}" if value == round(value) else repr(value)
+            text = f"{value:.0f}" if value == round(value) else repr(value)
+            # a semicolon file written with decimal commas reads its numbers so
+            table.frame.iat[position, amount_at] = text.replace(".", ",") if table.decimal_comma else text
             continue
         given = pd.to_numeric(cell, errors="coerce")
+        if np.isnan(given) and table.decimal_comma:
+            given = pd.to_numeric(cell.replace(".", "").replace(",", "."), errors="coerce")
         if np.isnan(given):
             continue  # the flows table reports a cell that is not a number
         annual = float(given) * per_year
