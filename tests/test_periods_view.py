@@ -149,3 +149,21 @@ def test_a_public_period_run_with_a_confidential_store_writes_every_page_and_lea
             text = (out / name).read_text()
             assert "Secret Plant" not in text and "plant_heat" not in text, (self_contained, name)
         assert "period winter" in (out / "report.html").read_text()
+
+
+def test_pickled_period_results_leave_the_expanded_model_behind(tmp_path: Path) -> None:
+    """`compare` returns results from worker processes: the per-period tables travel, the time-expanded
+    candidates (every table once per period) do not, and a view of a period then says why it cannot be cut."""
+    import pickle
+
+    from symbiosis.errors import SymbiosisError
+
+    region = load_region(_seasonal(tmp_path / "r"))
+    results = optimise(region)
+    assert results.periods.expanded is not None
+    copy = pickle.loads(pickle.dumps(results))
+    assert copy.periods.expanded is None and copy.periods.solution is None
+    pd.testing.assert_frame_equal(copy.periods.kpis, results.periods.kpis)
+    assert results.periods.expanded is not None  # the original keeps them
+    with pytest.raises(SymbiosisError, match="do not hold the optimum of each period"):
+        period_results_view(region, copy, "winter")

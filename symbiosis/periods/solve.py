@@ -43,6 +43,11 @@ class PeriodResults:
     expanded: Any = None
     solution: Any = None
 
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickled (a `compare` worker's results) without the expanded candidates and optimum: they are only
+        for a view of one period in this process, and would send every table once per period."""
+        return {**self.__dict__, "expanded": None, "solution": None}
+
 
 class PeriodExchangeModel(ExchangeModel):
     """The exchange model of time-expanded candidates, with the stores' columns and rows."""
