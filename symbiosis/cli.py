@@ -389,7 +389,10 @@ def run(path: RegionPath, out: OutDir = Path("out"), max_distance: MaxDistance =
         circuity: Circuity = None, carbon_price: CarbonPrice = None, transport_cost: TransportCost = None,
         self_contained: Annotated[bool, typer.Option(help="Inline scripts so the report opens offline")] = False,
         pngs: Annotated[bool, typer.Option(help="Also write slide PNGs")] = True, threads: Threads = None,
-        private: Private = False, mip: Mip = False, reconciled: Reconciled = False) -> None:
+        private: Private = False, mip: Mip = False, reconciled: Reconciled = False,
+        period: Annotated[str | None, typer.Option(
+            help="A region with periods: the map, report and slide images show this period (e.g. jan) "
+                 "instead of the year; the tables stay annual beside the per-period ones")] = None) -> None:
     """The main job: check -> balances -> optimise -> tables, map, Sankey and report."""
     from symbiosis.balances import balances
     from symbiosis.pipeline import optimise as run_optimise
@@ -399,13 +402,21 @@ def run(path: RegionPath, out: OutDir = Path("out"), max_distance: MaxDistance =
     _print_options(overrides, private=private, mip=mip, self_contained=self_contained, no_pngs=not pngs)
     with console.status("checking the region") as status:
         region = _load(path)
+        if period is not None:
+            from symbiosis.periods.view import check_period
+
+            try:
+                check_period(region, period)
+            except SymbiosisError as exc:
+                _fail(exc)
         status.update("balancing facilities")
         balance_result = balances(region)
         try:
             results = run_optimise(region, progress=lambda m: status.update(m), threads=threads,
                                    mode="mip" if mip else "lp", reconciled=reconciled, **overrides)
             written = write_outputs(results, region, out, self_contained=self_contained,
-                                    progress=lambda m: status.update(m), pngs=pngs, public=not private)
+                                    progress=lambda m: status.update(m), pngs=pngs, public=not private,
+                                    period=period)
         except SymbiosisError as exc:
             _fail(exc)
     if reconciled:  # the report's balances are those of the reconciled flows: count what it lists
@@ -416,6 +427,9 @@ def run(path: RegionPath, out: OutDir = Path("out"), max_distance: MaxDistance =
                   f"warning(s), {counts[1]} data-quality note(s), {counts[2]} loading warning(s): "
                   f"{sum(counts)} listed in the report", highlight=False)
     _print_kpis(_shown(results, region, private))
+    if period is not None:
+        console.print(f"map, report and slide images show the period {escape(period)} only; the figures above and "
+                      "the tables are the year's", highlight=False)
     for name, file in written.items():
         console.print(f"  {name}: {file}")
 

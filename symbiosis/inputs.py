@@ -69,13 +69,14 @@ TABLE_NAMES = ("facilities", "flows", "quality", "arcs", "permits", "processors"
 
 # The columns each input table may have (required ones first); any other header is an error.
 FACILITY_INPUT = ["facility_id", "name", "sector", "lat", "lon", "confidential", "process_model", "activity",
-                  "activity_unit", "intake_capacity_t_per_yr", "source", "note"]
+                  "activity_unit", "intake_capacity_t_per_yr", "source", "note",
+                  "intake_profile"]  # intake_profile: symbiosis.periods (read by _time_data)
 FLOW_INPUT = ["flow_id", "facility_id", "direction", "category", "material", "amount", "unit", "fate", "price",
               "price_unit", "exchangeable", "max_secondary_share", "max_distance_km", "uncertainty_pct",
               "max_intake_t_per_yr", "ewc_code", "end_of_waste", "price_uncertainty_pct", "source", "note",
               # network reconciliation (symbiosis/account/reconcile.py, docs/reconciliation.md)
               "stream_id", "measured", "process",
-              "profile"]  # profile: symbiosis.periods (read by _time_data)
+              "profile", "intake_profile"]  # profile, intake_profile: symbiosis.periods (read by _time_data)
 QUALITY_INPUT = ["flow_id", "parameter", "value", "unit", "bound", "virgin_value", "source", "note"]
 ARC_INPUT = ["supply_facility", "demand_facility", "distance_km", "cost_per_t", "co2e_per_t", "capacity_t_per_yr",
              "fixed_cost_per_yr", "min_flow", "source", "note"]
@@ -1076,6 +1077,7 @@ def load_region(path: str | Path, *, reference_dir: Path | None = None, models_d
     facilities = (_facilities(facilities_table, problems, models) if facilities_table is not None
                   else pd.DataFrame(columns=FACILITY_COLUMNS))
     flows_table = raw.tables.get("flows")
+    periods, profiles = _periods_and_profiles(raw, settings, problems, flows_table)
     if flows_table is not None and not reference.materials.empty and not reference.fates.empty:
         measured = _flows(flows_table, problems, facilities, reference, settings)
     else:
@@ -1086,7 +1088,8 @@ def load_region(path: str | Path, *, reference_dir: Path | None = None, models_d
     arcs = _arcs(raw.tables.get("arcs"), problems, facilities)
     processors = _processors(raw.tables.get("processors"), problems, facilities, models)
     permits = _permits(raw.tables.get("permits"), problems, facilities, reference)
-    time_data = _time_data(raw, settings, problems, flows_table, measured)
+    time_data = _time_data(raw, problems, flows_table, measured, periods, profiles, facilities_table, facilities,
+                           processors)
     costs = _costs(raw.tables.get("costs"), problems, facilities, settings, measured)
     problems.raise_if_any()
 
@@ -1123,25 +1126,61 @@ def load_region(path: str | Path, *, reference_dir: Path | None = None, models_d
     return region
 
 
-def _time_data(raw: RawRegion, settings: RegionSettings, problems: Problems, flows_table: Table | None,
-               flows: pd.DataFrame) -> TimeData | None:
-    """Periods (region.yaml ``periods:``), profiles.csv, the flows' ``profile`` column and stores.csv
-    (symbiosis.periods.data); None when the region declares none of them."""
+def _periods_and_profiles(raw: RawRegion, settings: RegionSettings, problems: Problems, flows_table: Table | None
+                          ) -> tuple[pd.DataFrame | None, pd.DataFrame]:
+    """region.yaml ``periods:`` and profiles.csv, read before the flows: a flow naming a profile of amounts
+    takes its annual amount from it where its own is empty (symbiosis.periods.data)."""
     from symbiosis.periods import data
 
     periods = data.calendar(settings.periods, problems, raw.settings_file)
     profiles = data.read_profiles(raw.tables.get("profiles"), problems, periods)
+    data.fill_amounts_from_profiles(flows_table, problems, profiles, PERIOD_DAYS.get(settings.period, 365.0))
+    return periods, profiles
+
+
+def _time_data(raw: RawRegion, problems: Problems, flows_table: Table | None, flows: pd.DataFrame,
+               periods: pd.DataFrame | None, profiles: pd.DataFrame, facilities_table: Table | None,
+               facilities: pd.DataFrame, processors: pd.DataFrame) -> TimeData | None:
+    """Periods (region.yaml ``periods:``), profiles.csv, the flows' ``profile`` column, the limits' profiles
+    and stores.csv (symbiosis.periods.data); None when the region declares none of them. A limit left empty
+    beside a profile of amounts is filled in, in ``flows``, ``facilities`` and ``processors`` themselves."""
+    from symbiosis.periods import data
+
     flow_profile = data.flow_profiles(flows_table, problems, profiles)
+    facility_intake: dict[str, str] = {}
+    if facilities_table is not None and len(facilities) == len(facilities_table.frame):
+        facility_intake, limit = data.limit_profiles(
+            facilities_table, "facility_id", "intake_profile", facilities["intake_capacity_t_per_yr"],
+            "intake_capacity_t_per_yr", problems, profiles, "t received")
+        facilities["intake_capacity_t_per_yr"] = limit.to_numpy()
+    flow_intake: dict[str, str] = {}
+    if flows_table is not None and len(flows) == len(flows_table.frame):
+        flow_intake, limit = data.limit_profiles(flows_table, "flow_id", "intake_profile", flows["max_intake_t_per_yr"],
+                                                 "max_intake_t_per_yr", problems, profiles, "t received")
+        flows["max_intake_t_per_yr"] = limit.to_numpy()
+    processors_table = raw.tables.get("processors")
+    processor_profile: dict[str, str] = {}
+    if processors_table is not None and "capacity_profile" in processors_table.frame.columns:
+        capacity = text_column(processors_table, "facility_id").map(
+            processors.set_index("facility_id")["capacity"] if len(processors) else {}).astype(float)
+        processor_profile, limit = data.limit_profiles(processors_table, "facility_id", "capacity_profile", capacity,
+                                                       "capacity", problems, profiles, "activity units")
+        filled = dict(zip(text_column(processors_table, "facility_id"), limit, strict=True))
+        if len(processors):
+            processors["capacity"] = processors["facility_id"].map(filled).fillna(processors["capacity"]).to_numpy()
+    limits_named = facility_intake or flow_intake or processor_profile
     if flow_profile and periods is None:
         problems.add(raw.settings_file, "flows name profiles but no periods are declared", column="periods",
                      found="no `periods:` key", expected="`periods:` (e.g. 12 months) for the flows' profiles")
     stores = data.read_stores(raw.tables.get("stores"), problems, flows)
-    if periods is None and stores.empty:
+    if periods is None and stores.empty and not limits_named:
         return None
     if periods is None:
         periods = data.calendar("1 year", problems, raw.settings_file)
     assert periods is not None
-    return TimeData(periods=periods, profiles=profiles, flow_profile=flow_profile, stores=stores)
+    return TimeData(periods=periods, profiles=profiles, flow_profile=flow_profile, stores=stores,
+                    facility_intake_profile=facility_intake, flow_intake_profile=flow_intake,
+                    processor_profile=processor_profile)
 
 
 def _costs(table: Table | None, problems: Problems, facilities: pd.DataFrame, settings: RegionSettings,

@@ -225,9 +225,12 @@ def write_parameters(results: Results, out_dir: Path, extra: dict[str, object] |
 
 
 def write_outputs(results: Results, region: Region, out_dir: Path, *, self_contained: bool = False,
-                  progress: Progress | None = None, pngs: bool = True, public: bool = True) -> dict[str, Path]:
+                  progress: Progress | None = None, pngs: bool = True, public: bool = True,
+                  period: str | None = None) -> dict[str, Path]:
     """Tables, GeoPackage, map, report and slide PNGs for one run, as one folder; ``public=False`` for a
     private run that shows every confidential figure (docs/outputs.md, "Confidential facilities").
+    ``period`` (a region with periods): the map, report and slide PNGs show that period
+    (symbiosis.periods.view); the tables stay annual, beside the per-period ones.
 
     Everything is written into a staging folder beside ``out_dir`` with a ``manifest.json`` and then swapped
     into place whole (:func:`symbiosis.atomic.output_folder`): ``out_dir`` holds this run's files or the
@@ -235,18 +238,25 @@ def write_outputs(results: Results, region: Region, out_dir: Path, *, self_conta
     """
     with output_folder(out_dir) as stage:
         written = _write_outputs(results, region, stage, self_contained=self_contained, progress=progress,
-                                 pngs=pngs, public=public)
+                                 pngs=pngs, public=public, period=period)
     return in_folder(out_dir, stage, written)
 
 
 def _write_outputs(results: Results, region: Region, out_dir: Path, *, self_contained: bool,
-                   progress: Progress | None, pngs: bool, public: bool) -> dict[str, Path]:
+                   progress: Progress | None, pngs: bool, public: bool, period: str | None = None
+                   ) -> dict[str, Path]:
     from symbiosis.outputs.export import write_results
     from symbiosis.outputs.mapping import save_map
     from symbiosis.outputs.report import write_report
 
     say = progress or (lambda _message: None)
     written: dict[str, Path] = {}
+    shown = results
+    if period is not None:  # the pages show one period; every table stays annual
+        from symbiosis.periods.view import period_results_view
+
+        say(f"cutting out the period {period}")
+        shown = period_results_view(region, results, period)
     say("writing tables and GeoPackage")
     write_results(results, out_dir, public=public, region=region)
     written["parameters"] = write_parameters(results, out_dir, {"region": region.name, "source": region.source},
@@ -260,16 +270,16 @@ def _write_outputs(results: Results, region: Region, out_dir: Path, *, self_cont
                                          complementary_facilities(results.facilities)):
             written[path.name] = path
     say("writing the report and the map")
-    written["report"] = write_report(results, out_dir, region=region, self_contained=self_contained, public=public)
+    written["report"] = write_report(shown, out_dir, region=region, self_contained=self_contained, public=public)
     written["map"] = out_dir / "map.html"
     if self_contained:  # the self-contained report inlines its map; still leave map.html beside it
-        written["map"] = save_map(results, out_dir / "map.html", public=public, self_contained=True)
+        written["map"] = save_map(shown, out_dir / "map.html", public=public, self_contained=True)
     if pngs:
         from symbiosis.outputs.static import exchange_map_png, kpi_bars_png
 
         say("rendering slide images")
-        written["map_png"] = exchange_map_png(results, out_dir / "exchange_map.png", public=public)
-        written["kpi_png"] = kpi_bars_png(results, out_dir / "kpis.png")
+        written["map_png"] = exchange_map_png(shown, out_dir / "exchange_map.png", public=public)
+        written["kpi_png"] = kpi_bars_png(shown, out_dir / "kpis.png")
         if results.periods is not None:
             from symbiosis.periods.outputs import periods_png
 

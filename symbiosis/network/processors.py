@@ -32,7 +32,8 @@ PROCESSOR_COLUMNS = ["facility_id", "process_model", "capacity", "activity", "op
                      "gate_fee_per_t", "source", "product_value_per_unit"]
 #: Columns a processors table may have (an unknown column is an error, as for every input table).
 PROCESSOR_TABLE_COLUMNS = ["facility_id", "capacity", "operating_cost_per_unit", "product_value_per_unit",
-                           "gate_fee_per_t", "source", "note"]
+                           "gate_fee_per_t", "source", "note",
+                           "capacity_profile"]  # capacity_profile: symbiosis.periods (read by inputs._time_data)
 LINK_COLUMNS = ["side", "row", "p", "per_unit"]
 
 
@@ -251,8 +252,10 @@ def processor_arrays(candidates: Candidates) -> dict[str, Any]:
     if "product_value_per_unit" in table:  # net: what running costs less what its products are worth
         cost = cost - np.nan_to_num(table["product_value_per_unit"].to_numpy(float))
     capacity = table["capacity"].to_numpy(float)
-    if np.isnan(activity).any() or (activity <= 0).any():
-        raise ValueError("_table(candidates).activity must be > 0 (yields are per unit of it)")
+    # The links' per_unit were divided by the activity of the annual table (> 0 there); a period in which a
+    # processor is shut (symbiosis.periods: a capacity profile's 0) has activity and capacity 0.
+    if np.isnan(activity).any() or (activity < 0).any():
+        raise ValueError("_table(candidates).activity must be ≥ 0 (and > 0 where yields are divided by it)")
     if (capacity < activity * (1 - 1e-9)).any():
         raise ValueError("_table(candidates).capacity must be ≥ activity (business as usual must be feasible)")
     per_unit = links["per_unit"].to_numpy(float)

@@ -777,6 +777,9 @@ def exchange_rows(view: Any, currency: str, min_weight: float, max_weight: float
         for a, b, c, d, internal in zip(frame.lat1, frame.lon1, frame.lat2, frame.lon2, frame.internal, strict=True)
     ]
     tooltips = []
+    # A view of one period (symbiosis.periods.view) shows that period's amounts, not a year's.
+    period = (getattr(view, "kpis", None) or {}).get("period")
+    per = f" in {esc(period)}" if period else "/yr"
     for row, group, figure, is_heat in zip(exchanges.itertuples(index=False), frame["group"], amount, heat,
                                            strict=True):
         primary = getattr(row, "primary_material", "")
@@ -785,8 +788,8 @@ def exchange_rows(view: Any, currency: str, min_weight: float, max_weight: float
             f"{esc(names.get(str(row.demand_facility), row.demand_facility))}</b><br>"
             f"{esc(row.material)}" + (f" replacing {esc(primary)}" if primary and primary != row.material else "")
             + f" ({esc(group)})<br>"
-            f"{fmt(figure)} {'MWh/yr' if is_heat else 't/yr'} · {fmt(row.distance_km, 1)} km<br>"
-            f"saving {fmt(row.saving)} {esc(currency)}/yr · CO2e avoided {fmt(row.co2e_avoided_t_per_yr, 1)} t/yr"
+            f"{fmt(figure)} {'MWh' if is_heat else 't'}{per} · {fmt(row.distance_km, 1)} km<br>"
+            f"saving {fmt(row.saving)} {esc(currency)}{per} · CO2e avoided {fmt(row.co2e_avoided_t_per_yr, 1)} t{per}"
             "</div>"
         )
     frame["tooltip"] = tooltips

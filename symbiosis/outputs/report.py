@@ -165,6 +165,8 @@ def kpi_rows(results: Any) -> list[dict[str, Any]]:
     ]
     if not kpis.get("n_energy_exchanges"):
         rows = [row for row in rows if row["unit"] != "MWh/yr"]
+    if kpis.get("period"):  # a view of one period (symbiosis.periods.view): its figures are that period's
+        rows = [{**row, "unit": row["unit"].replace("/yr", f" in {kpis['period']}")} for row in rows]
     return [{**row, **{k: (row.get(k) if row.get(k) in kpis else None) for k in ("bau", "optimum", "change")}}
             for row in rows if any(row.get(k) in kpis for k in ("bau", "optimum", "change"))]
 
@@ -354,6 +356,7 @@ def _context(results: Any, region: Any, public: bool, map_src: str | None, map_s
         "n_confidential": n_confidential,
         "grid_deg": CONFIDENTIAL_GRID_DEG,
         "tolerance": getattr(getattr(view, "balances", None), "tolerance", None),
+        "period": {"name": kpis["period"], "days": kpis.get("period_days")} if kpis.get("period") else None,
     }
 
 
@@ -381,7 +384,8 @@ def _reconciliation(results: Any, scrub: Any, name: Any, max_rows: int) -> dict[
 
 def _title(region: Any, parameters: dict[str, Any]) -> str:
     name = getattr(region, "name", None) or parameters.get("region")
-    return f"Industrial symbiosis: {name}" if name else "Industrial symbiosis report"
+    title = f"Industrial symbiosis: {name}" if name else "Industrial symbiosis report"
+    return f"{title}, period {parameters['period']}" if parameters.get("period") else title
 
 
 def _original_id(results: Any, view: Any, public_id: Any) -> str:

@@ -322,11 +322,13 @@ def bau_optimum_figures(results: Any) -> list[tuple[str, str, float, float]]:
     virgin_bau = float(demands.loc[material, "amount_t_per_yr"].sum())
     virgin_opt = float(demands.loc[material, "virgin_t_per_yr"].sum()) \
         if "virgin_t_per_yr" in demands.columns else math.nan
+    # A view of one period (symbiosis.periods.view) holds that period's figures, not a year's.
+    per = f" in {_plain(str(kpis['period']))}" if kpis.get("period") else "/yr"
     return [
-        ("Total cost", f"{currency}/yr", float(kpis["cost_bau"]), float(kpis["cost_optimum"])),
-        ("Emissions", "t CO2e/yr", float(kpis["co2e_bau_t"]), float(kpis["co2e_optimum_t"])),
-        ("Waste to landfill + incineration", "t/yr", waste_bau, waste_opt),
-        ("Virgin material purchased (not water)", "t/yr", virgin_bau, virgin_opt),
+        ("Total cost", f"{currency}{per}", float(kpis["cost_bau"]), float(kpis["cost_optimum"])),
+        ("Emissions", f"t CO2e{per}", float(kpis["co2e_bau_t"]), float(kpis["co2e_optimum_t"])),
+        ("Waste to landfill + incineration", f"t{per}", waste_bau, waste_opt),
+        ("Virgin material purchased (not water)", f"t{per}", virgin_bau, virgin_opt),
     ]
 
 

@@ -33,8 +33,12 @@ SHARE_TOLERANCE = 1e-6
 YEAR_DAYS = (365.0, 366.0)
 
 PERIOD_COLUMNS = ["period", "days", "share"]
-PROFILE_INPUT = ["profile", "period", "share", "source", "note"]
-PROFILE_COLUMNS = ["profile", "period", "share"]
+PROFILE_INPUT = ["profile", "period", "share", "source", "note", "amount"]
+#: ``amount`` is NaN on a profile of shares; on a profile of amounts ``share`` is the row's amount over the
+#: profile's total, so that every profile spreads a figure the same way.
+PROFILE_COLUMNS = ["profile", "period", "share", "amount"]
+#: A flow's annual amount must equal the sum of its profile's amounts within this (relative).
+AMOUNT_TOLERANCE = 1e-6
 STORE_INPUT = ["store_id", "flow_id", "capacity", "cost_per_period", "loss_per_period", "opening_level",
                "closing_level", "source", "note"]
 STORE_COLUMNS = ["store_id", "flow_id", "capacity", "cost_per_period", "loss_per_period", "opening_level",
@@ -53,6 +57,12 @@ class TimeData:
     profiles: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=PROFILE_COLUMNS))
     flow_profile: dict[str, str] = field(default_factory=dict)
     stores: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=STORE_COLUMNS))
+    #: Profiles of limits (``key -> profile``): a facility's intake limit (``intake_capacity_t_per_yr``), an in
+    #: flow's (``max_intake_t_per_yr``) and a processor's capacity (keyed by its facility); absent keys follow
+    #: the periods' lengths.
+    facility_intake_profile: dict[str, str] = field(default_factory=dict)
+    flow_intake_profile: dict[str, str] = field(default_factory=dict)
+    processor_profile: dict[str, str] = field(default_factory=dict)
 
     @property
     def n_periods(self) -> int:
@@ -63,18 +73,22 @@ class TimeData:
         return [str(p) for p in self.periods["period"]]
 
     def copy(self) -> TimeData:
-        return TimeData(self.periods.copy(), self.profiles.copy(), dict(self.flow_profile), self.stores.copy())
+        return TimeData(self.periods.copy(), self.profiles.copy(), dict(self.flow_profile), self.stores.copy(),
+                        dict(self.facility_intake_profile), dict(self.flow_intake_profile),
+                        dict(self.processor_profile))
 
-    def shares(self, flow_ids: pd.Series | np.ndarray | list[str]) -> np.ndarray:
-        """Per flow (rows) and period (columns), the share of its annual amount in that period."""
+    def shares(self, flow_ids: pd.Series | np.ndarray | list[str], by: dict[str, str] | None = None) -> np.ndarray:
+        """Per flow (rows) and period (columns), the share of its annual amount in that period; with ``by``
+        (e.g. ``facility_intake_profile``), per key of that mapping instead."""
+        mapping = self.flow_profile if by is None else by
         ids = pd.Series(np.asarray(flow_ids, dtype=object)).astype(str)
         by_length = self.periods["share"].to_numpy(float)
         out = np.tile(by_length, (len(ids), 1))
-        if not self.flow_profile or self.profiles.empty:
+        if not mapping or self.profiles.empty:
             return out
         table = (self.profiles.pivot_table(index="profile", columns="period", values="share", aggfunc="sum")
                  .reindex(columns=self.names).fillna(0.0))
-        profile = ids.map(self.flow_profile)
+        profile = ids.map(mapping)
         has = profile.notna().to_numpy()
         if has.any():
             out[has] = table.loc[profile[has].to_numpy()].to_numpy(float)
@@ -117,22 +131,41 @@ def calendar(periods: Any, problems: Problems, file: str) -> pd.DataFrame | None
 
 
 def read_profiles(table: Table | None, problems: Problems, periods: pd.DataFrame | None) -> pd.DataFrame:
-    """profiles.csv: ``profile, period, share``; each profile's shares sum to 1 over declared periods."""
+    """profiles.csv: ``profile, period`` and either ``share`` (each profile's shares sum to 1 over declared
+    periods) or ``amount`` (the amount in that period; the profile's shares are the amounts over their sum)."""
     empty = pd.DataFrame(columns=PROFILE_COLUMNS)
     if table is None:
         return empty
-    if not require_columns(table, ["profile", "period", "share"], problems, known=PROFILE_INPUT):
+    if not require_columns(table, ["profile", "period"], problems, known=PROFILE_INPUT):
+        return empty
+    if "share" not in table.frame.columns and "amount" not in table.frame.columns:
+        problems.add(table.file, "a required column is missing", row=1, column="share",
+                     found=", ".join(map(str, table.frame.columns)),
+                     expected="a share column (the share of the annual amount in each period) or an amount column "
+                              "(the amount in each period)")
         return empty
     if periods is None:
         problems.add(table.file, "profiles need periods", row=1, column="period", found="no `periods:` key",
                      expected="`periods:` in region.yaml (e.g. 12 months) naming the periods of these rows")
         return empty
     skip = require_text(table, ["profile", "period"], problems)
-    share = number_column(table, "share", problems, required=True, minimum=0, maximum=1,
+    share = number_column(table, "share", problems, minimum=0, maximum=1,
                           expected="the share of the annual amount in this period, 0..1")
+    amount = number_column(table, "amount", problems, allow_negative=False,
+                           expected="the amount in this period (≥ 0), in the unit of the flows naming the profile")
+    rows = np.array([table.row_number(i) for i in range(len(table.frame))], dtype=np.int64)
+    share_text, amount_text = text_column(table, "share") != "", text_column(table, "amount") != ""
+    for position in np.flatnonzero((share_text & amount_text).to_numpy() & ~skip):
+        problems.add(table.file, "both a share and an amount", row=int(rows[position]), column="amount",
+                     found=f"share {table.frame['share'].iat[position]}, amount {table.frame['amount'].iat[position]}",
+                     expected="one of the two: a share of the annual amount, or the amount in this period")
+    for position in np.flatnonzero(~(share_text | amount_text).to_numpy() & ~skip):
+        problems.add(table.file, "a value is required", row=int(rows[position]),
+                     column="share" if "share" in table.frame.columns else "amount", found="an empty cell",
+                     expected="the share of the annual amount in this period, or the amount in this period")
     frame = pd.DataFrame({"profile": text_column(table, "profile").to_numpy(),
                           "period": text_column(table, "period").to_numpy(), "share": share.to_numpy(),
-                          "row": [table.row_number(i) for i in range(len(table.frame))]})
+                          "amount": amount.to_numpy(), "by_amount": amount_text.to_numpy(), "row": rows})
     known = {str(p).casefold(): str(p) for p in periods["period"]}
     canonical = frame["period"].str.casefold().map(known)
     for position in np.flatnonzero((canonical.isna() & ~skip).to_numpy()):
@@ -144,14 +177,42 @@ def read_profiles(table: Table | None, problems: Problems, periods: pd.DataFrame
     for position in np.flatnonzero(twice.to_numpy()):
         problems.add(table.file, "a period appears twice in a profile", row=int(frame["row"].iat[position]),
                      column="period", found=f"{frame['profile'].iat[position]} {frame['period'].iat[position]}",
-                     expected="one share per profile and period")
-    sums = frame.groupby("profile", sort=False).agg(total=("share", "sum"), row=("row", "min"))
+                     expected="one share or amount per profile and period")
+    # A profile is of shares or of amounts, as its first row says.
+    by_amount = frame.groupby("profile", sort=False)["by_amount"].transform("first").astype(bool)
+    mixed = frame["by_amount"].astype(bool) != by_amount
+    for position in np.flatnonzero(mixed.to_numpy()):
+        first = "amounts" if by_amount.iat[position] else "shares"
+        problems.add(table.file, "a profile mixes shares and amounts", row=int(frame["row"].iat[position]),
+                     column="amount" if first == "shares" else "share",
+                     found=f"profile {frame['profile'].iat[position]}",
+                     expected=f"{first} on every row of the profile, as on its first row")
+    shares, amounts = frame[~by_amount.to_numpy()], frame[by_amount.to_numpy()]
+    sums = shares.groupby("profile", sort=False).agg(total=("share", "sum"), row=("row", "min"))
     for profile, total, row in zip(sums.index, sums["total"], sums["row"], strict=True):
         if not np.isnan(total) and abs(total - 1.0) > SHARE_TOLERANCE:
             problems.add(table.file, "the shares of a profile do not sum to 1", row=int(row), column="share",
                          found=f"profile {profile}: {total:.9g}",
                          expected=f"shares summing to 1 within {SHARE_TOLERANCE:g} (a period left out is 0)")
+    totals = amounts.groupby("profile", sort=False).agg(total=("amount", "sum"), row=("row", "min"))
+    for profile, total, row in zip(totals.index, totals["total"], totals["row"], strict=True):
+        if not total > 0:
+            problems.add(table.file, "the amounts of a profile sum to 0", row=int(row), column="amount",
+                         found=f"profile {profile}: 0 in every period",
+                         expected="an amount > 0 in at least one period (a flow of nothing needs no profile)")
+    frame = frame.copy()
+    frame["amount"] = np.where(by_amount, frame["amount"], np.nan)
+    total = frame.groupby("profile", sort=False)["amount"].transform("sum").to_numpy(float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        frame["share"] = np.where(by_amount, frame["amount"].to_numpy(float) / np.where(total > 0, total, np.nan),
+                                  frame["share"])
     return frame[PROFILE_COLUMNS].reset_index(drop=True)
+
+
+def profile_totals(profiles: pd.DataFrame) -> pd.Series:
+    """Per profile of amounts, the sum of its amounts (profiles of shares are left out)."""
+    given = profiles[profiles["amount"].notna()] if "amount" in profiles.columns else profiles.iloc[:0]
+    return given.groupby("profile")["amount"].sum()
 
 
 def flow_profiles(table: Table | None, problems: Problems, profiles: pd.DataFrame) -> dict[str, str]:
@@ -217,3 +278,98 @@ def read_stores(table: Table | None, problems: Problems, flows: pd.DataFrame) ->
                          found=f"{frame[column].iat[position]:g}",
                          expected=f"at most the capacity {frame['capacity'].iat[position]:g}")
     return frame[STORE_COLUMNS]
+
+
+def fill_amounts_from_profiles(table: Table | None, problems: Problems, profiles: pd.DataFrame,
+                               period_days: float) -> None:
+    """Flows naming a profile of amounts: an empty ``amount`` is taken as the sum of the profile's amounts
+    (written into ``table`` before the flows are read, in the flow's own unit per the region's ``period``),
+    and a given one must equal that sum within ``AMOUNT_TOLERANCE``. The amounts are in the flow's unit, which
+    must then be an amount (t, MWh, m3), not a rate (t/h)."""
+    from symbiosis.units import ENERGY, MASS, VOLUME, UnitProblem, parse_unit
+
+    totals = profile_totals(profiles)
+    if table is None or totals.empty:
+        return
+    # The flows' headers are matched to their names (case, spaces) only when the flows are read, after this.
+    header = {str(c).strip().casefold(): c for c in table.frame.columns}
+    if not {"profile", "amount", "unit"} <= set(header):
+        return
+    names = table.frame[header["profile"]].astype(str).str.strip().reset_index(drop=True)
+    named = np.flatnonzero(names.isin(totals.index).to_numpy())
+    if not len(named):
+        return
+    units = table.frame[header["unit"]].astype(str).str.strip().reset_index(drop=True)
+    cells = table.frame[header["amount"]].astype(str).reset_index(drop=True)
+    amount_at = table.frame.columns.get_loc(header["amount"])
+    per_year = 365.0 / period_days
+    for position in named.tolist():
+        row, profile, unit = table.row_number(position), names.iat[position], units.iat[position]
+        total = float(totals[profile])
+        try:
+            dimension = parse_unit(unit).dimensionality if unit else None
+        except UnitProblem:
+            continue  # the flows table reports the unit
+        if dimension not in (MASS, VOLUME, ENERGY):
+            problems.add(table.file, "a profile of amounts needs a unit without time", row=row, column="unit",
+                         found=unit or "an empty cell",
+                         expected=f"an amount such as t, MWh or m3: profile {profile}'s amounts are each "
+                                  "period's amount in this unit, not a rate")
+            continue
+        cell = cells.iat[position].strip()
+        if cell == "":
+            value = total / per_year
+            text = f"{value:.0f}" if value == round(value) else repr(value)
+            # a semicolon file written with decimal commas reads its numbers so
+            table.frame.iat[position, amount_at] = text.replace(".", ",") if table.decimal_comma else text
+            continue
+        given = pd.to_numeric(cell, errors="coerce")
+        if np.isnan(given) and table.decimal_comma:
+            given = pd.to_numeric(cell.replace(".", "").replace(",", "."), errors="coerce")
+        if np.isnan(given):
+            continue  # the flows table reports a cell that is not a number
+        annual = float(given) * per_year
+        if abs(annual - total) > AMOUNT_TOLERANCE * max(abs(total), 1.0):
+            over = "" if per_year == 1.0 else f" ({float(given):.9g} per {period_days:g} days is {annual:.9g} a year)"
+            problems.add(table.file, "the amount contradicts its profile's amounts", row=row, column="amount",
+                         found=f"{cell} {unit}{over}; the amounts of profile {profile} sum to {total:.9g} {unit}",
+                         expected="the sum of the profile's amounts over the year, or an empty cell to take it")
+
+
+def limit_profiles(table: Table | None, key_column: str, profile_column: str, limit: pd.Series, limit_column: str,
+                   problems: Problems, profiles: pd.DataFrame, unit: str) -> tuple[dict[str, str], pd.Series]:
+    """A limit's profile (facilities' ``intake_profile``, flows' ``intake_profile``, processors'
+    ``capacity_profile``): ``key -> profile`` and the annual limits (``limit``, parsed and aligned with the
+    table's rows; NaN = none) with those of a profile of amounts filled in where empty.
+
+    A profile of shares spreads the annual limit over the periods; a profile of amounts gives the limit in each
+    period, and the annual figure must then be their sum (or empty, to take it). A profile on no limit at all
+    is refused: it would limit nothing."""
+    limit = limit.reset_index(drop=True).astype(float).copy()
+    if table is None or profile_column not in table.frame.columns:
+        return {}, limit
+    names = text_column(table, profile_column).reset_index(drop=True)
+    keys = text_column(table, key_column).reset_index(drop=True)
+    known = set(profiles["profile"])
+    for unknown in np.flatnonzero(((names != "") & ~names.isin(known)).to_numpy()).tolist():
+        problems.add(table.file, "unknown profile", row=table.row_number(unknown), column=profile_column,
+                     found=names.iat[unknown],
+                     expected=f"a profile of profiles.csv ({', '.join(sorted(known)) or 'none given'})")
+    given = ((names != "") & names.isin(known)).to_numpy()
+    totals = profile_totals(profiles)
+    for position in np.flatnonzero(given).tolist():
+        name, value, row = names.iat[position], float(limit.iat[position]), table.row_number(position)
+        if name in totals.index:
+            total = float(totals[name])
+            if np.isnan(value):
+                limit.iat[position] = total
+            elif abs(value - total) > AMOUNT_TOLERANCE * max(abs(total), 1.0):
+                problems.add(table.file, "the limit contradicts its profile's amounts", row=row, column=limit_column,
+                             found=f"{value:.9g} {unit}; the amounts of profile {name} sum to {total:.9g}",
+                             expected="the sum of the profile's amounts over the year, or an empty cell to take it")
+        elif np.isnan(value):
+            problems.add(table.file, "a profile needs a limit to spread", row=row, column=limit_column,
+                         found="an empty cell",
+                         expected=f"the annual limit in {unit} that profile {name} spreads over the periods (or "
+                                  "name a profile of amounts, whose sum is then the annual limit)")
+    return dict(zip(keys[given], names[given], strict=True)), limit

@@ -149,11 +149,15 @@ def expand(base: Candidates, time: TimeData, *, share_cap: np.ndarray | None = N
     s_share = time.shares(sup["supply_id"].astype(str).to_numpy())
     d_share = time.shares(dem["demand_id"].astype(str).to_numpy())
     links = base.processor_links
-    if links is not None and len(links):  # processor rows follow the processor's activity: by length
-        out_rows = links.loc[links["side"] == "out", "row"].to_numpy(np.int64)
-        in_rows = links.loc[links["side"] == "in", "row"].to_numpy(np.int64)
-        s_share[out_rows] = length_share
-        d_share[in_rows] = length_share
+    processors = base.processors
+    # A processor's capacity and its current activity follow its capacity profile (or the periods' lengths).
+    p_share = time.shares(processors["facility_id"].astype(str).to_numpy(), by=time.processor_profile) \
+        if processors is not None and len(processors) else np.zeros((0, periods))
+    if links is not None and len(links):  # processor rows follow the processor's activity
+        link_p = links["p"].to_numpy(np.int64)
+        out = (links["side"] == "out").to_numpy()
+        s_share[links["row"].to_numpy(np.int64)[out]] = p_share[link_p[out]]
+        d_share[links["row"].to_numpy(np.int64)[~out]] = p_share[link_p[~out]]
     stores = _store_rows(base, time)
 
     s_base, s_period = np.tile(np.arange(n_s), periods), np.repeat(np.arange(periods), n_s)
@@ -162,7 +166,11 @@ def expand(base: Candidates, time: TimeData, *, share_cap: np.ndarray | None = N
     d_base, d_period = np.tile(np.arange(n_d), periods), np.repeat(np.arange(periods), n_d)
     demands = dem.iloc[d_base].reset_index(drop=True)
     _scale(demands, ["amount_t_per_yr", "amount_mwh_per_yr"], d_share[d_base, d_period])
-    _scale(demands, ["max_intake_t_per_yr", "facility_intake_t_per_yr"], length_share[d_period])
+    # Intake limits follow their own profiles (a kiln's month of maintenance), or the periods' lengths.
+    flow_intake = time.shares(dem["demand_id"].astype(str).to_numpy(), by=time.flow_intake_profile)
+    facility_intake = time.shares(dem["facility_id"].astype(str).to_numpy(), by=time.facility_intake_profile)
+    _scale(demands, ["max_intake_t_per_yr"], flow_intake[d_base, d_period])
+    _scale(demands, ["facility_intake_t_per_yr"], facility_intake[d_base, d_period])
     if periods > 1:
         demands["facility_id"] = demands["facility_id"].astype(str) + PERIOD_MARK + d_period.astype(str)
 
@@ -189,15 +197,14 @@ def expand(base: Candidates, time: TimeData, *, share_cap: np.ndarray | None = N
             expanded_arcs["capacity_t_per_yr"] = np.fmin(share_cap[a_base] * d_share[a_d, a_period],
                                                          route_capacity[a_base] * length_share[a_period])
 
-    processors = base.processors
     expanded_links = None
     if processors is not None and len(processors) and links is not None:
         n_p = len(processors)
         processors = processors.iloc[np.tile(np.arange(n_p), periods)].reset_index(drop=True)
-        p_period = np.repeat(np.arange(periods), n_p)
+        p_base, p_period = np.tile(np.arange(n_p), periods), np.repeat(np.arange(periods), n_p)
         if "p" in processors.columns:
             processors["p"] = processors["p"].to_numpy(np.int64) + p_period * n_p
-        _scale(processors, ["capacity", "activity"], length_share[p_period])
+        _scale(processors, ["capacity", "activity"], p_share[p_base, p_period])
         n_l = len(links)
         expanded_links = links.iloc[np.tile(np.arange(n_l), periods)].reset_index(drop=True)
         l_period = np.repeat(np.arange(periods), n_l)

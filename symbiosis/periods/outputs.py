@@ -46,6 +46,8 @@ def periods_png(results: Any, path: str | os.PathLike[str], *, public: bool = Tr
         return None
     names = list(results.periods.periods["period"])
     stores = tables.get("stores", pd.DataFrame())
+    if len(stores):  # the public copy blanks a confidential facility's store rows (period and figures): no line
+        stores = stores[stores["period"].astype(str).isin([str(n) for n in names]) & stores["level"].notna()]
     exchanges = tables["exchanges_by_period"]
     panels = 2 if len(stores) else 1
     fig = Figure(figsize=(10.0, 3.4 * panels))

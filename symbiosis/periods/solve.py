@@ -38,6 +38,15 @@ class PeriodResults:
     exchanges: pd.DataFrame
     kpis: pd.DataFrame
     stores: pd.DataFrame = field(default_factory=pd.DataFrame)
+    #: The time-expanded candidates and their optimum, kept for a view of one period
+    #: (symbiosis.periods.view; ``symbiosis run --period``).
+    expanded: Any = None
+    solution: Any = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickled (a `compare` worker's results) without the expanded candidates and optimum: they are only
+        for a view of one period in this process, and would send every table once per period."""
+        return {**self.__dict__, "expanded": None, "solution": None}
 
 
 class PeriodExchangeModel(ExchangeModel):
@@ -105,12 +114,14 @@ def aggregate(ex: Expanded, solution: Solution, arrays: ExchangeArrays | None = 
     y = np.bincount(ex.demand_base, weights=solution.y, minlength=n_d)
     n_p = len(base.processors) if base.processors is not None else 0
     z = solution.z.reshape(ex.n_periods, n_p).sum(axis=0) if n_p and len(solution.z) else solution.z
-    length = ex.time.periods["share"].to_numpy(float)
     supply_dual = _weighted(solution.supply_dual, arrays.supply_amount, ex.supply_base, n_s)
     demand_dual = _weighted(solution.demand_dual, arrays.demand_amount, ex.demand_base, n_d)
     share_dual = _weighted(solution.share_dual, arrays.demand_amount, ex.demand_base, n_d) \
         if len(solution.share_dual) == len(ex.demand_base) else np.zeros(n_d)
-    intake_dual = np.bincount(ex.demand_base, weights=length[ex.demand_period] * solution.intake_dual, minlength=n_d) \
+    # One more tonne of annual limit is spread over the periods as the limit is: by its profile or by length.
+    flow_limit = ex.time.shares(base.demands["demand_id"].astype(str).to_numpy(), by=ex.time.flow_intake_profile)
+    intake_dual = np.bincount(ex.demand_base, weights=flow_limit[ex.demand_base, ex.demand_period]
+                              * solution.intake_dual, minlength=n_d) \
         if len(solution.intake_dual) == len(ex.demand_base) else np.zeros(n_d)
     base_arrays = exchange_arrays(base)
     quality_dual = np.zeros(base_arrays.quality.n_rows)
@@ -127,8 +138,10 @@ def aggregate(ex: Expanded, solution: Solution, arrays: ExchangeArrays | None = 
         ids = pd.Series(arrays.facility_intake_ids).astype(str)
         parts = ids.str.rsplit(PERIOD_MARK, n=1, expand=True) if ex.n_periods > 1 else \
             pd.DataFrame({0: ids, 1: "0"})
+        period = parts[1].astype(int).to_numpy()
+        facility_limit = ex.time.shares(parts[0].to_numpy(), by=ex.time.facility_intake_profile)
         frame = pd.DataFrame({"facility": parts[0], "dual": solution.facility_intake_dual
-                              * length[parts[1].astype(int).to_numpy()]})
+                              * facility_limit[np.arange(len(period)), period]})
         facility_dual = (frame.groupby("facility")["dual"].sum()
                          .reindex(pd.Series(base_arrays.facility_intake_ids).astype(str)).fillna(0.0).to_numpy(float))
     permit_dual = np.zeros(base_arrays.permit.n_rows)
@@ -185,6 +198,23 @@ def not_at_the_same_time(ex: Expanded, solution: Solution, tol: float = 1e-6) ->
     return any_arc & ~any_possible & (solution.w > tol * np.maximum(1.0, amount))
 
 
+def closed_demands(ex: Expanded) -> np.ndarray:
+    """Per expanded demand row, whether it can take nothing in its period: its own intake limit or its
+    facility's is 0 then, or it is the intake of a processor whose capacity is 0 then (a profile's 0: a
+    kiln's month of maintenance)."""
+    demands = ex.candidates.demands
+    closed = np.zeros(len(demands), bool)
+    for column in ("max_intake_t_per_yr", "facility_intake_t_per_yr"):
+        if column in demands.columns:
+            closed |= pd.to_numeric(demands[column], errors="coerce").to_numpy(float) == 0.0
+    processors, links = ex.candidates.processors, ex.candidates.processor_links
+    if processors is not None and len(processors) and links is not None and len(links):
+        shut = pd.to_numeric(processors["capacity"], errors="coerce").to_numpy(float) == 0.0
+        into = links[links["side"] == "in"]
+        closed[into["row"].to_numpy(np.int64)[shut[into["p"].to_numpy(np.int64)]]] = True
+    return closed
+
+
 def mostly_off_season(ex: Expanded, solution: Solution, annual: Solution, tol: float = 1e-6
                       ) -> tuple[np.ndarray, np.ndarray]:
     """Base supplies at least half of whose tonnes left to the fate fall in periods when none of their
@@ -196,8 +226,10 @@ def mostly_off_season(ex: Expanded, solution: Solution, annual: Solution, tol: f
     if not len(base.arcs) or ex.n_periods == 1:
         return np.zeros(n_s, bool), detail
     periods = ex.n_periods
-    live = np.zeros((n_s, periods), bool)  # the supply has an arc in that period
-    live[ex.candidates.arcs["s"].to_numpy(np.int64) % n_s, ex.arc_period] = True
+    live = np.zeros((n_s, periods), bool)  # the supply has an arc in that period into a receiver that can take
+    arcs = ex.candidates.arcs
+    open_arc = ~closed_demands(ex)[arcs["d"].to_numpy(np.int64)] if len(arcs) else np.zeros(0, bool)
+    live[arcs["s"].to_numpy(np.int64)[open_arc] % n_s, ex.arc_period[open_arc]] = True
     w = solution.w.reshape(periods, n_s).T
     off = np.where(live, 0.0, w).sum(axis=1)
     left = w.sum(axis=1)
@@ -210,7 +242,7 @@ def mostly_off_season(ex: Expanded, solution: Solution, annual: Solution, tol: f
     for s in np.flatnonzero(mostly).tolist():
         when = ", ".join(names[(~live[s]) & (w[s] > tol * max(1.0, amount[s]))])
         text = (f"{off[s]:,.6g} of the {left[s]:,.6g} {unit[s]} left to its fate fall in periods when none of its "
-                f"candidate receivers needs any ({when})")
+                f"candidate receivers needs any or can take any ({when})")
         own = stored[stored["row"] == s]
         if own.empty:
             text += ", and no store at the supplier holds it for later"
@@ -311,7 +343,8 @@ def period_results(ex: Expanded, solution: Solution, arrays: ExchangeArrays, tol
     })
     kpis["net_cost_saving"] = kpis["cost_bau"] - kpis["cost_optimum"]
     kpis["co2e_avoided_t"] = kpis["co2e_bau_t"] - kpis["co2e_optimum_t"]
-    return PeriodResults(periods=ex.time.periods.copy(), exchanges=exchanges, kpis=kpis, stores=stores)
+    return PeriodResults(periods=ex.time.periods.copy(), exchanges=exchanges, kpis=kpis, stores=stores, expanded=ex,
+                         solution=solution)
 
 
 def solve_expanded(ex: Expanded, *, carbon_price: float, weights: Any = None, method: str = "ipm",

@@ -57,6 +57,10 @@ def run(path: Path, *, samples: int, seed: int, scheduler: str | None, workers: 
             with console.status(f"connecting to the Dask scheduler at {scheduler}"):
                 client = connect(scheduler, timeout)
         region = _load(path)
+        if region.time is not None:  # the samples re-solve the annual model (symbiosis/periods/ not used)
+            raise SymbiosisError("uncertainty does not handle periods or stores yet (region.yaml `periods:`, "
+                                 "profiles.csv, stores.csv): its samples would ignore them; run it on the region "
+                                 "without them")
         cands = candidates(region, **overrides)
         with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                       console=console) as bar:
