@@ -393,3 +393,28 @@ def test_a_semicolon_file_with_decimal_commas_takes_and_checks_amounts_per_perio
         assert region.flows.set_index("flow_id").at["plant_heat", "amount_mwh_per_yr"] == pytest.approx(10_000.5)
     (folder / "flows.csv").write_text(flows.format("9000,5"))
     assert _has(_problems(folder), "flows.csv", 2, "amount", "contradicts its profile's amounts")
+
+
+def test_the_view_of_a_period_with_the_processor_shut_traces_substances_without_dividing_by_zero(
+        tmp_path: Path) -> None:
+    """In q1 the digester's activity is 0: the substance trace of that period's view gives finite figures
+    (it divided the processor's outputs by its activity, a RuntimeWarning and NaN shares)."""
+    import warnings
+
+    from symbiosis.periods.view import period_results_view
+
+    folder = tmp_path / "processor"
+    shutil.copytree(PROCESSOR, folder)
+    (folder / "region.yaml").write_text((folder / "region.yaml").read_text() + "periods: 4 quarters\n")
+    (folder / "processors.csv").write_text(
+        "facility_id,capacity,operating_cost_per_unit,gate_fee_per_t,source,capacity_profile\n"
+        "digester,30000,4,10,permit (invented),closed_q1\n")
+    (folder / "profiles.csv").write_text("profile,period,share\n" + "".join(
+        f"closed_q1,{q},{days / 275!r}\n" for q, days in (("q2", 91), ("q3", 92), ("q4", 92))))
+    region = load_region(folder)
+    results = optimise(region)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        q1 = period_results_view(region, results, "q1")
+    numbers = q1.substances.select_dtypes("number")
+    assert len(q1.substances) and np.isfinite(numbers.to_numpy(float)).all()

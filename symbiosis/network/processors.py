@@ -353,7 +353,9 @@ def scale_to_activity(region: Any, candidates: Candidates, z: np.ndarray | None)
     if not has_processors(candidates) or z is None or len(z) == 0:
         return region
     table = _table(candidates)
-    factor = pd.Series(np.asarray(z, float) / table["activity"].to_numpy(float),
+    activity = table["activity"].to_numpy(float)
+    # A processor shut for the period (activity and z 0, symbiosis.periods): its flows scale to nothing.
+    factor = pd.Series(np.divide(np.asarray(z, float), activity, out=np.zeros(len(activity)), where=activity != 0),
                        index=table["facility_id"].to_numpy())
     scaled = region.copy()
     flows = scaled.flows

@@ -275,11 +275,17 @@ def trace_region(region: Any, candidates: Candidates, solution: Any) -> Tracing:
             "p": p_of, "label": (mine["category"] + ": " + mine["material"]).to_numpy(),
             "kind": np.where(mine["category"] == "emission", "emission", "product"),
             "material": mine["material"].to_numpy(),
-            "per_unit": mine["amount_t_per_yr"].to_numpy(float) / table["activity"].to_numpy(float)[p_of],
+            # A processor shut for the period (activity 0, symbiosis.periods) makes nothing: 0 per unit.
+            "per_unit": _per_unit(mine["amount_t_per_yr"].to_numpy(float), table["activity"].to_numpy(float)[p_of]),
         }).sort_values("p", kind="stable", ignore_index=True)  # by processor, each in flow order, as before
         transfer.update(_model_transfer(table))
     return trace(candidates, solution, factors, other_outputs=others, transfer=transfer,
                  units={p: units[p] for p in factors})
+
+
+def _per_unit(amount: np.ndarray, activity: np.ndarray) -> np.ndarray:
+    """Mass per unit of activity, 0 where the activity is 0 (no division by zero)."""
+    return np.divide(amount, activity, out=np.zeros(len(amount)), where=activity != 0)
 
 
 def _model_transfer(table: pd.DataFrame) -> dict[int, dict[str, dict[str, float]]]:
