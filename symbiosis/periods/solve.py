@@ -356,9 +356,10 @@ def solve_expanded(ex: Expanded, *, carbon_price: float, weights: Any = None, me
     does on the annual candidates (an arc-period competes with the same partners as its arc does over the year;
     the expanded model counts fewer arcs per supply and demand only because profiles leave some arcs out of
     some periods: 27 against the annual 58 at 5,000 facilities with seasonal profiles). Column generation
-    prices every arc-period with the duals of a restricted model that holds the stores' columns and rows whole (arcs enter none of the stock rows, so the reduced cost of an
-    arc-period is the formula of symbiosis.exchange.colgen unchanged, and its proof of optimality covers every
-    arc-period). ``colgen_options`` go to solve_column_generation (per_supply, max_master_share, ...)."""
+    prices every arc-period with the duals of a restricted model that holds the stores' columns and rows whole
+    (arcs enter none of the stock rows, so the reduced cost of an arc-period is the formula of
+    symbiosis.exchange.colgen unchanged, and its proof of optimality covers every arc-period).
+    ``colgen_options`` go to solve_column_generation (per_supply, max_master_share, ...)."""
     from symbiosis.exchange.colgen import solve_column_generation
     from symbiosis.pipeline import choose_strategy
 
