@@ -389,7 +389,10 @@ def run(path: RegionPath, out: OutDir = Path("out"), max_distance: MaxDistance =
         circuity: Circuity = None, carbon_price: CarbonPrice = None, transport_cost: TransportCost = None,
         self_contained: Annotated[bool, typer.Option(help="Inline scripts so the report opens offline")] = False,
         pngs: Annotated[bool, typer.Option(help="Also write slide PNGs")] = True, threads: Threads = None,
-        private: Private = False, mip: Mip = False, reconciled: Reconciled = False) -> None:
+        private: Private = False, mip: Mip = False, reconciled: Reconciled = False,
+        parquet: Annotated[bool | None, typer.Option(
+            "--parquet/--no-parquet", help="Also write exchanges, supplies and demands as Parquet (default: when "
+            "one of them has 50,000 rows or more)")] = None) -> None:
     """The main job: check -> balances -> optimise -> tables, map, Sankey and report."""
     from symbiosis.balances import balances
     from symbiosis.pipeline import optimise as run_optimise
@@ -405,7 +408,8 @@ def run(path: RegionPath, out: OutDir = Path("out"), max_distance: MaxDistance =
             results = run_optimise(region, progress=lambda m: status.update(m), threads=threads,
                                    mode="mip" if mip else "lp", reconciled=reconciled, **overrides)
             written = write_outputs(results, region, out, self_contained=self_contained,
-                                    progress=lambda m: status.update(m), pngs=pngs, public=not private)
+                                    progress=lambda m: status.update(m), pngs=pngs, public=not private,
+                                    parquet=parquet)
         except SymbiosisError as exc:
             _fail(exc)
     if reconciled:  # the report's balances are those of the reconciled flows: count what it lists

@@ -225,9 +225,11 @@ def write_parameters(results: Results, out_dir: Path, extra: dict[str, object] |
 
 
 def write_outputs(results: Results, region: Region, out_dir: Path, *, self_contained: bool = False,
-                  progress: Progress | None = None, pngs: bool = True, public: bool = True) -> dict[str, Path]:
+                  progress: Progress | None = None, pngs: bool = True, public: bool = True,
+                  parquet: bool | None = None) -> dict[str, Path]:
     """Tables, GeoPackage, map, report and slide PNGs for one run, as one folder; ``public=False`` for a
-    private run that shows every confidential figure (docs/outputs.md, "Confidential facilities").
+    private run that shows every confidential figure (docs/outputs.md, "Confidential facilities"); ``parquet``
+    as :func:`symbiosis.outputs.export.write_results` has it (None: Parquet copies of the large tables only).
 
     Everything is written into a staging folder beside ``out_dir`` with a ``manifest.json`` and then swapped
     into place whole (:func:`symbiosis.atomic.output_folder`): ``out_dir`` holds this run's files or the
@@ -235,12 +237,13 @@ def write_outputs(results: Results, region: Region, out_dir: Path, *, self_conta
     """
     with output_folder(out_dir) as stage:
         written = _write_outputs(results, region, stage, self_contained=self_contained, progress=progress,
-                                 pngs=pngs, public=public)
+                                 pngs=pngs, public=public, parquet=parquet)
     return in_folder(out_dir, stage, written)
 
 
 def _write_outputs(results: Results, region: Region, out_dir: Path, *, self_contained: bool,
-                   progress: Progress | None, pngs: bool, public: bool) -> dict[str, Path]:
+                   progress: Progress | None, pngs: bool, public: bool, parquet: bool | None = None
+                   ) -> dict[str, Path]:
     from symbiosis.outputs.export import write_results
     from symbiosis.outputs.mapping import save_map
     from symbiosis.outputs.report import write_report
@@ -248,7 +251,9 @@ def _write_outputs(results: Results, region: Region, out_dir: Path, *, self_cont
     say = progress or (lambda _message: None)
     written: dict[str, Path] = {}
     say("writing tables and GeoPackage")
-    write_results(results, out_dir, public=public, region=region)
+    for name, path in write_results(results, out_dir, public=public, region=region, parquet=parquet).items():
+        if name.endswith(".parquet"):
+            written[name] = path
     written["parameters"] = write_parameters(results, out_dir, {"region": region.name, "source": region.source},
                                              public=public, region=region)
     if results.reconciliation is not None:  # optimise(..., reconciled=True): the flows it optimised on
