@@ -252,7 +252,7 @@ def draw(m: folium.Map, view: Any, exchanges: pd.DataFrame, groups: list[str], *
     # Rows largest first: where more than MOST_IN_VIEW are in view, the largest are the ones drawn.
     for group in groups:
         part = exchanges[exchanges["group"] == group].sort_values("amount", ascending=False, kind="stable")
-        most = max(200, round(MOST_IN_VIEW * len(part) / max(1, len(exchanges))))  # the budget by group size
+        most = max(1, MOST_IN_VIEW * len(part) // max(1, len(exchanges)))  # the budget shared by group size
         layer = folium.FeatureGroup(name=f"Exchanges: {esc(group)} ({len(part)})", show=True)
         style = {**line_style, "dashArray": "8 6"} if group == HEAT_GROUP else line_style
         layer.add_child(viewport(line_rows(part), name, kind="exchanges", minZoom=detail, maxZoom=99, style=style,
