@@ -98,6 +98,11 @@ def test_detail_zoom_keeps_a_screen_under_the_limit() -> None:
 
 
 def test_the_aggregated_map_only_from_the_threshold(big: Results) -> None:
+    import inspect
+
+    from symbiosis.outputs.bigmap import AGGREGATE_FROM
+
+    assert inspect.signature(explore).parameters["aggregate_from"].default == AGGREGATE_FROM == 15_000
     n = len(big.facilities)
     small = map_html(big, aggregate_from=n + 1)
     assert "markerClusterGroup" in small and "symViewport" not in small

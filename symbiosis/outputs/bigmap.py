@@ -2,7 +2,7 @@
 
 :func:`symbiosis.outputs.mapping.explore` draws every facility as a marker of its own (clustered by
 Leaflet.markercluster above 200) and every exchange as a line, which a browser opens in about 10 s at
-10,000 facilities and cannot handle smoothly at 50,000. From ``aggregate_from`` facilities (20,000 by
+10,000 facilities and cannot handle smoothly at 50,000. From ``aggregate_from`` facilities (15,000 by
 default) it hands over to :func:`draw` here, which draws the same content differently:
 
 - **Zoomed out** (below the *detail zoom*): facilities are grouped on a grid of ``CELL_PX`` screen pixels
@@ -40,8 +40,10 @@ from symbiosis.outputs.escape import script_json
 if TYPE_CHECKING:
     import folium
 
-#: Facilities from which explore draws the aggregated map.
-AGGREGATE_FROM = 20_000
+#: Facilities from which explore draws the aggregated map (its ``aggregate_from`` default): at 15,000 facilities
+#: the one-marker-per-facility map took up to 1 s per zoom step in Chromium, at 10,000 0.2 s
+#: (docs/performance.md, "Continental scale").
+AGGREGATE_FROM = 15_000
 #: Size of a grid cell of the groups, in screen pixels.
 CELL_PX = 80
 #: The detail zoom is the lowest zoom at which no screen holds more facilities than this.

@@ -876,7 +876,7 @@ def explore(
     max_arrows: int = 2000,
     canvas_from: int = 2000,
     cluster_km: float = 3.0,
-    aggregate_from: int = 20_000,
+    aggregate_from: int = 15_000,
     **style: Any,
 ) -> folium.Map:
     """Draw ``results`` (facilities, exchanges, BAU fates) on ``m`` or on a new map, and return the map.
