@@ -89,6 +89,9 @@ window.symViewport = function (map, target, rows, opts) {
             }
         }
         shown.forEach(function (layer, i) { if (!keep.has(i)) { target.removeLayer(layer); shown.delete(i); } });
+        // facilities above the lines that came into view after them (one canvas draws in insertion order,
+        // and a click goes to the topmost shape)
+        if (opts.front) { shown.forEach(function (layer) { layer.bringToFront(); }); }
         counts[key] = [shown.size, hidden];
         var total = 0, left = 0;
         Object.keys(counts).forEach(function (k) {
@@ -170,7 +173,8 @@ def _element_classes() -> dict[str, type]:
                     };
                 }
                 symViewport(map, target, rows, {kind: o.kind, minZoom: o.minZoom, maxZoom: o.maxZoom,
-                                                most: o.most || Infinity, box: box, make: make});
+                                                most: o.most || Infinity, front: o.kind === 'facilities',
+                                                box: box, make: make});
             })();
             {% endmacro %}
         """)
