@@ -189,6 +189,17 @@ def test_aggregated_map_groups_when_zoomed_out_and_details_in_view(big: Results,
         popup = page.locator(".leaflet-popup-content .sym-popup")
         popup.wait_for(timeout=5_000)
         assert popup.get_attribute("data-facility-id") == fid
+        # Facilities are painted (and hit-tested) above every line, also after a pan brought new lines in:
+        # the canvas paints in the order of its list (Leaflet's Canvas renderer, _drawFirst → next).
+        _set_view(page, name, float(row["lat"]), float(row["lon"]), max(detail + 1, 11))
+        before = _shown(page, name, "exchanges")
+        page.evaluate(f"() => {{ {name}.panBy([500, 300], {{animate: false}}); }}")
+        page.evaluate("() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(() => r(1))))")
+        assert _shown(page, name, "exchanges") != before  # the pan brought lines in (or took some out)
+        order = page.evaluate(f"""() => {{ const kinds = []; let item = {name}._symCanvas._drawFirst;
+            while (item) {{ kinds.push(item.layer.getPopup && item.layer.getPopup() ? 'f' : 'x');
+                           item = item.next; }} return kinds.join(''); }}""")
+        assert "f" in order and "x" in order and "fx" not in order  # no line above a facility
         # Zooming back out removes what left the view and brings the groups back.
         _set_view(page, name, float(lat.mean()), float(lon.mean()), 4)
         assert _shown(page, name, "facilities") == 0 and page.locator(".sym-cluster").count() > 0

@@ -74,9 +74,9 @@ window.symViewport = function (map, target, rows, opts) {
     var shown = new Map();
     var boxes = rows.map(opts.box);
     var counts = map._symCounts = map._symCounts || {};
-    var key = opts.kind + ':' + Object.keys(counts).length;
+    var key = opts.kind + ':' + Object.keys(counts).length, lastLines = 0;
     function sync() {
-        var z = map.getZoom(), keep = new Set(), hidden = 0;
+        var z = map.getZoom(), keep = new Set(), hidden = 0, added = 0, before = new Set(shown.keys());
         if (z >= opts.minZoom && z <= opts.maxZoom && map.hasLayer(target)) {
             var b = map.getBounds().pad(0.2);
             var s = b.getSouth(), w = b.getWest(), n = b.getNorth(), e = b.getEast();
@@ -85,13 +85,22 @@ window.symViewport = function (map, target, rows, opts) {
                 if (x[2] < s || x[0] > n || x[3] < w || x[1] > e) { continue; }
                 if (keep.size >= opts.most) { hidden++; continue; }  // rows come largest first
                 keep.add(i);
-                if (!shown.has(i)) { var layer = opts.make(rows[i]); shown.set(i, layer); target.addLayer(layer); }
+                if (!shown.has(i)) {
+                    var layer = opts.make(rows[i]); shown.set(i, layer); target.addLayer(layer); added++;
+                }
             }
         }
         shown.forEach(function (layer, i) { if (!keep.has(i)) { target.removeLayer(layer); shown.delete(i); } });
-        // facilities above the lines that came into view after them (one canvas draws in insertion order,
-        // and a click goes to the topmost shape)
-        if (opts.front) { shown.forEach(function (layer) { layer.bringToFront(); }); }
+        // Facilities above the lines that came into view after them (one canvas paints in insertion order, and
+        // a click goes to the topmost shape). Lines sync first on a move, so only the facilities already shown
+        // before it need moving up, and only when lines were added since.
+        if ((opts.kind === 'exchanges' || opts.kind === 'fates') && added) {
+            map._symLinesAdded = (map._symLinesAdded || 0) + 1;
+        }
+        if (opts.front && (map._symLinesAdded || 0) !== lastLines) {
+            shown.forEach(function (layer, i) { if (before.has(i)) { layer.bringToFront(); } });
+        }
+        if (opts.front) { lastLines = map._symLinesAdded || 0; }
         counts[key] = [shown.size, hidden];
         var total = 0, left = 0;
         Object.keys(counts).forEach(function (k) {
