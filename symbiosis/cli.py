@@ -392,7 +392,10 @@ def run(path: RegionPath, out: OutDir = Path("out"), max_distance: MaxDistance =
         private: Private = False, mip: Mip = False, reconciled: Reconciled = False,
         period: Annotated[str | None, typer.Option(
             help="A region with periods: the map, report and slide images show this period (e.g. jan) "
-                 "instead of the year; the tables stay annual beside the per-period ones")] = None) -> None:
+                 "instead of the year; the tables stay annual beside the per-period ones")] = None,
+        parquet: Annotated[bool | None, typer.Option(
+            "--parquet/--no-parquet", help="Also write exchanges, supplies and demands as Parquet (default: when "
+            "one of them has 50,000 rows or more)")] = None) -> None:
     """The main job: check -> balances -> optimise -> tables, map, Sankey and report."""
     from symbiosis.balances import balances
     from symbiosis.pipeline import optimise as run_optimise
@@ -416,7 +419,7 @@ def run(path: RegionPath, out: OutDir = Path("out"), max_distance: MaxDistance =
                                    mode="mip" if mip else "lp", reconciled=reconciled, **overrides)
             written = write_outputs(results, region, out, self_contained=self_contained,
                                     progress=lambda m: status.update(m), pngs=pngs, public=not private,
-                                    period=period)
+                                    period=period, parquet=parquet)
         except SymbiosisError as exc:
             _fail(exc)
     if reconciled:  # the report's balances are those of the reconciled flows: count what it lists

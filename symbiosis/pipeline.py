@@ -226,11 +226,12 @@ def write_parameters(results: Results, out_dir: Path, extra: dict[str, object] |
 
 def write_outputs(results: Results, region: Region, out_dir: Path, *, self_contained: bool = False,
                   progress: Progress | None = None, pngs: bool = True, public: bool = True,
-                  period: str | None = None) -> dict[str, Path]:
+                  period: str | None = None, parquet: bool | None = None) -> dict[str, Path]:
     """Tables, GeoPackage, map, report and slide PNGs for one run, as one folder; ``public=False`` for a
     private run that shows every confidential figure (docs/outputs.md, "Confidential facilities").
     ``period`` (a region with periods): the map, report and slide PNGs show that period
-    (symbiosis.periods.view); the tables stay annual, beside the per-period ones.
+    (symbiosis.periods.view); the tables stay annual, beside the per-period ones. ``parquet`` as
+    :func:`symbiosis.outputs.export.write_results` has it (None: Parquet copies of the large tables only).
 
     Everything is written into a staging folder beside ``out_dir`` with a ``manifest.json`` and then swapped
     into place whole (:func:`symbiosis.atomic.output_folder`): ``out_dir`` holds this run's files or the
@@ -238,12 +239,13 @@ def write_outputs(results: Results, region: Region, out_dir: Path, *, self_conta
     """
     with output_folder(out_dir) as stage:
         written = _write_outputs(results, region, stage, self_contained=self_contained, progress=progress,
-                                 pngs=pngs, public=public, period=period)
+                                 pngs=pngs, public=public, period=period, parquet=parquet)
     return in_folder(out_dir, stage, written)
 
 
 def _write_outputs(results: Results, region: Region, out_dir: Path, *, self_contained: bool,
-                   progress: Progress | None, pngs: bool, public: bool, period: str | None = None
+                   progress: Progress | None, pngs: bool, public: bool, period: str | None = None,
+                   parquet: bool | None = None
                    ) -> dict[str, Path]:
     from symbiosis.outputs.export import write_results
     from symbiosis.outputs.mapping import save_map
@@ -258,7 +260,9 @@ def _write_outputs(results: Results, region: Region, out_dir: Path, *, self_cont
         say(f"cutting out the period {period}")
         shown = period_results_view(region, results, period)
     say("writing tables and GeoPackage")
-    write_results(results, out_dir, public=public, region=region)
+    for name, path in write_results(results, out_dir, public=public, region=region, parquet=parquet).items():
+        if name.endswith(".parquet"):
+            written[name] = path
     written["parameters"] = write_parameters(results, out_dir, {"region": region.name, "source": region.source},
                                              public=public, region=region)
     if results.reconciliation is not None:  # optimise(..., reconciled=True): the flows it optimised on

@@ -131,6 +131,18 @@ PROCESSOR_MODELS: dict[str, dict[str, Any]] = {
     "wastewater_treatment": {"share": 1.0, "capacity": (1.0, 1.1), "operating_cost": (0.3, 0.8),
                              "product_value": (1.0, 2.0)},
 }
+# The continental layout (``layout="continent"``). The extent is about Europe's from the Iberian peninsula to
+# the Urals' foothills and from Sicily to central Scandinavia; the density parameters were chosen so that the
+# 50,000-facility region (seed 0, 50 km) gives more than 10 million candidate arcs (docs/performance.md).
+LAYOUTS = ("region", "continent")
+REGION_AREA_KM = (200.0, 150.0)
+REGION_CENTRE = (55.5, 10.5)
+CONTINENT_AREA_KM = (3600.0, 2800.0)
+CONTINENT_CENTRE = (50.0, 10.0)
+CONTINENT_FACILITIES_PER_TOWN = 40
+CONTINENT_TOWN_ZIPF = 0.9
+CONTINENT_TOWNS_ALONE = 0.15
+CONTINENT_SCATTER = 0.05
 PROCESSOR_SHARE = 0.03
 HEAT_SHARE = 0.15
 #: Minimum temperature (°C, low and high of a uniform draw) of heat a facility buys, by carrier.
@@ -305,6 +317,38 @@ def _positions(rng: np.random.Generator, n: int, area_km: tuple[float, float]) -
     return np.clip(xy, [0.0, 0.0], [width, height])
 
 
+def _continental_positions(rng: np.random.Generator, n: int, area_km: tuple[float, float]) -> np.ndarray:
+    """Facility positions in km over a continent: industrial towns, most of them grouped in industrial basins.
+
+    About one town per ``CONTINENT_FACILITIES_PER_TOWN`` facilities; the towns' shares of the facilities
+    fall off with rank (Zipf, exponent ``CONTINENT_TOWN_ZIPF``), so a few towns hold thousands of plants and
+    most a few dozen; a town's plants scatter over a few km (more for a larger town). Most towns lie in one
+    of about 0.6 √towns industrial basins (a Ruhr, a Po valley: towns Gaussian within 15-40 km of the
+    basin's centre, basins uneven), ``CONTINENT_TOWNS_ALONE`` of them stand alone anywhere in the extent,
+    and ``CONTINENT_SCATTER`` of the facilities stand outside any town. Land and sea are not told apart.
+    """
+    width, height = area_km
+    n_towns = int(np.clip(round(n / CONTINENT_FACILITIES_PER_TOWN), 20, 5000))
+    n_basins = int(np.clip(round(0.6 * math.sqrt(n_towns)), 4, 80))
+    basin_xy = np.column_stack([rng.uniform(0.05 * width, 0.95 * width, n_basins),
+                                rng.uniform(0.05 * height, 0.95 * height, n_basins)])
+    basin_spread = rng.uniform(15.0, 40.0, n_basins)
+    basin_weight = 1.0 / np.arange(1, n_basins + 1) ** 0.7
+    basin = rng.choice(n_basins, size=n_towns, p=basin_weight / basin_weight.sum())
+    town_xy = basin_xy[basin] + rng.normal(0.0, 1.0, (n_towns, 2)) * basin_spread[basin, None]
+    alone = rng.random(n_towns) < CONTINENT_TOWNS_ALONE
+    town_xy[alone] = np.column_stack([rng.uniform(0, width, alone.sum()), rng.uniform(0, height, alone.sum())])
+    town_weight = 1.0 / np.arange(1, n_towns + 1) ** CONTINENT_TOWN_ZIPF
+    town_weight = town_weight[rng.permutation(n_towns)]
+    town_weight /= town_weight.sum()
+    town_spread = rng.uniform(1.5, 4.0, n_towns) * (1.0 + 2.0 * np.sqrt(town_weight / town_weight.max()))
+    town = rng.choice(n_towns, size=n, p=town_weight)
+    xy = town_xy[town] + rng.normal(0.0, 1.0, (n, 2)) * town_spread[town, None]
+    scatter = rng.random(n) < CONTINENT_SCATTER
+    xy[scatter] = np.column_stack([rng.uniform(0, width, scatter.sum()), rng.uniform(0, height, scatter.sum())])
+    return np.clip(xy, [0.0, 0.0], [width, height])
+
+
 def _typical_value(model: _Model | None, direction: str, material: str, parameter: str, material_class: str,
                    generic: dict[str, dict[str, float]]) -> float | None:
     if model is not None:
@@ -323,8 +367,8 @@ def generate_region(
     out_dir: str | Path,
     *,
     seed: int = 0,
-    area_km: tuple[float, float] = (200.0, 150.0),
-    centre: tuple[float, float] = (55.5, 10.5),
+    area_km: tuple[float, float] | None = None,
+    centre: tuple[float, float] | None = None,
     streams_per_facility: float | None = None,
     quality_parameters: int = 3,
     max_distance_km: float = 50.0,
@@ -333,6 +377,7 @@ def generate_region(
     models_dir: str | Path | None = None,
     reference_dir: str | Path | None = None,
     plain: bool = False,
+    layout: str = "region",
 ) -> Path:
     """Write a synthetic region of ``n_facilities`` facilities to ``out_dir`` and return that folder.
 
@@ -343,6 +388,13 @@ def generate_region(
     ``max_distance_km`` and ``carbon_price`` go into region.yaml's defaults. Process models and reference
     tables come from the package's ``models/`` and ``data/reference/`` unless given. ``plain=True`` leaves out
     the processors and heat (the regions of the first benchmarks: no ``processors.csv``, no heat rows).
+
+    ``layout="region"`` (the default) places the facilities in clusters over a region, by default 200 x 150 km
+    around (55.5, 10.5); ``layout="continent"`` around industrial towns over a continent, by default
+    3,600 x 2,800 km around (50.0, 10.0) (:func:`_continental_positions`; longitudes follow each facility's
+    own latitude so that distances stay true over the extent). Only the positions differ (they come from a
+    random stream of their own): the kinds of plant, flows, qualities, processors and heat are the region
+    layout's draws for the same seed, so the files other than facilities.csv's positions are the same.
     """
     from symbiosis.reference import data_dir
     from symbiosis.reference import models_dir as default_models_dir
@@ -351,6 +403,13 @@ def generate_region(
         raise ValueError(f"n_facilities must be ≥ 1, got {n_facilities}")
     if quality_parameters < 0:
         raise ValueError(f"quality_parameters must be ≥ 0, got {quality_parameters}")
+    if layout not in LAYOUTS:
+        raise ValueError(f"layout must be one of {', '.join(LAYOUTS)}, got {layout!r}")
+    continent = layout == "continent"
+    if area_km is None:
+        area_km = CONTINENT_AREA_KM if continent else REGION_AREA_KM
+    if centre is None:
+        centre = CONTINENT_CENTRE if continent else REGION_CENTRE
     out = Path(out_dir)
     ref_dir = Path(reference_dir) if reference_dir is not None else data_dir() / "reference"
     mod_dir = Path(models_dir) if models_dir is not None else default_models_dir()
@@ -375,9 +434,13 @@ def generate_region(
                               reference.material_class.get(material, "other"), generic)
 
     xy = _positions(rng, n_facilities, area_km)
+    if continent:  # its own random stream, after the region's draws: every other draw stays as in the region
+        xy = _continental_positions(np.random.default_rng([seed, 17]), n_facilities, area_km)
     lat0, lon0 = centre
     lat = lat0 + (xy[:, 1] - area_km[1] / 2) / KM_PER_DEG_LAT
-    lon = lon0 + (xy[:, 0] - area_km[0] / 2) / (KM_PER_DEG_LAT * math.cos(math.radians(lat0)))
+    # Over a continent a degree of longitude shrinks from south to north: each facility's own latitude.
+    lon = lon0 + (xy[:, 0] - area_km[0] / 2) / (KM_PER_DEG_LAT * (np.cos(np.radians(lat)) if continent
+                                                                  else math.cos(math.radians(lat0))))
     weights = np.array([m.weight for m in models])
     kind = rng.choice(len(models), size=n_facilities, p=weights / weights.sum())
     size = rng.lognormal(0.0, 0.7, n_facilities)
@@ -515,7 +578,8 @@ def generate_region(
         "name": name,
         "description": (f"Synthetic region of {n_facilities} facilities generated by symbiosis.synthetic "
                         f"(seed {seed}) around lat {centre[0]}, lon {centre[1]} over {area_km[0]:g} x "
-                        f"{area_km[1]:g} km. All facilities, flows, prices and qualities are synthetic, drawn "
+                        f"{area_km[1]:g} km{' (continental layout: industrial towns)' if continent else ''}. "
+                        "All facilities, flows, prices and qualities are synthetic, drawn "
                         "from the process models in models/; they describe no real site."),
         "period": "year",
         "currency": "EUR",
@@ -652,11 +716,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--name", default=None)
     parser.add_argument("--plain", action="store_true",
                         help="no processors and no heat (the regions of the first benchmarks)")
+    parser.add_argument("--layout", choices=LAYOUTS, default="region",
+                        help="region: clusters over 200 x 150 km (the default); continent: industrial towns "
+                             "over 3,600 x 2,800 km")
     args = parser.parse_args(argv)
     path = generate_region(args.n_facilities, args.out_dir, seed=args.seed, max_distance_km=args.max_distance_km,
                            quality_parameters=args.quality_parameters,
                            streams_per_facility=args.streams_per_facility, carbon_price=args.carbon_price,
-                           name=args.name, plain=args.plain)
+                           name=args.name, plain=args.plain, layout=args.layout)
     print(path)  # noqa: T201  (the CLI's answer)
     return 0
 

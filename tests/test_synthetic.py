@@ -298,3 +298,113 @@ def test_cli_plain(tmp_path: Path) -> None:
     assert not (tmp_path / "p" / "processors.csv").exists()
     assert synthetic.main(["30", str(tmp_path / "f"), "--seed", "1"]) == 0
     assert (tmp_path / "f" / "processors.csv").exists()
+
+
+# --- the layouts (issue 17): the default region unchanged, the continental layout -----------------------
+
+# sha256 over the files of a region (sorted by name, each name then its bytes), computed with the generator as
+# it was before the continental layout was added (commit 2d297df). A change of the shipped models/ or
+# data/reference/ changes the "shipped" figures legitimately: recompute them then, and only then.
+DIGESTS_BEFORE_LAYOUTS = {
+    ("fixture", False): "61b8894a2a10c5c56e9b3db9c961dc114c9e88e679ba420707bf0e6d20173516",
+    ("fixture", True): "9903f05aca02d2ded58811a2b0b4ecb23e71f9a0607c1a8cfdbf8c9663e0d7ab",
+    ("shipped", False): "3277e0421d4a654ff00d679ae63fa618898664bdbd96a4615811bce6f8caf539",
+    ("shipped", True): "72d729283c6188bc727c40a6206df0f41fdda89f9726ce61be9e3274c7a6cde8",
+}
+
+
+def _folder_digest(folder: Path) -> str:
+    digest = hashlib.sha256()
+    for path in sorted(folder.iterdir()):
+        digest.update(path.name.encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+@pytest.mark.parametrize("data", ["fixture", "shipped"])
+@pytest.mark.parametrize("plain", [False, True])
+def test_default_and_plain_regions_are_byte_for_byte_as_before(tmp_path: Path, fixture_data: tuple[Path, Path],
+                                                               data: str, plain: bool) -> None:
+    if data == "fixture":
+        folder = _generate(tmp_path / "r", fixture_data, n=80, seed=4, plain=plain)
+    else:
+        folder = generate_region(120, tmp_path / "r", seed=4, plain=plain)
+    assert _folder_digest(folder) == DIGESTS_BEFORE_LAYOUTS[(data, plain)]
+
+
+def _distance_km(lat1: np.ndarray, lon1: np.ndarray, lat2: np.ndarray, lon2: np.ndarray) -> np.ndarray:
+    """Haversine, written here (not the package's) to check the generator's positions independently."""
+    p1, p2, dl = np.radians(lat1), np.radians(lat2), np.radians(lon2 - lon1)
+    h = np.sin((p2 - p1) / 2) ** 2 + np.cos(p1) * np.cos(p2) * np.sin(dl / 2) ** 2
+    return 2 * 6371.0 * np.arcsin(np.sqrt(h))
+
+
+@pytest.fixture(scope="module")
+def continent(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return generate_region(3000, tmp_path_factory.mktemp("continent") / "c", seed=1, layout="continent")
+
+
+def test_continent_spans_a_continent_in_towns_sparse_between(continent: Path) -> None:
+    rows = _rows(continent / "facilities.csv")
+    lat = np.array([float(r["lat"]) for r in rows])
+    lon = np.array([float(r["lon"]) for r in rows])
+    # A few thousand km across, inside the extent (3,600 x 2,800 km around 50 N, 10 E).
+    north_south = _distance_km(lat.min(), 10.0, lat.max(), 10.0)
+    east_west = _distance_km(np.full(1, 50.0), lon.min(), 50.0, lon.max())[0]
+    assert 2_000 < north_south <= 2_801 and east_west > 2_000
+    assert lat.min() >= 50.0 - 1400 / 111.32 - 1e-3 and lat.max() <= 50.0 + 1400 / 111.32 + 1e-3
+    # Clustered: most facilities have many others within 10 km, yet most of the extent is empty: of a grid
+    # of 100 x 100 km cells over the extent, most hold no facility and a few hold hundreds.
+    d = _distance_km(lat[:, None], lon[:, None], lat[None, :], lon[None, :])
+    within_10 = (d < 10.0).sum(axis=1) - 1
+    assert np.median(within_10) >= 10
+    assert np.quantile(within_10, 0.9) >= 50  # towns of varied size: some large
+    cell = np.floor((lat - lat.min()) * 111.32 / 100).astype(int) * 1000 + np.floor(
+        (lon - lon.min()) * 111.32 * np.cos(np.radians(lat)) / 100).astype(int)
+    per_cell = np.unique(cell, return_counts=True)[1]
+    assert len(per_cell) < 0.5 * 28 * 36 and per_cell.max() >= 150
+    # Sparse between: some facilities stand alone, more than 50 km from any other.
+    np.fill_diagonal(d, np.inf)
+    assert (d.min(axis=1) > 50.0).sum() >= 5
+
+
+def test_continent_keeps_the_sector_mix_processors_and_heat(continent: Path, tmp_path: Path) -> None:
+    region_folder = generate_region(3000, tmp_path / "r", seed=1)
+    for name in ("flows.csv", "quality.csv", "processors.csv"):  # only the places differ from the region layout
+        assert (continent / name).read_bytes() == (region_folder / name).read_bytes(), name
+    a, b = _rows(continent / "facilities.csv"), _rows(region_folder / "facilities.csv")
+    assert [(r["sector"], r["activity"], r["process_model"]) for r in a] == [
+        (r["sector"], r["activity"], r["process_model"]) for r in b]
+    assert [r["lat"] for r in a] != [r["lat"] for r in b]
+    assert "continental layout" in yaml.safe_load((continent / "region.yaml").read_text())["description"]
+
+
+def test_continent_is_deterministic_and_loads_with_local_arcs(continent: Path, tmp_path: Path) -> None:
+    again = generate_region(3000, tmp_path / "again", seed=1, layout="continent")
+    assert _folder_digest(again) == _folder_digest(continent)
+    other = generate_region(3000, tmp_path / "other", seed=2, layout="continent")
+    assert (other / "facilities.csv").read_bytes() != (continent / "facilities.csv").read_bytes()
+    region = load_region(continent)
+    cands = candidates(region)
+    assert len(cands.arcs) > 10_000
+    assert cands.processors is not None and len(cands.processors) >= 0.02 * 3000
+    facilities = {r["facility_id"]: (float(r["lat"]), float(r["lon"])) for r in _rows(continent / "facilities.csv")}
+    sf = cands.supplies["facility_id"].to_numpy()[cands.arcs["s"].to_numpy()]
+    df = cands.demands["facility_id"].to_numpy()[cands.arcs["d"].to_numpy()]
+    a = np.array([facilities[f] for f in sf])
+    b = np.array([facilities[f] for f in df])
+    # Local: every arc under the region's default limit (50 km by road, circuity 1.3; some materials and
+    # substitutions have limits of their own, fly ash by sea for one) is that short by an independent haversine.
+    general = cands.arcs["max_distance_km"].to_numpy(float) == 50.0
+    assert general.sum() > 0.1 * len(general)
+    assert _distance_km(a[general, 0], a[general, 1], b[general, 0], b[general, 1]).max() * 1.3 <= 50.0 + 0.01
+
+
+def test_layout_is_checked_and_on_the_command_line(tmp_path: Path) -> None:
+    from symbiosis import synthetic
+
+    with pytest.raises(ValueError, match="layout must be one of region, continent"):
+        generate_region(10, tmp_path / "x", layout="planet")
+    assert synthetic.main(["40", str(tmp_path / "c"), "--seed", "1", "--layout", "continent"]) == 0
+    lat = [float(r["lat"]) for r in _rows(tmp_path / "c" / "facilities.csv")]
+    assert max(lat) - min(lat) > 5.0  # degrees: a continent, not the default 150 km region

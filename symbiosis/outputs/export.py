@@ -236,8 +236,14 @@ def _csv_writer(frame: pd.DataFrame) -> Callable[[Path], None]:
     return lambda tmp: safe.to_csv(tmp, index=False)
 
 
+#: Rows (in any one of exchanges, supplies, demands) from which write_results also writes Parquet unasked.
+PARQUET_FROM_ROWS = 50_000
+#: The tables write_results also writes as Parquet.
+PARQUET_TABLES = ("exchanges", "supplies", "demands")
+
+
 def write_results(results: Any, out_dir: str | os.PathLike[str], *, public: bool = True,
-                  region: Any = None) -> dict[str, Path]:
+                  region: Any = None, parquet: bool | None = None) -> dict[str, Path]:
     """Write the analyst files of ``results`` into ``out_dir`` and return their paths by name.
 
     Files: ``exchanges.csv``, ``supplies.csv``, ``demands.csv``, ``facilities.csv``, ``balances.csv``,
@@ -246,6 +252,8 @@ def write_results(results: Any, out_dir: str | os.PathLike[str], *, public: bool
     and in the report (see :func:`public_results`; ``region`` adds its flows and sources to what is
     scrubbed), and ``kpis.json`` says how many; ``public=False`` writes an internal copy with every name,
     coordinate and figure, and ``kpis.json`` then says ``"disclosure": "PRIVATE: contains confidential data"``.
+    ``parquet``: also write ``exchanges.parquet``, ``supplies.parquet`` and ``demands.parquet`` (the same
+    rows and cells as the CSVs); None (the default) does so when one of them has ``PARQUET_FROM_ROWS`` rows.
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -283,6 +291,9 @@ def write_results(results: Any, out_dir: str | os.PathLike[str], *, public: bool
         tables.update(period_tables(results, public=public, region=region))
     for name, frame in tables.items():
         written[f"{name}.csv"] = write_atomic(out / f"{name}.csv", _csv_writer(frame))
+    if parquet or (parquet is None and max(len(tables[name]) for name in PARQUET_TABLES) >= PARQUET_FROM_ROWS):
+        for name in PARQUET_TABLES:
+            written[f"{name}.parquet"] = write_parquet(out / f"{name}.parquet", tables[name])
 
     n_masked = int(confidential_mask(results.facilities).sum()) if public else 0
     record = {**disclosure.marker(not public, n_masked), **dict(view.kpis)}
@@ -300,6 +311,23 @@ def write_results(results: Any, out_dir: str | os.PathLike[str], *, public: bool
     written["exchanges.gpkg"] = write_atomic(out / "exchanges.gpkg", write_gpkg)
     logger.info("wrote %d result files to %s (public=%s)", len(written), out, public)
     return written
+
+
+def write_parquet(path: str | os.PathLike[str], frame: pd.DataFrame) -> Path:
+    """Write ``frame`` as Parquet (pyarrow), atomically, with the cells its CSV has (:func:`excel_safe`'s).
+
+    A text column that also holds numbers (which Parquet cannot type) is written as text, as the CSV shows it.
+    """
+    safe = excel_safe(frame).reset_index(drop=True)
+    mixed = [c for c in safe.columns if safe[c].dtype == object
+             and pd.api.types.infer_dtype(safe[c], skipna=True) not in ("string", "empty", "boolean", "floating",
+                                                                         "integer", "decimal")]
+    if mixed:
+        safe = safe.copy()
+        for column in mixed:
+            safe[column] = safe[column].map(lambda v: v if v is None or (isinstance(v, float) and math.isnan(v))
+                                            else str(v))
+    return write_atomic(Path(path), lambda tmp: safe.to_parquet(tmp, engine="pyarrow", index=False))
 
 
 def write_disclosure_note(out_dir: str | os.PathLike[str], *, public: bool, n_masked: int) -> Path:

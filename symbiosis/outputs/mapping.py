@@ -879,6 +879,7 @@ def explore(
     max_arrows: int = 2000,
     canvas_from: int = 2000,
     cluster_km: float = 3.0,
+    aggregate_from: int = 15_000,
     **style: Any,
 ) -> folium.Map:
     """Draw ``results`` (facilities, exchanges, BAU fates) on ``m`` or on a new map, and return the map.
@@ -893,6 +894,8 @@ def explore(
     most neighbours, :func:`densest_cluster`) when it spans less than a third of the region and the markers
     are not clustered, with buttons
     to go back to it or to see the whole region; unclustered facilities are named on the map.
+    From ``aggregate_from`` facilities the map is drawn aggregated (:mod:`symbiosis.outputs.bigmap`): groups
+    of facilities when zoomed out, every facility, exchange and fate in view from a detail zoom on.
     """
     import folium
     import folium.plugins
@@ -915,6 +918,11 @@ def explore(
     line_style = {"opacity": 0.85, "lineCap": "round"}
     line_style.update({camelize(key): value for key, value in style.items()})
     groups = sorted(exchanges["group"].unique()) if len(exchanges) else []
+    if len(facilities) >= aggregate_from:  # tens of thousands of facilities: symbiosis/outputs/bigmap.py
+        return _explore_aggregated(m, results, view, exchanges, groups, currency=currency, line_style=line_style,
+                                   show_fates=show_fates, public=public, min_weight=min_weight,
+                                   max_weight=max_weight, layer_control=layer_control if layer_control is not None
+                                   else created, fit=fit)
     for group in groups:
         part = exchanges[exchanges["group"] == group]
         layer = folium.FeatureGroup(name=f"Exchanges: {esc(group)} ({len(part)})", show=True)
@@ -961,6 +969,29 @@ def explore(
     logger.info("map: %d facilities (%s), %d exchanges in %d groups, %d BAU fate circles",
                 len(facilities), "clustered" if clustered else "unclustered", len(exchanges), len(groups),
                 len(fates))
+    return m
+
+
+def _explore_aggregated(m: folium.Map, results: Any, view: Any, exchanges: pd.DataFrame, groups: list[str], *,
+                        currency: str, line_style: dict[str, Any], show_fates: bool, public: bool,
+                        min_weight: float, max_weight: float, layer_control: bool, fit: bool) -> folium.Map:
+    """explore's drawing from ``aggregate_from`` facilities: the same legend and layers, drawn by bigmap."""
+    import folium
+
+    from symbiosis.outputs import bigmap
+
+    facilities = view.facilities
+    n_confidential = int(confidential_mask(results.facilities).sum()) if public else 0
+    legend = legend_html(groups, division_colours(facilities["sector"]), min_weight, max_weight, n_confidential,
+                         division_names(facilities["sector"]))
+    detail = bigmap.draw(m, view, exchanges, groups, facility_rows=facility_rows(view, currency),
+                         fates=fate_rows(view), line_style=line_style, show_fates=show_fates, legend=legend)
+    if layer_control:
+        folium.LayerControl(collapsed=False).add_to(m)
+    if fit and len(facilities):
+        fit_to_park(m, facilities, park=False)
+    logger.info("map: %d facilities aggregated below zoom %d, %d exchanges in %d groups", len(facilities), detail,
+                len(exchanges), len(groups))
     return m
 
 
