@@ -20,6 +20,7 @@ given ``seed``.
 
 from __future__ import annotations
 
+import csv
 from pathlib import Path
 
 import numpy as np
@@ -56,6 +57,15 @@ def _profiles(periods: str) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def _write_input(path: Path, frame: pd.DataFrame) -> None:
+    """An input table of the region, cells as they are (the csv module, as symbiosis.synthetic writes its
+    files: these are inputs, not outputs for a spreadsheet, so no cell is escaped)."""
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh, lineterminator="\n")
+        writer.writerow(list(frame.columns))
+        writer.writerows(frame.astype(object).where(frame.notna(), "").itertuples(index=False, name=None))
+
+
 def add_seasons(folder: str | Path, *, periods: str = "12 months", every: int = 3, n_stores: int = 20,
                 seed: int = 0) -> dict[str, int]:
     """Add periods, profiles and stores to the region in ``folder`` (see the module docstring); returns
@@ -84,8 +94,8 @@ def add_seasons(folder: str | Path, *, periods: str = "12 months", every: int = 
     profile.iloc[supply_rows[::every]] = "campaign"
     profile.iloc[supply_rows[1::every]] = "summer"
     flows["profile"] = profile
-    flows.to_csv(folder / "flows.csv", index=False)
-    _profiles(periods).to_csv(folder / "profiles.csv", index=False)
+    _write_input(folder / "flows.csv", flows)
+    _write_input(folder / "profiles.csv", _profiles(periods))
 
     # Stores at suppliers given in t (their capacity is a share of the amount), never at a processor.
     in_tonnes = flows["unit"].iloc[supply_rows].str.strip().str.lower().eq("t").to_numpy()
@@ -100,7 +110,7 @@ def add_seasons(folder: str | Path, *, periods: str = "12 months", every: int = 
         "loss_per_period": np.round(rng.uniform(0.0, 0.05, len(chosen)), 4),
         "source": SOURCE, "note": NOTE,
     })
-    stores.to_csv(folder / "stores.csv", index=False)
+    _write_input(folder / "stores.csv", stores)
     return {"demands_with_profile": len(demand_rows[::every]),
             "supplies_with_profile": len(supply_rows[::every]) + len(supply_rows[1::every]),
             "stores": len(stores)}
