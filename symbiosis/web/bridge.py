@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import csv
 import tempfile
-import threading
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -110,53 +109,37 @@ def _message(p: Problem) -> str:
 
 # ------------------------------------------------------------------------------------------ the loaded region
 
-_cache: dict[int, tuple[int, Region]] = {}
-_lock = threading.Lock()
+
+def load_programme_region(programme: Programme) -> Region:
+    """The programme as a Region, loaded from the database now (searches share one per data version:
+    :mod:`symbiosis.web.search_cache`)."""
+    with tempfile.TemporaryDirectory(prefix="symbiosis-web-") as tmp:
+        write_region(programme, Path(tmp))
+        return load_region(Path(tmp))
 
 
 def programme_region(programme: Programme) -> Region:
-    """The programme loaded as a Region (cached until its data changes)."""
-    programme.refresh_from_db(fields=["data_version"])
-    with _lock:
-        hit = _cache.get(programme.pk)
-        if hit and hit[0] == programme.data_version:
-            return hit[1]
-    with tempfile.TemporaryDirectory(prefix="symbiosis-web-") as tmp:
-        write_region(programme, Path(tmp))
-        region = load_region(Path(tmp))
-    with _lock:
-        _cache[programme.pk] = (programme.data_version, region)
-    return region
+    """The programme loaded as a Region (built once per data version)."""
+    from . import search_cache
 
-
-_searches: dict[tuple[int, int, str], Any] = {}
+    return search_cache.snapshot(programme).region
 
 
 def clear_caches() -> None:
-    """Forget loaded regions and searches (a database restored or replaced under a running process)."""
-    with _lock:
-        _cache.clear()
-        _searches.clear()
+    """Forget loaded regions, optima and searches (a database restored or replaced under a running process)."""
+    from . import search_cache
+
+    search_cache.clear()
 
 
 def partner_search(programme: Programme, flow_id: str) -> Any:
-    """:func:`symbiosis.partners.find_partners` on the programme, kept until its data change (a search solves the
-    region's optimum: repeated searches of one stream, by one firm or after a reload, cost nothing)."""
-    from symbiosis.partners import find_partners
+    """:func:`symbiosis.partners.find_partners` on the programme, sharing its region, candidates and optimum
+    with every search of the same data version (:mod:`symbiosis.web.search_cache`)."""
+    from django.conf import settings
 
-    region = programme_region(programme)  # refreshes data_version
-    key = (programme.pk, programme.data_version, flow_id)
-    with _lock:
-        if key in _searches:
-            return _searches[key]
-    search = find_partners(region, flow_id)
-    with _lock:
-        for old in [k for k in _searches if k[0] == programme.pk and k[1] != programme.data_version]:
-            del _searches[old]
-        if len(_searches) > 1024:
-            _searches.clear()
-        _searches[key] = search
-    return search
+    from . import search_cache
+
+    return search_cache.search(programme, flow_id, settings.PARTNERS_EXACT_OPTIMUM_S)
 
 
 # ------------------------------------------------------------------------------------------ workbook upload

@@ -129,6 +129,11 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 
+#: A partner search waits for the regional optimum of its own data version when the programme's last solve took
+#: at most this many seconds; otherwise it uses the newest optimum and says how many changes it is behind
+#: (symbiosis/web/search_cache.py, docs/app.md).
+PARTNERS_EXACT_OPTIMUM_S = float(os.environ.get("SYMBIOSIS_PARTNERS_EXACT_OPTIMUM_S", "5"))
+
 #: Where background runs write their output folders.
 RUNS_DIR = WEB_DIR / "runs"
 

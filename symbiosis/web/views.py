@@ -276,15 +276,16 @@ def firm_settings(request: HttpRequest) -> HttpResponse:
 # ------------------------------------------------------------------------------------------------ partners
 
 
-def partner_rows(m: Membership, flow: Flow) -> tuple[list[dict[str, Any]], list[str], str]:
+def partner_rows(m: Membership, flow: Flow) -> tuple[list[dict[str, Any]], list[str], str, int]:
     """The ranked receivers of one of the firm's streams as the firm may see them: another firm's facility by
     name only if that firm opted in and the facility is not confidential; otherwise its sector and a distance
     band; a confidential receiver's figures suppressed. Returns rows, the demand ids (kept server-side, in the
-    session) and an error message."""
+    session), an error message and how many changes of the programme the optimum used is behind (0: exact)."""
     try:
-        search = bridge.partner_search(m.programme, flow.flow_id)
-    except SymbiosisError as exc:
-        return [], [], str(exc)
+        found = bridge.partner_search(m.programme, flow.flow_id)
+    except (SymbiosisError, RuntimeError, TimeoutError) as exc:  # an input problem, or the optimum not solved
+        return [], [], str(exc), 0
+    search = found.result
     by_id = {f.facility_id: f for f in Facility.objects.filter(programme=m.programme).select_related("firm")}
     rows: list[dict[str, Any]] = []
     demand_ids: list[str] = []
@@ -313,7 +314,7 @@ def partner_rows(m: Membership, flow: Flow) -> tuple[list[dict[str, Any]], list[
                                  if k in str(p["what_would_make_it_viable"])) or "–"),
         })
         demand_ids.append(str(p["demand_id"]))
-    return rows, demand_ids, ""
+    return rows, demand_ids, "", found.optimum_behind
 
 
 def _num(value: Any, digits: int = 2) -> str:
@@ -328,10 +329,11 @@ def _num(value: Any, digits: int = 2) -> str:
 def partners(request: HttpRequest, pk: int) -> HttpResponse:
     m = request.membership  # type: ignore[attr-defined]
     flow = get_object_or_404(own_flows(m), pk=pk, direction="out")
-    rows, demand_ids, error = partner_rows(m, flow)
+    rows, demand_ids, error, behind = partner_rows(m, flow)
     # The receivers' ids never reach the page: "I'm interested" posts a rank, resolved here from the session.
     request.session[f"partners-{flow.pk}"] = demand_ids
-    return render(request, "web/partners.html", {"flow": flow, "rows": rows, "error": error})
+    return render(request, "web/partners.html", {"flow": flow, "rows": rows, "error": error,
+                                                 "optimum_behind": behind})
 
 
 @rule("firm")

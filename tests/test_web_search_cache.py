@@ -1,0 +1,96 @@
+"""Partner searches share one region, one set of candidates and one optimum per data version of the programme
+(symbiosis/web/search_cache.py): figures are never of an older version, and concurrent searches load and
+solve once."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from django.db import connection
+
+from symbiosis.web import bridge, search_cache
+from symbiosis.web.models import Flow
+from tests.web_helpers import World, make_world
+
+EDIT = {"category": "by_product", "material": "fgd_gypsum", "amount": "150000", "unit": "t",
+        "fate": "landfill_nonhazardous", "source": "test"}
+
+
+def _supplier_values(page: str) -> set[str]:
+    """The 'value for you /t' cells of the partners table (the 6th column of each row)."""
+    import re
+
+    rows = re.findall(r"<tr><td>\d+</td>(.*?)</tr>", page, flags=re.S)
+    return {re.findall(r"<td>(.*?)</td>", row, flags=re.S)[4].strip() for row in rows}
+
+
+@pytest.mark.django_db
+def test_an_edit_changes_the_next_search(world: World) -> None:
+    flow = Flow.objects.get(flow_id="asnaes_fgd_gypsum")
+    client = world.client("a")
+    # No price on the flow: the supplier's value per tonne is its fate's reference cost, landfill for
+    # non-hazardous waste at 104 EUR/t (data/reference/fates.csv).
+    assert _supplier_values(client.get(f"/flows/{flow.pk}/partners/").content.decode()) == {"104.00"}
+    assert client.post(f"/flows/{flow.pk}/edit/", {**EDIT, "price": "41.5", "price_unit": "EUR/t"}).status_code == 302
+    # The firm's own contract price wins over the reference (docs/data-format.md): 41.50 on every row.
+    page = client.get(f"/flows/{flow.pk}/partners/").content.decode()
+    assert _supplier_values(page) == {"41.50"}
+    assert 'id="optimum-behind"' not in page  # a small programme waits for its own optimum
+
+
+@pytest.mark.django_db
+def test_a_large_programme_searches_on_the_newest_optimum_and_says_so(world: World, settings) -> None:
+    settings.PARTNERS_EXACT_OPTIMUM_S = 0.0  # every solve counts as long: never wait for a new one
+    flow = Flow.objects.get(flow_id="asnaes_fgd_gypsum")
+    client = world.client("a")
+    first = client.get(f"/flows/{flow.pk}/partners/").content.decode()
+    assert 'id="optimum-behind"' not in first  # the first optimum is always waited for
+    client.post(f"/flows/{flow.pk}/edit/", {**EDIT, "price": "41.5", "price_unit": "EUR/t"})
+    page = client.get(f"/flows/{flow.pk}/partners/").content.decode()
+    # The figures are the new version's; the optimum column is the previous one's, and the page says so.
+    assert _supplier_values(page) == {"41.50"}
+    assert 'id="optimum-behind"' in page and "1 change to the programme ago" in page
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_searches_load_and_solve_once(monkeypatch) -> None:
+    world = make_world()
+    programme = world.programme
+    builds: list[int] = []
+    solves: list[int] = []
+    real_load, real_want = bridge.load_programme_region, search_cache._want_optimum
+
+    def counting_load(p):  # type: ignore[no-untyped-def]
+        builds.append(1)
+        return real_load(p)
+
+    def counting_want(entry, snap):  # type: ignore[no-untyped-def]
+        before = entry.solving
+        real_want(entry, snap)
+        if not before and entry.solving:
+            solves.append(snap.version)
+
+    monkeypatch.setattr(bridge, "load_programme_region", counting_load)
+    monkeypatch.setattr(search_cache, "_want_optimum", counting_want)
+    results: list[object] = []
+    errors: list[BaseException] = []
+
+    def search() -> None:
+        try:
+            results.append(search_cache.search(programme, "asnaes_fgd_gypsum", exact_below_s=600))
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=search) for _ in range(12)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(300)
+    assert not errors, errors
+    assert len(results) == 12
+    assert len(builds) == 1, builds  # one region loaded for twelve searches
+    assert len(solves) == 1, solves  # one optimum solved
+    assert len({r.version for r in results}) == 1  # type: ignore[attr-defined]
