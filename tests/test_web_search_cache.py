@@ -94,3 +94,78 @@ def test_concurrent_searches_load_and_solve_once(monkeypatch) -> None:
     assert len(builds) == 1, builds  # one region loaded for twelve searches
     assert len(solves) == 1, solves  # one optimum solved
     assert len({r.version for r in results}) == 1  # type: ignore[attr-defined]
+
+
+def _all_streams_agree(region) -> int:  # type: ignore[no-untyped-def]
+    """find_partners on search_region's part equals find_partners on the whole region, for every stream."""
+    import pandas as pd
+
+    from symbiosis.candidates import candidates
+    from symbiosis.partners import find_partners
+    from symbiosis.pipeline import optimise
+
+    results = optimise(region)
+    whole = candidates(region)
+    n = 0
+    for flow_id in whole.supplies["supply_id"]:
+        part = search_cache.search_region(region, flow_id)
+        assert len(part.flows) < len(region.flows)
+        expected = find_partners(region, flow_id, results=results, cands=whole).partners
+        got = find_partners(part, flow_id, results=results, cands=candidates(part)).partners
+        pd.testing.assert_frame_equal(got, expected)
+        n += int(len(expected) > 0)
+    return n
+
+
+def test_a_search_on_the_streams_part_equals_one_on_the_whole_region(tmp_path) -> None:
+    from symbiosis.inputs import load_region
+    from symbiosis.reference import data_dir
+    from symbiosis.synthetic import generate_region
+
+    assert _all_streams_agree(load_region(data_dir() / "regions" / "kalundborg")) >= 3
+    # processors, heat and quality bounds at every scale the generator draws
+    assert _all_streams_agree(load_region(generate_region(150, tmp_path / "r", seed=3))) >= 20
+
+
+@pytest.mark.django_db
+def test_a_saved_flow_updates_the_loaded_region_in_place(world: World, monkeypatch) -> None:
+    import pandas as pd
+
+    from symbiosis.partners import find_partners
+    from symbiosis.pipeline import optimise
+
+    flow = Flow.objects.get(flow_id="asnaes_fgd_gypsum")
+    client = world.client("a")
+    client.get(f"/flows/{flow.pk}/partners/")
+    loads: list[int] = []
+    real = bridge.load_programme_region
+    monkeypatch.setattr(bridge, "load_programme_region", lambda p: loads.append(1) or real(p))
+    assert client.post(f"/flows/{flow.pk}/edit/", {**EDIT, "amount": "90000", "price": "41.5",
+                                                   "price_unit": "EUR/t"}).status_code == 302
+    page = client.get(f"/flows/{flow.pk}/partners/").content.decode()
+    assert loads == []  # the region was brought up to date from the checked facility, not loaded again
+    assert _supplier_values(page) == {"41.50"}
+    snap = search_cache.snapshot(world.programme)
+    fresh = real(world.programme)
+    row = snap.region.flows.set_index("flow_id").loc["asnaes_fgd_gypsum"]
+    assert row["amount_t_per_yr"] == 90000 and row["price_per_t"] == 41.5
+    # the patched region and one loaded afresh give the same search (same optimum for both)
+    results = optimise(fresh)
+    a = find_partners(snap.region, "asnaes_fgd_gypsum", results=results).partners
+    b = find_partners(fresh, "asnaes_fgd_gypsum", results=results).partners
+    pd.testing.assert_frame_equal(a, b)
+    assert sorted(snap.region.flows["flow_id"]) == sorted(fresh.flows["flow_id"])
+
+
+@pytest.mark.django_db
+def test_a_new_flow_cannot_take_another_firms_flow_id(world: World) -> None:
+    from symbiosis.web.models import Facility
+
+    facility = Facility.objects.get(facility_id="asnaes")
+    taken = Flow.objects.exclude(facility__firm=world.firm_a).first()
+    response = world.client("a").post(f"/facilities/{facility.pk}/flows/new/residues/", {
+        "flow_id": taken.flow_id, "category": "waste", "material": "fly_ash", "amount": "10", "unit": "t",
+        "fate": "landfill_nonhazardous", "source": "test"})
+    assert response.status_code == 200
+    assert "taken" in " ".join(response.context["form"].errors["flow_id"])
+    assert Flow.objects.filter(flow_id=taken.flow_id).count() == 1

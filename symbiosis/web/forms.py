@@ -15,6 +15,8 @@ class _Checked(forms.ModelForm):
 
     table = ""
     programme: Programme
+    #: The outcome of the checks (bridge.check_row), kept for the view: a flow's facility as loaded with it.
+    checked: bridge.CheckedRow | None = None
 
     def row(self) -> dict[str, str]:
         raise NotImplementedError
@@ -23,7 +25,8 @@ class _Checked(forms.ModelForm):
         cleaned = super().clean()
         if self.errors:
             return cleaned
-        for column, messages in bridge.row_problems(self.programme, self.table, self.row()).items():
+        self.checked = bridge.check_row(self.programme, self.table, self.row())
+        for column, messages in self.checked.problems.items():
             field = column if column in self.fields else None
             for message in messages:
                 self.add_error(field, message if field else f"{column or 'row'}: {message}")
@@ -68,6 +71,12 @@ class FlowForm(_Checked):
         self.fields["category"] = forms.ChoiceField(choices=[(c, c.replace("_", " ")) for c in categories])
         if self.instance.pk:
             self.fields["flow_id"].disabled = True
+
+    def clean_flow_id(self) -> str:
+        flow_id = str(self.cleaned_data.get("flow_id", ""))
+        if not self.instance.pk and Flow.objects.filter(facility__programme=self.programme, flow_id=flow_id).exists():
+            raise forms.ValidationError("this flow_id is taken; choose another")
+        return flow_id
 
     def row(self) -> dict[str, str]:
         data = {k: self.cleaned_data.get(k, getattr(self.instance, k)) for k in self.Meta.fields}

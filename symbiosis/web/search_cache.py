@@ -21,7 +21,9 @@ stream's shadow value and the amount it exchanges come from the optimum (symbios
 from __future__ import annotations
 
 import atexit
+import dataclasses
 import multiprocessing
+import os
 import threading
 import time
 from collections import OrderedDict
@@ -31,7 +33,6 @@ from typing import Any
 
 import pandas as pd
 
-from symbiosis.candidates import Candidates
 from symbiosis.region import Region
 
 #: Searches kept per programme (each holds a few hundred rows); the oldest go first.
@@ -40,11 +41,10 @@ MAX_SEARCHES = 2048
 
 @dataclass
 class Snapshot:
-    """The programme at one data version: its region and candidates."""
+    """The programme at one data version, as a region."""
 
     version: int
     region: Region
-    cands: Candidates
 
 
 @dataclass
@@ -117,7 +117,9 @@ def _solver() -> ProcessPoolExecutor:
     with _pool_lock:
         if _pool is None:
             # spawn, not fork: the server has threads (waitress, background runs) a fork would copy mid-state
-            _pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+            # and at a lower priority: pages are served first, the optimum catches up in the time left over
+            _pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"),
+                                        initializer=os.nice, initargs=(10,))
         return _pool
 
 
@@ -142,9 +144,7 @@ def current_version(programme_pk: int) -> int:
 
 
 def snapshot(programme: Any) -> Snapshot:
-    """The programme's region and candidates at its current data version (built once per version)."""
-    from symbiosis.candidates import candidates
-
+    """The programme's region at its current data version (built once per version)."""
     from . import bridge
 
     entry = _entry(programme.pk)
@@ -160,7 +160,7 @@ def snapshot(programme: Any) -> Snapshot:
         # label (the next search rebuilds), never older.
         version = current_version(programme.pk)
         region = bridge.load_programme_region(programme)
-        built = Snapshot(version, region, candidates(region))
+        built = Snapshot(version, region)
         with entry.lock:
             if entry.snapshot is None or entry.snapshot.version < version:
                 entry.snapshot = built
@@ -230,7 +230,6 @@ def optimum_for(programme: Any, snap: Snapshot, exact_below_s: float, timeout_s:
 
 def search(programme: Any, flow_id: str, exact_below_s: float) -> Search:
     """A partner search of one of the programme's streams, reusing what its data version shares."""
-    from symbiosis.partners import find_partners
 
     snap = snapshot(programme)
     optimum = optimum_for(programme, snap, exact_below_s)
@@ -241,7 +240,7 @@ def search(programme: Any, flow_id: str, exact_below_s: float) -> Search:
         if hit is not None:
             entry.searches.move_to_end(key)
             return hit
-    result = find_partners(snap.region, flow_id, results=optimum, cands=snap.cands)
+    result = _find(snap.region, flow_id, optimum)
     found = Search(result, snap.version, optimum.version)
     with entry.lock:
         for old in [k for k in entry.searches if k[0] < snap.version]:
@@ -250,3 +249,86 @@ def search(programme: Any, flow_id: str, exact_below_s: float) -> Search:
         while len(entry.searches) > MAX_SEARCHES:
             entry.searches.popitem(last=False)
     return found
+
+
+def search_region(region: Region, flow_id: str) -> Region:
+    """The part of ``region`` a partner search of ``flow_id`` reads: every facility, the stream, and the
+    incoming flows of the materials it can replace (with their quality rows). Candidates are built per
+    supply-demand pair, so this part's candidates for the stream are those of the whole region
+    (tests/test_web_search_cache.py checks it on every stream of two regions), at the cost of one stream."""
+    flows = region.flows
+    supply = flows[flows["flow_id"] == flow_id]
+    if supply.empty:
+        return region  # find_partners says the flow is unknown, with its "did you mean"
+    subs = region.reference.substitutions
+    primaries = set(subs.loc[subs["secondary_material"] == supply["material"].iloc[0], "primary_material"])
+    keep = (flows["flow_id"] == flow_id) | ((flows["direction"] == "in") & flows["material"].isin(primaries))
+    part_flows = flows[keep].reset_index(drop=True)
+    quality = region.quality[region.quality["flow_id"].isin(set(part_flows["flow_id"]))].reset_index(drop=True)
+    return dataclasses.replace(region, flows=part_flows, quality=quality)  # shares the rest, read only
+
+
+def _find(region: Region, flow_id: str, optimum: Optimum) -> Any:
+    from symbiosis.candidates import candidates
+    from symbiosis.partners import find_partners
+
+    part = search_region(region, flow_id)
+    return find_partners(part, flow_id, results=optimum, cands=candidates(part))
+
+
+def changed(programme: Any, checked: Any) -> None:
+    """After a write: a flow saved after :func:`symbiosis.web.bridge.check_row` brings the newest snapshot up
+    to date by replacing its facility's rows with those the check loaded, when no other write came between
+    (the data version is then the checked one plus one); the optimum of the new version is started in the
+    background. Otherwise the next search loads the programme again."""
+    version = current_version(programme.pk)
+    entry = _entry(programme.pk)
+    if checked is None or checked.region is None or version != checked.version + 1:
+        return
+    with entry.lock:
+        snap = entry.snapshot
+    if snap is None or snap.version != checked.version:
+        return
+    region = patched(snap.region, checked.region, checked.facility_id)
+    if region is None:
+        return
+    new = Snapshot(version, region)
+    with entry.lock:
+        if entry.snapshot is snap:
+            entry.snapshot = new
+    _want_optimum(entry, new)
+
+
+def _replace_rows(frame: pd.DataFrame, new: pd.DataFrame, facility_id: str) -> pd.DataFrame | None:
+    """``frame`` with its rows of ``facility_id`` replaced by ``new``'s, where the first of them stood."""
+    if list(frame.columns) != list(new.columns):
+        return None
+    mine = (frame["facility_id"] == facility_id).to_numpy()
+    at = int(mine.argmax()) if mine.any() else len(frame)
+    rest = frame[~mine]
+    before = int((~mine[:at]).sum())
+    return pd.concat([rest.iloc[:before], new, rest.iloc[before:]], ignore_index=True)
+
+
+def patched(region: Region, part: Region, facility_id: str) -> Region | None:
+    """``region`` with one facility's rows (facility, flows, model figures, energy efficiency) taken from
+    ``part``, that facility loaded alone; None where the tables do not line up (then the region is reloaded)."""
+    facilities = _replace_rows(region.facilities, part.facilities, facility_id)
+    flows = _replace_rows(region.flows, part.flows, facility_id)
+    if facilities is None or flows is None:
+        return None
+    out = dataclasses.replace(region, facilities=facilities, flows=flows)  # the other tables are shared, read only
+    if len(region.model_figures) or len(part.model_figures):
+        if not len(region.model_figures):
+            out.model_figures = part.model_figures.copy()
+        elif len(part.model_figures):
+            figures = _replace_rows(region.model_figures, part.model_figures, facility_id)
+            if figures is None:
+                return None
+            out.model_figures = figures
+        else:
+            out.model_figures = region.model_figures[region.model_figures["facility_id"] != facility_id]
+    efficiency = {k: v for k, v in region.energy_efficiency.items() if k != facility_id}
+    efficiency.update(part.energy_efficiency)
+    out.energy_efficiency = efficiency
+    return out

@@ -24,7 +24,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from symbiosis.disclosure import MIN_CONTRIBUTORS, distance_band
 from symbiosis.errors import SymbiosisError
 
-from . import bridge, jobs
+from . import bridge, jobs, search_cache
 from .access import own_facilities, own_flows, rule
 from .forms import (
     FacilityForm,
@@ -177,8 +177,10 @@ def flow_new(request: HttpRequest, pk: int, step: str) -> HttpResponse:
         raise Http404("no such step")
     form = FlowForm(request.POST or None, facility=facility, step=step)
     if request.method == "POST" and form.is_valid():
-        form.save()
-        m.programme.touch()
+        with transaction.atomic():  # the row and the version that says it changed, together
+            form.save()
+            m.programme.touch()
+        search_cache.changed(m.programme, form.checked)
         return redirect("facility", pk=facility.pk)
     return render(request, "web/form.html", {"form": form, "title": f"{STEPS[step][0]}: new flow of {facility.name}"})
 
@@ -190,8 +192,10 @@ def flow_edit(request: HttpRequest, pk: int) -> HttpResponse:
     flow = get_object_or_404(own_flows(m), pk=pk)
     form = FlowForm(request.POST or None, instance=flow, facility=flow.facility, step=flow.step)
     if request.method == "POST" and form.is_valid():
-        form.save()
-        m.programme.touch()
+        with transaction.atomic():  # the row and the version that says it changed, together
+            form.save()
+            m.programme.touch()
+        search_cache.changed(m.programme, form.checked)
         return redirect("facility", pk=flow.facility.pk)
     return render(request, "web/form.html", {"form": form, "title": f"Edit flow {flow.flow_id}",
                                              "history": flow.history.all()[:50]})
