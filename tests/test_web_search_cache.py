@@ -169,3 +169,18 @@ def test_a_new_flow_cannot_take_another_firms_flow_id(world: World) -> None:
     assert response.status_code == 200
     assert "taken" in " ".join(response.context["form"].errors["flow_id"])
     assert Flow.objects.filter(flow_id=taken.flow_id).count() == 1
+
+
+@pytest.mark.django_db
+def test_the_page_lists_the_first_receivers_and_all_on_request(world: World, monkeypatch) -> None:
+    from symbiosis.web import views
+
+    flow = Flow.objects.get(flow_id="asnaes_fgd_gypsum")
+    client = world.client("a")
+    every = client.get(f"/flows/{flow.pk}/partners/?all=1").content.decode()
+    n = every.count('name="rank"')
+    assert n >= 2 and 'id="not-shown"' not in every
+    monkeypatch.setattr(views, "PARTNERS_SHOWN", 1)
+    first = client.get(f"/flows/{flow.pk}/partners/").content.decode()
+    assert first.count('name="rank"') == 1
+    assert f"{n - 1} more receiver" in first and "?all=1" in first

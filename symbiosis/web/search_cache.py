@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import atexit
 import dataclasses
+import hashlib
 import multiprocessing
 import os
 import threading
@@ -45,6 +46,7 @@ class Snapshot:
 
     version: int
     region: Region
+    facilities_digest: str | None = None  # computed by the first search of the version
 
 
 @dataclass
@@ -80,7 +82,7 @@ class _Programme:
         self.solving = False
         self.wanted: Snapshot | None = None  # the newest snapshot whose optimum is wanted
         self.error: str | None = None
-        self.searches: OrderedDict[tuple[int, int, str], Search] = OrderedDict()
+        self.searches: OrderedDict[tuple[str, str, str, int], Search] = OrderedDict()
 
 
 _programmes: dict[int, _Programme] = {}
@@ -229,26 +231,42 @@ def optimum_for(programme: Any, snap: Snapshot, exact_below_s: float, timeout_s:
 
 
 def search(programme: Any, flow_id: str, exact_below_s: float) -> Search:
-    """A partner search of one of the programme's streams, reusing what its data version shares."""
+    """A partner search of one of the programme's streams, reusing what its data version shares.
 
+    A search is kept under the contents of what it reads (the stream's part of the region, the facilities)
+    and the optimum it used, not under the data version: an edit elsewhere in the programme leaves it valid,
+    an edit of the stream, of a receiver or of a facility makes a new one."""
     snap = snapshot(programme)
     optimum = optimum_for(programme, snap, exact_below_s)
     entry = _entry(programme.pk)
-    key = (snap.version, optimum.version, flow_id)
+    part = search_region(snap.region, flow_id)
+    key = (flow_id, _digest(part.flows, part.quality), _facilities_digest(snap), optimum.version)
     with entry.lock:
         hit = entry.searches.get(key)
         if hit is not None:
             entry.searches.move_to_end(key)
-            return hit
-    result = _find(snap.region, flow_id, optimum)
-    found = Search(result, snap.version, optimum.version)
+            return Search(hit.result, snap.version, optimum.version)
+    found = Search(_find(part, flow_id, optimum), snap.version, optimum.version)
     with entry.lock:
-        for old in [k for k in entry.searches if k[0] < snap.version]:
-            del entry.searches[old]
         entry.searches[key] = found
         while len(entry.searches) > MAX_SEARCHES:
             entry.searches.popitem(last=False)
     return found
+
+
+def _digest(*frames: pd.DataFrame) -> str:
+    """A digest of the frames' contents (row order included)."""
+    h = hashlib.blake2b(digest_size=16)
+    for frame in frames:
+        h.update(",".join(map(str, frame.columns)).encode())
+        h.update(pd.util.hash_pandas_object(frame.astype(str), index=False).to_numpy().tobytes())
+    return h.hexdigest()
+
+
+def _facilities_digest(snap: Snapshot) -> str:
+    if snap.facilities_digest is None:
+        snap.facilities_digest = _digest(snap.region.facilities)
+    return snap.facilities_digest
 
 
 def search_region(region: Region, flow_id: str) -> Region:
@@ -268,11 +286,11 @@ def search_region(region: Region, flow_id: str) -> Region:
     return dataclasses.replace(region, flows=part_flows, quality=quality)  # shares the rest, read only
 
 
-def _find(region: Region, flow_id: str, optimum: Optimum) -> Any:
+def _find(part: Region, flow_id: str, optimum: Optimum) -> Any:
+    """find_partners on the stream's part of the region (:func:`search_region`)."""
     from symbiosis.candidates import candidates
     from symbiosis.partners import find_partners
 
-    part = search_region(region, flow_id)
     return find_partners(part, flow_id, results=optimum, cands=candidates(part))
 
 

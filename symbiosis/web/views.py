@@ -8,6 +8,7 @@ import mimetypes
 import secrets
 import tempfile
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 from django.contrib import messages
@@ -290,7 +291,13 @@ def partner_rows(m: Membership, flow: Flow) -> tuple[list[dict[str, Any]], list[
     except (SymbiosisError, RuntimeError, TimeoutError) as exc:  # an input problem, or the optimum not solved
         return [], [], str(exc), 0
     search = found.result
-    by_id = {f.facility_id: f for f in Facility.objects.filter(programme=m.programme).select_related("firm")}
+    receivers = set(search.partners["facility_id"].astype(str)) if len(search.partners) else set()
+    # Only the fields the rows need, as plain values: a search may rank a thousand receivers.
+    by_id = {f[0]: SimpleNamespace(facility_id=f[0], name=f[1], sector=f[2], confidential=f[3], firm_id=f[4],
+                                   firm=SimpleNamespace(name=f[5], show_name_to_partners=f[6]))
+             for f in Facility.objects.filter(programme=m.programme, facility_id__in=receivers).values_list(
+                 "facility_id", "name", "sector", "confidential", "firm_id", "firm__name",
+                 "firm__show_name_to_partners")}
     rows: list[dict[str, Any]] = []
     demand_ids: list[str] = []
     for p in search.partners.to_dict("records"):
@@ -329,15 +336,22 @@ def _num(value: Any, digits: int = 2) -> str:
     return "–" if math.isnan(x) else f"{x:,.{digits}f}"
 
 
+#: Receivers listed on the partners page unless the firm asks for all of them (``?all=1``).
+PARTNERS_SHOWN = 100
+
+
 @rule("firm")
 def partners(request: HttpRequest, pk: int) -> HttpResponse:
     m = request.membership  # type: ignore[attr-defined]
     flow = get_object_or_404(own_flows(m), pk=pk, direction="out")
     rows, demand_ids, error, behind = partner_rows(m, flow)
-    # The receivers' ids never reach the page: "I'm interested" posts a rank, resolved here from the session.
-    request.session[f"partners-{flow.pk}"] = demand_ids
-    return render(request, "web/partners.html", {"flow": flow, "rows": rows, "error": error,
-                                                 "optimum_behind": behind})
+    # The receivers' ids never reach the page: "I'm interested" posts a rank, resolved here from the session
+    # (written only when the ranking changed: a session write per search would queue the searches on SQLite).
+    if request.session.get(f"partners-{flow.pk}") != demand_ids:
+        request.session[f"partners-{flow.pk}"] = demand_ids
+    shown = len(rows) if request.GET.get("all") else PARTNERS_SHOWN
+    return render(request, "web/partners.html", {"flow": flow, "rows": rows[:shown], "error": error,
+                                                 "optimum_behind": behind, "not_shown": len(rows) - len(rows[:shown])})
 
 
 @rule("firm")
