@@ -117,7 +117,7 @@ def test_invited_firm_user_finds_partners_and_facilitator_opens_the_map(live_ser
             page.goto(base + "/programme/audit/")
             _no_script_ran(page, dialogs)
             page.goto(base + "/programme/runs/")
-            page.click("button:has-text('Start an optimisation')")
+            page.click("button:has-text('Start')")
             page.wait_for_selector("#open-map", timeout=300_000)  # the page polls, then reloads when done
             run = Run.objects.get()
             assert run.status == "done"

@@ -130,4 +130,36 @@ class IntroductionStatusForm(forms.Form):
 
 
 class RunForm(forms.Form):
+    from .models import Run
+
+    kind = forms.ChoiceField(choices=Run.KINDS, initial="optimise", required=False)
     carbon_price = forms.FloatField(required=False, min_value=0, help_text="Money per t CO2e (default: the region's)")
+    carbon_prices = forms.CharField(
+        required=False, max_length=200, help_text="Scenario comparison: carbon prices to compare with the programme "
+        "as it is, e.g. '50, 100, 200'")
+    samples = forms.IntegerField(required=False, min_value=1, max_value=5000, initial=200,
+                                 help_text="Uncertainty analysis: Monte Carlo samples")
+    seed = forms.IntegerField(required=False, min_value=0, initial=0, help_text="Uncertainty analysis: seed")
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        cleaned["kind"] = cleaned.get("kind") or "optimise"
+        if cleaned.get("kind") == "compare":
+            try:
+                prices = [float(p) for p in str(cleaned.get("carbon_prices") or "").replace(";", ",").split(",")
+                          if p.strip()]
+            except ValueError:
+                prices = []
+                self.add_error("carbon_prices", "expected numbers separated by commas, e.g. 50, 100, 200")
+            if not prices and not self.errors.get("carbon_prices"):
+                self.add_error("carbon_prices", "a comparison needs at least one carbon price")
+            if any(p < 0 for p in prices):
+                self.add_error("carbon_prices", "carbon prices are not negative")
+            if len(prices) > 8:
+                self.add_error("carbon_prices", "at most 8 scenarios at once")
+            cleaned["options"] = {"carbon_prices": prices}
+        elif cleaned.get("kind") == "uncertainty":
+            cleaned["options"] = {"samples": cleaned.get("samples") or 200, "seed": cleaned.get("seed") or 0}
+        else:
+            cleaned["options"] = {}
+        return cleaned

@@ -446,7 +446,8 @@ def runs(request: HttpRequest) -> HttpResponse:
     form = RunForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         run = Run.objects.create(programme=m.programme, created_by=request.user,
-                                 carbon_price=form.cleaned_data["carbon_price"])
+                                 carbon_price=form.cleaned_data["carbon_price"], kind=form.cleaned_data["kind"],
+                                 options=form.cleaned_data["options"])
         transaction.on_commit(lambda: jobs.start_run(run))
         return redirect("run", pk=run.pk)
     return render(request, "web/runs.html", {"form": form, "runs": Run.objects.filter(programme=m.programme)})

@@ -136,6 +136,20 @@ def stop_server(process: subprocess.Popen[bytes]) -> None:
             process.wait(30)
 
 
+def _cpu_seconds(group: int) -> float:
+    """User + system CPU seconds of the live processes of one process group (the server and its solver)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == group:  # pgrp
+            total += (int(fields[11]) + int(fields[12])) / tick  # utime, stime
+    return total
+
+
 def _uptime() -> str:
     return subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
 
@@ -269,9 +283,13 @@ def main(argv: list[str] | None = None) -> int:
         warm = _warm_up(base, plan)
         warm_s = time.perf_counter() - started
         print(f"warm-up (first region load and optimum): {warm_s:.1f} s ({warm})", flush=True)
+        cpu_before, wall_before = _cpu_seconds(server.pid), time.perf_counter()
         figures = run_load(base, plan, args.users, args.minutes * 60)
+        cpu = _cpu_seconds(server.pid) - cpu_before
+        wall = time.perf_counter() - wall_before
         figures["_setup"] = {"facilities": plan["facilities"], "flows": plan["flows"], "users": args.users,
-                             "seconds": args.minutes * 60, "warm_up_s": warm_s, "load_after": _uptime()}
+                             "seconds": args.minutes * 60, "warm_up_s": warm_s, "load_after": _uptime(),
+                             "server_cpu_s": cpu, "wall_s": wall}
         _print(figures)
         if args.out:
             args.out.write_text(json.dumps(figures, indent=1) + "\n")
@@ -314,7 +332,10 @@ def _print(figures: dict[str, object]) -> None:
     print(f"total: {figures['_total']}")
     for e in figures["_errors"]:  # type: ignore[attr-defined]
         print(f"  error: {e}")
-    print(f"load after: {figures['_setup']['load_after']}")  # type: ignore[index]
+    setup = figures["_setup"]
+    print(f"server and solver CPU during the load: {setup['server_cpu_s']:.0f} s in {setup['wall_s']:.0f} s "  # type: ignore[index]
+          f"({setup['server_cpu_s'] / setup['wall_s']:.2f} cores; the machine has {os.cpu_count()})")  # type: ignore[index]
+    print(f"load after: {setup['load_after']}")  # type: ignore[index]
 
 
 if __name__ == "__main__":
