@@ -184,3 +184,14 @@ def test_the_page_lists_the_first_receivers_and_all_on_request(world: World, mon
     first = client.get(f"/flows/{flow.pk}/partners/").content.decode()
     assert first.count('name="rank"') == 1
     assert f"{n - 1} more receiver" in first and "?all=1" in first
+
+
+@pytest.mark.django_db
+def test_a_heat_stream_is_ranked_per_mwh(world: World) -> None:
+    # Asnæs' steam (400,000 MWh/yr) goes to the steam users of the park: the page shows them, per MWh
+    # (before, the page failed: it read the per-tonne columns a heat search does not have).
+    flow = Flow.objects.get(flow_id="asnaes_steam")
+    response = world.client("a").get(f"/flows/{flow.pk}/partners/")
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "value for you /MWh" in page and page.count('name="rank"') >= 3

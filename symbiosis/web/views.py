@@ -281,15 +281,16 @@ def firm_settings(request: HttpRequest) -> HttpResponse:
 # ------------------------------------------------------------------------------------------------ partners
 
 
-def partner_rows(m: Membership, flow: Flow) -> tuple[list[dict[str, Any]], list[str], str, int]:
+def partner_rows(m: Membership, flow: Flow) -> tuple[list[dict[str, Any]], list[str], str, int, str]:
     """The ranked receivers of one of the firm's streams as the firm may see them: another firm's facility by
     name only if that firm opted in and the facility is not confidential; otherwise its sector and a distance
     band; a confidential receiver's figures suppressed. Returns rows, the demand ids (kept server-side, in the
-    session), an error message and how many changes of the programme the optimum used is behind (0: exact)."""
+    session), an error message, how many changes of the programme the optimum used is behind (0: exact) and
+    the unit the figures are per (``t``, or ``MWh`` for heat)."""
     try:
         found = bridge.partner_search(m.programme, flow.flow_id)
     except (SymbiosisError, RuntimeError, TimeoutError) as exc:  # an input problem, or the optimum not solved
-        return [], [], str(exc), 0
+        return [], [], str(exc), 0, "t"
     search = found.result
     receivers = set(search.partners["facility_id"].astype(str)) if len(search.partners) else set()
     # Only the fields the rows need, as plain values: a search may rank a thousand receivers.
@@ -300,6 +301,11 @@ def partner_rows(m: Membership, flow: Flow) -> tuple[list[dict[str, Any]], list[
                  "firm__show_name_to_partners")}
     rows: list[dict[str, Any]] = []
     demand_ids: list[str] = []
+    # A heat supply is ranked per MWh (symbiosis.partners): its columns carry the unit in their names.
+    heat = search.unit == "MWh"
+    supplier_col, receiver_col, co2_col = (
+        ("supplier_value_per_mwh", "receiver_value_per_mwh", "co2e_avoided_t_per_mwh") if heat
+        else ("supplier_value_per_t", "receiver_value_per_t", "co2e_avoided_per_t"))
     for p in search.partners.to_dict("records"):
         facility = by_id.get(str(p["facility_id"]))
         if facility is None:
@@ -316,16 +322,16 @@ def partner_rows(m: Membership, flow: Flow) -> tuple[list[dict[str, Any]], list[
             "material": p["material"],
             "distance": (f"{distance:,.1f} km" if named else f"about {float(distance_band(distance)):,.0f} km"),
             "quality_fit": p["quality_fit"],
-            "supplier_value_per_t": _num(p["supplier_value_per_t"]),
-            "receiver_value_per_t": "–" if hidden_figures else _num(p["receiver_value_per_t"]),
-            "co2e_avoided_per_t": "–" if hidden_figures else _num(p["co2e_avoided_per_t"], 3),
+            "supplier_value_per_t": _num(p[supplier_col]),
+            "receiver_value_per_t": "–" if hidden_figures else _num(p[receiver_col]),
+            "co2e_avoided_per_t": "–" if hidden_figures else _num(p[co2_col], 3),
             "used_by_optimum": bool(p["used_by_optimum"]),
             "viable": (p["what_would_make_it_viable"] if named else
                        ", ".join(k for k in ("price", "distance", "quality")
                                  if k in str(p["what_would_make_it_viable"])) or "–"),
         })
         demand_ids.append(str(p["demand_id"]))
-    return rows, demand_ids, "", found.optimum_behind
+    return rows, demand_ids, "", found.optimum_behind, search.unit
 
 
 def _num(value: Any, digits: int = 2) -> str:
@@ -344,13 +350,14 @@ PARTNERS_SHOWN = 100
 def partners(request: HttpRequest, pk: int) -> HttpResponse:
     m = request.membership  # type: ignore[attr-defined]
     flow = get_object_or_404(own_flows(m), pk=pk, direction="out")
-    rows, demand_ids, error, behind = partner_rows(m, flow)
+    rows, demand_ids, error, behind, unit = partner_rows(m, flow)
     # The receivers' ids never reach the page: "I'm interested" posts a rank, resolved here from the session
     # (written only when the ranking changed: a session write per search would queue the searches on SQLite).
     if request.session.get(f"partners-{flow.pk}") != demand_ids:
         request.session[f"partners-{flow.pk}"] = demand_ids
     shown = len(rows) if request.GET.get("all") else PARTNERS_SHOWN
     return render(request, "web/partners.html", {"flow": flow, "rows": rows[:shown], "error": error,
+                                                 "unit": unit,
                                                  "optimum_behind": behind, "not_shown": len(rows) - len(rows[:shown])})
 
 
