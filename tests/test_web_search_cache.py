@@ -195,3 +195,16 @@ def test_a_heat_stream_is_ranked_per_mwh(world: World) -> None:
     assert response.status_code == 200
     page = response.content.decode()
     assert "value for you /MWh" in page and page.count('name="rank"') >= 3
+
+
+@pytest.mark.django_db(transaction=True)
+def test_serve_warms_up_the_regions_and_first_optima() -> None:
+    world = make_world()
+    search_cache.warm_up().join(120)
+    entry = search_cache._entry(world.programme.pk)
+    assert entry.snapshot is not None and entry.snapshot.version == world.programme.data_version
+    with entry.lock:  # the first optimum is on its way, or there
+        assert entry.solving or entry.optimum is not None
+    # a search then uses it, without loading the region again
+    found = search_cache.search(world.programme, "asnaes_fgd_gypsum", exact_below_s=600)
+    assert found.optimum_behind == 0 and len(found.result.partners) > 0

@@ -23,6 +23,7 @@ from __future__ import annotations
 import atexit
 import dataclasses
 import hashlib
+import logging
 import multiprocessing
 import os
 import threading
@@ -35,6 +36,8 @@ from typing import Any
 import pandas as pd
 
 from symbiosis.region import Region
+
+logger = logging.getLogger(__name__)
 
 #: Searches kept per programme (each holds a few hundred rows); the oldest go first.
 MAX_SEARCHES = 2048
@@ -137,6 +140,28 @@ def _solve(region: Region) -> tuple[pd.DataFrame, pd.DataFrame, float]:
     exchanges = results.exchanges[[c for c in ("supply_id", "demand_id", "amount_t_per_yr", "amount_mwh_per_yr")
                                    if c in results.exchanges.columns]]
     return supplies.copy(), exchanges.copy(), time.perf_counter() - started
+
+
+def warm_up() -> threading.Thread:
+    """In the background: load every programme and start its first optimum (``symbiosis serve`` calls it on
+    start, so that the first partner searches do not all wait for the first solve)."""
+
+    def work() -> None:
+        from django.db import connection
+
+        from .models import Programme
+
+        try:
+            for programme in Programme.objects.all():
+                _want_optimum(_entry(programme.pk), snapshot(programme))
+        except Exception:  # a programme that does not load: its searches will say why
+            logger.exception("warming up the partner searches failed")
+        finally:
+            connection.close()  # this thread's own connection: never left open
+
+    thread = threading.Thread(target=work, name="symbiosis-warm-up", daemon=True)
+    thread.start()
+    return thread
 
 
 def current_version(programme_pk: int) -> int:
