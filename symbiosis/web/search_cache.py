@@ -124,8 +124,21 @@ def _solver() -> ProcessPoolExecutor:
             # spawn, not fork: the server has threads (waitress, background runs) a fork would copy mid-state
             # and at a lower priority: pages are served first, the optimum catches up in the time left over
             _pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"),
-                                        initializer=os.nice, initargs=(10,))
+                                        initializer=_solver_start, initargs=(os.getpid(),))
         return _pool
+
+
+def _solver_start(parent: int) -> None:
+    """In the solver's child process: a lower priority, and an end when the server ends (a server stopped by
+    a signal runs no exit handler, and the child would be left behind waiting for work)."""
+    os.nice(10)
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="symbiosis-solver-watch", daemon=True).start()
 
 
 def _solve(region: Region) -> tuple[pd.DataFrame, pd.DataFrame, float]:
