@@ -176,8 +176,15 @@ def _quality_fit(c: float | None, bound: str, limit: float, virgin: float) -> tu
     return "blend needed", f"{c:g} vs {bound} {limit:g}: at most {share:.0%} of the blend", float(share)
 
 
-def find_partners(region: Region, flow_id: str, **overrides: Any) -> PartnerSearch:
-    """Rank the receivers of one supply flow (see the module docstring)."""
+def find_partners(region: Region, flow_id: str, *, results: Any = None, cands: Any = None,
+                  **overrides: Any) -> PartnerSearch:
+    """Rank the receivers of one supply flow (see the module docstring).
+
+    ``results`` (a :func:`symbiosis.pipeline.optimise` result) and ``cands`` (:func:`symbiosis.candidates.
+    candidates` of ``region``) may be given to reuse them across searches (the web app keeps them per data
+    version). ``cands`` must be of ``region``; ``results`` may be of an earlier state of the region: only
+    whether and how much the optimum ships, the stream's shadow value and the amount exchanged are then
+    taken from it, every other figure from ``region`` and ``cands``."""
     from symbiosis.pipeline import optimise
 
     parameters = resolve_parameters(region, **overrides)
@@ -189,15 +196,18 @@ def find_partners(region: Region, flow_id: str, **overrides: Any) -> PartnerSear
                                   fix=suggest(flow_id, outgoing, "supplies"))])
     supply = flows.loc[flow_id]
     if _is_heat_supply(region, supply):
-        return _heat_partners(region, flow_id, supply, parameters, **overrides)
+        return _heat_partners(region, flow_id, supply, parameters, results=results, cands=cands, **overrides)
     if supply["direction"] != "out" or supply["quantity"] != "mass":
         raise InputError([Problem("--flow", "not an outgoing mass flow or heat supply", found=flow_id,
                                   expected="a by-product, waste or wastewater stream, or heat given off as a "
                                            "by-product or waste (a carrier of energy_carriers.csv, in MWh)")])
-    results = optimise(region, **overrides)
+    if results is None:
+        results = optimise(region, **overrides)
+    if cands is None:
+        cands = build_candidates(region, **overrides)
     supplies = results.supplies.set_index("supply_id")
     in_model = flow_id in supplies.index
-    cands = build_candidates(region, **overrides)
+    own = cands.supplies.set_index("supply_id")  # the stream's own figures, of ``region`` whatever ``results``
     arcs = cands.arcs[cands.arcs["supply_id"] == flow_id].set_index("demand_id")
     used = results.exchanges[results.exchanges["supply_id"] == flow_id].set_index("demand_id")["amount_t_per_yr"]
 
@@ -210,34 +220,47 @@ def find_partners(region: Region, flow_id: str, **overrides: Any) -> PartnerSear
     tkm_cost = float(parameters["transport_cost_per_tkm"])  # type: ignore[arg-type]
     tkm_co2 = float(parameters["transport_co2_per_tkm"])  # type: ignore[arg-type]
     carbon = float(parameters["carbon_price"])  # type: ignore[arg-type]
-    fate_cost = (float(supplies.at[flow_id, "fate_cost_per_t"]) if in_model else 0.0)
-    fate_co2 = (float(supplies.at[flow_id, "fate_co2e_per_t"]) if in_model else 0.0)
+    if flow_id not in own.index and in_model:  # a supply the pipeline adds (a processor's output)
+        own = supplies
+    in_candidates = flow_id in own.index
+    fate_cost = (float(own.at[flow_id, "fate_cost_per_t"]) if in_candidates else 0.0)
+    fate_co2 = (float(own.at[flow_id, "fate_co2e_per_t"]) if in_candidates else 0.0)
     quality = region.quality
     measured = quality[(quality["flow_id"] == flow_id) & (quality["bound"] == "")].set_index("parameter")["value"]
+    # Lookups of the loop below as dicts, built once (a search visits a thousand receivers at 5,000 facilities).
+    measured_of = measured.to_dict()
     bounds = cands.demand_quality
-    overrides_table = region.arcs.set_index(["supply_facility", "demand_facility"]) if len(region.arcs) else None
+    bounds = bounds[bounds["d"].isin(demands.index[demands["material"].isin(subs["primary_material"])])]
+    bounds_of: dict[Any, list[tuple[Any, ...]]] = {}
+    for d, *bound in zip(bounds["d"], bounds["parameter"], bounds["bound"], bounds["limit"], bounds["virgin_value"],
+                         strict=True):
+        bounds_of.setdefault(d, []).append(tuple(bound))
+    arc_limit = dict(zip(arcs.index, arcs["max_distance_km"], strict=True))
+    used_of = used.to_dict()
+    overrides_of = ({(s, d): (km, cost) for s, d, km, cost in zip(
+        region.arcs["supply_facility"], region.arcs["demand_facility"], region.arcs["distance_km"],
+        region.arcs["cost_per_t"], strict=True)} if len(region.arcs) else {})
     rows = []
     for sub, d_pos, demand, distance in _receivers(subs, demands, here, supply["facility_id"], circuity):
         transport = distance * tkm_cost
-        if overrides_table is not None and (supply["facility_id"], demand["facility_id"]) in overrides_table.index:
-            o = overrides_table.loc[(supply["facility_id"], demand["facility_id"])]
-            distance = float(o["distance_km"]) if o["distance_km"] == o["distance_km"] else distance
-            transport = float(o["cost_per_t"]) if o["cost_per_t"] == o["cost_per_t"] else distance * tkm_cost
+        o = overrides_of.get((supply["facility_id"], demand["facility_id"]))
+        if o is not None:
+            distance = float(o[0]) if o[0] == o[0] else distance
+            transport = float(o[1]) if o[1] == o[1] else distance * tkm_cost
         did = demand["demand_id"]
-        arc = arcs.loc[did] if did in arcs.index else None
-        limit = (float(arc["max_distance_km"]) if arc is not None
+        limit = (float(arc_limit[did]) if did in arc_limit
                  else _limit(region, supply, demand, sub, parameters))
         fits = []
         worst = "passes"
-        for b in bounds[bounds["d"] == d_pos].itertuples():
-            status, detail, _share = _quality_fit(measured.get(b.parameter), b.bound, b.limit, b.virgin_value)
-            fits.append(f"{b.parameter}: {status} ({detail})")
+        for parameter, bound, bound_limit, virgin_value in bounds_of.get(d_pos, ()):
+            status, detail, _share = _quality_fit(measured_of.get(parameter), bound, bound_limit, virgin_value)
+            fits.append(f"{parameter}: {status} ({detail})")
             worst = max(worst, status, key=["passes", "blend needed", "not measured", "fails"].index)
         receiver_value = sub.ratio * float(demand["virgin_price_per_t"]) - transport - sub.processing_cost_per_t
         co2_avoided = (fate_co2 + sub.ratio * float(demand["virgin_co2e_per_t"]) - distance * tkm_co2
                        - sub.processing_co2e_per_t)
         net = fate_cost + receiver_value + carbon * co2_avoided
-        shipped = float(used.get(did, 0.0))
+        shipped = float(used_of.get(did, 0.0))
         viable: list[str] = []
         if shipped <= 0:
             if net < 0:
@@ -300,7 +323,7 @@ def _temperatures(region: Region, bound: str) -> pd.Series:
 
 
 def _receivers(subs: pd.DataFrame, demands: pd.DataFrame, here: pd.Series, facility_id: str, circuity: float
-               ) -> Iterator[tuple[Any, Any, pd.Series, float]]:
+               ) -> Iterator[tuple[Any, Any, dict[str, Any], float]]:
     """Each (substitution, demand position, demand, road distance km) a supply at ``here`` could serve: the
     demands of each substitution's primary material, the great-circle distance × circuity (0 within the
     supply's own facility)."""
@@ -310,20 +333,26 @@ def _receivers(subs: pd.DataFrame, demands: pd.DataFrame, here: pd.Series, facil
             continue
         km = geodesic_km(np.full(len(targets), here.lat), np.full(len(targets), here.lon),
                          targets["lat"].to_numpy(float), targets["lon"].to_numpy(float)) * circuity
-        for k, (position, demand) in enumerate(targets.iterrows()):
+        for k, (position, demand) in enumerate(zip(targets.index, targets.to_dict("records"), strict=True)):
             yield sub, position, demand, 0.0 if demand["facility_id"] == facility_id else float(km[k])
 
 
-def _heat_partners(region: Region, flow_id: str, supply: pd.Series, parameters: dict[str, object],
-                   **overrides: Any) -> PartnerSearch:
+def _heat_partners(region: Region, flow_id: str, supply: pd.Series, parameters: dict[str, object], *,
+                   results: Any = None, cands: Any = None, **overrides: Any) -> PartnerSearch:
     """Rank the heat demands a heat supply could serve, per MWh (see the module docstring)."""
     from symbiosis.energy.heat import heat_pump_cop, is_energy, region_pump
     from symbiosis.pipeline import optimise
 
-    results = optimise(region, **overrides)
+    if results is None:
+        results = optimise(region, **overrides)
+    if cands is None:
+        cands = build_candidates(region, **overrides)
     supplies = results.supplies.set_index("supply_id")
     in_model = flow_id in supplies.index
-    cands = build_candidates(region, **overrides)
+    own = cands.supplies.set_index("supply_id")  # the stream's own figures, of ``region`` whatever ``results``
+    if flow_id not in own.index and in_model:
+        own = supplies
+    in_candidates = flow_id in own.index
     arcs = cands.arcs[cands.arcs["supply_id"] == flow_id].set_index("demand_id")
     exchanges = results.exchanges[results.exchanges["supply_id"] == flow_id]
     used = exchanges.set_index("demand_id")["amount_mwh_per_yr"] if len(exchanges) else pd.Series(dtype=float)
@@ -335,9 +364,9 @@ def _heat_partners(region: Region, flow_id: str, supply: pd.Series, parameters: 
     circuity = float(parameters["circuity"])  # type: ignore[arg-type]
     carbon = float(parameters["carbon_price"])  # type: ignore[arg-type]
     price = float(supply.get("price_per_mwh", math.nan))
-    fate_cost = (float(supplies.at[flow_id, "fate_cost_per_t"]) if in_model
+    fate_cost = (float(own.at[flow_id, "fate_cost_per_t"]) if in_candidates
                  else (0.0 if math.isnan(price) else price))
-    fate_co2 = float(supplies.at[flow_id, "fate_co2e_per_t"]) if in_model else 0.0
+    fate_co2 = float(own.at[flow_id, "fate_co2e_per_t"]) if in_candidates else 0.0
     t_supply = float(_temperatures(region, "").get(flow_id, math.nan))
     t_min = _temperatures(region, "min")
     facilities = region.facilities.set_index("facility_id")
@@ -431,7 +460,8 @@ def _heat_partners(region: Region, flow_id: str, supply: pd.Series, parameters: 
                          parameters=parameters, unit="MWh")
 
 
-def _limit(region: Region, supply: pd.Series, demand: pd.Series, sub: object, parameters: dict[str, object]) -> float:
+def _limit(region: Region, supply: pd.Series, demand: pd.Series | dict[str, Any], sub: object,
+           parameters: dict[str, object]) -> float:
     flow_limit = np.fmin(supply.get("max_distance_km", math.nan), demand.get("max_distance_km", math.nan))
     if not math.isnan(flow_limit):
         return float(flow_limit)

@@ -4,6 +4,7 @@ or the workbook cell; partner search and interest; the audit trail; a background
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
 import pytest
 from openpyxl import Workbook
@@ -136,3 +137,35 @@ def test_background_run_status_in_the_database(tmp_path, settings) -> None:
     assert "map.html" in page
     assert client.get(f"/programme/runs/{run.pk}/files/map.html").status_code == 200
     assert client.get(f"/programme/runs/{run.pk}/files/..%2Fsecret").status_code == 404
+
+
+@pytest.mark.django_db(transaction=True)
+def test_comparison_and_uncertainty_run_in_the_background(tmp_path, settings) -> None:
+    from symbiosis.web import jobs
+    from tests.web_helpers import make_world
+
+    settings.RUNS_DIR = tmp_path
+    w = make_world()
+    client = w.client("facilitator")
+    # a comparison without a price is refused at the field, nothing started
+    response = client.post("/programme/runs/", {"kind": "compare", "carbon_prices": ""})
+    assert response.status_code == 200 and "carbon_prices" in response.context["form"].errors
+    assert client.post("/programme/runs/", {"kind": "compare", "carbon_prices": "150"}).status_code == 302
+    assert client.post("/programme/runs/", {"kind": "uncertainty", "samples": "4", "seed": "1"}).status_code == 302
+    compare, uncertainty = Run.objects.get(kind="compare"), Run.objects.get(kind="uncertainty")
+    for run in (compare, uncertainty):
+        jobs.wait(run.pk, timeout=600)
+        run.refresh_from_db()
+        assert run.status == "done", run.progress
+    assert compare.options == {"carbon_prices": [150.0]} and uncertainty.options == {"samples": 4, "seed": 1}
+    page = client.get(f"/programme/runs/{compare.pk}/").content.decode()
+    assert "scenario comparison" in page
+    compared = sorted(p.name for p in Path(compare.out_dir).iterdir())
+    assert any("carbon_price_150" in n for n in [*compared, *(p.name for p in Path(compare.out_dir).rglob("*"))])
+    files = sorted(p.name for p in Path(uncertainty.out_dir).iterdir() if p.is_file())
+    assert files, "the uncertainty run wrote no file"
+    assert client.get(f"/programme/runs/{uncertainty.pk}/files/{files[0]}").status_code == 200
+    # a firm user reaches none of it
+    firm = w.client("a")
+    assert firm.get(f"/programme/runs/{uncertainty.pk}/").status_code == 403
+    assert firm.post("/programme/runs/", {"kind": "uncertainty", "samples": "4"}).status_code == 403

@@ -70,3 +70,21 @@ def test_serve_demo_starts_and_a_printed_account_logs_in(tmp_path: Path) -> None
     finally:
         process.terminate()
         process.wait(timeout=30)
+    # The server's children (the partner searches' solver, started on serve) end with it: none is left working
+    # in its folder once it is stopped by a signal.
+    deadline = time.monotonic() + 20
+    while _processes_in(tmp_path) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert not _processes_in(tmp_path), "a child of the server outlived it"
+
+
+def _processes_in(folder: Path) -> list[int]:
+    """Processes whose working directory is ``folder`` (the server's children inherit it)."""
+    out = []
+    for cwd in Path("/proc").glob("[0-9]*/cwd"):
+        try:
+            if cwd.resolve() == folder.resolve():
+                out.append(int(cwd.parent.name))
+        except OSError:
+            continue
+    return out

@@ -10,8 +10,8 @@ to its sheet cell.
 from __future__ import annotations
 
 import csv
+import io
 import tempfile
-import threading
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -87,14 +87,91 @@ def _file(problem: Problem) -> str:
 
 def row_problems(programme: Programme, table: str, row: dict[str, str]) -> dict[str, list[str]]:
     """The problems of one candidate row, by column ('' for the row as a whole)."""
-    kwargs = {"facilities": [row]} if table == "facilities" else {"flows": [row]}
-    problems, first_facility, first_flow = problems_with(programme, **kwargs)
-    wanted = first_facility if table == "facilities" else first_flow
+    return check_row(programme, table, row).problems
+
+
+class CheckedRow:
+    """The outcome of :func:`check_row`: problems by column, and for a flow without problems its facility as
+    loaded with the row in it, and the programme's data version read before the rows were (search_cache uses
+    them to bring its region up to date without loading the programme again)."""
+
+    def __init__(self, problems: dict[str, list[str]], region: Region | None = None, version: int = -1,
+                 facility_id: str = ""):
+        self.problems, self.region, self.version, self.facility_id = problems, region, version, facility_id
+
+
+def check_row(programme: Programme, table: str, row: dict[str, str]) -> CheckedRow:
+    """The checks of ``symbiosis check`` on one candidate row.
+
+    A facility row is checked within the whole programme (its coordinates are compared with the others').
+    A flow row is checked within its facility: the facility's row and flows with the candidate among them, and
+    the rows of the programme's other tables that concern only them (its quality rows, its permits...); what
+    the row shares with other facilities' rows, its id, is checked here against the database. The checks of a
+    flow row are its own and its facility's (units, densities, codes, the facility's balance), so the problems
+    on the row are those of the whole programme, at a cost that does not grow with the programme."""
     out: dict[str, list[str]] = {}
-    for p in problems:
-        if _file(p) == f"{table}.csv" and p.row == wanted:
+    if table == "facilities":
+        problems, first_facility, _ = problems_with(programme, facilities=[row])
+        for p in problems:
+            if _file(p) == "facilities.csv" and p.row == first_facility:
+                out.setdefault(p.column or "", []).append(_message(p))
+        return CheckedRow(out)
+    facility_id, flow_id = row["facility_id"], row["flow_id"]
+    taken = Flow.objects.filter(facility__programme=programme, flow_id=flow_id).exclude(
+        facility__facility_id=facility_id).exists()
+    if taken:
+        out.setdefault("flow_id", []).append("this flow_id is taken by another facility; choose another")
+    version = int(Programme.objects.filter(pk=programme.pk).values_list("data_version", flat=True).get())
+    with tempfile.TemporaryDirectory(prefix="symbiosis-web-") as tmp:
+        first_flow = write_facility(programme, Path(tmp), facility_id, flow=row)
+        region, error = check_region(Path(tmp))
+    for p in (error.problems if error else []):
+        if _file(p) == "flows.csv" and p.row == first_flow:
             out.setdefault(p.column or "", []).append(_message(p))
-    return out
+    return CheckedRow(out, None if out or error else region, version, facility_id)
+
+
+_parsed: dict[tuple[int, str], tuple[int, list[str], list[list[str]]]] = {}
+
+
+def _extra_rows(programme: Programme, name: str, text: str) -> tuple[list[str], list[list[str]]]:
+    """A table of ``extra_tables`` as header and rows (parsed once per programme and text)."""
+    key = (programme.pk, name)
+    digest = hash(text)
+    hit = _parsed.get(key)
+    if hit is None or hit[0] != digest:
+        rows = list(csv.reader(io.StringIO(text)))
+        hit = (digest, rows[0] if rows else [], rows[1:])
+        _parsed[key] = hit
+    return hit[1], hit[2]
+
+
+def write_facility(programme: Programme, folder: Path, facility_id: str, *, flow: dict[str, str]) -> int:
+    """Write one facility of the programme as a region folder: its row, its flows with ``flow`` (replacing the
+    flow of the same id, last), and the rows of the other tables that name only it or its flows. Returns the
+    row number (spreadsheet style) of ``flow``."""
+    facility = Facility.objects.filter(programme=programme, facility_id=facility_id).first()
+    fac_rows = [facility_row(facility)] if facility is not None else []
+    flow_rows = [flow_row(f, facility_id) for f in Flow.objects.filter(
+        facility__programme=programme, facility__facility_id=facility_id) if f.flow_id != flow["flow_id"]]
+    flow_ids = {r["flow_id"] for r in flow_rows} | {flow["flow_id"]}
+    (folder / "region.yaml").write_text(programme.settings_yaml, encoding="utf-8")
+    _write_csv(folder / "facilities.csv", ["facility_id", *FACILITY_FIELDS], fac_rows)
+    _write_csv(folder / "flows.csv", ["flow_id", "facility_id", *FLOW_FIELDS], [*flow_rows, flow])
+    for name, text in (programme.extra_tables or {}).items():
+        header, rows = _extra_rows(programme, name, text)
+        by_flow = [k for k, c in enumerate(header) if c == "flow_id"]
+        by_facility = [k for k, c in enumerate(header) if c in ("facility_id", "supply_facility", "demand_facility")]
+        kept = [r for r in rows
+                if all(k < len(r) and r[k] in flow_ids for k in by_flow)
+                and all(k < len(r) and r[k] in ("", facility_id) for k in by_facility)]
+        if not kept:  # an optional table with a header and no row is an error of its own: left out
+            continue
+        with (folder / f"{name}.csv").open("w", newline="", encoding="utf-8") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(header)
+            writer.writerows(kept)
+    return len(flow_rows) + 2
 
 
 def _message(p: Problem) -> str:
@@ -110,53 +187,37 @@ def _message(p: Problem) -> str:
 
 # ------------------------------------------------------------------------------------------ the loaded region
 
-_cache: dict[int, tuple[int, Region]] = {}
-_lock = threading.Lock()
+
+def load_programme_region(programme: Programme) -> Region:
+    """The programme as a Region, loaded from the database now (searches share one per data version:
+    :mod:`symbiosis.web.search_cache`)."""
+    with tempfile.TemporaryDirectory(prefix="symbiosis-web-") as tmp:
+        write_region(programme, Path(tmp))
+        return load_region(Path(tmp))
 
 
 def programme_region(programme: Programme) -> Region:
-    """The programme loaded as a Region (cached until its data changes)."""
-    programme.refresh_from_db(fields=["data_version"])
-    with _lock:
-        hit = _cache.get(programme.pk)
-        if hit and hit[0] == programme.data_version:
-            return hit[1]
-    with tempfile.TemporaryDirectory(prefix="symbiosis-web-") as tmp:
-        write_region(programme, Path(tmp))
-        region = load_region(Path(tmp))
-    with _lock:
-        _cache[programme.pk] = (programme.data_version, region)
-    return region
+    """The programme loaded as a Region (built once per data version)."""
+    from . import search_cache
 
-
-_searches: dict[tuple[int, int, str], Any] = {}
+    return search_cache.snapshot(programme).region
 
 
 def clear_caches() -> None:
-    """Forget loaded regions and searches (a database restored or replaced under a running process)."""
-    with _lock:
-        _cache.clear()
-        _searches.clear()
+    """Forget loaded regions, optima and searches (a database restored or replaced under a running process)."""
+    from . import search_cache
+
+    search_cache.clear()
 
 
 def partner_search(programme: Programme, flow_id: str) -> Any:
-    """:func:`symbiosis.partners.find_partners` on the programme, kept until its data change (a search solves the
-    region's optimum: repeated searches of one stream, by one firm or after a reload, cost nothing)."""
-    from symbiosis.partners import find_partners
+    """:func:`symbiosis.partners.find_partners` on the programme, sharing its region, candidates and optimum
+    with every search of the same data version (:mod:`symbiosis.web.search_cache`)."""
+    from django.conf import settings
 
-    region = programme_region(programme)  # refreshes data_version
-    key = (programme.pk, programme.data_version, flow_id)
-    with _lock:
-        if key in _searches:
-            return _searches[key]
-    search = find_partners(region, flow_id)
-    with _lock:
-        for old in [k for k in _searches if k[0] == programme.pk and k[1] != programme.data_version]:
-            del _searches[old]
-        if len(_searches) > 1024:
-            _searches.clear()
-        _searches[key] = search
-    return search
+    from . import search_cache
+
+    return search_cache.search(programme, flow_id, settings.PARTNERS_EXACT_OPTIMUM_S)
 
 
 # ------------------------------------------------------------------------------------------ workbook upload

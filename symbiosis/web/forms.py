@@ -15,6 +15,8 @@ class _Checked(forms.ModelForm):
 
     table = ""
     programme: Programme
+    #: The outcome of the checks (bridge.check_row), kept for the view: a flow's facility as loaded with it.
+    checked: bridge.CheckedRow | None = None
 
     def row(self) -> dict[str, str]:
         raise NotImplementedError
@@ -23,7 +25,8 @@ class _Checked(forms.ModelForm):
         cleaned = super().clean()
         if self.errors:
             return cleaned
-        for column, messages in bridge.row_problems(self.programme, self.table, self.row()).items():
+        self.checked = bridge.check_row(self.programme, self.table, self.row())
+        for column, messages in self.checked.problems.items():
             field = column if column in self.fields else None
             for message in messages:
                 self.add_error(field, message if field else f"{column or 'row'}: {message}")
@@ -68,6 +71,12 @@ class FlowForm(_Checked):
         self.fields["category"] = forms.ChoiceField(choices=[(c, c.replace("_", " ")) for c in categories])
         if self.instance.pk:
             self.fields["flow_id"].disabled = True
+
+    def clean_flow_id(self) -> str:
+        flow_id = str(self.cleaned_data.get("flow_id", ""))
+        if not self.instance.pk and Flow.objects.filter(facility__programme=self.programme, flow_id=flow_id).exists():
+            raise forms.ValidationError("this flow_id is taken; choose another")
+        return flow_id
 
     def row(self) -> dict[str, str]:
         data = {k: self.cleaned_data.get(k, getattr(self.instance, k)) for k in self.Meta.fields}
@@ -121,4 +130,36 @@ class IntroductionStatusForm(forms.Form):
 
 
 class RunForm(forms.Form):
+    from .models import Run
+
+    kind = forms.ChoiceField(choices=Run.KINDS, initial="optimise", required=False)
     carbon_price = forms.FloatField(required=False, min_value=0, help_text="Money per t CO2e (default: the region's)")
+    carbon_prices = forms.CharField(
+        required=False, max_length=200, help_text="Scenario comparison: carbon prices to compare with the programme "
+        "as it is, e.g. '50, 100, 200'")
+    samples = forms.IntegerField(required=False, min_value=1, max_value=5000, initial=200,
+                                 help_text="Uncertainty analysis: Monte Carlo samples")
+    seed = forms.IntegerField(required=False, min_value=0, initial=0, help_text="Uncertainty analysis: seed")
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        cleaned["kind"] = cleaned.get("kind") or "optimise"
+        if cleaned.get("kind") == "compare":
+            try:
+                prices = [float(p) for p in str(cleaned.get("carbon_prices") or "").replace(";", ",").split(",")
+                          if p.strip()]
+            except ValueError:
+                prices = []
+                self.add_error("carbon_prices", "expected numbers separated by commas, e.g. 50, 100, 200")
+            if not prices and not self.errors.get("carbon_prices"):
+                self.add_error("carbon_prices", "a comparison needs at least one carbon price")
+            if any(p < 0 for p in prices):
+                self.add_error("carbon_prices", "carbon prices are not negative")
+            if len(prices) > 8:
+                self.add_error("carbon_prices", "at most 8 scenarios at once")
+            cleaned["options"] = {"carbon_prices": prices}
+        elif cleaned.get("kind") == "uncertainty":
+            cleaned["options"] = {"samples": cleaned.get("samples") or 200, "seed": cleaned.get("seed") or 0}
+        else:
+            cleaned["options"] = {}
+        return cleaned

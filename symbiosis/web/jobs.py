@@ -15,6 +15,7 @@ import sys
 import tempfile
 import threading
 from pathlib import Path
+from typing import Any
 
 from django.conf import settings
 from django.db import close_old_connections, connection
@@ -46,6 +47,36 @@ def fail_orphans() -> int:
         status="failed", progress="the server stopped during the run", finished=timezone.now())
 
 
+def command_of(run: Run, region_dir: Path, tmp: Path, out: Path) -> list[str]:
+    """The ``symbiosis`` command line of a run of the programme written in ``region_dir``."""
+    carbon = [] if run.carbon_price is None else ["--carbon-price", str(run.carbon_price)]
+    if run.kind == "uncertainty":
+        options = run.options or {}
+        return ["uncertainty", str(region_dir), "--out", str(out), "--private", "--workers", "1",
+                "--samples", str(int(options.get("samples", 200))), "--seed", str(int(options.get("seed", 0))),
+                *carbon]
+    if run.kind == "compare":
+        # The programme as it is (with the run's carbon price, if any), then one scenario per carbon price.
+        base_changes = [] if run.carbon_price is None else [{"parameters": {"carbon_price": run.carbon_price}}]
+        files = [_scenario(tmp, "programme", "The programme as it is", region_dir, base_changes)]
+        for price in (run.options or {}).get("carbon_prices", []):
+            name = f"carbon_price_{float(price):g}".replace(".", "_")
+            files.append(_scenario(tmp, name, f"A carbon price of {float(price):g} per t CO2e", region_dir,
+                                   [{"parameters": {"carbon_price": float(price)}}]))
+        return ["compare", *map(str, files), "--out", str(out), "--private", "--workers", "1"]
+    return ["run", str(region_dir), "--out", str(out), "--private", *carbon]
+
+
+def _scenario(folder: Path, name: str, description: str, region_dir: Path, changes: list[dict[str, Any]]
+              ) -> Path:
+    import yaml
+
+    path = folder / f"{name}.yaml"
+    path.write_text(yaml.safe_dump({"name": name, "description": description, "base": str(region_dir),
+                                    "changes": changes}, sort_keys=False), encoding="utf-8")
+    return path
+
+
 def _update(run_id: int, **fields: object) -> None:
     Run.objects.filter(pk=run_id).update(**fields)
 
@@ -58,11 +89,12 @@ def _execute(run_id: int) -> None:
         out.parent.mkdir(parents=True, exist_ok=True)
         _update(run_id, status="running", progress="writing the region", out_dir=str(out))
         with tempfile.TemporaryDirectory(prefix="symbiosis-run-") as tmp:
-            bridge.write_region(run.programme, Path(tmp))
-            command = [sys.executable, "-c", "from symbiosis.cli import app; app()", "run", tmp, "--out", str(out),
-                       "--private"]  # the agency's copy: agency staff see the whole programme
-            if run.carbon_price is not None:
-                command += ["--carbon-price", str(run.carbon_price)]
+            region_dir = Path(tmp) / "region"
+            region_dir.mkdir()
+            bridge.write_region(run.programme, region_dir)
+            # the agency's copy (--private): agency staff see the whole programme
+            command = [sys.executable, "-c", "from symbiosis.cli import app; app()",
+                       *command_of(run, region_dir, Path(tmp), out)]
             env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
             _update(run_id, progress="optimising")
             process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
@@ -74,8 +106,8 @@ def _execute(run_id: int) -> None:
                     lines.append(line)
                     _update(run_id, progress=line[-300:])
             code = process.wait()
-        if code == 0 and (out / "kpis.json").exists():
-            kpis = json.loads((out / "kpis.json").read_text())
+        if code == 0 and (run.kind != "optimise" or (out / "kpis.json").exists()):
+            kpis = json.loads((out / "kpis.json").read_text()) if (out / "kpis.json").exists() else {}
             _update(run_id, status="done", progress="done", kpis=kpis, finished=timezone.now())
         else:
             _update(run_id, status="failed", progress="\n".join(lines[-20:]) or f"exit status {code}",

@@ -196,6 +196,11 @@ class Run(models.Model):
     kpis = models.JSONField(default=dict, blank=True)
     created = models.DateTimeField(auto_now_add=True)
     finished = models.DateTimeField(null=True, blank=True)
+    KINDS = [("optimise", "optimisation"), ("compare", "scenario comparison"), ("uncertainty", "uncertainty analysis")]
+    #: What the run does: ``symbiosis run``, ``symbiosis compare`` or ``symbiosis uncertainty`` (jobs.py).
+    kind = models.CharField(max_length=20, choices=KINDS, default="optimise")
+    #: The kind's options: ``carbon_prices`` (compare), ``samples`` and ``seed`` (uncertainty).
+    options = models.JSONField(default=dict, blank=True)
 
     class Meta:
         ordering = ["-pk"]

@@ -29,6 +29,9 @@ def serve(*, db: str | None, demo: bool, host: str, port: int, threads: int = 8)
         print("demo programme: Kalundborg. Demo accounts (passwords are new on every start):")
         for user, password, role in load_demo():
             print(f"  {user:22s} {password:20s} {role}")
+    from .search_cache import warm_up
+
+    warm_up()  # the programmes' regions and first optima, in the background
     from waitress import serve as waitress_serve
 
     from .wsgi import application

@@ -88,6 +88,11 @@ DATABASES = {"default": dj_database_url.parse(
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     # background runs write their status from another thread while pages read it
     DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
+    # Write-ahead log: pages read while a write commits (in SQLite's default journal a write waits for every
+    # reader and blocks new ones, which queued a 50-user load test for tens of seconds, docs/performance.md);
+    # a transaction that will write takes the write lock when it begins, not halfway.
+    DATABASES["default"]["OPTIONS"].update(init_command="PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+                                           transaction_mode="IMMEDIATE")
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -128,6 +133,11 @@ STATIC_URL = "static/"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
+
+#: A partner search waits for the regional optimum of its own data version when the programme's last solve took
+#: at most this many seconds; otherwise it uses the newest optimum and says how many changes it is behind
+#: (symbiosis/web/search_cache.py, docs/app.md).
+PARTNERS_EXACT_OPTIMUM_S = float(os.environ.get("SYMBIOSIS_PARTNERS_EXACT_OPTIMUM_S", "5"))
 
 #: Where background runs write their output folders.
 RUNS_DIR = WEB_DIR / "runs"

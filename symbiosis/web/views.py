@@ -8,6 +8,7 @@ import mimetypes
 import secrets
 import tempfile
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 from django.contrib import messages
@@ -24,7 +25,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from symbiosis.disclosure import MIN_CONTRIBUTORS, distance_band
 from symbiosis.errors import SymbiosisError
 
-from . import bridge, jobs
+from . import bridge, jobs, search_cache
 from .access import own_facilities, own_flows, rule
 from .forms import (
     FacilityForm,
@@ -177,8 +178,10 @@ def flow_new(request: HttpRequest, pk: int, step: str) -> HttpResponse:
         raise Http404("no such step")
     form = FlowForm(request.POST or None, facility=facility, step=step)
     if request.method == "POST" and form.is_valid():
-        form.save()
-        m.programme.touch()
+        with transaction.atomic():  # the row and the version that says it changed, together
+            form.save()
+            m.programme.touch()
+        search_cache.changed(m.programme, form.checked)
         return redirect("facility", pk=facility.pk)
     return render(request, "web/form.html", {"form": form, "title": f"{STEPS[step][0]}: new flow of {facility.name}"})
 
@@ -190,8 +193,10 @@ def flow_edit(request: HttpRequest, pk: int) -> HttpResponse:
     flow = get_object_or_404(own_flows(m), pk=pk)
     form = FlowForm(request.POST or None, instance=flow, facility=flow.facility, step=flow.step)
     if request.method == "POST" and form.is_valid():
-        form.save()
-        m.programme.touch()
+        with transaction.atomic():  # the row and the version that says it changed, together
+            form.save()
+            m.programme.touch()
+        search_cache.changed(m.programme, form.checked)
         return redirect("facility", pk=flow.facility.pk)
     return render(request, "web/form.html", {"form": form, "title": f"Edit flow {flow.flow_id}",
                                              "history": flow.history.all()[:50]})
@@ -276,18 +281,31 @@ def firm_settings(request: HttpRequest) -> HttpResponse:
 # ------------------------------------------------------------------------------------------------ partners
 
 
-def partner_rows(m: Membership, flow: Flow) -> tuple[list[dict[str, Any]], list[str], str]:
+def partner_rows(m: Membership, flow: Flow) -> tuple[list[dict[str, Any]], list[str], str, int, str]:
     """The ranked receivers of one of the firm's streams as the firm may see them: another firm's facility by
     name only if that firm opted in and the facility is not confidential; otherwise its sector and a distance
     band; a confidential receiver's figures suppressed. Returns rows, the demand ids (kept server-side, in the
-    session) and an error message."""
+    session), an error message, how many changes of the programme the optimum used is behind (0: exact) and
+    the unit the figures are per (``t``, or ``MWh`` for heat)."""
     try:
-        search = bridge.partner_search(m.programme, flow.flow_id)
-    except SymbiosisError as exc:
-        return [], [], str(exc)
-    by_id = {f.facility_id: f for f in Facility.objects.filter(programme=m.programme).select_related("firm")}
+        found = bridge.partner_search(m.programme, flow.flow_id)
+    except (SymbiosisError, RuntimeError, TimeoutError) as exc:  # an input problem, or the optimum not solved
+        return [], [], str(exc), 0, "t"
+    search = found.result
+    receivers = set(search.partners["facility_id"].astype(str)) if len(search.partners) else set()
+    # Only the fields the rows need, as plain values: a search may rank a thousand receivers.
+    by_id = {f[0]: SimpleNamespace(facility_id=f[0], name=f[1], sector=f[2], confidential=f[3], firm_id=f[4],
+                                   firm=SimpleNamespace(name=f[5], show_name_to_partners=f[6]))
+             for f in Facility.objects.filter(programme=m.programme, facility_id__in=receivers).values_list(
+                 "facility_id", "name", "sector", "confidential", "firm_id", "firm__name",
+                 "firm__show_name_to_partners")}
     rows: list[dict[str, Any]] = []
     demand_ids: list[str] = []
+    # A heat supply is ranked per MWh (symbiosis.partners): its columns carry the unit in their names.
+    heat = search.unit == "MWh"
+    supplier_col, receiver_col, co2_col = (
+        ("supplier_value_per_mwh", "receiver_value_per_mwh", "co2e_avoided_t_per_mwh") if heat
+        else ("supplier_value_per_t", "receiver_value_per_t", "co2e_avoided_per_t"))
     for p in search.partners.to_dict("records"):
         facility = by_id.get(str(p["facility_id"]))
         if facility is None:
@@ -304,16 +322,16 @@ def partner_rows(m: Membership, flow: Flow) -> tuple[list[dict[str, Any]], list[
             "material": p["material"],
             "distance": (f"{distance:,.1f} km" if named else f"about {float(distance_band(distance)):,.0f} km"),
             "quality_fit": p["quality_fit"],
-            "supplier_value_per_t": _num(p["supplier_value_per_t"]),
-            "receiver_value_per_t": "–" if hidden_figures else _num(p["receiver_value_per_t"]),
-            "co2e_avoided_per_t": "–" if hidden_figures else _num(p["co2e_avoided_per_t"], 3),
+            "supplier_value_per_t": _num(p[supplier_col]),
+            "receiver_value_per_t": "–" if hidden_figures else _num(p[receiver_col]),
+            "co2e_avoided_per_t": "–" if hidden_figures else _num(p[co2_col], 3),
             "used_by_optimum": bool(p["used_by_optimum"]),
             "viable": (p["what_would_make_it_viable"] if named else
                        ", ".join(k for k in ("price", "distance", "quality")
                                  if k in str(p["what_would_make_it_viable"])) or "–"),
         })
         demand_ids.append(str(p["demand_id"]))
-    return rows, demand_ids, ""
+    return rows, demand_ids, "", found.optimum_behind, search.unit
 
 
 def _num(value: Any, digits: int = 2) -> str:
@@ -324,14 +342,23 @@ def _num(value: Any, digits: int = 2) -> str:
     return "–" if math.isnan(x) else f"{x:,.{digits}f}"
 
 
+#: Receivers listed on the partners page unless the firm asks for all of them (``?all=1``).
+PARTNERS_SHOWN = 100
+
+
 @rule("firm")
 def partners(request: HttpRequest, pk: int) -> HttpResponse:
     m = request.membership  # type: ignore[attr-defined]
     flow = get_object_or_404(own_flows(m), pk=pk, direction="out")
-    rows, demand_ids, error = partner_rows(m, flow)
-    # The receivers' ids never reach the page: "I'm interested" posts a rank, resolved here from the session.
-    request.session[f"partners-{flow.pk}"] = demand_ids
-    return render(request, "web/partners.html", {"flow": flow, "rows": rows, "error": error})
+    rows, demand_ids, error, behind, unit = partner_rows(m, flow)
+    # The receivers' ids never reach the page: "I'm interested" posts a rank, resolved here from the session
+    # (written only when the ranking changed: a session write per search would queue the searches on SQLite).
+    if request.session.get(f"partners-{flow.pk}") != demand_ids:
+        request.session[f"partners-{flow.pk}"] = demand_ids
+    shown = len(rows) if request.GET.get("all") else PARTNERS_SHOWN
+    return render(request, "web/partners.html", {"flow": flow, "rows": rows[:shown], "error": error,
+                                                 "unit": unit,
+                                                 "optimum_behind": behind, "not_shown": len(rows) - len(rows[:shown])})
 
 
 @rule("firm")
@@ -426,7 +453,8 @@ def runs(request: HttpRequest) -> HttpResponse:
     form = RunForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         run = Run.objects.create(programme=m.programme, created_by=request.user,
-                                 carbon_price=form.cleaned_data["carbon_price"])
+                                 carbon_price=form.cleaned_data["carbon_price"], kind=form.cleaned_data["kind"],
+                                 options=form.cleaned_data["options"])
         transaction.on_commit(lambda: jobs.start_run(run))
         return redirect("run", pk=run.pk)
     return render(request, "web/runs.html", {"form": form, "runs": Run.objects.filter(programme=m.programme)})

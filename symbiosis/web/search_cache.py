@@ -1,0 +1,390 @@
+"""What partner searches share, kept per programme and *data version* (``Programme.data_version``, raised by
+every write to its facilities and flows).
+
+A partner search (:func:`symbiosis.partners.find_partners`) needs three things of the programme: the region
+loaded from the database, its candidates (demands, quality bounds, arcs) and the regional optimum. The first
+two are built once per data version (one thread builds, the others wait for it: fifty searches after an edit
+load the region once) and every search of that version reuses them, so the figures of a search (distances,
+quality fit, value per tonne for both sides, CO2e) are always those of the version the search started at,
+never of an older one.
+
+The optimum is solved in a child process (the solve is long and would hold the server's interpreter lock),
+one solve per programme at a time, always of the newest snapshot asked for: writes that arrive during a solve
+are taken up by the next solve, not one solve each. A search uses the optimum of its own data version when
+there is one; when the programme changed since the newest optimum, it waits for the new one if the programme's
+last solve took at most ``settings.PARTNERS_EXACT_OPTIMUM_S`` seconds (a small programme: the answer is exact
+within a few seconds), and otherwise uses the newest optimum there is and says so on the page ("the regional
+optimum as of N changes ago, being recomputed"). Only whether and how much the optimum ships a pair, the
+stream's shadow value and the amount it exchanges come from the optimum (symbiosis.partners.find_partners).
+"""
+
+from __future__ import annotations
+
+import atexit
+import dataclasses
+import hashlib
+import logging
+import multiprocessing
+import os
+import threading
+import time
+from collections import OrderedDict
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+
+from symbiosis.region import Region
+
+logger = logging.getLogger(__name__)
+
+#: Searches kept per programme (each holds a few hundred rows); the oldest go first.
+MAX_SEARCHES = 2048
+
+
+@dataclass
+class Snapshot:
+    """The programme at one data version, as a region."""
+
+    version: int
+    region: Region
+    facilities_digest: str | None = None  # computed by the first search of the version
+
+
+@dataclass
+class Optimum:
+    """The part of an optimum partner searches read (``Results.supplies`` and ``Results.exchanges``)."""
+
+    version: int
+    supplies: pd.DataFrame
+    exchanges: pd.DataFrame
+    seconds: float
+
+
+@dataclass
+class Search:
+    """A partner search and the data versions it was made from."""
+
+    result: Any  # symbiosis.partners.PartnerSearch
+    version: int
+    optimum_version: int
+
+    @property
+    def optimum_behind(self) -> int:
+        """How many changes of the programme the optimum used is behind the search's figures (0: exact)."""
+        return self.version - self.optimum_version
+
+
+class _Programme:
+    def __init__(self) -> None:
+        self.lock = threading.Condition()  # (re-entrant) guards the fields below; notified when an optimum arrives
+        self.build = threading.Lock()  # one snapshot built at a time
+        self.snapshot: Snapshot | None = None
+        self.optimum: Optimum | None = None
+        self.solving = False
+        self.wanted: Snapshot | None = None  # the newest snapshot whose optimum is wanted
+        self.error: str | None = None
+        self.searches: OrderedDict[tuple[str, str, str, int], Search] = OrderedDict()
+
+
+_programmes: dict[int, _Programme] = {}
+_registry_lock = threading.Lock()
+_pool: ProcessPoolExecutor | None = None
+_pool_lock = threading.Lock()
+
+
+def _entry(programme_pk: int) -> _Programme:
+    with _registry_lock:
+        return _programmes.setdefault(programme_pk, _Programme())
+
+
+def clear() -> None:
+    """Forget everything (a database restored or replaced under a running process; each test)."""
+    with _registry_lock:
+        _programmes.clear()
+
+
+def shutdown() -> None:
+    """Stop the solver's child process (at exit; tests)."""
+    global _pool
+    with _pool_lock:
+        pool, _pool = _pool, None
+    if pool is not None:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+atexit.register(shutdown)
+
+
+def _solver() -> ProcessPoolExecutor:
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            # spawn, not fork: the server has threads (waitress, background runs) a fork would copy mid-state
+            # and at a lower priority: pages are served first, the optimum catches up in the time left over
+            _pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"),
+                                        initializer=_solver_start, initargs=(os.getpid(),))
+        return _pool
+
+
+def _solver_start(parent: int) -> None:
+    """In the solver's child process: a lower priority, and an end when the server ends (a server stopped by
+    a signal runs no exit handler, and the child would be left behind waiting for work)."""
+    os.nice(10)
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="symbiosis-solver-watch", daemon=True).start()
+
+
+def _solve(region: Region) -> tuple[pd.DataFrame, pd.DataFrame, float]:
+    """In the child process: the optimum's supplies and exchanges (only the columns searches read)."""
+    from symbiosis.pipeline import optimise
+
+    started = time.perf_counter()
+    results = optimise(region)
+    supplies = results.supplies[[c for c in ("supply_id", "fate_cost_per_t", "fate_co2e_per_t",
+                                             "shadow_price_per_t", "exchanged_t_per_yr")
+                                 if c in results.supplies.columns]]
+    exchanges = results.exchanges[[c for c in ("supply_id", "demand_id", "amount_t_per_yr", "amount_mwh_per_yr")
+                                   if c in results.exchanges.columns]]
+    return supplies.copy(), exchanges.copy(), time.perf_counter() - started
+
+
+def warm_up() -> threading.Thread:
+    """In the background: load every programme and start its first optimum (``symbiosis serve`` calls it on
+    start, so that the first partner searches do not all wait for the first solve)."""
+
+    def work() -> None:
+        from django.db import connection
+
+        from .models import Programme
+
+        try:
+            for programme in Programme.objects.all():
+                _want_optimum(_entry(programme.pk), snapshot(programme))
+        except Exception:  # a programme that does not load: its searches will say why
+            logger.exception("warming up the partner searches failed")
+        finally:
+            connection.close()  # this thread's own connection: never left open
+
+    thread = threading.Thread(target=work, name="symbiosis-warm-up", daemon=True)
+    thread.start()
+    return thread
+
+
+def current_version(programme_pk: int) -> int:
+    from .models import Programme
+
+    return int(Programme.objects.filter(pk=programme_pk).values_list("data_version", flat=True).get())
+
+
+def snapshot(programme: Any) -> Snapshot:
+    """The programme's region at its current data version (built once per version)."""
+    from . import bridge
+
+    entry = _entry(programme.pk)
+    version = current_version(programme.pk)
+    with entry.lock:
+        if entry.snapshot is not None and entry.snapshot.version >= version:
+            return entry.snapshot
+    with entry.build:
+        with entry.lock:  # built by another thread while this one waited
+            if entry.snapshot is not None and entry.snapshot.version >= version:
+                return entry.snapshot
+        # The version is read before the rows: a write that lands in between makes the snapshot newer than its
+        # label (the next search rebuilds), never older.
+        version = current_version(programme.pk)
+        region = bridge.load_programme_region(programme)
+        built = Snapshot(version, region)
+        with entry.lock:
+            if entry.snapshot is None or entry.snapshot.version < version:
+                entry.snapshot = built
+            return entry.snapshot if entry.snapshot.version >= version else built
+
+
+def _want_optimum(entry: _Programme, snap: Snapshot) -> None:
+    """Solve the optimum of ``snap`` (or of a newer snapshot) unless it is solved or being solved."""
+    with entry.lock:
+        if entry.optimum is not None and entry.optimum.version >= snap.version:
+            return
+        if entry.wanted is None or entry.wanted.version < snap.version:
+            entry.wanted = snap
+        if entry.solving:
+            return
+        entry.solving = True
+        entry.error = None
+    threading.Thread(target=_solve_loop, args=(entry,), name="symbiosis-optimum", daemon=True).start()
+
+
+def _solve_loop(entry: _Programme) -> None:
+    """Solve the newest wanted snapshot until the optimum is of the newest one (no database access here)."""
+    while True:
+        with entry.lock:
+            snap = entry.wanted
+            if snap is None or (entry.optimum is not None and entry.optimum.version >= snap.version):
+                entry.solving = False
+                entry.lock.notify_all()
+                return
+        try:
+            supplies, exchanges, seconds = _solver().submit(_solve, snap.region).result()
+        except Exception as exc:  # the searches waiting must hear of it, whatever failed
+            with entry.lock:
+                entry.error = f"the regional optimum could not be solved: {type(exc).__name__}: {exc}"
+                entry.solving = False
+                entry.wanted = None
+                entry.lock.notify_all()
+            return
+        with entry.lock:
+            if entry.optimum is None or entry.optimum.version < snap.version:
+                entry.optimum = Optimum(snap.version, supplies, exchanges, seconds)
+            entry.error = None
+            entry.lock.notify_all()
+
+
+def optimum_for(programme: Any, snap: Snapshot, exact_below_s: float, timeout_s: float = 600.0) -> Optimum:
+    """The optimum a search of ``snap`` uses (module docstring); waits for the first one."""
+    entry = _entry(programme.pk)
+    _want_optimum(entry, snap)
+    deadline = time.monotonic() + timeout_s
+    with entry.lock:
+        while True:
+            best = entry.optimum
+            if best is not None and best.version >= snap.version:
+                return best
+            if best is not None and best.seconds > exact_below_s:
+                return best  # a large programme: the newest optimum, labelled on the page
+            if entry.error is not None and not entry.solving:
+                raise RuntimeError(entry.error)
+            left = deadline - time.monotonic()
+            if left <= 0:
+                if best is not None:
+                    return best
+                raise TimeoutError("the regional optimum is still being solved; try again in a minute")
+            entry.lock.wait(min(left, 1.0))
+
+
+def search(programme: Any, flow_id: str, exact_below_s: float) -> Search:
+    """A partner search of one of the programme's streams, reusing what its data version shares.
+
+    A search is kept under the contents of what it reads (the stream's part of the region, the facilities)
+    and the optimum it used, not under the data version: an edit elsewhere in the programme leaves it valid,
+    an edit of the stream, of a receiver or of a facility makes a new one."""
+    snap = snapshot(programme)
+    optimum = optimum_for(programme, snap, exact_below_s)
+    entry = _entry(programme.pk)
+    part = search_region(snap.region, flow_id)
+    key = (flow_id, _digest(part.flows, part.quality), _facilities_digest(snap), optimum.version)
+    with entry.lock:
+        hit = entry.searches.get(key)
+        if hit is not None:
+            entry.searches.move_to_end(key)
+            return Search(hit.result, snap.version, optimum.version)
+    found = Search(_find(part, flow_id, optimum), snap.version, optimum.version)
+    with entry.lock:
+        entry.searches[key] = found
+        while len(entry.searches) > MAX_SEARCHES:
+            entry.searches.popitem(last=False)
+    return found
+
+
+def _digest(*frames: pd.DataFrame) -> str:
+    """A digest of the frames' contents (row order included)."""
+    h = hashlib.blake2b(digest_size=16)
+    for frame in frames:
+        h.update(",".join(map(str, frame.columns)).encode())
+        h.update(pd.util.hash_pandas_object(frame.astype(str), index=False).to_numpy().tobytes())
+    return h.hexdigest()
+
+
+def _facilities_digest(snap: Snapshot) -> str:
+    if snap.facilities_digest is None:
+        snap.facilities_digest = _digest(snap.region.facilities)
+    return snap.facilities_digest
+
+
+def search_region(region: Region, flow_id: str) -> Region:
+    """The part of ``region`` a partner search of ``flow_id`` reads: every facility, the stream, and the
+    incoming flows of the materials it can replace (with their quality rows). Candidates are built per
+    supply-demand pair, so this part's candidates for the stream are those of the whole region
+    (tests/test_web_search_cache.py checks it on every stream of two regions), at the cost of one stream."""
+    flows = region.flows
+    supply = flows[flows["flow_id"] == flow_id]
+    if supply.empty:
+        return region  # find_partners says the flow is unknown, with its "did you mean"
+    subs = region.reference.substitutions
+    primaries = set(subs.loc[subs["secondary_material"] == supply["material"].iloc[0], "primary_material"])
+    keep = (flows["flow_id"] == flow_id) | ((flows["direction"] == "in") & flows["material"].isin(primaries))
+    part_flows = flows[keep].reset_index(drop=True)
+    quality = region.quality[region.quality["flow_id"].isin(set(part_flows["flow_id"]))].reset_index(drop=True)
+    return dataclasses.replace(region, flows=part_flows, quality=quality)  # shares the rest, read only
+
+
+def _find(part: Region, flow_id: str, optimum: Optimum) -> Any:
+    """find_partners on the stream's part of the region (:func:`search_region`)."""
+    from symbiosis.candidates import candidates
+    from symbiosis.partners import find_partners
+
+    return find_partners(part, flow_id, results=optimum, cands=candidates(part))
+
+
+def changed(programme: Any, checked: Any) -> None:
+    """After a write: a flow saved after :func:`symbiosis.web.bridge.check_row` brings the newest snapshot up
+    to date by replacing its facility's rows with those the check loaded, when no other write came between
+    (the data version is then the checked one plus one); the optimum of the new version is started in the
+    background. Otherwise the next search loads the programme again."""
+    version = current_version(programme.pk)
+    entry = _entry(programme.pk)
+    if checked is None or checked.region is None or version != checked.version + 1:
+        return
+    with entry.lock:
+        snap = entry.snapshot
+    if snap is None or snap.version != checked.version:
+        return
+    region = patched(snap.region, checked.region, checked.facility_id)
+    if region is None:
+        return
+    new = Snapshot(version, region)
+    with entry.lock:
+        if entry.snapshot is snap:
+            entry.snapshot = new
+    _want_optimum(entry, new)
+
+
+def _replace_rows(frame: pd.DataFrame, new: pd.DataFrame, facility_id: str) -> pd.DataFrame | None:
+    """``frame`` with its rows of ``facility_id`` replaced by ``new``'s, where the first of them stood."""
+    if list(frame.columns) != list(new.columns):
+        return None
+    mine = (frame["facility_id"] == facility_id).to_numpy()
+    at = int(mine.argmax()) if mine.any() else len(frame)
+    rest = frame[~mine]
+    before = int((~mine[:at]).sum())
+    return pd.concat([rest.iloc[:before], new, rest.iloc[before:]], ignore_index=True)
+
+
+def patched(region: Region, part: Region, facility_id: str) -> Region | None:
+    """``region`` with one facility's rows (facility, flows, model figures, energy efficiency) taken from
+    ``part``, that facility loaded alone; None where the tables do not line up (then the region is reloaded)."""
+    facilities = _replace_rows(region.facilities, part.facilities, facility_id)
+    flows = _replace_rows(region.flows, part.flows, facility_id)
+    if facilities is None or flows is None:
+        return None
+    out = dataclasses.replace(region, facilities=facilities, flows=flows)  # the other tables are shared, read only
+    if len(region.model_figures) or len(part.model_figures):
+        if not len(region.model_figures):
+            out.model_figures = part.model_figures.copy()
+        elif len(part.model_figures):
+            figures = _replace_rows(region.model_figures, part.model_figures, facility_id)
+            if figures is None:
+                return None
+            out.model_figures = figures
+        else:
+            out.model_figures = region.model_figures[region.model_figures["facility_id"] != facility_id]
+    efficiency = {k: v for k, v in region.energy_efficiency.items() if k != facility_id}
+    efficiency.update(part.energy_efficiency)
+    out.energy_efficiency = efficiency
+    return out
