@@ -14,12 +14,12 @@ What it does, in this order:
 2. **serve**: ``symbiosis serve`` on a free loopback port (waitress, 8 threads, as the README starts it).
 3. **warm-up**: one partner search, which loads the programme and solves its first optimum (reported apart:
    a server does this once after it starts).
-4. **load** (Locust, run as a library, headless): the users log in through the login form (CSRF token,
-   password check) and then, each waiting 1-3 s between requests, search partners for one of their streams
-   (weight 5), open their facility page (2) or edit one of their flows (1: the edit form, then the save,
-   which runs ``symbiosis check``'s checks on the programme and raises its data version); two facilitators
-   open their dashboard (3), the interests (1) and the runs (1), waiting 2-5 s. A response that is not 200/302,
-   a saved form sent back with errors, or a partner page with an error message counts as an error.
+4. **load** (Locust, run as a library, headless): the users log in through the login form (CSRF token, password
+   check) and then, each waiting 1-3 s between requests (``--think MIN MAX``), search partners for one of their
+   streams (weight 5), open their facility page (2) or edit one of their flows (1: the edit form, then the save,
+   which runs ``symbiosis check``'s checks on the programme and raises its data version); two facilitators open
+   their dashboard (3), the interests (1) and the runs (1), waiting 1 s and 2 s more. A response that is not
+   200/302, a saved form sent back with errors, or a partner page with an error message counts as an error.
 5. **report**: requests, errors and p50/p95/p99 (ms) per kind of request, the ``uptime`` load average before
    and after, and (``--out``) a JSON file with the same figures.
 
@@ -157,7 +157,8 @@ def _uptime() -> str:
 # ------------------------------------------------------------------------------------------------ load
 
 
-def run_load(base: str, plan: dict[str, object], n_users: int, seconds: float) -> dict[str, object]:
+def run_load(base: str, plan: dict[str, object], n_users: int, seconds: float,
+             think: tuple[float, float] = (1.0, 3.0)) -> dict[str, object]:
     """Locust as a library (gevent: imported only here, after the Django work is done in other processes)."""
     import gevent
     from locust import HttpUser, between, events, task
@@ -177,7 +178,7 @@ def run_load(base: str, plan: dict[str, object], n_users: int, seconds: float) -
 
     class FirmUser(HttpUser):
         weight = max(1, n_users - 2)
-        wait_time = between(1, 3)
+        wait_time = between(*think)
 
         def on_start(self) -> None:
             self.plan = firm_plans.pop() if firm_plans else random.choice(plan["firm_users"])  # type: ignore[arg-type]
@@ -213,7 +214,7 @@ def run_load(base: str, plan: dict[str, object], n_users: int, seconds: float) -
 
     class Facilitator(HttpUser):
         weight = 2
-        wait_time = between(2, 5)
+        wait_time = between(think[0] + 1, think[1] + 2)
 
         def on_start(self) -> None:
             login(self, facilitators.pop() if facilitators else plan["facilitators"][0])  # type: ignore[index]
@@ -258,6 +259,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, help="write the figures as JSON here")
     parser.add_argument("--keep", action="store_true", help="keep the temporary web folder (its path is printed)")
+    parser.add_argument("--think", type=float, nargs=2, default=(1.0, 3.0), metavar=("MIN", "MAX"),
+                        help="seconds a firm user waits between two requests (default 1 3; facilitators wait "
+                             "1 s and 2 s more)")
     parser.add_argument("--_prepare", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args._prepare:  # the child process of step 1
@@ -284,11 +288,12 @@ def main(argv: list[str] | None = None) -> int:
         warm_s = time.perf_counter() - started
         print(f"warm-up (first region load and optimum): {warm_s:.1f} s ({warm})", flush=True)
         cpu_before, wall_before = _cpu_seconds(server.pid), time.perf_counter()
-        figures = run_load(base, plan, args.users, args.minutes * 60)
+        figures = run_load(base, plan, args.users, args.minutes * 60, tuple(args.think))
         cpu = _cpu_seconds(server.pid) - cpu_before
         wall = time.perf_counter() - wall_before
         figures["_setup"] = {"facilities": plan["facilities"], "flows": plan["flows"], "users": args.users,
-                             "seconds": args.minutes * 60, "warm_up_s": warm_s, "load_after": _uptime(),
+                             "seconds": args.minutes * 60, "think_s": list(args.think), "warm_up_s": warm_s,
+                             "load_after": _uptime(),
                              "server_cpu_s": cpu, "wall_s": wall}
         _print(figures)
         if args.out:
