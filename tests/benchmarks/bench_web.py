@@ -18,8 +18,8 @@ What it does, in this order:
    check) and then, each waiting 1-3 s between requests (``--think MIN MAX``), search partners for one of their
    streams (weight 5), open their facility page (2) or edit one of their flows (1: the edit form, then the save,
    which runs ``symbiosis check``'s checks on the programme and raises its data version); two facilitators open
-   their dashboard (3), the interests (1) and the runs (1), waiting 1 s and 2 s more. A response that is not
-   200/302, a saved form sent back with errors, or a partner page with an error message counts as an error.
+   their dashboard (3), the interests (1) and the runs (1), waiting MIN + 1 to MAX + 2 s. A response that is
+   not 200/302, a saved form sent back with errors, or a partner page with an error message counts as an error.
 5. **report**: requests, errors and p50/p95/p99 (ms) per kind of request, the ``uptime`` load average before
    and after, and (``--out``) a JSON file with the same figures.
 
