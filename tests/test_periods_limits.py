@@ -220,10 +220,9 @@ def test_bad_limit_profiles_are_refused_with_file_row_and_column(tmp_path: Path)
     assert _has(_problems(folder), "facilities.csv", 3, "intake_profile", "unknown profile")
 
 
-def test_a_processor_shut_in_q1_takes_no_grain_then(tmp_path: Path) -> None:
-    """tests/data/regions/processor over four quarters, the digester's capacity 0 in q1 (a capacity profile
-    of shares): q1's spent grain (6,000 · 90/365 t) goes to incineration, its fate; the other quarters' to
-    the digester as in the annual optimum."""
+def _digester_shut_in_q1(tmp_path: Path):
+    """tests/data/regions/processor over four quarters, the digester's capacity 0 in q1 (a capacity profile of
+    shares over the other three quarters)."""
     folder = tmp_path / "processor"
     shutil.copytree(PROCESSOR, folder)
     (folder / "region.yaml").write_text((folder / "region.yaml").read_text() + "periods: 4 quarters\n")
@@ -233,6 +232,14 @@ def test_a_processor_shut_in_q1_takes_no_grain_then(tmp_path: Path) -> None:
     (folder / "profiles.csv").write_text("profile,period,share\n" + "".join(
         f"closed_q1,{q},{days / 275!r}\n" for q, days in (("q2", 91), ("q3", 92), ("q4", 92))))
     region = load_region(folder)
+    return region
+
+
+def test_a_processor_shut_in_q1_takes_no_grain_then(tmp_path: Path) -> None:
+    """tests/data/regions/processor over four quarters, the digester's capacity 0 in q1 (a capacity profile
+    of shares): q1's spent grain (6,000 · 90/365 t) goes to incineration, its fate; the other quarters' to
+    the digester as in the annual optimum."""
+    region = _digester_shut_in_q1(tmp_path)
     assert region.time.processor_profile == {"digester": "closed_q1"}
     results = optimise(region)
     assert "q1" not in set(results.periods.exchanges["period"])
@@ -403,15 +410,7 @@ def test_the_view_of_a_period_with_the_processor_shut_traces_substances_without_
 
     from symbiosis.periods.view import period_results_view
 
-    folder = tmp_path / "processor"
-    shutil.copytree(PROCESSOR, folder)
-    (folder / "region.yaml").write_text((folder / "region.yaml").read_text() + "periods: 4 quarters\n")
-    (folder / "processors.csv").write_text(
-        "facility_id,capacity,operating_cost_per_unit,gate_fee_per_t,source,capacity_profile\n"
-        "digester,30000,4,10,permit (invented),closed_q1\n")
-    (folder / "profiles.csv").write_text("profile,period,share\n" + "".join(
-        f"closed_q1,{q},{days / 275!r}\n" for q, days in (("q2", 91), ("q3", 92), ("q4", 92))))
-    region = load_region(folder)
+    region = _digester_shut_in_q1(tmp_path)
     results = optimise(region)
     with warnings.catch_warnings():
         warnings.simplefilter("error", RuntimeWarning)
