@@ -153,13 +153,19 @@ def _set_view(page: Any, name: str, lat: float, lon: float, zoom: int) -> None:
     page.evaluate("() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(() => r(1))))")
 
 
-@pytest.mark.browser
-def test_aggregated_map_groups_when_zoomed_out_and_details_in_view(big: Results, tmp_path: Path) -> None:
-    require_browser()
+def _saved_big_map(big: Results, tmp_path: Path) -> tuple[int, pd.Series, pd.Series]:
+    """Write the aggregated map of ``big`` to tmp_path/map.html; return its detail zoom and the facilities'
+    latitudes and longitudes."""
     m = explore(big, aggregate_from=1)
     detail = int(__import__("json").loads(_viewports(m)["facilities"][0].options_json)["minZoom"])
     save_map(big, tmp_path / "map.html", aggregate_from=1)
-    lat, lon = big.facilities["lat"].astype(float), big.facilities["lon"].astype(float)
+    return detail, big.facilities["lat"].astype(float), big.facilities["lon"].astype(float)
+
+
+@pytest.mark.browser
+def test_aggregated_map_groups_when_zoomed_out_and_details_in_view(big: Results, tmp_path: Path) -> None:
+    require_browser()
+    detail, lat, lon = _saved_big_map(big, tmp_path)
     with browser_page(tmp_path) as (page, router, log):
         page.goto(f"{LOCAL_ORIGIN}/map.html", wait_until="load")
         name = _map_name(page)
@@ -238,10 +244,7 @@ def test_aggregated_map_draws_at_most_so_many_at_once_the_largest_first(big: Res
     from symbiosis.outputs import bigmap
 
     monkeypatch.setattr(bigmap, "MOST_IN_VIEW", 40)
-    m = explore(big, aggregate_from=1)
-    detail = int(__import__("json").loads(_viewports(m)["facilities"][0].options_json)["minZoom"])
-    save_map(big, tmp_path / "map.html", aggregate_from=1)
-    lat, lon = big.facilities["lat"].astype(float), big.facilities["lon"].astype(float)
+    detail, lat, lon = _saved_big_map(big, tmp_path)
     with browser_page(tmp_path) as (page, router, log):
         page.goto(f"{LOCAL_ORIGIN}/map.html", wait_until="load")
         name = _map_name(page)
