@@ -85,16 +85,18 @@ def check_finite_kpis(results: Results) -> None:
 
 
 COLUMN_GENERATION_FROM_ARCS = 20_000
-COLUMN_GENERATION_DENSITY = 30.0  # candidate arcs per supply and demand
+COLUMN_GENERATION_DENSITY = 20.0  # candidate arcs per supply and demand
 
 
 def choose_strategy(cands: Candidates) -> str:
     """``column_generation`` or ``monolithic``: the rule ``optimise(strategy="auto")`` follows.
 
-    Column generation pays where supplies have many candidate partners and use few of them (measured on
-    generated regions: 50-115 arcs per supply and demand); with few arcs each, the master soon holds most of
-    the LP and the monolithic solve is faster (docs/performance.md). Processors, heat and intake limits do not
-    change the choice: column generation prices every row family their arcs enter
+    Column generation pays where supplies have many candidate partners and use few of them: with its warm
+    rounds it was measured 2.5-2.9x faster than the whole LP on generated regions of 2,000 facilities (23
+    arcs per supply and demand) and 20x at 5,700 (64); on the arcs-only stress family (12.5, many arcs worth
+    using) the master soon holds most of the LP and the monolithic solve is 5x faster (docs/performance.md,
+    "Warm rounds of column generation"). 20 arcs per supply and demand lies between. Processors, heat and
+    intake limits do not change the choice: column generation prices every row family their arcs enter
     (symbiosis.exchange.colgen.ARC_ROW_FAMILIES), so large regions with them keep the fast path.
     """
     density = len(cands.arcs) / max(1, len(cands.supplies) + len(cands.demands))
@@ -109,7 +111,7 @@ def optimise(region: Region, *, method: str = "ipm", strategy: str = "auto", pro
 
     ``strategy``: ``monolithic`` hands every candidate arc to HiGHS; ``column_generation`` solves a restricted
     model and prices all arcs until none improves (the same optimum, see symbiosis/exchange/colgen.py);
-    ``auto`` (default) uses column generation from 20,000 candidate arcs when there are at least 30 arcs per
+    ``auto`` (default) uses column generation from 20,000 candidate arcs when there are at least 20 arcs per
     supply and demand, where it was measured faster (docs/performance.md). Either way the LP's independent
     blocks are solved apart, ``threads`` at a time (default: the CPUs the process may use;
     symbiosis/exchange/blocks.py). ``mode="mip"`` adds the fixed annual costs and minimum sizes of
