@@ -5,6 +5,7 @@ solve once."""
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 from django.db import connection
@@ -208,3 +209,34 @@ def test_serve_warms_up_the_regions_and_first_optima() -> None:
     # a search then uses it, without loading the region again
     found = search_cache.search(world.programme, "asnaes_fgd_gypsum", exact_below_s=600)
     assert found.optimum_behind == 0 and len(found.result.partners) > 0
+
+
+def test_a_large_programmes_optimum_is_refreshed_at_most_so_often() -> None:
+    """The pause before the next solve (search_cache.refresh_pause): none for a small programme, whose searches
+    wait for the exact optimum, nor before the first solve; for a large one, what is left of the interval
+    since the last solve started."""
+    pause = search_cache.refresh_pause
+    assert pause(None, 0.0, 5.0, 60.0) == 0.0  # no optimum yet
+    assert pause(4.0, 1.0, 5.0, 60.0) == 0.0  # small programme: exact answers, no pause
+    assert pause(20.0, 25.0, 5.0, 60.0) == pytest.approx(35.0)  # large: 60 s from the last start
+    assert pause(20.0, 75.0, 5.0, 60.0) == 0.0
+
+
+def test_clearing_ends_a_solve_loop_waiting_for_its_refresh(settings) -> None:
+    """A solve loop waiting for the refresh interval ends when the cache is cleared, without solving (a
+    solve started after the server stopped would leave a child process behind)."""
+    settings.PARTNERS_EXACT_OPTIMUM_S = 0.0
+    settings.PARTNERS_REFRESH_MIN_S = 3600.0
+    entry = search_cache._entry(987654)
+    entry.optimum = search_cache.Optimum(1, None, None, 10.0)  # type: ignore[arg-type]
+    entry.last_start = time.monotonic()
+    entry.wanted = search_cache.Snapshot(2, None)  # type: ignore[arg-type]
+    entry.solving = True
+    loop = threading.Thread(target=search_cache._solve_loop, args=(entry,), daemon=True)
+    loop.start()
+    loop.join(0.3)
+    assert loop.is_alive()  # waiting for the interval
+    search_cache.clear()
+    loop.join(5.0)
+    assert not loop.is_alive() and not entry.solving
+    assert entry.optimum.version == 1  # nothing was solved

@@ -85,6 +85,8 @@ class _Programme:
         self.solving = False
         self.wanted: Snapshot | None = None  # the newest snapshot whose optimum is wanted
         self.error: str | None = None
+        self.last_start = float("-inf")  # time.monotonic() when the last solve started
+        self.closed = False  # forgotten (clear) or the solver stopped (shutdown): its solve loop ends
         self.searches: OrderedDict[tuple[str, str, str, int], Search] = OrderedDict()
 
 
@@ -99,15 +101,27 @@ def _entry(programme_pk: int) -> _Programme:
         return _programmes.setdefault(programme_pk, _Programme())
 
 
+def _close_all() -> None:
+    """End every programme's solve loop (one waiting before its next refresh stops waiting)."""
+    with _registry_lock:
+        entries = list(_programmes.values())
+    for entry in entries:
+        with entry.lock:
+            entry.closed = True
+            entry.lock.notify_all()
+
+
 def clear() -> None:
     """Forget everything (a database restored or replaced under a running process; each test)."""
+    _close_all()
     with _registry_lock:
         _programmes.clear()
 
 
 def shutdown() -> None:
-    """Stop the solver's child process (at exit; tests)."""
+    """Stop the solver's child process (at exit; tests) and forget the programmes (their solve loops end)."""
     global _pool
+    clear()
     with _pool_lock:
         pool, _pool = _pool, None
     if pool is not None:
@@ -221,15 +235,35 @@ def _want_optimum(entry: _Programme, snap: Snapshot) -> None:
     threading.Thread(target=_solve_loop, args=(entry,), name="symbiosis-optimum", daemon=True).start()
 
 
+def refresh_pause(last_seconds: float | None, since_last_start: float, exact_below_s: float,
+                  refresh_min_s: float) -> float:
+    """Seconds to wait before the next solve of a programme: none for a small programme (its last solve took at
+    most ``exact_below_s``: its searches wait for the exact answer) or before the first solve; for a large one,
+    what is left of ``refresh_min_s`` since the last solve started."""
+    if last_seconds is None or last_seconds <= exact_below_s:
+        return 0.0
+    return max(0.0, refresh_min_s - since_last_start)
+
+
 def _solve_loop(entry: _Programme) -> None:
-    """Solve the newest wanted snapshot until the optimum is of the newest one (no database access here)."""
+    """Solve the newest wanted snapshot until the optimum is of the newest one (no database access here); on a
+    large programme at most one solve per ``settings.PARTNERS_REFRESH_MIN_S`` (:func:`refresh_pause`)."""
+    from django.conf import settings
+
     while True:
         with entry.lock:
+            last = entry.optimum.seconds if entry.optimum is not None else None
+        pause = refresh_pause(last, time.monotonic() - entry.last_start, settings.PARTNERS_EXACT_OPTIMUM_S,
+                              getattr(settings, "PARTNERS_REFRESH_MIN_S", 0.0))
+        with entry.lock:
+            if pause > 0:
+                entry.lock.wait_for(lambda: entry.closed, timeout=pause)
             snap = entry.wanted
-            if snap is None or (entry.optimum is not None and entry.optimum.version >= snap.version):
+            if entry.closed or snap is None or (entry.optimum is not None and entry.optimum.version >= snap.version):
                 entry.solving = False
                 entry.lock.notify_all()
                 return
+        entry.last_start = time.monotonic()
         try:
             supplies, exchanges, seconds = _solver().submit(_solve, snap.region).result()
         except Exception as exc:  # the searches waiting must hear of it, whatever failed

@@ -139,6 +139,11 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 #: (symbiosis/web/search_cache.py, docs/app.md).
 PARTNERS_EXACT_OPTIMUM_S = float(os.environ.get("SYMBIOSIS_PARTNERS_EXACT_OPTIMUM_S", "5"))
 
+#: On such a large programme (last solve over PARTNERS_EXACT_OPTIMUM_S), the optimum is refreshed at most once in
+#: this many seconds, counted from the start of the last solve: edits in between are taken up together by the
+#: next solve, and the server keeps its cores for the pages (docs/app.md, docs/performance.md).
+PARTNERS_REFRESH_MIN_S = float(os.environ.get("SYMBIOSIS_PARTNERS_REFRESH_MIN_S", "60"))
+
 #: Where background runs write their output folders.
 RUNS_DIR = WEB_DIR / "runs"
 
