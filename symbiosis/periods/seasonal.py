@@ -20,7 +20,6 @@ given ``seed``.
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +27,7 @@ import pandas as pd
 import yaml
 
 from symbiosis.periods.data import CALENDARS
+from symbiosis.synthetic import _write_csv
 
 SOURCE = "invented (symbiosis.periods.seasonal)"
 NOTE = "benchmark figure: no real profile or store"
@@ -58,12 +58,10 @@ def _profiles(periods: str) -> pd.DataFrame:
 
 
 def _write_input(path: Path, frame: pd.DataFrame) -> None:
-    """An input table of the region, cells as they are (the csv module, as symbiosis.synthetic writes its
-    files: these are inputs, not outputs for a spreadsheet, so no cell is escaped)."""
-    with path.open("w", newline="", encoding="utf-8") as fh:
-        writer = csv.writer(fh, lineterminator="\n")
-        writer.writerow(list(frame.columns))
-        writer.writerows(frame.astype(object).where(frame.notna(), "").itertuples(index=False, name=None))
+    """An input table of the region, cells as they are (symbiosis.synthetic's writer: these are inputs, not
+    outputs for a spreadsheet, so no cell is escaped)."""
+    rows = frame.astype(object).where(frame.notna(), "").itertuples(index=False, name=None)
+    _write_csv(path, [str(c) for c in frame.columns], [list(r) for r in rows])
 
 
 def add_seasons(folder: str | Path, *, periods: str = "12 months", every: int = 3, n_stores: int = 20,

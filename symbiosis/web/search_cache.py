@@ -252,10 +252,9 @@ def _solve_loop(entry: _Programme) -> None:
 
     while True:
         with entry.lock:
-            last = entry.optimum.seconds if entry.optimum is not None else None
-        pause = refresh_pause(last, time.monotonic() - entry.last_start, settings.PARTNERS_EXACT_OPTIMUM_S,
-                              getattr(settings, "PARTNERS_REFRESH_MIN_S", 0.0))
-        with entry.lock:
+            pause = refresh_pause(entry.optimum.seconds if entry.optimum is not None else None,
+                                  time.monotonic() - entry.last_start, settings.PARTNERS_EXACT_OPTIMUM_S,
+                                  settings.PARTNERS_REFRESH_MIN_S)
             if pause > 0:
                 entry.lock.wait_for(lambda: entry.closed, timeout=pause)
             snap = entry.wanted

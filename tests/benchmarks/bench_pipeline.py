@@ -327,7 +327,14 @@ def run_exchange(candidates: Any, record: dict[str, Any], method: str, strategy:
     t0 = time.perf_counter()
     with _solver_entry_memory(record):
         solution = solve_exchange(candidates, **kwargs)
-    record["seconds"]["exchange_total"] = time.perf_counter() - t0
+    record_solution(record, solution, time.perf_counter() - t0)
+    return solution
+
+
+def record_solution(record: dict[str, Any], solution: Any, seconds: float) -> None:
+    """The exchange stage's wall time, its own timings (added to the stages they belong to), objective, status
+    and parameters (e.g. column generation's rounds and the size of its final restricted model)."""
+    record["seconds"]["exchange_total"] = seconds
     record["maxrss_mib"]["after_exchange"] = maxrss_mib()
     timings = dict(getattr(solution, "timings", {}) or {})
     record["exchange_timings"] = {k: float(v) for k, v in timings.items() if isinstance(v, (int, float))}
@@ -339,10 +346,8 @@ def run_exchange(candidates: Any, record: dict[str, Any], method: str, strategy:
     record["objective_bau"] = float(getattr(solution, "objective_bau", float("nan")))
     record["status"] = str(getattr(solution, "status", ""))
     record["solver"] = str(getattr(solution, "solver", ""))
-    # e.g. column generation's rounds and the size of its final restricted model
     record["exchange_parameters"] = {k: v for k, v in (getattr(solution, "parameters", {}) or {}).items()
                                      if isinstance(v, (int, float, str))}
-    return solution
 
 
 def run_periods(region: Any, candidates: Any, record: dict[str, Any], method: str, strategy: str,
@@ -384,19 +389,8 @@ def run_periods(region: Any, candidates: Any, record: dict[str, Any], method: st
     with _solver_entry_memory(record):
         solution, arrays = solve_expanded(ex, carbon_price=carbon_price_of(candidates), method=method,
                                           strategy=chosen)
-    record["seconds"]["exchange_total"] = time.perf_counter() - t0
-    record["maxrss_mib"]["after_exchange"] = maxrss_mib()
-    record["exchange_timings"] = {k: float(v) for k, v in solution.timings.items() if isinstance(v, (int, float))}
-    for key, value in record["exchange_timings"].items():
-        stage = TIMING_ALIASES.get(key.lower())
-        if stage:
-            record["seconds"][stage] = record["seconds"].get(stage, 0.0) + value
+    record_solution(record, solution, time.perf_counter() - t0)
     record["strategy"] = str(solution.parameters.get("strategy", "monolithic"))
-    record["objective"] = float(solution.objective)
-    record["objective_bau"] = float(solution.objective_bau)
-    record["status"] = str(solution.status)
-    record["solver"] = str(solution.solver)
-    record["exchange_parameters"] = {k: v for k, v in solution.parameters.items() if isinstance(v, (int, float, str))}
     record["_flush"]()
     t0 = time.perf_counter()
     annual = aggregate(ex, solution, arrays)
@@ -405,6 +399,20 @@ def run_periods(region: Any, candidates: Any, record: dict[str, Any], method: st
     record["seconds"]["results"] = time.perf_counter() - t0
     record["maxrss_mib"]["after_results"] = maxrss_mib()
     record["n_exchanges"] = len(results.exchanges)
+
+
+def record_candidates(record: dict[str, Any], candidates: Any) -> None:
+    """Sizes of the candidates, with what they hold of the families of issue 19 (0 on a plain region)."""
+    record["n_supplies"] = len(candidates.supplies)
+    record["n_demands"] = len(candidates.demands)
+    record["n_arcs"] = len(candidates.arcs)
+    processors = getattr(candidates, "processors", None)
+    record["n_processors"] = 0 if processors is None else len(processors)
+    energy_s = (candidates.supplies["quantity"] == "energy").to_numpy() if "quantity" in candidates.supplies \
+        else np.zeros(len(candidates.supplies), bool)
+    record["n_heat_supplies"] = int(energy_s.sum())
+    record["n_heat_arcs"] = int(energy_s[candidates.arcs["s"].to_numpy(np.int64)].sum())
+    record["carbon_price"] = carbon_price_of(candidates)
 
 
 def seasonal_region(region_dir: Path, periods: str, n_stores: int, seed: int) -> Path:
@@ -469,24 +477,14 @@ def worker_region(region_dir: str, pickle_path: str, out_path: str, method: str,
         candidates = make_candidates(region)
         record["seconds"]["candidates"] = time.perf_counter() - t0
         record["maxrss_mib"]["after_candidates"] = maxrss_mib()
-        record["n_supplies"] = len(candidates.supplies)
-        record["n_demands"] = len(candidates.demands)
-        record["n_arcs"] = len(candidates.arcs)
-        # What the region holds of the families of issue 19 (0 on a plain region).
-        processors = getattr(candidates, "processors", None)
-        record["n_processors"] = 0 if processors is None else len(processors)
-        energy_s = (candidates.supplies["quantity"] == "energy").to_numpy() if "quantity" in candidates.supplies \
-            else np.zeros(len(candidates.supplies), bool)
-        record["n_heat_supplies"] = int(energy_s.sum())
-        record["n_heat_arcs"] = int(energy_s[candidates.arcs["s"].to_numpy(np.int64)].sum())
-        record["carbon_price"] = carbon_price_of(candidates)
+        record_candidates(record, candidates)
+        if getattr(region, "time", None) is not None:  # periods or stores: the time-expanded model
+            run_periods(region, candidates, record, method, strategy, pickle_path)
+            return
         with open(pickle_path, "wb") as fh:
             pickle.dump(candidates, fh, protocol=pickle.HIGHEST_PROTOCOL)
         record["_flush"]()
 
-        if getattr(region, "time", None) is not None:  # periods or stores: the time-expanded model
-            run_periods(region, candidates, record, method, strategy, pickle_path)
-            return
         solution = run_exchange(candidates, record, method, strategy)
         record["_flush"]()
         if solution is None:
@@ -518,17 +516,7 @@ def worker_arcs(n_arcs: int, seed: int, pickle_path: str, out_path: str, method:
         candidates = synthetic_candidates(n_arcs, seed=seed)
         record["seconds"]["generate"] = time.perf_counter() - t0
         record["maxrss_mib"]["after_candidates"] = maxrss_mib()
-        record["n_supplies"] = len(candidates.supplies)
-        record["n_demands"] = len(candidates.demands)
-        record["n_arcs"] = len(candidates.arcs)
-        # What the region holds of the families of issue 19 (0 on a plain region).
-        processors = getattr(candidates, "processors", None)
-        record["n_processors"] = 0 if processors is None else len(processors)
-        energy_s = (candidates.supplies["quantity"] == "energy").to_numpy() if "quantity" in candidates.supplies \
-            else np.zeros(len(candidates.supplies), bool)
-        record["n_heat_supplies"] = int(energy_s.sum())
-        record["n_heat_arcs"] = int(energy_s[candidates.arcs["s"].to_numpy(np.int64)].sum())
-        record["carbon_price"] = carbon_price_of(candidates)
+        record_candidates(record, candidates)
         with open(pickle_path, "wb") as fh:
             pickle.dump(candidates, fh, protocol=pickle.HIGHEST_PROTOCOL)
         run_exchange(candidates, record, method, strategy)
