@@ -1,0 +1,107 @@
+"""Column generation over tiles (symbiosis.exchange.tiled) reaches the optimum of the whole LP.
+
+The tiled optimum is checked against the whole candidate table without symbiosis.exchange: its flows, put
+back on every arc by global id, and its published duals form an optimal pair of the LP assembled
+independently from the raw tables (tests/independent.py: every arc of every tile has a reduced cost ≥ 0 at
+0 flow, complementary slackness, strong duality), and its objective equals the monolithic solve's to 1e-7.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from symbiosis.candidates import candidates, prepare
+from symbiosis.exchange import solve_column_generation, solve_exchange
+from symbiosis.exchange.model import exchange_arrays
+from symbiosis.exchange.tiled import solve_tiled
+from symbiosis.inputs import load_region
+from symbiosis.region import Region
+from symbiosis.tiles import Tiling, arc_ids, tiling
+from tests.conftest import load_test_region
+from tests.independent import assert_kkt, reference_lp
+
+TEST_REGIONS = Path(__file__).parent / "data" / "regions"
+SHIPPED = Path(__file__).parent.parent / "data" / "regions"
+
+
+@pytest.fixture(scope="module")
+def generated(tmp_path_factory: pytest.TempPathFactory) -> Region:
+    from symbiosis.synthetic import generate_region
+
+    folder = tmp_path_factory.mktemp("generated")
+    return load_region(generate_region(300, folder / "region", seed=3))  # processors and heat
+
+
+def _on_every_arc(whole, tiled):
+    """The tiled Solution with x put back on every arc of the whole table (0 outside the master)."""
+    n_d = len(whole.demands)
+    whole_ids = arc_ids(whole.arcs["s"].to_numpy(), whole.arcs["d"].to_numpy(), n_d)
+    master = tiled.candidates.arcs
+    master_ids = arc_ids(master["s"].to_numpy(), master["d"].to_numpy(), n_d)
+    at = np.searchsorted(whole_ids, master_ids)
+    assert (whole_ids[at] == master_ids).all(), "a master arc is not in the whole table"
+    # The master's arcs are the whole table's rows, value for value.
+    pd.testing.assert_frame_equal(master.reset_index(drop=True), whole.arcs.iloc[at].reset_index(drop=True),
+                                  check_dtype=False)
+    solution = tiled.solution
+    x = np.zeros(len(whole.arcs))
+    x[at] = solution.x
+    return solution, x
+
+
+def _check(region: Region, tiles: Tiling, **options) -> None:
+    whole = candidates(region)
+    mono = solve_exchange(whole, decompose=False)
+    tiled = solve_tiled(tiles, **options)
+    assert tiled.solution.objective == pytest.approx(mono.objective, rel=1e-7, abs=1e-7)
+    solution, x = _on_every_arc(whole, tiled)
+    master_arrays = exchange_arrays(tiled.candidates)
+    certificate = type(solution)(**{**solution.__dict__, "x": x})
+    assert_kkt(reference_lp(whole, carbon_price=float(whole.parameters["carbon_price"])), certificate,
+               master_arrays.quality_rows, facility_intake_ids=master_arrays.facility_intake_ids,
+               permit_ids=(master_arrays.permit_facility, master_arrays.permit_code))
+    assert tiled.solution.parameters["strategy"] == "tiled_column_generation"
+    assert tiled.solution.parameters["candidate_arcs"] == len(whole.arcs)
+    assert tiled.solution.parameters["min_reduced_cost_outside_master"] >= -1e-6 * max(1.0, abs(mono.objective))
+    # The screening counts are the whole table's.
+    pd.testing.assert_frame_equal(tiled.candidates.screening.reset_index(drop=True),
+                                  whole.screening.reset_index(drop=True), check_dtype=False)
+
+
+@pytest.mark.parametrize("name", ["tiny", "heat", "processor", "kalundborg"])
+def test_tiled_optimum_on_small_regions(name):
+    region = (load_test_region(TEST_REGIONS / name) if name == "tiny"
+              else load_region((SHIPPED if name == "kalundborg" else TEST_REGIONS) / name))
+    _check(region, tiling(prepare(region), 3), per_supply=1, per_demand=1)
+
+
+@pytest.mark.parametrize("n_tiles", [1, 4, 9])
+def test_tiled_optimum_on_a_generated_region(generated, n_tiles):
+    _check(generated, tiling(prepare(generated), n_tiles), spill=n_tiles == 4)
+
+
+def test_tiled_rounds_are_the_untiled_rounds(generated):
+    """The same arcs enter in the same rounds as colgen over the whole table (its per-demand choice merged over
+    tiles), so the rounds and the objective agree, and the master holds colgen's final master."""
+    whole = candidates(generated)
+    untiled = solve_column_generation(whole, max_master_share=1.0, warm=False)
+    tiled = solve_tiled(tiling(prepare(generated), 6)).solution
+    assert tiled.parameters["iterations"] == untiled.parameters["iterations"]
+    assert tiled.objective == pytest.approx(untiled.objective, rel=1e-9)
+    assert tiled.parameters["master_arcs"] >= untiled.parameters["master_arcs"]
+
+
+def test_tiles_of_very_different_sizes(generated):
+    n_s = len(prepare(generated).supplies)
+    rows = np.random.default_rng(1).permutation(n_s)
+    tiles = [np.sort(rows[:2]), np.zeros(0, np.int64), np.sort(rows[2:n_s // 3]), np.sort(rows[n_s // 3:])]
+    _check(generated, Tiling(prepare(generated), tiles), per_supply=2, per_demand=2)
+
+
+def test_a_tiled_run_that_cannot_finish_says_so(generated):
+    with pytest.raises(RuntimeError, match="did not converge in 1 rounds"):
+        solve_tiled(tiling(prepare(generated), 3), per_supply=1, per_demand=1, max_iterations=1)
