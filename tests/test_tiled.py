@@ -105,3 +105,50 @@ def test_tiles_of_very_different_sizes(generated):
 def test_a_tiled_run_that_cannot_finish_says_so(generated):
     with pytest.raises(RuntimeError, match="did not converge in 1 rounds"):
         solve_tiled(tiling(prepare(generated), 3), per_supply=1, per_demand=1, max_iterations=1)
+
+
+# --- the pipeline and the command line ------------------------------------------------------------------
+
+
+def test_a_tiled_run_gives_the_whole_tables_results(generated):
+    from symbiosis.pipeline import optimise
+
+    whole = optimise(generated, strategy="monolithic")
+    tiled = optimise(generated, tiles=5)
+    assert tiled.parameters["strategy"] == "tiled_column_generation" and tiled.parameters["tiles"] == 5
+    assert tiled.kpis["objective_optimum"] == pytest.approx(whole.kpis["objective_optimum"], rel=1e-7)
+    for key in ("cost_bau", "co2e_bau_t", "n_exchanges"):
+        assert tiled.kpis[key] == pytest.approx(whole.kpis[key], rel=1e-6), key
+    # Why each supply is left to its fate is judged on its most attractive arc of the whole table, which the
+    # master holds: the same reasons as the whole-table run.
+    pd.testing.assert_series_equal(tiled.supplies["reason"], whole.supplies["reason"])
+    assert (tiled.supplies["reason"] == "not_economic").any()
+
+
+def test_tiles_option_is_checked(generated):
+    from symbiosis.errors import SymbiosisError
+    from symbiosis.pipeline import optimise
+
+    for bad in ("0", "many", "-2", "2.5"):
+        with pytest.raises(SymbiosisError, match="--tiles must be auto, off or a number"):
+            optimise(generated, tiles=bad)
+    with pytest.raises(SymbiosisError, match="annual LP only"):
+        optimise(generated, tiles=3, mode="mip")
+    with pytest.raises(SymbiosisError, match="--scheduler prices tiles"):
+        optimise(generated, tiles="off", scheduler="local")
+
+
+def test_run_with_tiles_on_the_command_line(tmp_path):
+    from typer.testing import CliRunner
+
+    from symbiosis.cli import app
+
+    out = tmp_path / "out"
+    runner = CliRunner()
+    result = runner.invoke(app, ["run", str(SHIPPED / "kalundborg"), "--out", str(out), "--no-pngs", "--tiles", "2"])
+    assert result.exit_code == 0, result.output
+    assert (out / "exchanges.csv").exists() and (out / "map.html").exists()
+    assert '"strategy": "tiled_column_generation"' in (out / "parameters.json").read_text()
+    bad = runner.invoke(app, ["run", str(SHIPPED / "kalundborg"), "--out", str(out), "--tiles", "lots"])
+    assert bad.exit_code == 1 and "--tiles must be auto, off or a number" in bad.output
+    assert "Traceback" not in bad.output
