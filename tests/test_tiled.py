@@ -152,3 +152,28 @@ def test_run_with_tiles_on_the_command_line(tmp_path):
     bad = runner.invoke(app, ["run", str(SHIPPED / "kalundborg"), "--out", str(out), "--tiles", "lots"])
     assert bad.exit_code == 1 and "--tiles must be auto, off or a number" in bad.output
     assert "Traceback" not in bad.output
+
+
+# --- Dask: the tiles made, held and priced on distributed workers -----------------------------------------
+
+
+def test_the_same_optimum_on_a_dask_local_cluster(generated):
+    distributed = pytest.importorskip("distributed")
+    tiles = tiling(prepare(generated), 5)
+    serial = solve_tiled(tiles)
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
+                                  dashboard_address=None) as cluster, distributed.Client(cluster) as client:
+        spread = solve_tiled(tiles, client=client)
+        # Nothing is left on the workers once the solve is over (the tiles, the region, the duals).
+        import time
+
+        deadline = time.monotonic() + 10
+        while any(client.run(lambda dask_worker: len(dask_worker.data)).values()) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not any(client.run(lambda dask_worker: len(dask_worker.data)).values()), \
+            client.run(lambda dask_worker: list(dask_worker.data))
+    assert spread.solution.parameters["scheduler"] == "dask"
+    assert spread.solution.objective == pytest.approx(serial.solution.objective, rel=1e-9)
+    assert spread.solution.parameters["iterations"] == serial.solution.parameters["iterations"]
+    pd.testing.assert_frame_equal(spread.candidates.arcs, serial.candidates.arcs)
+    np.testing.assert_allclose(spread.solution.x, serial.solution.x, rtol=1e-7, atol=1e-6)
