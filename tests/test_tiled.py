@@ -20,7 +20,8 @@ from symbiosis.exchange.model import exchange_arrays
 from symbiosis.exchange.tiled import solve_tiled
 from symbiosis.inputs import load_region
 from symbiosis.region import Region
-from symbiosis.tiles import Tiling, arc_ids, tiling
+from symbiosis.tiled_run import tile_count
+from symbiosis.tiles import TILED_FROM_FACILITIES, Tiling, arc_ids, tiling
 from tests.conftest import load_test_region
 from tests.independent import assert_kkt, reference_lp
 
@@ -136,6 +137,10 @@ def test_tiles_option_is_checked(generated):
         optimise(generated, tiles=3, mode="mip")
     with pytest.raises(SymbiosisError, match="--scheduler prices tiles"):
         optimise(generated, tiles="off", scheduler="local")
+    # auto leaves a region below TILED_FROM_FACILITIES to the whole table
+    assert len(generated.facilities) < TILED_FROM_FACILITIES
+    assert tile_count(generated, "auto") is None and tile_count(generated, " 7 ") == 7
+    assert tile_count(generated, "OFF") is None
 
 
 def test_run_with_tiles_on_the_command_line(tmp_path):
