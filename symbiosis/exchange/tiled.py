@@ -244,10 +244,12 @@ def solve_tiled(
     master_method: str | None = "simplex",
     spill: bool | None = None,
     client: Any = None,
+    warm: bool = True,
 ) -> TiledSolution:
     """Solve the exchange LP of a tiled region by column generation over its tiles (module docstring).
 
     ``spill``: keep the tiles between rounds in a temporary folder (None: when there is more than one tile);
+    ``warm``: start each master after the first from the last one's basis, as colgen does.
     ``client``: a dask.distributed Client whose workers make, hold and price the tiles (the master's duals
     are scattered to them once per round); None: serially, one tile in memory at a time. Either way the same
     arcs enter in the same rounds, so the optimum is the same. Raises RuntimeError after ``max_iterations``
@@ -278,7 +280,7 @@ def solve_tiled(
         return _rounds(tiling, summaries, store, futures, client, carbon_price=carbon_price, weights=weights,
                        method=method, per_supply=per_supply, per_demand=per_demand, max_iterations=max_iterations,
                        tolerance=tolerance, rc_tolerance=rc_tolerance, threads=threads,
-                       master_method=master_method, timings=timings, started=started)
+                       master_method=master_method, timings=timings, started=started, warm=warm)
     finally:
         if store is not None:
             store.close()
@@ -297,7 +299,10 @@ def _second(pair: tuple[Tile, TileSummary]) -> TileSummary:
 def _rounds(tiling: Tiling, summaries: list[TileSummary], store: _Store | None, futures: list[Any], client: Any,
             *, carbon_price: float | None, weights: Mapping[str, float] | None, method: str, per_supply: int,
             per_demand: int, max_iterations: int, tolerance: float, rc_tolerance: float, threads: int | None,
-            master_method: str | None, timings: dict[str, float], started: float) -> TiledSolution:
+            master_method: str | None, timings: dict[str, float], started: float, warm: bool
+            ) -> TiledSolution:
+    from symbiosis.exchange import warm as warm_start
+
     shell = summaries[0].shell
     assert shell is not None
     shell = dataclasses.replace(
@@ -325,7 +330,10 @@ def _rounds(tiling: Tiling, summaries: list[TileSummary], store: _Store | None, 
 
     master = shell.arcs.assign(arc_id=np.zeros(0, dtype=np.int64))
     prices = price_all(_bau_duals(shell, objective), np.zeros(0, np.int64), True)
-    iteration = 0
+    iteration = warm_rounds = 0
+    basis: warm_start.KeyedBasis | None = None
+    # Column keys of the warm start: an arc's global id, then this many + the other columns' positions.
+    universe = len(shell.supplies) * max(len(shell.demands), 1)
     while True:
         iteration += 1
         chosen = _chosen(prices, per_demand)
@@ -338,7 +346,14 @@ def _rounds(tiling: Tiling, summaries: list[TileSummary], store: _Store | None, 
         t0 = time.perf_counter()
         model = ExchangeModel(restricted, carbon_price=price, weights=weights, method=master_method or method,
                               tolerance=tolerance, threads=threads)
-        solution = model.solve()
+        started_warm = False
+        if basis is not None:  # the last master's basis, keyed by global arc id (symbiosis.exchange.warm)
+            model.hand_over()
+            started_warm = warm_start.start_from(model, basis, master_ids, universe)
+        solution = model.solve(method="simplex" if started_warm else None)
+        warm_rounds += started_warm
+        if warm:
+            basis = warm_start.basis_of(model, master_ids, universe)
         timings["master"] += time.perf_counter() - t0
         duals = master_duals(model.arrays, solution)
         del model
@@ -355,6 +370,7 @@ def _rounds(tiling: Tiling, summaries: list[TileSummary], store: _Store | None, 
     solution.timings = {**solution.timings, **timings, "total": time.perf_counter() - started}
     solution.parameters = {**solution.parameters, "method": master_method or method,
                            "strategy": "tiled_column_generation", "iterations": iteration,
+                           "warm_rounds": warm_rounds,
                            "master_arcs": int(len(master)), "candidate_arcs": int(n_candidate),
                            "tiles": int(tiling.n_tiles), "largest_tile_arcs": int(largest),
                            "min_reduced_cost_outside_master": float(min((p.min_rc for p in prices), default=np.inf)),
