@@ -55,6 +55,10 @@ from symbiosis.tiles import Tiling, arc_ids, merge_screening
 
 logger = logging.getLogger(__name__)
 
+#: The arc columns that are a supply's or demand's own, rebuilt from ``s`` and ``d`` (``_with_text``).
+TEXT_COLUMNS = {"supply_id": ("supplies", "supply_id"), "demand_id": ("demands", "demand_id"),
+                "supply_facility": ("supplies", "facility_id"), "demand_facility": ("demands", "facility_id")}
+
 #: Per family: (key of each master row, raw row dual of each master row).
 MasterDuals = dict[str, tuple[pd.Index, np.ndarray]]
 
@@ -107,7 +111,9 @@ def build_tile(tiling: Tiling, k: int, carbon_price: float | None, weights: Mapp
     shell = dataclasses.replace(cands, arcs=cands.arcs.iloc[:0].reset_index(drop=True)) if k == 0 else None
     summary = TileSummary(k, arrays.n_arcs, max(1.0, float(np.abs(objective).max(initial=0.0))), cands.screening,
                           cands.permit_screened, shell)
-    return Tile(k, ids, cands.arcs, arrays, objective), summary
+    # The id columns are the supplies' and demands' (by s and d): kept once in the master, not in every tile,
+    # where millions of strings would make each read-back slow.
+    return Tile(k, ids, cands.arcs.drop(columns=list(TEXT_COLUMNS)), arrays, objective), summary
 
 
 def tile_duals(arrays: ExchangeArrays, master: MasterDuals) -> dict[str, np.ndarray]:
@@ -176,6 +182,15 @@ def _chosen(prices: list[TilePrice], per_demand: int) -> pd.DataFrame:
         rank = np.arange(len(order)) - np.repeat(start, np.diff(np.r_[start, len(order)]))
         keep[order[rank < per_demand]] = True
     return rows[keep]
+
+
+def _with_text(rows: pd.DataFrame, shell: Candidates, columns: pd.Index) -> pd.DataFrame:
+    """Tile rows with their id columns put back from the supplies and demands tables, in ``columns``' order."""
+    rows = rows.copy()
+    for column, (table, source) in TEXT_COLUMNS.items():
+        frame = shell.supplies if table == "supplies" else shell.demands
+        rows[column] = frame[source].to_numpy()[rows["s" if table == "supplies" else "d"].to_numpy(np.int64)]
+    return rows[list(columns)]
 
 
 def master_duals(arrays: ExchangeArrays, solution: Solution) -> MasterDuals:
@@ -338,7 +353,7 @@ def _rounds(tiling: Tiling, summaries: list[TileSummary], store: _Store | None, 
         iteration += 1
         chosen = _chosen(prices, per_demand)
         if len(chosen):
-            new = chosen[master.columns]
+            new = _with_text(chosen, shell, master.columns)
             master = pd.concat([master, new], ignore_index=True) if len(master) else new
         master = master.sort_values("arc_id", kind="stable").reset_index(drop=True)
         master_ids = master["arc_id"].to_numpy(np.int64)
