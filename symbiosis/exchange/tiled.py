@@ -34,6 +34,7 @@ architecture.md, "Tiled candidates").
 from __future__ import annotations
 
 import dataclasses
+import gc
 import logging
 import pickle
 import shutil
@@ -371,7 +372,10 @@ def _rounds(tiling: Tiling, summaries: list[TileSummary], store: _Store | None, 
             basis = warm_start.basis_of(model, master_ids, universe)
         timings["master"] += time.perf_counter() - t0
         duals = master_duals(model.arrays, solution)
-        del model
+        # A Pyomo model is a web of reference cycles: without a collection the last master would still be in
+        # memory while the next one is built.
+        del model, restricted
+        gc.collect()
         prices = price_all(duals, master_ids, False)
         n_negative = sum(p.n_negative for p in prices)
         logger.info("tiled column generation round %d: %d arcs in the master, objective %.10g, %d of %d arcs in "
@@ -382,6 +386,7 @@ def _rounds(tiling: Tiling, summaries: list[TileSummary], store: _Store | None, 
         if iteration >= max_iterations:
             raise RuntimeError(f"tiled column generation did not converge in {max_iterations} rounds "
                                f"({n_negative} arcs still price out negative)")
+    restricted = dataclasses.replace(shell, arcs=master.drop(columns="arc_id"))
     solution.timings = {**solution.timings, **timings, "total": time.perf_counter() - started}
     solution.parameters = {**solution.parameters, "method": master_method or method,
                            "strategy": "tiled_column_generation", "iterations": iteration,
