@@ -251,3 +251,69 @@ def test_random_regions_with_sites_keep_the_invariants(tmp_path: Path, seed: int
     assert k["exchanged_t"].sum() == pytest.approx(float(annual_direct.sum()), rel=1e-9, abs=1e-6)
     assert k["net_cost_saving"].sum() == pytest.approx(results.kpis["net_cost_saving"], rel=1e-6, abs=1e-6)
     assert results.kpis["net_cost_saving"] >= -1e-6
+
+
+# --- column generation on a generated region with sites ------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def generated_with_sites(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A generated region (symbiosis.synthetic, invented figures) with seasonal profiles and stores at
+    suppliers (symbiosis.periods.seasonal), and four store sites for the materials most suppliers make."""
+    from symbiosis.periods.seasonal import add_seasons
+    from symbiosis.synthetic import generate_region
+
+    folder = generate_region(250, tmp_path_factory.mktemp("sites") / "r", seed=5)
+    add_seasons(folder, n_stores=6, every=2, seed=5)
+    flows = pd.read_csv(folder / "flows.csv", dtype=str, keep_default_na=False)
+    substitutions = pd.read_csv(Path(__file__).resolve().parent.parent / "data" / "reference" / "substitutions.csv")
+    out = flows[(flows["direction"] == "out") & flows["unit"].str.strip().str.lower().eq("t")
+                & flows["material"].isin(set(substitutions["secondary_material"]))]
+    materials = out["material"].value_counts().index[:4]
+    facilities = pd.read_csv(folder / "facilities.csv", dtype=str, keep_default_na=False)["facility_id"]
+    stores = pd.read_csv(folder / "stores.csv", dtype=str, keep_default_na=False)
+    sites = pd.DataFrame({"store_id": [f"SITE{i}" for i in range(len(materials))], "flow_id": "",
+                          "material": list(materials), "facility_id": facilities.iloc[[7, 31, 90, 140][:len(materials)]]
+                          .to_numpy(), "capacity": ["2000", "500", "0", "5000"][:len(materials)],
+                          "cost_per_period": "0.5", "loss_per_period": "0.02", "source": "invented (test)"})
+    pd.concat([stores, sites], ignore_index=True).fillna("").to_csv(folder / "stores.csv", index=False)
+    return folder
+
+
+def test_column_generation_with_sites_is_the_monolithic_optimum_and_prices_every_site_leg(
+        generated_with_sites: Path) -> None:
+    from symbiosis.candidates import candidates as build_candidates
+    from symbiosis.exchange.colgen import reduced_costs
+    from symbiosis.periods.expand import capacity_parts, expand
+    from symbiosis.periods.sites import add_sites
+    from symbiosis.periods.solve import solve_expanded
+
+    region = load_region(generated_with_sites)
+    cands = add_sites(region, build_candidates(region))
+    n_site_arcs = int(cands.arcs["supply_id"].str.endswith(":out").sum() + cands.arcs["demand_id"].str.endswith(
+        ":in").sum())
+    assert n_site_arcs > 0
+    share_cap, route = capacity_parts(cands, region.reference.substitutions, region.arcs)
+    ex = expand(cands, region.time, share_cap=share_cap, route_capacity=route)
+    assert (ex.stores["side"] == "site").sum() == 4
+    price = float(cands.parameters["carbon_price"])
+    mono, _ = solve_expanded(ex, carbon_price=price, strategy="monolithic")
+    cg, arrays = solve_expanded(ex, carbon_price=price, strategy="column_generation", per_supply=1, per_demand=1,
+                                max_master_share=1.0)
+    assert cg.parameters["strategy"] == "column_generation", cg.parameters
+    assert cg.objective == pytest.approx(mono.objective, rel=1e-8)
+    # The site legs are priced like every arc: none at zero has a negative reduced cost at the optimum.
+    objective = arrays.objective_vector(price)
+    rc = reduced_costs(arrays, cg, objective=objective)
+    tol = 1e-6 * max(1.0, float(np.abs(objective).max()))
+    site_leg = (ex.candidates.arcs["supply_id"].str.endswith(":out")
+                | ex.candidates.arcs["demand_id"].str.endswith(":in")).to_numpy()
+    at_zero = cg.x <= 1e-7
+    assert (site_leg & at_zero).any() and (site_leg & ~at_zero).any()
+    assert rc[site_leg & at_zero].min() >= -tol
+    # And through the pipeline: both strategies give the same annual results, the sites' legs marked.
+    mono_r = optimise(region, strategy="monolithic")
+    cg_r = optimise(region, strategy="column_generation")
+    assert cg_r.kpis["objective_optimum"] == pytest.approx(mono_r.kpis["objective_optimum"], rel=1e-8)
+    assert mono_r.exchanges["via_store"].str.startswith("SITE").any()
+    assert mono_r.periods.kpis["net_cost_saving"].sum() == pytest.approx(mono_r.kpis["net_cost_saving"], rel=1e-6)
