@@ -71,24 +71,26 @@ def test_a_store_site_between_summer_suppliers_and_a_winter_receiver_matches_the
         tmp_path: Path) -> None:
     """Works A (1,000 t) and B (500 t) make FGD gypsum in summer only (landfill 40 EUR/t); the board plant
     needs 2,000 t of natural gypsum in winter only (20 EUR/t). A depot between them holds 1,200 t at 2 EUR/t per
-    period and loses 10 % per period (cyclic).
+    period and loses 10 % per period (cyclic); what it loses goes to landfill at the suppliers' 40 EUR/t.
 
-    By hand: a tonne put in store in summer avoids landfill (40), pays its leg in (0.1 EUR/tkm) and 2 EUR in
-    stock at the end of summer; 0.9 of it is drawn in winter (the store ends winter empty: holding more would
-    only cost) and replaces 0.95 t of natural gypsum (19 EUR) less processing (3) and the leg out. Both
-    suppliers' tonnes are worth storing; the nearer one (A) first, the store fills to 1,200 t (A's 1,000, 200
-    of B's), 1,080 t reach the board plant (1,026 t replaced ≤ 2,000 needed)."""
+    By hand: a tonne put in store in summer avoids landfill (40), pays its leg in (0.1 EUR/tkm) and 2 + 0.1 × 40
+    = 6 EUR in stock at the end of summer (holding, and the landfill of the tenth lost in winter); 0.9 of it is
+    drawn in winter (the store ends winter empty: holding more would only cost) and replaces 0.95 t of natural
+    gypsum (19 EUR) less processing (3) and the leg out. Both suppliers' tonnes are worth storing; the nearer
+    one (A) first, the store fills to 1,200 t (A's 1,000, 200 of B's), 1,080 t reach the board plant (1,026 t
+    replaced ≤ 2,000 needed)."""
     stores = STORE_HEADER + "depot_store,fgd_gypsum,depot,1200,2,0.1,\n"
     results = optimise(load_region(write(tmp_path / "r", stores)))
     d_a, d_b, d_out = km("works_a", "depot"), km("works_b", "depot"), km("depot", "board")
     assert d_a < d_b
-    value_a = 40 - TKM * d_a - 2 + 0.9 * (RATIO * 20 - PROCESSING - TKM * d_out)
-    value_b = 40 - TKM * d_b - 2 + 0.9 * (RATIO * 20 - PROCESSING - TKM * d_out)
+    in_stock = 2 + 0.1 * 40
+    value_a = 40 - TKM * d_a - in_stock + 0.9 * (RATIO * 20 - PROCESSING - TKM * d_out)
+    value_b = 40 - TKM * d_b - in_stock + 0.9 * (RATIO * 20 - PROCESSING - TKM * d_out)
     assert value_a > value_b > 0
     put_a, put_b = 1000.0, 200.0
     drawn = 0.9 * (put_a + put_b)
     assert RATIO * drawn <= 2000
-    optimum = (40 * (1000 - put_a) + 40 * (500 - put_b) + TKM * (d_a * put_a + d_b * put_b) + 2 * 1200
+    optimum = (40 * (1000 - put_a) + 40 * (500 - put_b) + TKM * (d_a * put_a + d_b * put_b) + in_stock * 1200
                + (PROCESSING + TKM * d_out) * drawn + 20 * (2000 - RATIO * drawn))
     assert results.kpis["cost_optimum"] == pytest.approx(optimum, rel=1e-9, abs=1e-9)
     assert results.kpis["objective_optimum"] == pytest.approx(optimum, rel=1e-9, abs=1e-9)
@@ -317,3 +319,27 @@ def test_column_generation_with_sites_is_the_monolithic_optimum_and_prices_every
     assert cg_r.kpis["objective_optimum"] == pytest.approx(mono_r.kpis["objective_optimum"], rel=1e-8)
     assert mono_r.exchanges["via_store"].str.startswith("SITE").any()
     assert mono_r.periods.kpis["net_cost_saving"].sum() == pytest.approx(mono_r.kpis["net_cost_saving"], rel=1e-6)
+
+
+@pytest.mark.parametrize("permits, stored", [("", False), ("depot,100105,,test\n", False),
+                                             ("board,100105,,test\n", False),
+                                             ("depot,100105,,test\nboard,100105,,test\n", True)],
+                         ids=["none", "site_only", "receiver_only", "both"])
+def test_permits_hold_on_both_legs_of_a_site(tmp_path: Path, permits: str, stored: bool) -> None:
+    """With every waste needing a permit (``permits_required_for: all_waste``), FGD gypsum (EWC 10 01 05) goes
+    into the depot only if the depot is permitted for it, and out of it only to a board plant permitted for
+    it: with either permit missing the depot holds nothing and the optimum is business as usual (in particular
+    a depot that can receive but not send is no dump: what it loses pays the suppliers' landfill)."""
+    folder = write(tmp_path / "r", STORE_HEADER + "depot_store,fgd_gypsum,depot,1200,2,0.1,\n")
+    yaml = (folder / "region.yaml").read_text()
+    (folder / "region.yaml").write_text(yaml + "permits_required_for: all_waste\n")
+    if permits:
+        (folder / "permits.csv").write_text("facility_id,ewc_code,max_t_per_yr,source\n" + permits)
+    results = optimise(load_region(folder))
+    filled = float(results.periods.stores["fill"].sum())
+    if stored:
+        assert filled == pytest.approx(1200.0, rel=1e-9)
+        assert results.kpis["cost_optimum"] < NO_STORAGE - 1.0
+    else:
+        assert filled == pytest.approx(0.0, abs=1e-6)
+        assert results.kpis["cost_optimum"] == pytest.approx(NO_STORAGE, rel=1e-9)

@@ -251,11 +251,19 @@ def storage_arrays(ex: Expanded, fate_cost: np.ndarray, fate_co2e: np.ndarray) -
     retain = 1.0 - stores["loss_per_period"].to_numpy(float)[store]
     loss = 1.0 - retain
     at_supplier = side == "supply"
-    # A site (symbiosis.periods.sites) has both rows: put into its demand row, take out of its supply row; what
-    # it loses is lost (no fate cost: the material left its supplier's fate when it was shipped).
+    # A site (symbiosis.periods.sites) has both rows: put into its demand row, take out of its supply row.
     site = side == "site"
     site_demand = stores["demand_row"].to_numpy(np.int64)[store] if "demand_row" in stores.columns \
         else np.full(len(store), -1)
+    # What a site loses goes to a fate at the dearest fate cost (and emission) among the suppliers it can
+    # receive from: a site is never a cheaper way to dispose of material than the suppliers' own fates.
+    site_fate, site_fate_co2e = np.zeros(len(store)), np.zeros(len(store))
+    if site.any() and len(ex.base.arcs):
+        arc_s, arc_d = ex.base.arcs["s"].to_numpy(np.int64), ex.base.arcs["d"].to_numpy(np.int64)
+        worst = pd.DataFrame({"d": arc_d, "cost": np.nan_to_num(fate_cost)[arc_s],
+                              "co2e": np.nan_to_num(fate_co2e)[arc_s]}).groupby("d").max()
+        site_fate = np.where(site, worst["cost"].reindex(site_demand).fillna(0.0).to_numpy(float), 0.0)
+        site_fate_co2e = np.where(site, worst["co2e"].reindex(site_demand).fillna(0.0).to_numpy(float), 0.0)
     return StorageArrays(
         n_stores=k, n_periods=periods,
         supply_row=np.where(at_supplier | site, row + t * n_s, -1),
@@ -265,8 +273,8 @@ def storage_arrays(ex: Expanded, fate_cost: np.ndarray, fate_co2e: np.ndarray) -
         capacity=stores["capacity"].to_numpy(float)[store],
         closing=stores["closing_level"].to_numpy(float),
         stock_cost=stores["cost_per_period"].to_numpy(float)[store]
-        + np.where(at_supplier, loss * fate_cost[np.where(at_supplier, row, 0)], 0.0),
-        stock_co2e=np.where(at_supplier, loss * fate_co2e[np.where(at_supplier, row, 0)], 0.0),
+        + np.where(at_supplier, loss * fate_cost[np.where(at_supplier, row, 0)], 0.0) + loss * site_fate,
+        stock_co2e=np.where(at_supplier, loss * fate_co2e[np.where(at_supplier, row, 0)], 0.0) + loss * site_fate_co2e,
         cyclic=np.isnan(stores["opening_level"].to_numpy(float)),
         site=site,
     )

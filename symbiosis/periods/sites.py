@@ -7,8 +7,9 @@ from every supplier of M within reach, no virgin price, no emission, no share or
 **supply** (``<store_id>:out``, material M, no fate cost or emission, arcs to every receiver a substitution of
 M reaches within reach, as a supplier of M would have). The site's store puts what its demand row receives and
 takes what its supply row ships: demand row ``Σ_in x_a + y = put``, supply row ``Σ_out x_a + w = take``, and
-``y = w = 0`` (a site buys nothing and dumps nothing). Arcs enter only the ordinary row families (supply,
-demand, share, quality, intake), so column generation prices them unchanged. Equations:
+``y = w = 0`` (a site buys nothing and dumps nothing); what its store loses goes to a fate at the dearest
+fate cost among the suppliers it can receive from (``storage_arrays``). Arcs enter only the ordinary row
+families (supply, demand, share, quality, intake), so column generation prices them unchanged. Equations:
 docs/formulation.md, "Dedicated store sites".
 
 Quality: a site declares no limits of its own: it takes any supplier of its material, and what comes out is
@@ -16,8 +17,10 @@ taken at the worst it could be, for each parameter the largest value among the s
 (a parameter one of them has no measurement of is unknown at the site, so a receiver bounding it is out of
 the site's reach, as it would be of that supplier's); a receiver that sets a lower bound (``min``) on a
 parameter is out of reach too, since the worst for it would be the smallest value. Routes of arcs.csv do not
-apply to a site's legs (their distance is the geodesic × circuity, as for any pair without a route), and a
-site's outgoing leg carries no EWC code: a receiver's permits are not checked on it.
+apply to a site's legs (their distance is the geodesic × circuity, as for any pair without a route). A stream
+that needs a permit goes to a site only if the site's facility holds one for its EWC code, and a site that
+may receive such streams sends only to receivers permitted for every one of their codes; its outgoing legs
+count against a receiver's permitted tonnage under the first of those codes.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ import numpy as np
 import pandas as pd
 
 from symbiosis.candidates import Candidates, geodesic_km
+from symbiosis.network import permits
 
 if TYPE_CHECKING:
     from symbiosis.region import Region
@@ -126,7 +130,22 @@ def add_sites(region: Region, base: Candidates) -> Candidates:
     reach_in = limit(pd.to_numeric(sup["max_distance_km"], errors="coerce").to_numpy(float)[pairs_s],
                      own_limit[pairs_k], np.where(np.isnan(material_limit), default_limit, material_limit)[pairs_k])
     ok = km_in <= reach_in + 1e-9
+    # A stream that needs a permit (symbiosis.network.permits) goes only to a site whose facility holds one for
+    # its EWC code, as to any receiver.
+    needs = sup["needs_permit"].fillna(False).to_numpy(bool) if "needs_permit" in sup.columns else np.zeros(n_s, bool)
+    codes = sup["ewc_code"].fillna("").astype(str).to_numpy() if "ewc_code" in sup.columns else np.full(n_s, "")
+    if needs[pairs_s].any():
+        ok &= ~needs[pairs_s] | permits.permitted(region.permits, facility[pairs_k], codes[pairs_s])
     pairs_s, pairs_k, km_in, reach_in = pairs_s[ok], pairs_k[ok], km_in[ok], reach_in[ok]
+    # What leaves a site needs the permits of every stream that may enter it: the receiver must hold them all.
+    site_codes: list[list[str]] = [sorted(set(codes[pairs_s[(pairs_k == j) & needs[pairs_s]]])) for j in range(k)]
+    if "needs_permit" in supplies.columns:
+        supplies["needs_permit"] = [bool(c) for c in site_codes]
+    if "ewc_code" in supplies.columns:
+        supplies["ewc_code"] = [c[0] if c else "" for c in site_codes]
+    if "hazardous" in supplies.columns and "hazardous" in sup.columns:
+        hazardous = sup["hazardous"].fillna(False).to_numpy(bool)
+        supplies["hazardous"] = [bool(hazardous[pairs_s[pairs_k == j]].any()) for j in range(k)]
 
     # The site's quality: per parameter, the largest value among the suppliers it can receive from, known only
     # if every one of them measured it.
@@ -166,6 +185,11 @@ def add_sites(region: Region, base: Candidates) -> Candidates:
     kk, dd = out["k"].to_numpy(np.int64), out["d"].to_numpy(np.int64)
     km_out = geodesic_km(lat[kk], lon[kk], dem["lat"].to_numpy(float)[dd], dem["lon"].to_numpy(float)[dd]) * circuity
     keep = km_out <= out["reach"].to_numpy(float) + 1e-9
+    for j, needed in enumerate(site_codes):
+        for code in needed:
+            mine = kk == j
+            keep[mine] &= permits.permitted(region.permits, dem["facility_id"].astype(str).to_numpy()[dd[mine]],
+                                            np.full(int(mine.sum()), code))
     dq = base.demand_quality
     if dq is not None and len(dq) and len(kk):
         # A receiver bounding a parameter the site has no value of, or with a lower bound, is out of reach.
