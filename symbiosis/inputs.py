@@ -1090,7 +1090,7 @@ def load_region(path: str | Path, *, reference_dir: Path | None = None, models_d
     processors = _processors(raw.tables.get("processors"), problems, facilities, models)
     permits = _permits(raw.tables.get("permits"), problems, facilities, reference)
     time_data = _time_data(raw, problems, flows_table, measured, periods, profiles, facilities_table, facilities,
-                           processors, materials=reference.materials.index)
+                           processors, materials=reference.materials)
     costs = _costs(raw.tables.get("costs"), problems, facilities, settings, measured)
     problems.raise_if_any()
 

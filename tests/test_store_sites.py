@@ -169,7 +169,8 @@ def test_bad_store_sites_are_refused_with_file_row_and_column(tmp_path: Path) ->
               "negative,,fgd_gypsum,depot,-1,0.1,\n"        # row 6: negative capacity
               "leaky,,fgd_gypsum,depot,10,1.5,\n"           # row 7: loss above 1
               "far,,fgd_gypsum,depot,10,0.1,-3\n"           # row 8: negative reach
-              "half,,,depot,10,0.1,\n")                     # row 9: a facility but no material (nor flow)
+              "half,,,depot,10,0.1,\n"                      # row 9: a facility but no material (nor flow)
+              "warm,,hot_water,depot,10,0.1,\n")            # row 10: heat
     problems = _problems(write(tmp_path / "r", stores))
 
     def has(row: int, column: str, words: str) -> bool:
@@ -184,6 +185,7 @@ def test_bad_store_sites_are_refused_with_file_row_and_column(tmp_path: Path) ->
     assert any("stores" in p.file and p.row == 7 and p.column == "loss_per_period" for p in problems), problems
     assert any("stores" in p.file and p.row == 8 and p.column == "max_distance_km" for p in problems), problems
     assert has(9, "material", "a facility_id without a material"), problems
+    assert has(10, "material", "holds material, not heat"), problems
 
 
 # --- invariants on random multi-period regions with sites ----------------------------------------------
@@ -343,3 +345,23 @@ def test_permits_hold_on_both_legs_of_a_site(tmp_path: Path, permits: str, store
     else:
         assert filled == pytest.approx(0.0, abs=1e-6)
         assert results.kpis["cost_optimum"] == pytest.approx(NO_STORAGE, rel=1e-9)
+
+
+def test_the_view_of_one_period_shows_the_site_legs_of_that_period(tmp_path: Path) -> None:
+    """``symbiosis run --period``: summer shows the legs into the depot (1,200 t), winter the leg out (1,080 t);
+    each view balances at the site (what it took in or sent out that period) and the two views' legs are the
+    year's."""
+    from symbiosis.periods.view import period_results_view
+
+    region = load_region(write(tmp_path / "r", STORE_HEADER + "depot_store,fgd_gypsum,depot,1200,2,0.1,\n"))
+    results = optimise(region)
+    summer = period_results_view(region, results, "summer")
+    winter = period_results_view(region, results, "winter")
+    assert summer.exchanges["demand_id"].eq("depot_store:in").all()
+    assert summer.exchanges["amount_t_per_yr"].sum() == pytest.approx(1200.0, rel=1e-9)
+    assert winter.exchanges["supply_id"].eq("depot_store:out").all()
+    assert winter.exchanges["amount_t_per_yr"].sum() == pytest.approx(1080.0, rel=1e-9)
+    site = winter.supplies.set_index("supply_id").loc["depot_store:out"]
+    assert site["amount_t_per_yr"] == pytest.approx(1080.0, rel=1e-9)
+    assert site["to_fate_t_per_yr"] == pytest.approx(0.0, abs=1e-6)
+    assert len(summer.exchanges) + len(winter.exchanges) == len(results.exchanges)

@@ -233,10 +233,10 @@ def flow_profiles(table: Table | None, problems: Problems, profiles: pd.DataFram
 
 
 def read_stores(table: Table | None, problems: Problems, flows: pd.DataFrame, *,
-                facilities: pd.DataFrame | None = None, materials: Any = None) -> pd.DataFrame:
+                facilities: pd.DataFrame | None = None, materials: pd.DataFrame | None = None) -> pd.DataFrame:
     """stores.csv: one store per row, holding one flow's material (or heat) between periods; or a dedicated
     store site (``material`` and ``facility_id`` instead of ``flow_id``: symbiosis.periods.sites), checked
-    against ``facilities`` and the reference ``materials`` (ids) when given."""
+    against ``facilities`` and the reference ``materials`` table (indexed by id) when given."""
     empty = pd.DataFrame(columns=STORE_COLUMNS)
     if table is None:
         return empty
@@ -397,13 +397,16 @@ def limit_profiles(table: Table | None, key_column: str, profile_column: str, li
     return dict(zip(keys[given], names[given], strict=True)), limit
 
 
-def _site_columns(table: Table, problems: Problems, facilities: pd.DataFrame | None, materials: Any) -> pd.Series:
+def _site_columns(table: Table, problems: Problems, facilities: pd.DataFrame | None,
+                  materials: pd.DataFrame | None) -> pd.Series:
     """Rows of stores.csv that are dedicated store sites (a ``material`` given), with their own checks: a site
     names a material (known to the reference) and a facility (its place), and no flow."""
     material, facility = text_column(table, "material"), text_column(table, "facility_id")
     flow = text_column(table, "flow_id")
     site = (material != "").reset_index(drop=True)
-    known_materials = None if materials is None else {str(m) for m in materials}
+    known_materials = None if materials is None else {str(m) for m in materials.index}
+    energy = set() if materials is None or "class" not in materials.columns else \
+        {str(m) for m in materials.index[materials["class"].astype(str) == "energy"]}
     known_facilities = None if facilities is None else set(facilities["facility_id"].astype(str))
     for position in np.flatnonzero(site.to_numpy()).tolist():
         row = table.row_number(position)
@@ -414,6 +417,11 @@ def _site_columns(table: Table, problems: Problems, facilities: pd.DataFrame | N
         if known_materials is not None and material.iat[position] not in known_materials:
             problems.add(table.file, "unknown material", row=row, column="material", found=material.iat[position],
                          expected="a material of the reference materials.csv (the material the site holds)")
+        elif material.iat[position] in energy:
+            problems.add(table.file, "a store site holds material, not heat", row=row, column="material",
+                         found=material.iat[position],
+                         expected="a material in t (heat is stored at its supplier or receiver: a store with the "
+                                  "heat flow's flow_id)")
         if facility.iat[position] == "":
             problems.add(table.file, "a value is required", row=row, column="facility_id", found="an empty cell",
                          expected="the facility where the store site is (a row of facilities.csv: its place)")
