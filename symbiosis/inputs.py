@@ -1091,6 +1091,15 @@ def load_region(path: str | Path, *, reference_dir: Path | None = None, models_d
     permits = _permits(raw.tables.get("permits"), problems, facilities, reference)
     time_data = _time_data(raw, problems, flows_table, measured, periods, profiles, facilities_table, facilities,
                            processors, materials=reference.materials)
+    if time_data is not None:  # a store site given by its coordinates is a facility of its own
+        from symbiosis.periods.data import site_facilities
+
+        sites = site_facilities(time_data.stores)
+        if len(sites):
+            facilities = pd.concat([facilities, sites], ignore_index=True)
+            for column, value in (("process_model", ""), ("activity_unit", "")):
+                if column in facilities.columns:
+                    facilities[column] = facilities[column].fillna(value)
     costs = _costs(raw.tables.get("costs"), problems, facilities, settings, measured)
     problems.raise_if_any()
 

@@ -67,8 +67,15 @@ def km(a: str, b: str) -> float:
 NO_STORAGE = 40.0 * 1500 + 20.0 * 2000  # everything to landfill, all the board plant's gypsum virgin
 
 
+PLACED_HEADER = STORE_HEADER.strip() + ",site_lat,site_lon\n"
+
+
+@pytest.mark.parametrize("stores, place", [
+    (STORE_HEADER + "depot_store,fgd_gypsum,depot,1200,2,0.1,\n", "depot"),
+    (PLACED_HEADER + "depot_store,fgd_gypsum,,1200,2,0.1,,55.05,11.12\n", "depot_store"),
+], ids=["at_a_facility", "at_its_own_coordinates"])
 def test_a_store_site_between_summer_suppliers_and_a_winter_receiver_matches_the_hand_solved_optimum(
-        tmp_path: Path) -> None:
+        tmp_path: Path, stores: str, place: str) -> None:
     """Works A (1,000 t) and B (500 t) make FGD gypsum in summer only (landfill 40 EUR/t); the board plant
     needs 2,000 t of natural gypsum in winter only (20 EUR/t). A depot between them holds 1,200 t at 2 EUR/t per
     period and loses 10 % per period (cyclic); what it loses goes to landfill at the suppliers' 40 EUR/t.
@@ -78,8 +85,8 @@ def test_a_store_site_between_summer_suppliers_and_a_winter_receiver_matches_the
     drawn in winter (the store ends winter empty: holding more would only cost) and replaces 0.95 t of natural
     gypsum (19 EUR) less processing (3) and the leg out. Both suppliers' tonnes are worth storing; the nearer
     one (A) first, the store fills to 1,200 t (A's 1,000, 200 of B's), 1,080 t reach the board plant (1,026 t
-    replaced ≤ 2,000 needed)."""
-    stores = STORE_HEADER + "depot_store,fgd_gypsum,depot,1200,2,0.1,\n"
+    replaced ≤ 2,000 needed). The depot is a facility of facilities.csv, or placed by its own coordinates (the
+    same point): the same optimum."""
     results = optimise(load_region(write(tmp_path / "r", stores)))
     d_a, d_b, d_out = km("works_a", "depot"), km("works_b", "depot"), km("depot", "board")
     assert d_a < d_b
@@ -114,7 +121,8 @@ def test_a_store_site_between_summer_suppliers_and_a_winter_receiver_matches_the
     assert level.at["summer", "level"] == pytest.approx(1200.0, rel=1e-9)
     assert level.at["winter", "level"] == pytest.approx(0.0, abs=1e-6)
     assert level.at["winter", "draw"] == pytest.approx(drawn, rel=1e-9)
-    assert (level["side"] == "site").all() and (level["facility_id"] == "depot").all()
+    assert (level["side"] == "site").all() and (level["facility_id"] == place).all()
+    assert set(results.exchanges["demand_facility"]) | set(results.exchanges["supply_facility"]) >= {place}
     # The value of one more tonne of storage (capacity dual) in summer: what the marginal tonne (B's) is worth.
     assert level.at["summer", "capacity_value_per_unit"] == pytest.approx(value_b, rel=1e-6)
 
@@ -186,6 +194,24 @@ def test_bad_store_sites_are_refused_with_file_row_and_column(tmp_path: Path) ->
     assert any("stores" in p.file and p.row == 8 and p.column == "max_distance_km" for p in problems), problems
     assert has(9, "material", "a facility_id without a material"), problems
     assert has(10, "material", "holds material, not heat"), problems
+
+
+def test_bad_store_site_coordinates_are_refused_with_file_row_and_column(tmp_path: Path) -> None:
+    stores = (PLACED_HEADER
+              + "twice,fgd_gypsum,depot,10,0.5,0.1,,55.0,11.0\n" # row 2: a facility and coordinates
+              + "half,fgd_gypsum,,10,0.5,0.1,,55.0,\n"          # row 3: a latitude only
+              + "board,fgd_gypsum,,10,0.5,0.1,,55.0,11.0\n"     # row 4: the id of a facility
+              + "pole,fgd_gypsum,,10,0.5,0.1,,95.0,11.0\n")     # row 5: a latitude beyond 90
+    problems = _problems(write(tmp_path / "r", stores))
+
+    def has(row: int, column: str, words: str) -> bool:
+        return any("stores" in p.file and p.row == row and p.column == column and words in p.message
+                   for p in problems)
+
+    assert has(2, "site_lat", "placed twice"), problems
+    assert has(3, "site_lon", "a value is required"), problems
+    assert has(4, "store_id", "a store site's id is a facility's"), problems
+    assert any("stores" in p.file and p.row == 5 and p.column == "site_lat" for p in problems), problems
 
 
 # --- invariants on random multi-period regions with sites ----------------------------------------------
