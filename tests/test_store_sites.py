@@ -391,3 +391,41 @@ def test_the_view_of_one_period_shows_the_site_legs_of_that_period(tmp_path: Pat
     assert site["amount_t_per_yr"] == pytest.approx(1080.0, rel=1e-9)
     assert site["to_fate_t_per_yr"] == pytest.approx(0.0, abs=1e-6)
     assert len(summer.exchanges) + len(winter.exchanges) == len(results.exchanges)
+
+
+def test_what_leaves_a_site_has_the_worst_quality_that_may_enter_it(tmp_path: Path) -> None:
+    """The board plant takes at most 0.10 % chloride (EN 197-1's figure, as an example; virgin gypsum 0). Works
+    A's gypsum has 0.05 %, B's 0.20 %: the depot may hold B's, so what leaves it counts at 0.20 % (not the
+    blend actually stored). By hand, the blend row of the winter delivery is (0.20 − 0.10) x − 0.10 y ≤ 0, so
+    x ≤ y, and with 0.95 x + y = 2,000 at most x = 2,000 / 1.95 t leave the depot; the depot draws that, so it
+    holds x / 0.9 at the end of summer (below its 1,200 t), filled from A first."""
+    folder = write(tmp_path / "r", STORE_HEADER + "depot_store,fgd_gypsum,depot,1200,2,0.1,\n")
+    (folder / "quality.csv").write_text("flow_id,parameter,value,unit,bound,virgin_value\n"
+                                        "gyp_a,chloride,0.05,%,,\ngyp_b,chloride,0.20,%,,\n"
+                                        "board_gyp,chloride,0.10,%,max,\n")
+    results = optimise(load_region(folder))
+    d_a, d_b, d_out = km("works_a", "depot"), km("works_b", "depot"), km("depot", "board")
+    drawn = 2000 / 1.95
+    put = drawn / 0.9
+    put_a, put_b = 1000.0, put - 1000.0
+    assert 0 < put_b < 500 and put < 1200
+    optimum = (40 * (500 - put_b) + TKM * (d_a * put_a + d_b * put_b) + (2 + 0.1 * 40) * put
+               + (PROCESSING + TKM * d_out) * drawn + 20 * (2000 - RATIO * drawn))
+    assert results.kpis["cost_optimum"] == pytest.approx(optimum, rel=1e-9)
+    level = results.periods.stores.set_index("period")
+    assert level.at["winter", "draw"] == pytest.approx(drawn, rel=1e-9)
+    assert level.at["summer", "capacity_value_per_unit"] == pytest.approx(0.0, abs=1e-6)
+
+
+@pytest.mark.parametrize("quality", ["gyp_a,chloride,0.05,%,,\n", "gyp_a,chloride,0.05,%,,\ngyp_b,chloride,0.05,%,,\n"
+                                     "board_gyp,chloride,0.03,%,min,0.05\n"], ids=["one_unmeasured", "a_lower_bound"])
+def test_a_receiver_the_site_cannot_vouch_for_is_out_of_its_reach(tmp_path: Path, quality: str) -> None:
+    """Works B's chloride is not measured, so what leaves the depot has no known chloride and cannot serve a
+    plant that bounds it; or the plant sets a lower bound, which the worst case (the largest value) does not
+    vouch for. The depot then holds nothing: business as usual."""
+    folder = write(tmp_path / "r", STORE_HEADER + "depot_store,fgd_gypsum,depot,1200,2,0.1,\n")
+    bound = "board_gyp,chloride,0.10,%,max,\n" if "min" not in quality else ""
+    (folder / "quality.csv").write_text("flow_id,parameter,value,unit,bound,virgin_value\n" + quality + bound)
+    results = optimise(load_region(folder))
+    assert results.kpis["cost_optimum"] == pytest.approx(NO_STORAGE, rel=1e-9)
+    assert float(results.periods.stores["fill"].sum()) == pytest.approx(0.0, abs=1e-6)

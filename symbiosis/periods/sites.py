@@ -193,15 +193,11 @@ def add_sites(region: Region, base: Candidates) -> Candidates:
     dq = base.demand_quality
     if dq is not None and len(dq) and len(kk):
         # A receiver bounding a parameter the site has no value of, or with a lower bound, is out of reach.
-        known = set(zip((site_quality["s"] - n_s).tolist(), site_quality["parameter"].tolist(), strict=True))
-        bounds = dq.groupby("d")
-        for position in np.flatnonzero(keep).tolist():
-            d = int(dd[position])
-            if d not in bounds.groups:
-                continue
-            rows = bounds.get_group(d)
-            if (rows["bound"] == "min").any() or any((int(kk[position]), p) not in known for p in rows["parameter"]):
-                keep[position] = False
+        legs = pd.DataFrame({"position": np.arange(len(kk)), "s": kk + n_s, "d": dd}).merge(
+            dq[["d", "parameter", "bound"]], on="d")
+        legs = legs.merge(site_quality[["s", "parameter", "value"]], on=["s", "parameter"], how="left")
+        bad = legs.loc[(legs["bound"] == "min") | legs["value"].isna(), "position"].to_numpy(np.int64)
+        keep[bad] = False
     out, kk, dd, km_out = out[keep], kk[keep], dd[keep], km_out[keep]
 
     arcs = base.arcs
