@@ -429,3 +429,18 @@ def test_a_receiver_the_site_cannot_vouch_for_is_out_of_its_reach(tmp_path: Path
     results = optimise(load_region(folder))
     assert results.kpis["cost_optimum"] == pytest.approx(NO_STORAGE, rel=1e-9)
     assert float(results.periods.stores["fill"].sum()) == pytest.approx(0.0, abs=1e-6)
+
+
+def test_not_at_the_same_time_knows_that_a_site_bridges_the_seasons(tmp_path: Path) -> None:
+    """With the depot working, the works' gypsum is matched through it (no not_at_the_same_time); with the
+    board plant out of the depot's reach (its flow takes nothing from beyond 5 km), the depot bridges nothing
+    and the works' gypsum, made in summer for a plant that needs it in winter, is not_at_the_same_time."""
+    stores = STORE_HEADER + "depot_store,fgd_gypsum,depot,1200,2,0.1,\n"
+    working = optimise(load_region(write(tmp_path / "w", stores)))
+    assert "not_at_the_same_time" not in set(working.supplies["reason"].astype(str))
+    header, *rows = FLOWS.splitlines()
+    far = "\n".join([header + ",max_distance_km", *(r + "," for r in rows[:2]), rows[2] + ",5"]) + "\n"
+    cut = optimise(load_region(write(tmp_path / "c", stores, flows=far)))
+    assert float(cut.periods.stores["fill"].sum()) == pytest.approx(0.0, abs=1e-6)
+    reasons = cut.supplies.set_index("supply_id")["reason"]
+    assert reasons["gyp_a"] == "not_at_the_same_time" and reasons["gyp_b"] == "not_at_the_same_time"

@@ -219,7 +219,8 @@ def via_store(exchanges: pd.DataFrame, ex: Expanded) -> np.ndarray:
 
 def not_at_the_same_time(ex: Expanded, solution: Solution, tol: float = 1e-6) -> np.ndarray:
     """Base supplies left (partly) to their fate whose every candidate partner needs material only in
-    periods when the supply has none, with no store at either end to bridge them."""
+    periods when the supply has none, with no store at either end to bridge them (a store site bridges when
+    it sends to a receiver that needs material at some time of the year)."""
     base = ex.base
     n_s, n_d = len(base.supplies), len(base.demands)
     if not len(base.arcs) or ex.n_periods == 1:
@@ -231,10 +232,19 @@ def not_at_the_same_time(ex: Expanded, solution: Solution, tol: float = 1e-6) ->
     stored_s = np.zeros(n_s, bool)
     stored_d = np.zeros(n_d, bool)
     stored_s[ex.stores.loc[ex.stores["side"] == "supply", "row"].to_numpy(np.int64)] = True
-    # A supplier's arcs into a store site (symbiosis.periods.sites) are possible in any period it has material
-    # (a site takes in every period): the overlap above counts them.
     stored_d[ex.stores.loc[ex.stores["side"] == "demand", "row"].to_numpy(np.int64)] = True
     possible = overlap | stored_s[arc_s] | stored_d[arc_d]
+    sites = ex.stores[ex.stores["side"] == "site"] if len(ex.stores) else ex.stores
+    if len(sites):
+        # An arc into a store site bridges the periods only if the site sends to some receiver that needs
+        # material at some time of the year (a site takes in every period, so the overlap above always holds).
+        needs = d_share.any(axis=1)
+        sends = np.bincount(arc_s[needs[arc_d]], minlength=n_s) > 0
+        bridges = np.zeros(n_d, bool)
+        site_d = sites["demand_row"].to_numpy(np.int64)
+        bridges[site_d] = sends[sites["row"].to_numpy(np.int64)]
+        into_site = np.isin(arc_d, site_d)
+        possible = np.where(into_site, bridges[arc_d], possible)
     any_arc = np.bincount(arc_s, minlength=n_s) > 0
     any_possible = np.bincount(arc_s, weights=possible.astype(float), minlength=n_s) > 0
     amount = np.abs(np.nan_to_num(exchange_arrays(base).supply_amount))
