@@ -341,6 +341,16 @@ def test_column_generation_with_sites_is_the_monolithic_optimum_and_prices_every
     at_zero = cg.x <= 1e-7
     assert (site_leg & at_zero).any() and (site_leg & ~at_zero).any()
     assert rc[site_leg & at_zero].min() >= -tol
+    # The pricing formula equals HiGHS's own reduced costs (c − Aᵀπ over every row it holds, the sites' rows
+    # included) on every arc-period, site legs among them (tests/test_colgen.py's check, on this model).
+    from symbiosis.periods.solve import PeriodExchangeModel
+    from tests.test_colgen import _highs_reduced_costs
+
+    whole = PeriodExchangeModel(ex, carbon_price=price, decompose=False)
+    solution, expected = _highs_reduced_costs(whole)
+    got = reduced_costs(whole.arrays, solution, objective=whole.arrays.objective_vector(price))
+    np.testing.assert_allclose(got[site_leg], expected[site_leg], rtol=1e-9,
+                               atol=1e-7 * max(1.0, float(np.abs(expected).max())))
     # And through the pipeline: both strategies give the same annual results, the sites' legs marked.
     mono_r = optimise(region, strategy="monolithic")
     cg_r = optimise(region, strategy="column_generation")
