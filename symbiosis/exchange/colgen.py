@@ -256,6 +256,7 @@ def solve_column_generation(
     arrays: ExchangeArrays | None = None,
     warm: bool = True,
     master_method: str | None = "simplex",
+    grow: bool = True,
 ) -> Solution:
     """Solve the exchange LP by column generation; returns a Solution over **all** candidate arcs.
 
@@ -274,8 +275,12 @@ def solve_column_generation(
     (symbiosis.exchange.warm): the same optimum, reached in a few pivots instead of a fresh solve.
     ``master_method`` is the HiGHS method of the first restricted model (default the simplex method, measured
     two to three times faster than the interior point on these masters, docs/performance.md; None: ``method``);
-    ``method`` is that of the full LP when column generation gives up on it.
+    ``method`` is that of the full LP when column generation gives up on it. With ``grow`` (the default, with
+    ``warm``) the first restricted model is kept and every later round adds the entering arcs' columns to its
+    HiGHS instances (symbiosis.exchange.grow) instead of building a new model: the same optimum, without a
+    Pyomo build and hand-over per round.
     """
+    from symbiosis.exchange import grow as grow_module
     from symbiosis.exchange import warm as warm_start
 
     started = time.perf_counter()
@@ -299,62 +304,99 @@ def solve_column_generation(
     active[_select(rc, full.arc_d, per_demand, negative)] = True
     timings["pricing"] += time.perf_counter() - t0
 
+    grow = warm and grow
+    if grow:
+        # Every row that arcs enter is in the first restricted model, so that later rounds can add columns to
+        # its HiGHS instances instead of building a new model (symbiosis.exchange.grow).
+        grow_module.covering_arcs(full, rc, active)
+
     iteration = 0
     warm_rounds = 0
+    grown_rounds = 0
     solution: Solution | None = None
     basis: warm_start.KeyedBasis | None = None
+    master: grow_module.GrownMaster | None = None
+    result = None
     while True:
         iteration += 1
-        positions = np.flatnonzero(active)
-        restricted = _restricted(candidates, positions)
-        model = factory(restricted, positions, carbon_price=price, weights=weights,
-                        method=master_method or method, tolerance=tolerance, threads=threads)
-        started_warm = False
-        if basis is not None:
-            model.hand_over()
-            started_warm = warm_start.start_from(model, basis, positions, n_a)
-        solution = model.solve(method="simplex" if started_warm else None)
-        warm_rounds += started_warm
-        if warm:
+        if master is None:
+            positions = np.flatnonzero(active)
+            restricted = _restricted(candidates, positions)
+            model = factory(restricted, positions, carbon_price=price, weights=weights,
+                            method=master_method or method, tolerance=tolerance, threads=threads)
+            started_warm = False
+            if basis is not None:
+                model.hand_over()
+                started_warm = warm_start.start_from(model, basis, positions, n_a)
+            solution = model.solve(method="simplex" if started_warm else None)
+            warm_rounds += started_warm
+            for key in ("build", "handover", "solve", "extract"):
+                timings[key] += solution.timings.get(key, 0.0)
+            objective_value = solution.objective
+            if grow:
+                try:
+                    master = grow_module.GrownMaster(model, positions, full, objective)
+                except ValueError as exc:
+                    logger.info("column generation rebuilds its model every round: %s", exc)
+                    grow = False
+            if warm and master is None:
+                t0 = time.perf_counter()
+                basis = warm_start.basis_of(model, positions, n_a)
+                timings["extract"] += time.perf_counter() - t0
             t0 = time.perf_counter()
-            basis = warm_start.basis_of(model, positions, n_a)
-            timings["extract"] += time.perf_counter() - t0
-        for key in ("build", "handover", "solve", "extract"):
-            timings[key] += solution.timings.get(key, 0.0)
-        t0 = time.perf_counter()
-        duals = full_raw_duals(full, model.arrays, solution)
-        # The restricted model (Pyomo and HiGHS) is not needed any more: free it before the next one is built.
-        del model, restricted
+            duals = full_raw_duals(full, model.arrays, solution)
+            # The restricted model (Pyomo and HiGHS) is not needed any more unless it grows: free it before
+            # the next one is built.
+            del model, restricted
+        else:
+            t0 = time.perf_counter()
+            result = master.solve()
+            timings["solve"] += time.perf_counter() - t0
+            objective_value = result.objective
+            grown_rounds += 1
+            t0 = time.perf_counter()
+            duals = master.raw_duals(result)
         rc = price_arcs(full, duals, objective)
         entering = (rc < -rc_tolerance * scale) & ~active
         n_entering = int(entering.sum())
         logger.info("column generation round %d: %d arcs in the master, objective %.10g, %d price out negative",
-                    iteration, len(positions), solution.objective, n_entering)
+                    iteration, int(active.sum()), objective_value, n_entering)
         if n_entering == 0:
             timings["pricing"] += time.perf_counter() - t0
             break
         if iteration >= max_iterations:
             raise RuntimeError(f"column generation did not converge in {max_iterations} rounds "
                                f"({n_entering} arcs still price out negative)")
+        before = active.copy() if master is not None else None
         active[_select(rc, full.arc_s, per_supply, entering)] = True
         active[_select(rc, full.arc_d, per_demand, entering)] = True
         timings["pricing"] += time.perf_counter() - t0
         if active.sum() > max_master_share * n_a:
             logger.info("column generation stopped after %d rounds: the master would hold %.0f %% of the arcs; "
                         "solving the full LP instead", iteration, 100.0 * active.sum() / n_a)
+            del master
             return _monolithic(candidates, price, weights, method, tolerance, timings, started, iteration,
                                threads, factory)
+        if master is not None:
+            assert before is not None
+            master.add(np.flatnonzero(active & ~before))
 
-    assert solution is not None
-    x = np.zeros(n_a)
-    x[positions] = solution.x
-    solution.x = x
+    if master is not None and result is not None:
+        solution, _ = master.solution(result)
+        positions = master.positions
+        timings["grow"] = master.timings["grow"]
+    else:
+        assert solution is not None
+        x = np.zeros(n_a)
+        x[positions] = solution.x
+        solution.x = x
     for family in ARC_ROW_FAMILIES:  # the duals of the final master, on the full model's rows
         family.publish(full, solution, duals[family.name])
     solution.timings = {**timings, "total": time.perf_counter() - started}
     solution.parameters = {**solution.parameters, "method": master_method or method, "strategy": "column_generation",
-                           "iterations": iteration, "warm_rounds": warm_rounds,
-                           "master_arcs": int(len(positions)), "candidate_arcs": int(n_a)}
+                           "iterations": iteration, "warm_rounds": warm_rounds + grown_rounds,
+                           "grown_rounds": grown_rounds, "master_arcs": int(len(positions)),
+                           "candidate_arcs": int(n_a)}
     return solution
 
 
