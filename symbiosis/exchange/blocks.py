@@ -199,6 +199,17 @@ class BlockSolver:
             local = self.lp.cost[block.cols]
             block.highs.changeColsCost(len(local), np.arange(len(local), dtype=np.int32), local)
 
+    def set_cols_cost(self, cols: np.ndarray, cost: np.ndarray) -> None:
+        """New objective coefficients for some columns (global positions): one HiGHS call per block touched."""
+        cols = np.asarray(cols, dtype=np.int64)
+        cost = np.asarray(cost, dtype=float)
+        self.lp.cost[cols] = cost
+        block_of = self.col_block[cols]
+        for b in np.unique(block_of).tolist():
+            mine = block_of == b
+            local = self.local_col[cols[mine]].astype(np.int32)
+            self.blocks[b].highs.changeColsCost(len(local), local, cost[mine])
+
     def set_row_bounds(self, row: int, lower: float, upper: float) -> None:
         self.lp.row_lower[row], self.lp.row_upper[row] = lower, upper
         block = self.blocks[self.row_block[row]]
@@ -404,12 +415,15 @@ class BlockSolver:
 
     # --- solving -------------------------------------------------------------------------------------
 
-    def run(self, options: dict[str, Any]) -> BlockResult:
+    def run(self, options: dict[str, Any], only: np.ndarray | None = None) -> BlockResult:
         """Solve every block with ``options`` (HiGHS option name → value) and assemble the solution.
 
         A ``time_limit`` holds for the whole solve, not for each block: a block starts with what is left.
+        ``only``: the blocks to solve (their numbers); the others keep the solution of their last solve, which
+        is right only when nothing of theirs changed since (symbiosis.exchange.incremental).
         """
-        for block in self.blocks:
+        blocks = self.blocks if only is None else [self.blocks[b] for b in np.unique(only).tolist()]
+        for block in blocks:
             for name, value in options.items():
                 block.highs.setOptionValue(name, value)
         limit = float(options.get("time_limit", INF))
@@ -420,14 +434,14 @@ class BlockSolver:
                 block.highs.setOptionValue("time_limit", max(0.0, limit - (time.perf_counter() - started)))
             block.highs.run()
 
-        workers = min(self.threads, len(self.blocks))
+        workers = min(self.threads, len(blocks))
         if workers > 1:
             # Largest blocks first, so that one does not start last and leave a core idle at the end.
-            order = sorted(self.blocks, key=lambda b: -len(b.cols))
+            order = sorted(blocks, key=lambda b: -len(b.cols))
             with ThreadPoolExecutor(max_workers=workers) as pool:
                 list(pool.map(solve, order))
         else:
-            for block in self.blocks:
+            for block in blocks:
                 solve(block)
         return self._assemble()
 

@@ -214,6 +214,23 @@ def _select(scores: np.ndarray, groups: np.ndarray, k: int, eligible: np.ndarray
     return order[rank < k]
 
 
+@dataclass
+class ColumnGenerationState:
+    """What column generation keeps to re-optimise after a change: the full model's arrays and objective, the
+    arcs in the master (``active``, over all candidate arcs), the grown master and the pricing's threshold
+    (an arc enters when its reduced cost is below ``-threshold``)."""
+
+    full: ExchangeArrays
+    objective: np.ndarray
+    active: np.ndarray
+    master: Any  # symbiosis.exchange.grow.GrownMaster
+    threshold: float
+    per_supply: int
+    per_demand: int
+    carbon_price: float
+    weights: dict[str, float]
+
+
 class ModelFactory(Protocol):
     """Builds the exchange model of the candidates restricted to the arcs at ``positions`` (all of them for the
     full LP); ``options`` are ExchangeModel's keyword arguments (carbon_price, weights, method, ...). A model
@@ -257,6 +274,8 @@ def solve_column_generation(
     warm: bool = True,
     master_method: str | None = "simplex",
     grow: bool = True,
+    keep: list[ColumnGenerationState] | None = None,
+    block_columns: int | None = None,
 ) -> Solution:
     """Solve the exchange LP by column generation; returns a Solution over **all** candidate arcs.
 
@@ -278,7 +297,10 @@ def solve_column_generation(
     ``method`` is that of the full LP when column generation gives up on it. With ``grow`` (the default, with
     ``warm``) the first restricted model is kept and every later round adds the entering arcs' columns to its
     HiGHS instances (symbiosis.exchange.grow) instead of building a new model: the same optimum, without a
-    Pyomo build and hand-over per round.
+    Pyomo build and hand-over per round. ``keep``: a list to which the grown model and what prices arcs
+    against it are appended (:class:`ColumnGenerationState`), for re-optimising after a change
+    (symbiosis.exchange.incremental); nothing is appended when the model was not grown. ``block_columns``:
+    the restricted models' block packing (ExchangeModel's; default its own).
     """
     from symbiosis.exchange import grow as grow_module
     from symbiosis.exchange import warm as warm_start
@@ -323,7 +345,8 @@ def solve_column_generation(
             positions = np.flatnonzero(active)
             restricted = _restricted(candidates, positions)
             model = factory(restricted, positions, carbon_price=price, weights=weights,
-                            method=master_method or method, tolerance=tolerance, threads=threads)
+                            method=master_method or method, tolerance=tolerance, threads=threads,
+                            **({} if block_columns is None else {"block_columns": block_columns}))
             started_warm = False
             if basis is not None:
                 model.hand_over()
@@ -352,6 +375,8 @@ def solve_column_generation(
             t0 = time.perf_counter()
             result = master.solve()
             timings["solve"] += time.perf_counter() - t0
+            logger.debug("column generation round %d: grown model solved in %.2f s (%d blocks)", iteration,
+                         time.perf_counter() - t0, master.model._highs.n_blocks)
             objective_value = result.objective
             grown_rounds += 1
             t0 = time.perf_counter()
@@ -392,6 +417,10 @@ def solve_column_generation(
         solution.x = x
     for family in ARC_ROW_FAMILIES:  # the duals of the final master, on the full model's rows
         family.publish(full, solution, duals[family.name])
+    if keep is not None and master is not None:
+        keep.append(ColumnGenerationState(full, objective, active, master, scale * rc_tolerance, per_supply,
+                                          per_demand, price, dict(zip(("cost", "co2e"), resolve_weights(weights),
+                                                                      strict=True))))
     solution.timings = {**timings, "total": time.perf_counter() - started}
     solution.parameters = {**solution.parameters, "method": master_method or method, "strategy": "column_generation",
                            "iterations": iteration, "warm_rounds": warm_rounds + grown_rounds,
@@ -413,5 +442,6 @@ def _monolithic(candidates: Candidates, price: float, weights: Mapping[str, floa
     return solution
 
 
-__all__ = ["ARC_ROW_FAMILIES", "ArcRowFamily", "ModelFactory", "full_raw_duals", "price_arcs", "reduced_costs",
+__all__ = ["ARC_ROW_FAMILIES", "ArcRowFamily", "ColumnGenerationState", "ModelFactory", "full_raw_duals",
+           "price_arcs", "reduced_costs",
            "solve_column_generation"]
