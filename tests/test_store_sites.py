@@ -110,6 +110,11 @@ def test_a_store_site_between_summer_suppliers_and_a_winter_receiver_matches_the
     assert ex.at[("depot_store:out", "board_gyp"), "amount_t_per_yr"] == pytest.approx(drawn, rel=1e-9)
     assert set(results.exchanges["via_store"]) == {"depot_store"}
     assert results.kpis["virgin_avoided_t"] == pytest.approx(RATIO * drawn, rel=1e-9)
+    # The site makes and needs nothing: sums of the amounts (the report's business-as-usual figures) omit it.
+    assert results.demands["amount_t_per_yr"].sum() == pytest.approx(2000.0, rel=1e-12)
+    assert results.supplies["amount_t_per_yr"].sum() == pytest.approx(1500.0, rel=1e-12)
+    sites = results.demands.set_index("demand_id")
+    assert sites.at["depot_store:in", "secondary_received_t_per_yr"] == pytest.approx(put_a + put_b, rel=1e-9)
     by_period = results.periods.kpis.set_index("period")
     assert by_period.at["summer", "exchanged_t"] == pytest.approx(put_a + put_b, rel=1e-9)
     assert by_period.at["winter", "exchanged_t"] == pytest.approx(0.0, abs=1e-6)
@@ -398,8 +403,10 @@ def test_the_view_of_one_period_shows_the_site_legs_of_that_period(tmp_path: Pat
     assert winter.exchanges["supply_id"].eq("depot_store:out").all()
     assert winter.exchanges["amount_t_per_yr"].sum() == pytest.approx(1080.0, rel=1e-9)
     site = winter.supplies.set_index("supply_id").loc["depot_store:out"]
-    assert site["amount_t_per_yr"] == pytest.approx(1080.0, rel=1e-9)
-    assert site["to_fate_t_per_yr"] == pytest.approx(0.0, abs=1e-6)
+    assert site["exchanged_t_per_yr"] == pytest.approx(1080.0, rel=1e-9)
+    assert site["amount_t_per_yr"] == 0.0 and site["to_fate_t_per_yr"] == pytest.approx(0.0, abs=1e-6)
+    # The report's "virgin material purchased" in business as usual counts the board plant's need, not the depot.
+    assert winter.demands["amount_t_per_yr"].sum() == pytest.approx(2000.0, rel=1e-12)
     assert len(summer.exchanges) + len(winter.exchanges) == len(results.exchanges)
 
 

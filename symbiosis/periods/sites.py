@@ -26,7 +26,7 @@ count against a receiver's permitted tonnage under the first of those codes.
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -295,3 +295,16 @@ def with_site_flows(region: Region, cands: Candidates, sites: int) -> Region:
     out = region.copy()
     out.flows = _concat(region.flows, flows)
     return out
+
+
+def zero_site_amounts(results: Any, sites: int) -> None:
+    """A site makes and needs nothing: its supply and demand rows of ``results`` (the last ``sites`` rows) show
+    amount 0, what it sent out and took in being their ``exchanged_t_per_yr`` and ``secondary_received_t_per_yr``
+    (so that sums of the amounts, e.g. the virgin material bought in business as usual, count no site)."""
+    if not sites:
+        return
+    for table in (results.supplies, results.demands):
+        if "amount_t_per_yr" in table.columns:
+            values = pd.to_numeric(table["amount_t_per_yr"], errors="coerce").to_numpy(float).copy()
+            values[-sites:] = 0.0
+            table["amount_t_per_yr"] = values

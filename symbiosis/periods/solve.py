@@ -22,7 +22,15 @@ from symbiosis.energy.heat import is_energy
 from symbiosis.exchange.model import ExchangeArrays, exchange_arrays
 from symbiosis.exchange.solve import ExchangeModel, Solution
 from symbiosis.periods.expand import PERIOD_MARK, Expanded, capacity_parts, expand, storage_arrays
-from symbiosis.periods.sites import IN_SUFFIX, OUT_SUFFIX, add_sites, site_arcs, site_stores, with_site_flows
+from symbiosis.periods.sites import (
+    IN_SUFFIX,
+    OUT_SUFFIX,
+    add_sites,
+    site_arcs,
+    site_stores,
+    with_site_flows,
+    zero_site_amounts,
+)
 
 if TYPE_CHECKING:
     from symbiosis.region import Region
@@ -238,7 +246,7 @@ def not_at_the_same_time(ex: Expanded, solution: Solution, tol: float = 1e-6) ->
     if len(sites):
         # An arc into a store site bridges the periods only if the site sends to some receiver that needs
         # material at some time of the year (a site takes in every period, so the overlap above always holds).
-        needs = d_share.any(axis=1)
+        needs = np.asarray(d_share.any(axis=1), dtype=bool)
         sends = np.bincount(arc_s[needs[arc_d]], minlength=n_s) > 0
         bridges = np.zeros(n_d, bool)
         site_d = sites["demand_row"].to_numpy(np.int64)
@@ -465,11 +473,9 @@ def optimise_periods(region: Region, cands: Candidates, *, carbon_price: float, 
     evaluated = evaluation_candidates(ex, solution)
     results = evaluate(with_site_flows(region, evaluated, n_sites), evaluated, annual)
     for column in ("amount_t_per_yr", "amount_mwh_per_yr"):  # the need as given, not with the stores' losses
-        given = cands.demands[column].to_numpy().copy()
-        if n_sites:  # a site's "need" is what it took in
-            given[-n_sites:] = evaluated.demands[column].to_numpy()[-n_sites:]
-        results.demands[column] = given
+        results.demands[column] = cands.demands[column].to_numpy()
     if n_sites:  # (without a site the annual tables stay exactly today's: the one-period identity)
+        zero_site_amounts(results, n_sites)
         _count_sites_once(results, evaluated, n_sites)
         results.exchanges["via_store"] = via_store(results.exchanges, ex)
     if ex.n_periods > 1:

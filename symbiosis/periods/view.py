@@ -27,7 +27,7 @@ from symbiosis.errors import SymbiosisError
 from symbiosis.exchange.model import exchange_arrays
 from symbiosis.exchange.solve import Solution
 from symbiosis.periods.expand import PERIOD_MARK, Expanded
-from symbiosis.periods.sites import with_site_flows
+from symbiosis.periods.sites import with_site_flows, zero_site_amounts
 
 if TYPE_CHECKING:
     from symbiosis.region import Region
@@ -185,6 +185,7 @@ def period_results_view(region: Region, results: Results, name: str) -> Results:
     cut, sol = _period_cut(ex, solution, t)
     n_sites = int((ex.stores["side"] == "site").sum()) if len(ex.stores) else 0
     view = evaluate(with_site_flows(region, cut, n_sites), cut, sol)
+    zero_site_amounts(view, n_sites)
     row = periods.kpis.iloc[t]
     kpis = dict(results.kpis)
     kpis.update(view.kpis)
