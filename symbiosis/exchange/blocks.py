@@ -313,6 +313,18 @@ class BlockSolver:
             self._index_columns(new, col_first)
         return new
 
+    def redecompose(self) -> None:
+        """Find the LP's blocks anew and hand each to a new instance, keeping the basis where there is one.
+
+        Merges in :meth:`add_columns` join whole packed blocks, so after many columns the blocks can be far
+        larger than the LP's components; this splits them again (each new block is a union of components, so
+        the basis of the whole restricted to it is a basis of it)."""
+        basis = self.global_basis()
+        self.decompose = True
+        self._build()
+        if basis is not None:
+            self.set_global_basis(*basis)
+
     def _index(self) -> None:
         """Block and local position of every column and row, from the blocks."""
         self.col_block = np.empty(self.lp.n_col, np.int64)
