@@ -166,7 +166,7 @@ def optimise(region: Region, *, method: str = "ipm", strategy: str = "auto", pro
     if not use_cg and len(cands.arcs) >= WHOLE_LP_GROWN_FROM_ARCS:
         from symbiosis.exchange.grow import solve_whole
 
-        solve = solve_whole  # the same LP, most of it added to HiGHS from the arrays, not built in Pyomo
+        solve = solve_whole  # type: ignore[assignment]  # the same LP, most of it added from the arrays
     if warm is not None and not use_cg and mode == "lp":
         solve = warm.solve
     if mode == "mip":
