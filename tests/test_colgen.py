@@ -268,3 +268,39 @@ def test_a_basis_that_does_not_fit_the_blocks_is_not_used():
     fresh.hand_over()
     assert not warm.start_from(fresh, broken, positions, len(c.arcs))
     assert fresh.solve().objective == pytest.approx(model.solve().objective, rel=1e-9)
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 10**6), n_processors=st.integers(0, 3), carbon_price=st.sampled_from([0.0, 70.0]))
+def test_the_whole_lp_added_from_the_arrays_is_the_pyomo_one(seed, n_processors, carbon_price):
+    """solve_whole builds only the covering arcs in Pyomo and adds every other arc's column from the arrays:
+    the same LP as ExchangeModel hands over, so the same optimum (1e-7), a feasible answer over every arc and no
+    arc below capacity pricing out negative against its published duals."""
+    from symbiosis.exchange.grow import solve_whole
+
+    c = network(seed, 25, 25, 300, n_processors)
+    mono = solve_exchange(c, carbon_price=carbon_price, decompose=False)
+    whole = solve_whole(c, carbon_price=carbon_price, method="ipm")
+    assert whole.parameters["built_in_pyomo_arcs"] < len(c.arcs)
+    assert whole.objective == pytest.approx(mono.objective, rel=1e-7, abs=1e-6)
+    assert whole.objective_bau == pytest.approx(mono.objective_bau, rel=1e-12, abs=1e-9)
+    arrays = exchange_arrays(c)
+    objective = arrays.objective_vector(carbon_price)
+    assert float(objective @ np.concatenate([whole.x, whole.w, whole.y, whole.z])) == pytest.approx(
+        mono.objective, rel=1e-7, abs=1e-6)
+    rc = reduced_costs(arrays, whole, objective=objective)
+    below = whole.x < np.nan_to_num(arrays.capacity, nan=np.inf) - 1e-6
+    assert rc[below].min() >= -1e-6 * max(1.0, float(np.abs(objective).max()))
+    check_solution(c, whole, 1e-9)
+
+
+def test_large_whole_lps_take_the_grown_path_in_the_pipeline(tiny_region, monkeypatch):
+    import symbiosis.pipeline as pipeline
+
+    before = optimise(tiny_region, strategy="monolithic")
+    monkeypatch.setattr(pipeline, "WHOLE_LP_GROWN_FROM_ARCS", 0)
+    after = optimise(tiny_region, strategy="monolithic")
+    assert "built_in_pyomo_arcs" in after.parameters and "built_in_pyomo_arcs" not in before.parameters
+    assert after.kpis["objective_optimum"] == pytest.approx(before.kpis["objective_optimum"], rel=1e-9)
+    pd_cols = ["supply_id", "demand_id", "amount_t_per_yr"]
+    assert after.exchanges[pd_cols].round(6).values.tolist() == before.exchanges[pd_cols].round(6).values.tolist()

@@ -22,7 +22,9 @@ from __future__ import annotations
 import logging
 import math
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -102,6 +104,8 @@ class _Block:
     cols: np.ndarray  # global column positions, ascending
     rows: np.ndarray  # global row positions, ascending
     offset: float = 0.0  # the objective's constant, held by one block only
+    #: The last solve's answer when it ran on another process (see :func:`remote_blocks`), else None.
+    remote: dict[str, Any] | None = None
 
 
 @dataclass
@@ -309,6 +313,18 @@ class BlockSolver:
             self._index_columns(new, col_first)
         return new
 
+    def redecompose(self) -> None:
+        """Find the LP's blocks anew and hand each to a new instance, keeping the basis where there is one.
+
+        Merges in :meth:`add_columns` join whole packed blocks, so after many columns the blocks can be far
+        larger than the LP's components; this splits them again (each new block is a union of components, so
+        the basis of the whole restricted to it is a basis of it)."""
+        basis = self.global_basis()
+        self.decompose = True
+        self._build()
+        if basis is not None:
+            self.set_global_basis(*basis)
+
     def _index(self) -> None:
         """Block and local position of every column and row, from the blocks."""
         self.col_block = np.empty(self.lp.n_col, np.int64)
@@ -423,7 +439,12 @@ class BlockSolver:
         is right only when nothing of theirs changed since (symbiosis.exchange.incremental).
         """
         blocks = self.blocks if only is None else [self.blocks[b] for b in np.unique(only).tolist()]
+        executor = _REMOTE[-1] if _REMOTE else None
+        if executor is not None and self.lp.integrality is None:
+            self._run_remote(executor, blocks, options)
+            return self._assemble()
         for block in blocks:
+            block.remote = None
             for name, value in options.items():
                 block.highs.setOptionValue(name, value)
         limit = float(options.get("time_limit", INF))
@@ -445,6 +466,28 @@ class BlockSolver:
                 solve(block)
         return self._assemble()
 
+    def _run_remote(self, executor: Any, blocks: list[_Block], options: dict[str, Any]) -> None:
+        """Solve ``blocks`` on ``executor``'s workers, each from its instance's basis; the answers are kept on the
+        blocks and their bases set back into the local instances (so that later changes start from them)."""
+        futures = []
+        for block in sorted(blocks, key=lambda b: -len(b.cols)):
+            basis = block.highs.getBasis()
+            start = None
+            if basis.valid:
+                start = (np.fromiter((int(c) for c in basis.col_status), np.int8, len(block.cols)),
+                         np.fromiter((int(r) for r in basis.row_status), np.int8, len(block.rows)))
+            sub = self.lp.matrix[:, block.cols][block.rows, :].tocsc()
+            payload = {"cost": self.lp.cost[block.cols], "col_lower": self.lp.col_lower[block.cols],
+                       "col_upper": self.lp.col_upper[block.cols], "row_lower": self.lp.row_lower[block.rows],
+                       "row_upper": self.lp.row_upper[block.rows], "indptr": sub.indptr, "indices": sub.indices,
+                       "data": sub.data, "offset": block.offset, "options": dict(options), "basis": start}
+            futures.append((block, executor.submit(solve_block, payload)))
+        for block, future in futures:
+            answer = future.result()
+            block.remote = answer
+            if answer["basis"] is not None:
+                self._set_block_basis(block, *answer["basis"])
+
     def _assemble(self) -> BlockResult:
         import highspy
 
@@ -455,6 +498,17 @@ class BlockSolver:
         worst: Any = highspy.HighsModelStatus.kOptimal
         statuses = []
         for block in self.blocks:
+            if block.remote is not None:
+                answer = block.remote
+                status = highspy.HighsModelStatus(answer["status"])
+                statuses.append(answer["termination"])
+                if status != highspy.HighsModelStatus.kOptimal:
+                    worst = status if worst == highspy.HighsModelStatus.kOptimal else worst
+                    continue
+                col_value[block.cols] = answer["col_value"]
+                row_dual[block.rows] = answer["row_dual"]
+                objective += answer["objective"]
+                continue
             h = block.highs
             status = h.getModelStatus()
             statuses.append(h.modelStatusToString(status))
@@ -473,4 +527,67 @@ class BlockSolver:
                            mip_gap if self.lp.integrality is not None else math.nan)
 
 
-__all__ = ["BlockResult", "BlockSolver", "StandardForm", "block_labels"]
+#: Executors that solve blocks on other processes or machines, innermost last (see :func:`remote_blocks`).
+_REMOTE: list[Any] = []
+
+
+@contextmanager
+def remote_blocks(executor: Any) -> Iterator[None]:
+    """Within the block, every LP's blocks are solved on ``executor`` (a ``concurrent.futures.Executor``: a Dask
+    distributed client's ``get_executor()`` for a cluster, or a process pool), one task a block, each started
+    from the block's basis when it has one; the answers and bases come back to this process, which keeps
+    every HiGHS instance as it would locally. The optimum is the same as solved here (each block is the same
+    LP, solved by the same HiGHS). Mixed-integer models stay local. ``None`` leaves solving local."""
+    if executor is None:
+        yield
+        return
+    _REMOTE.append(executor)
+    try:
+        yield
+    finally:
+        _REMOTE.pop()
+
+
+def solve_block(payload: dict[str, Any]) -> dict[str, Any]:
+    """Solve one block's LP in this process (a worker's task): its arrays, HiGHS options and starting basis in
+    ``payload``; returns the primal values, row duals, objective, model status and optimal basis."""
+    import highspy
+
+    h = highspy.Highs()
+    h.setOptionValue("output_flag", False)
+    n_col, n_row = len(payload["cost"]), len(payload["row_lower"])
+    status = h.passModel(n_col, n_row, int(len(payload["data"])), 1, 1, float(payload["offset"]),
+                         np.asarray(payload["cost"], float), np.asarray(payload["col_lower"], float),
+                         np.asarray(payload["col_upper"], float), np.asarray(payload["row_lower"], float),
+                         np.asarray(payload["row_upper"], float), np.asarray(payload["indptr"], np.int32),
+                         np.asarray(payload["indices"], np.int32), np.asarray(payload["data"], float),
+                         np.zeros(n_col, np.int32))
+    if status != highspy.HighsStatus.kOk:
+        raise ValueError(f"HiGHS refused a block ({status})")
+    for name, value in payload["options"].items():
+        h.setOptionValue(name, value)
+    if payload["basis"] is not None:
+        by_code = {int(s): s for s in highspy.HighsBasisStatus.__members__.values()}
+        basis = highspy.HighsBasis()
+        basis.col_status = [by_code[int(c)] for c in payload["basis"][0]]
+        basis.row_status = [by_code[int(r)] for r in payload["basis"][1]]
+        basis.valid = True
+        h.setBasis(basis)
+    h.run()
+    model_status = h.getModelStatus()
+    answer: dict[str, Any] = {"status": int(model_status), "termination": h.modelStatusToString(model_status),
+                              "col_value": np.zeros(n_col), "row_dual": np.zeros(n_row), "objective": 0.0,
+                              "basis": None}
+    if model_status == highspy.HighsModelStatus.kOptimal:
+        sol = h.getSolution()
+        answer["col_value"] = np.asarray(sol.col_value, dtype=float)
+        answer["row_dual"] = np.asarray(sol.row_dual, dtype=float)
+        answer["objective"] = float(h.getInfo().objective_function_value)
+        basis = h.getBasis()
+        if basis.valid:
+            answer["basis"] = (np.fromiter((int(c) for c in basis.col_status), np.int8, n_col),
+                               np.fromiter((int(r) for r in basis.row_status), np.int8, n_row))
+    return answer
+
+
+__all__ = ["BlockResult", "BlockSolver", "StandardForm", "block_labels", "remote_blocks", "solve_block"]

@@ -401,7 +401,7 @@ def solve_column_generation(
                         "solving the full LP instead", iteration, 100.0 * active.sum() / n_a)
             del master
             return _monolithic(candidates, price, weights, method, tolerance, timings, started, iteration,
-                               threads, factory)
+                               threads, factory, full if grow else None)
         if master is not None:
             assert before is not None
             master.add(np.flatnonzero(active & ~before))
@@ -431,9 +431,18 @@ def solve_column_generation(
 
 def _monolithic(candidates: Candidates, price: float, weights: Mapping[str, float] | None, method: str,
                 tolerance: float, timings: dict[str, float], started: float, rounds: int,
-                threads: int | None = None, factory: ModelFactory = _plain_model) -> Solution:
-    solution = factory(candidates, np.arange(len(candidates.arcs)), carbon_price=price, weights=weights,
-                       method=method, tolerance=tolerance, threads=threads).solve()
+                threads: int | None = None, factory: ModelFactory = _plain_model,
+                arrays: ExchangeArrays | None = None) -> Solution:
+    """The full LP after column generation gave up on it: with ``arrays``, mostly added to HiGHS from them
+    (symbiosis.exchange.grow.solve_whole), else built whole in Pyomo."""
+    if arrays is not None:
+        from symbiosis.exchange.grow import solve_whole
+
+        solution = solve_whole(candidates, carbon_price=price, weights=weights, method=method, tolerance=tolerance,
+                               threads=threads, arrays=arrays, model_factory=factory)
+    else:
+        solution = factory(candidates, np.arange(len(candidates.arcs)), carbon_price=price, weights=weights,
+                           method=method, tolerance=tolerance, threads=threads).solve()
     for key, value in solution.timings.items():
         timings[key] = timings.get(key, 0.0) + value
     solution.timings = {**timings, "total": time.perf_counter() - started}

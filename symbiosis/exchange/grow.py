@@ -31,9 +31,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from scipy import sparse
 
+from symbiosis.exchange.model import resolve_weights
 from symbiosis.network.processors import polish
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from symbiosis.candidates import Candidates
     from symbiosis.exchange.blocks import BlockResult
     from symbiosis.exchange.model import ExchangeArrays, RowBlock
     from symbiosis.exchange.solve import ExchangeModel, Solution
@@ -151,13 +155,14 @@ class GrownMaster:
         self.positions = np.r_[self.positions, entering]
         self.timings["grow"] += time.perf_counter() - started
 
-    def solve(self) -> BlockResult:
-        """Re-solve with the simplex method from the instances' bases; raises SolverError if not optimal."""
+    def solve(self, method: str = "simplex") -> BlockResult:
+        """Re-solve (default: with the simplex method from the instances' bases); raises SolverError if not
+        optimal."""
         import highspy
 
         from symbiosis.exchange.solve import SolverError
 
-        options = {**self.model._options(), "solver": "simplex"}
+        options = {**self.model._options(), "solver": method}
         result = self.model._highs.run(options)
         if result.status != highspy.HighsModelStatus.kOptimal:
             raise SolverError(self.model._failure_message(result.status, result.termination))
@@ -212,4 +217,69 @@ class GrownMaster:
         return solution, x_master
 
 
-__all__ = ["GrownMaster", "covering_arcs"]
+def solve_whole(candidates: Candidates, *, carbon_price: float | None = None,
+                weights: Mapping[str, float] | None = None, method: str = "ipm", tolerance: float = 1e-7,
+                threads: int | None = None, arrays: ExchangeArrays | None = None,
+                model_factory: Any = None) -> Solution:
+    """The whole exchange LP, every arc in it, with only a small model built in Pyomo.
+
+    The Pyomo model of a large LP and its hand-over cost time and memory (about 2 KiB per arc at a million arcs,
+    docs/performance.md) that HiGHS does not need: here the model of the covering arcs (one arc of every row arcs
+    enter, :func:`covering_arcs`) is built and handed over, and every other arc's column is added to its HiGHS
+    instances from the same arrays (:meth:`GrownMaster.add`), then the whole is solved with ``method``. The LP
+    is the one ``ExchangeModel(candidates)`` would hand over, with its columns in another order; the same
+    optimum (tests/test_colgen.py). Falls back to that ExchangeModel when the rows do not match.
+    """
+    from symbiosis.exchange.colgen import _plain_model, _restricted
+    from symbiosis.exchange.model import exchange_arrays
+    from symbiosis.exchange.solve import _carbon_price
+
+    started = time.perf_counter()
+    factory = model_factory or _plain_model
+    full = arrays if arrays is not None else exchange_arrays(candidates)
+    price = _carbon_price(candidates, carbon_price)
+    n_a = full.n_arcs
+    options = {"carbon_price": price, "weights": weights, "method": method, "tolerance": tolerance,
+               "threads": threads}
+    if n_a == 0:
+        return factory(candidates, np.arange(0), **options).solve()
+    objective = full.objective_vector(price, dict(zip(("cost", "co2e"), resolve_weights(weights), strict=True)))
+    n_s = full.n_supplies
+    rc = objective[:n_a] - objective[n_a:n_a + n_s][full.arc_s] - full.ratio * objective[n_a + n_s:][full.arc_d]
+    active = np.zeros(n_a, dtype=bool)
+    active[int(np.argmin(rc))] = True  # a model with one arc at least
+    covering_arcs(full, rc, active)
+    positions = np.flatnonzero(active)
+    model = factory(_restricted(candidates, positions), positions, **options)
+    model.hand_over()
+    timings = {"build": model.timings.get("build", 0.0), "handover": model.timings.get("handover", 0.0)}
+    try:
+        master = GrownMaster(model, positions, full, objective)
+    except ValueError as exc:
+        logger.info("the whole LP is built in Pyomo: %s", exc)
+        del model
+        return factory(candidates, np.arange(n_a), **options).solve()
+    master.add(np.flatnonzero(~active))
+    t0 = time.perf_counter()
+    model._highs.redecompose()  # the LP's own components, not the covering model's packing merged
+    timings["grow"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    result = master.solve(method)
+    timings["solve"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    solution, _ = master.solution(result)
+    from symbiosis.exchange.colgen import ARC_ROW_FAMILIES
+
+    duals = master.raw_duals(result)
+    for family in ARC_ROW_FAMILIES:
+        family.publish(full, solution, duals[family.name])
+    timings["extract"] = time.perf_counter() - t0
+    timings["grow"] += master.timings["grow"]
+    solution.timings = {**timings, "total": time.perf_counter() - started}
+    solution.parameters = {**solution.parameters, "method": method, "strategy": "monolithic",
+                           "built_in_pyomo_arcs": int(len(positions)), "candidate_arcs": int(n_a),
+                           "blocks": model._highs.n_blocks}
+    return solution
+
+
+__all__ = ["GrownMaster", "covering_arcs", "solve_whole"]
