@@ -106,9 +106,17 @@ def test_tiles_of_very_different_sizes(generated):
     _check(generated, Tiling(prepare(generated), tiles), per_supply=2, per_demand=2)
 
 
-def test_a_tiled_run_that_cannot_finish_says_so(generated):
+def test_a_tiled_run_that_cannot_finish_says_so_and_leaves_no_tiles_behind(generated, tmp_path, monkeypatch):
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    made = []
+    mkdtemp = tempfile.mkdtemp
+    monkeypatch.setattr(tempfile, "mkdtemp", lambda **kw: made.append(mkdtemp(**kw)) or made[-1])
     with pytest.raises(RuntimeError, match="did not converge in 1 rounds"):
-        solve_tiled(tiling(prepare(generated), 3), per_supply=1, per_demand=1, max_iterations=1)
+        solve_tiled(tiling(prepare(generated), 3), per_supply=1, per_demand=1, max_iterations=1, spill=True)
+    assert len(made) == 1 and Path(made[0]).parent == tmp_path  # the tiles were spilled there ...
+    assert list(tmp_path.iterdir()) == []  # ... and removed
 
 
 # --- the pipeline and the command line ------------------------------------------------------------------

@@ -275,24 +275,24 @@ def solve_tiled(
     timings = {"tiles": 0.0, "pricing": 0.0, "master": 0.0}
     n_tiles = tiling.n_tiles
     t0 = time.perf_counter()
-    store: _Store | None = None
+    store = _Store(n_tiles > 1 if spill is None else spill) if client is None else None
     futures: list[Any] = []
-    if client is None:
-        store = _Store(n_tiles > 1 if spill is None else spill)
-        summaries = []
-        for k in range(n_tiles):
-            tile, summary = build_tile(tiling, k, carbon_price, weights)
-            store.put(tile)
-            summaries.append(summary)
-            del tile
-    else:
-        shared = client.scatter(tiling, broadcast=True)
-        built = [client.submit(build_tile, shared, k, carbon_price, weights, pure=False) for k in range(n_tiles)]
-        futures = [client.submit(_first, b, pure=False) for b in built]
-        summaries = client.gather([client.submit(_second, b, pure=False) for b in built])
-        del built
-    timings["tiles"] = time.perf_counter() - t0
-    try:
+    try:  # the spilled tiles are removed and the workers' released however the solve ends
+        if store is not None:
+            summaries = []
+            for k in range(n_tiles):
+                tile, summary = build_tile(tiling, k, carbon_price, weights)
+                store.put(tile)
+                summaries.append(summary)
+                del tile
+        else:
+            shared = client.scatter(tiling, broadcast=True)
+            built = [client.submit(build_tile, shared, k, carbon_price, weights, pure=False)
+                     for k in range(n_tiles)]
+            futures = [client.submit(_first, b, pure=False) for b in built]
+            summaries = client.gather([client.submit(_second, b, pure=False) for b in built])
+            del built
+        timings["tiles"] = time.perf_counter() - t0
         return _rounds(tiling, summaries, store, futures, client, carbon_price=carbon_price, weights=weights,
                        method=method, per_supply=per_supply, per_demand=per_demand, max_iterations=max_iterations,
                        tolerance=tolerance, rc_tolerance=rc_tolerance, threads=threads,
