@@ -179,7 +179,10 @@ def test_the_same_optimum_on_a_dask_local_cluster(generated):
     serial = solve_tiled(tiles)
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
                                   dashboard_address=None) as cluster, distributed.Client(cluster) as client:
-        spread = solve_tiled(tiles, client=client)
+        with distributed.get_task_stream(client) as stream:
+            spread = solve_tiled(tiles, client=client)
+        ran = {task["key"].split("-")[0] if isinstance(task["key"], str) else str(task["key"])
+               for task in stream.data}
         # Nothing is left on the workers once the solve is over (the tiles, the region, the duals).
         import time
 
@@ -189,6 +192,8 @@ def test_the_same_optimum_on_a_dask_local_cluster(generated):
         assert not any(client.run(lambda dask_worker: len(dask_worker.data)).values()), \
             client.run(lambda dask_worker: list(dask_worker.data))
     assert spread.solution.parameters["scheduler"] == "dask"
+    # The tiles were made and priced, and the master's blocks solved, on the workers.
+    assert {"build_tile", "_price_remote", "solve_block"} <= ran, ran
     assert spread.solution.objective == pytest.approx(serial.solution.objective, rel=1e-9)
     assert spread.solution.parameters["iterations"] == serial.solution.parameters["iterations"]
     pd.testing.assert_frame_equal(spread.candidates.arcs, serial.candidates.arcs)

@@ -49,6 +49,7 @@ import numpy as np
 import pandas as pd
 
 from symbiosis.candidates import Candidates
+from symbiosis.exchange.blocks import remote_blocks
 from symbiosis.exchange.colgen import ARC_ROW_FAMILIES, _select, price_arcs
 from symbiosis.exchange.model import ExchangeArrays, exchange_arrays, resolve_weights
 from symbiosis.exchange.solve import ExchangeModel, Solution, _carbon_price
@@ -261,13 +262,16 @@ def solve_tiled(
     spill: bool | None = None,
     client: Any = None,
     warm: bool = True,
+    blocks_remote: bool = True,
 ) -> TiledSolution:
     """Solve the exchange LP of a tiled region by column generation over its tiles (module docstring).
 
     ``spill``: keep the tiles between rounds in a temporary folder (None: when there is more than one tile);
     ``warm``: start each master after the first from the last one's basis, as colgen does.
     ``client``: a dask.distributed Client whose workers make, hold and price the tiles (the master's duals
-    are scattered to them once per round); None: serially, one tile in memory at a time. Either way the same
+    are scattered to them once per round), and with ``blocks_remote`` the master LP's independent blocks
+    are solved on them as well (symbiosis.exchange.blocks.remote_blocks); None: serially, one tile in memory
+    at a time. Either way the same
     arcs enter in the same rounds, so the optimum is the same. Raises RuntimeError after ``max_iterations``
     rounds with arcs still pricing out negative (never a silently partial answer).
     """
@@ -293,10 +297,14 @@ def solve_tiled(
             summaries = client.gather([client.submit(_second, b, pure=False) for b in built])
             del built
         timings["tiles"] = time.perf_counter() - t0
-        return _rounds(tiling, summaries, store, futures, client, carbon_price=carbon_price, weights=weights,
-                       method=method, per_supply=per_supply, per_demand=per_demand, max_iterations=max_iterations,
-                       tolerance=tolerance, rc_tolerance=rc_tolerance, threads=threads,
-                       master_method=master_method, timings=timings, started=started, warm=warm)
+        # With a client, the master's independent blocks are solved on its workers too.
+        remote = remote_blocks(client.get_executor() if client is not None and blocks_remote else None)
+        with remote:
+            return _rounds(tiling, summaries, store, futures, client, carbon_price=carbon_price, weights=weights,
+                           method=method, per_supply=per_supply, per_demand=per_demand,
+                           max_iterations=max_iterations, tolerance=tolerance, rc_tolerance=rc_tolerance,
+                           threads=threads, master_method=master_method, timings=timings, started=started,
+                           warm=warm)
     finally:
         if store is not None:
             store.close()
