@@ -413,3 +413,48 @@ def test_continental_map_popup_shows_a_hostile_name_as_text(continental: Results
         assert items[1].startswith("<img src=x onerror=alert(3)> → </script>")
         assert page.locator(".leaflet-popup-content script, .leaflet-popup-content img").count() == 0
         assert not log.page_errors and not log.console_errors and not log.dialogs and not router.unmapped
+
+
+def _zoom_quickly(page: Any, name: str, rounds: int) -> None:
+    """Zoom out and in by three levels ``rounds`` times, animated, each step before the last one ended, then
+    a few mouse-wheel steps both ways; wait for the page to settle."""
+    page.evaluate(f"""() => new Promise(done => {{
+        let round = 0;
+        (function step() {{
+            if (round++ >= {rounds}) {{ done(true); return; }}
+            {name}.zoomOut(3);
+            setTimeout(() => {name}.zoomIn(3), 40);
+            setTimeout(step, 90);
+        }})();
+    }})""")
+    page.mouse.move(640, 430)
+    for delta in (300, 300, -300, -300, 300, -300):
+        page.mouse.wheel(0, delta)
+        page.wait_for_timeout(30)
+    page.wait_for_timeout(1_500)
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("aggregate_from", [N_CONTINENTAL, 10 * N_CONTINENTAL], ids=["aggregated", "clustered"])
+def test_quick_zooms_at_15000_facilities_raise_no_script_error(continental: Results, tmp_path: Path,
+                                                               aggregate_from: int) -> None:
+    # The clustered map (Leaflet.markercluster with chunked loading) threw "Cannot read properties of undefined
+    # (reading 'lat')" when it zoomed before its last chunk of markers was clustered: at 15,000 facilities that
+    # is the first seconds after the page opens, the fitBounds at its end included.
+    require_browser()
+    save_map(continental, tmp_path / "map.html", aggregate_from=aggregate_from)
+    row = continental.facilities.iloc[0]
+    with browser_page(tmp_path) as (page, router, log):
+        page.goto(f"{LOCAL_ORIGIN}/map.html", wait_until="load", timeout=120_000)
+        name = _map_name(page)
+        page.evaluate(f"() => {{ {name}.setView([{float(row['lat'])}, {float(row['lon'])}], 12); }}")
+        _zoom_quickly(page, name, 12)
+        assert not log.page_errors and not log.console_errors and not router.unmapped
+        # still drawing: at zoom 16 around F00000 its marker (or its canvas circle) is there
+        _set_view(page, name, float(row["lat"]), float(row["lon"]), 16)
+        if aggregate_from > N_CONTINENTAL:
+            page.wait_for_function("() => document.querySelector('.sym-dot[data-facility-id=\"F00000\"]')",
+                                   timeout=30_000)
+        else:
+            assert _shown(page, name, "facilities") >= 7
+        assert not log.page_errors and not log.console_errors

@@ -268,6 +268,24 @@ def _element_classes() -> dict[str, type]:
                 var target = {{ this._parent.get_name() }};
                 var map = {{ this.map_name }};
                 var markers = [];
+                // Leaflet.markercluster 1.1.0 (folium's) walks its clusters by their bounds, which are stale
+                // while chunkedLoading is still adding markers: a zoom (the fitBounds at the page's end, or a
+                // quick zoom by hand) before the last chunk threw "Cannot read properties of undefined
+                // (reading 'lat')" and left the clusters half drawn. Bring a cluster's bounds up to date
+                // before they are read, as markercluster 1.4.0 does (its issue 743).
+                var cluster = L.MarkerCluster && L.MarkerCluster.prototype;
+                if (cluster && cluster._recursively && !cluster._symFreshBounds) {
+                    var recursively = cluster._recursively;
+                    cluster._recursively = function () {
+                        for (var k = 0; k < this._childClusters.length; k++) {
+                            if (this._childClusters[k]._boundsNeedUpdate) {
+                                this._childClusters[k]._recalculateBounds();
+                            }
+                        }
+                        return recursively.apply(this, arguments);
+                    };
+                    cluster._symFreshBounds = true;
+                }
                 for (var i = 0; i < rows.length; i++) {
                     var r = rows[i];
                     var icon = L.divIcon({
