@@ -458,3 +458,21 @@ def test_quick_zooms_at_15000_facilities_raise_no_script_error(continental: Resu
         else:
             assert _shown(page, name, "facilities") >= 7
         assert not log.page_errors and not log.console_errors
+
+
+def test_popup_lists_the_largest_flows_first_and_suppressed_amounts_last(continental: Results) -> None:
+    # A public map suppresses some amounts (NaN): the popup's three must still be the largest known ones.
+    # (Sorting with NaN keys in Python left the order to chance: 9 and 7 t were not listed, two blanks were.)
+    import dataclasses
+
+    import numpy as np
+
+    from symbiosis.outputs.mapping import facility_rows
+
+    amounts = [np.nan, 5.0, np.nan, 7.0, 9.0] + [50.0] * (len(continental.exchanges) - 5)
+    results = dataclasses.replace(continental, exchanges=continental.exchanges.assign(amount_t_per_yr=amounts))
+    rows = {row[5]: row for row in facility_rows(results, "EUR")}
+    items = _popup_text(rows["F00000"][3])[1]
+    sent = "<img src=x onerror=alert(3)> → "
+    assert items[:4] == [f"{sent}Plant 5: 9 t/yr", f"{sent}Plant 4: 7 t/yr", f"{sent}{HOSTILE_NAMES[2]}: 5 t/yr",
+                         "… and 2 more"]

@@ -679,6 +679,11 @@ def _objects(values: Any) -> np.ndarray:
         np.asarray(values, dtype=object)
 
 
+def _strings(values: Any) -> np.ndarray:
+    """``str()`` of every value, as an object array (pandas' ``astype(str)`` keeps a missing value missing)."""
+    return np.array([str(value) for value in _objects(values).tolist()], dtype=object)
+
+
 def esc_column(values: Any) -> np.ndarray:
     """:func:`esc` of every value of a column (an object array), each distinct value escaped once."""
     codes, uniques = pd.factorize(_objects(values), use_na_sentinel=False)
@@ -747,10 +752,10 @@ def facility_rows(view: Any, currency: str) -> list[list[Any]]:
         figures = fmt_column(amount).tolist()
         units = np.where(heat, "MWh/yr", "t/yr").tolist()
         material = esc_column(exchanges["material"]).tolist()
-        sends = _flow_lists("Sends", exchanges["supply_facility"].astype(str), amount, [
+        sends = _flow_lists("Sends", _strings(exchanges["supply_facility"]), amount, [
             f"{m} → {other}: {figure} {unit}" for m, other, figure, unit in
             zip(material, _named(exchanges["demand_facility"], names).tolist(), figures, units, strict=True)])
-        receives = _flow_lists("Receives", exchanges["demand_facility"].astype(str), amount, [
+        receives = _flow_lists("Receives", _strings(exchanges["demand_facility"]), amount, [
             f"{m} from {other}: {figure} {unit}" for m, other, figure, unit in
             zip(material, _named(exchanges["supply_facility"], names).tolist(), figures, units, strict=True)])
     else:
@@ -760,7 +765,7 @@ def facility_rows(view: Any, currency: str) -> list[list[Any]]:
     if supplies is not None and "to_fate_t_per_yr" in supplies.columns:
         left = supplies[supplies["to_fate_t_per_yr"].astype(float) > 0]
         amount = left["to_fate_t_per_yr"].astype(float).to_numpy()
-        to_fate = _flow_lists("Still to its current fate", left["facility_id"].astype(str), amount, [
+        to_fate = _flow_lists("Still to its current fate", _strings(left["facility_id"]), amount, [
             f"{m} → {fate}: {figure} t/yr" for m, fate, figure in
             zip(esc_column(left["material"]).tolist(), esc_column(left["fate"]).tolist(),
                 fmt_column(amount).tolist(), strict=True)])
@@ -779,7 +784,7 @@ def facility_rows(view: Any, currency: str) -> list[list[Any]]:
     gain = fmt_column(facilities["gain"]) if "gain" in facilities.columns else \
         np.full(len(facilities), "", dtype=object)
     money = esc(currency)
-    fid = facilities["facility_id"].astype(str)
+    fid = pd.Series(_strings(facilities["facility_id"]), dtype=object)
     fid_esc = esc_column(fid)
     name_esc = esc_column(facilities["name"])
 
@@ -793,7 +798,7 @@ def facility_rows(view: Any, currency: str) -> list[list[Any]]:
                                                  strict=True)]
     busy = (pd.to_numeric(facilities["n_exchanges"], errors="coerce").fillna(0).astype(int).tolist()
             if "n_exchanges" in facilities.columns else [0] * len(facilities))
-    label_codes, label_names = pd.factorize(_objects(facilities["name"].astype(str)), use_na_sentinel=False)
+    label_codes, label_names = pd.factorize(_strings(facilities["name"]), use_na_sentinel=False)
     labels = np.array(html_texts([short_name(name) for name in label_names.tolist()]), dtype=object)[label_codes] \
         if len(label_codes) else np.array([], dtype=object)
     lat = [round(value, 6) for value in facilities["lat"].astype(float).tolist()]
