@@ -17,6 +17,7 @@ import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -1089,7 +1090,16 @@ def load_region(path: str | Path, *, reference_dir: Path | None = None, models_d
     processors = _processors(raw.tables.get("processors"), problems, facilities, models)
     permits = _permits(raw.tables.get("permits"), problems, facilities, reference)
     time_data = _time_data(raw, problems, flows_table, measured, periods, profiles, facilities_table, facilities,
-                           processors)
+                           processors, materials=reference.materials)
+    if time_data is not None:  # a store site given by its coordinates is a facility of its own
+        from symbiosis.periods.data import site_facilities
+
+        sites = site_facilities(time_data.stores)
+        if len(sites):
+            facilities = pd.concat([facilities, sites], ignore_index=True)
+            for column, value in (("process_model", ""), ("activity_unit", "")):
+                if column in facilities.columns:
+                    facilities[column] = facilities[column].fillna(value)
     costs = _costs(raw.tables.get("costs"), problems, facilities, settings, measured)
     problems.raise_if_any()
 
@@ -1140,7 +1150,7 @@ def _periods_and_profiles(raw: RawRegion, settings: RegionSettings, problems: Pr
 
 def _time_data(raw: RawRegion, problems: Problems, flows_table: Table | None, flows: pd.DataFrame,
                periods: pd.DataFrame | None, profiles: pd.DataFrame, facilities_table: Table | None,
-               facilities: pd.DataFrame, processors: pd.DataFrame) -> TimeData | None:
+               facilities: pd.DataFrame, processors: pd.DataFrame, materials: Any = None) -> TimeData | None:
     """Periods (region.yaml ``periods:``), profiles.csv, the flows' ``profile`` column, the limits' profiles
     and stores.csv (symbiosis.periods.data); None when the region declares none of them. A limit left empty
     beside a profile of amounts is filled in, in ``flows``, ``facilities`` and ``processors`` themselves."""
@@ -1172,7 +1182,8 @@ def _time_data(raw: RawRegion, problems: Problems, flows_table: Table | None, fl
     if flow_profile and periods is None:
         problems.add(raw.settings_file, "flows name profiles but no periods are declared", column="periods",
                      found="no `periods:` key", expected="`periods:` (e.g. 12 months) for the flows' profiles")
-    stores = data.read_stores(raw.tables.get("stores"), problems, flows)
+    stores = data.read_stores(raw.tables.get("stores"), problems, flows, facilities=facilities,
+                              materials=materials)  # materials: a dedicated store site's (symbiosis.periods.sites)
     if periods is None and stores.empty and not limits_named:
         return None
     if periods is None:

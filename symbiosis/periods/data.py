@@ -40,9 +40,15 @@ PROFILE_COLUMNS = ["profile", "period", "share", "amount"]
 #: A flow's annual amount must equal the sum of its profile's amounts within this (relative).
 AMOUNT_TOLERANCE = 1e-6
 STORE_INPUT = ["store_id", "flow_id", "capacity", "cost_per_period", "loss_per_period", "opening_level",
-               "closing_level", "source", "note"]
+               "closing_level", "source", "note", "material", "facility_id", "max_distance_km", "site_lat", "site_lon"]
+#: ``material``, ``facility_id``, ``max_distance_km`` and ``site_lat``/``site_lon`` are a dedicated store site's
+#: (symbiosis.periods.sites): empty (and NaN) on a store at a supplier or a receiver, whose ``flow_id`` is empty
+#: on a site. A site given by its coordinates gets a facility of its own, its ``facility_id`` its ``store_id``
+#: (:func:`site_facilities`).
 STORE_COLUMNS = ["store_id", "flow_id", "capacity", "cost_per_period", "loss_per_period", "opening_level",
-                 "closing_level", "source"]
+                 "closing_level", "source", "material", "facility_id", "max_distance_km", "site_lat", "site_lon"]
+#: The NACE class a site given by its coordinates is filed under: 52.10, warehousing and storage.
+SITE_SECTOR = "52.10"
 
 
 @dataclass
@@ -230,14 +236,30 @@ def flow_profiles(table: Table | None, problems: Problems, profiles: pd.DataFram
     return dict(zip(flow_ids[given], names[given], strict=True))
 
 
-def read_stores(table: Table | None, problems: Problems, flows: pd.DataFrame) -> pd.DataFrame:
-    """stores.csv: one store per row, holding one flow's material (or heat) between periods."""
+def read_stores(table: Table | None, problems: Problems, flows: pd.DataFrame, *,
+                facilities: pd.DataFrame | None = None, materials: pd.DataFrame | None = None) -> pd.DataFrame:
+    """stores.csv: one store per row, holding one flow's material (or heat) between periods; or a dedicated
+    store site (``material`` and ``facility_id`` instead of ``flow_id``: symbiosis.periods.sites), checked
+    against ``facilities`` and the reference ``materials`` table (indexed by id) when given."""
     empty = pd.DataFrame(columns=STORE_COLUMNS)
     if table is None:
         return empty
-    if not require_columns(table, ["store_id", "flow_id", "capacity"], problems, known=STORE_INPUT):
+    if not require_columns(table, ["store_id", "capacity"], problems, known=STORE_INPUT):
         return empty
-    require_text(table, ["store_id", "flow_id"], problems)
+    if "flow_id" not in table.frame.columns and "material" not in table.frame.columns:
+        problems.add(table.file, "a required column is missing", row=1, column="flow_id",
+                     found=", ".join(map(str, table.frame.columns)),
+                     expected="flow_id (a store at a supplier or receiver) or material and facility_id (a "
+                              "dedicated store site)")
+        return empty
+    require_text(table, ["store_id"], problems)
+    site = _site_columns(table, problems, facilities, materials)
+    flow_text = text_column(table, "flow_id")
+    for position in np.flatnonzero(((flow_text == "") & ~site).to_numpy()).tolist():
+        problems.add(table.file, "a value is required", row=table.row_number(position), column="flow_id",
+                     found="an empty cell",
+                     expected="the flow the store holds (or, for a dedicated store site, a material and a "
+                              "facility_id)")
     duplicate_ids(table, "store_id", problems)
     unit = "t (MWh for heat)"
     capacity = number_column(table, "capacity", problems, required=True, allow_negative=False,
@@ -256,11 +278,21 @@ def read_stores(table: Table | None, problems: Problems, flows: pd.DataFrame) ->
         "loss_per_period": loss.fillna(0.0).to_numpy(), "opening_level": opening.to_numpy(),
         "closing_level": closing.where(closing.notna(), opening).to_numpy(),
         "source": text_column(table, "source").to_numpy(),
+        "material": text_column(table, "material").to_numpy(),
+        "facility_id": text_column(table, "facility_id").to_numpy(),
+        "max_distance_km": number_column(table, "max_distance_km", problems, allow_negative=False,
+                                         expected="the longest leg into or out of the store site, km (≥ 0)").to_numpy(),
+        "site_lat": number_column(table, "site_lat", problems, minimum=-90, maximum=90,
+                                  expected="the store site's latitude in degrees (WGS84)").to_numpy(),
+        "site_lon": number_column(table, "site_lon", problems, minimum=-180, maximum=180,
+                                  expected="the store site's longitude in degrees (WGS84)").to_numpy(),
     })
+    placed = frame["facility_id"].eq("") & frame["site_lat"].notna() & frame["site_lon"].notna() & site.to_numpy()
+    frame["facility_id"] = np.where(placed, frame["store_id"], frame["facility_id"])
     rows = np.array([table.row_number(i) for i in range(len(frame))])
     direction = dict(zip(flows["flow_id"], flows["direction"], strict=True))
     for position, flow_id in enumerate(frame["flow_id"]):
-        if flow_id and direction.get(flow_id) not in ("in", "out"):
+        if flow_id and not site.iat[position] and direction.get(flow_id) not in ("in", "out"):
             problems.add(table.file, "unknown flow" if flow_id not in direction else "a store needs an in or out flow",
                          row=int(rows[position]), column="flow_id", found=flow_id,
                          expected="the flow_id of an out flow (the store holds its surplus) or an in flow (it "
@@ -373,3 +405,74 @@ def limit_profiles(table: Table | None, key_column: str, profile_column: str, li
                          expected=f"the annual limit in {unit} that profile {name} spreads over the periods (or "
                                   "name a profile of amounts, whose sum is then the annual limit)")
     return dict(zip(keys[given], names[given], strict=True)), limit
+
+
+def _site_columns(table: Table, problems: Problems, facilities: pd.DataFrame | None,
+                  materials: pd.DataFrame | None) -> pd.Series:
+    """Rows of stores.csv that are dedicated store sites (a ``material`` given), with their own checks: a site
+    names a material (known to the reference) and a facility (its place), and no flow."""
+    material, facility = text_column(table, "material"), text_column(table, "facility_id")
+    flow, store_id = text_column(table, "flow_id"), text_column(table, "store_id")
+    lat, lon = text_column(table, "site_lat"), text_column(table, "site_lon")
+    site = (material != "").reset_index(drop=True)
+    known_materials = None if materials is None else {str(m) for m in materials.index}
+    energy = set() if materials is None or "class" not in materials.columns else \
+        {str(m) for m in materials.index[materials["class"].astype(str) == "energy"]}
+    known_facilities = None if facilities is None else set(facilities["facility_id"].astype(str))
+    for position in np.flatnonzero(site.to_numpy()).tolist():
+        row = table.row_number(position)
+        if flow.iat[position] != "":
+            problems.add(table.file, "a store site with a flow", row=row, column="flow_id", found=flow.iat[position],
+                         expected="either a flow_id (a store at that supplier or receiver) or a material and a "
+                                  "facility_id (a dedicated store site), not both")
+        if known_materials is not None and material.iat[position] not in known_materials:
+            problems.add(table.file, "unknown material", row=row, column="material", found=material.iat[position],
+                         expected="a material of the reference materials.csv (the material the site holds)")
+        elif material.iat[position] in energy:
+            problems.add(table.file, "a store site holds material, not heat", row=row, column="material",
+                         found=material.iat[position],
+                         expected="a material in t (heat is stored at its supplier or receiver: a store with the "
+                                  "heat flow's flow_id)")
+        has_lat, has_lon = lat.iat[position] != "", lon.iat[position] != ""
+        if facility.iat[position] != "" and (has_lat or has_lon):
+            problems.add(table.file, "a store site placed twice", row=row,
+                         column="site_lat" if has_lat else "site_lon", found=f"facility {facility.iat[position]} and "
+                         f"coordinates {lat.iat[position]}, {lon.iat[position]}",
+                         expected="either a facility_id (the site is at that facility) or site_lat and site_lon")
+        elif facility.iat[position] == "" and has_lat != has_lon:
+            problems.add(table.file, "a value is required", row=row, column="site_lon" if has_lat else "site_lat",
+                         found="an empty cell", expected="both site_lat and site_lon (WGS84 degrees)")
+        elif facility.iat[position] == "" and not has_lat:
+            problems.add(table.file, "a value is required", row=row, column="facility_id", found="an empty cell",
+                         expected="the facility where the store site is (a row of facilities.csv), or its own "
+                                  "site_lat and site_lon")
+        elif facility.iat[position] == "" and known_facilities is not None and \
+                store_id.iat[position] in known_facilities:
+            problems.add(table.file, "a store site's id is a facility's", row=row, column="store_id",
+                         found=store_id.iat[position],
+                         expected="a store_id no facility has (a site given by its coordinates becomes a facility "
+                                  "of that id), or facility_id to place the site at that facility")
+        elif facility.iat[position] != "" and known_facilities is not None and \
+                facility.iat[position] not in known_facilities:
+            problems.add(table.file, "unknown facility", row=row, column="facility_id", found=facility.iat[position],
+                         expected="a facility_id of facilities.csv (the store site's place)")
+    for position in np.flatnonzero(((facility != "").reset_index(drop=True) & ~site).to_numpy()).tolist():
+        problems.add(table.file, "a facility_id without a material", row=table.row_number(position),
+                     column="material", found="an empty cell",
+                     expected="the material a dedicated store site holds (or no facility_id: a store at a supplier "
+                              "or receiver is at that flow's facility)")
+    return site
+
+
+def site_facilities(stores: pd.DataFrame) -> pd.DataFrame:
+    """A facility for each store site given by its coordinates (``site_lat``, ``site_lon``): id and name its
+    ``store_id``, sector :data:`SITE_SECTOR` (warehousing and storage), not confidential; the other facility
+    columns empty. Empty when there is none."""
+    if "site_lat" not in stores.columns or not len(stores):
+        return pd.DataFrame(columns=["facility_id", "name", "sector", "lat", "lon", "confidential"])
+    placed = stores[stores["site_lat"].notna() & stores["site_lon"].notna()
+                    & (stores["facility_id"].astype(str) == stores["store_id"].astype(str))]
+    return pd.DataFrame({"facility_id": placed["store_id"].astype(str).to_numpy(),
+                         "name": placed["store_id"].astype(str).to_numpy(), "sector": SITE_SECTOR,
+                         "lat": placed["site_lat"].to_numpy(float), "lon": placed["site_lon"].to_numpy(float),
+                         "confidential": False})

@@ -22,6 +22,7 @@ from symbiosis.candidates import Candidates
 from symbiosis.energy.heat import is_energy, row_amount
 from symbiosis.errors import SymbiosisError
 from symbiosis.periods.data import TimeData
+from symbiosis.periods.sites import site_rows
 from symbiosis.periods.storage import StorageArrays
 
 logger = logging.getLogger(__name__)
@@ -79,12 +80,18 @@ def _store_rows(base: Candidates, time: TimeData) -> pd.DataFrame:
     d = flow.map(demand_pos)
     stores["side"] = np.where(s.notna(), "supply", np.where(d.notna(), "demand", ""))
     stores["row"] = np.where(s.notna(), s.fillna(-1), d.fillna(-1)).astype(np.int64)
+    # A dedicated store site (symbiosis.periods.sites): ``row`` its supply row, ``demand_row`` its demand row.
+    site_s, site_d = site_rows(base, stores)
+    site = (site_s >= 0) & (site_d >= 0)
+    stores["side"] = np.where(site, "site", stores["side"])
+    stores["row"] = np.where(site, site_s, stores["row"].to_numpy(np.int64))
+    stores["demand_row"] = np.where(site, site_d, -1).astype(np.int64)
     unused = stores["side"] == ""
     if unused.any():
         logger.warning("store(s) %s hold a flow that is no candidate supply or demand: left out",
                        ", ".join(stores.loc[unused, "store_id"].astype(str)))
     stores = stores[~unused].reset_index(drop=True)
-    table = np.where(stores["side"] == "supply", "supplies", "demands")
+    table = np.where(stores["side"] != "demand", "supplies", "demands")
     quantity = [str(getattr(base, t)["quantity"].iat[r]) for t, r in zip(table, stores["row"], strict=True)]
     stores["unit"] = ["MWh" if q == "energy" else "t" for q in quantity]
     linked = set()
@@ -180,8 +187,9 @@ def expand(base: Candidates, time: TimeData, *, share_cap: np.ndarray | None = N
         # a store at either end bridges the gap.
         s_store = np.zeros(n_s, bool)
         d_store = np.zeros(n_d, bool)
-        s_store[stores.loc[stores["side"] == "supply", "row"].to_numpy(np.int64)] = True
+        s_store[stores.loc[stores["side"] != "demand", "row"].to_numpy(np.int64)] = True
         d_store[stores.loc[stores["side"] == "demand", "row"].to_numpy(np.int64)] = True
+        d_store[stores.loc[stores["side"] == "site", "demand_row"].to_numpy(np.int64)] = True
         arc_s, arc_d = arcs["s"].to_numpy(np.int64), arcs["d"].to_numpy(np.int64)
         live = ((s_share[arc_s[a_base], a_period] > 0) | s_store[arc_s[a_base]]) & \
                ((d_share[arc_d[a_base], a_period] > 0) | d_store[arc_d[a_base]])
@@ -243,16 +251,30 @@ def storage_arrays(ex: Expanded, fate_cost: np.ndarray, fate_co2e: np.ndarray) -
     retain = 1.0 - stores["loss_per_period"].to_numpy(float)[store]
     loss = 1.0 - retain
     at_supplier = side == "supply"
+    # A site (symbiosis.periods.sites) has both rows: put into its demand row, take out of its supply row.
+    site = side == "site"
+    site_demand = stores["demand_row"].to_numpy(np.int64)[store] if "demand_row" in stores.columns \
+        else np.full(len(store), -1)
+    # What a site loses goes to a fate at the dearest fate cost (and emission) among the suppliers it can
+    # receive from: a site is never a cheaper way to dispose of material than the suppliers' own fates.
+    site_fate, site_fate_co2e = np.zeros(len(store)), np.zeros(len(store))
+    if site.any() and len(ex.base.arcs):
+        arc_s, arc_d = ex.base.arcs["s"].to_numpy(np.int64), ex.base.arcs["d"].to_numpy(np.int64)
+        worst = pd.DataFrame({"d": arc_d, "cost": np.nan_to_num(fate_cost)[arc_s],
+                              "co2e": np.nan_to_num(fate_co2e)[arc_s]}).groupby("d").max()
+        site_fate = np.where(site, worst["cost"].reindex(site_demand).fillna(0.0).to_numpy(float), 0.0)
+        site_fate_co2e = np.where(site, worst["co2e"].reindex(site_demand).fillna(0.0).to_numpy(float), 0.0)
     return StorageArrays(
         n_stores=k, n_periods=periods,
-        supply_row=np.where(at_supplier, row + t * n_s, -1),
-        demand_row=np.where(~at_supplier, row + t * n_d, -1),
+        supply_row=np.where(at_supplier | site, row + t * n_s, -1),
+        demand_row=np.where(site, site_demand + t * n_d, np.where(~at_supplier, row + t * n_d, -1)),
         retain=retain,
         opening_rhs=np.where(t == 0, retain * np.nan_to_num(stores["opening_level"].to_numpy(float)[store]), 0.0),
         capacity=stores["capacity"].to_numpy(float)[store],
         closing=stores["closing_level"].to_numpy(float),
         stock_cost=stores["cost_per_period"].to_numpy(float)[store]
-        + np.where(at_supplier, loss * fate_cost[np.where(at_supplier, row, 0)], 0.0),
-        stock_co2e=np.where(at_supplier, loss * fate_co2e[np.where(at_supplier, row, 0)], 0.0),
+        + np.where(at_supplier, loss * fate_cost[np.where(at_supplier, row, 0)], 0.0) + loss * site_fate,
+        stock_co2e=np.where(at_supplier, loss * fate_co2e[np.where(at_supplier, row, 0)], 0.0) + loss * site_fate_co2e,
         cyclic=np.isnan(stores["opening_level"].to_numpy(float)),
+        site=site,
     )

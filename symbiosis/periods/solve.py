@@ -22,6 +22,15 @@ from symbiosis.energy.heat import is_energy
 from symbiosis.exchange.model import ExchangeArrays, exchange_arrays
 from symbiosis.exchange.solve import ExchangeModel, Solution
 from symbiosis.periods.expand import PERIOD_MARK, Expanded, capacity_parts, expand, storage_arrays
+from symbiosis.periods.sites import (
+    IN_SUFFIX,
+    OUT_SUFFIX,
+    add_sites,
+    site_arcs,
+    site_stores,
+    with_site_flows,
+    zero_site_amounts,
+)
 
 if TYPE_CHECKING:
     from symbiosis.region import Region
@@ -89,9 +98,22 @@ def store_nets(ex: Expanded, solution: Solution) -> tuple[np.ndarray, np.ndarray
     periods = ex.n_periods
     net = (solution.storage["put"] - solution.storage["take"]).reshape(len(ex.stores), periods).sum(axis=1)
     side, row = ex.stores["side"].to_numpy(), ex.stores["row"].to_numpy(np.int64)
-    at_s = side == "supply"
+    at_s, at_d = side == "supply", side == "demand"  # a site's own rows: site_amounts
     return (np.bincount(row[at_s], weights=net[at_s], minlength=n_s),
-            np.bincount(row[~at_s], weights=net[~at_s], minlength=n_d))
+            np.bincount(row[at_d], weights=net[at_d], minlength=n_d))
+
+
+def site_amounts(ex: Expanded, solution: Solution) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per dedicated store site (symbiosis.periods.sites): its supply row, its demand row, and per period
+    (sites × periods) what it sent out (take) and took in (put)."""
+    stores = ex.stores
+    site = (stores["side"] == "site").to_numpy() if len(stores) else np.zeros(0, bool)
+    if not site.any() or solution.storage is None:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros((0, ex.n_periods)), np.zeros((0, ex.n_periods))
+    periods = ex.n_periods
+    take = solution.storage["take"].reshape(len(stores), periods)[site]
+    put = solution.storage["put"].reshape(len(stores), periods)[site]
+    return (stores["row"].to_numpy(np.int64)[site], stores["demand_row"].to_numpy(np.int64)[site], take, put)
 
 
 def aggregate(ex: Expanded, solution: Solution, arrays: ExchangeArrays | None = None) -> Solution:
@@ -165,7 +187,8 @@ def evaluation_candidates(ex: Expanded, solution: Solution) -> Candidates:
     """The base candidates with each demand's annual need raised by what its receiver's store took in net
     (the delivered material its store lost): evaluated against these, the annual demand balance holds."""
     _, net_d = store_nets(ex, solution)
-    if not np.any(net_d):
+    s_site, d_site, take, put = site_amounts(ex, solution)
+    if not np.any(net_d) and not len(s_site):
         return ex.base
     demands = ex.base.demands.copy()
     energy = is_energy(demands)
@@ -173,12 +196,39 @@ def evaluation_candidates(ex: Expanded, solution: Solution) -> Candidates:
         values = pd.to_numeric(demands[column], errors="coerce").to_numpy(float).copy()
         values[rows] = values[rows] + net_d[rows]
         demands[column] = values
-    return replace(ex.base, demands=demands)
+    if not len(s_site):
+        return replace(ex.base, demands=demands)
+    # A site's demand took in what it put in store over the year, its supply sent out what it drew.
+    supplies = ex.base.supplies.copy()
+    amount = pd.to_numeric(supplies["amount_t_per_yr"], errors="coerce").to_numpy(float).copy()
+    amount[s_site] = take.sum(axis=1)
+    supplies["amount_t_per_yr"] = amount
+    need = pd.to_numeric(demands["amount_t_per_yr"], errors="coerce").to_numpy(float).copy()
+    need[d_site] = put.sum(axis=1)
+    demands["amount_t_per_yr"] = need
+    return replace(ex.base, supplies=supplies, demands=demands)
+
+
+def via_store(exchanges: pd.DataFrame, ex: Expanded) -> np.ndarray:
+    """Per exchange (rows with ``supply_id``, ``demand_id``), the store site it leaves or enters ("" for a
+    direct exchange): a supplier -> site -> receiver exchange is two rows, each marked with the site."""
+    sites = ex.stores[ex.stores["side"] == "site"] if len(ex.stores) else ex.stores
+    if not len(exchanges):
+        return np.zeros(0, dtype=object)
+    if not len(sites):
+        return np.full(len(exchanges), "", dtype=object)
+    ids = sites["store_id"].astype(str)
+    out = pd.Series(ids.to_numpy(), index=(ids + OUT_SUFFIX).to_numpy())
+    into = pd.Series(ids.to_numpy(), index=(ids + IN_SUFFIX).to_numpy())
+    marked = exchanges["supply_id"].astype(str).map(out)
+    marked = marked.where(marked.notna(), exchanges["demand_id"].astype(str).map(into))
+    return marked.fillna("").to_numpy(dtype=object)
 
 
 def not_at_the_same_time(ex: Expanded, solution: Solution, tol: float = 1e-6) -> np.ndarray:
     """Base supplies left (partly) to their fate whose every candidate partner needs material only in
-    periods when the supply has none, with no store at either end to bridge them."""
+    periods when the supply has none, with no store at either end to bridge them (a store site bridges when
+    it sends to a receiver that needs material at some time of the year)."""
     base = ex.base
     n_s, n_d = len(base.supplies), len(base.demands)
     if not len(base.arcs) or ex.n_periods == 1:
@@ -192,6 +242,17 @@ def not_at_the_same_time(ex: Expanded, solution: Solution, tol: float = 1e-6) ->
     stored_s[ex.stores.loc[ex.stores["side"] == "supply", "row"].to_numpy(np.int64)] = True
     stored_d[ex.stores.loc[ex.stores["side"] == "demand", "row"].to_numpy(np.int64)] = True
     possible = overlap | stored_s[arc_s] | stored_d[arc_d]
+    sites = ex.stores[ex.stores["side"] == "site"] if len(ex.stores) else ex.stores
+    if len(sites):
+        # An arc into a store site bridges the periods only if the site sends to some receiver that needs
+        # material at some time of the year (a site takes in every period, so the overlap above always holds).
+        needs = np.asarray(d_share.any(axis=1), dtype=bool)
+        sends = np.bincount(arc_s[needs[arc_d]], minlength=n_s) > 0
+        bridges = np.zeros(n_d, bool)
+        site_d = sites["demand_row"].to_numpy(np.int64)
+        bridges[site_d] = sends[sites["row"].to_numpy(np.int64)]
+        into_site = np.isin(arc_d, site_d)
+        possible = np.where(into_site, bridges[arc_d], possible)
     any_arc = np.bincount(arc_s, minlength=n_s) > 0
     any_possible = np.bincount(arc_s, weights=possible.astype(float), minlength=n_s) > 0
     amount = np.abs(np.nan_to_num(exchange_arrays(base).supply_amount))
@@ -275,8 +336,13 @@ def period_results(ex: Expanded, solution: Solution, arrays: ExchangeArrays, tol
         "delivered": arrays.ratio[used] * xs, "cost": arrays.arc_cost[used] * xs,
         "co2e_t": arrays.arc_co2e[used] * xs,
     })
+    n_sites = int((ex.stores["side"] == "site").sum()) if len(ex.stores) else 0
+    leaves_site, enters_site = site_arcs(cands, len(ex.base.supplies), len(ex.base.demands), n_sites)
+    exchanges["via_store"] = via_store(exchanges, ex)
     n_a, n_s, n_d = arrays.n_arcs, arrays.n_supplies, arrays.n_demands
     a_mass = ~s_energy[arrays.arc_s] if n_a else np.zeros(0, bool)
+    # Material through a store site counts once: exchanged as it leaves its supplier, delivered as it reaches
+    # its receiver (the legs out of and into the site are left out of those sums).
     z = solution.z if len(solution.z) else arrays.processor_bau
     n_p = arrays.n_processors
     p_period = np.repeat(np.arange(periods), n_p // periods) if n_p else np.zeros(0, np.int64)
@@ -308,7 +374,7 @@ def period_results(ex: Expanded, solution: Solution, arrays: ExchangeArrays, tol
         previous = np.where(t == 0, np.where(np.isnan(opening), last, opening), np.r_[0.0, stock[:-1]])
         side = ex.stores["side"].to_numpy()[k]
         row = ex.stores["row"].to_numpy(np.int64)[k]
-        at_s = side == "supply"
+        at_s = side != "demand"  # a site's row is its supply row
         facility = np.where(at_s, ex.base.supplies["facility_id"].to_numpy()[np.where(at_s, row, 0)],
                             ex.base.demands["facility_id"].to_numpy()[np.where(at_s, 0, row)])
         stores = pd.DataFrame({
@@ -323,7 +389,8 @@ def period_results(ex: Expanded, solution: Solution, arrays: ExchangeArrays, tol
     d_energy = is_energy(cands.demands)
     kpis = pd.DataFrame({
         "period": names, "days": ex.time.periods["days"].to_numpy(float),
-        "exchanged_t": by_period(ex.arc_period[a_mass], solution.x[a_mass]) if n_a else np.zeros(periods),
+        "exchanged_t": by_period(ex.arc_period[a_mass & ~leaves_site], solution.x[a_mass & ~leaves_site]) if n_a
+        else np.zeros(periods),
         "exchanged_mwh": by_period(ex.arc_period[~a_mass], solution.x[~a_mass]) if n_a else np.zeros(periods),
         "supply_t": by_period(ex.supply_period[~s_energy], arrays.supply_amount[~s_energy]),
         "supply_mwh": by_period(ex.supply_period[s_energy], arrays.supply_amount[s_energy]),
@@ -331,8 +398,8 @@ def period_results(ex: Expanded, solution: Solution, arrays: ExchangeArrays, tol
         "to_fate_mwh": by_period(ex.supply_period[s_energy], solution.w[s_energy]),
         "need_t": by_period(ex.demand_period[~d_energy], arrays.demand_amount[~d_energy]),
         "need_mwh": by_period(ex.demand_period[d_energy], arrays.demand_amount[d_energy]),
-        "delivered_t": by_period(ex.arc_period[a_mass], (arrays.ratio * solution.x)[a_mass]) if n_a
-        else np.zeros(periods),
+        "delivered_t": by_period(ex.arc_period[a_mass & ~enters_site],
+                                 (arrays.ratio * solution.x)[a_mass & ~enters_site]) if n_a else np.zeros(periods),
         "delivered_mwh": by_period(ex.arc_period[~a_mass], (arrays.ratio * solution.x)[~a_mass]) if n_a
         else np.zeros(periods),
         "virgin_t": by_period(ex.demand_period[~d_energy], solution.y[~d_energy]),
@@ -389,6 +456,8 @@ def optimise_periods(region: Region, cands: Candidates, *, carbon_price: float, 
     from symbiosis.results import evaluate
 
     assert region.time is not None
+    cands = add_sites(region, cands)  # dedicated store sites: a demand and a supply row each, and their arcs
+    n_sites = len(site_stores(region.time.stores))
     share_cap, route = capacity_parts(cands, region.reference.substitutions, region.arcs)
     capacity = pd.to_numeric(cands.arcs["capacity_t_per_yr"], errors="coerce").to_numpy(float) \
         if len(cands.arcs) else np.zeros(0)
@@ -401,9 +470,14 @@ def optimise_periods(region: Region, cands: Candidates, *, carbon_price: float, 
     solution, arrays = solve_expanded(ex, carbon_price=carbon_price, weights=weights, method=method,
                                       threads=threads, strategy=strategy)
     annual = aggregate(ex, solution, arrays)
-    results = evaluate(region, evaluation_candidates(ex, solution), annual)
+    evaluated = evaluation_candidates(ex, solution)
+    results = evaluate(with_site_flows(region, evaluated, n_sites), evaluated, annual)
     for column in ("amount_t_per_yr", "amount_mwh_per_yr"):  # the need as given, not with the stores' losses
         results.demands[column] = cands.demands[column].to_numpy()
+    if n_sites:  # (without a site the annual tables stay exactly today's: the one-period identity)
+        zero_site_amounts(results, n_sites)
+        _count_sites_once(results, evaluated, n_sites)
+        results.exchanges["via_store"] = via_store(results.exchanges, ex)
     if ex.n_periods > 1:
         late = not_at_the_same_time(ex, annual)
         if late.any():
@@ -424,6 +498,16 @@ def optimise_periods(region: Region, cands: Candidates, *, carbon_price: float, 
         _with_storage_kpis(results, solution)
     results.kpis["n_periods"] = ex.n_periods
     return results
+
+
+def _count_sites_once(results: Results, evaluated: Candidates, n_sites: int) -> None:
+    """Virgin material avoided counts what reaches the receivers, not what enters a store site too."""
+    sites = results.demands.iloc[-n_sites:]
+    klass = evaluated.demands["material_class"].astype(str).to_numpy()[-n_sites:]
+    counted = ~np.isin(klass, ["water", "seawater", "energy"])
+    into = pd.to_numeric(sites["secondary_t_per_yr"], errors="coerce").fillna(0.0).to_numpy(float)
+    results.kpis["virgin_avoided_t"] = float(results.kpis["virgin_avoided_t"]) - float(into[counted].sum())
+    results.kpis["store_sites_in_t"] = float(into.sum())
 
 
 def _with_storage_kpis(results: Results, solution: Solution) -> None:

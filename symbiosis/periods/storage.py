@@ -45,6 +45,9 @@ class StorageArrays:
     #: Per store: cyclic (no opening or closing level given: the stock at the end of the last period is the
     #: stock before the first), with ``closing`` NaN.
     cyclic: np.ndarray
+    #: Per store-period: a dedicated store site's (symbiosis.periods.sites), whose put enters its demand row
+    #: and whose take its supply row (None: no site).
+    site: np.ndarray | None = None
 
     @property
     def n_rows(self) -> int:
@@ -121,9 +124,36 @@ def add_storage(m: pyo.ConcreteModel, arrays: ExchangeArrays) -> None:
     closing = st.closing.tolist()
     m.store_closing = pyo.Constraint(np.flatnonzero(~st.cyclic).tolist(),
                                      rule=lambda _m, k: (stock[k * periods + periods - 1], closing[k]))
-    for i in np.flatnonzero(st.supply_row >= 0).tolist():
+    site = st.site if st.site is not None else np.zeros(n, bool)
+    for i in np.flatnonzero((st.supply_row >= 0) & ~site).tolist():
         con = m.supply_balance[int(st.supply_row[i])]
         con.set_value(con.body + put[i] - take[i] == con.upper)
-    for i in np.flatnonzero(st.demand_row >= 0).tolist():
+    for i in np.flatnonzero((st.demand_row >= 0) & ~site).tolist():
         con = m.demand_balance[int(st.demand_row[i])]
         con.set_value(con.body - put[i] + take[i] == con.upper)
+    add_site_rows(m, st)
+
+
+def add_site_rows(m: pyo.ConcreteModel, st: StorageArrays) -> None:
+    r"""A dedicated store site's rows (symbiosis.periods.sites): what arrives at the site goes into the store,
+    what leaves it comes out of the store, and the site neither buys virgin material nor sends any to a fate.
+
+    .. math::
+
+        \sum_{a \in in(d_k,t)} x_a + y_{d_k,t} - p_{k,t} = 0, \quad
+        \sum_{a \in out(s_k,t)} x_a + w_{s_k,t} - q_{k,t} = 0, \quad
+        w_{s_k,t} + y_{d_k,t} = 0 \ (\text{row ``site_closed``})
+
+    (the arcs into a site have ratio 1). Nothing is added without a site."""
+    if st.site is None or not st.site.any():
+        return
+    put, take = list(m.put.values()), list(m.take.values())
+    sites = np.flatnonzero(st.site).tolist()
+    for i in sites:
+        con = m.supply_balance[int(st.supply_row[i])]
+        con.set_value(con.body - take[i] == con.upper)
+        con = m.demand_balance[int(st.demand_row[i])]
+        con.set_value(con.body - put[i] == con.upper)
+    w, y = m.w, m.y
+    m.site_closed = pyo.Constraint(range(len(sites)), rule=lambda _m, j: (
+        _terms([(1.0, w[int(st.supply_row[sites[j]])]), (1.0, y[int(st.demand_row[sites[j]])])]), 0.0))

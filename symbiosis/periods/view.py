@@ -27,6 +27,7 @@ from symbiosis.errors import SymbiosisError
 from symbiosis.exchange.model import exchange_arrays
 from symbiosis.exchange.solve import Solution
 from symbiosis.periods.expand import PERIOD_MARK, Expanded
+from symbiosis.periods.sites import with_site_flows, zero_site_amounts
 
 if TYPE_CHECKING:
     from symbiosis.region import Region
@@ -93,6 +94,15 @@ def _period_cut(ex: Expanded, solution: Solution, t: int) -> tuple[Candidates, S
         periods = ex.n_periods
         net = (solution.storage["put"] - solution.storage["take"]).reshape(len(ex.stores), periods)[:, t]
         side, row = ex.stores["side"].to_numpy(), ex.stores["row"].to_numpy(np.int64)
+        site = side == "site"  # a store site's rows: what it drew (supply) and what it put in store (demand)
+        if site.any():
+            take = solution.storage["take"].reshape(len(ex.stores), periods)[site, t]
+            put = solution.storage["put"].reshape(len(ex.stores), periods)[site, t]
+            for table, rows, values in ((supplies, row[site], take),
+                                        (demands, ex.stores["demand_row"].to_numpy(np.int64)[site], put)):
+                amount = pd.to_numeric(table["amount_t_per_yr"], errors="coerce").to_numpy(float).copy()
+                amount[rows] = values
+                table["amount_t_per_yr"] = amount
         for table, at, quantity_net in ((supplies, side == "supply", -net), (demands, side == "demand", net)):
             if not at.any():
                 continue
@@ -173,7 +183,9 @@ def period_results_view(region: Region, results: Results, name: str) -> Results:
         raise SymbiosisError(f"--period {name}: these results do not hold the optimum of each period")
     t = [str(p) for p in periods.periods["period"]].index(period)
     cut, sol = _period_cut(ex, solution, t)
-    view = evaluate(region, cut, sol)
+    n_sites = int((ex.stores["side"] == "site").sum()) if len(ex.stores) else 0
+    view = evaluate(with_site_flows(region, cut, n_sites), cut, sol)
+    zero_site_amounts(view, n_sites)
     row = periods.kpis.iloc[t]
     kpis = dict(results.kpis)
     kpis.update(view.kpis)
