@@ -4,6 +4,7 @@ solve once."""
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 
@@ -184,7 +185,12 @@ def test_the_page_lists_the_first_receivers_and_all_on_request(world: World, mon
     monkeypatch.setattr(views, "PARTNERS_SHOWN", 1)
     first = client.get(f"/flows/{flow.pk}/partners/").content.decode()
     assert first.count('name="rank"') == 1
-    assert f"{n - 1} more receiver" in first and "?all=1" in first
+    assert f"{n - 1} more receiver" in first and "?all=1" in first and "?page=2" in first
+    # The second page shows the second rank (and only it), the same row as the whole list's second.
+    second = client.get(f"/flows/{flow.pk}/partners/?page=2").content.decode()
+    assert second.count('name="rank"') == 1 and 'name="rank" value="2"' in second and "?page=1" in second
+    row = re.compile(r"<tr><td>2</td>.*?<form", flags=re.S)  # up to the form (its CSRF token is masked anew)
+    assert row.search(second).group(0) == row.search(every).group(0)  # type: ignore[union-attr]
 
 
 @pytest.mark.django_db

@@ -50,6 +50,10 @@ class Snapshot:
     version: int
     region: Region
     facilities_digest: str | None = None  # computed by the first search of the version
+    #: Digests of the incoming flows of a set of materials with their quality rows (what a search of a stream
+    #: of a material that replaces them reads), computed by the first search that needs one; a snapshot made
+    #: by patching one facility inherits those its facility's incoming materials leave untouched.
+    inputs_digests: dict[frozenset[str], str] = dataclasses.field(default_factory=dict)
 
 
 @dataclass
@@ -69,6 +73,10 @@ class Search:
     result: Any  # symbiosis.partners.PartnerSearch
     version: int
     optimum_version: int
+    #: The ranking as plain rows (the columns a page shows) and its receivers' demand ids, made once per
+    #: result and shared by every page that shows it.
+    records: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    demand_ids: list[str] = dataclasses.field(default_factory=list)
 
     @property
     def optimum_behind(self) -> int:
@@ -87,7 +95,10 @@ class _Programme:
         self.error: str | None = None
         self.last_start = float("-inf")  # time.monotonic() when the last solve started
         self.closed = False  # forgotten (clear) or the solver stopped (shutdown): its solve loop ends
-        self.searches: OrderedDict[tuple[str, str, str, int], Search] = OrderedDict()
+        self.searches: OrderedDict[tuple[str, str, str, str, int], Search] = OrderedDict()
+        #: The same searches by (stream, data version, optimum version): a search repeated at one version
+        #: finds its result without computing a digest.
+        self.recent: OrderedDict[tuple[str, int, int], Search] = OrderedDict()
 
 
 _programmes: dict[int, _Programme] = {}
@@ -304,25 +315,81 @@ def optimum_for(programme: Any, snap: Snapshot, exact_below_s: float, timeout_s:
 def search(programme: Any, flow_id: str, exact_below_s: float) -> Search:
     """A partner search of one of the programme's streams, reusing what its data version shares.
 
-    A search is kept under the contents of what it reads (the stream's part of the region, the facilities)
-    and the optimum it used, not under the data version: an edit elsewhere in the programme leaves it valid,
-    an edit of the stream, of a receiver or of a facility makes a new one."""
+    A search is kept under the contents of what it reads (the stream and its quality rows, the incoming flows
+    of the materials it can replace with theirs, the facilities) and the optimum it used, not under the data
+    version: an edit elsewhere in the programme leaves it valid, an edit of the stream, of a receiver or of a
+    facility makes a new one. The digests of those contents are kept per snapshot (and inherited by a
+    snapshot patched from it), so that a search whose result is kept costs a few milliseconds."""
     snap = snapshot(programme)
     optimum = optimum_for(programme, snap, exact_below_s)
     entry = _entry(programme.pk)
-    part = search_region(snap.region, flow_id)
-    key = (flow_id, _digest(part.flows, part.quality), _facilities_digest(snap), optimum.version)
+    quick = (flow_id, snap.version, optimum.version)
+    with entry.lock:
+        hit = entry.recent.get(quick)
+        if hit is not None:
+            return hit
+    region = snap.region
+    flows = region.flows
+    supply = flows[flows["flow_id"].to_numpy() == flow_id]
+    if supply.empty:  # find_partners says the flow is unknown, with its "did you mean"
+        return Search(_find(region, flow_id, optimum), snap.version, optimum.version)
+    primaries = _primaries(region, str(supply["material"].iloc[0]))
+    own_quality = region.quality[region.quality["flow_id"].to_numpy() == flow_id]
+    key = (flow_id, _digest(supply, own_quality), _inputs_digest(snap, primaries), _facilities_digest(snap),
+           optimum.version)
     with entry.lock:
         hit = entry.searches.get(key)
         if hit is not None:
             entry.searches.move_to_end(key)
-            return Search(hit.result, snap.version, optimum.version)
-    found = Search(_find(part, flow_id, optimum), snap.version, optimum.version)
+    if hit is None:
+        result = _find(search_region(region, flow_id), flow_id, optimum)
+        records, demand_ids = _records(result)
+        hit = Search(result, snap.version, optimum.version, records, demand_ids)
+        with entry.lock:
+            entry.searches[key] = hit
+            while len(entry.searches) > MAX_SEARCHES:
+                entry.searches.popitem(last=False)
+    found = Search(hit.result, snap.version, optimum.version, hit.records, hit.demand_ids)
     with entry.lock:
-        entry.searches[key] = found
-        while len(entry.searches) > MAX_SEARCHES:
-            entry.searches.popitem(last=False)
+        entry.recent[quick] = found
+        while len(entry.recent) > MAX_SEARCHES:
+            entry.recent.popitem(last=False)
     return found
+
+
+#: The columns of a ranking a page shows (symbiosis.web.views.partner_rows), per t or per MWh.
+RECORD_COLUMNS = ("facility_id", "demand_id", "material", "distance_km", "quality_fit", "used_by_optimum",
+                  "what_would_make_it_viable", "supplier_value_per_t", "receiver_value_per_t", "co2e_avoided_per_t",
+                  "supplier_value_per_mwh", "receiver_value_per_mwh", "co2e_avoided_t_per_mwh")
+
+
+def _records(result: Any) -> tuple[list[dict[str, Any]], list[str]]:
+    partners = result.partners
+    if not len(partners):
+        return [], []
+    columns = [c for c in RECORD_COLUMNS if c in partners.columns]
+    records = partners[columns].to_dict("records")
+    for r in records:
+        r["facility_id"] = str(r["facility_id"])
+    return records, [str(d) for d in partners["demand_id"]]
+
+
+def _primaries(region: Region, material: str) -> frozenset[str]:
+    subs = region.reference.substitutions
+    return frozenset(subs.loc[subs["secondary_material"] == material, "primary_material"])
+
+
+def _inputs_digest(snap: Snapshot, primaries: frozenset[str]) -> str:
+    """Digest of the incoming flows of ``primaries`` and their quality rows (kept on the snapshot)."""
+    hit = snap.inputs_digests.get(primaries)
+    if hit is not None:
+        return hit
+    flows = snap.region.flows
+    inputs = flows[(flows["direction"] == "in").to_numpy() & flows["material"].isin(primaries).to_numpy()]
+    quality = snap.region.quality[snap.region.quality["flow_id"].isin(set(inputs["flow_id"]))]
+    digest = _digest(inputs, quality)
+    snap.inputs_digests[primaries] = digest
+    return digest
 
 
 def _digest(*frames: pd.DataFrame) -> str:
@@ -381,11 +448,31 @@ def changed(programme: Any, checked: Any) -> None:
     region = patched(snap.region, checked.region, checked.facility_id)
     if region is None:
         return
-    new = Snapshot(version, region)
+    new = _patched_snapshot(snap, version, region, checked.region, checked.facility_id)
     with entry.lock:
         if entry.snapshot is snap:
             entry.snapshot = new
     _want_optimum(entry, new)
+
+
+def _incoming_materials(flows: pd.DataFrame) -> set[str]:
+    return set(flows.loc[flows["direction"] == "in", "material"].astype(str))
+
+
+def _patched_snapshot(old: Snapshot, version: int, region: Region, part: Region, facility_id: str) -> Snapshot:
+    """The snapshot of ``region`` (``old``'s with ``facility_id``'s rows from ``part``), with the digests of
+    ``old`` the patch cannot have changed: those of material sets none of the facility's incoming flows (before
+    or after) is of, and the facilities' digest when the facility's row is unchanged."""
+    flows_before = old.region.flows[old.region.flows["facility_id"] == facility_id]
+    touched = _incoming_materials(flows_before) | _incoming_materials(part.flows)
+    new = Snapshot(version, region)
+    new.inputs_digests = {k: v for k, v in old.inputs_digests.items() if not (k & touched)}
+    before = old.region.facilities[old.region.facilities["facility_id"] == facility_id].reset_index(drop=True)
+    after = part.facilities.reset_index(drop=True)
+    if old.facilities_digest is not None and list(before.columns) == list(after.columns) and \
+            before.astype(str).equals(after.astype(str)):
+        new.facilities_digest = old.facilities_digest
+    return new
 
 
 def _replace_rows(frame: pd.DataFrame, new: pd.DataFrame, facility_id: str) -> pd.DataFrame | None:
