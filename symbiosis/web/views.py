@@ -181,6 +181,7 @@ def flow_new(request: HttpRequest, pk: int, step: str) -> HttpResponse:
         with transaction.atomic():  # the row and the version that says it changed, together
             form.save()
             m.programme.touch()
+            search_cache.record_change(m.programme, form.checked)
         search_cache.changed(m.programme, form.checked)
         return redirect("facility", pk=facility.pk)
     return render(request, "web/form.html", {"form": form, "title": f"{STEPS[step][0]}: new flow of {facility.name}"})
@@ -196,6 +197,7 @@ def flow_edit(request: HttpRequest, pk: int) -> HttpResponse:
         with transaction.atomic():  # the row and the version that says it changed, together
             form.save()
             m.programme.touch()
+            search_cache.record_change(m.programme, form.checked)
         search_cache.changed(m.programme, form.checked)
         return redirect("facility", pk=flow.facility.pk)
     return render(request, "web/form.html", {"form": form, "title": f"Edit flow {flow.flow_id}",
@@ -309,7 +311,7 @@ def partner_rows(m: Membership, flow: Flow, shown: slice = slice(None)
     supplier_col, receiver_col, co2_col = (
         ("supplier_value_per_mwh", "receiver_value_per_mwh", "co2e_avoided_t_per_mwh") if heat
         else ("supplier_value_per_t", "receiver_value_per_t", "co2e_avoided_per_t"))
-    for rank, p in zip(first, page):
+    for rank, p in zip(first, page, strict=True):
         facility = by_id.get(p["facility_id"])
         if facility is None:  # not in the database any more: the rank stays, the row is left out
             continue
