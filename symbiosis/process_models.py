@@ -139,16 +139,18 @@ def read_yaml(path: Path, problems: Problems, label: str | None = None) -> objec
         return None
 
 
-#: Parsed model files by (path, modification time, size): a server checks one facility per saved flow, and
-#: parsing the YAML of every model each time cost more than the rest of the check (docs/performance.md).
-#: Only files read without a problem are kept; the pydantic validation still runs on every load.
-_parsed_models: dict[tuple[str, int, int], object] = {}
+#: Parsed model files by their contents: a server checks one facility per saved flow, and parsing the YAML of
+#: every model each time cost more than the rest of the check (docs/performance.md). Only files read without
+#: a problem are kept; the pydantic validation still runs on every load.
+_parsed_models: dict[bytes, object] = {}
 
 
 def _read_model_yaml(path: Path, problems: Problems) -> object:
+    import hashlib
+
     try:
-        stat = path.stat()
-        key: tuple[str, int, int] | None = (str(path.resolve()), stat.st_mtime_ns, stat.st_size)
+        key: bytes | None = (hashlib.blake2b(path.read_bytes(), digest_size=16).digest()
+                             if path.stat().st_size <= MAX_YAML_BYTES else None)
     except OSError:
         key = None
     if key is not None and key in _parsed_models:

@@ -66,7 +66,10 @@ def _serve_gunicorn(host: str, port: int, workers: int, threads: int) -> None:
         def load_config(self) -> None:
             options = {"bind": f"{host}:{port}", "workers": workers, "threads": threads,
                        "worker_class": "gthread", "post_fork": post_fork,
-                       "timeout": 120, "graceful_timeout": 30, "loglevel": "warning"}
+                       "timeout": 120, "graceful_timeout": 30, "loglevel": "warning",
+                       # idle connections kept 75 s (gunicorn's default, 2 s, is shorter than a user's pause
+                       # between pages: a browser or proxy reusing a connection as it closes gets a reset)
+                       "keepalive": 75}
             for key, value in options.items():
                 self.cfg.set(key, value)
 
