@@ -16,6 +16,7 @@ from django.contrib.auth import login
 from django.contrib.auth.forms import UserCreationForm
 from django.contrib.auth.views import LoginView, LogoutView
 from django.db import transaction
+from django.db.models import Count, Q
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -61,19 +62,16 @@ def public_aggregates(programme: Programme) -> dict[str, Any]:
     """What anyone may see: counts, and totals per material class only where at least MIN_CONTRIBUTORS
     facilities contribute whenever one of them is confidential (the rule of symbiosis.disclosure)."""
     facilities = Facility.objects.filter(programme=programme)
-    totals: dict[str, dict[str, Any]] = {}
-    for flow in Flow.objects.filter(facility__programme=programme, direction="out").select_related("facility"):
-        if flow.category not in STEPS["residues"][1]:
-            continue
-        entry = totals.setdefault(flow.material, {"n": 0, "confidential": False, "facilities": set()})
-        entry["facilities"].add(flow.facility_id)
-        entry["confidential"] |= flow.facility.confidential
-    streams = []
-    for material, entry in sorted(totals.items()):
-        n = len(entry["facilities"])
-        if entry["confidential"] and n < MIN_CONTRIBUTORS:
-            continue
-        streams.append({"material": material, "n_facilities": n})
+    # Counted by the database (a programme of 5,000 facilities has some 46,000 flows: in Python, this page
+    # cost seconds of a server's CPU per view).
+    per_material = (Flow.objects.filter(facility__programme=programme, direction="out",
+                                        category__in=STEPS["residues"][1])
+                    .values("material")
+                    .annotate(n=Count("facility", distinct=True),
+                              n_confidential=Count("facility", distinct=True, filter=Q(facility__confidential=True)))
+                    .order_by("material"))
+    streams = [{"material": r["material"], "n_facilities": r["n"]} for r in per_material
+               if not (r["n_confidential"] and r["n"] < MIN_CONTRIBUTORS)]
     last = Run.objects.filter(programme=programme, status="done").first()
     kpis = {k: last.kpis.get(k) for k in ("co2e_avoided_t", "waste_diverted_t", "virgin_avoided_t", "n_exchanges")
             } if last else {}
