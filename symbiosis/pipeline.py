@@ -88,6 +88,11 @@ COLUMN_GENERATION_FROM_ARCS = 20_000
 COLUMN_GENERATION_DENSITY = 20.0  # candidate arcs per supply and demand
 
 
+#: From this many candidate arcs a whole LP is handed to HiGHS mostly from the arrays, not through a Pyomo model
+#: of every arc (symbiosis.exchange.grow.solve_whole: the same LP and optimum, about half the memory).
+WHOLE_LP_GROWN_FROM_ARCS = 200_000
+
+
 def choose_strategy(cands: Candidates) -> str:
     """``column_generation`` or ``monolithic``: the rule ``optimise(strategy="auto")`` follows.
 
@@ -158,6 +163,10 @@ def optimise(region: Region, *, method: str = "ipm", strategy: str = "auto", pro
         return results
     use_cg = strategy == "column_generation" or (strategy == "auto" and choose_strategy(cands) == "column_generation")
     solve = solve_column_generation if use_cg else solve_exchange
+    if not use_cg and len(cands.arcs) >= WHOLE_LP_GROWN_FROM_ARCS:
+        from symbiosis.exchange.grow import solve_whole
+
+        solve = solve_whole  # type: ignore[assignment]  # the same LP, most of it added from the arrays
     if warm is not None and not use_cg and mode == "lp":
         solve = warm.solve
     if mode == "mip":

@@ -216,24 +216,36 @@ def test_column_generation_with_processors_heat_and_intake_limits(seed, n_proces
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(seed=st.integers(0, 10**6), n_processors=st.integers(0, 3), master_method=st.sampled_from(["simplex", "ipm"]))
 def test_warm_rounds_reach_the_cold_optimum(seed, n_processors, master_method):
-    """Every round after the first starts from the last round's basis (symbiosis.exchange.warm), whatever the
-    first round's method: the start is accepted in every such round, and the optimum is the cold one's and the
+    """Every round after the first continues from the last round's optimum, whatever the first round's method:
+    by default the first model grows (symbiosis.exchange.grow: the entering arcs' columns added to its HiGHS
+    instances, used in every later round); with ``grow=False`` a new model is built each round and started from
+    the last basis (symbiosis.exchange.warm, accepted in every such round). Both reach the cold optimum and the
     monolithic LP's (1e-7 relative), with no arc below its capacity pricing out negative."""
     c = network(seed, 25, 25, 300, n_processors)
     options = {"carbon_price": 40.0, "per_supply": 1, "per_demand": 1, "max_master_share": 1.0,
                "master_method": master_method}
-    warm = solve_column_generation(c, **options)
+    grown = solve_column_generation(c, **options)
+    warm = solve_column_generation(c, grow=False, **options)
     cold = solve_column_generation(c, warm=False, **options)
     mono = solve_exchange(c, carbon_price=40.0, decompose=False)
-    assert cold.parameters["warm_rounds"] == 0
+    assert cold.parameters["warm_rounds"] == 0 and cold.parameters["grown_rounds"] == 0
     assert warm.parameters["warm_rounds"] == warm.parameters["iterations"] - 1
-    assert warm.objective == pytest.approx(cold.objective, rel=1e-7, abs=1e-6)
-    assert warm.objective == pytest.approx(mono.objective, rel=1e-7, abs=1e-6)
+    assert warm.parameters["grown_rounds"] == 0
+    assert grown.parameters["grown_rounds"] == grown.parameters["iterations"] - 1
     arrays = exchange_arrays(c)
-    rc = reduced_costs(arrays, warm, objective=arrays.objective_vector(40.0))
-    below_capacity = warm.x < np.nan_to_num(arrays.capacity, nan=np.inf) - 1e-6
-    assert rc[below_capacity].min() >= -1e-6 * max(1.0, float(np.abs(arrays.objective_vector(40.0)).max()))
-    check_solution(c, warm, 1e-9)
+    objective = arrays.objective_vector(40.0)
+    scale = max(1.0, float(np.abs(objective).max()))
+    for solution in (grown, warm):
+        assert solution.objective == pytest.approx(cold.objective, rel=1e-7, abs=1e-6)
+        assert solution.objective == pytest.approx(mono.objective, rel=1e-7, abs=1e-6)
+        # The objective is that of the flows reported over all arcs (a grown model's own columns included).
+        columns = np.concatenate([solution.x, solution.w, solution.y, solution.z])
+        assert float(objective @ columns) == pytest.approx(mono.objective, rel=1e-7, abs=1e-6)
+        assert solution.cost == pytest.approx(float(arrays.cost_vector() @ columns), rel=1e-9, abs=1e-6)
+        rc = reduced_costs(arrays, solution, objective=objective)
+        below_capacity = solution.x < np.nan_to_num(arrays.capacity, nan=np.inf) - 1e-6
+        assert rc[below_capacity].min() >= -1e-6 * scale
+        check_solution(c, solution, 1e-9)
 
 
 def test_a_basis_that_does_not_fit_the_blocks_is_not_used():
@@ -256,3 +268,39 @@ def test_a_basis_that_does_not_fit_the_blocks_is_not_used():
     fresh.hand_over()
     assert not warm.start_from(fresh, broken, positions, len(c.arcs))
     assert fresh.solve().objective == pytest.approx(model.solve().objective, rel=1e-9)
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 10**6), n_processors=st.integers(0, 3), carbon_price=st.sampled_from([0.0, 70.0]))
+def test_the_whole_lp_added_from_the_arrays_is_the_pyomo_one(seed, n_processors, carbon_price):
+    """solve_whole builds only the covering arcs in Pyomo and adds every other arc's column from the arrays:
+    the same LP as ExchangeModel hands over, so the same optimum (1e-7), a feasible answer over every arc and no
+    arc below capacity pricing out negative against its published duals."""
+    from symbiosis.exchange.grow import solve_whole
+
+    c = network(seed, 25, 25, 300, n_processors)
+    mono = solve_exchange(c, carbon_price=carbon_price, decompose=False)
+    whole = solve_whole(c, carbon_price=carbon_price, method="ipm")
+    assert whole.parameters["built_in_pyomo_arcs"] < len(c.arcs)
+    assert whole.objective == pytest.approx(mono.objective, rel=1e-7, abs=1e-6)
+    assert whole.objective_bau == pytest.approx(mono.objective_bau, rel=1e-12, abs=1e-9)
+    arrays = exchange_arrays(c)
+    objective = arrays.objective_vector(carbon_price)
+    assert float(objective @ np.concatenate([whole.x, whole.w, whole.y, whole.z])) == pytest.approx(
+        mono.objective, rel=1e-7, abs=1e-6)
+    rc = reduced_costs(arrays, whole, objective=objective)
+    below = whole.x < np.nan_to_num(arrays.capacity, nan=np.inf) - 1e-6
+    assert rc[below].min() >= -1e-6 * max(1.0, float(np.abs(objective).max()))
+    check_solution(c, whole, 1e-9)
+
+
+def test_large_whole_lps_take_the_grown_path_in_the_pipeline(tiny_region, monkeypatch):
+    import symbiosis.pipeline as pipeline
+
+    before = optimise(tiny_region, strategy="monolithic")
+    monkeypatch.setattr(pipeline, "WHOLE_LP_GROWN_FROM_ARCS", 0)
+    after = optimise(tiny_region, strategy="monolithic")
+    assert "built_in_pyomo_arcs" in after.parameters and "built_in_pyomo_arcs" not in before.parameters
+    assert after.kpis["objective_optimum"] == pytest.approx(before.kpis["objective_optimum"], rel=1e-9)
+    pd_cols = ["supply_id", "demand_id", "amount_t_per_yr"]
+    assert after.exchanges[pd_cols].round(6).values.tolist() == before.exchanges[pd_cols].round(6).values.tolist()

@@ -42,6 +42,8 @@ def test_column_generation_over_periods_is_the_monolithic_and_the_bare_optimum(s
                                    max_master_share=1.0)
     assert cg.parameters["strategy"] == "column_generation", cg.parameters
     assert cg.parameters["iterations"] >= 2
+    # Every round after the first grew the first model (the stores' columns and rows in it from the start).
+    assert cg.parameters["grown_rounds"] == cg.parameters["iterations"] - 1
     assert cg.parameters["master_arcs"] < cg.parameters["candidate_arcs"] == len(ex.candidates.arcs)
     assert cg.objective == pytest.approx(mono.objective, rel=1e-8)
     # The LP assembled bare from the candidate tables and the stores' arrays (no Pyomo, no blocks).

@@ -22,7 +22,9 @@ from __future__ import annotations
 import logging
 import math
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -101,6 +103,9 @@ class _Block:
     highs: Any
     cols: np.ndarray  # global column positions, ascending
     rows: np.ndarray  # global row positions, ascending
+    offset: float = 0.0  # the objective's constant, held by one block only
+    #: The last solve's answer when it ran on another process (see :func:`remote_blocks`), else None.
+    remote: dict[str, Any] | None = None
 
 
 @dataclass
@@ -183,7 +188,7 @@ class BlockSolver:
         )
         if status != highspy.HighsStatus.kOk:
             raise ValueError(f"HiGHS refused the LP ({status}); check the data for infinite or huge values")
-        return _Block(h, cols, rows)
+        return _Block(h, cols, rows, float(offset))
 
     @property
     def n_blocks(self) -> int:
@@ -197,6 +202,17 @@ class BlockSolver:
         for block in self.blocks:
             local = self.lp.cost[block.cols]
             block.highs.changeColsCost(len(local), np.arange(len(local), dtype=np.int32), local)
+
+    def set_cols_cost(self, cols: np.ndarray, cost: np.ndarray) -> None:
+        """New objective coefficients for some columns (global positions): one HiGHS call per block touched."""
+        cols = np.asarray(cols, dtype=np.int64)
+        cost = np.asarray(cost, dtype=float)
+        self.lp.cost[cols] = cost
+        block_of = self.col_block[cols]
+        for b in np.unique(block_of).tolist():
+            mine = block_of == b
+            local = self.local_col[cols[mine]].astype(np.int32)
+            self.blocks[b].highs.changeColsCost(len(local), local, cost[mine])
 
     def set_row_bounds(self, row: int, lower: float, upper: float) -> None:
         self.lp.row_lower[row], self.lp.row_upper[row] = lower, upper
@@ -221,6 +237,114 @@ class BlockSolver:
             self.decompose = False
             self._build()
         return self.lp.n_row - 1
+
+    def add_columns(self, cost: np.ndarray, lower: np.ndarray, upper: np.ndarray, matrix: sparse.csc_matrix
+                    ) -> np.ndarray:
+        """Append continuous columns (``matrix``: their non-zeros in the LP's existing rows, n_row × k) and
+        return their global positions (after every existing column).
+
+        A column whose rows lie in one block goes into that block's HiGHS instance, which keeps its basis (the
+        new column nonbasic at its lower bound) and its factorisation, so the next simplex solve continues from
+        the last optimum. Columns that join blocks merge them: the merged block gets a new instance, started
+        from the blocks' bases put together (still a basis: each part keeps its count of basic variables).
+        Column generation grows its restricted model this way between rounds (symbiosis.exchange.grow).
+        """
+        import highspy
+
+        cost = np.asarray(cost, dtype=float)
+        lower = np.asarray(lower, dtype=float)
+        upper = np.asarray(upper, dtype=float)
+        k = len(cost)
+        lp = self.lp
+        if matrix.shape != (lp.n_row, k):
+            raise ValueError(f"new columns' matrix is {matrix.shape}, expected ({lp.n_row}, {k})")
+        new = np.arange(lp.n_col, lp.n_col + k, dtype=np.int64)
+        if k == 0:
+            return new
+        matrix = sparse.csc_matrix(matrix)
+        matrix.sort_indices()
+        integrality = None if lp.integrality is None else np.r_[lp.integrality, np.zeros(k, lp.integrality.dtype)]
+        self.lp = StandardForm(np.r_[lp.cost, cost], np.r_[lp.col_lower, lower], np.r_[lp.col_upper, upper],
+                               lp.row_lower, lp.row_upper, sparse.hstack([lp.matrix, matrix], format="csc"),
+                               lp.offset, integrality)
+        # The block of each new column's rows; a column in no row joins block 0.
+        counts = np.diff(matrix.indptr)
+        term_block = self.row_block[matrix.indices]
+        term_col = np.repeat(np.arange(k), counts)
+        col_first = np.zeros(k, np.int64)
+        has = counts > 0
+        col_first[has] = term_block[matrix.indptr[:-1][has]]
+        n_blocks = len(self.blocks)
+        # Blocks joined by a column: components of the graph whose edges link each term's block to the column's
+        # first block.
+        link = sparse.coo_matrix((np.ones(len(term_col), np.int8), (col_first[term_col], term_block)),
+                                 shape=(n_blocks, n_blocks))
+        _, group = connected_components(link, directed=False)
+        sizes = np.bincount(group, minlength=group.max() + 1)
+        merged = sizes[group] > 1  # per block: part of a merge
+        col_group_merged = merged[col_first]
+        basis = self.global_basis() if merged.any() else None
+        # Columns that stay in one block: addCols, the instance keeps its basis.
+        for b in np.unique(col_first[~col_group_merged]).tolist():
+            mine = np.flatnonzero((col_first == b) & ~col_group_merged)
+            block = self.blocks[b]
+            part = matrix[:, mine]
+            local_rows = self.local_row[part.indices].astype(np.int32)
+            status = block.highs.addCols(len(mine), cost[mine], lower[mine], upper[mine], int(part.nnz),
+                                         part.indptr[:-1].astype(np.int32), local_rows, part.data.astype(float))
+            if status != highspy.HighsStatus.kOk:
+                raise ValueError(f"HiGHS refused new columns ({status})")
+            block.cols = np.r_[block.cols, new[mine]]
+        if merged.any():
+            kept = [block for b, block in enumerate(self.blocks) if not merged[b]]
+            for g in np.unique(group[merged]).tolist():
+                members = np.flatnonzero(group == g)
+                parts = [self.blocks[b] for b in members.tolist()]
+                cols = np.sort(np.concatenate([*(p.cols for p in parts), new[np.isin(col_first, members)]]))
+                rows = np.sort(np.concatenate([p.rows for p in parts]))
+                sub = self.lp.matrix[:, cols][rows, :].tocsc()
+                block = self._pass(cols, rows, sub, sum(p.offset for p in parts))
+                if basis is not None:  # taken after the columns were appended: theirs 0, nonbasic at lower
+                    self._set_block_basis(block, basis[0][cols], basis[1][rows])
+                kept.append(block)
+            self.blocks = kept
+            self._index()
+        else:
+            self._index_columns(new, col_first)
+        return new
+
+    def redecompose(self) -> None:
+        """Find the LP's blocks anew and hand each to a new instance, keeping the basis where there is one.
+
+        Merges in :meth:`add_columns` join whole packed blocks, so after many columns the blocks can be far
+        larger than the LP's components; this splits them again (each new block is a union of components, so
+        the basis of the whole restricted to it is a basis of it)."""
+        basis = self.global_basis()
+        self.decompose = True
+        self._build()
+        if basis is not None:
+            self.set_global_basis(*basis)
+
+    def _index(self) -> None:
+        """Block and local position of every column and row, from the blocks."""
+        self.col_block = np.empty(self.lp.n_col, np.int64)
+        self.row_block = np.empty(self.lp.n_row, np.int64)
+        self.local_col = np.empty(self.lp.n_col, np.int64)
+        self.local_row = np.empty(self.lp.n_row, np.int64)
+        for b, block in enumerate(self.blocks):
+            self.col_block[block.cols] = b
+            self.row_block[block.rows] = b
+            self.local_col[block.cols] = np.arange(len(block.cols))
+            self.local_row[block.rows] = np.arange(len(block.rows))
+
+    def _index_columns(self, new: np.ndarray, block_of: np.ndarray) -> None:
+        """Block and local position of columns appended to their blocks (the last of each block's columns)."""
+        self.col_block = np.r_[self.col_block, block_of]
+        local = np.empty(len(new), np.int64)
+        for b in np.unique(block_of).tolist():
+            mine = np.flatnonzero(block_of == b)
+            local[mine] = len(self.blocks[b].cols) - len(mine) + np.arange(len(mine))
+        self.local_col = np.r_[self.local_col, local]
 
     def set_rows_bounds(self, rows: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> None:
         """New bounds for many rows (global positions) at once: one HiGHS call per block touched."""
@@ -290,26 +414,37 @@ class BlockSolver:
     def set_global_basis(self, cols: np.ndarray, rows: np.ndarray) -> None:
         """Start the next solve of every block from a basis of the whole LP (as :meth:`global_basis` gives it;
         each block's part must hold as many basic columns and rows as the block has rows)."""
+        for block in self.blocks:
+            self._set_block_basis(block, cols[block.cols], rows[block.rows])
+
+    @staticmethod
+    def _set_block_basis(block: _Block, cols: np.ndarray, rows: np.ndarray) -> None:
         import highspy
 
-        status = list(highspy.HighsBasisStatus.__members__.values())
-        by_code = {int(s): s for s in status}
-        for block in self.blocks:
-            basis = highspy.HighsBasis()
-            basis.col_status = [by_code[int(c)] for c in cols[block.cols]]
-            basis.row_status = [by_code[int(r)] for r in rows[block.rows]]
-            basis.valid = True
-            if block.highs.setBasis(basis) != highspy.HighsStatus.kOk:
-                raise ValueError("HiGHS refused a starting basis")
+        by_code = {int(s): s for s in highspy.HighsBasisStatus.__members__.values()}
+        basis = highspy.HighsBasis()
+        basis.col_status = [by_code[int(c)] for c in cols]
+        basis.row_status = [by_code[int(r)] for r in rows]
+        basis.valid = True
+        if block.highs.setBasis(basis) != highspy.HighsStatus.kOk:
+            raise ValueError("HiGHS refused a starting basis")
 
     # --- solving -------------------------------------------------------------------------------------
 
-    def run(self, options: dict[str, Any]) -> BlockResult:
+    def run(self, options: dict[str, Any], only: np.ndarray | None = None) -> BlockResult:
         """Solve every block with ``options`` (HiGHS option name → value) and assemble the solution.
 
         A ``time_limit`` holds for the whole solve, not for each block: a block starts with what is left.
+        ``only``: the blocks to solve (their numbers); the others keep the solution of their last solve, which
+        is right only when nothing of theirs changed since (symbiosis.exchange.incremental).
         """
-        for block in self.blocks:
+        blocks = self.blocks if only is None else [self.blocks[b] for b in np.unique(only).tolist()]
+        executor = _REMOTE[-1] if _REMOTE else None
+        if executor is not None and self.lp.integrality is None:
+            self._run_remote(executor, blocks, options)
+            return self._assemble()
+        for block in blocks:
+            block.remote = None
             for name, value in options.items():
                 block.highs.setOptionValue(name, value)
         limit = float(options.get("time_limit", INF))
@@ -320,16 +455,38 @@ class BlockSolver:
                 block.highs.setOptionValue("time_limit", max(0.0, limit - (time.perf_counter() - started)))
             block.highs.run()
 
-        workers = min(self.threads, len(self.blocks))
+        workers = min(self.threads, len(blocks))
         if workers > 1:
             # Largest blocks first, so that one does not start last and leave a core idle at the end.
-            order = sorted(self.blocks, key=lambda b: -len(b.cols))
+            order = sorted(blocks, key=lambda b: -len(b.cols))
             with ThreadPoolExecutor(max_workers=workers) as pool:
                 list(pool.map(solve, order))
         else:
-            for block in self.blocks:
+            for block in blocks:
                 solve(block)
         return self._assemble()
+
+    def _run_remote(self, executor: Any, blocks: list[_Block], options: dict[str, Any]) -> None:
+        """Solve ``blocks`` on ``executor``'s workers, each from its instance's basis; the answers are kept on the
+        blocks and their bases set back into the local instances (so that later changes start from them)."""
+        futures = []
+        for block in sorted(blocks, key=lambda b: -len(b.cols)):
+            basis = block.highs.getBasis()
+            start = None
+            if basis.valid:
+                start = (np.fromiter((int(c) for c in basis.col_status), np.int8, len(block.cols)),
+                         np.fromiter((int(r) for r in basis.row_status), np.int8, len(block.rows)))
+            sub = self.lp.matrix[:, block.cols][block.rows, :].tocsc()
+            payload = {"cost": self.lp.cost[block.cols], "col_lower": self.lp.col_lower[block.cols],
+                       "col_upper": self.lp.col_upper[block.cols], "row_lower": self.lp.row_lower[block.rows],
+                       "row_upper": self.lp.row_upper[block.rows], "indptr": sub.indptr, "indices": sub.indices,
+                       "data": sub.data, "offset": block.offset, "options": dict(options), "basis": start}
+            futures.append((block, executor.submit(solve_block, payload)))
+        for block, future in futures:
+            answer = future.result()
+            block.remote = answer
+            if answer["basis"] is not None:
+                self._set_block_basis(block, *answer["basis"])
 
     def _assemble(self) -> BlockResult:
         import highspy
@@ -341,6 +498,17 @@ class BlockSolver:
         worst: Any = highspy.HighsModelStatus.kOptimal
         statuses = []
         for block in self.blocks:
+            if block.remote is not None:
+                answer = block.remote
+                status = highspy.HighsModelStatus(answer["status"])
+                statuses.append(answer["termination"])
+                if status != highspy.HighsModelStatus.kOptimal:
+                    worst = status if worst == highspy.HighsModelStatus.kOptimal else worst
+                    continue
+                col_value[block.cols] = answer["col_value"]
+                row_dual[block.rows] = answer["row_dual"]
+                objective += answer["objective"]
+                continue
             h = block.highs
             status = h.getModelStatus()
             statuses.append(h.modelStatusToString(status))
@@ -359,4 +527,67 @@ class BlockSolver:
                            mip_gap if self.lp.integrality is not None else math.nan)
 
 
-__all__ = ["BlockResult", "BlockSolver", "StandardForm", "block_labels"]
+#: Executors that solve blocks on other processes or machines, innermost last (see :func:`remote_blocks`).
+_REMOTE: list[Any] = []
+
+
+@contextmanager
+def remote_blocks(executor: Any) -> Iterator[None]:
+    """Within the block, every LP's blocks are solved on ``executor`` (a ``concurrent.futures.Executor``: a Dask
+    distributed client's ``get_executor()`` for a cluster, or a process pool), one task a block, each started
+    from the block's basis when it has one; the answers and bases come back to this process, which keeps
+    every HiGHS instance as it would locally. The optimum is the same as solved here (each block is the same
+    LP, solved by the same HiGHS). Mixed-integer models stay local. ``None`` leaves solving local."""
+    if executor is None:
+        yield
+        return
+    _REMOTE.append(executor)
+    try:
+        yield
+    finally:
+        _REMOTE.pop()
+
+
+def solve_block(payload: dict[str, Any]) -> dict[str, Any]:
+    """Solve one block's LP in this process (a worker's task): its arrays, HiGHS options and starting basis in
+    ``payload``; returns the primal values, row duals, objective, model status and optimal basis."""
+    import highspy
+
+    h = highspy.Highs()
+    h.setOptionValue("output_flag", False)
+    n_col, n_row = len(payload["cost"]), len(payload["row_lower"])
+    status = h.passModel(n_col, n_row, int(len(payload["data"])), 1, 1, float(payload["offset"]),
+                         np.asarray(payload["cost"], float), np.asarray(payload["col_lower"], float),
+                         np.asarray(payload["col_upper"], float), np.asarray(payload["row_lower"], float),
+                         np.asarray(payload["row_upper"], float), np.asarray(payload["indptr"], np.int32),
+                         np.asarray(payload["indices"], np.int32), np.asarray(payload["data"], float),
+                         np.zeros(n_col, np.int32))
+    if status != highspy.HighsStatus.kOk:
+        raise ValueError(f"HiGHS refused a block ({status})")
+    for name, value in payload["options"].items():
+        h.setOptionValue(name, value)
+    if payload["basis"] is not None:
+        by_code = {int(s): s for s in highspy.HighsBasisStatus.__members__.values()}
+        basis = highspy.HighsBasis()
+        basis.col_status = [by_code[int(c)] for c in payload["basis"][0]]
+        basis.row_status = [by_code[int(r)] for r in payload["basis"][1]]
+        basis.valid = True
+        h.setBasis(basis)
+    h.run()
+    model_status = h.getModelStatus()
+    answer: dict[str, Any] = {"status": int(model_status), "termination": h.modelStatusToString(model_status),
+                              "col_value": np.zeros(n_col), "row_dual": np.zeros(n_row), "objective": 0.0,
+                              "basis": None}
+    if model_status == highspy.HighsModelStatus.kOptimal:
+        sol = h.getSolution()
+        answer["col_value"] = np.asarray(sol.col_value, dtype=float)
+        answer["row_dual"] = np.asarray(sol.row_dual, dtype=float)
+        answer["objective"] = float(h.getInfo().objective_function_value)
+        basis = h.getBasis()
+        if basis.valid:
+            answer["basis"] = (np.fromiter((int(c) for c in basis.col_status), np.int8, n_col),
+                               np.fromiter((int(r) for r in basis.row_status), np.int8, n_row))
+    return answer
+
+
+__all__ = ["BlockResult", "BlockSolver", "StandardForm", "block_labels", "remote_blocks", "solve_block"]

@@ -214,6 +214,23 @@ def _select(scores: np.ndarray, groups: np.ndarray, k: int, eligible: np.ndarray
     return order[rank < k]
 
 
+@dataclass
+class ColumnGenerationState:
+    """What column generation keeps to re-optimise after a change: the full model's arrays and objective, the
+    arcs in the master (``active``, over all candidate arcs), the grown master and the pricing's threshold
+    (an arc enters when its reduced cost is below ``-threshold``)."""
+
+    full: ExchangeArrays
+    objective: np.ndarray
+    active: np.ndarray
+    master: Any  # symbiosis.exchange.grow.GrownMaster
+    threshold: float
+    per_supply: int
+    per_demand: int
+    carbon_price: float
+    weights: dict[str, float]
+
+
 class ModelFactory(Protocol):
     """Builds the exchange model of the candidates restricted to the arcs at ``positions`` (all of them for the
     full LP); ``options`` are ExchangeModel's keyword arguments (carbon_price, weights, method, ...). A model
@@ -256,6 +273,9 @@ def solve_column_generation(
     arrays: ExchangeArrays | None = None,
     warm: bool = True,
     master_method: str | None = "simplex",
+    grow: bool = True,
+    keep: list[ColumnGenerationState] | None = None,
+    block_columns: int | None = None,
 ) -> Solution:
     """Solve the exchange LP by column generation; returns a Solution over **all** candidate arcs.
 
@@ -274,8 +294,15 @@ def solve_column_generation(
     (symbiosis.exchange.warm): the same optimum, reached in a few pivots instead of a fresh solve.
     ``master_method`` is the HiGHS method of the first restricted model (default the simplex method, measured
     two to three times faster than the interior point on these masters, docs/performance.md; None: ``method``);
-    ``method`` is that of the full LP when column generation gives up on it.
+    ``method`` is that of the full LP when column generation gives up on it. With ``grow`` (the default, with
+    ``warm``) the first restricted model is kept and every later round adds the entering arcs' columns to its
+    HiGHS instances (symbiosis.exchange.grow) instead of building a new model: the same optimum, without a
+    Pyomo build and hand-over per round. ``keep``: a list to which the grown model and what prices arcs
+    against it are appended (:class:`ColumnGenerationState`), for re-optimising after a change
+    (symbiosis.exchange.incremental); nothing is appended when the model was not grown. ``block_columns``:
+    the restricted models' block packing (ExchangeModel's; default its own).
     """
+    from symbiosis.exchange import grow as grow_module
     from symbiosis.exchange import warm as warm_start
 
     started = time.perf_counter()
@@ -299,70 +326,123 @@ def solve_column_generation(
     active[_select(rc, full.arc_d, per_demand, negative)] = True
     timings["pricing"] += time.perf_counter() - t0
 
+    grow = warm and grow
+    if grow:
+        # Every row that arcs enter is in the first restricted model, so that later rounds can add columns to
+        # its HiGHS instances instead of building a new model (symbiosis.exchange.grow).
+        grow_module.covering_arcs(full, rc, active)
+
     iteration = 0
     warm_rounds = 0
+    grown_rounds = 0
     solution: Solution | None = None
     basis: warm_start.KeyedBasis | None = None
+    master: grow_module.GrownMaster | None = None
+    result = None
     while True:
         iteration += 1
-        positions = np.flatnonzero(active)
-        restricted = _restricted(candidates, positions)
-        model = factory(restricted, positions, carbon_price=price, weights=weights,
-                        method=master_method or method, tolerance=tolerance, threads=threads)
-        started_warm = False
-        if basis is not None:
-            model.hand_over()
-            started_warm = warm_start.start_from(model, basis, positions, n_a)
-        solution = model.solve(method="simplex" if started_warm else None)
-        warm_rounds += started_warm
-        if warm:
+        if master is None:
+            positions = np.flatnonzero(active)
+            restricted = _restricted(candidates, positions)
+            model = factory(restricted, positions, carbon_price=price, weights=weights,
+                            method=master_method or method, tolerance=tolerance, threads=threads,
+                            **({} if block_columns is None else {"block_columns": block_columns}))
+            started_warm = False
+            if basis is not None:
+                model.hand_over()
+                started_warm = warm_start.start_from(model, basis, positions, n_a)
+            solution = model.solve(method="simplex" if started_warm else None)
+            warm_rounds += started_warm
+            for key in ("build", "handover", "solve", "extract"):
+                timings[key] += solution.timings.get(key, 0.0)
+            objective_value = solution.objective
+            if grow:
+                try:
+                    master = grow_module.GrownMaster(model, positions, full, objective)
+                except ValueError as exc:
+                    logger.info("column generation rebuilds its model every round: %s", exc)
+                    grow = False
+            if warm and master is None:
+                t0 = time.perf_counter()
+                basis = warm_start.basis_of(model, positions, n_a)
+                timings["extract"] += time.perf_counter() - t0
             t0 = time.perf_counter()
-            basis = warm_start.basis_of(model, positions, n_a)
-            timings["extract"] += time.perf_counter() - t0
-        for key in ("build", "handover", "solve", "extract"):
-            timings[key] += solution.timings.get(key, 0.0)
-        t0 = time.perf_counter()
-        duals = full_raw_duals(full, model.arrays, solution)
-        # The restricted model (Pyomo and HiGHS) is not needed any more: free it before the next one is built.
-        del model, restricted
+            duals = full_raw_duals(full, model.arrays, solution)
+            # The restricted model (Pyomo and HiGHS) is not needed any more unless it grows: free it before
+            # the next one is built.
+            del model, restricted
+        else:
+            t0 = time.perf_counter()
+            result = master.solve()
+            timings["solve"] += time.perf_counter() - t0
+            logger.debug("column generation round %d: grown model solved in %.2f s (%d blocks)", iteration,
+                         time.perf_counter() - t0, master.model._highs.n_blocks)
+            objective_value = result.objective
+            grown_rounds += 1
+            t0 = time.perf_counter()
+            duals = master.raw_duals(result)
         rc = price_arcs(full, duals, objective)
         entering = (rc < -rc_tolerance * scale) & ~active
         n_entering = int(entering.sum())
         logger.info("column generation round %d: %d arcs in the master, objective %.10g, %d price out negative",
-                    iteration, len(positions), solution.objective, n_entering)
+                    iteration, int(active.sum()), objective_value, n_entering)
         if n_entering == 0:
             timings["pricing"] += time.perf_counter() - t0
             break
         if iteration >= max_iterations:
             raise RuntimeError(f"column generation did not converge in {max_iterations} rounds "
                                f"({n_entering} arcs still price out negative)")
+        before = active.copy() if master is not None else None
         active[_select(rc, full.arc_s, per_supply, entering)] = True
         active[_select(rc, full.arc_d, per_demand, entering)] = True
         timings["pricing"] += time.perf_counter() - t0
         if active.sum() > max_master_share * n_a:
             logger.info("column generation stopped after %d rounds: the master would hold %.0f %% of the arcs; "
                         "solving the full LP instead", iteration, 100.0 * active.sum() / n_a)
+            del master
             return _monolithic(candidates, price, weights, method, tolerance, timings, started, iteration,
-                               threads, factory)
+                               threads, factory, full if grow else None)
+        if master is not None:
+            assert before is not None
+            master.add(np.flatnonzero(active & ~before))
 
-    assert solution is not None
-    x = np.zeros(n_a)
-    x[positions] = solution.x
-    solution.x = x
+    if master is not None and result is not None:
+        solution, _ = master.solution(result)
+        positions = master.positions
+        timings["grow"] = master.timings["grow"]
+    else:
+        assert solution is not None
+        x = np.zeros(n_a)
+        x[positions] = solution.x
+        solution.x = x
     for family in ARC_ROW_FAMILIES:  # the duals of the final master, on the full model's rows
         family.publish(full, solution, duals[family.name])
+    if keep is not None and master is not None:
+        keep.append(ColumnGenerationState(full, objective, active, master, scale * rc_tolerance, per_supply,
+                                          per_demand, price, dict(zip(("cost", "co2e"), resolve_weights(weights),
+                                                                      strict=True))))
     solution.timings = {**timings, "total": time.perf_counter() - started}
     solution.parameters = {**solution.parameters, "method": master_method or method, "strategy": "column_generation",
-                           "iterations": iteration, "warm_rounds": warm_rounds,
-                           "master_arcs": int(len(positions)), "candidate_arcs": int(n_a)}
+                           "iterations": iteration, "warm_rounds": warm_rounds + grown_rounds,
+                           "grown_rounds": grown_rounds, "master_arcs": int(len(positions)),
+                           "candidate_arcs": int(n_a)}
     return solution
 
 
 def _monolithic(candidates: Candidates, price: float, weights: Mapping[str, float] | None, method: str,
                 tolerance: float, timings: dict[str, float], started: float, rounds: int,
-                threads: int | None = None, factory: ModelFactory = _plain_model) -> Solution:
-    solution = factory(candidates, np.arange(len(candidates.arcs)), carbon_price=price, weights=weights,
-                       method=method, tolerance=tolerance, threads=threads).solve()
+                threads: int | None = None, factory: ModelFactory = _plain_model,
+                arrays: ExchangeArrays | None = None) -> Solution:
+    """The full LP after column generation gave up on it: with ``arrays``, mostly added to HiGHS from them
+    (symbiosis.exchange.grow.solve_whole), else built whole in Pyomo."""
+    if arrays is not None:
+        from symbiosis.exchange.grow import solve_whole
+
+        solution = solve_whole(candidates, carbon_price=price, weights=weights, method=method, tolerance=tolerance,
+                               threads=threads, arrays=arrays, model_factory=factory)
+    else:
+        solution = factory(candidates, np.arange(len(candidates.arcs)), carbon_price=price, weights=weights,
+                           method=method, tolerance=tolerance, threads=threads).solve()
     for key, value in solution.timings.items():
         timings[key] = timings.get(key, 0.0) + value
     solution.timings = {**timings, "total": time.perf_counter() - started}
@@ -371,5 +451,6 @@ def _monolithic(candidates: Candidates, price: float, weights: Mapping[str, floa
     return solution
 
 
-__all__ = ["ARC_ROW_FAMILIES", "ArcRowFamily", "ModelFactory", "full_raw_duals", "price_arcs", "reduced_costs",
+__all__ = ["ARC_ROW_FAMILIES", "ArcRowFamily", "ColumnGenerationState", "ModelFactory", "full_raw_duals",
+           "price_arcs", "reduced_costs",
            "solve_column_generation"]

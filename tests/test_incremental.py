@@ -1,0 +1,118 @@
+"""Re-optimising after a change of amounts and prices (symbiosis.exchange.incremental) gives the optimum of the
+changed LP solved from nothing (1e-7 relative), re-solves only the blocks the change is in, leaves the flows of
+every other block as they were, and proves the whole optimal: no arc of the region below its capacity prices out
+negative against the new duals."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from symbiosis.exchange import exchange_arrays, solve_exchange
+from symbiosis.exchange.colgen import reduced_costs
+from symbiosis.exchange.incremental import Reoptimiser, StructuralChange
+from symbiosis.results import check_solution
+from tests.helpers_exchange import random_candidates
+from tests.test_colgen import network
+
+
+def _changed(c, supply_amount=None, demand_amount=None, fate_cost=None, virgin_price=None):
+    """The candidates with the change written into their tables, as a fresh solve would read them."""
+    sup, dem = c.supplies.copy(), c.demands.copy()
+    for table, values in ((sup, supply_amount), (dem, demand_amount)):
+        for row, value in (values or {}).items():
+            energy = "quantity" in table and table["quantity"].iloc[row] == "energy"
+            table.loc[table.index[row], "amount_mwh_per_yr" if energy else "amount_t_per_yr"] = value
+    for row, value in (fate_cost or {}).items():
+        sup.loc[sup.index[row], "fate_cost_per_t"] = value
+    for row, value in (virgin_price or {}).items():
+        dem.loc[dem.index[row], "virgin_price_per_t"] = value
+    return dataclasses.replace(c, supplies=sup, demands=dem)
+
+
+def _assert_optimal(c, solution, carbon_price):
+    fresh = solve_exchange(c, carbon_price=carbon_price, decompose=False)
+    assert solution.objective == pytest.approx(fresh.objective, rel=1e-7, abs=1e-6)
+    assert solution.objective_bau == pytest.approx(fresh.objective_bau, rel=1e-9, abs=1e-6)
+    arrays = exchange_arrays(c)
+    objective = arrays.objective_vector(carbon_price)
+    columns = np.concatenate([solution.x, solution.w, solution.y, solution.z])
+    assert float(objective @ columns) == pytest.approx(fresh.objective, rel=1e-7, abs=1e-6)
+    rc = reduced_costs(arrays, solution, objective=objective)
+    below = solution.x < np.nan_to_num(arrays.capacity, nan=np.inf) - 1e-6
+    assert rc[below].min() >= -1e-6 * max(1.0, float(np.abs(objective).max()))
+    check_solution(c, solution, 1e-9)
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 10**6), n_processors=st.integers(0, 2), factor=st.floats(0.2, 3.0))
+def test_a_change_of_amounts_and_prices_reaches_the_fresh_optimum(seed, n_processors, factor):
+    c = network(seed, 25, 25, 300, n_processors)
+    r = Reoptimiser(c, carbon_price=30.0, per_supply=1, per_demand=1)
+    arrays = exchange_arrays(c)
+    rng = np.random.default_rng(seed)
+    free_s = np.setdiff1d(np.arange(arrays.n_supplies), arrays.out_rows)
+    free_d = np.setdiff1d(np.arange(arrays.n_demands), arrays.in_rows)
+    s = rng.choice(free_s, 3, replace=False)
+    d = rng.choice(free_d, 3, replace=False)
+    change = {"supply_amount": {int(k): float(arrays.supply_amount[k] * factor) for k in s},
+              "demand_amount": {int(k): float(arrays.demand_amount[k] * factor) for k in d},
+              "fate_cost": {int(s[0]): float(arrays.fate_cost[s[0]] + 40.0)},
+              "virgin_price": {int(d[0]): float(arrays.virgin_price[d[0]] * factor)}}
+    done = r.change(**change)
+    _assert_optimal(_changed(c, **change), done.solution, 30.0)
+    # A second change, on top of the first, from the state the first left.
+    again = {"supply_amount": {int(s[1]): float(arrays.supply_amount[s[1]])}}
+    done = r.change(**again)
+    _assert_optimal(_changed(_changed(c, **change), **again), done.solution, 30.0)
+
+
+def test_only_the_changed_blocks_are_solved_and_the_others_keep_their_flows():
+    # Few arcs per node: the region falls apart into many independent blocks.
+    c = random_candidates(80, 80, 120, seed=5, n_parameters=1)
+    r = Reoptimiser(c, carbon_price=0.0, per_supply=1, per_demand=1, block_columns=1)
+    solver = r.state.master.model._highs
+    before = r.solution.x.copy()
+    assert solver.n_blocks >= 4
+    # The supply row with the most arcs in the master, doubled.
+    arrays = exchange_arrays(c)
+    s = int(np.argmax(np.bincount(arrays.arc_s, weights=before > 0, minlength=arrays.n_supplies)))
+    done = r.change(supply_amount={s: 2.0 * float(arrays.supply_amount[s])})
+    _assert_optimal(_changed(c, supply_amount={s: 2.0 * float(arrays.supply_amount[s])}), done.solution, 0.0)
+    assert done.blocks_solved < done.blocks
+    assert done.arcs_priced == len(c.arcs)
+    # Arcs in blocks that were not solved again carry exactly what they did.
+    master = r.state.master
+    arc_block = np.full(len(c.arcs), -1)
+    arc_block[master.positions] = solver.col_block[master.arc_col]
+    row_block = solver.row_block[r.state.master.model._rows.supply_rows[s]]
+    untouched = (arc_block >= 0) & (arc_block != row_block)
+    assert untouched.any()
+    assert np.array_equal(done.solution.x[untouched], before[untouched])
+
+
+def test_structural_changes_and_processor_rows_are_refused():
+    c = network(2, 15, 15, 150, 1)
+    r = Reoptimiser(c, carbon_price=0.0, per_supply=1, per_demand=1)
+    arrays = exchange_arrays(c)
+    with pytest.raises(StructuralChange, match="processor"):
+        r.change(supply_amount={int(arrays.out_rows[0]): 1.0})
+    moved = c.supplies.copy()
+    moved.loc[moved.index[0], "fate_co2e_per_t"] = 9.0
+    with pytest.raises(StructuralChange, match="fate_co2e_per_t"):
+        r.changes_from(supplies=moved)
+    with pytest.raises(StructuralChange, match="other rows"):
+        r.changes_from(supplies=c.supplies.iloc[1:])
+    # Amount and price changes are found, by row, in t or MWh as the row's quantity says.
+    s = int(np.setdiff1d(np.arange(arrays.n_supplies), arrays.out_rows)[0])
+    d = int(np.setdiff1d(np.arange(arrays.n_demands), arrays.in_rows)[0])
+    changed = _changed(c, supply_amount={s: 7.0}, virgin_price={d: 11.0})
+    found = r.changes_from(supplies=changed.supplies, demands=changed.demands)
+    assert found == {"supply_amount": {s: 7.0}, "virgin_price": {d: 11.0}}
+    done = r.change(**found)
+    _assert_optimal(changed, done.solution, 0.0)
+    assert r.changes_from(supplies=changed.supplies, demands=changed.demands) == {}
