@@ -765,11 +765,14 @@ def serve(db: Annotated[str | None, typer.Option("--db", help="Database URL (pos
                                                       "default SQLite in $SYMBIOSIS_WEB_DIR")] = None,
           demo: Annotated[bool, typer.Option("--demo", help="Load Kalundborg with demo accounts (printed)")] = False,
           host: Annotated[str, typer.Option(help="Address to listen on")] = "127.0.0.1",
-          port: Annotated[int, typer.Option(help="Port")] = 8000) -> None:
+          port: Annotated[int, typer.Option(help="Port")] = 8000,
+          workers: Annotated[int, typer.Option(min=1, help="Server processes: 1 serves with waitress; more with "
+                                               "gunicorn's pre-forked workers (Linux, macOS), one per core")] = 1,
+          ) -> None:
     """Start the web application for a symbiosis programme (docs/app.md)."""
     from symbiosis.web.serve import serve as run_server
 
-    run_server(db=db, demo=demo, host=host, port=port)
+    run_server(db=db, demo=demo, host=host, port=port, workers=workers)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -7,6 +7,7 @@ modelled one. The model files are validated with pydantic, unknown keys rejected
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 
 import yaml
@@ -138,8 +139,33 @@ def read_yaml(path: Path, problems: Problems, label: str | None = None) -> objec
         return None
 
 
-def load_process_model(path: Path, problems: Problems) -> ProcessModel | None:
+#: Parsed model files by their contents: a server checks one facility per saved flow, and parsing the YAML of
+#: every model each time cost more than the rest of the check (docs/performance.md). Only files read without
+#: a problem are kept; the pydantic validation still runs on every load.
+_parsed_models: dict[bytes, object] = {}
+
+
+def _read_model_yaml(path: Path, problems: Problems) -> object:
+    import hashlib
+
+    try:
+        key: bytes | None = (hashlib.blake2b(path.read_bytes(), digest_size=16).digest()
+                             if path.stat().st_size <= MAX_YAML_BYTES else None)
+    except OSError:
+        key = None
+    if key is not None and key in _parsed_models:
+        return copy.deepcopy(_parsed_models[key])
+    before = len(problems.items)
     data = read_yaml(path, problems)
+    if key is not None and data is not None and len(problems.items) == before:
+        if len(_parsed_models) > 4096:
+            _parsed_models.clear()
+        _parsed_models[key] = copy.deepcopy(data)
+    return data
+
+
+def load_process_model(path: Path, problems: Problems) -> ProcessModel | None:
+    data = _read_model_yaml(path, problems)
     if data is None:
         return None
     if not isinstance(data, dict):

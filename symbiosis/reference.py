@@ -207,10 +207,51 @@ _MERGE_KEYS: dict[str, str | list[str]] = {
 }
 
 
+#: References loaded without a problem, by what they were read from (:func:`_reference_key`); a copy is
+#: handed out. A web server checks one facility per saved flow, and reading the reference tables was half of it.
+_loaded_references: dict[tuple[object, ...], Reference] = {}
+
+
+def _reference_key(overrides: dict[str, Path] | None, directory: Path) -> tuple[object, ...] | None:
+    """The files a load reads, by their contents: the CSV files of the reference folders (about 120 KB shipped,
+    hashed in well under a millisecond) and the overrides (in the region's folder, often a new temporary one).
+    None (no cache) for a folder with more than 64 files or 16 MB."""
+    import hashlib
+
+    parts: list[object] = []
+    try:
+        for folder in (directory, data_dir() / "reference", repository_root() / "data" / "reference"):
+            resolved = folder.resolve()
+            files = sorted(p for p in resolved.iterdir() if p.is_file()) if resolved.is_dir() else []
+            if len(files) > 64 or sum(p.stat().st_size for p in files) > 16 * 1024 * 1024:
+                return None
+            parts.append((str(resolved), tuple((p.name, hashlib.blake2b(p.read_bytes(), digest_size=16).digest())
+                                               for p in files)))
+        for name, path in sorted((overrides or {}).items()):
+            parts.append((name, hashlib.blake2b(Path(path).read_bytes(), digest_size=16).digest()))
+    except OSError:
+        return None
+    return tuple(parts)
+
+
 def load_reference(problems: Problems, overrides: dict[str, Path] | None = None,
                    directory: Path | None = None) -> Reference:
-    """Load the shipped reference tables plus region overrides; problems are collected, not raised."""
+    """Load the shipped reference tables plus region overrides; problems are collected, not raised. A load
+    from the same files as an earlier one without a problem returns a copy of that one."""
     directory = directory or data_dir() / "reference"
+    key = _reference_key(overrides, directory)
+    if key is not None and key in _loaded_references:
+        return _loaded_references[key].copy()
+    before = len(problems.items)
+    reference = _load_reference(problems, overrides, directory)
+    if key is not None and len(problems.items) == before:
+        if len(_loaded_references) >= 64:
+            _loaded_references.clear()
+        _loaded_references[key] = reference.copy()
+    return reference
+
+
+def _load_reference(problems: Problems, overrides: dict[str, Path] | None, directory: Path) -> Reference:
     frames: dict[str, pd.DataFrame] = {}
     warnings: list[str] = []
     for name, (parser, _index) in _PARSERS.items():

@@ -267,3 +267,212 @@ def test_aggregated_map_draws_at_most_so_many_at_once_the_largest_first(big: Res
         assert min(busy[list(drawn)]) >= max(busy[list(in_view - set(drawn))])
         assert "at most 40 of each at once" in page.locator(".sym-legend").inner_text()
         assert not log.page_errors and not log.console_errors
+
+
+# --- 15,000 facilities: the default threshold, popups built column by column --------------------------------
+
+#: Hostile texts: HTML, a template literal, a Jinja tag (folium renders scripts twice), the end of a script,
+#: quotes and the JavaScript line separator.
+HOSTILE_NAMES = (HOSTILE + HOSTILE_TAIL, "{{ 7 * 7 }} {% if 1 %}x{% endif %}", "</script><b>\"o'k\"</b>\u2028&amp;")
+N_CONTINENTAL = 15_000
+
+
+def _continental_results() -> Results:
+    """15,000 facilities (the default ``aggregate_from``) around a few towns, deterministic; facility F00000 has
+    the first hostile name, sends a hostile material to five facilities (two of them hostile) and receives
+    from one, and keeps 12 t of a hostile waste on its current fate. No optimisation: the map's input only."""
+    import numpy as np
+
+    rng = np.random.default_rng(17)
+    towns = rng.uniform([45.0, 0.0], [55.0, 20.0], size=(30, 2))
+    which = rng.integers(0, len(towns), N_CONTINENTAL)
+    lat = towns[which, 0] + rng.normal(0.0, 0.05, N_CONTINENTAL)
+    lon = towns[which, 1] + rng.normal(0.0, 0.08, N_CONTINENTAL)
+    ids = [f"F{i:05d}" for i in range(N_CONTINENTAL)]
+    names = [f"Plant {i}" for i in range(N_CONTINENTAL)]
+    names[0], names[1], names[2] = HOSTILE_NAMES
+    lat[:7], lon[:7] = lat[0] + np.arange(7) * 0.002, lon[0]  # the hostile facility's partners beside it
+    facilities = pd.DataFrame({"facility_id": ids, "name": names, "sector": "C23.5", "lat": lat, "lon": lon,
+                               "confidential": False})
+    # F00000 sends to F00001..F00005 (amounts 500, 400, 300, 200, 100: the popup lists three and "… and 2 more")
+    # and receives from F00006; 3,000 more exchanges between neighbours in the table.
+    supply = ["F00000"] * 5 + ["F00006"] + ids[10:3_010]
+    demand = ids[1:6] + ["F00000"] + ids[11:3_011]
+    n = len(supply)
+    exchanges = pd.DataFrame({
+        "supply_id": [f"S{i}" for i in range(n)], "demand_id": [f"D{i}" for i in range(n)],
+        "supply_facility": supply, "demand_facility": demand,
+        "material": ["<img src=x onerror=alert(3)>"] * 5 + ["slag"] * (n - 5), "primary_material": "slag",
+        "material_class": "mineral", "quantity": "mass", "amount_mwh_per_yr": float("nan"),
+        "amount_t_per_yr": [500.0, 400.0, 300.0, 200.0, 100.0] + [50.0] * (n - 5),
+        "distance_km": 1.0, "saving": 1_000.0, "co2e_avoided_t_per_yr": 2.0})
+    counts = pd.concat([exchanges["supply_facility"], exchanges["demand_facility"]]).value_counts()
+    facilities["n_exchanges"] = facilities["facility_id"].map(counts).fillna(0).astype(int)
+    facilities["gain"] = facilities["n_exchanges"] * 100.0
+    supplies = pd.DataFrame({"supply_id": ["W0"], "facility_id": ["F00000"], "material": [HOSTILE_NAMES[1]],
+                             "fate": ["landfill"], "fate_kind": ["landfill"], "amount_t_per_yr": [12.0],
+                             "to_fate_t_per_yr": [12.0]})
+    return Results(exchanges=exchanges, supplies=supplies, demands=pd.DataFrame(), facilities=facilities,
+                   kpis={"currency": "EUR"}, balances=None, balances_after=None)
+
+
+@pytest.fixture(scope="module")
+def continental() -> Results:
+    return _continental_results()
+
+
+def _popup_text(markup: str) -> tuple[str, list[str]]:
+    """The bold name and the list items of a popup, as a browser's text (parsed by html.parser)."""
+    from html.parser import HTMLParser
+
+    class Reader(HTMLParser):
+        def __init__(self) -> None:
+            super().__init__(convert_charrefs=True)
+            self.tags: list[str] = []
+            self.bold, self.items = "", []  # type: ignore[var-annotated]
+
+        def handle_starttag(self, tag: str, attrs: Any) -> None:
+            assert tag in {"div", "b", "br", "u", "ul", "li"}, tag  # no markup from the data
+            self.tags.append(tag)
+            if tag == "li":
+                self.items.append("")
+
+        def handle_endtag(self, tag: str) -> None:
+            self.tags.pop() if self.tags and self.tags[-1] == tag else None
+
+        def handle_data(self, data: str) -> None:
+            if self.tags and self.tags[-1] == "b":
+                self.bold += data
+            elif self.tags and self.tags[-1] == "li":
+                self.items[-1] += data
+
+    reader = Reader()
+    reader.feed(markup)
+    return reader.bold, reader.items
+
+
+def test_continental_popups_hold_the_hostile_names_as_text(continental: Results) -> None:
+    from symbiosis.outputs.mapping import facility_rows
+
+    rows = {row[5]: row for row in facility_rows(continental, "EUR")}
+    assert len(rows) == N_CONTINENTAL
+    bold, items = _popup_text(rows["F00000"][3])
+    assert bold == HOSTILE_NAMES[0]
+    hostile_material = "<img src=x onerror=alert(3)>"
+    # Sends, largest first, three of five; receives; what is left to its current fate.
+    assert items == [f"{hostile_material} → {HOSTILE_NAMES[1]}: 500 t/yr",
+                     f"{hostile_material} → {HOSTILE_NAMES[2]}: 400 t/yr",
+                     f"{hostile_material} → Plant 3: 300 t/yr", "… and 2 more",
+                     "slag from Plant 6: 50 t/yr", f"{HOSTILE_NAMES[1]} → landfill: 12 t/yr"]
+    assert _popup_text(rows["F00001"][3])[0] == HOSTILE_NAMES[1]
+    assert _popup_text(rows["F00002"][3])[0] == HOSTILE_NAMES[2]
+    assert "Gain: 600 EUR/yr" in rows["F00000"][3]  # 6 exchanges x 100
+
+
+def test_continental_map_is_aggregated_and_its_rows_are_not_templates(continental: Results,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    # branca used to compile each element's output as a Jinja template again: for the rows of a large map
+    # that lexed tens of megabytes (a third of the writing time at 50,000 facilities). The rows go into the
+    # page as they are now: no template compiled while the page renders is larger than the page's code.
+    import jinja2
+
+    compiled: list[int] = []
+    original = jinja2.Environment.from_string
+
+    def recording(self: Any, source: Any, *args: Any, **kwargs: Any) -> Any:
+        compiled.append(len(source) if isinstance(source, str) else 0)
+        return original(self, source, *args, **kwargs)
+
+    monkeypatch.setattr(jinja2.Environment, "from_string", recording)
+    html = map_html(continental)
+    assert "symViewport" in html and "markerClusterGroup" not in html  # 15,000: the aggregated map
+    assert len(html) > 2_000_000 and max(compiled) < 200_000
+    for name in HOSTILE_NAMES:
+        assert name not in html
+    # the Jinja tag reached the page as escaped text, not evaluated (html_text, then script_json)
+    assert "\\u0026#123;\\u0026#123; 7 * 7 \\u0026#125;\\u0026#125;" in html
+
+
+@pytest.mark.browser
+def test_continental_map_popup_shows_a_hostile_name_as_text(continental: Results, tmp_path: Path) -> None:
+    require_browser()
+    save_map(continental, tmp_path / "map.html")
+    row = continental.facilities.iloc[0]
+    with browser_page(tmp_path) as (page, router, log):
+        page.goto(f"{LOCAL_ORIGIN}/map.html", wait_until="load", timeout=120_000)
+        name = _map_name(page)
+        _set_view(page, name, float(row["lat"]), float(row["lon"]), 15)
+        assert page.evaluate(f"""() => {{ let done = false; {name}.eachLayer(l => {{
+            if (!done && l.getPopup && l.getPopup() && String(l.getPopup().getContent())
+                .includes('data-facility-id="F00000"')) {{ l.openPopup(); done = true; }} }}); return done; }}""")
+        popup = page.locator(".leaflet-popup-content")
+        popup.wait_for(timeout=5_000)
+        assert popup.locator("b").first.inner_text() == HOSTILE_NAMES[0]
+        items = popup.locator("li").all_inner_texts()
+        assert items[0] == f"<img src=x onerror=alert(3)> → {HOSTILE_NAMES[1]}: 500 t/yr"
+        assert items[1].startswith("<img src=x onerror=alert(3)> → </script>")
+        assert page.locator(".leaflet-popup-content script, .leaflet-popup-content img").count() == 0
+        assert not log.page_errors and not log.console_errors and not log.dialogs and not router.unmapped
+
+
+def _zoom_quickly(page: Any, name: str, rounds: int) -> None:
+    """Zoom out and in by three levels ``rounds`` times, animated, each step before the last one ended, then
+    a few mouse-wheel steps both ways; wait for the page to settle."""
+    page.evaluate(f"""() => new Promise(done => {{
+        let round = 0;
+        (function step() {{
+            if (round++ >= {rounds}) {{ done(true); return; }}
+            {name}.zoomOut(3);
+            setTimeout(() => {name}.zoomIn(3), 40);
+            setTimeout(step, 90);
+        }})();
+    }})""")
+    page.mouse.move(640, 430)
+    for delta in (300, 300, -300, -300, 300, -300):
+        page.mouse.wheel(0, delta)
+        page.wait_for_timeout(30)
+    page.wait_for_timeout(1_500)
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("aggregate_from", [N_CONTINENTAL, 10 * N_CONTINENTAL], ids=["aggregated", "clustered"])
+def test_quick_zooms_at_15000_facilities_raise_no_script_error(continental: Results, tmp_path: Path,
+                                                               aggregate_from: int) -> None:
+    # The clustered map (Leaflet.markercluster with chunked loading) threw "Cannot read properties of undefined
+    # (reading 'lat')" when it zoomed before its last chunk of markers was clustered: at 15,000 facilities that
+    # is the first seconds after the page opens, the fitBounds at its end included.
+    require_browser()
+    save_map(continental, tmp_path / "map.html", aggregate_from=aggregate_from)
+    row = continental.facilities.iloc[0]
+    with browser_page(tmp_path) as (page, router, log):
+        page.goto(f"{LOCAL_ORIGIN}/map.html", wait_until="load", timeout=120_000)
+        name = _map_name(page)
+        page.evaluate(f"() => {{ {name}.setView([{float(row['lat'])}, {float(row['lon'])}], 12); }}")
+        _zoom_quickly(page, name, 12)
+        assert not log.page_errors and not log.console_errors and not router.unmapped
+        # still drawing: at zoom 16 around F00000 its marker (or its canvas circle) is there
+        _set_view(page, name, float(row["lat"]), float(row["lon"]), 16)
+        if aggregate_from > N_CONTINENTAL:
+            page.wait_for_function("() => document.querySelector('.sym-dot[data-facility-id=\"F00000\"]')",
+                                   timeout=30_000)
+        else:
+            assert _shown(page, name, "facilities") >= 7
+        assert not log.page_errors and not log.console_errors
+
+
+def test_popup_lists_the_largest_flows_first_and_suppressed_amounts_last(continental: Results) -> None:
+    # A public map suppresses some amounts (NaN): the popup's three must still be the largest known ones.
+    # (Sorting with NaN keys in Python left the order to chance: 9 and 7 t were not listed, two blanks were.)
+    import dataclasses
+
+    import numpy as np
+
+    from symbiosis.outputs.mapping import facility_rows
+
+    amounts = [np.nan, 5.0, np.nan, 7.0, 9.0] + [50.0] * (len(continental.exchanges) - 5)
+    results = dataclasses.replace(continental, exchanges=continental.exchanges.assign(amount_t_per_yr=amounts))
+    rows = {row[5]: row for row in facility_rows(results, "EUR")}
+    items = _popup_text(rows["F00000"][3])[1]
+    sent = "<img src=x onerror=alert(3)> → "
+    assert items[:4] == [f"{sent}Plant 5: 9 t/yr", f"{sent}Plant 4: 7 t/yr", f"{sent}{HOSTILE_NAMES[2]}: 5 t/yr",
+                         "… and 2 more"]

@@ -201,3 +201,22 @@ def test_the_tests_run_on_the_configured_database() -> None:
 
     expected = "postgresql" if os.environ.get("SYMBIOSIS_TEST_POSTGRES_URL") else "sqlite"
     assert connection.vendor == expected
+
+
+def test_public_totals_count_facilities_once_and_show_three_with_a_confidential_one(world: World) -> None:
+    """Counted by hand: a residue of three facilities (one confidential, one offering it twice) is public with
+    3 facilities; a product is no residual stream and is not listed."""
+    from symbiosis.web.models import Flow as F
+
+    facilities = [Facility.objects.get(facility_id=f) for f in ("gyproc", "asnaes", "novozymes")]
+    assert facilities[0].confidential and not facilities[1].confidential
+    for k, facility in enumerate([*facilities, facilities[1]]):
+        F.objects.create(facility=facility, flow_id=f"hand_{k}", direction="out", category="by_product",
+                         material="hand_counted_residue", amount="10", unit="t")
+    F.objects.create(facility=facilities[1], flow_id="hand_product", direction="out", category="product",
+                     material="hand_counted_product", amount="10", unit="t")
+    data = world.client(None).get(f"/public/{world.programme.slug}.json").json()  # type: ignore[attr-defined]
+    counts = {s["material"]: s["n_facilities"] for s in data["streams"]}
+    assert counts["hand_counted_residue"] == 3
+    assert "hand_counted_product" not in counts
+    assert [s["material"] for s in data["streams"]] == sorted(counts)

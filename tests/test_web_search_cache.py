@@ -4,6 +4,7 @@ solve once."""
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 
@@ -162,6 +163,42 @@ def test_a_saved_flow_updates_the_loaded_region_in_place(world: World, monkeypat
 
 
 @pytest.mark.django_db
+def test_a_change_keeps_its_facility_only_when_no_other_write_to_it_came_between(world: World) -> None:
+    """A flow checked at version v and saved after another write to the same facility must not carry the
+    facility as the check loaded it (it would undo that write in every process that replays it); after a write
+    to another facility, it may."""
+    from symbiosis.web.models import Programme, ProgrammeChange
+
+    programme = world.programme
+    gypsum = Flow.objects.get(flow_id="asnaes_fgd_gypsum")
+    row = bridge.flow_row(gypsum)
+    checked = bridge.check_row(programme, "flows", {**row, "price": "41.5", "price_unit": "EUR/t"})
+    assert checked.region is not None and not checked.problems
+    client = world.client("a")
+    other = Flow.objects.filter(facility=gypsum.facility, direction="out").exclude(pk=gypsum.pk).first()
+    assert other is not None
+    fields = {k: v for k, v in bridge.flow_row(other).items() if k not in ("flow_id", "facility_id")}
+    assert client.post(f"/flows/{other.pk}/edit/", {**fields, "source": "meter"}).status_code == 302
+    programme = Programme.objects.get(pk=programme.pk)
+    programme.touch()
+    search_cache.record_change(programme, checked)
+    stale = ProgrammeChange.objects.get(programme=programme, version=programme.data_version)
+    assert stale.facility_id == "asnaes" and stale.part is None
+    # checked again, then another facility written before the save: the facility is kept with the change
+    checked = bridge.check_row(programme, "flows", {**row, "price": "41.5", "price_unit": "EUR/t"})
+    gyproc = Flow.objects.filter(facility__facility_id="gyproc").first()
+    assert gyproc is not None
+    world_b = world.client("b")
+    fields = {k: v for k, v in bridge.flow_row(gyproc).items() if k not in ("flow_id", "facility_id")}
+    assert world_b.post(f"/flows/{gyproc.pk}/edit/", {**fields, "source": "meter"}).status_code == 302
+    programme = Programme.objects.get(pk=programme.pk)
+    programme.touch()
+    search_cache.record_change(programme, checked)
+    kept = ProgrammeChange.objects.get(programme=programme, version=programme.data_version)
+    assert kept.part is not None
+
+
+@pytest.mark.django_db
 def test_a_new_flow_cannot_take_another_firms_flow_id(world: World) -> None:
     from symbiosis.web.models import Facility
 
@@ -187,7 +224,12 @@ def test_the_page_lists_the_first_receivers_and_all_on_request(world: World, mon
     monkeypatch.setattr(views, "PARTNERS_SHOWN", 1)
     first = client.get(f"/flows/{flow.pk}/partners/").content.decode()
     assert first.count('name="rank"') == 1
-    assert f"{n - 1} more receiver" in first and "?all=1" in first
+    assert f"{n - 1} more receiver" in first and "?all=1" in first and "?page=2" in first
+    # The second page shows the second rank (and only it), the same row as the whole list's second.
+    second = client.get(f"/flows/{flow.pk}/partners/?page=2").content.decode()
+    assert second.count('name="rank"') == 1 and 'name="rank" value="2"' in second and "?page=1" in second
+    row = re.compile(r"<tr><td>2</td>.*?<form", flags=re.S)  # up to the form (its CSRF token is masked anew)
+    assert row.search(second).group(0) == row.search(every).group(0)  # type: ignore[union-attr]
 
 
 @pytest.mark.django_db

@@ -132,6 +132,7 @@ class BlockSolver:
     def __init__(self, lp: StandardForm, *, decompose: bool = True, target_columns: int = TARGET_COLUMNS,
                  threads: int | None = None) -> None:
         self.lp = lp
+        self._stale = False  # columns added with defer=True and not yet in any instance
         self.target_columns = target_columns
         self.threads = threads or usable_cpus()
         self.decompose = decompose
@@ -238,8 +239,8 @@ class BlockSolver:
             self._build()
         return self.lp.n_row - 1
 
-    def add_columns(self, cost: np.ndarray, lower: np.ndarray, upper: np.ndarray, matrix: sparse.csc_matrix
-                    ) -> np.ndarray:
+    def add_columns(self, cost: np.ndarray, lower: np.ndarray, upper: np.ndarray, matrix: sparse.csc_matrix,
+                    *, defer: bool = False) -> np.ndarray:
         """Append continuous columns (``matrix``: their non-zeros in the LP's existing rows, n_row × k) and
         return their global positions (after every existing column).
 
@@ -248,6 +249,8 @@ class BlockSolver:
         the last optimum. Columns that join blocks merge them: the merged block gets a new instance, started
         from the blocks' bases put together (still a basis: each part keeps its count of basic variables).
         Column generation grows its restricted model this way between rounds (symbiosis.exchange.grow).
+        With ``defer`` the columns only join the LP kept here, and no instance is touched: call
+        :meth:`redecompose` before the next solve (one hand-over of the grown LP instead of merges).
         """
         import highspy
 
@@ -267,6 +270,10 @@ class BlockSolver:
         self.lp = StandardForm(np.r_[lp.cost, cost], np.r_[lp.col_lower, lower], np.r_[lp.col_upper, upper],
                                lp.row_lower, lp.row_upper, sparse.hstack([lp.matrix, matrix], format="csc"),
                                lp.offset, integrality)
+        del lp
+        if defer:
+            self._stale = True
+            return new
         # The block of each new column's rows; a column in no row joins block 0.
         counts = np.diff(matrix.indptr)
         term_block = self.row_block[matrix.indices]
@@ -319,9 +326,11 @@ class BlockSolver:
         Merges in :meth:`add_columns` join whole packed blocks, so after many columns the blocks can be far
         larger than the LP's components; this splits them again (each new block is a union of components, so
         the basis of the whole restricted to it is a basis of it)."""
-        basis = self.global_basis()
+        basis = None if getattr(self, "_stale", False) else self.global_basis()
         self.decompose = True
+        self.blocks = []  # the old instances freed before the new ones are made
         self._build()
+        self._stale = False
         if basis is not None:
             self.set_global_basis(*basis)
 
@@ -438,6 +447,8 @@ class BlockSolver:
         ``only``: the blocks to solve (their numbers); the others keep the solution of their last solve, which
         is right only when nothing of theirs changed since (symbiosis.exchange.incremental).
         """
+        if self._stale:
+            raise RuntimeError("columns were added with defer=True: call redecompose() before solving")
         blocks = self.blocks if only is None else [self.blocks[b] for b in np.unique(only).tolist()]
         executor = _REMOTE[-1] if _REMOTE else None
         if executor is not None and self.lp.integrality is None:

@@ -119,8 +119,9 @@ class GrownMaster:
         self.n_first_columns = model._highs.lp.n_col
         self.timings: dict[str, float] = {"grow": 0.0}
 
-    def add(self, entering: np.ndarray) -> None:
-        """Add the arcs at ``entering`` (positions among all candidate arcs, none already in the model)."""
+    def add(self, entering: np.ndarray, *, defer: bool = False) -> None:
+        """Add the arcs at ``entering`` (positions among all candidate arcs, none already in the model); with
+        ``defer``, to the kept LP only (BlockSolver.add_columns: hand it over with ``redecompose``)."""
         from symbiosis.exchange.colgen import ARC_ROW_FAMILIES
 
         started = time.perf_counter()
@@ -150,7 +151,7 @@ class GrownMaster:
         matrix = sparse.csc_matrix((v.astype(float), (r.astype(np.int64), c.astype(np.int64))),
                                    shape=(solver.lp.n_row, k))
         upper = np.nan_to_num(full.capacity[entering], nan=np.inf)
-        added = solver.add_columns(self.objective[entering], np.zeros(k), upper, matrix)
+        added = solver.add_columns(self.objective[entering], np.zeros(k), upper, matrix, defer=defer)
         self.arc_col = np.r_[self.arc_col, added]
         self.positions = np.r_[self.positions, entering]
         self.timings["grow"] += time.perf_counter() - started
@@ -259,9 +260,9 @@ def solve_whole(candidates: Candidates, *, carbon_price: float | None = None,
         logger.info("the whole LP is built in Pyomo: %s", exc)
         del model
         return factory(candidates, np.arange(n_a), **options).solve()
-    master.add(np.flatnonzero(~active))
+    master.add(np.flatnonzero(~active), defer=True)
     t0 = time.perf_counter()
-    model._highs.redecompose()  # the LP's own components, not the covering model's packing merged
+    model._highs.redecompose()  # one hand-over of the whole LP, in its own components
     timings["grow"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     result = master.solve(method)

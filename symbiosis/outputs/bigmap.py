@@ -125,6 +125,7 @@ def _element_classes() -> dict[str, type]:
     from branca.element import MacroElement
 
     from symbiosis.outputs.mapping import _template as template
+    from symbiosis.outputs.mapping import render_macros_raw
 
     class Viewport(MacroElement):  # type: ignore[misc]
         """Rows drawn by ``window.symViewport`` into the parent layer; ``kind`` picks how each row is drawn."""
@@ -195,6 +196,9 @@ def _element_classes() -> dict[str, type]:
             self.rows_json = script_json(rows)
             self.options_json = script_json(options)
 
+        def render(self, **kwargs: Any) -> Any:  # branca's MacroElement.render returns nothing
+            render_macros_raw(self, kwargs)
+
     return {"Viewport": Viewport}
 
 
@@ -219,8 +223,10 @@ def cluster_rows(facilities: pd.DataFrame, zoom: int, cell_px: int = CELL_PX) ->
     groups = frame.groupby(["cx", "cy"], sort=True).agg(
         mean_lat=("lat", "mean"), mean_lon=("lon", "mean"), n=("lat", "size"), busy=("busy", "sum"),
         south=("lat", "min"), west=("lon", "min"), north=("lat", "max"), east=("lon", "max"))
-    return [[round(r.mean_lat, 5), round(r.mean_lon, 5), int(r.n), int(r.busy), round(r.south, 5),
-             round(r.west, 5), round(r.north, 5), round(r.east, 5)] for r in groups.itertuples(index=False)]
+    return [[round(lat, 5), round(lon, 5), int(n), int(n_busy), round(south, 5), round(west, 5), round(north, 5),
+             round(east, 5)] for lat, lon, n, n_busy, south, west, north, east in zip(
+                *(groups[column].tolist() for column in ("mean_lat", "mean_lon", "n", "busy", "south", "west",
+                                                          "north", "east")), strict=True)]
 
 
 def detail_zoom(facilities: pd.DataFrame, most: int = DETAIL_MOST, screen_px: tuple[int, int] = SCREEN_PX,

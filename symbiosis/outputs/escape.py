@@ -42,8 +42,8 @@ _SCRIPT_UNSAFE = {
     "\u2028": "\\u2028",
     "\u2029": "\\u2029",
 }
-_SCRIPT_TABLE = str.maketrans(_SCRIPT_UNSAFE)
-_HTML_BRACES = str.maketrans({"{": "&#123;", "}": "&#125;"})
+#: Joins the texts :func:`html_texts` escapes at once (a character no escaping produces or changes).
+_JOIN = "\x00"
 #: A brace that opens a Jinja tag. In JSON a structural ``{`` is followed by ``"`` or ``}``, never by one of
 #: these, so only braces inside strings match, and ``\u007b`` is the same character there.
 _JINJA_OPEN = re.compile(r"\{(?=[{%#])")
@@ -58,7 +58,18 @@ def _text(value: Any) -> str:
 
 def html_text(value: Any) -> str:
     """``value`` as HTML text or as the value of a quoted attribute: ``& < > " ' { }`` become entities."""
-    return html.escape(_text(value), quote=True).translate(_HTML_BRACES)
+    return html.escape(_text(value), quote=True).replace("{", "&#123;").replace("}", "&#125;")
+
+
+def html_texts(values: Any) -> list[str]:
+    """:func:`html_text` of each of ``values``, escaped in one pass over their joined text (each character is
+    escaped on its own, so the pieces are the same as escaped one by one; 50,000 names take a tenth of the
+    time). Values that hold the joining character are escaped one by one."""
+    texts = [_text(value) for value in values]
+    joined = _JOIN.join(texts)
+    if joined.count(_JOIN) != max(len(texts) - 1, 0):
+        return [html_text(text) for text in texts]
+    return html_text(joined).split(_JOIN) if texts else []
 
 
 def script_json(value: Any, **dumps_options: Any) -> str:
@@ -69,8 +80,15 @@ def script_json(value: Any, **dumps_options: Any) -> str:
     would open a Jinja tag (folium renders scripts twice). The result is still valid JSON and valid
     JavaScript, and decodes to the same value.
     """
-    text = json.dumps(value, ensure_ascii=False, **dumps_options).translate(_SCRIPT_TABLE)
-    return _JINJA_OPEN.sub(r"\\u007b", text)
+    text = json.dumps(value, ensure_ascii=False, **dumps_options)
+    # One str.replace per character, not str.translate: translate looks every character of a non-ASCII text
+    # up in a dict, 4 s for the 90 MB of a 50,000-facility map against 0.2 s (docs/performance.md).
+    for char, escaped in _SCRIPT_UNSAFE.items():
+        if char in text:
+            text = text.replace(char, escaped)
+    if "{{" in text or "{%" in text or "{#" in text:
+        text = _JINJA_OPEN.sub(r"\\u007b", text)
+    return text
 
 
 def js_string(value: Any) -> str:

@@ -49,7 +49,7 @@ import pandas as pd
 
 from symbiosis.atomic import write_text_atomic
 from symbiosis.disclosure import PRIVATE_MARK
-from symbiosis.outputs.escape import html_text, js_string, script_json
+from symbiosis.outputs.escape import html_text, html_texts, js_string, script_json
 from symbiosis.outputs.export import (
     CONFIDENTIAL_GRID_DEG,
     WASTE_FATE_KINDS,
@@ -156,7 +156,7 @@ def material_colour(group: str) -> str:
 
 def division_colours(sectors: Any) -> dict[str, str]:
     """Colour per NACE division present, distinct for up to 20 divisions (in order of division)."""
-    divisions = sorted({nace_division(s) for s in sectors})
+    divisions = sorted({nace_division(s) for s in pd.unique(pd.Series(list(sectors), dtype=object))})
     return {d: PALETTE[i % len(PALETTE)] for i, d in enumerate(divisions)}
 
 
@@ -171,10 +171,53 @@ def screen_bearing(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
     return math.degrees(math.atan2(dx, dy)) % 360
 
 
+def screen_bearings(lat1: np.ndarray, lon1: np.ndarray, lat2: np.ndarray, lon2: np.ndarray) -> np.ndarray:
+    """:func:`screen_bearing` over arrays of points."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        dy = (np.log(np.tan(np.pi / 4 + np.radians(lat2) / 2)) - np.log(np.tan(np.pi / 4 + np.radians(lat1) / 2)))
+        return np.degrees(np.arctan2(np.radians(lon2 - lon1), dy)) % 360
+
+
 def _template(source: str) -> Any:
     from folium.template import Template
 
     return Template(source)
+
+
+@functools.lru_cache(maxsize=1)
+def _raw_text_class() -> type:
+    from branca.element import Element
+
+    class RawText(Element):  # type: ignore[misc]
+        """Text placed in the page as it is (branca's Element would compile it as a Jinja template first)."""
+
+        def __init__(self, text: str):
+            super().__init__()
+            self.text = text
+
+        def render(self, **kwargs: Any) -> str:
+            return self.text
+
+    return RawText
+
+
+def render_macros_raw(element: Any, kwargs: dict[str, Any]) -> None:
+    """branca's ``MacroElement.render`` for ``element``, without the second Jinja pass over its output.
+
+    branca hands each macro's output (header, html, script) to a new ``Element``, which compiles it as a Jinja
+    template and renders it again: for the tens of megabytes of rows of a large map, Jinja's lexer took 7.5 s
+    of the 23 s of writing the 50,000-facility map (docs/performance.md). The output of the data elements is
+    final (their data text is escaped for the page and holds no Jinja tag, :func:`script_json`), so it goes
+    into the page unchanged."""
+    figure = element.get_root()
+    raw = _raw_text_class()
+    module = element._template.module.__dict__
+    for part, target in (("header", figure.header), ("html", figure.html), ("script", figure.script)):
+        macro = module.get(part)
+        if macro is not None:
+            target.add_child(raw(macro(element, kwargs)), name=element.get_name())
+    for child in element._children.values():
+        child.render(**kwargs)
 
 
 @functools.lru_cache(maxsize=1)
@@ -206,6 +249,9 @@ def _element_classes() -> dict[str, type]:
             for key, value in options.items():
                 setattr(self, key, value)
 
+        def render(self, **kwargs: Any) -> Any:  # branca's MacroElement.render returns nothing
+            render_macros_raw(self, kwargs)
+
     class FacilityMarkers(RowsElement):
         """Facility markers from a JSON array, added to the parent layer (a group or a cluster).
 
@@ -222,6 +268,24 @@ def _element_classes() -> dict[str, type]:
                 var target = {{ this._parent.get_name() }};
                 var map = {{ this.map_name }};
                 var markers = [];
+                // Leaflet.markercluster 1.1.0 (folium's) walks its clusters by their bounds, which are stale
+                // while chunkedLoading is still adding markers: a zoom (the fitBounds at the page's end, or a
+                // quick zoom by hand) before the last chunk threw "Cannot read properties of undefined
+                // (reading 'lat')" and left the clusters half drawn. Bring a cluster's bounds up to date
+                // before they are read, as markercluster 1.4.0 does (its issue 743).
+                var cluster = L.MarkerCluster && L.MarkerCluster.prototype;
+                if (cluster && cluster._recursively && !cluster._symFreshBounds) {
+                    var recursively = cluster._recursively;
+                    cluster._recursively = function () {
+                        for (var k = 0; k < this._childClusters.length; k++) {
+                            if (this._childClusters[k]._boundsNeedUpdate) {
+                                this._childClusters[k]._recalculateBounds();
+                            }
+                        }
+                        return recursively.apply(this, arguments);
+                    };
+                    cluster._symFreshBounds = true;
+                }
                 for (var i = 0; i < rows.length; i++) {
                     var r = rows[i];
                     var icon = L.divIcon({
@@ -609,62 +673,138 @@ def add_offline_notice(m: folium.Map, *, self_contained_hint: bool = False) -> f
 # --------------------------------------------------------------------------------------------------
 
 
-def _flow_list(title: str, items: list[tuple[float, str]], limit: int = 3) -> str:
-    if not items:
-        return ""
-    items = sorted(items, key=lambda item: -item[0])
-    lines = "".join(f"<li>{text}</li>" for _, text in items[:limit])
-    more = f"<li>… and {len(items) - limit} more</li>" if len(items) > limit else ""
-    return f"<div><u>{esc(title)}</u><ul>{lines}{more}</ul></div>"
+def _objects(values: Any) -> np.ndarray:
+    """A column as a numpy object array (pandas' string arrays are slow to walk value by value)."""
+    return values.to_numpy(dtype=object) if isinstance(values, (pd.Series, pd.Index)) else \
+        np.asarray(values, dtype=object)
+
+
+def _strings(values: Any) -> np.ndarray:
+    """``str()`` of every value, as an object array (pandas' ``astype(str)`` keeps a missing value missing)."""
+    return np.array([str(value) for value in _objects(values).tolist()], dtype=object)
+
+
+def esc_column(values: Any) -> np.ndarray:
+    """:func:`esc` of every value of a column (an object array), each distinct value escaped once."""
+    codes, uniques = pd.factorize(_objects(values), use_na_sentinel=False)
+    return np.array(html_texts(uniques), dtype=object)[codes] if len(codes) else np.array([], dtype=object)
+
+
+def fmt_column(values: Any, decimals: int = 0) -> np.ndarray:
+    """:func:`fmt` of every value of a column (an object array): thousands separators, "" where missing."""
+    numbers = pd.to_numeric(pd.Series(_objects(values)), errors="coerce").to_numpy(dtype=float)
+    return np.array(["" if number != number else f"{number:,.{decimals}f}" for number in numbers.tolist()],
+                    dtype=object)
+
+
+def _escaped_names(facilities: pd.DataFrame) -> dict[str, str]:
+    """:func:`facility_names` with the names escaped (:func:`esc`)."""
+    names = facility_names(facilities)
+    return dict(zip(names.keys(), html_texts(names.values()), strict=True))
+
+
+def _named(ids: pd.Series, escaped: dict[str, str]) -> np.ndarray:
+    """The escaped name of each facility id, as ``esc(names.get(str(id), id))`` (``escaped``: _escaped_names)."""
+    keys = _objects(ids)
+    named = pd.Series([str(key) for key in keys.tolist()], dtype=object).map(escaped).to_numpy(dtype=object)
+    missing = pd.isna(named)
+    if missing.any():
+        named[missing] = esc_column(keys[missing])
+    return named
+
+
+def _flow_lists(title: str, keys: Any, amounts: np.ndarray, texts: Any, limit: int = 3) -> pd.Series:
+    """Per key (a facility id), the HTML list of its items' texts, largest amount first (ties in the given
+    order), at most ``limit`` of them and "… and N more"; keys without items are absent."""
+    frame = pd.DataFrame({"key": _objects(keys), "amount": -np.asarray(amounts, dtype=float),
+                          "order": np.arange(len(texts)), "text": _objects(texts)})
+    if frame.empty:
+        return pd.Series(dtype=object)
+    frame = frame.sort_values(["key", "amount", "order"], kind="stable", na_position="last")
+    rank = frame.groupby("key", sort=False).cumcount().to_numpy()
+    counts = frame.groupby("key", sort=False).size()
+    items = np.full(len(counts), "", dtype=object)
+    for place in range(limit):  # the first, second, ... item of every key at once
+        at = rank == place
+        items[counts.index.get_indexer(frame["key"].to_numpy()[at])] += np.array(
+            [f"<li>{text}</li>" for text in frame["text"].to_numpy()[at].tolist()], dtype=object)
+    head = f"<div><u>{esc(title)}</u><ul>"
+    return pd.Series([f"{head}{shown}<li>… and {n - limit} more</li></ul></div>" if n > limit
+                      else f"{head}{shown}</ul></div>"
+                      for shown, n in zip(items.tolist(), counts.tolist(), strict=True)],
+                     index=counts.index, dtype=object)
 
 
 def facility_rows(view: Any, currency: str) -> list[list[Any]]:
-    """[lat, lon, colour, popup html, tooltip html, id] per facility; all data text escaped."""
+    """[lat, lon, colour, popup html, tooltip html, id, exchanges, label] per facility; all data text escaped.
+
+    Built column by column (pandas and numpy over whole columns, each distinct text escaped once): row by
+    row it took 3 s of Python for 50,000 facilities and 84,000 exchanges."""
     facilities = view.facilities
-    names = facility_names(facilities)
-    sends: dict[str, list[tuple[float, str]]] = {}
-    receives: dict[str, list[tuple[float, str]]] = {}
-    for row in view.exchanges.itertuples(index=False):
-        is_heat = getattr(row, "quantity", "mass") == "energy"
-        amount = float(row.amount_mwh_per_yr if is_heat else row.amount_t_per_yr)
-        unit = "MWh/yr" if is_heat else "t/yr"
-        sends.setdefault(str(row.supply_facility), []).append(
-            (amount, f"{esc(row.material)} → {esc(names.get(str(row.demand_facility), row.demand_facility))}: "
-                     f"{fmt(amount)} {unit}"))
-        receives.setdefault(str(row.demand_facility), []).append(
-            (amount, f"{esc(row.material)} from {esc(names.get(str(row.supply_facility), row.supply_facility))}: "
-                     f"{fmt(amount)} {unit}"))
-    to_fate: dict[str, list[tuple[float, str]]] = {}
+    names = _escaped_names(facilities)
+    exchanges = view.exchanges
+    if len(exchanges):
+        heat = (exchanges["quantity"] == "energy").to_numpy() if "quantity" in exchanges.columns \
+            else np.zeros(len(exchanges), dtype=bool)
+        amount = exchanges["amount_t_per_yr"].astype(float).to_numpy()
+        if heat.any():
+            amount = np.where(heat, exchanges["amount_mwh_per_yr"].astype(float).to_numpy(), amount)
+        figures = fmt_column(amount).tolist()
+        units = np.where(heat, "MWh/yr", "t/yr").tolist()
+        material = esc_column(exchanges["material"]).tolist()
+        sends = _flow_lists("Sends", _strings(exchanges["supply_facility"]), amount, [
+            f"{m} → {other}: {figure} {unit}" for m, other, figure, unit in
+            zip(material, _named(exchanges["demand_facility"], names).tolist(), figures, units, strict=True)])
+        receives = _flow_lists("Receives", _strings(exchanges["demand_facility"]), amount, [
+            f"{m} from {other}: {figure} {unit}" for m, other, figure, unit in
+            zip(material, _named(exchanges["supply_facility"], names).tolist(), figures, units, strict=True)])
+    else:
+        sends = receives = pd.Series(dtype=object)
+    to_fate = pd.Series(dtype=object)
     supplies = view.supplies
     if supplies is not None and "to_fate_t_per_yr" in supplies.columns:
         left = supplies[supplies["to_fate_t_per_yr"].astype(float) > 0]
-        for row in left.itertuples(index=False):
-            amount = float(row.to_fate_t_per_yr)
-            to_fate.setdefault(str(row.facility_id), []).append(
-                (amount, f"{esc(row.material)} → {esc(row.fate)}: {fmt(amount)} t/yr"))
+        amount = left["to_fate_t_per_yr"].astype(float).to_numpy()
+        to_fate = _flow_lists("Still to its current fate", _strings(left["facility_id"]), amount, [
+            f"{m} → {fate}: {figure} t/yr" for m, fate, figure in
+            zip(esc_column(left["material"]).tolist(), esc_column(left["fate"]).tolist(),
+                fmt_column(amount).tolist(), strict=True)])
 
     colours = division_colours(facilities["sector"])
     classes = nace_names()
-    rows = []
-    for row in facilities.itertuples(index=False):
-        fid = str(row.facility_id)
-        division = nace_division(row.sector)
-        gain = getattr(row, "gain", float("nan"))
-        sector_name = classes.get(_nace_code(row.sector), "")
-        popup = (
-            f'<div class="sym-popup" data-facility-id="{esc(fid)}"><b>{esc(row.name)}</b><br>'
-            f"Sector {esc(row.sector)}" + (f" {esc(sector_name)}" if sector_name else "")
-            + f" (NACE division {esc(division)})"
-            + (f"<br>Gain: {fmt(gain)} {esc(currency)}/yr" if fmt(gain) else "")
-            + _flow_list("Sends", sends.get(fid, []))
-            + _flow_list("Receives", receives.get(fid, []))
-            + _flow_list("Still to its current fate", to_fate.get(fid, []))
-            + "</div>"
-        )
-        busy = getattr(row, "n_exchanges", 0)
-        rows.append([round(float(row.lat), 6), round(float(row.lon), 6), colours[division], popup,
-                     esc(row.name), esc(fid), 0 if pd.isna(busy) else int(busy), esc(short_name(str(row.name)))])
-    return rows
+    codes, sectors = pd.factorize(facilities["sector"].astype(object), use_na_sentinel=False)
+    divisions = [nace_division(sector) for sector in sectors]
+    described = [classes.get(_nace_code(sector), "") for sector in sectors]
+    sector_text = np.array([f"Sector {esc(sector)}" + (f" {esc(name)}" if name else "")
+                            + f" (NACE division {esc(division)})"
+                            for sector, name, division in zip(sectors, described, divisions, strict=True)],
+                           dtype=object)[codes] if len(codes) else np.array([], dtype=object)
+    colour = np.array([colours[division] for division in divisions], dtype=object)[codes] if len(codes) else \
+        np.array([], dtype=object)
+    gain = fmt_column(facilities["gain"]) if "gain" in facilities.columns else \
+        np.full(len(facilities), "", dtype=object)
+    money = esc(currency)
+    fid = pd.Series(_strings(facilities["facility_id"]), dtype=object)
+    fid_esc = esc_column(fid)
+    name_esc = esc_column(facilities["name"])
+
+    def lists(found: pd.Series) -> list[str]:
+        return fid.map(found).fillna("").tolist() if len(found) else [""] * len(fid)
+
+    popup = [f'<div class="sym-popup" data-facility-id="{i}"><b>{n}</b><br>{sector}'
+             + (f"<br>Gain: {g} {money}/yr" if g else "") + f"{a}{b}{c}</div>"
+             for i, n, sector, g, a, b, c in zip(fid_esc.tolist(), name_esc.tolist(), sector_text.tolist(),
+                                                 gain.tolist(), lists(sends), lists(receives), lists(to_fate),
+                                                 strict=True)]
+    busy = (pd.to_numeric(facilities["n_exchanges"], errors="coerce").fillna(0).astype(int).tolist()
+            if "n_exchanges" in facilities.columns else [0] * len(facilities))
+    label_codes, label_names = pd.factorize(_strings(facilities["name"]), use_na_sentinel=False)
+    labels = np.array(html_texts([short_name(name) for name in label_names.tolist()]), dtype=object)[label_codes] \
+        if len(label_codes) else np.array([], dtype=object)
+    lat = [round(value, 6) for value in facilities["lat"].astype(float).tolist()]
+    lon = [round(value, 6) for value in facilities["lon"].astype(float).tolist()]
+    return [list(row) for row in zip(lat, lon, colour.tolist(), popup, name_esc.tolist(),
+                                     fid_esc.tolist(), busy, labels.tolist(), strict=True)]
 
 
 def short_name(name: str, limit: int = 40) -> str:
@@ -749,7 +889,7 @@ def exchange_rows(view: Any, currency: str, min_weight: float, max_weight: float
     """One row per exchange with its group, colour, width, tooltip and arrow bearing."""
     exchanges = view.exchanges.reset_index(drop=True)
     located = view.facilities.drop_duplicates("facility_id").set_index("facility_id")
-    names = facility_names(view.facilities)
+    names = _escaped_names(view.facilities)
     # Heat exchanges (quantity "energy") form their own layer; their widths scale among themselves, in MWh.
     heat = (exchanges["quantity"] == "energy").to_numpy() if "quantity" in exchanges.columns \
         else np.zeros(len(exchanges), dtype=bool)
@@ -772,27 +912,29 @@ def exchange_rows(view: Any, currency: str, min_weight: float, max_weight: float
     frame["colour"] = frame["group"].map(material_colour)
     frame["internal"] = (exchanges["supply_facility"].astype(str) == exchanges["demand_facility"].astype(str)) | (
         (frame["lat1"] == frame["lat2"]) & (frame["lon1"] == frame["lon2"]))
-    frame["bearing"] = [
-        round(screen_bearing(a, b, c, d), 1) if not internal else 0.0
-        for a, b, c, d, internal in zip(frame.lat1, frame.lon1, frame.lat2, frame.lon2, frame.internal, strict=True)
-    ]
-    tooltips = []
+    bearing = screen_bearings(frame["lat1"].to_numpy(float), frame["lon1"].to_numpy(float),
+                              frame["lat2"].to_numpy(float), frame["lon2"].to_numpy(float))
+    frame["bearing"] = [0.0 if internal else round(value, 1)
+                        for value, internal in zip(bearing.tolist(), frame["internal"].tolist(), strict=True)]
     # A view of one period (symbiosis.periods.view) shows that period's amounts, not a year's.
     period = (getattr(view, "kpis", None) or {}).get("period")
     per = f" in {esc(period)}" if period else "/yr"
-    for row, group, figure, is_heat in zip(exchanges.itertuples(index=False), frame["group"], amount, heat,
-                                           strict=True):
-        primary = getattr(row, "primary_material", "")
-        tooltips.append(
-            '<div class="sym-tip"><b>' + f"{esc(names.get(str(row.supply_facility), row.supply_facility))} → "
-            f"{esc(names.get(str(row.demand_facility), row.demand_facility))}</b><br>"
-            f"{esc(row.material)}" + (f" replacing {esc(primary)}" if primary and primary != row.material else "")
-            + f" ({esc(group)})<br>"
-            f"{fmt(figure)} {'MWh' if is_heat else 't'}{per} · {fmt(row.distance_km, 1)} km<br>"
-            f"saving {fmt(row.saving)} {esc(currency)}{per} · CO2e avoided {fmt(row.co2e_avoided_t_per_yr, 1)} t{per}"
-            "</div>"
-        )
-    frame["tooltip"] = tooltips
+    # Column by column, each distinct text escaped once (row by row: 1.5 s for 84,000 exchanges).
+    material = exchanges["material"].astype(object).to_numpy()
+    primary = exchanges["primary_material"].astype(object).to_numpy() if "primary_material" in exchanges.columns \
+        else np.full(len(exchanges), "", dtype=object)
+    replacing = np.array([bool(p) for p in primary.tolist()], dtype=bool) & (primary != material)
+    money = esc(currency)
+    frame["tooltip"] = [
+        f'<div class="sym-tip"><b>{source} → {sink}</b><br>{m}' + (f" replacing {p}" if replace else "")
+        + f" ({group})<br>{figure} {unit}{per} · {km} km<br>"
+        f"saving {saving} {money}{per} · CO2e avoided {co2e} t{per}</div>"
+        for source, sink, m, p, replace, group, figure, unit, km, saving, co2e in zip(
+            _named(exchanges["supply_facility"], names).tolist(), _named(exchanges["demand_facility"], names).tolist(),
+            esc_column(material).tolist(), esc_column(primary).tolist(), replacing.tolist(),
+            esc_column(frame["group"]).tolist(), fmt_column(amount).tolist(), np.where(heat, "MWh", "t").tolist(),
+            fmt_column(exchanges["distance_km"], 1).tolist(), fmt_column(exchanges["saving"]).tolist(),
+            fmt_column(exchanges["co2e_avoided_t_per_yr"], 1).tolist(), strict=True)]
     missing = frame[["lat1", "lon1", "lat2", "lon2"]].isna().any(axis=1)
     if missing.any():
         logger.warning("%d exchanges refer to facilities without a location: not drawn", int(missing.sum()))
@@ -808,24 +950,28 @@ def fate_rows(view: Any) -> list[list[Any]]:
     waste = supplies[supplies["fate_kind"].isin(WASTE_FATE_KINDS)]
     if waste.empty:
         return []
-    names = facility_names(view.facilities)
+    names = _escaped_names(view.facilities)
     located = view.facilities.drop_duplicates("facility_id").set_index("facility_id")
     after_col = "to_fate_t_per_yr" if "to_fate_t_per_yr" in waste.columns else "amount_t_per_yr"
     per = waste.groupby(["facility_id", "fate_kind"], sort=True).agg(
         bau=("amount_t_per_yr", "sum"), after=(after_col, "sum")).reset_index()
     per = per[per["bau"] > 0]
     top = float(per["bau"].max()) if len(per) else 0.0
-    rows = []
-    for row in per.itertuples(index=False):
-        if row.facility_id not in located.index:
-            continue
-        radius = 3 + 17 * math.sqrt(row.bau / top) if top > 0 else 3
-        tooltip = (f'<div class="sym-tip"><b>{esc(names.get(str(row.facility_id), row.facility_id))}</b><br>'
-                   f"to {esc(row.fate_kind)} without symbiosis: {fmt(row.bau)} t/yr<br>"
-                   f"after the exchanges: {fmt(row.after)} t/yr</div>")
-        rows.append([float(located.at[row.facility_id, "lat"]), float(located.at[row.facility_id, "lon"]),
-                     round(radius, 1), FATE_COLOURS.get(str(row.fate_kind), "#555555"), tooltip])
-    return rows
+    per = per[per["facility_id"].isin(located.index)]
+    if per.empty:
+        return []
+    bau = per["bau"].astype(float).to_numpy()
+    radius = 3 + 17 * np.sqrt(bau / top) if top > 0 else np.full(len(per), 3.0)
+    tooltip = [f'<div class="sym-tip"><b>{name}</b><br>to {kind} without symbiosis: {before} t/yr<br>'
+               f"after the exchanges: {after} t/yr</div>"
+               for name, kind, before, after in zip(_named(per["facility_id"], names).tolist(),
+                                                    esc_column(per["fate_kind"]).tolist(), fmt_column(bau).tolist(),
+                                                    fmt_column(per["after"]).tolist(), strict=True)]
+    colour = [FATE_COLOURS.get(str(kind), "#555555") for kind in per["fate_kind"].tolist()]
+    lat = per["facility_id"].map(located["lat"]).astype(float).tolist()
+    lon = per["facility_id"].map(located["lon"]).astype(float).tolist()
+    return [list(row) for row in zip(lat, lon, [round(r, 1) for r in radius.tolist()], colour, tooltip,
+                                     strict=True)]
 
 
 def legend_html(groups: list[str], colours: dict[str, str], min_weight: float, max_weight: float,
@@ -860,8 +1006,14 @@ def legend_html(groups: list[str], colours: dict[str, str], min_weight: float, m
 
 def line_rows(lines: pd.DataFrame) -> list[list[Any]]:
     """The JSON rows an ExchangeLines element draws, from ``exchange_rows`` output (one per line)."""
-    return [[round(r.lat1, 6), round(r.lon1, 6), round(r.lat2, 6), round(r.lon2, 6), float(r.weight), r.colour,
-             r.tooltip, float(r.bearing), bool(r.internal), float(r.amount)] for r in lines.itertuples(index=False)]
+    def rounded(column: str) -> list[float]:
+        return [round(value, 6) for value in lines[column].astype(float).tolist()]
+
+    return [list(row) for row in zip(rounded("lat1"), rounded("lon1"), rounded("lat2"), rounded("lon2"),
+                                     lines["weight"].astype(float).tolist(), lines["colour"].tolist(),
+                                     lines["tooltip"].tolist(), lines["bearing"].astype(float).tolist(),
+                                     lines["internal"].astype(bool).tolist(), lines["amount"].astype(float).tolist(),
+                                     strict=True)]
 
 
 def explore(

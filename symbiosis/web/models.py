@@ -204,3 +204,19 @@ class Run(models.Model):
 
     class Meta:
         ordering = ["-pk"]
+
+
+class ProgrammeChange(models.Model):
+    """One raised data version of a programme. For a flow saved through the form, also the facility it changed,
+    as the check loaded it (its tables, pickled by the server itself): every server process brings its kept
+    region up to date from these rows instead of loading the whole programme again (search_cache.snapshot).
+    A version without a row, or without the facility's tables, makes a process load the programme anew."""
+
+    programme = models.ForeignKey(Programme, on_delete=models.CASCADE, related_name="changes")
+    version = models.PositiveIntegerField()
+    facility_id = models.CharField(max_length=100, blank=True)
+    part = models.BinaryField(null=True, blank=True)
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["programme", "version"], name="one_change_per_version")]

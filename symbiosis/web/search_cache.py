@@ -31,6 +31,7 @@ import time
 from collections import OrderedDict
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -50,6 +51,10 @@ class Snapshot:
     version: int
     region: Region
     facilities_digest: str | None = None  # computed by the first search of the version
+    #: Digests of the incoming flows of a set of materials with their quality rows (what a search of a stream
+    #: of a material that replaces them reads), computed by the first search that needs one; a snapshot made
+    #: by patching one facility inherits those its facility's incoming materials leave untouched.
+    inputs_digests: dict[frozenset[str], str] = dataclasses.field(default_factory=dict)
 
 
 @dataclass
@@ -69,6 +74,10 @@ class Search:
     result: Any  # symbiosis.partners.PartnerSearch
     version: int
     optimum_version: int
+    #: The ranking as plain rows (the columns a page shows) and its receivers' demand ids, made once per
+    #: result and shared by every page that shows it.
+    records: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    demand_ids: list[str] = dataclasses.field(default_factory=list)
 
     @property
     def optimum_behind(self) -> int:
@@ -87,7 +96,12 @@ class _Programme:
         self.error: str | None = None
         self.last_start = float("-inf")  # time.monotonic() when the last solve started
         self.closed = False  # forgotten (clear) or the solver stopped (shutdown): its solve loop ends
-        self.searches: OrderedDict[tuple[str, str, str, int], Search] = OrderedDict()
+        self.shared: Path | None = None  # the folder of the optima shared by the server's processes
+        self.shared_started = float("-inf")  # time.time() when the newest shared optimum's solve started
+        self.searches: OrderedDict[tuple[str, str, str, str, int], Search] = OrderedDict()
+        #: The same searches by (stream, data version, optimum version): a search repeated at one version
+        #: finds its result without computing a digest.
+        self.recent: OrderedDict[tuple[str, int, int], Search] = OrderedDict()
 
 
 _programmes: dict[int, _Programme] = {}
@@ -197,11 +211,14 @@ def current_version(programme_pk: int) -> int:
     return int(Programme.objects.filter(pk=programme_pk).values_list("data_version", flat=True).get())
 
 
-def snapshot(programme: Any) -> Snapshot:
-    """The programme's region at its current data version (built once per version)."""
+def snapshot(programme: Any, *, load: bool = True) -> Snapshot | Any:
+    """The programme's region at its current data version (built once per version): the kept snapshot
+    brought up to date from the programme's changes (:func:`record_change`) when every change since has its
+    facility's tables, else loaded from the database (``load=False``: None instead)."""
     from . import bridge
 
     entry = _entry(programme.pk)
+    _name_shared(entry, programme)
     version = current_version(programme.pk)
     with entry.lock:
         if entry.snapshot is not None and entry.snapshot.version >= version:
@@ -210,15 +227,71 @@ def snapshot(programme: Any) -> Snapshot:
         with entry.lock:  # built by another thread while this one waited
             if entry.snapshot is not None and entry.snapshot.version >= version:
                 return entry.snapshot
+            old = entry.snapshot
         # The version is read before the rows: a write that lands in between makes the snapshot newer than its
-        # label (the next search rebuilds), never older.
+        # label (the next search rebuilds, or replays that change again, which leaves it as it is), never older.
         version = current_version(programme.pk)
-        region = bridge.load_programme_region(programme)
-        built = Snapshot(version, region)
+        built = _replayed(programme.pk, old, version) if old is not None else None
+        if built is None:
+            if not load:
+                return None
+            started = time.perf_counter()
+            built = Snapshot(version, bridge.load_programme_region(programme))
+            logger.info("loaded programme %s at data version %d in %.1f s (process %d)", programme.pk, version,
+                        time.perf_counter() - started, os.getpid())
         with entry.lock:
-            if entry.snapshot is None or entry.snapshot.version < version:
+            if entry.snapshot is None or entry.snapshot.version < built.version:
                 entry.snapshot = built
-            return entry.snapshot if entry.snapshot.version >= version else built
+            return entry.snapshot if entry.snapshot.version >= built.version else built
+
+
+def record_change(programme: Any, checked: Any) -> None:
+    """In the transaction of a write, after ``Programme.touch``: the row of the new data version, with the
+    facility's tables as the check loaded them (``checked``, a :class:`symbiosis.web.bridge.CheckedRow` of a
+    flow) when they are still the facility's: no change to it, and no change without a row, came between the
+    check and this write. Keeps the newest 1,000 rows of the programme."""
+    import pickle
+
+    from .models import ProgrammeChange
+
+    version = int(programme.data_version)
+    part = None
+    facility_id = ""
+    if checked is not None and checked.region is not None and checked.version >= 0:
+        facility_id = checked.facility_id
+        between = ProgrammeChange.objects.filter(programme=programme, version__gt=checked.version,
+                                                 version__lt=version)
+        if between.count() == version - checked.version - 1 and not between.filter(facility_id=facility_id).exists():
+            region = checked.region
+            part = pickle.dumps((region.facilities, region.flows, region.model_figures, region.energy_efficiency),
+                                protocol=pickle.HIGHEST_PROTOCOL)
+    ProgrammeChange.objects.create(programme=programme, version=version, facility_id=facility_id, part=part)
+    ProgrammeChange.objects.filter(programme=programme, version__lte=version - 1000).delete()
+
+
+def _replayed(programme_pk: int, old: Snapshot, version: int) -> Snapshot | None:
+    """``old`` brought to ``version`` by the changes recorded since (None when one has no facility tables)."""
+    import pickle
+
+    from .models import ProgrammeChange
+
+    if version - old.version > 200:
+        return None
+    rows = list(ProgrammeChange.objects.filter(programme_id=programme_pk, version__gt=old.version,
+                                               version__lte=version).order_by("version")
+                .values_list("version", "facility_id", "part"))
+    if len(rows) != version - old.version or any(part is None for _v, _f, part in rows):
+        return None
+    snap = old
+    for v, facility_id, part in rows:
+        facilities, flows, figures, efficiency = pickle.loads(bytes(part))  # noqa: S301 - written by the server
+        loaded = dataclasses.replace(snap.region, facilities=facilities, flows=flows, model_figures=figures,
+                                     energy_efficiency=efficiency)
+        region = patched(snap.region, loaded, facility_id)
+        if region is None:
+            return None
+        snap = _patched_snapshot(snap, v, region, loaded, facility_id)
+    return snap
 
 
 def _want_optimum(entry: _Programme, snap: Snapshot) -> None:
@@ -247,36 +320,148 @@ def refresh_pause(last_seconds: float | None, since_last_start: float, exact_bel
 
 def _solve_loop(entry: _Programme) -> None:
     """Solve the newest wanted snapshot until the optimum is of the newest one (no database access here); on a
-    large programme at most one solve per ``settings.PARTNERS_REFRESH_MIN_S`` (:func:`refresh_pause`)."""
+    large programme at most one solve per ``settings.PARTNERS_REFRESH_MIN_S`` (:func:`refresh_pause`).
+
+    Several server processes (``symbiosis serve --workers N``) share one solver per programme: the process
+    that takes the programme's solver lock (a file lock in ``SYMBIOSIS_WEB_DIR/optima/``) solves and writes
+    the optimum to a file named by its data version; the others load the newest such file instead of solving,
+    and count the refresh interval from the start of the last solve of any of them."""
     from django.conf import settings
 
     while True:
+        _take_shared(entry)
         with entry.lock:
-            pause = refresh_pause(entry.optimum.seconds if entry.optimum is not None else None,
-                                  time.monotonic() - entry.last_start, settings.PARTNERS_EXACT_OPTIMUM_S,
-                                  settings.PARTNERS_REFRESH_MIN_S)
-            if pause > 0:
-                entry.lock.wait_for(lambda: entry.closed, timeout=pause)
             snap = entry.wanted
             if entry.closed or snap is None or (entry.optimum is not None and entry.optimum.version >= snap.version):
                 entry.solving = False
                 entry.lock.notify_all()
                 return
-        entry.last_start = time.monotonic()
-        try:
-            supplies, exchanges, seconds = _solver().submit(_solve, snap.region).result()
-        except Exception as exc:  # the searches waiting must hear of it, whatever failed
+            since = min(time.monotonic() - entry.last_start, time.time() - entry.shared_started)
+            pause = refresh_pause(entry.optimum.seconds if entry.optimum is not None else None, since,
+                                  settings.PARTNERS_EXACT_OPTIMUM_S, settings.PARTNERS_REFRESH_MIN_S)
+            if pause > 0:  # woken early when closed; another process's optimum is looked for every second
+                entry.lock.wait_for(lambda: entry.closed, timeout=min(pause, 1.0))
+                continue
+        lock = _solver_lock(entry)
+        if lock is False:  # another process is solving this programme: wait for its optimum
             with entry.lock:
-                entry.error = f"the regional optimum could not be solved: {type(exc).__name__}: {exc}"
-                entry.solving = False
-                entry.wanted = None
+                entry.lock.wait_for(lambda: entry.closed, timeout=0.5)
+            continue
+        try:
+            if _take_shared(entry):  # written while this process waited for the lock
+                continue
+            entry.last_start, started_wall = time.monotonic(), time.time()
+            try:
+                supplies, exchanges, seconds = _solver().submit(_solve, snap.region).result()
+            except Exception as exc:  # the searches waiting must hear of it, whatever failed
+                with entry.lock:
+                    entry.error = f"the regional optimum could not be solved: {type(exc).__name__}: {exc}"
+                    entry.solving = False
+                    entry.wanted = None
+                    entry.lock.notify_all()
+                return
+            optimum = Optimum(snap.version, supplies, exchanges, seconds)
+            logger.info("solved the optimum of programme %s at data version %d in %.1f s (process %d)",
+                        entry.shared.name if entry.shared else "?", snap.version, seconds, os.getpid())
+            _write_shared(entry, optimum, started_wall)
+            with entry.lock:
+                if entry.optimum is None or entry.optimum.version < snap.version:
+                    entry.optimum = optimum
+                entry.error = None
                 entry.lock.notify_all()
-            return
-        with entry.lock:
-            if entry.optimum is None or entry.optimum.version < snap.version:
-                entry.optimum = Optimum(snap.version, supplies, exchanges, seconds)
-            entry.error = None
-            entry.lock.notify_all()
+        finally:
+            if lock is not None and lock is not False:
+                lock.close()  # releases the file lock
+
+
+def _name_shared(entry: _Programme, programme: Any) -> None:
+    """The folder of the programme's shared optima: by primary key and creation time (a database replaced
+    under the same folder, as the tests do, never reads another programme's optimum)."""
+    if entry.shared is not None:
+        return
+    from django.conf import settings
+
+    created = getattr(programme, "created", None)
+    stamp = int(created.timestamp() * 1_000_000) if created is not None else 0
+    folder = Path(settings.WEB_DIR) / "optima" / f"{programme.pk}-{stamp}"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError:  # a read-only folder: this process solves for itself
+        logger.warning("cannot create %s: optima are not shared between server processes", folder)
+        return
+    entry.shared = folder
+
+
+def _solver_lock(entry: _Programme) -> Any:
+    """The programme's solver lock, taken without waiting: an open file holding it, False when another process
+    holds it, None when optima are not shared (no folder, or no ``fcntl``: each process solves its own)."""
+    if entry.shared is None:
+        return None
+    try:
+        import fcntl
+    except ImportError:  # Windows: one process (waitress)
+        return None
+    handle = (entry.shared / "solver.lock").open("a")
+    try:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        return False
+    return handle
+
+
+def _shared_versions(folder: Path) -> list[int]:
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return []
+    return sorted(int(n[:-4]) for n in names if n.endswith(".pkl") and n[:-4].isdigit())
+
+
+def _take_shared(entry: _Programme) -> bool:
+    """Install the newest optimum another process wrote, if newer than this process's; True if one was."""
+    import pickle
+
+    if entry.shared is None:
+        return False
+    versions = _shared_versions(entry.shared)
+    if not versions:
+        return False
+    newest = versions[-1]
+    with entry.lock:
+        if entry.optimum is not None and entry.optimum.version >= newest:
+            return False
+    try:
+        with (entry.shared / f"{newest:012d}.pkl").open("rb") as handle:
+            supplies, exchanges, seconds, started = pickle.load(handle)  # noqa: S301 - written by the server
+    except (OSError, EOFError, pickle.UnpicklingError):  # pruned meanwhile: the next look finds a newer one
+        return False
+    with entry.lock:
+        entry.shared_started = max(entry.shared_started, started)
+        if entry.optimum is not None and entry.optimum.version >= newest:
+            return False
+        entry.optimum = Optimum(newest, supplies, exchanges, seconds)
+        entry.error = None
+        entry.lock.notify_all()
+    return True
+
+
+def _write_shared(entry: _Programme, optimum: Optimum, started_wall: float) -> None:
+    """Write the optimum for the other processes (complete or not at all: renamed into place), keeping the
+    newest three."""
+    import pickle
+
+    if entry.shared is None:
+        return
+    path = entry.shared / f"{optimum.version:012d}.pkl"
+    partial = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with partial.open("wb") as handle:
+        pickle.dump((optimum.supplies, optimum.exchanges, optimum.seconds, started_wall), handle,
+                    protocol=pickle.HIGHEST_PROTOCOL)
+    os.replace(partial, path)
+    entry.shared_started = max(entry.shared_started, started_wall)
+    for old in _shared_versions(entry.shared)[:-3]:
+        (entry.shared / f"{old:012d}.pkl").unlink(missing_ok=True)
 
 
 def optimum_for(programme: Any, snap: Snapshot, exact_below_s: float, timeout_s: float = 600.0) -> Optimum:
@@ -304,25 +489,81 @@ def optimum_for(programme: Any, snap: Snapshot, exact_below_s: float, timeout_s:
 def search(programme: Any, flow_id: str, exact_below_s: float) -> Search:
     """A partner search of one of the programme's streams, reusing what its data version shares.
 
-    A search is kept under the contents of what it reads (the stream's part of the region, the facilities)
-    and the optimum it used, not under the data version: an edit elsewhere in the programme leaves it valid,
-    an edit of the stream, of a receiver or of a facility makes a new one."""
+    A search is kept under the contents of what it reads (the stream and its quality rows, the incoming flows
+    of the materials it can replace with theirs, the facilities) and the optimum it used, not under the data
+    version: an edit elsewhere in the programme leaves it valid, an edit of the stream, of a receiver or of a
+    facility makes a new one. The digests of those contents are kept per snapshot (and inherited by a
+    snapshot patched from it), so that a search whose result is kept costs a few milliseconds."""
     snap = snapshot(programme)
     optimum = optimum_for(programme, snap, exact_below_s)
     entry = _entry(programme.pk)
-    part = search_region(snap.region, flow_id)
-    key = (flow_id, _digest(part.flows, part.quality), _facilities_digest(snap), optimum.version)
+    quick = (flow_id, snap.version, optimum.version)
+    with entry.lock:
+        hit = entry.recent.get(quick)
+        if hit is not None:
+            return hit
+    region = snap.region
+    flows = region.flows
+    supply = flows[flows["flow_id"].to_numpy() == flow_id]
+    if supply.empty:  # find_partners says the flow is unknown, with its "did you mean"
+        return Search(_find(region, flow_id, optimum), snap.version, optimum.version)
+    primaries = _primaries(region, str(supply["material"].iloc[0]))
+    own_quality = region.quality[region.quality["flow_id"].to_numpy() == flow_id]
+    key = (flow_id, _digest(supply, own_quality), _inputs_digest(snap, primaries), _facilities_digest(snap),
+           optimum.version)
     with entry.lock:
         hit = entry.searches.get(key)
         if hit is not None:
             entry.searches.move_to_end(key)
-            return Search(hit.result, snap.version, optimum.version)
-    found = Search(_find(part, flow_id, optimum), snap.version, optimum.version)
+    if hit is None:
+        result = _find(search_region(region, flow_id), flow_id, optimum)
+        records, demand_ids = _records(result)
+        hit = Search(result, snap.version, optimum.version, records, demand_ids)
+        with entry.lock:
+            entry.searches[key] = hit
+            while len(entry.searches) > MAX_SEARCHES:
+                entry.searches.popitem(last=False)
+    found = Search(hit.result, snap.version, optimum.version, hit.records, hit.demand_ids)
     with entry.lock:
-        entry.searches[key] = found
-        while len(entry.searches) > MAX_SEARCHES:
-            entry.searches.popitem(last=False)
+        entry.recent[quick] = found
+        while len(entry.recent) > MAX_SEARCHES:
+            entry.recent.popitem(last=False)
     return found
+
+
+#: The columns of a ranking a page shows (symbiosis.web.views.partner_rows), per t or per MWh.
+RECORD_COLUMNS = ("facility_id", "demand_id", "material", "distance_km", "quality_fit", "used_by_optimum",
+                  "what_would_make_it_viable", "supplier_value_per_t", "receiver_value_per_t", "co2e_avoided_per_t",
+                  "supplier_value_per_mwh", "receiver_value_per_mwh", "co2e_avoided_t_per_mwh")
+
+
+def _records(result: Any) -> tuple[list[dict[str, Any]], list[str]]:
+    partners = result.partners
+    if not len(partners):
+        return [], []
+    columns = [c for c in RECORD_COLUMNS if c in partners.columns]
+    records = partners[columns].to_dict("records")
+    for r in records:
+        r["facility_id"] = str(r["facility_id"])
+    return records, [str(d) for d in partners["demand_id"]]
+
+
+def _primaries(region: Region, material: str) -> frozenset[str]:
+    subs = region.reference.substitutions
+    return frozenset(subs.loc[subs["secondary_material"] == material, "primary_material"])
+
+
+def _inputs_digest(snap: Snapshot, primaries: frozenset[str]) -> str:
+    """Digest of the incoming flows of ``primaries`` and their quality rows (kept on the snapshot)."""
+    hit = snap.inputs_digests.get(primaries)
+    if hit is not None:
+        return hit
+    flows = snap.region.flows
+    inputs = flows[(flows["direction"] == "in").to_numpy() & flows["material"].isin(primaries).to_numpy()]
+    quality = snap.region.quality[snap.region.quality["flow_id"].isin(set(inputs["flow_id"]))]
+    digest = _digest(inputs, quality)
+    snap.inputs_digests[primaries] = digest
+    return digest
 
 
 def _digest(*frames: pd.DataFrame) -> str:
@@ -365,27 +606,33 @@ def _find(part: Region, flow_id: str, optimum: Optimum) -> Any:
     return find_partners(part, flow_id, results=optimum, cands=candidates(part))
 
 
-def changed(programme: Any, checked: Any) -> None:
-    """After a write: a flow saved after :func:`symbiosis.web.bridge.check_row` brings the newest snapshot up
-    to date by replacing its facility's rows with those the check loaded, when no other write came between
-    (the data version is then the checked one plus one); the optimum of the new version is started in the
-    background. Otherwise the next search loads the programme again."""
-    version = current_version(programme.pk)
-    entry = _entry(programme.pk)
-    if checked is None or checked.region is None or version != checked.version + 1:
-        return
-    with entry.lock:
-        snap = entry.snapshot
-    if snap is None or snap.version != checked.version:
-        return
-    region = patched(snap.region, checked.region, checked.facility_id)
-    if region is None:
-        return
+def changed(programme: Any, checked: Any = None) -> None:
+    """After a write: bring the kept snapshot up to date from the recorded changes (:func:`record_change`;
+    a flow saved through the form replays its facility, a few milliseconds) and start the optimum of the new
+    version in the background. When a change cannot be replayed, the next search loads the programme again."""
+    snap = snapshot(programme, load=False)
+    if snap is not None:
+        _want_optimum(_entry(programme.pk), snap)
+
+
+def _incoming_materials(flows: pd.DataFrame) -> set[str]:
+    return set(flows.loc[flows["direction"] == "in", "material"].astype(str))
+
+
+def _patched_snapshot(old: Snapshot, version: int, region: Region, part: Region, facility_id: str) -> Snapshot:
+    """The snapshot of ``region`` (``old``'s with ``facility_id``'s rows from ``part``), with the digests of
+    ``old`` the patch cannot have changed: those of material sets none of the facility's incoming flows (before
+    or after) is of, and the facilities' digest when the facility's row is unchanged."""
+    flows_before = old.region.flows[old.region.flows["facility_id"] == facility_id]
+    touched = _incoming_materials(flows_before) | _incoming_materials(part.flows)
     new = Snapshot(version, region)
-    with entry.lock:
-        if entry.snapshot is snap:
-            entry.snapshot = new
-    _want_optimum(entry, new)
+    new.inputs_digests = {k: v for k, v in old.inputs_digests.items() if not (k & touched)}
+    before = old.region.facilities[old.region.facilities["facility_id"] == facility_id].reset_index(drop=True)
+    after = part.facilities.reset_index(drop=True)
+    if old.facilities_digest is not None and list(before.columns) == list(after.columns) and \
+            before.astype(str).equals(after.astype(str)):
+        new.facilities_digest = old.facilities_digest
+    return new
 
 
 def _replace_rows(frame: pd.DataFrame, new: pd.DataFrame, facility_id: str) -> pd.DataFrame | None:

@@ -63,6 +63,9 @@ MIDDLEWARE = [
     "axes.middleware.AxesMiddleware",
 ]
 
+if os.environ.get("SYMBIOSIS_TEST_PID_HEADER") == "1":  # tests of several server processes only
+    MIDDLEWARE.append("symbiosis.web.serve.pid_header")
+
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",  # first: refuses a locked-out user before any password check
     "django.contrib.auth.backends.ModelBackend",
@@ -149,4 +152,6 @@ RUNS_DIR = WEB_DIR / "runs"
 
 LOGGING = {"version": 1, "disable_existing_loggers": False,
            "handlers": {"console": {"class": "logging.StreamHandler"}},
-           "loggers": {"axes": {"handlers": ["console"], "level": "WARNING"}}}
+           "loggers": {"axes": {"handlers": ["console"], "level": "WARNING"},
+                       # which process solved which optimum (several server processes share one solver)
+                       "symbiosis.web.search_cache": {"handlers": ["console"], "level": "INFO", "propagate": False}}}

@@ -285,6 +285,7 @@ TIMING_ALIASES = {
     "solve": "solve", "solver": "solve", "highs": "solve", "run": "solve",
     "extract": "extract", "duals": "extract", "read_back": "extract",
     "pricing": "pricing",
+    "grow": "hand_over",  # columns added to HiGHS from the arrays (symbiosis.exchange.grow): part of handing over
 }
 
 
@@ -311,6 +312,12 @@ def run_exchange(candidates: Any, record: dict[str, Any], method: str, strategy:
             record["stages"]["column_generation"] = "missing"
             return None
         solve_exchange = solve_cg
+    elif record.get("arcs_per_node") is not None:
+        # A large whole LP: the pipeline hands most of it to HiGHS from the arrays (grow.solve_whole).
+        grown_from = optional("symbiosis.pipeline", "WHOLE_LP_GROWN_FROM_ARCS")
+        solve_whole = optional("symbiosis.exchange.grow", "solve_whole")
+        if grown_from is not None and solve_whole is not None and len(candidates.arcs) >= grown_from:
+            solve_exchange = solve_whole
     record["strategy"] = strategy
     kwargs: dict[str, Any] = {}
     try:

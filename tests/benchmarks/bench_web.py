@@ -11,15 +11,18 @@ What it does, in this order:
    fresh SQLite database in a temporary ``SYMBIOSIS_WEB_DIR`` (one firm per facility, as the demo does), a
    facilitator account, and one firm user for each of ``--users - 2`` firms that have an outgoing stream the
    partner search takes (passwords hashed by Django's default PBKDF2, as in production).
-2. **serve**: ``symbiosis serve`` on a free loopback port (waitress, 8 threads, as the README starts it).
+2. **serve**: ``symbiosis serve`` on a free loopback port (waitress, 8 threads, as the README starts it; with
+   ``--workers N``, gunicorn's N pre-forked processes of 8 threads each).
 3. **warm-up**: one partner search, which loads the programme and solves its first optimum (reported apart:
    a server does this once after it starts).
-4. **load** (Locust, run as a library, headless): the users log in through the login form (CSRF token, password
-   check) and then, each waiting 1-3 s between requests (``--think MIN MAX``), search partners for one of their
-   streams (weight 5), open their facility page (2) or edit one of their flows (1: the edit form, then the save,
-   which runs ``symbiosis check``'s checks on the programme and raises its data version); two facilitators open
-   their dashboard (3), the interests (1) and the runs (1), waiting MIN + 1 to MAX + 2 s. A response that is
-   not 200/302, a saved form sent back with errors, or a partner page with an error message counts as an error.
+4. **load** (Locust, run as a library, headless): the users arrive ``--spawn-rate`` a second (default 1,
+   as members of a programme start their day, not all in one second) and log in through the login form (CSRF
+   token, password check), then, each waiting 1-3 s between requests (``--think MIN MAX``), search partners
+   for one of their streams (weight 5), open their facility page (2) or edit one of their flows (1: the edit
+   form, then the save, which runs ``symbiosis check``'s checks on the programme and raises its data version);
+   two facilitators open their dashboard (3), the interests (1) and the runs (1), waiting MIN + 1 to MAX + 2 s.
+   A response that is not 200/302, a saved form sent back with errors, or a partner page with an error
+   message counts as an error.
 5. **report**: requests, errors and p50/p95/p99 (ms) per kind of request, the ``uptime`` load average before
    and after, and (``--out``) a JSON file with the same figures.
 
@@ -108,12 +111,12 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start_server(web_dir: Path, port: int, log: Path) -> subprocess.Popen[bytes]:
+def start_server(web_dir: Path, port: int, log: Path, workers: int = 1) -> subprocess.Popen[bytes]:
     env = {k: v for k, v in os.environ.items() if k not in ("SYMBIOSIS_DATABASE_URL", "DJANGO_SETTINGS_MODULE")}
     env.update(SYMBIOSIS_WEB_DIR=str(web_dir), PYTHONPATH=str(REPO), PYTHONUNBUFFERED="1")
     handle = log.open("wb")
     process = subprocess.Popen([sys.executable, "-c", "from symbiosis.cli import app; app()", "serve",
-                                "--port", str(port)], cwd=web_dir, env=env, stdout=handle,
+                                "--port", str(port), "--workers", str(workers)], cwd=web_dir, env=env, stdout=handle,
                                stderr=subprocess.STDOUT, start_new_session=True)
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline:
@@ -158,7 +161,7 @@ def _uptime() -> str:
 
 
 def run_load(base: str, plan: dict[str, object], n_users: int, seconds: float,
-             think: tuple[float, float] = (1.0, 3.0)) -> dict[str, object]:
+             think: tuple[float, float] = (1.0, 3.0), spawn_rate: float = 1.0) -> dict[str, object]:
     """Locust as a library (gevent: imported only here, after the Django work is done in other processes)."""
     import gevent
     from locust import HttpUser, between, events, task
@@ -233,7 +236,7 @@ def run_load(base: str, plan: dict[str, object], n_users: int, seconds: float,
 
     env = Environment(user_classes=[FirmUser, Facilitator], host=base, events=events)
     runner = env.create_local_runner()
-    runner.start(n_users, spawn_rate=n_users / 10)  # all users within 10 s
+    runner.start(n_users, spawn_rate=spawn_rate)  # users arrive over a ramp: spawn_rate a second
     gevent.spawn_later(seconds, runner.quit)
     runner.greenlet.join()
     out: dict[str, object] = {}
@@ -262,6 +265,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--think", type=float, nargs=2, default=(1.0, 3.0), metavar=("MIN", "MAX"),
                         help="seconds a firm user waits between two requests (default 1 3; facilitators wait "
                              "1 s and 2 s more)")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="server processes (symbiosis serve --workers; 1: waitress, more: gunicorn)")
+    parser.add_argument("--spawn-rate", type=float, default=1.0,
+                        help="users arriving a second (Locust's spawn rate; default 1: 50 users within 50 s)")
+    parser.add_argument("--prepared", type=Path,
+                        help="a folder kept by --keep from an earlier run with the same --facilities, --users and "
+                             "--seed: copied instead of preparing anew")
     parser.add_argument("--_prepare", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args._prepare:  # the child process of step 1
@@ -272,27 +282,33 @@ def main(argv: list[str] | None = None) -> int:
     web_dir = Path(tempfile.mkdtemp(prefix="symbiosis-bench-web-"))
     server = None
     try:
-        print(f"load before: {_uptime()}", flush=True)
+        load_before = _uptime()
+        print(f"load before: {load_before}", flush=True)
         started = time.perf_counter()
-        subprocess.run([sys.executable, __file__, "--facilities", str(args.facilities), "--users", str(args.users),
-                        "--seed", str(args.seed), "--_prepare", str(web_dir)], check=True,
-                       env={**os.environ, "PYTHONPATH": str(REPO)})
+        if args.prepared:
+            shutil.copytree(args.prepared, web_dir, dirs_exist_ok=True,
+                            ignore=shutil.ignore_patterns("optima", "runs", "server.log", "*-wal", "*-shm"))
+        else:
+            subprocess.run([sys.executable, __file__, "--facilities", str(args.facilities), "--users",
+                            str(args.users), "--seed", str(args.seed), "--_prepare", str(web_dir)], check=True,
+                           env={**os.environ, "PYTHONPATH": str(REPO)})
         plan = json.loads((web_dir / "plan.json").read_text())
         print(f"prepared {plan['facilities']} facilities, {plan['flows']} flows, {len(plan['firm_users'])} firm users "
               f"in {time.perf_counter() - started:.0f} s", flush=True)
         port = _free_port()
-        server = start_server(web_dir, port, web_dir / "server.log")
+        server = start_server(web_dir, port, web_dir / "server.log", args.workers)
         base = f"http://127.0.0.1:{port}"
         started = time.perf_counter()
         warm = _warm_up(base, plan)
         warm_s = time.perf_counter() - started
         print(f"warm-up (first region load and optimum): {warm_s:.1f} s ({warm})", flush=True)
         cpu_before, wall_before = _cpu_seconds(server.pid), time.perf_counter()
-        figures = run_load(base, plan, args.users, args.minutes * 60, tuple(args.think))
+        figures = run_load(base, plan, args.users, args.minutes * 60, tuple(args.think), args.spawn_rate)
         cpu = _cpu_seconds(server.pid) - cpu_before
         wall = time.perf_counter() - wall_before
         figures["_setup"] = {"facilities": plan["facilities"], "flows": plan["flows"], "users": args.users,
                              "seconds": args.minutes * 60, "think_s": list(args.think), "warm_up_s": warm_s,
+                             "workers": args.workers, "spawn_rate": args.spawn_rate, "load_before": load_before,
                              "load_after": _uptime(),
                              "server_cpu_s": cpu, "wall_s": wall}
         _print(figures)
