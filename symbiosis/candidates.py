@@ -413,11 +413,44 @@ def candidates(region: Region, **overrides: Any) -> Candidates:
     arc is the most specific one given: the flow's own (the smaller of supply and demand flow), else the
     substitution's, else the secondary material's, else the region default.
     """
-    started = time.perf_counter()
+    return candidates_of(prepare(region, **overrides), None)
+
+
+@dataclass
+class Prepared:
+    """Everything the arcs of any set of supplies are made from: the whole supplies and demands tables, the
+    run's parameters and per-substitution constants (symbiosis.tiles generates the arcs of one tile of
+    supplies at a time from one of these; :func:`candidates` of all supplies at once)."""
+
+    region: Region
+    parameters: dict[str, Any]
+    supplies: pd.DataFrame
+    demands: pd.DataFrame
+    supply_quality: pd.DataFrame
+    demand_quality: pd.DataFrame
+    lat: np.ndarray
+    lon: np.ndarray
+    points: np.ndarray
+    s_fac: np.ndarray
+    d_fac: np.ndarray
+    override_keys: np.ndarray
+    override_values: np.ndarray
+    #: Per substitution row: ratio, processing cost, processing CO2e, distance limit, max share (NaN: unused).
+    sub_ratio: np.ndarray
+    sub_cost: np.ndarray
+    sub_co2: np.ndarray
+    sub_limit: np.ndarray
+    sub_share: np.ndarray
+    #: Per substitution row that reaches something: (k, supply rows, demand rows, demand facilities, each
+    #: demand row's facility number among them, k-d tree of those facilities, search radius in km).
+    reach: list[tuple[int, np.ndarray, np.ndarray, np.ndarray, np.ndarray, cKDTree, float]]
+
+
+def prepare(region: Region, **overrides: Any) -> Prepared:
+    """The supplies, demands, quality tables and substitution constants of a region (no arcs yet)."""
     parameters = resolve_parameters(region, **overrides)
     circuity = float(parameters["circuity"])  # type: ignore[arg-type]
     default_limit = float(parameters["max_distance_km"])  # type: ignore[arg-type]
-    internal_reuse = bool(parameters["internal_reuse"])
     cap = parameters.get("max_distance_cap_km")
     reference = region.reference
     substitutions = reference.substitutions
@@ -442,14 +475,7 @@ def candidates(region: Region, **overrides: Any) -> Candidates:
     sub_co2 = np.full(n_subs, np.nan)
     sub_limit = np.full(n_subs, np.nan)
     sub_share = np.full(n_subs, np.nan)
-    # Per substitution row: the facility pairs it reaches (sf, df) and its arcs (s, d, pair number).
-    pair_pieces: list[tuple[np.ndarray, ...]] = []
-    arc_pieces: list[tuple[np.ndarray, ...]] = []
-    arc_subs: list[int] = []
-    arc_counts: list[int] = []
-    n_pairs = 0
-    n_compatible = np.zeros(len(supplies), dtype=np.int64)
-    nearest_compatible = np.full(len(supplies), np.nan)
+    reach = []
     supply_groups = {m: g.index.to_numpy() for m, g in supplies.groupby("material")}
     demand_groups = {m: g.index.to_numpy() for m, g in demands.groupby("material")}
     for k, sub in enumerate(substitutions.itertuples()):
@@ -467,9 +493,55 @@ def candidates(region: Region, **overrides: Any) -> Candidates:
         radius = max([pair_default, *flow_limits[~np.isnan(flow_limits)]]) / circuity
         if cap is not None:
             radius = min(radius, float(cap) / circuity)  # type: ignore[arg-type]
-        s_facs, s_inverse = np.unique(s_fac[s_rows], return_inverse=True)
         d_facs, d_inverse = np.unique(d_fac[d_rows], return_inverse=True)
-        tree_s, tree_d = cKDTree(points[s_facs]), cKDTree(points[d_facs])
+        reach.append((k, s_rows, d_rows, d_facs, d_inverse, cKDTree(points[d_facs]), radius))
+    supply_quality, demand_quality = _quality_tables(region, supplies, demands)
+    return Prepared(region=region, parameters=parameters, supplies=supplies, demands=demands,
+                    supply_quality=supply_quality, demand_quality=demand_quality, lat=lat, lon=lon, points=points,
+                    s_fac=s_fac, d_fac=d_fac, override_keys=override_keys, override_values=override_values,
+                    sub_ratio=sub_ratio, sub_cost=sub_cost, sub_co2=sub_co2, sub_limit=sub_limit,
+                    sub_share=sub_share, reach=reach)
+
+
+def candidates_of(prepared: Prepared, supply_rows: np.ndarray | None) -> Candidates:
+    """The candidates of ``prepared`` with the arcs out of the supplies at positions ``supply_rows`` only
+    (None: every supply). The supplies, demands and quality tables are whole either way; the arcs are
+    exactly the rows of the whole candidates' arc table whose supply is in ``supply_rows``, in the same
+    order (by supply, then demand), and the screening counts are those of these supplies (0 elsewhere)."""
+    started = time.perf_counter()
+    region, parameters = prepared.region, prepared.parameters
+    circuity = float(parameters["circuity"])  # type: ignore[arg-type]
+    internal_reuse = bool(parameters["internal_reuse"])
+    cap = parameters.get("max_distance_cap_km")
+    supplies, demands = prepared.supplies, prepared.demands
+    lat, lon, points = prepared.lat, prepared.lon, prepared.points
+    n_facilities = len(region.facilities)
+    override_keys, override_values = prepared.override_keys, prepared.override_values
+    s_fac, d_fac = prepared.s_fac, prepared.d_fac
+    s_limit = supplies["max_distance_km"].to_numpy(float)
+    d_limit = demands["max_distance_km"].to_numpy(float)
+    sub_ratio, sub_cost, sub_co2 = prepared.sub_ratio, prepared.sub_cost, prepared.sub_co2
+    sub_limit, sub_share = prepared.sub_limit, prepared.sub_share
+    wanted_supply = None
+    if supply_rows is not None:
+        wanted_supply = np.zeros(len(supplies), dtype=bool)
+        wanted_supply[np.asarray(supply_rows, dtype=np.int64)] = True
+
+    # Per substitution row: the facility pairs it reaches (sf, df) and its arcs (s, d, pair number).
+    pair_pieces: list[tuple[np.ndarray, ...]] = []
+    arc_pieces: list[tuple[np.ndarray, ...]] = []
+    arc_subs: list[int] = []
+    arc_counts: list[int] = []
+    n_pairs = 0
+    n_compatible = np.zeros(len(supplies), dtype=np.int64)
+    nearest_compatible = np.full(len(supplies), np.nan)
+    for k, s_rows, d_rows, d_facs, d_inverse, tree_d, radius in prepared.reach:
+        if wanted_supply is not None:
+            s_rows = s_rows[wanted_supply[s_rows]]
+            if len(s_rows) == 0:
+                continue
+        s_facs, s_inverse = np.unique(s_fac[s_rows], return_inverse=True)
+        tree_s = cKDTree(points[s_facs])
         fi, fj = _facility_pairs(tree_s, tree_d, radius)
         # Arc overrides make a pair a candidate even beyond the spatial radius (the user knows the route).
         # (The k-d tree gives each pair once; only added overrides can repeat one.) The pair keys are local
@@ -518,7 +590,7 @@ def candidates(region: Region, **overrides: Any) -> Candidates:
     kept = np.zeros(len(arcs["s"]), dtype=bool)
     kept[order] = True
     within &= kept
-    supply_quality, demand_quality = _quality_tables(region, supplies, demands)
+    supply_quality, demand_quality = prepared.supply_quality, prepared.demand_quality
     fails = _quality_fails(arcs["s"], arcs["d"], supply_quality, demand_quality, len(supplies), len(demands))
     n_within = np.bincount(arcs["s"][within], minlength=len(supplies))
     n_quality_fail = np.bincount(arcs["s"][within & fails], minlength=len(supplies))

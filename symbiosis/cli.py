@@ -395,7 +395,12 @@ def run(path: RegionPath, out: OutDir = Path("out"), max_distance: MaxDistance =
                  "instead of the year; the tables stay annual beside the per-period ones")] = None,
         parquet: Annotated[bool | None, typer.Option(
             "--parquet/--no-parquet", help="Also write exchanges, supplies and demands as Parquet (default: when "
-            "one of them has 50,000 rows or more)")] = None) -> None:
+            "one of them has 50,000 rows or more)")] = None,
+        tiles: Annotated[str, typer.Option(
+            help="Make and price the candidate arcs tile by tile: auto (from 20,000 facilities), off, or a number "
+                 "of tiles; the same optimum with less memory")] = "auto",
+        scheduler: Annotated[str | None, typer.Option(
+            help="Price the tiles on Dask workers: a scheduler address (tcp://host:8786) or local")] = None) -> None:
     """The main job: check -> balances -> optimise -> tables, map, Sankey and report."""
     from symbiosis.balances import balances
     from symbiosis.pipeline import optimise as run_optimise
@@ -416,7 +421,8 @@ def run(path: RegionPath, out: OutDir = Path("out"), max_distance: MaxDistance =
         balance_result = balances(region)
         try:
             results = run_optimise(region, progress=lambda m: status.update(m), threads=threads,
-                                   mode="mip" if mip else "lp", reconciled=reconciled, **overrides)
+                                   mode="mip" if mip else "lp", reconciled=reconciled, tiles=tiles,
+                                   scheduler=scheduler, **overrides)
             written = write_outputs(results, region, out, self_contained=self_contained,
                                     progress=lambda m: status.update(m), pngs=pngs, public=not private,
                                     period=period, parquet=parquet)

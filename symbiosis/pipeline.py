@@ -111,7 +111,8 @@ def choose_strategy(cands: Candidates) -> str:
 
 def optimise(region: Region, *, method: str = "ipm", strategy: str = "auto", progress: Progress | None = None,
              timings: Timings | None = None, threads: int | None = None, mode: str = "lp",
-             reconciled: bool = False, warm: Any = None, **overrides: Any) -> Results:
+             reconciled: bool = False, warm: Any = None, tiles: str | int | None = "off",
+             scheduler: str | None = None, **overrides: Any) -> Results:
     """Candidates, exchange model and results for a region (parameters override region.yaml defaults).
 
     ``strategy``: ``monolithic`` hands every candidate arc to HiGHS; ``column_generation`` solves a restricted
@@ -126,6 +127,9 @@ def optimise(region: Region, *, method: str = "ipm", strategy: str = "auto", pro
     their estimate, and ``kpis["reconciled_flows"]`` is true, with the global test's figures beside it.
     ``warm`` (a symbiosis.exchange.reuse.WarmSolver) re-solves its last model in place when
     only parameters changed since (the monolithic LP only; ``symbiosis compare`` passes one).
+    ``tiles`` (``off``, the default here; ``auto`` or a number, as ``symbiosis run --tiles``) makes and prices
+    the candidate arcs tile by tile (symbiosis/tiled_run.py; the same optimum, never every arc in memory at
+    once), with ``scheduler`` (a Dask address or ``local``) on Dask workers.
     """
     from symbiosis.exchange import solve_column_generation, solve_exchange
     from symbiosis.results import evaluate
@@ -143,6 +147,22 @@ def optimise(region: Region, *, method: str = "ipm", strategy: str = "auto", pro
         reconciliation = reconcile_network(region)
         region = reconciled_region(region, reconciliation)
         timings.record("reconcile", started)
+    if tiles != "off" or scheduler is not None:
+        from symbiosis.tiled_run import optimise_tiled, tile_count
+
+        n_tiles = tile_count(region, tiles)
+        plain = region.time is None and mode == "lp" and warm is None
+        if n_tiles is not None and not plain and tiles not in (None, "auto"):
+            raise SymbiosisError("--tiles works on the annual LP only (no periods or stores, no --mip)")
+        if scheduler is not None and (n_tiles is None or not plain):
+            raise SymbiosisError("--scheduler prices tiles of candidate arcs: give --tiles N (or auto on a region "
+                                 "that auto tiles) on the annual LP")
+        if n_tiles is not None and plain:
+            results = optimise_tiled(region, n_tiles, method=method, threads=threads, weights=weights,
+                                     scheduler=scheduler, timings=timings, say=say, **overrides)
+            _record_reconciliation(results, reconciliation)
+            check_finite_kpis(results)
+            return results
     started = time.perf_counter()
     say("screening candidate exchanges")
     cands = build_candidates(region, **overrides)

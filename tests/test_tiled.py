@@ -1,0 +1,200 @@
+"""Column generation over tiles (symbiosis.exchange.tiled) reaches the optimum of the whole LP.
+
+The tiled optimum is checked against the whole candidate table without symbiosis.exchange: its flows, put
+back on every arc by global id, and its published duals form an optimal pair of the LP assembled
+independently from the raw tables (tests/independent.py: every arc of every tile has a reduced cost ≥ 0 at
+0 flow, complementary slackness, strong duality), and its objective equals the monolithic solve's to 1e-7.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from symbiosis.candidates import candidates, prepare
+from symbiosis.exchange import solve_column_generation, solve_exchange
+from symbiosis.exchange.model import exchange_arrays
+from symbiosis.exchange.tiled import solve_tiled
+from symbiosis.inputs import load_region
+from symbiosis.region import Region
+from symbiosis.tiled_run import tile_count
+from symbiosis.tiles import TILED_FROM_FACILITIES, Tiling, arc_ids, tiling
+from tests.conftest import load_test_region
+from tests.independent import assert_kkt, reference_lp
+
+TEST_REGIONS = Path(__file__).parent / "data" / "regions"
+SHIPPED = Path(__file__).parent.parent / "data" / "regions"
+
+
+@pytest.fixture(scope="module")
+def generated(tmp_path_factory: pytest.TempPathFactory) -> Region:
+    from symbiosis.synthetic import generate_region
+
+    folder = tmp_path_factory.mktemp("generated")
+    return load_region(generate_region(300, folder / "region", seed=3))  # processors and heat
+
+
+def _on_every_arc(whole, tiled):
+    """The tiled Solution with x put back on every arc of the whole table (0 outside the master)."""
+    n_d = len(whole.demands)
+    whole_ids = arc_ids(whole.arcs["s"].to_numpy(), whole.arcs["d"].to_numpy(), n_d)
+    master = tiled.candidates.arcs
+    master_ids = arc_ids(master["s"].to_numpy(), master["d"].to_numpy(), n_d)
+    at = np.searchsorted(whole_ids, master_ids)
+    assert (whole_ids[at] == master_ids).all(), "a master arc is not in the whole table"
+    # The master's arcs are the whole table's rows, value for value.
+    pd.testing.assert_frame_equal(master.reset_index(drop=True), whole.arcs.iloc[at].reset_index(drop=True),
+                                  check_dtype=False)
+    solution = tiled.solution
+    x = np.zeros(len(whole.arcs))
+    x[at] = solution.x
+    return solution, x
+
+
+def _check(region: Region, tiles: Tiling, **options) -> None:
+    whole = candidates(region)
+    mono = solve_exchange(whole, decompose=False)
+    tiled = solve_tiled(tiles, **options)
+    assert tiled.solution.objective == pytest.approx(mono.objective, rel=1e-7, abs=1e-7)
+    solution, x = _on_every_arc(whole, tiled)
+    master_arrays = exchange_arrays(tiled.candidates)
+    certificate = type(solution)(**{**solution.__dict__, "x": x})
+    assert_kkt(reference_lp(whole, carbon_price=float(whole.parameters["carbon_price"])), certificate,
+               master_arrays.quality_rows, facility_intake_ids=master_arrays.facility_intake_ids,
+               permit_ids=(master_arrays.permit_facility, master_arrays.permit_code))
+    assert tiled.solution.parameters["strategy"] == "tiled_column_generation"
+    assert tiled.solution.parameters["candidate_arcs"] == len(whole.arcs)
+    assert tiled.solution.parameters["min_reduced_cost_outside_master"] >= -1e-6 * max(1.0, abs(mono.objective))
+    # The screening counts are the whole table's.
+    pd.testing.assert_frame_equal(tiled.candidates.screening.reset_index(drop=True),
+                                  whole.screening.reset_index(drop=True), check_dtype=False)
+
+
+@pytest.mark.parametrize("name", ["tiny", "heat", "processor", "kalundborg"])
+def test_tiled_optimum_on_small_regions(name):
+    region = (load_test_region(TEST_REGIONS / name) if name == "tiny"
+              else load_region((SHIPPED if name == "kalundborg" else TEST_REGIONS) / name))
+    _check(region, tiling(prepare(region), 3), per_supply=1, per_demand=1)
+
+
+@pytest.mark.parametrize("n_tiles", [1, 4, 9])
+def test_tiled_optimum_on_a_generated_region(generated, n_tiles):
+    _check(generated, tiling(prepare(generated), n_tiles), spill=n_tiles == 4)
+
+
+def test_tiled_rounds_are_the_untiled_rounds(generated):
+    """The same arcs enter in the same rounds as colgen over the whole table (its per-demand choice merged over
+    tiles), so the rounds and the objective agree, and the master holds colgen's final master."""
+    whole = candidates(generated)
+    untiled = solve_column_generation(whole, max_master_share=1.0, warm=False)
+    tiled = solve_tiled(tiling(prepare(generated), 6)).solution
+    assert tiled.parameters["iterations"] == untiled.parameters["iterations"]
+    assert tiled.objective == pytest.approx(untiled.objective, rel=1e-9)
+    assert tiled.parameters["master_arcs"] >= untiled.parameters["master_arcs"]
+    # Every master after the first started from the last one's basis (arcs keyed by global id).
+    assert tiled.parameters["iterations"] >= 2
+    assert tiled.parameters["warm_rounds"] == tiled.parameters["iterations"] - 1
+
+
+def test_tiles_of_very_different_sizes(generated):
+    n_s = len(prepare(generated).supplies)
+    rows = np.random.default_rng(1).permutation(n_s)
+    tiles = [np.sort(rows[:2]), np.zeros(0, np.int64), np.sort(rows[2:n_s // 3]), np.sort(rows[n_s // 3:])]
+    _check(generated, Tiling(prepare(generated), tiles), per_supply=2, per_demand=2)
+
+
+def test_a_tiled_run_that_cannot_finish_says_so_and_leaves_no_tiles_behind(generated, tmp_path, monkeypatch):
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    made = []
+    mkdtemp = tempfile.mkdtemp
+    monkeypatch.setattr(tempfile, "mkdtemp", lambda **kw: made.append(mkdtemp(**kw)) or made[-1])
+    with pytest.raises(RuntimeError, match="did not converge in 1 rounds"):
+        solve_tiled(tiling(prepare(generated), 3), per_supply=1, per_demand=1, max_iterations=1, spill=True)
+    assert len(made) == 1 and Path(made[0]).parent == tmp_path  # the tiles were spilled there ...
+    assert list(tmp_path.iterdir()) == []  # ... and removed
+
+
+# --- the pipeline and the command line ------------------------------------------------------------------
+
+
+def test_a_tiled_run_gives_the_whole_tables_results(generated):
+    from symbiosis.pipeline import optimise
+
+    whole = optimise(generated, strategy="monolithic")
+    tiled = optimise(generated, tiles=5)
+    assert tiled.parameters["strategy"] == "tiled_column_generation" and tiled.parameters["tiles"] == 5
+    assert tiled.kpis["objective_optimum"] == pytest.approx(whole.kpis["objective_optimum"], rel=1e-7)
+    for key in ("cost_bau", "co2e_bau_t", "n_exchanges"):
+        assert tiled.kpis[key] == pytest.approx(whole.kpis[key], rel=1e-6), key
+    # Why each supply is left to its fate is judged on its most attractive arc of the whole table, which the
+    # master holds: the same reasons as the whole-table run.
+    pd.testing.assert_series_equal(tiled.supplies["reason"], whole.supplies["reason"])
+    assert (tiled.supplies["reason"] == "not_economic").any()
+
+
+def test_tiles_option_is_checked(generated):
+    from symbiosis.errors import SymbiosisError
+    from symbiosis.pipeline import optimise
+
+    for bad in ("0", "many", "-2", "2.5"):
+        with pytest.raises(SymbiosisError, match="--tiles must be auto, off or a number"):
+            optimise(generated, tiles=bad)
+    with pytest.raises(SymbiosisError, match="annual LP only"):
+        optimise(generated, tiles=3, mode="mip")
+    with pytest.raises(SymbiosisError, match="--scheduler prices tiles"):
+        optimise(generated, tiles="off", scheduler="local")
+    # auto leaves a region below TILED_FROM_FACILITIES to the whole table
+    assert len(generated.facilities) < TILED_FROM_FACILITIES
+    assert tile_count(generated, "auto") is None and tile_count(generated, " 7 ") == 7
+    assert tile_count(generated, "OFF") is None
+
+
+def test_run_with_tiles_on_the_command_line(tmp_path):
+    from typer.testing import CliRunner
+
+    from symbiosis.cli import app
+
+    out = tmp_path / "out"
+    runner = CliRunner()
+    result = runner.invoke(app, ["run", str(SHIPPED / "kalundborg"), "--out", str(out), "--no-pngs", "--tiles", "2"])
+    assert result.exit_code == 0, result.output
+    assert (out / "exchanges.csv").exists() and (out / "map.html").exists()
+    assert '"strategy": "tiled_column_generation"' in (out / "parameters.json").read_text()
+    bad = runner.invoke(app, ["run", str(SHIPPED / "kalundborg"), "--out", str(out), "--tiles", "lots"])
+    assert bad.exit_code == 1 and "--tiles must be auto, off or a number" in bad.output
+    assert "Traceback" not in bad.output
+
+
+# --- Dask: the tiles made, held and priced on distributed workers -----------------------------------------
+
+
+def test_the_same_optimum_on_a_dask_local_cluster(generated):
+    distributed = pytest.importorskip("distributed")
+    tiles = tiling(prepare(generated), 5)
+    serial = solve_tiled(tiles)
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
+                                  dashboard_address=None) as cluster, distributed.Client(cluster) as client:
+        with distributed.get_task_stream(client) as stream:
+            spread = solve_tiled(tiles, client=client)
+        ran = {task["key"].split("-")[0] if isinstance(task["key"], str) else str(task["key"])
+               for task in stream.data}
+        # Nothing is left on the workers once the solve is over (the tiles, the region, the duals).
+        import time
+
+        deadline = time.monotonic() + 10
+        while any(client.run(lambda dask_worker: len(dask_worker.data)).values()) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not any(client.run(lambda dask_worker: len(dask_worker.data)).values()), \
+            client.run(lambda dask_worker: list(dask_worker.data))
+    assert spread.solution.parameters["scheduler"] == "dask"
+    # The tiles were made and priced, and the master's blocks solved, on the workers.
+    assert {"build_tile", "_price_remote", "solve_block"} <= ran, ran
+    assert spread.solution.objective == pytest.approx(serial.solution.objective, rel=1e-9)
+    assert spread.solution.parameters["iterations"] == serial.solution.parameters["iterations"]
+    pd.testing.assert_frame_equal(spread.candidates.arcs, serial.candidates.arcs)
+    np.testing.assert_allclose(spread.solution.x, serial.solution.x, rtol=1e-7, atol=1e-6)
