@@ -653,7 +653,7 @@ def why_not_matched(
     arc_quality_block = np.zeros(n_a, dtype=bool)
     arc_quality_what: dict[int, str] = {}
     if q.n_rows and len(q.cols):
-        row_of_term = np.repeat(np.arange(q.n_rows), np.diff(q.ptr))
+        row_of_term = q.term_rows()
         adverse = np.where(is_max[row_of_term], q.coefs > 0, q.coefs < 0) & q_binding[row_of_term]
         labels = [f"{p} {b} {v:g}" for p, b, v in zip(meta["parameter"], meta["bound"], meta["limit"],
                                                         strict=True)]
@@ -671,7 +671,7 @@ def why_not_matched(
         f_got = f_block.activity(x)
         f_lim = arrays.facility_intake_limit
         f_full = f_got >= f_lim - tolerance * np.maximum(1.0, f_lim)
-        row_of_term = np.repeat(np.arange(f_block.n_rows), np.diff(f_block.ptr))
+        row_of_term = f_block.term_rows()
         full_terms = f_full[row_of_term]
         demands_full, first = np.unique(arrays.arc_d[f_block.cols[full_terms]], return_index=True)
         for j, k in zip(demands_full.tolist(), row_of_term[full_terms][first].tolist(), strict=True):
@@ -686,7 +686,7 @@ def why_not_matched(
         p_got = p_block.activity(x)
         p_lim = arrays.permit_limit
         p_full = p_got >= p_lim - tolerance * np.maximum(1.0, p_lim)
-        row_of_term = np.repeat(np.arange(p_block.n_rows), np.diff(p_block.ptr))
+        row_of_term = p_block.term_rows()
         full_terms = p_full[row_of_term]
         arcs_full, first = np.unique(p_block.cols[full_terms], return_index=True)
         permit_full[arcs_full] = True

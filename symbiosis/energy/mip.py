@@ -91,7 +91,7 @@ def link_bounds(arrays: ExchangeArrays, arcs: np.ndarray) -> np.ndarray:
     block = arrays.facility_intake
     if block.n_rows and len(arcs):  # Σ coef·x over the facility's arcs ≤ L_f, so x_a ≤ L_f / coef
         per_arc = np.full(arrays.n_arcs, np.nan)
-        row_of_term = np.repeat(np.arange(block.n_rows), np.diff(block.ptr))
+        row_of_term = block.term_rows()
         positive = block.coefs > 0
         np.fmin.at(per_arc, block.cols[positive],
                    arrays.facility_intake_limit[row_of_term[positive]] / block.coefs[positive])

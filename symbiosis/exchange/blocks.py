@@ -173,23 +173,21 @@ class BlockSolver:
             self.local_row[block.rows] = np.arange(len(block.rows))
         logger.debug("LP of %d columns and %d rows in %d block(s)", lp.n_col, lp.n_row, len(self.blocks))
 
-    def _pass(self, cols: np.ndarray, rows: np.ndarray, matrix: sparse.csc_matrix, offset: float) -> _Block:
-        import highspy
+    def _pass(self, cols: np.ndarray, rows: np.ndarray, matrix: sparse.csc_matrix | None = None,
+              offset: float = 0.0) -> _Block:
+        return _Block(_highs_of(self._part(cols, rows, matrix, offset)), cols, rows, float(offset))
 
+    def _part(self, cols: np.ndarray, rows: np.ndarray, matrix: sparse.csc_matrix | None = None,
+              offset: float = 0.0) -> dict[str, Any]:
+        """The LP restricted to ``cols`` and ``rows`` as plain arrays (``matrix``: that part of the matrix with
+        local row indices, sliced here when not given)."""
         lp = self.lp
-        h = highspy.Highs()
-        h.setOptionValue("output_flag", False)
-        n_col, n_row = len(cols), len(rows)
-        status = h.passModel(
-            n_col, n_row, int(matrix.nnz), 1, 1, float(offset),
-            lp.cost[cols], lp.col_lower[cols], lp.col_upper[cols], lp.row_lower[rows], lp.row_upper[rows],
-            matrix.indptr.astype(np.int32), matrix.indices.astype(np.int32), matrix.data.astype(float),
-            # 0 = kContinuous, 1 = kInteger: a MIP's binaries (0..1 bounds) are integer columns.
-            np.zeros(n_col, np.int32) if lp.integrality is None else lp.integrality[cols].astype(np.int32),
-        )
-        if status != highspy.HighsStatus.kOk:
-            raise ValueError(f"HiGHS refused the LP ({status}); check the data for infinite or huge values")
-        return _Block(h, cols, rows, float(offset))
+        if matrix is None:
+            matrix = lp.matrix[:, cols][rows, :].tocsc()
+        return {"cost": lp.cost[cols], "col_lower": lp.col_lower[cols], "col_upper": lp.col_upper[cols],
+                "row_lower": lp.row_lower[rows], "row_upper": lp.row_upper[rows], "indptr": matrix.indptr,
+                "indices": matrix.indices, "data": matrix.data, "offset": float(offset),
+                "integrality": None if lp.integrality is None else lp.integrality[cols]}
 
     @property
     def n_blocks(self) -> int:
@@ -309,8 +307,7 @@ class BlockSolver:
                 parts = [self.blocks[b] for b in members.tolist()]
                 cols = np.sort(np.concatenate([*(p.cols for p in parts), new[np.isin(col_first, members)]]))
                 rows = np.sort(np.concatenate([p.rows for p in parts]))
-                sub = self.lp.matrix[:, cols][rows, :].tocsc()
-                block = self._pass(cols, rows, sub, sum(p.offset for p in parts))
+                block = self._pass(cols, rows, offset=sum(p.offset for p in parts))
                 if basis is not None:  # taken after the columns were appended: theirs 0, nonbasic at lower
                     self._set_block_basis(block, basis[0][cols], basis[1][rows])
                 kept.append(block)
@@ -326,7 +323,7 @@ class BlockSolver:
         Merges in :meth:`add_columns` join whole packed blocks, so after many columns the blocks can be far
         larger than the LP's components; this splits them again (each new block is a union of components, so
         the basis of the whole restricted to it is a basis of it)."""
-        basis = None if getattr(self, "_stale", False) else self.global_basis()
+        basis = None if self._stale else self.global_basis()
         self.decompose = True
         self.blocks = []  # the old instances freed before the new ones are made
         self._build()
@@ -416,8 +413,7 @@ class BlockSolver:
             basis = block.highs.getBasis()
             if not basis.valid:
                 return None
-            cols[block.cols] = np.fromiter((int(s) for s in basis.col_status), np.int8, len(block.cols))
-            rows[block.rows] = np.fromiter((int(s) for s in basis.row_status), np.int8, len(block.rows))
+            cols[block.cols], rows[block.rows] = _codes(basis)
         return cols, rows
 
     def set_global_basis(self, cols: np.ndarray, rows: np.ndarray) -> None:
@@ -428,15 +424,7 @@ class BlockSolver:
 
     @staticmethod
     def _set_block_basis(block: _Block, cols: np.ndarray, rows: np.ndarray) -> None:
-        import highspy
-
-        by_code = {int(s): s for s in highspy.HighsBasisStatus.__members__.values()}
-        basis = highspy.HighsBasis()
-        basis.col_status = [by_code[int(c)] for c in cols]
-        basis.row_status = [by_code[int(r)] for r in rows]
-        basis.valid = True
-        if block.highs.setBasis(basis) != highspy.HighsStatus.kOk:
-            raise ValueError("HiGHS refused a starting basis")
+        _set_basis(block.highs, cols, rows)
 
     # --- solving -------------------------------------------------------------------------------------
 
@@ -483,15 +471,8 @@ class BlockSolver:
         futures = []
         for block in sorted(blocks, key=lambda b: -len(b.cols)):
             basis = block.highs.getBasis()
-            start = None
-            if basis.valid:
-                start = (np.fromiter((int(c) for c in basis.col_status), np.int8, len(block.cols)),
-                         np.fromiter((int(r) for r in basis.row_status), np.int8, len(block.rows)))
-            sub = self.lp.matrix[:, block.cols][block.rows, :].tocsc()
-            payload = {"cost": self.lp.cost[block.cols], "col_lower": self.lp.col_lower[block.cols],
-                       "col_upper": self.lp.col_upper[block.cols], "row_lower": self.lp.row_lower[block.rows],
-                       "row_upper": self.lp.row_upper[block.rows], "indptr": sub.indptr, "indices": sub.indices,
-                       "data": sub.data, "offset": block.offset, "options": dict(options), "basis": start}
+            payload = {**self._part(block.cols, block.rows, offset=block.offset), "options": dict(options),
+                       "basis": _codes(basis) if basis.valid else None}
             futures.append((block, executor.submit(solve_block, payload)))
         for block, future in futures:
             answer = future.result()
@@ -559,31 +540,57 @@ def remote_blocks(executor: Any) -> Iterator[None]:
         _REMOTE.pop()
 
 
+def _highs_of(part: dict[str, Any]) -> Any:
+    """A HiGHS instance holding the LP of ``part`` (as :meth:`BlockSolver._part` makes it), output off."""
+    import highspy
+
+    h = highspy.Highs()
+    h.setOptionValue("output_flag", False)
+    n_col = len(part["cost"])
+    integrality = part.get("integrality")
+    status = h.passModel(
+        n_col, len(part["row_lower"]), int(len(part["data"])), 1, 1, float(part["offset"]),
+        np.asarray(part["cost"], float), np.asarray(part["col_lower"], float), np.asarray(part["col_upper"], float),
+        np.asarray(part["row_lower"], float), np.asarray(part["row_upper"], float),
+        np.asarray(part["indptr"], np.int32), np.asarray(part["indices"], np.int32), np.asarray(part["data"], float),
+        # 0 = kContinuous, 1 = kInteger: a MIP's binaries (0..1 bounds) are integer columns.
+        np.zeros(n_col, np.int32) if integrality is None else np.asarray(integrality, np.int32),
+    )
+    if status != highspy.HighsStatus.kOk:
+        raise ValueError(f"HiGHS refused the LP ({status}); check the data for infinite or huge values")
+    return h
+
+
+def _codes(basis: Any) -> tuple[np.ndarray, np.ndarray]:
+    """A ``HighsBasis`` as status codes (int8) per column and per row."""
+    return (np.fromiter((int(s) for s in basis.col_status), np.int8, len(basis.col_status)),
+            np.fromiter((int(s) for s in basis.row_status), np.int8, len(basis.row_status)))
+
+
+def _set_basis(h: Any, cols: np.ndarray, rows: np.ndarray) -> None:
+    """Give ``h`` the basis of status codes ``cols`` and ``rows`` (as :func:`_codes` makes them)."""
+    import highspy
+
+    by_code = {int(s): s for s in highspy.HighsBasisStatus.__members__.values()}
+    basis = highspy.HighsBasis()
+    basis.col_status = [by_code[int(c)] for c in cols]
+    basis.row_status = [by_code[int(r)] for r in rows]
+    basis.valid = True
+    if h.setBasis(basis) != highspy.HighsStatus.kOk:
+        raise ValueError("HiGHS refused a starting basis")
+
+
 def solve_block(payload: dict[str, Any]) -> dict[str, Any]:
     """Solve one block's LP in this process (a worker's task): its arrays, HiGHS options and starting basis in
     ``payload``; returns the primal values, row duals, objective, model status and optimal basis."""
     import highspy
 
-    h = highspy.Highs()
-    h.setOptionValue("output_flag", False)
+    h = _highs_of(payload)
     n_col, n_row = len(payload["cost"]), len(payload["row_lower"])
-    status = h.passModel(n_col, n_row, int(len(payload["data"])), 1, 1, float(payload["offset"]),
-                         np.asarray(payload["cost"], float), np.asarray(payload["col_lower"], float),
-                         np.asarray(payload["col_upper"], float), np.asarray(payload["row_lower"], float),
-                         np.asarray(payload["row_upper"], float), np.asarray(payload["indptr"], np.int32),
-                         np.asarray(payload["indices"], np.int32), np.asarray(payload["data"], float),
-                         np.zeros(n_col, np.int32))
-    if status != highspy.HighsStatus.kOk:
-        raise ValueError(f"HiGHS refused a block ({status})")
     for name, value in payload["options"].items():
         h.setOptionValue(name, value)
     if payload["basis"] is not None:
-        by_code = {int(s): s for s in highspy.HighsBasisStatus.__members__.values()}
-        basis = highspy.HighsBasis()
-        basis.col_status = [by_code[int(c)] for c in payload["basis"][0]]
-        basis.row_status = [by_code[int(r)] for r in payload["basis"][1]]
-        basis.valid = True
-        h.setBasis(basis)
+        _set_basis(h, *payload["basis"])
     h.run()
     model_status = h.getModelStatus()
     answer: dict[str, Any] = {"status": int(model_status), "termination": h.modelStatusToString(model_status),
@@ -596,8 +603,7 @@ def solve_block(payload: dict[str, Any]) -> dict[str, Any]:
         answer["objective"] = float(h.getInfo().objective_function_value)
         basis = h.getBasis()
         if basis.valid:
-            answer["basis"] = (np.fromiter((int(c) for c in basis.col_status), np.int8, n_col),
-                               np.fromiter((int(r) for r in basis.row_status), np.int8, n_row))
+            answer["basis"] = _codes(basis)
     return answer
 
 

@@ -150,7 +150,7 @@ def _transpose_dot(block: RowBlock, dual: np.ndarray, n_arcs: int) -> np.ndarray
     """Σ_k A_{k,a} dual_k for every arc a (the family's contribution to the arcs' reduced costs)."""
     if block.n_rows == 0 or len(block.cols) == 0 or not np.any(dual):
         return np.zeros(n_arcs)
-    row_of_term = np.repeat(np.arange(block.n_rows), np.diff(block.ptr))
+    row_of_term = block.term_rows()
     return np.bincount(block.cols, weights=block.coefs * dual[row_of_term], minlength=n_arcs)
 
 

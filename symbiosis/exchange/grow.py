@@ -39,7 +39,7 @@ if TYPE_CHECKING:
 
     from symbiosis.candidates import Candidates
     from symbiosis.exchange.blocks import BlockResult
-    from symbiosis.exchange.model import ExchangeArrays, RowBlock
+    from symbiosis.exchange.model import ExchangeArrays
     from symbiosis.exchange.solve import ExchangeModel, Solution
 
 logger = logging.getLogger(__name__)
@@ -50,10 +50,6 @@ HANDOVER_ROWS = {"supply_balance": "supply_rows", "demand_balance": "demand_rows
                  "facility_intake": "facility_intake_rows", "permit_limit": "permit_rows"}
 #: Families whose rows exist whatever the arcs (a supply's or a demand's balance holds its w or y).
 ALWAYS_PRESENT = ("supply_balance", "demand_balance")
-
-
-def _row_of_term(block: RowBlock) -> np.ndarray:
-    return np.repeat(np.arange(block.n_rows), np.diff(block.ptr))
 
 
 def covering_arcs(full: ExchangeArrays, scores: np.ndarray, active: np.ndarray) -> int:
@@ -68,7 +64,7 @@ def covering_arcs(full: ExchangeArrays, scores: np.ndarray, active: np.ndarray) 
         block = family.rows(full)
         if block.n_rows == 0 or len(block.cols) == 0:
             continue
-        row = _row_of_term(block)
+        row = block.term_rows()
         covered = np.zeros(block.n_rows, dtype=bool)
         covered[row[active[block.cols]]] = True
         idx = np.flatnonzero(~covered[row])

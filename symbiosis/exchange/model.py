@@ -51,10 +51,13 @@ class RowBlock:
         lo, hi = self.ptr[i], self.ptr[i + 1]
         return self.cols[lo:hi], self.coefs[lo:hi]
 
+    def term_rows(self) -> np.ndarray:
+        """The row of each term (aligned with ``cols`` and ``coefs``)."""
+        return np.repeat(np.arange(self.n_rows), np.diff(self.ptr))
+
     def activity(self, values: np.ndarray) -> np.ndarray:
         """Σ coef · values[col] per row."""
-        row_of_term = np.repeat(np.arange(self.n_rows), np.diff(self.ptr))
-        return np.bincount(row_of_term, weights=self.coefs * values[self.cols], minlength=self.n_rows)
+        return np.bincount(self.term_rows(), weights=self.coefs * values[self.cols], minlength=self.n_rows)
 
 
 def _csr(rows: np.ndarray, cols: np.ndarray, coefs: np.ndarray, n_rows: int) -> RowBlock:
