@@ -231,6 +231,23 @@ class ColumnGenerationState:
     weights: dict[str, float]
 
 
+def bau_reduced_costs(arrays: ExchangeArrays, objective: np.ndarray) -> np.ndarray:
+    """Every arc's reduced cost at business-as-usual prices: a supply worth its fate cost, a demand its virgin
+    price (the duals of the model without arcs)."""
+    n_a, n_s = arrays.n_arcs, arrays.n_supplies
+    return objective[:n_a] - objective[n_a:n_a + n_s][arrays.arc_s] - arrays.ratio * objective[n_a + n_s:][arrays.arc_d]
+
+
+def admit(rc: np.ndarray, arrays: ExchangeArrays, active: np.ndarray, threshold: float, per_supply: int,
+          per_demand: int) -> np.ndarray:
+    """Mark in ``active`` (in place), per supply and per demand, the ``per_supply`` / ``per_demand`` arcs of
+    most negative reduced cost among those below ``-threshold`` and not active yet; returns their positions."""
+    entering = (rc < -threshold) & ~active
+    new = np.union1d(_select(rc, arrays.arc_s, per_supply, entering), _select(rc, arrays.arc_d, per_demand, entering))
+    active[new] = True
+    return new
+
+
 class ModelFactory(Protocol):
     """Builds the exchange model of the candidates restricted to the arcs at ``positions`` (all of them for the
     full LP); ``options`` are ExchangeModel's keyword arguments (carbon_price, weights, method, ...). A model
@@ -309,21 +326,17 @@ def solve_column_generation(
     factory = model_factory or _plain_model
     full = arrays if arrays is not None else exchange_arrays(candidates)
     price = _carbon_price(candidates, carbon_price)
-    objective = full.objective_vector(price, dict(zip(("cost", "co2e"), resolve_weights(weights), strict=True)))
-    n_a, n_s = full.n_arcs, full.n_supplies
+    weight_map = dict(zip(("cost", "co2e"), resolve_weights(weights), strict=True))
+    objective = full.objective_vector(price, weight_map)
+    n_a = full.n_arcs
     timings: dict[str, float] = {"build": 0.0, "handover": 0.0, "solve": 0.0, "extract": 0.0, "pricing": 0.0}
     if n_a == 0:
         return factory(candidates, np.arange(0), carbon_price=price, weights=weights, method=method).solve()
-    # Business-as-usual prices: a supply is worth its fate cost, a demand its virgin price.
-    fate_obj = objective[n_a:n_a + n_s]
-    virgin_obj = objective[n_a + n_s:]
     t0 = time.perf_counter()
-    rc = objective[:n_a] - fate_obj[full.arc_s] - full.ratio * virgin_obj[full.arc_d]
-    scale = max(1.0, float(np.abs(objective).max()))
-    negative = rc < -rc_tolerance * scale
+    rc = bau_reduced_costs(full, objective)
+    threshold = rc_tolerance * max(1.0, float(np.abs(objective).max()))
     active = np.zeros(n_a, dtype=bool)
-    active[_select(rc, full.arc_s, per_supply, negative)] = True
-    active[_select(rc, full.arc_d, per_demand, negative)] = True
+    admit(rc, full, active, threshold, per_supply, per_demand)
     timings["pricing"] += time.perf_counter() - t0
 
     grow = warm and grow
@@ -382,8 +395,7 @@ def solve_column_generation(
             t0 = time.perf_counter()
             duals = master.raw_duals(result)
         rc = price_arcs(full, duals, objective)
-        entering = (rc < -rc_tolerance * scale) & ~active
-        n_entering = int(entering.sum())
+        n_entering = int(((rc < -threshold) & ~active).sum())
         logger.info("column generation round %d: %d arcs in the master, objective %.10g, %d price out negative",
                     iteration, int(active.sum()), objective_value, n_entering)
         if n_entering == 0:
@@ -392,9 +404,7 @@ def solve_column_generation(
         if iteration >= max_iterations:
             raise RuntimeError(f"column generation did not converge in {max_iterations} rounds "
                                f"({n_entering} arcs still price out negative)")
-        before = active.copy() if master is not None else None
-        active[_select(rc, full.arc_s, per_supply, entering)] = True
-        active[_select(rc, full.arc_d, per_demand, entering)] = True
+        new = admit(rc, full, active, threshold, per_supply, per_demand)
         timings["pricing"] += time.perf_counter() - t0
         if active.sum() > max_master_share * n_a:
             logger.info("column generation stopped after %d rounds: the master would hold %.0f %% of the arcs; "
@@ -403,11 +413,10 @@ def solve_column_generation(
             return _monolithic(candidates, price, weights, method, tolerance, timings, started, iteration,
                                threads, factory, full if grow else None)
         if master is not None:
-            assert before is not None
-            master.add(np.flatnonzero(active & ~before))
+            master.add(new)
 
     if master is not None and result is not None:
-        solution, _ = master.solution(result)
+        solution = master.solution(result)
         positions = master.positions
         timings["grow"] = master.timings["grow"]
     else:
@@ -415,12 +424,11 @@ def solve_column_generation(
         x = np.zeros(n_a)
         x[positions] = solution.x
         solution.x = x
-    for family in ARC_ROW_FAMILIES:  # the duals of the final master, on the full model's rows
-        family.publish(full, solution, duals[family.name])
+        for family in ARC_ROW_FAMILIES:  # the duals of the final master, on the full model's rows
+            family.publish(full, solution, duals[family.name])
     if keep is not None and master is not None:
-        keep.append(ColumnGenerationState(full, objective, active, master, scale * rc_tolerance, per_supply,
-                                          per_demand, price, dict(zip(("cost", "co2e"), resolve_weights(weights),
-                                                                      strict=True))))
+        keep.append(ColumnGenerationState(full, objective, active, master, threshold, per_supply, per_demand, price,
+                                          weight_map))
     solution.timings = {**timings, "total": time.perf_counter() - started}
     solution.parameters = {**solution.parameters, "method": master_method or method, "strategy": "column_generation",
                            "iterations": iteration, "warm_rounds": warm_rounds + grown_rounds,
@@ -451,6 +459,6 @@ def _monolithic(candidates: Candidates, price: float, weights: Mapping[str, floa
     return solution
 
 
-__all__ = ["ARC_ROW_FAMILIES", "ArcRowFamily", "ColumnGenerationState", "ModelFactory", "full_raw_duals",
-           "price_arcs", "reduced_costs",
+__all__ = ["ARC_ROW_FAMILIES", "ArcRowFamily", "ColumnGenerationState", "ModelFactory", "admit",
+           "bau_reduced_costs", "full_raw_duals", "price_arcs", "reduced_costs",
            "solve_column_generation"]

@@ -152,15 +152,15 @@ class GrownMaster:
         self.positions = np.r_[self.positions, entering]
         self.timings["grow"] += time.perf_counter() - started
 
-    def solve(self, method: str = "simplex") -> BlockResult:
-        """Re-solve (default: with the simplex method from the instances' bases); raises SolverError if not
-        optimal."""
+    def solve(self, method: str = "simplex", only: np.ndarray | None = None) -> BlockResult:
+        """Re-solve (default: with the simplex method from the instances' bases; ``only`` those blocks, see
+        BlockSolver.run); raises SolverError if not optimal."""
         import highspy
 
         from symbiosis.exchange.solve import SolverError
 
         options = {**self.model._options(), "solver": method}
-        result = self.model._highs.run(options)
+        result = self.model._highs.run(options, only)
         if result.status != highspy.HighsModelStatus.kOptimal:
             raise SolverError(self.model._failure_message(result.status, result.termination))
         return result
@@ -176,10 +176,11 @@ class GrownMaster:
             out[name] = dual
         return out
 
-    def solution(self, result: BlockResult) -> tuple[Solution, np.ndarray]:
-        """The Solution of the grown model with ``x`` over **all** candidate arcs, and the x of the model's own
-        arcs (in the order of ``positions``). Duals are published on the first model's rows (the full model's)."""
+    def solution(self, result: BlockResult) -> Solution:
+        """The Solution of the grown model: ``x`` over **all** candidate arcs, and every arc row family's duals
+        published on the full model's rows."""
         from symbiosis.exchange.blocks import BlockResult as Result
+        from symbiosis.exchange.colgen import ARC_ROW_FAMILIES
 
         model, full = self.model, self.full
         first = self.n_first_columns
@@ -189,29 +190,25 @@ class GrownMaster:
                            result.termination, result.statuses, result.mip_gap)
         solution = model._extract(truncated)
         x = np.zeros(full.n_arcs)
-        x_master = np.maximum(col[self.arc_col], 0.0)
-        x[self.positions] = x_master
+        x[self.positions] = np.maximum(col[self.arc_col], 0.0)
         n_a, n_s, n_d, n_p = model.arrays.n_arcs, full.n_supplies, full.n_demands, full.n_processors
         w = np.maximum(col[n_a:n_a + n_s], 0.0)
         y = np.maximum(col[n_a + n_s:n_a + n_s + n_d], 0.0)
         z = np.maximum(col[n_a + n_s + n_d:n_a + n_s + n_d + n_p], 0.0)
         polish(full, x, w, y, z)
         solution.x, solution.w, solution.y, solution.z = x, w, y, z
-        parts: list[Any] = [x, w, y, z]
+        # Money and emissions: the arcs' from the full arrays, every other column's (w, y, z, the stores) from the
+        # first model's, which holds them all.
+        rest = [w, y, z]
         if solution.storage is not None:
-            parts += [solution.storage["stock"], solution.storage["put"], solution.storage["take"]]
-        columns = np.concatenate(parts)
-        cost, co2e = full.cost_vector(), full.co2e_vector()
-        if len(cost) == len(columns):
-            solution.cost = float(cost @ columns)
-            solution.co2e_t = float(co2e @ columns)
-        else:  # the full arrays without the stores' columns (their costs are the model's own)
-            extra = model.arrays.cost_vector()[n_a + n_s + n_d + n_p:]
-            extra_co2e = model.arrays.co2e_vector()[n_a + n_s + n_d + n_p:]
-            tail = columns[len(cost):]
-            solution.cost = float(cost @ columns[:len(cost)] + extra @ tail)
-            solution.co2e_t = float(co2e @ columns[:len(cost)] + extra_co2e @ tail)
-        return solution, x_master
+            rest += [solution.storage["stock"], solution.storage["put"], solution.storage["take"]]
+        others = np.concatenate(rest)
+        solution.cost = float(full.arc_cost @ x + model.arrays.cost_vector()[n_a:] @ others)
+        solution.co2e_t = float(full.arc_co2e @ x + model.arrays.co2e_vector()[n_a:] @ others)
+        duals = self.raw_duals(result)
+        for family in ARC_ROW_FAMILIES:
+            family.publish(full, solution, duals[family.name])
+        return solution
 
 
 def solve_whole(candidates: Candidates, *, carbon_price: float | None = None,
@@ -227,7 +224,7 @@ def solve_whole(candidates: Candidates, *, carbon_price: float | None = None,
     is the one ``ExchangeModel(candidates)`` would hand over, with its columns in another order; the same
     optimum (tests/test_colgen.py). Falls back to that ExchangeModel when the rows do not match.
     """
-    from symbiosis.exchange.colgen import _plain_model, _restricted
+    from symbiosis.exchange.colgen import _plain_model, _restricted, bau_reduced_costs
     from symbiosis.exchange.model import exchange_arrays
     from symbiosis.exchange.solve import _carbon_price
 
@@ -241,8 +238,7 @@ def solve_whole(candidates: Candidates, *, carbon_price: float | None = None,
     if n_a == 0:
         return factory(candidates, np.arange(0), **options).solve()
     objective = full.objective_vector(price, dict(zip(("cost", "co2e"), resolve_weights(weights), strict=True)))
-    n_s = full.n_supplies
-    rc = objective[:n_a] - objective[n_a:n_a + n_s][full.arc_s] - full.ratio * objective[n_a + n_s:][full.arc_d]
+    rc = bau_reduced_costs(full, objective)
     active = np.zeros(n_a, dtype=bool)
     active[int(np.argmin(rc))] = True  # a model with one arc at least
     covering_arcs(full, rc, active)
@@ -264,12 +260,7 @@ def solve_whole(candidates: Candidates, *, carbon_price: float | None = None,
     result = master.solve(method)
     timings["solve"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    solution, _ = master.solution(result)
-    from symbiosis.exchange.colgen import ARC_ROW_FAMILIES
-
-    duals = master.raw_duals(result)
-    for family in ARC_ROW_FAMILIES:
-        family.publish(full, solution, duals[family.name])
+    solution = master.solution(result)
     timings["extract"] = time.perf_counter() - t0
     timings["grow"] += master.timings["grow"]
     solution.timings = {**timings, "total": time.perf_counter() - started}

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import math
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -38,18 +37,11 @@ import pandas as pd
 
 from symbiosis.candidates import Candidates
 from symbiosis.errors import SymbiosisError
-from symbiosis.exchange.colgen import (
-    ARC_ROW_FAMILIES,
-    ColumnGenerationState,
-    _select,
-    price_arcs,
-    solve_column_generation,
-)
+from symbiosis.exchange.colgen import ColumnGenerationState, admit, price_arcs, solve_column_generation
 from symbiosis.exchange.solve import Solution
 
 logger = logging.getLogger(__name__)
 
-INF = math.inf
 #: Columns of candidates.supplies / demands that a change may move; any other difference is structural.
 SUPPLY_CHANGES = {"amount_t_per_yr": "supply_amount", "amount_mwh_per_yr": "supply_amount",
                   "fate_cost_per_t": "fate_cost"}
@@ -160,75 +152,47 @@ class Reoptimiser:
                 raise IndexError(f"a {label} row outside 0..{n - 1}")
         if len(np.intersect1d(s_rows, full.out_rows)) or len(np.intersect1d(d_rows, full.in_rows)):
             raise StructuralChange("a processor's rows follow its activity: change the processor, and solve again")
-        if np.any(s_new < 0) or np.any(d_new < 0):
-            raise ValueError("amounts must be ≥ 0")
+        # The amounts through the first model (its Pyomo rows, arrays and HiGHS rows: supply and demand balances
+        # and share limits); the full model's arrays price the arcs.
+        supply, demand = mine.supply_amount.copy(), mine.demand_amount.copy()
+        supply[s_rows], demand[d_rows] = s_new, d_new
+        model.set_amounts(supply=supply, demand=demand)  # checks them too: finite, not negative
         self._record(s_rows, s_new, d_rows, d_new, f_rows, f_new, v_rows, v_new)
-        touched_rows: list[np.ndarray] = []
-        touched_cols: list[np.ndarray] = []
-        for arrays in (full, mine):  # the full model prices arcs; the first model's arrays give w, y and BAU
-            arrays.supply_amount = arrays.supply_amount.copy()
-            arrays.demand_amount = arrays.demand_amount.copy()
-            arrays.fate_cost = arrays.fate_cost.copy()
-            arrays.virgin_price = arrays.virgin_price.copy()
-            arrays.supply_amount[s_rows] = s_new
-            arrays.demand_amount[d_rows] = d_new
-            arrays.fate_cost[f_rows] = f_new
-            arrays.virgin_price[v_rows] = v_new
-        if len(s_rows):
-            at = rows.supply_rows[s_rows]
-            solver.set_rows_bounds(at, s_new, s_new)
-            touched_rows.append(at)
-        if len(d_rows):
-            at = rows.demand_rows[d_rows]
-            solver.set_rows_bounds(at, d_new, d_new)
-            touched_rows.append(at)
-            shared = d_rows[np.isin(d_rows, full.share_demands)]
-            if len(shared):
-                at = rows.share_rows[shared]
-                solver.set_rows_bounds(at, np.full(len(shared), -INF), full.share[shared] * full.demand_amount[shared])
-                touched_rows.append(at)
-        if len(f_rows) or len(v_rows):
-            st.objective = full.objective_vector(st.carbon_price, st.weights)
-            master.objective = st.objective
-            cols = np.r_[n_a0 + f_rows, n_a0 + n_s + v_rows]
-            costs = np.r_[st.objective[n_a + f_rows], st.objective[n_a + n_s + v_rows]]
-            solver.set_cols_cost(cols, costs)
-            touched_cols.append(cols)
-        blocks = np.unique(np.r_[solver.row_block[np.concatenate(touched_rows)] if touched_rows else [],
-                                 solver.col_block[np.concatenate(touched_cols)] if touched_cols else []]
-                           ).astype(np.int64)
+        full.supply_amount, full.demand_amount = supply.copy(), demand.copy()
+        # The prices straight into the HiGHS columns of w and y (the first model's objective would be rebuilt
+        # over its own columns only, not the grown ones).
+        for arrays in (full, mine):
+            arrays.fate_cost, arrays.virgin_price = arrays.fate_cost.copy(), arrays.virgin_price.copy()
+            arrays.fate_cost[f_rows], arrays.virgin_price[v_rows] = f_new, v_new
+        cols = np.r_[n_a0 + f_rows, n_a0 + n_s + v_rows].astype(np.int64)
+        if len(cols):
+            st.objective = master.objective = full.objective_vector(st.carbon_price, st.weights)
+            solver.set_cols_cost(cols, np.r_[st.objective[n_a + f_rows], st.objective[n_a + n_s + v_rows]])
+        # Share rows lie in their demand row's block (they hold the same arcs).
+        blocks = np.unique(np.r_[solver.row_block[rows.supply_rows[s_rows]], solver.row_block[rows.demand_rows[d_rows]],
+                                 solver.col_block[cols]]).astype(np.int64)
         timings = {"change": time.perf_counter() - started, "solve": 0.0, "pricing": 0.0, "grow": 0.0}
         solved = 0  # block solves, over the rounds
         rounds, added = 0, 0
-        options = {**model._options(), "solver": "simplex"}
-        result = None
         while True:
             rounds += 1
             t0 = time.perf_counter()
-            result = solver.run(options, only=blocks) if len(blocks) or result is None else result
+            result = master.solve(only=blocks)
             solved += len(blocks)
             timings["solve"] += time.perf_counter() - t0
-            self._check(result)
             t0 = time.perf_counter()
-            duals = master.raw_duals(result)
-            rc = price_arcs(full, duals, st.objective)
-            entering = (rc < -st.threshold) & ~st.active
+            rc = price_arcs(full, master.raw_duals(result), st.objective)
+            new = admit(rc, full, st.active, st.threshold, st.per_supply, st.per_demand)
             timings["pricing"] += time.perf_counter() - t0
-            if not entering.any():
+            if len(new) == 0:
                 break
             t0 = time.perf_counter()
-            before = st.active.copy()
-            st.active[_select(rc, full.arc_s, st.per_supply, entering)] = True
-            st.active[_select(rc, full.arc_d, st.per_demand, entering)] = True
-            new = np.flatnonzero(st.active & ~before)
             master.add(new)
             added += len(new)
             # Merged blocks are numbered anew: what is solved next is the blocks the new arcs are in.
             blocks = np.unique(solver.col_block[master.arc_col[-len(new):]])
             timings["grow"] += time.perf_counter() - t0
-        solution, _ = master.solution(result)
-        for family in ARC_ROW_FAMILIES:
-            family.publish(full, solution, duals[family.name])
+        solution = master.solution(result)
         seconds = time.perf_counter() - started
         solution.timings = {**timings, "total": seconds}
         solution.parameters = {**self.solution.parameters, "strategy": "incremental re-optimisation",
@@ -257,15 +221,6 @@ class Reoptimiser:
         if len(v_rows):
             dem.loc[dem.index[v_rows], "virgin_price_per_t"] = v_new
         self.candidates = dataclasses.replace(self.candidates, supplies=sup, demands=dem)
-
-    def _check(self, result: Any) -> None:
-        import highspy
-
-        from symbiosis.exchange.solve import SolverError
-
-        if result.status != highspy.HighsModelStatus.kOptimal:
-            model = self.state.master.model
-            raise SolverError(model._failure_message(result.status, result.termination))
 
 
 __all__ = ["Reoptimisation", "Reoptimiser", "StructuralChange"]

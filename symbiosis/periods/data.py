@@ -136,6 +136,15 @@ def calendar(periods: Any, problems: Problems, file: str) -> pd.DataFrame | None
     return pd.DataFrame({"period": [n for n, _ in rows], "days": days, "share": days / days.sum()})
 
 
+def _one_of(table: Table, columns: tuple[str, ...], problems: Problems, expected: str) -> bool:
+    """True when ``table`` has one of ``columns`` at least; else a located problem naming the first of them."""
+    if any(c in table.frame.columns for c in columns):
+        return True
+    problems.add(table.file, "a required column is missing", row=1, column=columns[0],
+                 found=", ".join(map(str, table.frame.columns)), expected=expected)
+    return False
+
+
 def read_profiles(table: Table | None, problems: Problems, periods: pd.DataFrame | None) -> pd.DataFrame:
     """profiles.csv: ``profile, period`` and either ``share`` (each profile's shares sum to 1 over declared
     periods) or ``amount`` (the amount in that period; the profile's shares are the amounts over their sum)."""
@@ -144,11 +153,9 @@ def read_profiles(table: Table | None, problems: Problems, periods: pd.DataFrame
         return empty
     if not require_columns(table, ["profile", "period"], problems, known=PROFILE_INPUT):
         return empty
-    if "share" not in table.frame.columns and "amount" not in table.frame.columns:
-        problems.add(table.file, "a required column is missing", row=1, column="share",
-                     found=", ".join(map(str, table.frame.columns)),
-                     expected="a share column (the share of the annual amount in each period) or an amount column "
-                              "(the amount in each period)")
+    if not _one_of(table, ("share", "amount"), problems,
+                   "a share column (the share of the annual amount in each period) or an amount column (the amount "
+                   "in each period)"):
         return empty
     if periods is None:
         problems.add(table.file, "profiles need periods", row=1, column="period", found="no `periods:` key",
@@ -246,11 +253,8 @@ def read_stores(table: Table | None, problems: Problems, flows: pd.DataFrame, *,
         return empty
     if not require_columns(table, ["store_id", "capacity"], problems, known=STORE_INPUT):
         return empty
-    if "flow_id" not in table.frame.columns and "material" not in table.frame.columns:
-        problems.add(table.file, "a required column is missing", row=1, column="flow_id",
-                     found=", ".join(map(str, table.frame.columns)),
-                     expected="flow_id (a store at a supplier or receiver) or material and facility_id (a "
-                              "dedicated store site)")
+    if not _one_of(table, ("flow_id", "material"), problems,
+                   "flow_id (a store at a supplier or receiver) or material and facility_id (a dedicated store site)"):
         return empty
     require_text(table, ["store_id"], problems)
     site = _site_columns(table, problems, facilities, materials)
