@@ -202,8 +202,7 @@ def master_duals(arrays: ExchangeArrays, solution: Solution) -> MasterDuals:
 
 def _bau_duals(shell: Candidates, objective: np.ndarray) -> MasterDuals:
     """Business-as-usual prices as master duals: a supply is worth its fate cost, a demand its virgin price."""
-    arrays = exchange_arrays(shell)
-    n_s, n_d = arrays.n_supplies, arrays.n_demands
+    n_s, n_d = len(shell.supplies), len(shell.demands)  # the shell has no arcs: its columns are w, y, ...
     out = {f.name: (pd.Index([]), np.zeros(0)) for f in ARC_ROW_FAMILIES}
     out["supply_balance"] = (pd.RangeIndex(n_s), np.asarray(objective[:n_s], dtype=float))
     out["demand_balance"] = (pd.RangeIndex(n_d), np.asarray(objective[n_s:n_s + n_d], dtype=float))
