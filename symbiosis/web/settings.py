@@ -97,6 +97,17 @@ if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     DATABASES["default"]["OPTIONS"].update(init_command="PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
                                            transaction_mode="IMMEDIATE")
 
+# Passwords are hashed with Argon2id (Django's Argon2PasswordHasher, argon2-cffi: memory-hard, Django's and OWASP's
+# first recommendation) at Django's parameters; PBKDF2 stays after it so that hashes made before still verify, and
+# Django rehashes them with Argon2id at the user's next login. A login costs a few ms of CPU, not PBKDF2's 0.6 s
+# (1,000,000 iterations), which was a quarter of the server's CPU in the 50-user load test (docs/performance.md).
+PASSWORD_HASHERS = [
+    "django.contrib.auth.hashers.Argon2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2SHA1PasswordHasher",
+    "django.contrib.auth.hashers.ScryptPasswordHasher",
+]
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 10}},
