@@ -96,51 +96,56 @@ def test_a_moved_facility_or_a_new_stream_is_solved_whole() -> None:
     assert search_cache._kept["m"].reoptimiser.solution.objective == pytest.approx(_objective(fewer), rel=1e-7)
 
 
-class _Done:
-    """A solver that answers at once with an empty optimum, as the child's re-optimisation would."""
+class _Child:
+    """The solver's child as the server sees it: re-optimises (``can``) or answers None when a whole solve is
+    needed and not allowed yet."""
 
-    def __init__(self) -> None:
-        self.calls = 0
+    def __init__(self, can: bool) -> None:
+        self.can = can
+        self.calls: list[bool] = []
 
-    def submit(self, fn, key, region):  # type: ignore[no-untyped-def]
+    def submit(self, fn, key, region, whole):  # type: ignore[no-untyped-def]
         from concurrent.futures import Future
 
-        self.calls += 1
+        self.calls.append(whole)
         done: Future = Future()
-        done.set_result((pd.DataFrame(), pd.DataFrame(), 0.1, "re-optimised"))
+        done.set_result((pd.DataFrame(), pd.DataFrame(), 0.1, "re-optimised") if self.can
+                        else (pd.DataFrame(), pd.DataFrame(), 30.0, "solved") if whole else None)
         return done
 
 
-@pytest.mark.parametrize("last_how", ["re-optimised", "solved"])
-def test_the_refresh_waits_less_after_a_re_optimisation(settings, monkeypatch, last_how: str) -> None:
-    """A large programme (its whole solve took 30 s, more than PARTNERS_EXACT_OPTIMUM_S) is refreshed
-    PARTNERS_REOPTIMISE_MIN_S after a re-optimisation started, PARTNERS_REFRESH_MIN_S after a whole solve; a
-    re-optimised optimum keeps the whole solve's size, so its searches still do not wait for the solver."""
+@pytest.mark.parametrize("can", [True, False])
+def test_a_large_programme_is_re_optimised_soon_and_solved_whole_at_most_once_an_interval(settings, monkeypatch,
+                                                                                          can: bool) -> None:
+    """Just after a whole solve of a large programme (30 s, more than PARTNERS_EXACT_OPTIMUM_S), the next change
+    is re-optimised PARTNERS_REOPTIMISE_MIN_S after it; a change the child cannot re-optimise waits for
+    PARTNERS_REFRESH_MIN_S since the whole solve. A re-optimised optimum keeps the whole solve's size, so the
+    programme's searches still do not wait for the solver."""
     import threading
     import time
 
     settings.PARTNERS_EXACT_OPTIMUM_S = 5.0
     settings.PARTNERS_REFRESH_MIN_S = 3600.0
     settings.PARTNERS_REOPTIMISE_MIN_S = 1.0
-    solver = _Done()
-    monkeypatch.setattr(search_cache, "_solver", lambda: solver)
+    child = _Child(can)
+    monkeypatch.setattr(search_cache, "_solver", lambda: child)
     entry = search_cache._entry(876543)
-    entry.optimum = search_cache.Optimum(1, None, None, 0.2 if last_how == "re-optimised" else 30.0,  # type: ignore[arg-type]
-                                         last_how, 30.0 if last_how == "re-optimised" else None)
-    assert entry.optimum.size_seconds == 30.0
-    entry.last_start = time.monotonic()
+    entry.optimum = search_cache.Optimum(1, None, None, 30.0)  # type: ignore[arg-type]
+    entry.last_start = entry.last_whole_start = time.monotonic()
     entry.wanted = search_cache.Snapshot(2, None)  # type: ignore[arg-type]
     entry.solving = True
     loop = threading.Thread(target=search_cache._solve_loop, args=(entry,), daemon=True)
     loop.start()
     loop.join(4.0)
     try:
-        if last_how == "re-optimised":
-            assert not loop.is_alive() and solver.calls == 1
+        assert child.calls == [False]  # asked once, after the short interval, to re-optimise only
+        if can:
+            assert not loop.is_alive()
             assert entry.optimum.version == 2 and entry.optimum.how == "re-optimised"
             assert entry.optimum.size_seconds == 30.0  # still a large programme
         else:
-            assert loop.is_alive() and solver.calls == 0  # waiting for the hour
+            assert loop.is_alive() and entry.needs_whole  # waiting for the hour, not solving
+            assert entry.optimum.version == 1
     finally:
         search_cache.clear()
         loop.join(5.0)

@@ -108,6 +108,9 @@ class _Programme:
         self.closed = False  # forgotten (clear) or the solver stopped (shutdown): its solve loop ends
         self.shared: Path | None = None  # the folder of the optima shared by the server's processes
         self.shared_started = float("-inf")  # time.time() when the newest shared optimum's solve started
+        self.last_whole_start = float("-inf")  # time.monotonic() when the last solve of the whole programme started
+        self.shared_whole_started = float("-inf")  # time.time(), the same of any process (the shared optima)
+        self.needs_whole = False  # the solver's child answered that the newest change needs a whole solve
         self.searches: OrderedDict[tuple[str, str, str, str, int], Search] = OrderedDict()
         #: The same searches by (stream, data version, optimum version): a search repeated at one version
         #: finds its result without computing a digest.
@@ -295,14 +298,16 @@ def _first_optimum(region: Region) -> tuple[_Kept, pd.DataFrame, pd.DataFrame]:
     return kept, supplies, exchanges
 
 
-def _solve_programme(key: str, region: Region) -> tuple[pd.DataFrame, pd.DataFrame, float, str]:
+def _solve_programme(key: str, region: Region, whole: bool = True
+                     ) -> tuple[pd.DataFrame, pd.DataFrame, float, str] | None:
     """In the child process: the optimum of ``region`` (a programme's snapshot; ``key`` names the programme),
     **re-optimised** from the programme's kept optimum when only amounts and prices of its streams changed
     since (symbiosis.exchange.incremental.Reoptimiser: the blocks the change touches are solved again, every
     arc is priced; the same optimum as a solve of the whole programme), else **solved** whole by column
     generation and kept. A programme with periods or stores, or one whose solve keeps no model, is solved by
     :func:`_solve` (symbiosis.pipeline.optimise) and nothing is kept. Returns supplies, exchanges, seconds and
-    how (``re-optimised`` or ``solved``)."""
+    how (``re-optimised`` or ``solved``); None, without solving, when the change needs a whole solve and
+    ``whole`` is false (the server waits for the refresh interval of whole solves, then asks again)."""
     from symbiosis.errors import SymbiosisError
     from symbiosis.exchange.incremental import StructuralChange
 
@@ -318,6 +323,8 @@ def _solve_programme(key: str, region: Region) -> tuple[pd.DataFrame, pd.DataFra
         else:
             _kept[key] = kept
             return supplies, exchanges, time.perf_counter() - started, "re-optimised"
+    if not whole:
+        return None
     if region.time is None:
         try:
             kept, supplies, exchanges = _first_optimum(region)
@@ -483,14 +490,16 @@ def _solve_loop(entry: _Programme) -> None:
                 entry.solving = False
                 entry.lock.notify_all()
                 return
-            since = min(time.monotonic() - entry.last_start, time.time() - entry.shared_started)
-            last = entry.optimum
-            # After a re-optimisation the next waits PARTNERS_REOPTIMISE_MIN_S; after a solve of the whole
-            # programme, PARTNERS_REFRESH_MIN_S (a change that turns out not to be re-optimisable is solved whole).
-            interval = (settings.PARTNERS_REOPTIMISE_MIN_S if last is not None and last.how == "re-optimised"
-                        else settings.PARTNERS_REFRESH_MIN_S)
-            pause = refresh_pause(last.size_seconds if last is not None else None, since,
-                                  settings.PARTNERS_EXACT_OPTIMUM_S, interval)
+            now, wall = time.monotonic(), time.time()
+            since = min(now - entry.last_start, wall - entry.shared_started)
+            since_whole = min(now - entry.last_whole_start, wall - entry.shared_whole_started)
+            size = entry.optimum.size_seconds if entry.optimum is not None else None
+            # A re-optimisation may start PARTNERS_REOPTIMISE_MIN_S after the last solve started; a solve of the
+            # whole programme (a change the child cannot re-optimise) PARTNERS_REFRESH_MIN_S after the last one.
+            whole_pause = refresh_pause(size, since_whole, settings.PARTNERS_EXACT_OPTIMUM_S,
+                                        settings.PARTNERS_REFRESH_MIN_S)
+            pause = whole_pause if entry.needs_whole else refresh_pause(
+                size, since, settings.PARTNERS_EXACT_OPTIMUM_S, settings.PARTNERS_REOPTIMISE_MIN_S)
             if pause > 0:  # woken early when closed; another process's optimum is looked for every second
                 entry.lock.wait_for(lambda: entry.closed, timeout=min(pause, 1.0))
                 continue
@@ -504,8 +513,7 @@ def _solve_loop(entry: _Programme) -> None:
                 continue
             entry.last_start, started_wall = time.monotonic(), time.time()
             try:
-                supplies, exchanges, seconds, how = _solver().submit(_solve_programme, entry.key,
-                                                                     snap.region).result()
+                answer = _solver().submit(_solve_programme, entry.key, snap.region, whole_pause <= 0).result()
             except Exception as exc:  # the searches waiting must hear of it, whatever failed
                 with entry.lock:
                     entry.error = f"the regional optimum could not be solved: {type(exc).__name__}: {exc}"
@@ -513,6 +521,13 @@ def _solve_loop(entry: _Programme) -> None:
                     entry.wanted = None
                     entry.lock.notify_all()
                 return
+            if answer is None:  # not re-optimisable, and a whole solve must wait for its interval
+                entry.needs_whole = True
+                continue
+            supplies, exchanges, seconds, how = answer
+            entry.needs_whole = False
+            if how == "solved":
+                entry.last_whole_start = entry.last_start
             with entry.lock:
                 before = entry.optimum
             full = (None if how == "solved" else before.size_seconds if before is not None else None)
@@ -594,6 +609,8 @@ def _take_shared(entry: _Programme) -> bool:
         return False
     with entry.lock:
         entry.shared_started = max(entry.shared_started, started)
+        if how == "solved":
+            entry.shared_whole_started = max(entry.shared_whole_started, started)
         if entry.optimum is not None and entry.optimum.version >= newest:
             return False
         entry.optimum = Optimum(newest, supplies, exchanges, seconds, how, full)
@@ -617,6 +634,8 @@ def _write_shared(entry: _Programme, optimum: Optimum, started_wall: float) -> N
                     protocol=pickle.HIGHEST_PROTOCOL)
     os.replace(partial, path)
     entry.shared_started = max(entry.shared_started, started_wall)
+    if optimum.how == "solved":
+        entry.shared_whole_started = max(entry.shared_whole_started, started_wall)
     for old in _shared_versions(entry.shared)[:-3]:
         (entry.shared / f"{old:012d}.pkl").unlink(missing_ok=True)
 
