@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from symbiosis.region import Region
@@ -225,11 +226,34 @@ def _structure(region: Region, parameters: dict[str, Any]) -> str:
     return h.hexdigest()
 
 
+def _quality_by_id(prepared: Any) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The candidates' quality tables with stream ids for positions, in a fixed order (a snapshot patched with
+    one facility holds that facility's streams together, where a fresh load lists modelled flows last: the
+    same streams in another order)."""
+    supply_quality = prepared.supply_quality.copy()
+    supply_quality["s"] = prepared.supplies["supply_id"].to_numpy()[supply_quality["s"].to_numpy(int)]
+    demand_quality = prepared.demand_quality.copy()
+    demand_quality["d"] = prepared.demands["demand_id"].to_numpy()[demand_quality["d"].to_numpy(int)]
+    return (supply_quality.sort_values(list(supply_quality.columns), kind="stable").reset_index(drop=True),
+            demand_quality.sort_values(list(demand_quality.columns), kind="stable").reset_index(drop=True))
+
+
+def _in_order_of(new: pd.DataFrame, old: pd.DataFrame, key: str) -> pd.DataFrame:
+    """``new``'s rows in the order of ``old``'s ids, its columns those of ``old``; StructuralChange when the
+    ids or columns differ."""
+    from symbiosis.exchange.incremental import StructuralChange
+
+    ids = new[key].astype(str)
+    if len(new) != len(old) or not ids.is_unique or set(ids) != set(old[key].astype(str)) \
+            or not set(old.columns) <= set(new.columns):
+        raise StructuralChange(f"other streams or columns ({key})")
+    position = pd.Series(np.arange(len(new)), index=ids.to_numpy())
+    return new.iloc[position.loc[old[key].astype(str).to_numpy()].to_numpy()][list(old.columns)].reset_index(drop=True)
+
+
 def _optimum_tables(cands: Any, arrays: Any, solution: Any) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The columns of ``Results.supplies`` and ``Results.exchanges`` searches read, as
     :func:`symbiosis.results.evaluate` computes them, without the rest of its tables."""
-    import numpy as np
-
     from symbiosis.energy.heat import is_energy
     from symbiosis.results import _exchanges
 
@@ -248,8 +272,6 @@ def _reoptimised(kept: _Kept, region: Region) -> tuple[pd.DataFrame, pd.DataFram
     """The optimum of ``region`` from the kept one, when only amounts and prices of streams changed (the
     candidates' supplies and demands tables of the region, made without their arcs, against the kept ones);
     raises StructuralChange otherwise."""
-    import numpy as np
-
     from symbiosis.candidates import prepare
     from symbiosis.exchange.incremental import StructuralChange
 
@@ -257,14 +279,12 @@ def _reoptimised(kept: _Kept, region: Region) -> tuple[pd.DataFrame, pd.DataFram
     prepared = prepare(region)
     if _structure(region, prepared.parameters) != kept.structure:
         raise StructuralChange("facilities, quality, arcs, permits, processors or settings changed")
-    if not (prepared.supply_quality.equals(kept.supply_quality)
-            and prepared.demand_quality.equals(kept.demand_quality)):
+    supply_quality, demand_quality = _quality_by_id(prepared)
+    if not (supply_quality.equals(kept.supply_quality) and demand_quality.equals(kept.demand_quality)):
         raise StructuralChange("the streams' quality changed")
     old_s, old_d = r.candidates.supplies, r.candidates.demands
-    if not (set(old_s.columns) <= set(prepared.supplies.columns)
-            and set(old_d.columns) <= set(prepared.demands.columns)):
-        raise StructuralChange("the supplies or demands have other columns")
-    changes = r.changes_from(prepared.supplies[list(old_s.columns)], prepared.demands[list(old_d.columns)])
+    changes = r.changes_from(_in_order_of(prepared.supplies, old_s, "supply_id"),
+                             _in_order_of(prepared.demands, old_d, "demand_id"))
     # What the re-optimisation does not move: an arc's capacity made from its demand's amount (a substitution's
     # own share), and the heat pipes of energy streams.
     for name, table in (("supply_amount", old_s), ("demand_amount", old_d)):
@@ -293,7 +313,7 @@ def _first_optimum(region: Region) -> tuple[_Kept, pd.DataFrame, pd.DataFrame]:
     r = Reoptimiser(cands, carbon_price=float(cands.parameters["carbon_price"]))  # type: ignore[arg-type]
     if len(r.solution.x) != len(cands.arcs):
         raise ValueError("the kept solution does not cover every candidate arc")
-    kept = _Kept(r, _structure(region, prepared.parameters), prepared.supply_quality, prepared.demand_quality)
+    kept = _Kept(r, _structure(region, prepared.parameters), *_quality_by_id(prepared))
     supplies, exchanges = _optimum_tables(r.candidates, r.state.full, r.solution)
     return kept, supplies, exchanges
 
