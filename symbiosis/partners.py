@@ -343,7 +343,10 @@ def _receivers(subs: pd.DataFrame, demands: pd.DataFrame, here: pd.Series, facil
             continue
         km = geodesic_km(np.full(len(targets), here.lat), np.full(len(targets), here.lon),
                          targets["lat"].to_numpy(float), targets["lon"].to_numpy(float)) * circuity
-        for k, (position, demand) in enumerate(zip(targets.index, targets.to_dict("records"), strict=True)):
+        columns = list(targets.columns)
+        records = [dict(zip(columns, row, strict=True))
+                   for row in zip(*(targets[c].tolist() for c in columns), strict=True)]
+        for k, (position, demand) in enumerate(zip(targets.index, records, strict=True)):
             yield sub, position, demand, 0.0 if demand["facility_id"] == facility_id else float(km[k])
 
 

@@ -738,9 +738,9 @@ def _records(result: Any) -> tuple[list[dict[str, Any]], list[str]]:
     if not len(partners):
         return [], []
     columns = [c for c in RECORD_COLUMNS if c in partners.columns]
-    records = partners[columns].to_dict("records")
-    for r in records:
-        r["facility_id"] = str(r["facility_id"])
+    # column by column as Python values (what to_dict("records") gives, without boxing cell by cell)
+    values = [partners[c].astype(str).tolist() if c == "facility_id" else partners[c].tolist() for c in columns]
+    records = [dict(zip(columns, row, strict=True)) for row in zip(*values, strict=True)]
     return records, [str(d) for d in partners["demand_id"]]
 
 
