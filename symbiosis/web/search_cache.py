@@ -778,9 +778,9 @@ def _facilities_digest(snap: Snapshot) -> str:
 
 
 def search_region(region: Region, flow_id: str) -> Region:
-    """The part of ``region`` a partner search of ``flow_id`` reads: every facility, the stream, and the
-    incoming flows of the materials it can replace (with their quality rows). Candidates are built per
-    supply-demand pair, so this part's candidates for the stream are those of the whole region
+    """The part of ``region`` a partner search of ``flow_id`` reads: the stream, the incoming flows of the
+    materials it can replace (with their quality rows) and the facilities of those flows. Candidates are built
+    per supply-demand pair, so this part's candidates for the stream are those of the whole region
     (tests/test_web_search_cache.py checks it on every stream of two regions), at the cost of one stream."""
     flows = region.flows
     supply = flows[flows["flow_id"] == flow_id]
@@ -791,7 +791,11 @@ def search_region(region: Region, flow_id: str) -> Region:
     keep = (flows["flow_id"] == flow_id) | ((flows["direction"] == "in") & flows["material"].isin(primaries))
     part_flows = flows[keep].reset_index(drop=True)
     quality = region.quality[region.quality["flow_id"].isin(set(part_flows["flow_id"]))].reset_index(drop=True)
-    return dataclasses.replace(region, flows=part_flows, quality=quality)  # shares the rest, read only
+    # The facilities of those flows only: the candidates' per-facility work (positions, coordinates) then
+    # costs what the part's facilities do, not the programme's thousands.
+    facilities = region.facilities[region.facilities["facility_id"].isin(set(part_flows["facility_id"]))]
+    return dataclasses.replace(region, flows=part_flows, quality=quality,  # shares the rest, read only
+                               facilities=facilities.reset_index(drop=True))
 
 
 def _find(part: Region, flow_id: str, optimum: Optimum) -> Any:
