@@ -158,11 +158,12 @@ PARTNERS_EXACT_OPTIMUM_S = float(os.environ.get("SYMBIOSIS_PARTNERS_EXACT_OPTIMU
 #: next solve, and the server keeps its cores for the pages (docs/app.md, docs/performance.md).
 PARTNERS_REFRESH_MIN_S = float(os.environ.get("SYMBIOSIS_PARTNERS_REFRESH_MIN_S", "60"))
 
-#: After a re-optimisation (only amounts and prices of streams changed: the solver re-solves the blocks they
-#: touch, about 0.1 CPU-s on a 5,000-facility programme instead of 5 s for the whole, symbiosis/web/search_cache.py),
-#: the next refresh may start this many seconds after it: the optimum of a large programme lags a few seconds
-#: behind its edits instead of a minute, for a few percent of one core.
-PARTNERS_REOPTIMISE_MIN_S = float(os.environ.get("SYMBIOSIS_PARTNERS_REOPTIMISE_MIN_S", "5"))
+#: On such a large programme, a change of amounts and prices only is re-optimised (the solver's child re-solves the
+#: blocks it touches and prices every arc: about 0.3-0.4 CPU-s on a 5,000-facility programme, against 5-6 CPU-s
+#: for the whole programme, symbiosis/web/search_cache.py) at most once in this many seconds, counted from the
+#: start of the last solve: "in the optimum" lags behind the edits by about 15 s instead of a minute, and the
+#: solver uses a third of the CPU it used for one whole solve a minute.
+PARTNERS_REOPTIMISE_MIN_S = float(os.environ.get("SYMBIOSIS_PARTNERS_REOPTIMISE_MIN_S", "15"))
 
 #: Where background runs write their output folders.
 RUNS_DIR = WEB_DIR / "runs"
