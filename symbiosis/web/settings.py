@@ -151,7 +151,10 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 #: A partner search waits for the regional optimum of its own data version when the programme's last solve took
 #: at most this many seconds; otherwise it uses the newest optimum and says how many changes it is behind
 #: (symbiosis/web/search_cache.py, docs/app.md).
-PARTNERS_EXACT_OPTIMUM_S = float(os.environ.get("SYMBIOSIS_PARTNERS_EXACT_OPTIMUM_S", "5"))
+#: 2 s: Kalundborg solves in a fraction of a second; a 5,000-facility programme, solved whole by column generation
+#: without the rest of the results (search_cache._solve_programme), in 4-10 s, and its searches must not wait for
+#: the solver under a stream of edits (they did at the 5 s this was before, docs/performance.md).
+PARTNERS_EXACT_OPTIMUM_S = float(os.environ.get("SYMBIOSIS_PARTNERS_EXACT_OPTIMUM_S", "2"))
 
 #: On such a large programme (last solve over PARTNERS_EXACT_OPTIMUM_S), the optimum is refreshed at most once in
 #: this many seconds, counted from the start of the last solve: edits in between are taken up together by the
