@@ -22,6 +22,7 @@ from symbiosis.errors import Problem
 from symbiosis.inputs import FACILITY_INPUT, FLOW_INPUT, check_region, load_region
 from symbiosis.region import Region
 
+from . import composition
 from .models import Facility, Flow, Programme
 
 #: The columns the web app keeps (a subset of the region format's; the rest stay empty).
@@ -68,17 +69,31 @@ def write_region(programme: Programme, folder: Path, *, facilities: list[dict[st
     _write_csv(folder / "facilities.csv", ["facility_id", *FACILITY_FIELDS], [*fac_rows, *facilities])
     _write_csv(folder / "flows.csv", ["flow_id", "facility_id", *FLOW_FIELDS], [*flow_rows, *flows])
     for name, text in (programme.extra_tables or {}).items():
-        (folder / f"{name}.csv").write_text(text, encoding="utf-8")
+        if name not in composition.TABLES:  # quality and permits: rows of their own, written below
+            (folder / f"{name}.csv").write_text(text, encoding="utf-8")
+    composition.write_tables(programme, folder)
     return first_facility, first_flow
 
 
 def problems_with(programme: Programme, *, facilities: list[dict[str, str]] | None = None,
                   flows: list[dict[str, str]] | None = None) -> tuple[list[Problem], int, int]:
     """Every problem ``symbiosis check`` finds in the programme with these rows, and where the rows start."""
+    problems, first = problems_with_tables(programme, facilities=facilities, flows=flows)
+    return problems, first["facilities"], first["flows"]
+
+
+def problems_with_tables(programme: Programme, *, facilities: list[dict[str, str]] | None = None,
+                         flows: list[dict[str, str]] | None = None,
+                         tables: dict[str, list[dict[str, str]]] | None = None) -> tuple[list[Problem], dict[str, int]]:
+    """:func:`problems_with`, also with rows of the quality and permits tables (``tables``, by name: they replace
+    every row of the flows or facilities they name, and go last); the row number where each table's rows start."""
     with tempfile.TemporaryDirectory(prefix="symbiosis-web-") as tmp:
         first_facility, first_flow = write_region(programme, Path(tmp), facilities=facilities, flows=flows)
+        first = {"facilities": first_facility, "flows": first_flow}
+        if tables:
+            first.update(composition.write_tables(programme, Path(tmp), tables))
         _region, error = check_region(Path(tmp))
-    return (list(error.problems) if error else []), first_facility, first_flow
+    return (list(error.problems) if error else []), first
 
 
 def _file(problem: Problem) -> str:
@@ -110,6 +125,8 @@ def check_row(programme: Programme, table: str, row: dict[str, str]) -> CheckedR
     flow row are its own and its facility's (units, densities, codes, the facility's balance), so the problems
     on the row are those of the whole programme, at a cost that does not grow with the programme."""
     out: dict[str, list[str]] = {}
+    if table in composition.TABLES:  # a quality or permit row: symbiosis.web.composition
+        return CheckedRow(composition.check_row(programme, table, row))
     if table == "facilities":
         problems, first_facility, _ = problems_with(programme, facilities=[row])
         for p in problems:
@@ -146,20 +163,27 @@ def _extra_rows(programme: Programme, name: str, text: str) -> tuple[list[str], 
     return hit[1], hit[2]
 
 
-def write_facility(programme: Programme, folder: Path, facility_id: str, *, flow: dict[str, str]) -> int:
+def write_facility(programme: Programme, folder: Path, facility_id: str, *, flow: dict[str, str] | None) -> int:
     """Write one facility of the programme as a region folder: its row, its flows with ``flow`` (replacing the
-    flow of the same id, last), and the rows of the other tables that name only it or its flows. Returns the
-    row number (spreadsheet style) of ``flow``."""
+    flow of the same id, last; None: its flows as they are), and the rows of the other tables that name only
+    it or its flows. Returns the row number (spreadsheet style) of ``flow``."""
     facility = Facility.objects.filter(programme=programme, facility_id=facility_id).first()
     fac_rows = [facility_row(facility)] if facility is not None else []
     flow_rows = [flow_row(f, facility_id) for f in Flow.objects.filter(
-        facility__programme=programme, facility__facility_id=facility_id) if f.flow_id != flow["flow_id"]]
-    flow_ids = {r["flow_id"] for r in flow_rows} | {flow["flow_id"]}
+        facility__programme=programme, facility__facility_id=facility_id)
+        if flow is None or f.flow_id != flow["flow_id"]]
+    flow_ids = {r["flow_id"] for r in flow_rows} | ({flow["flow_id"]} if flow is not None else set())
     (folder / "region.yaml").write_text(programme.settings_yaml, encoding="utf-8")
     _write_csv(folder / "facilities.csv", ["facility_id", *FACILITY_FIELDS], fac_rows)
-    _write_csv(folder / "flows.csv", ["flow_id", "facility_id", *FLOW_FIELDS], [*flow_rows, flow])
-    for name, text in (programme.extra_tables or {}).items():
-        header, rows = _extra_rows(programme, name, text)
+    _write_csv(folder / "flows.csv", ["flow_id", "facility_id", *FLOW_FIELDS],
+               [*flow_rows, *([flow] if flow is not None else [])])
+    tables = {name: _extra_rows(programme, name, text) for name, text in (programme.extra_tables or {}).items()
+              if name not in composition.TABLES}
+    for name in composition.TABLES:  # the facility's quality and permit rows (and those left as text)
+        got = composition.table_rows(programme, name, facility_id=facility_id)
+        if not isinstance(got, str):
+            tables[name] = (got[0], [[r.get(c, "") for c in got[0]] for r in got[1]])
+    for name, (header, rows) in tables.items():
         by_flow = [k for k, c in enumerate(header) if c == "flow_id"]
         by_facility = [k for k, c in enumerate(header) if c in ("facility_id", "supply_facility", "demand_facility")]
         kept = [r for r in rows

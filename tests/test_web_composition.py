@@ -1,0 +1,265 @@
+"""A flow's composition (quality rows) and a facility's permits in the web app: kept as rows (migration 0004
+keeps a programme's tables), edited by the firm through forms whose checks are ``symbiosis check``'s, at
+the field; in the workbook at their cells; every change with who and when; the data version raised."""
+
+from __future__ import annotations
+
+import csv
+import io
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from openpyxl import Workbook
+
+from symbiosis.inputs import load_region
+from symbiosis.reference import data_dir
+from symbiosis.web.models import Facility, Flow, Permit, Programme, QualityEntry
+from tests.web_helpers import World
+
+pytestmark = pytest.mark.django_db
+
+KALUNDBORG = data_dir() / "regions" / "kalundborg"
+#: Permits for the tests (invented: Kalundborg publishes none): Gyproc twice for FGD gypsum (tonnages add up),
+#: the wastewater plant for urban sludge without a tonnage.
+PERMITS = ("facility_id,ewc_code,max_t_per_yr,source\n"
+           "gyproc,100105,90000,invented for a test\n"
+           "gyproc,100105,10000,invented for a test\n"
+           "kalundborg_forsyning,190805,,invented for a test\n")
+
+
+def _tables(region) -> dict[str, pd.DataFrame]:  # type: ignore[no-untyped-def]
+    """The region's tables, their ``origin`` cells without the folder they were read from."""
+    out = {"facilities": region.facilities, "flows": region.flows, "quality": region.quality,
+           "permits": region.permits, "arcs": region.arcs}
+    for name, frame in out.items():
+        if "origin" in frame:
+            frame = frame.copy()
+            frame["origin"] = frame["origin"].astype(str).map(lambda o: Path(o).name if o.startswith("/") else o)
+            out[name] = frame
+    return out
+
+
+def _assert_same_region(a, b) -> None:  # type: ignore[no-untyped-def]
+    for name, frame in _tables(a).items():
+        pd.testing.assert_frame_equal(frame.reset_index(drop=True), _tables(b)[name].reset_index(drop=True),
+                                      obj=name)
+
+
+def _rows(path: Path) -> list[dict[str, str]]:
+    with path.open(encoding="utf-8", newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def _old_style_region(programme, tmp: Path):  # type: ignore[no-untyped-def]
+    """The region as the app before migration 0004 built it: facilities and flows from their rows, the other
+    tables written as the text kept in ``extra_tables`` (bridge.write_region of that time)."""
+    from symbiosis.web.bridge import FACILITY_FIELDS, FLOW_FIELDS, _write_csv, facility_row, flow_row
+
+    tmp.mkdir()
+    (tmp / "region.yaml").write_text(programme.settings_yaml, encoding="utf-8")
+    facilities = programme.facilities.order_by("pk")
+    _write_csv(tmp / "facilities.csv", ["facility_id", *FACILITY_FIELDS], [facility_row(f) for f in facilities])
+    flows = [flow_row(f) for f in facilities.model._meta.apps.get_model("web", "Flow").objects.filter(
+        facility__programme=programme).order_by("pk").select_related("facility")]
+    _write_csv(tmp / "flows.csv", ["flow_id", "facility_id", *FLOW_FIELDS], flows)
+    for name, text in programme.extra_tables.items():
+        (tmp / f"{name}.csv").write_text(text, encoding="utf-8")
+    return load_region(tmp)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_migration_keeps_a_programmes_region(tmp_path: Path) -> None:
+    """A programme stored before 0004 (its quality and permits tables as CSV text) gives the same region after
+    the migration, built from its rows: same facilities, flows, quality (order, units harmonised to the first
+    unit seen), permits, arcs. Backwards, the text comes back and gives it again."""
+    from django.db import connection
+    from django.db.migrations.executor import MigrationExecutor
+
+    from symbiosis.web import bridge
+
+    folder = tmp_path / "kalundborg"
+    shutil.copytree(KALUNDBORG, folder)
+    (folder / "permits.csv").write_text(PERMITS, encoding="utf-8")
+    old = [("web", "0003_programme_changes")]
+    executor = MigrationExecutor(connection)
+    latest = executor.loader.graph.leaf_nodes()
+    try:
+        executor.migrate(old)
+        apps = MigrationExecutor(connection).loader.project_state(old).apps
+        P, Firm, F, Fl = (apps.get_model("web", n) for n in ("Programme", "Firm", "Facility", "Flow"))
+        programme = P.objects.create(
+            name="Old", slug="old", settings_yaml=(folder / "region.yaml").read_text("utf-8"),
+            extra_tables={n: (folder / f"{n}.csv").read_text("utf-8") for n in ("quality", "arcs", "permits")})
+        facilities = {}
+        for row in _rows(folder / "facilities.csv"):
+            values: dict[str, object] = {k: row.get(k, "") or "" for k in bridge.FACILITY_FIELDS}
+            values["confidential"] = str(values["confidential"]).lower() == "true"
+            facilities[row["facility_id"]] = F.objects.create(
+                programme=programme, firm=Firm.objects.create(programme=programme, name=row["name"]),
+                facility_id=row["facility_id"], **values)
+        for row in _rows(folder / "flows.csv"):
+            Fl.objects.create(facility=facilities[row["facility_id"]], flow_id=row["flow_id"],
+                              direction=row["direction"], **{k: row.get(k, "") or "" for k in bridge.FLOW_FIELDS
+                                                             if k != "direction"})
+        before = _old_style_region(programme, tmp_path / "before")
+        measured = ~before.quality["flow_id"].str.contains(".model.", regex=False)
+        assert measured.sum() == 22 and len(before.permits) == 3  # the tables really are in it
+
+        MigrationExecutor(connection).migrate(latest)
+        migrated = Programme.objects.get(slug="old")
+        assert "quality" not in migrated.extra_tables and "permits" not in migrated.extra_tables
+        assert "arcs" in migrated.extra_tables  # not edited in the app: still text
+        assert QualityEntry.objects.filter(flow__facility__programme=migrated).count() == 22
+        assert list(Permit.objects.filter(facility__programme=migrated).values_list("max_t_per_yr", flat=True)) \
+            == ["90000", "10000", ""]
+        bridge.clear_caches()
+        _assert_same_region(before, bridge.load_programme_region(migrated))
+
+        MigrationExecutor(connection).migrate(old)
+        apps = MigrationExecutor(connection).loader.project_state(old).apps
+        back = apps.get_model("web", "Programme").objects.get(slug="old")
+        _assert_same_region(before, _old_style_region(back, tmp_path / "back"))
+    finally:
+        MigrationExecutor(connection).migrate(latest)
+
+
+def test_demo_programme_keeps_quality_as_rows_and_loads_as_the_folder(world: World) -> None:
+    """Loaded from its folder, the demo programme's quality rows are rows of their flows, and the programme's
+    region has the folder's quality table, row for row."""
+    from symbiosis.web import bridge
+
+    programme = world.programme
+    assert "quality" not in programme.extra_tables  # type: ignore[attr-defined]
+    entry = QualityEntry.objects.get(flow__flow_id="asnaes_fgd_gypsum", parameter="chloride")
+    assert (entry.value, entry.unit, entry.bound) == ("0.005", "%", "")
+    region = bridge.load_programme_region(programme)  # type: ignore[arg-type]
+    pd.testing.assert_frame_equal(region.quality, load_region(KALUNDBORG).quality)
+
+
+def test_rows_naming_no_flow_stay_as_text_and_are_reported() -> None:
+    """A quality row of a flow the programme does not have cannot belong to a flow: it stays as text, in the
+    table's place, so the checks report it (it is not silently dropped)."""
+    from symbiosis.web.composition import split_table
+
+    text = ("flow_id,parameter,value,unit\n"
+            "a,chloride,0.1,%\n"
+            "nobody,chloride,0.2,%\n"
+            "b,moisture,\"1,5\",%\n")
+    kept, rest = split_table("quality", text, {"a", "b"})
+    assert [r["flow_id"] for r in kept] == ["a", "b"] and kept[1]["value"] == "1,5"
+    assert rest == "flow_id,parameter,value,unit\nnobody,chloride,0.2,%\n"
+    # a ';'-separated table with decimal commas: the rows keep the numbers' meaning in a ','-separated table
+    kept, rest = split_table("quality", "flow_id;parameter;value;unit\na;chloride;0,25;%\n", {"a"})
+    assert rest is None and float(kept[0]["value"]) == 0.25
+    # a column the quality table does not have: the table stays whole, as it was
+    odd = "flow_id,parameter,value,unit,colour\na,chloride,0.1,%,red\n"
+    assert split_table("quality", odd, {"a"}) == ([], odd)
+
+
+def _flow(flow_id: str):  # type: ignore[no-untyped-def]
+    from symbiosis.web.models import Flow
+
+    return Flow.objects.get(flow_id=flow_id)
+
+
+def _post_quality(client, flow, **fields):  # type: ignore[no-untyped-def]
+    data = {"quality-parameter": "", "quality-value": "", "quality-unit": "", "quality-bound": "",
+            "quality-virgin_value": "", "quality-source": "", "quality-note": ""}
+    data.update({f"quality-{k}": v for k, v in fields.items()})
+    return client.post(f"/flows/{flow.pk}/quality/new/", data)
+
+
+def test_composition_entry_checked_at_the_field(world: World) -> None:
+    """Each mistake gets the loader's own message at its field, and nothing is saved until there is none."""
+    a, b = world.client("a"), world.client("b")
+    ash, gypsum_in = _flow("asnaes_fly_ash"), _flow("gyproc_natural_gypsum")
+    cases = [
+        (a, ash, {"parameter": "mercury", "value": "lots", "unit": "mg/kg"}, "value", "a measured value or a limit"),
+        (a, ash, {"parameter": "mercury", "value": "0.3", "unit": "mg/kgg"}, "unit", "unknown unit"),
+        # the flow has chloride already (one entry per flow, parameter and bound)
+        (a, ash, {"parameter": "chloride", "value": "0.03", "unit": "%"}, "parameter", "duplicate quality entry"),
+        # chloride is in % in this facility's other flows: mg/L (a mass per volume) does not convert
+        (a, ash, {"parameter": "chloride", "value": "3", "unit": "mg/L", "bound": "max"}, "unit",
+         "quality units differ for parameter 'chloride'"),
+        # loss on ignition is in % at Asnæs only: Gyproc's own folder has none, the programme's does
+        (b, gypsum_in, {"parameter": "loss_on_ignition", "value": "5", "unit": "degC", "bound": "max"}, "unit",
+         "quality units differ for parameter 'loss_on_ignition'"),
+        # a demand's virgin material must meet its own limit
+        (b, gypsum_in, {"parameter": "sulphate", "value": "1", "unit": "%", "bound": "max", "virgin_value": "5"},
+         "virgin_value", "violates its own bound"),
+    ]
+    version, n = Programme.objects.get().data_version, QualityEntry.objects.count()
+    for client, flow, fields, field, message in cases:
+        response = _post_quality(client, flow, **fields)
+        assert response.status_code == 200, (fields, response.status_code)
+        errors = response.context["form"].errors
+        assert list(errors) == [field] and message in " ".join(errors[field]), (fields, errors.as_data())
+        assert f'id="id_quality-{field}"' in response.content.decode()  # shown with its field
+    assert QualityEntry.objects.count() == n
+    assert Programme.objects.get().data_version == version  # nothing written, nothing for searches to reload
+
+
+def test_composition_add_edit_delete_with_who_when_and_the_version(world: World) -> None:
+    """A firm adds, edits and deletes a contaminant of its fly ash: each change is in the region searches
+    read (the data version raised), in the flow's and the agency's records with the user's name."""
+    from symbiosis.web import bridge
+
+    a = world.client("a")
+    ash = _flow("asnaes_fly_ash")
+    programme = Programme.objects.get()
+    assert "mercury" not in set(bridge.programme_region(programme).quality["parameter"])  # a kept region
+    version = programme.data_version
+    response = _post_quality(a, ash, parameter="mercury", value="0.3", unit="mg/kg", source="lab report 2024")
+    assert response.status_code == 302 and response["Location"].endswith(f"/flows/{ash.pk}/edit/#composition")
+    entry = QualityEntry.objects.get(flow=ash, parameter="mercury")
+    programme.refresh_from_db()
+    assert programme.data_version == version + 1
+    quality = bridge.programme_region(programme).quality
+    row = quality[(quality["flow_id"] == "asnaes_fly_ash") & (quality["parameter"] == "mercury")]
+    assert list(row["value"]) == [0.3] and list(row["unit"]) == ["mg/kg"]
+    page = a.get(f"/flows/{ash.pk}/edit/").content.decode()
+    assert "mercury" in page and "lab report 2024" in page
+    assert "mercury 0.3 mg/kg" in a.get(f"/facilities/{ash.facility.pk}/").content.decode()
+
+    response = a.post(f"/quality/{entry.pk}/edit/", {"quality-parameter": "mercury", "quality-value": "0.5",
+                                                     "quality-unit": "mg/kg", "quality-bound": "",
+                                                     "quality-virgin_value": "", "quality-source": "lab 2025",
+                                                     "quality-note": ""})
+    assert response.status_code == 302
+    quality = bridge.programme_region(programme).quality
+    assert list(quality.loc[(quality["flow_id"] == "asnaes_fly_ash") & (quality["parameter"] == "mercury"),
+                            "value"]) == [0.5]
+    assert a.post(f"/quality/{entry.pk}/delete/").status_code == 302
+    assert not QualityEntry.objects.filter(pk=entry.pk).exists()
+    assert "mercury" not in set(bridge.programme_region(programme).quality["parameter"])
+    programme.refresh_from_db()
+    assert programme.data_version == version + 3
+    history = list(QualityEntry.history.filter(id=entry.pk).order_by("history_date"))
+    assert [h.history_type for h in history] == ["+", "~", "-"]
+    assert [h.value for h in history] == ["0.3", "0.5", "0.5"]
+    assert {h.history_user.username for h in history} == {"a"}
+    audit = world.client("agency").get("/programme/audit/").content.decode()
+    assert "composition of asnaes_fly_ash: mercury 0.5 mg/kg" in audit
+
+
+def test_a_composition_change_reaches_the_partner_search(world: World) -> None:
+    """Gyproc takes FGD gypsum with at most 0.01 % chloride. Asnæs' gypsum at 0.005 % fits as it is; at 0.05 %
+    (typed by its firm) only in a blend, and the partner search run after the change says so."""
+    a = world.client("a")
+    gypsum = _flow("asnaes_fgd_gypsum")
+    before = a.get(f"/flows/{gypsum.pk}/partners/").context["rows"]
+    fit = {r["receiver"]: r["quality_fit"] for r in before}
+    assert "a firm in sector 23.62" in fit  # Gyproc, confidential
+    entry = QualityEntry.objects.get(flow=gypsum, parameter="chloride")
+    response = a.post(f"/quality/{entry.pk}/edit/", {"quality-parameter": "chloride", "quality-value": "0.05",
+                                                     "quality-unit": "%", "quality-bound": "",
+                                                     "quality-virgin_value": "", "quality-source": "lab",
+                                                     "quality-note": ""})
+    assert response.status_code == 302
+    after = a.get(f"/flows/{gypsum.pk}/partners/").context["rows"]
+    # 0.05 % is above the 0.01 % limit, but blended with natural gypsum (0.002 %) up to a share of
+    # (0.01 - 0.002) / (0.05 - 0.002) = 17 % it stays within it
+    assert fit["a firm in sector 23.62"] == "passes"
+    assert {r["receiver"]: r["quality_fit"] for r in after}["a firm in sector 23.62"] == "blend needed"
