@@ -5,13 +5,11 @@ the field; in the workbook at their cells; every change with who and when; the d
 from __future__ import annotations
 
 import csv
-import io
 import shutil
 from pathlib import Path
 
 import pandas as pd
 import pytest
-from openpyxl import Workbook
 
 from symbiosis.inputs import load_region
 from symbiosis.reference import data_dir
@@ -158,9 +156,7 @@ def test_rows_naming_no_flow_stay_as_text_and_are_reported() -> None:
     assert split_table("quality", odd, {"a"}) == ([], odd)
 
 
-def _flow(flow_id: str):  # type: ignore[no-untyped-def]
-    from symbiosis.web.models import Flow
-
+def _flow(flow_id: str) -> Flow:
     return Flow.objects.get(flow_id=flow_id)
 
 
@@ -263,3 +259,46 @@ def test_a_composition_change_reaches_the_partner_search(world: World) -> None:
     # (0.01 - 0.002) / (0.05 - 0.002) = 17 % it stays within it
     assert fit["a firm in sector 23.62"] == "passes"
     assert {r["receiver"]: r["quality_fit"] for r in after}["a firm in sector 23.62"] == "blend needed"
+
+
+def _post_permit(client, facility, **fields):  # type: ignore[no-untyped-def]
+    data = {"permit-ewc_code": "", "permit-max_t_per_yr": "", "permit-source": "", "permit-note": ""}
+    data.update({f"permit-{k}": v for k, v in fields.items()})
+    return client.post(f"/facilities/{facility.pk}/permits/new/", data)
+
+
+def test_permits_checked_at_the_field_and_kept_with_who_and_when(world: World) -> None:
+    """A permit's EWC code and tonnage get the loader's messages at their fields; a good one is in the region
+    the searches read (the version raised), on the facility's page, and in the record of changes."""
+    from symbiosis.web import bridge
+
+    b = world.client("b")
+    gyproc = Facility.objects.get(facility_id="gyproc")
+    programme = Programme.objects.get()
+    version = programme.data_version
+    for fields, field, message in [({"ewc_code": "999999"}, "ewc_code", "999999"),
+                                   ({"ewc_code": ""}, "ewc_code", "This field is required"),
+                                   ({"ewc_code": "100105", "max_t_per_yr": "-5"}, "max_t_per_yr", "negative"),
+                                   ({"ewc_code": "100105", "max_t_per_yr": "much"}, "max_t_per_yr", "")]:
+        response = _post_permit(b, gyproc, **fields)
+        assert response.status_code == 200, fields
+        errors = response.context["form"].errors
+        assert list(errors) == [field] and message in " ".join(errors[field]), (fields, errors.as_data())
+    assert not Permit.objects.exists() and Programme.objects.get().data_version == version
+    response = _post_permit(b, gyproc, ewc_code="10 01 05", max_t_per_yr="90000", source="permit 2019")
+    assert response.status_code == 302 and response["Location"].endswith(f"/facilities/{gyproc.pk}/#permits")
+    permit = Permit.objects.get(facility=gyproc)
+    permits = bridge.programme_region(programme).permits
+    assert list(permits["facility_id"]) == ["gyproc"] and list(permits["ewc_code"]) == ["100105"]
+    assert list(permits["max_t_per_yr"]) == [90000.0]
+    assert "permit 2019" in b.get(f"/facilities/{gyproc.pk}/").content.decode()
+    response = b.post(f"/permits/{permit.pk}/edit/", {"permit-ewc_code": "100105", "permit-max_t_per_yr": "",
+                                                      "permit-source": "permit 2019", "permit-note": ""})
+    assert response.status_code == 302
+    assert bridge.programme_region(programme).permits["max_t_per_yr"].isna().all()  # no tonnage: no limit
+    assert b.post(f"/permits/{permit.pk}/delete/").status_code == 302
+    assert bridge.programme_region(programme).permits.empty
+    assert Programme.objects.get().data_version == version + 3
+    history = list(Permit.history.filter(id=permit.pk).order_by("history_date"))
+    assert [(h.history_type, h.history_user.username) for h in history] == [("+", "b"), ("~", "b"), ("-", "b")]
+    assert "permit of gyproc: EWC 100105" in world.client("facilitator").get("/programme/audit/").content.decode()
