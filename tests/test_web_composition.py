@@ -5,11 +5,13 @@ the field; in the workbook at their cells; every change with who and when; the d
 from __future__ import annotations
 
 import csv
+import io
 import shutil
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from openpyxl import Workbook
 
 from symbiosis.inputs import load_region
 from symbiosis.reference import data_dir
@@ -302,3 +304,72 @@ def test_permits_checked_at_the_field_and_kept_with_who_and_when(world: World) -
     history = list(Permit.history.filter(id=permit.pk).order_by("history_date"))
     assert [(h.history_type, h.history_user.username) for h in history] == [("+", "b"), ("~", "b"), ("-", "b")]
     assert "permit of gyproc: EWC 100105" in world.client("facilitator").get("/programme/audit/").content.decode()
+
+
+def _book(sheets: dict[str, list[list[object]]]) -> io.BytesIO:
+    book = Workbook()
+    book.remove(book.active)
+    for name, rows in sheets.items():
+        sheet = book.create_sheet(name)
+        for row in rows:
+            sheet.append(row)
+    data = io.BytesIO()
+    book.save(data)
+    data.seek(0)
+    data.name = "firm.xlsx"
+    return data
+
+
+QUALITY_HEADER = ["flow_id", "parameter", "value", "unit", "bound", "virgin_value", "source"]
+
+
+def test_workbook_quality_and_permits_problems_at_their_cells(world: World) -> None:
+    """A workbook's quality and permits sheets: each problem at its cell, another firm's flow or facility
+    refused, nothing saved unless every row passes; then a sheet replaces the composition of the flows (the
+    permits of the facilities) it names, with who and when."""
+    from symbiosis.web import bridge
+
+    a = world.client("a")
+    bad = {"quality": [QUALITY_HEADER,
+                       ["asnaes_fly_ash", "mercury", 0.3, "mg/kg", None, None, "lab"],
+                       ["asnaes_fly_ash", "cadmium", "lots", "mg/kg", None, None, "lab"],
+                       ["asnaes_fly_ash", "chloride", 2, "mg/L", None, None, "lab"]],
+           "permits": [["facility_id", "ewc_code", "max_t_per_yr"], ["asnaes", "999999", 5000]]}
+    problems = [str(p) for p in a.post("/upload/", {"workbook": _book(bad)}).context["problems"]]
+    assert any(p.startswith("sheet quality, cell C3:") for p in problems), problems  # 'lots'
+    assert any(p.startswith("sheet permits, cell B2:") and "999999" in p for p in problems), problems
+    assert not any("cell D4" in p for p in problems)  # units are compared once every row reads (a later stage)
+    fixed = {**bad, "quality": [bad["quality"][0], bad["quality"][1], bad["quality"][3]],
+             "permits": [bad["permits"][0], ["asnaes", "100105", 5000]]}
+    problems = [str(p) for p in a.post("/upload/", {"workbook": _book(fixed)}).context["problems"]]
+    assert problems == [p for p in problems if p.startswith("sheet quality, cell D3:")] and problems, problems
+    assert "quality units differ for parameter 'chloride'" in problems[0]
+    # another firm's flow and facility
+    theirs = {"quality": [QUALITY_HEADER, ["gyproc_natural_gypsum", "mercury", 1, "mg/kg", "max", None, "x"]],
+              "permits": [["facility_id", "ewc_code"], ["gyproc", "100105"]]}
+    problems = [str(p) for p in a.post("/upload/", {"workbook": _book(theirs)}).context["problems"]]
+    assert "sheet quality, cell row 2: flow_id is not one of your firm's flows" in problems
+    assert "sheet permits, cell row 2: facility_id is not one of your firm's facilities" in problems
+    # a cell longer than the database keeps, at its cell (not a server error on PostgreSQL)
+    long = {"quality": [QUALITY_HEADER, ["asnaes_fly_ash", "mercury", "0." + "3" * 60, "mg/kg", None, None, "x"]]}
+    problems = [str(p) for p in a.post("/upload/", {"workbook": _book(long)}).context["problems"]]
+    assert problems[0].startswith("sheet quality, cell C2: at most 40 characters"), problems
+    assert not QualityEntry.objects.filter(parameter="mercury").exists() and not Permit.objects.exists()
+
+    good = {"quality": [QUALITY_HEADER, ["asnaes_fly_ash", "mercury", 0.3, "mg/kg", None, None, "lab"],
+                        ["asnaes_fly_ash", "chloride", 0.03, "%", None, None, "lab"]],
+            "permits": [["facility_id", "ewc_code", "max_t_per_yr"], ["asnaes", "100105", 5000]]}
+    version = Programme.objects.get().data_version
+    assert a.post("/upload/", {"workbook": _book(good)}).status_code == 302
+    ash = _flow("asnaes_fly_ash")
+    # the sheet is the fly ash's whole composition now: its loss on ignition (not in the sheet) is gone
+    assert list(QualityEntry.objects.filter(flow=ash).values_list("parameter", "value")) == [
+        ("mercury", "0.3"), ("chloride", "0.03")]
+    programme = Programme.objects.get()
+    assert programme.data_version > version
+    region = bridge.programme_region(programme)
+    q = region.quality[region.quality["flow_id"] == "asnaes_fly_ash"]
+    assert list(q["parameter"]) == ["mercury", "chloride"] and list(q["value"]) == [0.3, 0.03]
+    assert list(region.permits["ewc_code"]) == ["100105"] and list(region.permits["max_t_per_yr"]) == [5000.0]
+    deleted = QualityEntry.history.filter(history_type="-", flow_id=ash.pk, history_user__username="a")
+    assert set(deleted.values_list("parameter", flat=True)) == {"loss_on_ignition", "chloride"}

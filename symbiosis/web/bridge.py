@@ -247,6 +247,10 @@ def partner_search(programme: Programme, flow_id: str) -> Any:
 # ------------------------------------------------------------------------------------------ workbook upload
 
 
+#: The sheets of a firm's workbook (the region format's tables the app keeps).
+SHEETS = ("facilities", "flows", "quality", "permits")
+
+
 class WorkbookProblem:
     """One problem of an uploaded workbook, at its cell."""
 
@@ -271,7 +275,7 @@ def read_workbook(path: Path) -> tuple[dict[str, list[dict[str, str]]], list[Wor
         return {}, [WorkbookProblem("-", None, f"cannot read the workbook ({type(exc).__name__}); expected an .xlsx")]
     out: dict[str, list[dict[str, str]]] = {}
     problems: list[WorkbookProblem] = []
-    for name in ("facilities", "flows"):
+    for name in SHEETS:
         frame = sheets.get(name)
         if frame is None:
             out[name] = []
@@ -280,10 +284,10 @@ def read_workbook(path: Path) -> tuple[dict[str, list[dict[str, str]]], list[Wor
         table = table_from_frame(frame, name, collected)
         problems += [WorkbookProblem(name, None, _message(p)) for p in collected.items]
         out[name] = [{str(k): str(v) for k, v in r.items()} for r in table.frame.fillna("").to_dict("records")]
-    if not out.get("facilities") and not out.get("flows"):
-        problems.append(WorkbookProblem("-", None, "no 'facilities' or 'flows' sheet with rows"))
-    out["_columns_facilities"] = [{"c": str(c)} for c in sheets.get("facilities", pd.DataFrame()).columns]
-    out["_columns_flows"] = [{"c": str(c)} for c in sheets.get("flows", pd.DataFrame()).columns]
+    if not any(out.get(name) for name in SHEETS):
+        problems.append(WorkbookProblem("-", None, "no 'facilities', 'flows', 'quality' or 'permits' sheet with rows"))
+    for name in SHEETS:
+        out[f"_columns_{name}"] = [{"c": str(c)} for c in sheets.get(name, pd.DataFrame()).columns]
     return out, problems
 
 
@@ -291,22 +295,26 @@ def workbook_problems(programme: Programme, rows: dict[str, list[dict[str, str]]
     """The checks of ``symbiosis check`` on the programme with the workbook's rows, at the workbook's cells.
     Only problems on the workbook's own rows are reported (other firms' rows are not theirs to see)."""
     facilities, flows = rows.get("facilities", []), rows.get("flows", [])
-    columns = {"facilities": [r["c"] for r in rows.get("_columns_facilities", [])],
-               "flows": [r["c"] for r in rows.get("_columns_flows", [])]}
-    kept = {"facilities": ["facility_id", *FACILITY_FIELDS], "flows": ["flow_id", "facility_id", *FLOW_FIELDS]}
+    columns = {sheet: [r["c"] for r in rows.get(f"_columns_{sheet}", [])] for sheet in SHEETS}
+    kept = {"facilities": ["facility_id", *FACILITY_FIELDS], "flows": ["flow_id", "facility_id", *FLOW_FIELDS],
+            **{name: [key, *fields] for name, (key, fields, _n) in composition.TABLES.items()}}
     # A column the app does not keep would be dropped without a word: refused at its header cell instead.
     unkept = [WorkbookProblem(sheet, f"{get_column_letter(k + 1)}1", f"column '{c}' is not kept by the web app; "
                               f"expected one of {', '.join(kept[sheet])}")
-              for sheet in ("facilities", "flows") for k, c in enumerate(columns[sheet]) if c not in kept[sheet]]
+              for sheet in SHEETS for k, c in enumerate(columns[sheet]) if c not in kept[sheet]]
     if unkept:
         return unkept
-    problems, first_facility, first_flow = problems_with(programme, facilities=facilities, flows=flows)
+    too_long = composition.too_long(rows, columns)
+    if too_long:
+        return [WorkbookProblem(sheet, cell, message) for sheet, cell, message in too_long]
+    tables = {name: rows[name] for name in composition.TABLES if rows.get(name)}
+    problems, first_rows = problems_with_tables(programme, facilities=facilities, flows=flows, tables=tables)
     out = []
     for p in problems:
         sheet = _file(p).removesuffix(".csv")
-        if sheet not in ("facilities", "flows") or p.row is None:
+        if sheet not in SHEETS or p.row is None:
             continue
-        first, n = (first_facility, len(facilities)) if sheet == "facilities" else (first_flow, len(flows))
+        first, n = first_rows.get(sheet, -1), len(rows.get(sheet, []))
         if not first <= p.row < first + n:
             continue
         sheet_row = p.row - first + 2

@@ -317,3 +317,28 @@ def change_label(h: Any) -> str:
         return f"composition of {owner}: {h.parameter}{bound} {h.value} {h.unit}"
     limit = f" up to {h.max_t_per_yr} t/yr" if h.max_t_per_yr else ""
     return f"permit of {owner}: EWC {h.ewc_code}{limit}"
+
+
+def too_long(rows: dict[str, Rows], columns: dict[str, list[str]]) -> list[tuple[str, str, str]]:
+    """Cells of a workbook longer than the database keeps (PostgreSQL refuses them, SQLite would keep them
+    whole): (sheet, cell, message) for each, so that the firm sees where, not a server error."""
+    from openpyxl.utils import get_column_letter
+
+    from .models import Facility, Flow, Permit, QualityEntry
+
+    models: dict[str, Any] = {"facilities": Facility, "flows": Flow, "quality": QualityEntry, "permits": Permit}
+    out = []
+    for sheet, model in models.items():
+        for k, column in enumerate(columns.get(sheet, [])):
+            owner: Any = model if hasattr(model, column) else Flow if column == "flow_id" else Facility
+            try:
+                limit = getattr(owner._meta.get_field(column), "max_length", None)
+            except Exception:  # not a field (the checks report unknown columns)
+                continue
+            if not limit:
+                continue
+            for i, row in enumerate(rows.get(sheet, [])):
+                if len(str(row.get(column, ""))) > limit:
+                    out.append((sheet, f"{get_column_letter(k + 1)}{i + 2}",
+                                f"at most {limit} characters in column {column}; found {len(row[column])}"))
+    return out

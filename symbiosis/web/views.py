@@ -226,7 +226,9 @@ def upload(request: HttpRequest) -> HttpResponse:
             problems = _ownership_problems(m, rows) or bridge.workbook_problems(m.programme, rows)
         if not problems:
             _save_workbook(m, rows)
-            messages.success(request, f"{len(rows['facilities'])} facilities and {len(rows['flows'])} flows saved")
+            messages.success(request, f"{len(rows['facilities'])} facilities, {len(rows['flows'])} flows, "
+                                      f"{len(rows.get('quality', []))} quality rows and "
+                                      f"{len(rows.get('permits', []))} permits saved")
             return redirect("dashboard")
     return render(request, "web/upload.html", {"form": form, "problems": problems})
 
@@ -250,6 +252,16 @@ def _ownership_problems(m: Membership, rows: dict[str, list[dict[str, str]]]) ->
         if r.get("facility_id") not in mine:
             out.append(bridge.WorkbookProblem("flows", f"row {i + 2}",
                                               "facility_id is not one of your firm's facilities"))
+    # a flow's composition and a facility's permits: of the firm's own flows and facilities only
+    my_flows = set(own_flows(m).values_list("flow_id", flat=True)) | {
+        r.get("flow_id", "") for r in rows["flows"] if r.get("facility_id") in mine}
+    for i, r in enumerate(rows.get("quality", [])):
+        if r.get("flow_id") not in my_flows:
+            out.append(bridge.WorkbookProblem("quality", f"row {i + 2}", "flow_id is not one of your firm's flows"))
+    for i, r in enumerate(rows.get("permits", [])):
+        if r.get("facility_id") not in mine:
+            out.append(bridge.WorkbookProblem("permits", f"row {i + 2}",
+                                              "facility_id is not one of your firm's facilities"))
     return out
 
 
@@ -272,6 +284,22 @@ def _save_workbook(m: Membership, rows: dict[str, list[dict[str, str]]]) -> None
                 setattr(flow, k, v)
             flow.facility = facility
             flow.save()
+    # A quality sheet gives the whole composition of each flow it names, a permits sheet all the permits of each
+    # facility it names: their rows replace those (deleted and made again, in the sheet's order, as checked).
+    quality = rows.get("quality", [])
+    flows = {f.flow_id: f for f in own_flows(m).filter(flow_id__in={r["flow_id"] for r in quality})}
+    for entry in QualityEntry.objects.filter(flow__in=flows.values()):
+        entry.delete()  # one by one: each deletion in the record of changes
+    for r in quality:
+        QualityEntry.objects.create(flow=flows[r["flow_id"]], **{c: r.get(c, "") for c in composition.QUALITY_FIELDS})
+    permits = rows.get("permits", [])
+    facilities = {f.facility_id: f
+                  for f in own_facilities(m).filter(facility_id__in={r["facility_id"] for r in permits})}
+    for permit in Permit.objects.filter(facility__in=facilities.values()):
+        permit.delete()
+    for r in permits:
+        Permit.objects.create(facility=facilities[r["facility_id"]],
+                              **{c: r.get(c, "") for c in composition.PERMIT_FIELDS})
     m.programme.touch()
 
 
