@@ -373,3 +373,20 @@ def test_workbook_quality_and_permits_problems_at_their_cells(world: World) -> N
     assert list(region.permits["ewc_code"]) == ["100105"] and list(region.permits["max_t_per_yr"]) == [5000.0]
     deleted = QualityEntry.history.filter(history_type="-", flow_id=ash.pk, history_user__username="a")
     assert set(deleted.values_list("parameter", flat=True)) == {"loss_on_ignition", "chloride"}
+
+
+def test_a_stored_row_of_no_flow_is_kept_and_reported_by_the_checks(world: World) -> None:
+    """A quality row naming a flow the programme does not have stays as text after the programme's rows and
+    is reported by symbiosis check's loader (unknown flow), not dropped; the known flows' rows become rows."""
+    from symbiosis.web import bridge, composition
+
+    programme = world.programme
+    n = QualityEntry.objects.count()
+    composition.store_tables(programme, {"quality": "flow_id,parameter,value,unit\n"
+                                                    "asnaes_fly_ash,mercury,0.3,mg/kg\n"
+                                                    "ghost_flow,chloride,0.1,%\n"})
+    assert QualityEntry.objects.count() == n + 1
+    assert programme.extra_tables["quality"] == "flow_id,parameter,value,unit\nghost_flow,chloride,0.1,%\n"
+    problems, _first_facility, _first_flow = bridge.problems_with(programme)  # type: ignore[arg-type]
+    assert [(Path(p.file).name, p.row, p.column, p.found) for p in problems] == [
+        ("quality.csv", n + 3, "flow_id", "ghost_flow")]  # after the n + 1 rows of the database
