@@ -115,6 +115,8 @@ class QualityForm(_Checked):
         self.fields["bound"] = forms.ChoiceField(choices=BOUNDS, required=False,
                                                  help_text=QualityEntry._meta.get_field("bound").help_text)
         self.fields["parameter"].widget.attrs["list"] = "quality-parameters"
+        if not self.instance.pk and flow.direction == "in":  # a demand's row is most often its limit
+            self.fields["bound"].initial = "max"
 
     def row(self) -> dict[str, str]:
         data = {k: self.cleaned_data.get(k, getattr(self.instance, k)) for k in self.Meta.fields}
