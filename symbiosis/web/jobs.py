@@ -14,6 +14,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -83,7 +84,19 @@ def _scenario(folder: Path, name: str, description: str, region_dir: Path, chang
 
 
 def _update(run_id: int, **fields: object) -> None:
-    Run.objects.filter(pk=run_id).update(**fields)
+    """Write the run's status. SQLite refuses a write while another connection reads the table at that instant
+    ("database table is locked": a shared-cache lock, which no busy timeout waits for); a status line is
+    worth a few short retries rather than failing the run."""
+    from django.db import OperationalError
+
+    for attempt in range(6):
+        try:
+            Run.objects.filter(pk=run_id).update(**fields)
+            return
+        except OperationalError as exc:
+            if "locked" not in str(exc) or attempt == 5:
+                raise
+            time.sleep(0.05 * 2 ** attempt)
 
 
 def _execute(run_id: int) -> None:
