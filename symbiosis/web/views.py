@@ -494,7 +494,7 @@ def introduction_status(request: HttpRequest, pk: int) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def runs(request: HttpRequest) -> HttpResponse:
     m = request.membership  # type: ignore[attr-defined]
-    form = RunForm(request.POST or None)
+    form = RunForm(request.POST or None, programme=m.programme)
     if request.method == "POST" and form.is_valid():
         run = Run.objects.create(programme=m.programme, created_by=request.user,
                                  carbon_price=form.cleaned_data["carbon_price"], kind=form.cleaned_data["kind"],
