@@ -7,7 +7,7 @@ from typing import Any
 from django import forms
 
 from . import bridge
-from .models import STEPS, Facility, Firm, Flow, Membership, Programme, direction_of
+from .models import STEPS, Facility, Firm, Flow, Membership, Permit, Programme, QualityEntry, direction_of
 
 
 class _Checked(forms.ModelForm):
@@ -92,8 +92,77 @@ class FlowForm(_Checked):
         return flow
 
 
+#: The bounds of a quality row (docs/data-format.md, "quality").
+BOUNDS = [("", "none: a measured value (a supply's)"), ("max", "max: a demand's upper limit"),
+          ("min", "min: a demand's lower limit")]
+
+
+class QualityForm(_Checked):
+    """A parameter of a flow's composition: a row of the quality table, checked with the flow's facility."""
+
+    table = "quality"
+
+    class Meta:
+        model = QualityEntry
+        fields = ["parameter", "value", "unit", "bound", "virgin_value", "source", "note"]
+        widgets = {"note": forms.Textarea(attrs={"rows": 2})}
+
+    def __init__(self, *args: Any, flow: Flow, **kwargs: Any):
+        kwargs.setdefault("prefix", "quality")  # beside the flow's own form on its page
+        super().__init__(*args, **kwargs)
+        self.flow = flow
+        self.programme = flow.facility.programme
+        self.fields["bound"] = forms.ChoiceField(choices=BOUNDS, required=False,
+                                                 help_text=QualityEntry._meta.get_field("bound").help_text)
+        self.fields["parameter"].widget.attrs["list"] = "quality-parameters"
+        if not self.instance.pk and flow.direction == "in":  # a demand's row is most often its limit
+            self.fields["bound"].initial = "max"
+
+    def row(self) -> dict[str, str]:
+        data = {k: self.cleaned_data.get(k, getattr(self.instance, k)) for k in self.Meta.fields}
+        return {"flow_id": self.flow.flow_id, **{k: str(v or "") for k, v in data.items()},
+                "_pk": str(self.instance.pk or "")}
+
+    def save(self, commit: bool = True) -> QualityEntry:
+        entry = super().save(commit=False)
+        entry.flow = self.flow
+        if commit:
+            entry.save()
+        return entry
+
+
+class PermitForm(_Checked):
+    """An EWC code a facility's permit lets it receive: a row of the permits table."""
+
+    table = "permits"
+
+    class Meta:
+        model = Permit
+        fields = ["ewc_code", "max_t_per_yr", "source", "note"]
+        widgets = {"note": forms.Textarea(attrs={"rows": 2})}
+
+    def __init__(self, *args: Any, facility: Facility, **kwargs: Any):
+        kwargs.setdefault("prefix", "permit")
+        super().__init__(*args, **kwargs)
+        self.facility = facility
+        self.programme = facility.programme
+
+    def row(self) -> dict[str, str]:
+        data = {k: self.cleaned_data.get(k, getattr(self.instance, k)) for k in self.Meta.fields}
+        return {"facility_id": self.facility.facility_id, **{k: str(v or "") for k, v in data.items()},
+                "_pk": str(self.instance.pk or "")}
+
+    def save(self, commit: bool = True) -> Permit:
+        permit = super().save(commit=False)
+        permit.facility = self.facility
+        if commit:
+            permit.save()
+        return permit
+
+
 class UploadForm(forms.Form):
-    workbook = forms.FileField(help_text="An .xlsx workbook with sheets 'facilities' and 'flows' (the region format)")
+    workbook = forms.FileField(help_text="An .xlsx workbook with sheets 'facilities' and 'flows', and optionally "
+                                         "'quality' and 'permits' (the region format)")
 
 
 class FirmSettingsForm(forms.ModelForm):
