@@ -840,6 +840,9 @@ def _replace_rows(frame: pd.DataFrame, new: pd.DataFrame, facility_id: str) -> p
     if list(frame.columns) != list(new.columns):
         return None
     mine = (frame["facility_id"] == facility_id).to_numpy()
+    positions = np.flatnonzero(mine)
+    if len(positions) and positions[-1] - positions[0] + 1 == len(positions):  # together (once patched): one copy
+        return pd.concat([frame.iloc[:positions[0]], new, frame.iloc[positions[-1] + 1:]], ignore_index=True)
     at = int(mine.argmax()) if mine.any() else len(frame)
     rest = frame[~mine]
     before = int((~mine[:at]).sum())
