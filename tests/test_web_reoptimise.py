@@ -100,8 +100,8 @@ def test_a_moved_facility_or_a_new_stream_is_solved_whole() -> None:
 
 
 class _Child:
-    """The solver's child as the server sees it: re-optimises (``can``) or answers None when a whole solve is
-    needed and not allowed yet."""
+    """The solver's child as the server sees it: re-optimises (``can``) or says why a whole solve is needed
+    when it is not allowed yet."""
 
     def __init__(self, can: bool) -> None:
         self.can = can
@@ -113,7 +113,7 @@ class _Child:
         self.calls.append(whole)
         done: Future = Future()
         done.set_result((pd.DataFrame(), pd.DataFrame(), 0.1, "re-optimised") if self.can
-                        else (pd.DataFrame(), pd.DataFrame(), 30.0, "solved") if whole else None)
+                        else (pd.DataFrame(), pd.DataFrame(), 30.0, "solved") if whole else "a moved facility")
         return done
 
 

@@ -319,32 +319,33 @@ def _first_optimum(region: Region) -> tuple[_Kept, pd.DataFrame, pd.DataFrame]:
 
 
 def _solve_programme(key: str, region: Region, whole: bool = True
-                     ) -> tuple[pd.DataFrame, pd.DataFrame, float, str] | None:
+                     ) -> tuple[pd.DataFrame, pd.DataFrame, float, str] | str:
     """In the child process: the optimum of ``region`` (a programme's snapshot; ``key`` names the programme),
     **re-optimised** from the programme's kept optimum when only amounts and prices of its streams changed
     since (symbiosis.exchange.incremental.Reoptimiser: the blocks the change touches are solved again, every
     arc is priced; the same optimum as a solve of the whole programme), else **solved** whole by column
     generation and kept. A programme with periods or stores, or one whose solve keeps no model, is solved by
     :func:`_solve` (symbiosis.pipeline.optimise) and nothing is kept. Returns supplies, exchanges, seconds and
-    how (``re-optimised`` or ``solved``); None, without solving, when the change needs a whole solve and
-    ``whole`` is false (the server waits for the refresh interval of whole solves, then asks again)."""
+    how (``re-optimised`` or ``solved``); without solving, why the change needs a whole solve when ``whole`` is
+    false (the server waits for the refresh interval of whole solves, then asks again)."""
     from symbiosis.errors import SymbiosisError
     from symbiosis.exchange.incremental import StructuralChange
 
     started = time.perf_counter()
     kept = _kept.pop(key, None)
+    why = "no optimum kept in this process's solver"
     if kept is not None:
         try:
             supplies, exchanges = _reoptimised(kept, region)
         except StructuralChange as exc:
-            logger.info("programme %s: solved whole (%s)", key, exc)
+            why = str(exc)
         except Exception as exc:  # noqa: BLE001 - whatever failed, the whole solve below still answers
-            logger.warning("programme %s: re-optimisation failed (%s: %s); solved whole", key, type(exc).__name__, exc)
+            why = f"the re-optimisation failed ({type(exc).__name__}: {exc})"
         else:
             _kept[key] = kept
             return supplies, exchanges, time.perf_counter() - started, "re-optimised"
     if not whole:
-        return None
+        return why
     if region.time is None:
         try:
             kept, supplies, exchanges = _first_optimum(region)
@@ -541,7 +542,9 @@ def _solve_loop(entry: _Programme) -> None:
                     entry.wanted = None
                     entry.lock.notify_all()
                 return
-            if answer is None:  # not re-optimisable, and a whole solve must wait for its interval
+            if isinstance(answer, str):  # not re-optimisable, and a whole solve must wait for its interval
+                logger.info("programme %s at data version %d is solved whole after the refresh interval: %s",
+                            entry.shared.name if entry.shared else "?", snap.version, answer)
                 entry.needs_whole = True
                 continue
             supplies, exchanges, seconds, how = answer
