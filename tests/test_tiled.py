@@ -90,7 +90,7 @@ def test_tiled_rounds_are_the_untiled_rounds(generated):
     tiles), so the rounds and the objective agree, and the master holds colgen's final master."""
     whole = candidates(generated)
     untiled = solve_column_generation(whole, max_master_share=1.0, warm=False)
-    tiled = solve_tiled(tiling(prepare(generated), 6)).solution
+    tiled = solve_tiled(tiling(prepare(generated), 6), grow=False).solution
     assert tiled.parameters["iterations"] == untiled.parameters["iterations"]
     assert tiled.objective == pytest.approx(untiled.objective, rel=1e-9)
     assert tiled.parameters["master_arcs"] >= untiled.parameters["master_arcs"]
@@ -99,11 +99,84 @@ def test_tiled_rounds_are_the_untiled_rounds(generated):
     assert tiled.parameters["warm_rounds"] == tiled.parameters["iterations"] - 1
 
 
+def test_the_tiled_master_grows_in_place(generated):
+    """After the first round the entering arcs' columns are added to the first master's HiGHS instances
+    (symbiosis.exchange.grow.add_keyed_columns) instead of a new model being built: the optimum is the whole
+    LP's, proven over every arc of every tile by the independent KKT check, and equals the rebuilt masters'."""
+    tiles = tiling(prepare(generated), 6)
+    _check(generated, tiles, spill=True)
+    tiled = solve_tiled(tiles, spill=True)
+    grown = tiled.solution
+    rebuilt = solve_tiled(tiles, spill=True, grow=False).solution
+    assert grown.parameters["iterations"] >= 2
+    assert grown.parameters["grown_rounds"] == grown.parameters["iterations"] - 1
+    assert rebuilt.parameters["grown_rounds"] == 0
+    assert grown.objective == pytest.approx(rebuilt.objective, rel=1e-9)
+    # The master holds every row an arc of any tile enters (the first one did, so that later arcs can join it):
+    # an arc into every demand that has one, and the whole table's quality rows.
+    whole = exchange_arrays(candidates(generated))
+    mine = exchange_arrays(tiled.candidates)
+    assert set(np.unique(mine.arc_d)) == set(np.unique(whole.arc_d))
+    assert mine.quality.n_rows == whole.quality.n_rows > 0
+
+
 def test_tiles_of_very_different_sizes(generated):
     n_s = len(prepare(generated).supplies)
     rows = np.random.default_rng(1).permutation(n_s)
     tiles = [np.sort(rows[:2]), np.zeros(0, np.int64), np.sort(rows[2:n_s // 3]), np.sort(rows[n_s // 3:])]
     _check(generated, Tiling(prepare(generated), tiles), per_supply=2, per_demand=2)
+
+
+def test_spilled_tiles_read_back_as_they_were_written(generated, tmp_path, monkeypatch):
+    """A tile written as Parquet and read back prices exactly as in memory: the same ids, supplies, demands,
+    objective, bounds, rows and keys of every family, and the same arc rows for any positions asked."""
+    import pyarrow.parquet as pq
+
+    from symbiosis.exchange import tilefiles
+    from symbiosis.exchange.colgen import ARC_ROW_FAMILIES
+    from symbiosis.exchange.tiled import build_tile
+
+    monkeypatch.setattr(tilefiles, "ROW_GROUP", 500)  # several row groups a tile: rows read from a few of them
+    tiles = tiling(prepare(generated), 3)
+    n_quality = 0
+    for k in range(tiles.n_tiles):
+        tile, _summary = build_tile(tiles, k, None, None)
+        where = tilefiles.write_tile(tmp_path, tile)
+        back = tilefiles.read_tile(where)
+        assert back.arcs is None and back.number == k
+        for name in ("ids", "arc_s", "arc_d", "objective", "upper"):
+            np.testing.assert_array_equal(getattr(back, name), getattr(tile, name), err_msg=name)
+        for family in ARC_ROW_FAMILIES:
+            mine, theirs = back.blocks[family.name], tile.blocks[family.name]
+            for part in ("ptr", "cols", "coefs"):
+                np.testing.assert_array_equal(getattr(mine, part), getattr(theirs, part), err_msg=family.name)
+            assert back.keys[family.name].equals(tile.keys[family.name]), family.name
+            # Keys read back match the in-memory ones by value, as the master's are matched to them.
+            np.testing.assert_array_equal(tile.keys[family.name].get_indexer(back.keys[family.name]),
+                                          np.arange(len(back.keys[family.name])))
+        picked = np.sort(np.random.default_rng(k).choice(tile.n_arcs, size=min(50, tile.n_arcs), replace=False))
+        pd.testing.assert_frame_equal(back.rows(picked), tile.rows(picked))
+        pd.testing.assert_frame_equal(back.rows(np.zeros(0, np.int64)), tile.rows(np.zeros(0, np.int64)))
+        # Pricing reads the tile's own columns, never the descriptive ones.
+        assert set(pq.read_schema(where / "arcs.parquet").names) >= {"s", "d", "tile_arc_id", "tile_objective"}
+        assert pq.ParquetFile(where / "arcs.parquet").num_row_groups > 1
+        n_quality += len(back.keys["quality_limit"])
+    assert n_quality > 0  # keyed rows (demand, parameter, bound) were written and read back
+
+
+def test_spilled_tiled_in_memory_and_untiled_agree(generated):
+    """The tiles spilled to Parquet give the same rounds, master and optimum as the tiles kept in memory, and
+    the optimum of the whole table (1e-9 relative), on a region with processors and heat."""
+    tiles = tiling(prepare(generated), 5)
+    assert len(generated.processors) and tiles.prepared.supplies["quantity"].eq("energy").any()
+    kept = solve_tiled(tiles, spill=False).solution
+    spilled = solve_tiled(tiles, spill=True)
+    whole = solve_exchange(candidates(generated), decompose=False)
+    assert spilled.solution.objective == pytest.approx(kept.objective, rel=1e-9)
+    assert spilled.solution.objective == pytest.approx(whole.objective, rel=1e-9)
+    for key in ("iterations", "master_arcs", "candidate_arcs"):
+        assert spilled.solution.parameters[key] == kept.parameters[key], key
+    np.testing.assert_allclose(spilled.solution.x, kept.x, rtol=1e-9, atol=1e-9)
 
 
 def test_a_tiled_run_that_cannot_finish_says_so_and_leaves_no_tiles_behind(generated, tmp_path, monkeypatch):
@@ -192,6 +265,7 @@ def test_the_same_optimum_on_a_dask_local_cluster(generated):
         assert not any(client.run(lambda dask_worker: len(dask_worker.data)).values()), \
             client.run(lambda dask_worker: list(dask_worker.data))
     assert spread.solution.parameters["scheduler"] == "dask"
+    assert spread.solution.parameters["grown_rounds"] == serial.solution.parameters["grown_rounds"] >= 1
     # The tiles were made and priced, and the master's blocks solved, on the workers.
     assert {"build_tile", "_price_remote", "solve_block"} <= ran, ran
     assert spread.solution.objective == pytest.approx(serial.solution.objective, rel=1e-9)
