@@ -272,3 +272,104 @@ def test_the_same_optimum_on_a_dask_local_cluster(generated):
     assert spread.solution.parameters["iterations"] == serial.solution.parameters["iterations"]
     pd.testing.assert_frame_equal(spread.candidates.arcs, serial.candidates.arcs)
     np.testing.assert_allclose(spread.solution.x, serial.solution.x, rtol=1e-7, atol=1e-6)
+
+
+# --- outputs that read every arc: candidates.csv / .parquet streamed from the tiles ---------------------------
+
+
+def _rows_as_set(frame: pd.DataFrame) -> set[tuple]:
+    return set(map(tuple, frame.round(6).astype(str).to_numpy()))
+
+
+@pytest.mark.parametrize("name", ["kalundborg", "heat", "processor"])
+def test_a_tiled_runs_outputs_are_the_untiled_runs(name, tmp_path):
+    """Every table of a run forced into 3 tiles, candidates.csv (every arc, read back tile by tile from the
+    spilled Parquet) included, holds the same rows as the whole-table run's."""
+    from symbiosis.pipeline import optimise, write_outputs
+
+    region = load_region((SHIPPED if name == "kalundborg" else TEST_REGIONS) / name)
+    whole = optimise(region, arcs=True)
+    tiled = optimise(region, tiles=3, arcs=True)
+    assert tiled.parameters["strategy"] == "tiled_column_generation" and tiled.parameters["tiles"] == 3
+    write_outputs(whole, region, tmp_path / "whole", pngs=False)
+    write_outputs(tiled, region, tmp_path / "tiled", pngs=False)
+    tables = sorted(p.name for p in (tmp_path / "whole").glob("*.csv"))
+    assert tables == sorted(p.name for p in (tmp_path / "tiled").glob("*.csv"))
+    assert "candidates.csv" in tables
+    for table in tables:
+        a, b = pd.read_csv(tmp_path / "whole" / table), pd.read_csv(tmp_path / "tiled" / table)
+        assert list(a.columns) == list(b.columns) and len(a) == len(b), table
+        assert _rows_as_set(a) == _rows_as_set(b), table
+    arcs = pd.read_csv(tmp_path / "tiled" / "candidates.csv")
+    assert len(arcs) == tiled.parameters["candidate_arcs"] > tiled.parameters["master_arcs"] - 1
+
+
+def test_every_arc_streams_from_the_spilled_tiles(generated, tmp_path, monkeypatch):
+    """On a region with processors and heat in 4 spilled tiles, candidates.csv and candidates.parquet are
+    written a row group at a time from the tiles' Parquet: the whole table's arcs (the same rows), the optimum's
+    flows on them, and reduced costs that prove the optimum (≥ 0 on every arc, 0 on every arc used)."""
+    from symbiosis.exchange import tilefiles
+    from symbiosis.pipeline import optimise, write_outputs
+
+    monkeypatch.setattr(tilefiles, "ROW_GROUP", 300)  # many batches a tile
+    read = []
+    real_read_tile = tilefiles.read_tile
+    monkeypatch.setattr(tilefiles, "read_tile", lambda where: read.append(where) or real_read_tile(where))
+    tiled = optimise(generated, tiles=4, arcs=True)
+    kept = tiled.arcs.tiles._store.folder
+    assert kept is not None and kept.exists()
+    read.clear()
+    write_outputs(tiled, generated, tmp_path / "tiled", pngs=False, parquet=True)
+    # Each tile read once for each file written (CSV and Parquet), in turn.
+    assert [Path(p).name for p in read] == [f"tile-{k:05d}" for k in range(4)] * 2
+    whole = candidates(generated)
+    streamed = pd.read_csv(tmp_path / "tiled" / "candidates.csv", keep_default_na=False, na_values=[""])
+    assert len(streamed) == len(whole.arcs) > 4 * 300
+    own = [c for c in whole.arcs.columns if c not in ("s", "d")]
+    expected = whole.arcs[own].astype({c: str for c in own[:4]})
+    assert _rows_as_set(streamed[own]) == _rows_as_set(expected)
+    parquet = pd.read_parquet(tmp_path / "tiled" / "candidates.parquet")
+    assert len(parquet) == len(streamed)
+    assert _rows_as_set(parquet) == _rows_as_set(streamed)
+    # The flows are the optimum's, the reduced costs its proof over every arc: ≥ 0 on an arc below its
+    # capacity, ≤ 0 on an arc that carries flow (so 0 on one between its bounds).
+    assert streamed["amount_per_yr"].sum() == pytest.approx(tiled.exchanges["amount_t_per_yr"].fillna(0).sum()
+                                                            + tiled.exchanges["amount_mwh_per_yr"].fillna(0).sum(),
+                                                            rel=1e-6)
+    rc = streamed["reduced_cost_per_unit"].to_numpy(float)
+    amount = streamed["amount_per_yr"].to_numpy(float)
+    capacity = streamed["capacity_t_per_yr"].to_numpy(float)
+    tol = 1e-6 * max(1.0, float(np.abs(rc).max()))
+    below_capacity = np.isnan(capacity) | (amount < capacity * (1 - 1e-9) - 1e-9)
+    used = amount > 1e-6
+    assert rc[below_capacity].min() >= -tol
+    assert rc[used].max() <= tol
+    assert (rc[~used] > tol).any() and used.any()
+    tiled.arcs.close()
+    assert not kept.exists()
+
+
+def test_public_candidate_arcs_mask_confidential_facilities(tmp_path):
+    from symbiosis.pipeline import optimise, write_outputs
+
+    region = load_region(SHIPPED / "kalundborg")
+    secret = region.facilities["facility_id"].iloc[0]
+    region.facilities["confidential"] = region.facilities["facility_id"] == secret
+    results = optimise(region, tiles=2, arcs=True)
+    write_outputs(results, region, tmp_path / "public", pngs=False)
+    text = (tmp_path / "public" / "candidates.csv").read_text()
+    assert secret not in text and "confidential-" in text
+    arcs = pd.read_csv(tmp_path / "public" / "candidates.csv")
+    theirs = arcs["supply_facility"].str.startswith("confidential-") | arcs["demand_facility"].str.startswith(
+        "confidential-")
+    assert theirs.any() and arcs.loc[theirs, "amount_per_yr"].isna().all()
+    write_outputs(results, region, tmp_path / "private", pngs=False, public=False)
+    assert secret in (tmp_path / "private" / "candidates.csv").read_text()
+
+
+def test_arcs_are_refused_where_they_are_not_written(generated):
+    from symbiosis.errors import SymbiosisError
+    from symbiosis.pipeline import optimise
+
+    with pytest.raises(SymbiosisError, match="--arcs writes the candidate arcs of the annual LP"):
+        optimise(generated, mode="mip", arcs=True)

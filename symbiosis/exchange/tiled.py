@@ -39,7 +39,8 @@ import logging
 import shutil
 import tempfile
 import time
-from collections.abc import Mapping
+import weakref
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -94,6 +95,16 @@ class Tile:
             return self.arcs.iloc[picked].reset_index(drop=True)
         assert self.path is not None
         return tilefiles.read_rows(self.path, picked)
+
+    def batches(self) -> Iterator[pd.DataFrame]:
+        """Every arc row (without the id columns), in order, :data:`~symbiosis.exchange.tilefiles.ROW_GROUP`
+        rows at a time (read from disk one row group at a time when the tile is there)."""
+        if self.arcs is not None:
+            for start in range(0, len(self.arcs), tilefiles.ROW_GROUP):
+                yield self.arcs.iloc[start:start + tilefiles.ROW_GROUP].reset_index(drop=True)
+            return
+        assert self.path is not None
+        yield from tilefiles.iter_rows(self.path)
 
 
 @dataclass
@@ -292,6 +303,12 @@ def _with_text(rows: pd.DataFrame, shell: Candidates, columns: pd.Index) -> pd.D
     return rows[list(columns)]
 
 
+def arc_ids_of(candidates: Candidates) -> np.ndarray:
+    """The global ids of ``candidates``' arcs (symbiosis.tiles.arc_ids)."""
+    return arc_ids(candidates.arcs["s"].to_numpy(np.int64), candidates.arcs["d"].to_numpy(np.int64),
+                   len(candidates.demands))
+
+
 def master_duals(arrays: ExchangeArrays, solution: Solution) -> MasterDuals:
     """Each family's row keys and raw row duals in a solved master."""
     return {f.name: (f.keys(arrays), f.raw_dual(arrays, solution)) for f in ARC_ROW_FAMILIES}
@@ -306,13 +323,40 @@ def _bau_duals(shell: Candidates, objective: np.ndarray) -> MasterDuals:
     return out
 
 
+class KeptTiles:
+    """A finished tiled solve's tiles, kept for the outputs that read every arc (symbiosis.outputs.arcs): the
+    spilled Parquet folder (removed by :meth:`close`, when this object is collected, or at the latest when the
+    process ends) or the tiles in memory; tiles that were held by Dask workers (released after the solve) are
+    made again from the tiling, one at a time, when read."""
+
+    def __init__(self, tiling: Tiling, store: _Store | None, carbon_price: float | None,
+                 weights: Mapping[str, float] | None) -> None:
+        self.tiling = tiling
+        self.n_tiles = tiling.n_tiles
+        self._store = store
+        self._options = (carbon_price, weights)
+        self._finalizer = weakref.finalize(self, store.close) if store is not None else None
+
+    def tile(self, k: int) -> Tile:
+        if self._store is not None:
+            return self._store.get(k)
+        return build_tile(self.tiling, k, *self._options)[0]
+
+    def close(self) -> None:
+        if self._finalizer is not None:
+            self._finalizer()
+
+
 @dataclass
 class TiledSolution:
     """The master's candidates (its arcs, sorted by global id; the whole region's screening and permit-
-    screened arcs) and its Solution, which is the optimum over every arc of every tile."""
+    screened arcs) and its Solution, which is the optimum over every arc of every tile; the last master's
+    raw row duals (``duals``, which price every arc of every tile) and, when asked, its tiles (``tiles``)."""
 
     candidates: Candidates
     solution: Solution
+    duals: MasterDuals | None = None
+    tiles: KeptTiles | None = None
 
 
 class _Store:
@@ -358,6 +402,7 @@ def solve_tiled(
     warm: bool = True,
     blocks_remote: bool = True,
     grow: bool = True,
+    keep: bool = False,
 ) -> TiledSolution:
     """Solve the exchange LP of a tiled region by column generation over its tiles (module docstring).
 
@@ -368,7 +413,10 @@ def solve_tiled(
     are solved on them as well (symbiosis.exchange.blocks.remote_blocks); None: serially, one tile in memory
     at a time. Either way the same
     arcs enter in the same rounds, so the optimum is the same. Raises RuntimeError after ``max_iterations``
-    rounds with arcs still pricing out negative (never a silently partial answer).
+    rounds with arcs still pricing out negative (never a silently partial answer). ``grow``: after the first
+    round, add the entering arcs' columns to the first master's HiGHS instances instead of building a new
+    master (symbiosis.exchange.grow; the same optimum); ``keep``: hand the tiles over with the result
+    (:class:`KeptTiles`) instead of removing them, for the outputs that read every arc.
     """
     started = time.perf_counter()
     timings = {"tiles": 0.0, "pricing": 0.0, "master": 0.0}
@@ -395,11 +443,15 @@ def solve_tiled(
         # With a client, the master's independent blocks are solved on its workers too.
         remote = remote_blocks(client.get_executor() if client is not None and blocks_remote else None)
         with remote:
-            return _rounds(tiling, summaries, store, futures, client, carbon_price=carbon_price, weights=weights,
-                           method=method, per_supply=per_supply, per_demand=per_demand,
-                           max_iterations=max_iterations, tolerance=tolerance, rc_tolerance=rc_tolerance,
-                           threads=threads, master_method=master_method, timings=timings, started=started,
-                           warm=warm, grow=grow)
+            solved = _rounds(tiling, summaries, store, futures, client, carbon_price=carbon_price, weights=weights,
+                             method=method, per_supply=per_supply, per_demand=per_demand,
+                             max_iterations=max_iterations, tolerance=tolerance, rc_tolerance=rc_tolerance,
+                             threads=threads, master_method=master_method, timings=timings, started=started,
+                             warm=warm, grow=grow)
+        if keep:
+            solved.tiles = KeptTiles(tiling, store, carbon_price, weights)
+            store = None  # now the kept tiles' to remove
+        return solved
     finally:
         if store is not None:
             store.close()
@@ -539,7 +591,7 @@ def _rounds(tiling: Tiling, summaries: list[TileSummary], store: _Store | None, 
                            "tiles": int(tiling.n_tiles), "largest_tile_arcs": int(largest),
                            "min_reduced_cost_outside_master": float(min((p.min_rc for p in prices), default=np.inf)),
                            "scheduler": "dask" if client is not None else "serial"}
-    return TiledSolution(restricted, solution)
+    return TiledSolution(restricted, solution, duals)
 
 
 def _price_remote(tile: Tile, shared: tuple[MasterDuals, np.ndarray], threshold: float, per_supply: int,
@@ -553,5 +605,5 @@ def _concat(parts: list[pd.DataFrame | None]) -> pd.DataFrame | None:
     return pd.concat(found, ignore_index=True) if found else None
 
 
-__all__ = ["Tile", "TilePrice", "TileSummary", "TiledSolution", "build_tile", "master_duals", "price_tile",
-           "solve_tiled", "tile_duals", "tile_reduced_costs"]
+__all__ = ["KeptTiles", "Tile", "TilePrice", "TileSummary", "TiledSolution", "arc_ids_of", "build_tile",
+           "master_duals", "price_tile", "solve_tiled", "tile_duals", "tile_reduced_costs"]

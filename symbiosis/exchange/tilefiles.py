@@ -20,7 +20,8 @@ others wait on disk in a folder of their own, one sub-folder per tile (``tile-00
 How the files hold the families is written in ``arcs.parquet``'s schema metadata (``symbiosis.tile``). Pricing
 reads ``tile_arc_id``, ``s``, ``d``, ``tile_objective``, ``tile_upper`` and the terms and keys, never the other
 arc columns (:func:`read_tile`); the proposed arcs' whole rows come from :func:`read_rows`, and an output
-that needs every arc streams the tiles with :func:`iter_arcs`, one row group at a time.
+that needs every arc (symbiosis.outputs.arcs) streams each tile with :func:`iter_rows`, one row group at a
+time.
 """
 
 from __future__ import annotations
@@ -169,14 +170,13 @@ def read_rows(where: Path, picked: np.ndarray) -> pd.DataFrame:
     return table.take(pa.array(at)).to_pandas()
 
 
-def iter_arcs(folder: Path, columns: list[str] | None = None) -> Iterator[pd.DataFrame]:
-    """Every tile's arcs in ``folder``, tile after tile, one row group at a time (the candidate arc columns,
-    or ``columns``, which may name the tile's own as well)."""
-    for where in sorted(Path(folder).glob("tile-*")):
-        source = pq.ParquetFile(where / "arcs.parquet", memory_map=True)
-        names = columns or [name for name in source.schema_arrow.names if name not in OWN_COLUMNS]
-        for batch in source.iter_batches(batch_size=ROW_GROUP, columns=names):
-            yield batch.to_pandas()
+def iter_rows(where: Path, columns: list[str] | None = None) -> Iterator[pd.DataFrame]:
+    """The arcs of the tile in ``where``, in order, one row group at a time: the candidate arc columns, or
+    ``columns`` (which may name the tile's own as well)."""
+    source = pq.ParquetFile(Path(where) / "arcs.parquet", memory_map=True)
+    names = columns or [name for name in source.schema_arrow.names if name not in OWN_COLUMNS]
+    for batch in source.iter_batches(batch_size=ROW_GROUP, columns=names):
+        yield batch.to_pandas()
 
 
-__all__ = ["OWN_COLUMNS", "ROW_GROUP", "iter_arcs", "read_rows", "read_tile", "tile_folder", "write_tile"]
+__all__ = ["OWN_COLUMNS", "ROW_GROUP", "iter_rows", "read_rows", "read_tile", "tile_folder", "write_tile"]
