@@ -116,3 +116,112 @@ def test_structural_changes_and_processor_rows_are_refused():
     done = r.change(**found)
     _assert_optimal(changed, done.solution, 0.0)
     assert r.changes_from(supplies=changed.supplies, demands=changed.demands) == {}
+
+
+def _moved(c, seed, *, drop=0.5, cost=(0.2, 3.0), quality=1.3):
+    """The candidates after one supply's facility moved: its arcs' transport costs scaled, some of its arcs gone
+    (only where their demand keeps another arc, so that no row appears or goes) and its composition changed."""
+    rng = np.random.default_rng(seed)
+    arcs = c.arcs.copy()
+    s0 = int(rng.integers(0, len(c.supplies)))
+    mine = arcs["s"].to_numpy() == s0
+    arcs.loc[mine, "transport_cost_per_t"] = arcs.loc[mine, "transport_cost_per_t"] * rng.uniform(*cost, mine.sum())
+    d = arcs["d"].to_numpy()
+    counts = np.bincount(d, minlength=len(c.demands))
+    gone = mine & (counts[d] > 1) & (rng.random(len(arcs)) < drop)
+    arcs = arcs[~gone].reset_index(drop=True)
+    sq = c.supply_quality.copy()
+    sq.loc[sq["s"] == s0, "value"] = sq.loc[sq["s"] == s0, "value"] * quality
+    return dataclasses.replace(c, arcs=arcs, supply_quality=sq), s0, int(gone.sum())
+
+
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 10**6), n_processors=st.integers(0, 2))
+def test_changed_arcs_reach_the_fresh_optimum(seed, n_processors):
+    c = network(seed, 25, 25, 300, n_processors)
+    r = Reoptimiser(c, carbon_price=30.0, per_supply=1, per_demand=1)
+    new, s0, gone = _moved(c, seed)
+    done = r.update(new)
+    _assert_optimal(new, done.solution, 30.0)
+    assert done.arcs_priced == len(new.arcs)
+    # A second move, from the state the first left, with the amounts changed too.
+    again, _, _ = _moved(new, seed + 1, quality=0.8)
+    sup = again.supplies.copy()
+    free = np.setdiff1d(np.arange(len(sup)), exchange_arrays(again).out_rows)
+    column = np.where(sup["quantity"].iloc[free[0]] == "energy", "amount_mwh_per_yr", "amount_t_per_yr")
+    sup.loc[sup.index[free[0]], str(column)] = 2.0 * float(sup[str(column)].iloc[free[0]])
+    again = dataclasses.replace(again, supplies=sup)
+    done = r.update(again)
+    _assert_optimal(again, done.solution, 30.0)
+    assert r.changes_from(supplies=again.supplies, demands=again.demands) == {}
+
+
+def test_a_retired_arc_carries_nothing_and_an_arc_that_comes_within_reach_is_used():
+    c = network(7, 20, 20, 200, 0)
+    r = Reoptimiser(c, carbon_price=0.0, per_supply=1, per_demand=1)
+    used = np.flatnonzero(r.solution.x > 1e-6)
+    assert len(used)
+    # The used arc whose demand keeps another arc goes (its supply moved out of reach)...
+    d = c.arcs["d"].to_numpy()
+    counts = np.bincount(d, minlength=len(c.demands))
+    a = int(used[counts[d[used]] > 1][0])
+    gone = c.arcs.drop(index=c.arcs.index[a]).reset_index(drop=True)
+    new = dataclasses.replace(c, arcs=gone)
+    done = r.update(new)
+    _assert_optimal(new, done.solution, 0.0)
+    assert len(done.solution.x) == len(new.arcs)
+    # ... and comes back, cheaper than it was: the fresh optimum again, with the arc in use.
+    back = c.arcs.copy()
+    back.loc[back.index[a], "transport_cost_per_t"] = 0.0
+    back.loc[back.index[a], "processing_cost_per_t"] = 0.0
+    new = dataclasses.replace(c, arcs=back)
+    done = r.update(new)
+    _assert_optimal(new, done.solution, 0.0)
+    assert done.solution.x[a] > 1e-6
+
+
+def test_a_moved_facility_in_a_generated_region(tmp_path):
+    from symbiosis.candidates import candidates
+    from symbiosis.inputs import load_region
+    from symbiosis.synthetic import generate_region
+
+    region = load_region(generate_region(300, tmp_path / "region", seed=2))  # with processors and heat
+    c = candidates(region)
+    r = Reoptimiser(c, carbon_price=80.0)
+    facilities = region.facilities
+    applied = 0
+    for k in range(4):
+        moved = facilities.copy()
+        at = moved.index[(7 * k + 3) % len(moved)]
+        moved.loc[at, "lat"] += 0.03
+        moved.loc[at, "lon"] -= 0.03
+        changed = dataclasses.replace(region, facilities=moved)
+        new = candidates(changed)
+        try:
+            done = r.update(new)
+        except StructuralChange as exc:  # a demand reached for the first time: its rows are new
+            assert "rows" in str(exc)
+            continue
+        applied += 1
+        _assert_optimal(new, done.solution, 80.0)
+        region, facilities = changed, moved
+    assert applied >= 2
+
+
+def test_new_streams_and_new_rows_are_refused_and_leave_the_optimum_as_it_was():
+    c = network(3, 15, 15, 150, 1)
+    r = Reoptimiser(c, carbon_price=0.0, per_supply=1, per_demand=1)
+    objective = r.solution.objective
+    fewer = dataclasses.replace(c, supplies=c.supplies.iloc[:-1].reset_index(drop=True),
+                                arcs=c.arcs[c.arcs["s"] < len(c.supplies) - 1].reset_index(drop=True))
+    with pytest.raises(StructuralChange, match="new or removed stream"):
+        r.update(fewer)
+    # Every arc into one demand gone: its quality rows go with them.
+    d0 = int(exchange_arrays(c).quality_rows["d"].iloc[0])
+    lonely = dataclasses.replace(c, arcs=c.arcs[c.arcs["d"] != d0].reset_index(drop=True))
+    with pytest.raises(StructuralChange, match="rows"):
+        r.update(lonely)
+    # Refused changes leave the kept model as it was: a change of nothing re-optimises to the same optimum.
+    done = r.update(c)
+    assert done.solution.objective == pytest.approx(objective, rel=1e-9, abs=1e-9)
+    assert done.blocks_solved == 0

@@ -152,6 +152,19 @@ class GrownMaster:
         self.positions = np.r_[self.positions, entering]
         self.timings["grow"] += time.perf_counter() - started
 
+    def retire(self, members: np.ndarray) -> np.ndarray:
+        """Take the model's arcs at ``members`` (indices into :attr:`positions`) out of the model: their columns
+        are fixed at 0 (bounds [0, 0]; HiGHS has no cheap column deletion that keeps the blocks' numbering) and
+        stand for no arc from now on (position -1). Returns their HiGHS columns."""
+        members = np.asarray(members, dtype=np.int64)
+        cols = self.arc_col[members]
+        if len(cols):
+            zeros = np.zeros(len(cols))
+            self.model._highs.set_cols_bounds(cols, zeros, zeros)
+            self.positions = self.positions.copy()
+            self.positions[members] = -1
+        return cols
+
     def solve(self, method: str = "simplex", only: np.ndarray | None = None) -> BlockResult:
         """Re-solve (default: with the simplex method from the instances' bases; ``only`` those blocks, see
         BlockSolver.run); raises SolverError if not optimal."""
@@ -190,7 +203,8 @@ class GrownMaster:
                            result.termination, result.statuses, result.mip_gap)
         solution = model._extract(truncated)
         x = np.zeros(full.n_arcs)
-        x[self.positions] = np.maximum(col[self.arc_col], 0.0)
+        alive = self.positions >= 0  # a retired column (see :meth:`retire`) stands for no arc
+        x[self.positions[alive]] = np.maximum(col[self.arc_col[alive]], 0.0)
         n_a, n_s, n_d, n_p = model.arrays.n_arcs, full.n_supplies, full.n_demands, full.n_processors
         w = np.maximum(col[n_a:n_a + n_s], 0.0)
         y = np.maximum(col[n_a + n_s:n_a + n_s + n_d], 0.0)

@@ -17,10 +17,17 @@ re-solved blocks with the untouched ones) is the optimum of the full LP, by the 
 generation's (symbiosis.exchange.colgen). The untouched blocks' flows are unchanged by construction; what the
 proof adds is that leaving them unchanged is optimal.
 
-Changes that alter the structure (a new or removed stream, a new location, a changed quality, anything that
-changes the candidate arcs) are refused with :class:`StructuralChange`: those need the region solved again
-(warm where possible). Processors' rows follow their activity and cannot be set. The Pyomo model of the first
-restricted model states the problem as it was first solved; changes are made to the HiGHS instances only.
+:meth:`Reoptimiser.update` takes the candidates of the changed region whole, so that a change may also move
+the **arcs**: a facility that moved (its arcs' costs and emissions; arcs gone beyond a distance limit, others
+come within one), a changed distance limit, a stream's changed composition (its arcs' quality coefficients).
+The model's arcs whose column changed are retired (fixed at 0) and enter again with their new column; every
+arc of the new candidates is priced, so the proof is the same.
+
+Changes that alter the rows are refused with :class:`StructuralChange`: a new or removed stream, a demand
+reached by arcs for the first time or by none any more (its quality, share and intake rows come and go with
+its arcs), changed limits or processors. Those need the region solved again. Processors' rows follow their
+activity and cannot be set. The Pyomo model of the first restricted model states the problem as it was first
+solved; changes are made to the HiGHS instances only.
 """
 
 from __future__ import annotations
@@ -38,6 +45,7 @@ import pandas as pd
 from symbiosis.candidates import Candidates
 from symbiosis.errors import SymbiosisError
 from symbiosis.exchange.colgen import ColumnGenerationState, admit, price_arcs, solve_column_generation
+from symbiosis.exchange.model import ExchangeArrays
 from symbiosis.exchange.solve import Solution
 
 logger = logging.getLogger(__name__)
@@ -169,9 +177,121 @@ class Reoptimiser:
             st.objective = master.objective = full.objective_vector(st.carbon_price, st.weights)
             solver.set_cols_cost(cols, np.r_[st.objective[n_a + f_rows], st.objective[n_a + n_s + v_rows]])
         # Share rows lie in their demand row's block (they hold the same arcs).
-        blocks = np.unique(np.r_[solver.row_block[rows.supply_rows[s_rows]], solver.row_block[rows.demand_rows[d_rows]],
-                                 solver.col_block[cols]]).astype(np.int64)
-        timings = {"change": time.perf_counter() - started, "solve": 0.0, "pricing": 0.0, "grow": 0.0}
+        timings = {"change": time.perf_counter() - started}
+        return self._reoptimise(started, timings, cols=cols,
+                                rows=np.r_[rows.supply_rows[s_rows], rows.demand_rows[d_rows]])
+
+    def update(self, new: Candidates) -> Reoptimisation:
+        """Re-optimise for ``new``, the candidates of the changed region (``symbiosis.candidates`` of it).
+
+        Beyond the amounts and prices :meth:`change` takes, ``new`` may differ in its **arcs**: a facility
+        that moved (its arcs' distances, costs and emissions, some arcs gone beyond a distance limit and others
+        come within one), a changed distance limit, a stream's changed composition (its arcs' quality
+        coefficients, arcs screened out or in), changed emission factors of a stream or a raw material. The
+        streams must be the same, in the same order, and so must the rows of every family arcs enter (a
+        demand's quality, share and intake rows exist once some arc reaches it): anything else raises
+        :class:`StructuralChange`, and the region is solved again.
+
+        The model's arcs that are no longer candidates, or whose column changed, are retired (fixed at 0,
+        :meth:`~symbiosis.exchange.grow.GrownMaster.retire`); those still candidates enter again with their new
+        column. Only the blocks that hold a changed row or column are re-solved, from their last basis, then
+        every arc of ``new`` is priced as after :meth:`change`: the same proof of optimality over every arc.
+        """
+        from symbiosis.exchange.colgen import ARC_ROW_FAMILIES
+        from symbiosis.exchange.model import exchange_arrays
+
+        started = time.perf_counter()
+        st = self.state
+        master = st.master
+        model = master.model
+        solver = model._highs
+        old, mine = st.full, model.arrays
+        self._same_streams(new)
+        full = exchange_arrays(new)
+        for family in ARC_ROW_FAMILIES:
+            if not family.keys(full).equals(family.keys(old)):
+                raise StructuralChange(f"the changed region has other {family.name} rows (a demand reached by "
+                                       f"arcs for the first time, or by none any more): solve it again")
+        for name in ("share", "intake_limit", "facility_intake_limit", "permit_limit", "processor_capacity",
+                     "processor_cost", "out_per_unit", "in_per_unit"):
+            if not _same(getattr(full, name), getattr(old, name)):
+                raise StructuralChange(f"{name} changed: solve again")
+        if not full.quality_rows.reset_index(drop=True).equals(old.quality_rows.reset_index(drop=True)):
+            raise StructuralChange("a demand's quality limits or its raw material's quality changed: solve again")
+        objective = full.objective_vector(st.carbon_price, st.weights)
+        n_a0, n_a = mine.n_arcs, full.n_arcs
+        # Rows: the amounts, through the first model as change() does.
+        try:
+            model.set_amounts(supply=full.supply_amount.copy(), demand=full.demand_amount.copy())
+        except ValueError as exc:
+            raise StructuralChange(str(exc)) from exc
+        moved_rows = np.r_[model._rows.supply_rows[np.flatnonzero(full.supply_amount != old.supply_amount)],
+                           model._rows.demand_rows[np.flatnonzero(full.demand_amount != old.demand_amount)]]
+        # The other columns (w, y, z): their costs.
+        rest_old, rest_new = st.objective[old.n_arcs:], objective[n_a:]
+        changed_rest = np.flatnonzero(rest_old != rest_new)
+        cols = [n_a0 + changed_rest]
+        if len(changed_rest):
+            solver.set_cols_cost(n_a0 + changed_rest, rest_new[changed_rest])
+        for name in ("fate_cost", "fate_co2e", "virgin_price", "virgin_co2e"):
+            setattr(mine, name, getattr(full, name).copy())
+        # Arcs: by (supply, demand), the streams being the same rows.
+        old_to_new = _arc_map(old, full)
+        alive = np.flatnonzero(master.positions >= 0)
+        before = master.positions[alive]
+        after = old_to_new[before]
+        stays = after >= 0
+        stays[stays] = _same_columns(old, full, before[stays], after[stays], st.objective, objective)
+        retired = master.retire(alive[~stays])
+        cols.append(retired)
+        master.positions = master.positions.copy()
+        master.positions[alive[stays]] = after[stays]
+        active = np.zeros(n_a, dtype=bool)
+        active[after[stays]] = True
+        again = np.setdiff1d(after[~stays & (after >= 0)], after[stays])
+        st.full = master.full = full
+        st.objective = master.objective = objective
+        st.active = active
+        if len(again):
+            master.add(again)
+            active[again] = True
+            cols.append(master.arc_col[-len(again):])
+        self.candidates = new
+        timings = {"change": time.perf_counter() - started}
+        logger.info("update: %d of the model's arcs retired, %d entered again with their new column, %d rows and "
+                    "%d other columns changed", len(retired), len(again), len(moved_rows), len(changed_rest))
+        return self._reoptimise(started, timings, cols=np.concatenate(cols), rows=moved_rows)
+
+    def _same_streams(self, new: Candidates) -> None:
+        """Raise StructuralChange unless ``new`` has the kept candidates' streams, in their order, and their
+        processors."""
+        for label, key in (("supplies", "supply_id"), ("demands", "demand_id")):
+            a, b = getattr(self.candidates, label), getattr(new, label)
+            if len(a) != len(b) or not a[key].astype(str).reset_index(drop=True).equals(
+                    b[key].astype(str).reset_index(drop=True)):
+                raise StructuralChange(f"the changed region has other {label} (a new or removed stream): solve "
+                                       f"it again")
+        for name in ("processors", "processor_links"):
+            before, after = getattr(self.candidates, name, None), getattr(new, name, None)
+            if before is None and after is None:
+                continue
+            if before is None or after is None or not before.reset_index(drop=True).equals(
+                    after.reset_index(drop=True)):
+                raise StructuralChange(f"the {name} changed: solve again")
+
+    def _reoptimise(self, started: float, timings: dict[str, float], *, cols: np.ndarray,
+                    rows: np.ndarray) -> Reoptimisation:
+        """Re-solve the blocks that hold the changed HiGHS columns ``cols`` and rows ``rows`` (global
+        positions), then price every candidate arc and add those that price out negative, until none does."""
+        st = self.state
+        master = st.master
+        solver = master.model._highs
+        full = st.full
+        n_a = full.n_arcs
+        cols, rows = np.asarray(cols, dtype=np.int64), np.asarray(rows, dtype=np.int64)
+        rows = rows[rows >= 0]
+        blocks = np.unique(np.r_[solver.row_block[rows], solver.col_block[cols]]).astype(np.int64)
+        timings.update({"solve": 0.0, "pricing": 0.0, "grow": 0.0})
         solved = 0  # block solves, over the rounds
         rounds, added = 0, 0
         while True:
@@ -221,6 +341,68 @@ class Reoptimiser:
         if len(v_rows):
             dem.loc[dem.index[v_rows], "virgin_price_per_t"] = v_new
         self.candidates = dataclasses.replace(self.candidates, supplies=sup, demands=dem)
+
+
+def _same(a: np.ndarray, b: np.ndarray) -> bool:
+    """Equal arrays, NaN equal to NaN."""
+    a, b = np.asarray(a), np.asarray(b)
+    if a.shape != b.shape:
+        return False
+    if a.dtype.kind == "f" or b.dtype.kind == "f":
+        return bool(np.all((a == b) | (np.isnan(a.astype(float)) & np.isnan(b.astype(float)))))
+    return bool(np.array_equal(a, b))
+
+
+def _arc_map(old: ExchangeArrays, new: ExchangeArrays) -> np.ndarray:
+    """For every arc of ``old``, its position among ``new``'s arcs (the same supply and demand rows), or -1."""
+    n_d = max(old.n_demands, 1)
+    old_key = old.arc_s.astype(np.int64) * n_d + old.arc_d
+    new_key = new.arc_s.astype(np.int64) * n_d + new.arc_d
+    if len(new_key) < 2 or bool(np.all(new_key[1:] > new_key[:-1])):  # candidates come by supply, then demand
+        order = np.arange(len(new_key))
+    else:
+        order = np.argsort(new_key, kind="stable")
+    ordered = new_key[order]
+    if len(ordered) > 1 and np.any(ordered[1:] == ordered[:-1]):
+        raise StructuralChange("two arcs join the same supply and demand: their columns cannot be told apart")
+    if len(ordered) == 0:
+        return np.full(old.n_arcs, -1, dtype=np.int64)
+    at = np.minimum(np.searchsorted(ordered, old_key), len(ordered) - 1)
+    return np.where(ordered[at] == old_key, order[at], -1).astype(np.int64)
+
+
+def _same_columns(old: ExchangeArrays, new: ExchangeArrays, a: np.ndarray, b: np.ndarray,
+                  old_objective: np.ndarray, new_objective: np.ndarray) -> np.ndarray:
+    """Whether old arc ``a[k]`` has the same column as new arc ``b[k]``: cost, capacity and its coefficients in
+    the rows of every family (the rows being the same, keyed alike).
+
+    A column's coefficients in a family are compared through two sums over its terms, Σ coef · u_row and
+    Σ coef · v_row, with u and v drawn at random per row (the same draw for both models), and its number of
+    terms: columns that differ in any coefficient or row give equal sums only on a set of draws of measure zero.
+    One pass over each family's terms (numpy), not a transposed copy of every column."""
+    from symbiosis.exchange.colgen import ARC_ROW_FAMILIES
+
+    same = (old_objective[a] == new_objective[b]) & _elementwise_same(old.capacity[a], new.capacity[b])
+    rng = np.random.default_rng(20261129)
+    for family in ARC_ROW_FAMILIES:
+        block_old, block_new = family.rows(old), family.rows(new)
+        weights = rng.uniform(1.0, 2.0, (2, max(block_old.n_rows, 1)))
+        sums = []
+        for block, n_arcs, cols in ((block_old, old.n_arcs, a), (block_new, new.n_arcs, b)):
+            rows = block.term_rows()
+            terms = np.bincount(block.cols, minlength=n_arcs)[cols]
+            first = np.bincount(block.cols, weights=block.coefs * weights[0][rows], minlength=n_arcs)[cols]
+            second = np.bincount(block.cols, weights=block.coefs * weights[1][rows], minlength=n_arcs)[cols]
+            sums.append((terms, first, second))
+        (t0, f0, s0), (t1, f1, s1) = sums
+        scale = 1e-12 * np.maximum(1.0, np.abs(f0) + np.abs(s0))
+        same &= (t0 == t1) & (np.abs(f0 - f1) <= scale) & (np.abs(s0 - s1) <= scale)
+    return same
+
+
+def _elementwise_same(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    return (a == b) | (np.isnan(a) & np.isnan(b))
 
 
 __all__ = ["Reoptimisation", "Reoptimiser", "StructuralChange"]

@@ -41,6 +41,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--firms", type=int, default=20)
     parser.add_argument("--verify", type=int, default=2, help="changes also solved from nothing and compared")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--moves", type=int, default=0,
+                        help="then move this many facilities (Reoptimiser.update), one after another")
+    parser.add_argument("--move-km", type=float, default=3.0, help="how far each moved facility goes")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
@@ -102,15 +105,78 @@ def main(argv: list[str] | None = None) -> int:
               + (f"; fresh {row['fresh_seconds']:.1f} s, rel. diff {row['relative_difference']:.1e}"
                  if "fresh_seconds" in row else ""), flush=True)
     seconds = [r["seconds"] for r in record["changes"]]
-    record["median_seconds"] = statistics.median(seconds)
-    record["max_seconds"] = max(seconds)
+    if seconds:
+        record["median_seconds"] = statistics.median(seconds)
+        record["max_seconds"] = max(seconds)
+    if args.moves:
+        record["moves"] = moves(region, reopt, args, rng)
     record["loadavg_after"] = os.getloadavg()
-    print(f"median {record['median_seconds']:.3f} s, max {record['max_seconds']:.3f} s over {len(seconds)} changes; "
-          f"load {record['loadavg_before']} -> {record['loadavg_after']}")
+    if seconds:
+        print(f"median {record['median_seconds']:.3f} s, max {record['max_seconds']:.3f} s over {len(seconds)} "
+              f"changes")
+    print(f"load {record['loadavg_before']} -> {record['loadavg_after']}")
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(record, indent=1, default=float) + "\n")
     return 0
+
+
+def moves(region: Any, reopt: Any, args: argparse.Namespace, rng: np.random.Generator) -> dict[str, Any]:
+    """``args.moves`` facilities, chosen at random among those with a stream in the candidates, each moved
+    ``args.move_km`` in a random direction: the candidates of the moved region built again (timed apart: the
+    candidates stage, not the re-optimisation), then ``Reoptimiser.update``. A move that changes the rows (a
+    demand reached for the first time) raises StructuralChange and is counted, not applied. The first
+    ``args.verify`` moves are also solved from nothing and compared."""
+    from symbiosis.candidates import candidates
+    from symbiosis.exchange.colgen import solve_column_generation
+    from symbiosis.exchange.incremental import StructuralChange
+
+    out: dict[str, Any] = {"move_km": args.move_km, "changes": [], "structural": []}
+    facilities = region.facilities
+    ids = sorted(set(reopt.candidates.supplies["facility_id"]) | set(reopt.candidates.demands["facility_id"]))
+    chosen = rng.choice(ids, size=min(args.moves, len(ids)), replace=False)
+    verified = 0
+    for firm in chosen.tolist():
+        bearing = rng.uniform(0, 2 * np.pi)
+        moved = facilities.copy()
+        at = moved.index[moved["facility_id"].astype(str) == str(firm)]
+        lat = float(moved.loc[at, "lat"].iloc[0])
+        moved.loc[at, "lat"] = lat + args.move_km / 111.2 * np.cos(bearing)
+        moved.loc[at, "lon"] = moved.loc[at, "lon"] + args.move_km / (111.2 * np.cos(np.radians(lat))) * np.sin(bearing)
+        changed = dataclasses.replace(region, facilities=moved)
+        t0 = time.perf_counter()
+        new = candidates(changed)
+        candidates_seconds = time.perf_counter() - t0
+        try:
+            done = reopt.update(new)
+        except StructuralChange as exc:
+            out["structural"].append({"firm": firm, "why": str(exc)})
+            print(f"{firm}: moved {args.move_km} km: structural ({exc})", flush=True)
+            continue
+        region, facilities = changed, moved
+        row: dict[str, Any] = {"firm": firm, "candidates_seconds": candidates_seconds, "seconds": done.seconds,
+                               "blocks_solved": done.blocks_solved, "blocks": done.blocks, "rounds": done.rounds,
+                               "arcs_added": done.arcs_added, "arcs_priced": done.arcs_priced,
+                               "objective": done.solution.objective, "timings": done.timings}
+        if verified < args.verify:
+            verified += 1
+            t0 = time.perf_counter()
+            fresh = solve_column_generation(new)
+            row["fresh_seconds"] = time.perf_counter() - t0
+            row["relative_difference"] = abs(fresh.objective - done.solution.objective) / max(1.0, abs(fresh.objective))
+        out["changes"].append(row)
+        print(f"{firm}: moved {args.move_km} km: candidates {candidates_seconds:.2f} s, update {done.seconds:.3f} s "
+              f"({', '.join(f'{k} {v:.3f}' for k, v in done.timings.items())}), {done.blocks_solved}/{done.blocks} "
+              f"block solves, {done.arcs_added} arcs added"
+              + (f"; fresh {row['fresh_seconds']:.1f} s, rel. diff {row['relative_difference']:.1e}"
+                 if "fresh_seconds" in row else ""), flush=True)
+    seconds = [r["seconds"] for r in out["changes"]]
+    if seconds:
+        out["median_seconds"] = statistics.median(seconds)
+        out["max_seconds"] = max(seconds)
+        print(f"moves: update median {out['median_seconds']:.3f} s, max {out['max_seconds']:.3f} s over "
+              f"{len(seconds)}; {len(out['structural'])} structural", flush=True)
+    return out
 
 
 if __name__ == "__main__":
