@@ -6,17 +6,21 @@ live in **tiles** (symbiosis.tiles: the arcs out of a set of supplies, each arc 
 the global id ``s * n_demands + d``), and only the master's arcs and one tile are in memory at a time:
 
 1. every tile is generated once, its arrays built (``exchange_arrays`` of the tile's candidates: the whole
-   supplies and demands, the tile's arcs) and kept aside -- spilled to a temporary folder (serial), or held
-   by the Dask workers that made it (``client``);
+   supplies and demands, the tile's arcs) and what pricing needs of them kept aside (:class:`Tile`) --
+   written as Parquet to a temporary folder (serial; symbiosis.exchange.tilefiles), or held by the Dask
+   workers that made it (``client``);
 2. each round, the master's raw row duals (per family of :data:`~symbiosis.exchange.colgen.ARC_ROW_FAMILIES`,
    with each row's key) are mapped onto each tile's rows by key -- zero on a tile row the master lacks,
-   the same argument as colgen's -- and every arc of the tile is priced with
-   :func:`~symbiosis.exchange.colgen.price_arcs`;
+   the same argument as colgen's -- and every arc of the tile is priced by colgen's formula
+   (:func:`tile_reduced_costs`);
 3. the entering arcs are chosen as colgen chooses them over the whole table: per supply the ``per_supply``
    most negative (a supply is wholly in one tile, so its tile's choice is the global one), per demand the
    ``per_demand`` most negative over all tiles (each tile sends its own best per demand; ties broken by
-   global id, as colgen breaks them by position, which is the same order); the master is rebuilt from the
-   kept arcs, sorted by global id;
+   global id, as colgen breaks them by position, which is the same order); their columns are added to the
+   first master's HiGHS instances (``grow``, symbiosis.exchange.grow.add_keyed_columns: each tile sends the
+   proposed arcs' objective coefficients, bounds and terms on the master's rows, and the first master holds
+   an arc in every row any tile's arcs enter), or the master is rebuilt from the kept arcs, sorted by global
+   id, warm from the last basis;
 4. when no arc of any tile prices out negative the master's optimum is the full LP's optimum: the proof
    covers every arc, tile by tile.
 
