@@ -66,15 +66,16 @@ def write_tile(folder: Path, tile: Tile) -> Path:
     where = tile_folder(folder, tile.number)
     where.mkdir(parents=True, exist_ok=False)
     families: dict[str, dict[str, object]] = {}
-    patterns: dict[tuple[int, int], tuple[str, dict[int, str], dict[str, np.ndarray]]] = {}
+    # Families whose rows hold the same arcs (the same ptr and cols arrays) share a terms file.
+    patterns: dict[tuple[int, int], tuple[str, RowBlock, dict[int, str], dict[str, np.ndarray]]] = {}
     for family in ARC_ROW_FAMILIES:
         name = family.name
         block = tile.blocks[name]
         keys = tile.keys[name]
         pattern = (id(block.ptr), id(block.cols))
         if pattern not in patterns:
-            patterns[pattern] = (name, {}, {})
-        file_name, coef_of, coefs = patterns[pattern]
+            patterns[pattern] = (name, block, {}, {})
+        file_name, _block, coef_of, coefs = patterns[pattern]
         if id(block.coefs) not in coef_of:
             coef_of[id(block.coefs)] = f"coef_{name}"
             coefs[f"coef_{name}"] = block.coefs
@@ -89,8 +90,7 @@ def write_tile(folder: Path, tile: Tile) -> Path:
             frame.columns = [f"key_{k}" for k in range(frame.shape[1])]
             pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), where / str(record["keys"]))
         families[name] = record
-    for (ptr_id, _cols_id), (file_name, _coef_of, coefs) in patterns.items():
-        block = next(tile.blocks[f.name] for f in ARC_ROW_FAMILIES if id(tile.blocks[f.name].ptr) == ptr_id)
+    for file_name, block, _coef_of, coefs in patterns.values():
         columns = {"row": block.term_rows().astype(np.int64), "col": np.asarray(block.cols, dtype=np.int64),
                    **{name: np.asarray(values, dtype=float) for name, values in coefs.items()}}
         pq.write_table(pa.table(columns), where / f"terms-{file_name}.parquet", compression="none")
