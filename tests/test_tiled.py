@@ -253,7 +253,7 @@ def test_the_same_optimum_on_a_dask_local_cluster(generated):
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
                                   dashboard_address=None) as cluster, distributed.Client(cluster) as client:
         with distributed.get_task_stream(client) as stream:
-            spread = solve_tiled(tiles, client=client)
+            spread = solve_tiled(tiles, client=client, keep=True)
         ran = {task["key"].split("-")[0] if isinstance(task["key"], str) else str(task["key"])
                for task in stream.data}
         # Nothing is left on the workers once the solve is over (the tiles, the region, the duals).
@@ -272,6 +272,19 @@ def test_the_same_optimum_on_a_dask_local_cluster(generated):
     assert spread.solution.parameters["iterations"] == serial.solution.parameters["iterations"]
     pd.testing.assert_frame_equal(spread.candidates.arcs, serial.candidates.arcs)
     np.testing.assert_allclose(spread.solution.x, serial.solution.x, rtol=1e-7, atol=1e-6)
+    # The workers' tiles are gone with the cluster: every arc is read by making each tile again, one at a time.
+    from symbiosis.exchange.tiled import arc_ids_of
+    from symbiosis.outputs.arcs import TiledArcs
+
+    assert spread.tiles is not None and spread.tiles._store is None
+    every = TiledArcs(spread.tiles, spread.candidates, arc_ids_of(spread.candidates), spread.solution.x,
+                      spread.duals, spread.solution.parameters["candidate_arcs"])
+    streamed = pd.concat(list(every.batches()), ignore_index=True)
+    whole = candidates(generated).arcs
+    assert len(streamed) == len(whole)
+    assert set(arc_ids(streamed["s"], streamed["d"], len(spread.candidates.demands))) == set(
+        arc_ids(whole["s"], whole["d"], len(spread.candidates.demands)))
+    assert streamed["amount_per_yr"].sum() == pytest.approx(spread.solution.x.sum(), rel=1e-9)
 
 
 # --- outputs that read every arc: candidates.csv / .parquet streamed from the tiles ---------------------------
