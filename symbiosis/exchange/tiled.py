@@ -226,15 +226,16 @@ def price_tile(tile: Tile, master: MasterDuals, master_ids: np.ndarray, threshol
     proposed |= sure
     covering: list[tuple[str, np.ndarray, np.ndarray]] = []
     if cover:  # per row, the arc of least reduced cost (the first of equals, in id order)
+        found: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
         for family in ARC_ROW_FAMILIES:
             block = tile.blocks[family.name]
             if family.name in ALWAYS_PRESENT or block.n_rows == 0 or len(block.cols) == 0:
                 continue
-            row = block.term_rows()
-            order = np.lexsort((block.cols, rc[block.cols], row))
-            best = order[np.r_[True, row[order][1:] != row[order][:-1]]]
-            covering.append((family.name, row[best], block.cols[best]))
-            proposed[block.cols[best]] = True
+            pattern = (id(block.ptr), id(block.cols))  # families over the same rows and arcs: the same arcs
+            if pattern not in found:
+                found[pattern] = _best_of_rows(block, rc)
+            covering.append((family.name, *found[pattern]))
+            proposed[found[pattern][1]] = True
     picked = np.flatnonzero(proposed & ~in_master)
     rows = tile.rows(picked)
     rows["arc_id"] = tile.ids[picked]
@@ -247,10 +248,14 @@ def price_tile(tile: Tile, master: MasterDuals, master_ids: np.ndarray, threshol
     if terms:
         at = np.full(tile.n_arcs, -1, dtype=np.int64)
         at[picked] = np.arange(len(picked))
+        hits: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
         for family in ARC_ROW_FAMILIES:
             block = tile.blocks[family.name]
-            hit = np.flatnonzero(at[block.cols] >= 0) if len(block.cols) else np.zeros(0, np.int64)
-            row = np.searchsorted(block.ptr, hit, side="right") - 1
+            pattern = (id(block.ptr), id(block.cols))
+            if pattern not in hits:
+                hit = np.flatnonzero(at[block.cols] >= 0) if len(block.cols) else np.zeros(0, np.int64)
+                hits[pattern] = (hit, np.searchsorted(block.ptr, hit, side="right") - 1)
+            hit, row = hits[pattern]
             out.terms[family.name] = (at[block.cols[hit]], mapped[family.name][1][row], block.coefs[hit])
     if covering:
         at = np.searchsorted(picked, np.concatenate([arcs for _name, _rows, arcs in covering]))
@@ -259,6 +264,19 @@ def price_tile(tile: Tile, master: MasterDuals, master_ids: np.ndarray, threshol
                                                       [len(found) for _n, found, _a in covering]),
                                   "key": pd.Series(keys, dtype=object), "at": at})
     return out
+
+
+def _best_of_rows(block: RowBlock, rc: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each row of ``block`` that holds an arc, and its arc of least ``rc`` (of equals, the first in position
+    order): (rows, arcs), in linear time."""
+    counts = np.diff(block.ptr)
+    rows = np.flatnonzero(counts)
+    starts = block.ptr[:-1][rows]
+    values = rc[block.cols]
+    least = np.minimum.reduceat(values, starts)
+    term_row = np.repeat(np.arange(len(rows)), counts[rows])
+    cols = np.where(values == least[term_row], block.cols, np.iinfo(np.int64).max)
+    return rows, np.minimum.reduceat(cols, starts)
 
 
 def _chosen(prices: list[TilePrice], per_demand: int

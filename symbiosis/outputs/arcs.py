@@ -130,7 +130,7 @@ def write_arcs(source: WholeArcs | TiledArcs, out_dir: Path, *, public: bool, re
     ``candidates.parquet`` (from that size, or with ``parquet=True``) from ``source``, one batch at a time,
     through the public view of ``results`` unless ``public`` is False. Returns the paths by file name."""
     from symbiosis import disclosure
-    from symbiosis.outputs.export import PARQUET_FROM_ROWS, excel_safe
+    from symbiosis.outputs.export import PARQUET_FROM_ROWS, excel_safe, write_csv_batches
 
     scrub = disclosure.for_results(results, region) if public else None
     large = source.n_arcs >= PARQUET_FROM_ROWS
@@ -155,15 +155,8 @@ def write_arcs(source: WholeArcs | TiledArcs, out_dir: Path, *, public: bool, re
             yield frame
 
     if as_csv:
-        def write_csv(tmp: Path) -> None:
-            first = True
-            for frame in batches():
-                frame.to_csv(tmp, index=False, mode="w" if first else "a", header=first)
-                first = False
-            if first:  # no arc at all: the header alone
-                _with_ids(_empty(source), ids).to_csv(tmp, index=False)
-
-        written["candidates.csv"] = write_atomic(Path(out_dir) / "candidates.csv", write_csv)
+        written["candidates.csv"] = write_csv_batches(Path(out_dir) / "candidates.csv", batches(),
+                                                      _with_ids(_empty(source), ids))
     if as_parquet:
         import pyarrow as pa
         import pyarrow.parquet as pq
