@@ -862,6 +862,7 @@ def _quality(table: Table | None, problems: Problems, known: set[str]) -> pd.Dat
         problems.add(table.file, "unknown flow", row=table.row_number(int(position)), column="flow_id",
                      found=frame["flow_id"].iat[position], expected="a flow_id from the flows table",
                      fix=_did_you_mean(frame["flow_id"].iat[position], known))
+    _check_quality_units(table, frame["unit"], empty, problems)
     for position in np.flatnonzero((frame["parameter"] == "").to_numpy()):
         problems.add(table.file, "a parameter name is required", row=table.row_number(int(position)),
                      column="parameter", found="an empty cell", expected="e.g. chloride, moisture, calorific_value")
@@ -880,6 +881,18 @@ def _quality(table: Table | None, problems: Problems, known: set[str]) -> pd.Dat
                          expected=f"one entry per flow, parameter and bound (row {first.get(k)})")
     frame["origin"] = [f"{table.file}:{table.row_number(i)}" for i in range(len(frame))]
     return frame
+
+
+def _check_quality_units(table: Table, units: pd.Series, empty: np.ndarray, problems: Problems) -> None:
+    """A quality unit must be a unit (``%``, ``mg/kg``, ``degC``...): each distinct one parsed once. Without
+    this a unit such as ``mg/kgg`` passed whenever its parameter had no other unit to be converted to."""
+    for unit, positions in pd.Series(np.arange(len(units))[~empty], index=units[~empty]).groupby(level=0):
+        try:
+            parse_unit(str(unit))
+        except UnitProblem as exc:
+            for position in positions.to_numpy():
+                problems.add(table.file, str(exc), row=table.row_number(int(position)), column="unit",
+                             found=str(unit), expected="a unit such as %, mg/kg, g/t, ppm, MJ/kg or degC")
 
 
 def _check_virgin_within_bounds(quality: pd.DataFrame, problems: Problems) -> None:

@@ -493,3 +493,24 @@ def test_init_writes_a_starter_region_that_check_accepts(tmp_path):
     assert len(region.facilities) == 2 and len(region.flows) == 2 and len(region.quality) == 2
     again = _cli("init", str(folder), env={})
     assert again.exit_code == 1 and "exists already" in again.output
+
+
+# --------------------------------------------------------------------------------------- 14. quality units
+
+
+def test_a_quality_unit_that_is_no_unit_is_refused_at_its_cell(tmp_path):
+    """A unit typed wrong on a parameter no other row has (nothing to convert it to) used to pass unnoticed;
+    now it is an error at its cell, and one that converts to the parameter's other units still loads."""
+    folder = tmp_path / "kalundborg"
+    shutil.copytree(REPO / "data" / "regions" / "kalundborg", folder)
+    with (folder / "quality.csv").open("a", encoding="utf-8") as handle:
+        handle.write("asnaes_fly_ash,mercury,0.3,mg/kgg,,,typed wrong\n")
+    with pytest.raises(InputError) as caught:
+        load_region(folder)
+    [problem] = caught.value.problems
+    assert (Path(problem.file).name, problem.row, problem.column, problem.found) == (
+        "quality.csv", 24, "unit", "mg/kgg")
+    text = (folder / "quality.csv").read_text(encoding="utf-8").replace("mg/kgg", "ppm")
+    (folder / "quality.csv").write_text(text, encoding="utf-8")
+    mercury = load_region(folder).quality.query("parameter == 'mercury'")
+    assert list(mercury["unit"]) == ["ppm"] and list(mercury["value"]) == [0.3]

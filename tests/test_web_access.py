@@ -12,7 +12,7 @@ import pytest
 from django.urls import URLPattern, URLResolver, get_resolver
 
 from symbiosis.web.access import RULES
-from symbiosis.web.models import Facility, Flow, Interest, Introduction, Run
+from symbiosis.web.models import Facility, Flow, Interest, Introduction, Permit, QualityEntry, Run
 from tests.web_helpers import World
 
 pytestmark = pytest.mark.django_db
@@ -46,7 +46,17 @@ def _b_objects(world: World, tmp_path) -> dict[str, object]:
                                         material="gypsum", interest=interest)
     (tmp_path / "kpis.json").write_text("{}")
     run = Run.objects.create(programme=world.programme, status="done", out_dir=str(tmp_path))
-    return {"facility": b_facility, "flow": b_flow, "interest": interest, "introduction": intro, "run": run}
+    # the composition of B's (confidential) plant's gypsum and its permit, marked so a leak shows
+    quality = QualityEntry.objects.filter(flow__facility=b_facility).first()
+    quality.source, quality.note = SECRETS[0], SECRETS[0]  # type: ignore[union-attr]
+    quality.save()  # type: ignore[union-attr]
+    permit = Permit.objects.create(facility=b_facility, ewc_code="100105", source=SECRETS[1], note=SECRETS[1])
+    return {"facility": b_facility, "flow": b_flow, "interest": interest, "introduction": intro, "run": run,
+            "quality": quality, "permit": permit}
+
+
+#: Text in firm B's quality row and permit that no page of another firm or of the public may show.
+SECRETS = ("b-secret-composition-source", "b-secret-permit-source")
 
 
 def _url(route: str, pattern: URLPattern, objects: dict[str, object], world: World) -> str:
@@ -55,8 +65,10 @@ def _url(route: str, pattern: URLPattern, objects: dict[str, object], world: Wor
     kwargs: dict[str, object] = {}
     for key in pattern.pattern.converters:
         if key == "pk":
-            kind = ("facility" if name.startswith("facility") or name == "flow_new" else
-                    "flow" if name in ("flow_edit", "partners", "interest") else
+            kind = ("facility" if name.startswith("facility") or name in ("flow_new", "permit_new") else
+                    "flow" if name in ("flow_edit", "partners", "interest", "quality_new") else
+                    "quality" if name.startswith("quality") else
+                    "permit" if name.startswith("permit") else
                     "interest" if name == "introduce" else
                     "introduction" if name.startswith("introduction") else "run")
             kwargs[key] = objects[kind].pk  # type: ignore[attr-defined]
@@ -74,8 +86,8 @@ def _url(route: str, pattern: URLPattern, objects: dict[str, object], world: Wor
 
 
 def _history_count() -> int:
-    return (sum(m.history.count() for m in (Facility, Flow, Introduction)) + Interest.objects.count()
-            + Run.objects.count())
+    return (sum(m.history.count() for m in (Facility, Flow, Introduction, QualityEntry, Permit))
+            + Interest.objects.count() + Run.objects.count())
 
 
 def test_sweep_firm_a_cannot_reach_firm_b_anonymous_gets_only_public(world: World, tmp_path) -> None:
@@ -89,8 +101,10 @@ def test_sweep_firm_a_cannot_reach_firm_b_anonymous_gets_only_public(world: Worl
             client = world.client(who)
             for method in ("get", "post"):
                 before = _history_count()
-                response = getattr(client, method)(url, data={"rank": "1", "status": "stopped", "email": "x@y.z",
-                                                              "role": "firm", "new_firm": "X", "category": "waste"})
+                response = getattr(client, method)(url, data={
+                    "rank": "1", "status": "stopped", "email": "x@y.z", "role": "firm", "new_firm": "X",
+                    "category": "waste", "quality-parameter": "chloride", "quality-value": "0.1",
+                    "quality-unit": "%", "permit-ewc_code": "100105"})
                 code = response.status_code
                 changed = _history_count() != before
                 if rule == "public":
@@ -107,7 +121,8 @@ def test_sweep_firm_a_cannot_reach_firm_b_anonymous_gets_only_public(world: Worl
                     ok = code == 403 and not changed
                 else:
                     ok = code in (200, 302, 405)
-                if code == 200 and who in (None, "outsider", "a") and b_name in response.content.decode():
+                if code == 200 and who in (None, "outsider", "a") and any(
+                        secret in response.content.decode() for secret in (b_name, *SECRETS)):
                     ok = False
                 if not ok:
                     failures.append(f"{method.upper()} {url} as {who or 'anonymous'} ({rule}): {code}"
@@ -126,13 +141,27 @@ def test_enumerated_ids_reach_only_the_own_firm(world: World) -> None:
     highest = Flow.objects.order_by("-pk").first().pk  # type: ignore[union-attr]
     for pk in range(1, highest + 3):
         assert client.get(f"/flows/{pk}/edit/").status_code == (200 if pk in own_flows else 404), pk
+    # the composition of the flows and the permits of the facilities, by their own ids
+    Permit.objects.create(facility=Facility.objects.get(facility_id="gyproc"), ewc_code="100105")
+    Permit.objects.create(facility=Facility.objects.get(facility_id="asnaes"), ewc_code="100105")
+    for model, route in ((QualityEntry, "quality"), (Permit, "permits")):
+        owner = "flow__facility__firm" if model is QualityEntry else "facility__firm"
+        own = set(model.objects.filter(**{owner: world.firm_a}).values_list("pk", flat=True))
+        assert own and model.objects.exclude(pk__in=own).exists()
+        for pk in range(1, model.objects.order_by("-pk").first().pk + 3):  # type: ignore[union-attr]
+            assert client.get(f"/{route}/{pk}/edit/").status_code == (200 if pk in own else 404), (route, pk)
+            if pk not in own:
+                assert client.post(f"/{route}/{pk}/delete/").status_code == 404, (route, pk)
+        assert model.objects.count() == len(own) + model.objects.exclude(pk__in=own).count()
 
 
 def test_every_post_needs_a_csrf_token(world: World, tmp_path) -> None:
     objects = _b_objects(world, tmp_path)
     own = {"facility": Facility.objects.get(facility_id="asnaes"),
            "flow": Flow.objects.get(flow_id="asnaes_fgd_gypsum"),
-           "interest": objects["interest"], "introduction": objects["introduction"], "run": objects["run"]}
+           "interest": objects["interest"], "introduction": objects["introduction"], "run": objects["run"],
+           "quality": QualityEntry.objects.filter(flow__flow_id="asnaes_fgd_gypsum").first(),
+           "permit": Permit.objects.create(facility=Facility.objects.get(facility_id="asnaes"), ewc_code="100105")}
     for route, pattern in _patterns():
         url = _url(route, pattern, own, world)
         for who in ("a", "agency", None):
@@ -149,9 +178,12 @@ def test_confidential_receiver_never_reaches_another_firm(world: World) -> None:
     Its name, id, flow ids and exact coordinates must not be in the page; the distance is a 5 km band."""
     gyproc = Facility.objects.get(facility_id="gyproc")
     flow = Flow.objects.get(flow_id="asnaes_fgd_gypsum")
+    QualityEntry.objects.filter(flow__facility=gyproc).update(source=SECRETS[0], note=SECRETS[0])
+    Permit.objects.create(facility=gyproc, ewc_code="100105", source=SECRETS[1])
+    world.programme.touch()  # type: ignore[attr-defined]
     page = world.client("a").get(f"/flows/{flow.pk}/partners/").content.decode()
     assert "a firm in sector 23.62" in page
-    for secret in [gyproc.name, "Gyproc", "gyproc", gyproc.lat, gyproc.lon,
+    for secret in [gyproc.name, "Gyproc", "gyproc", gyproc.lat, gyproc.lon, *SECRETS,
                    *Flow.objects.filter(facility=gyproc).values_list("flow_id", flat=True)]:
         assert secret not in page, secret
     # an opted-in, non-confidential receiver is shown by name

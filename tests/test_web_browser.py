@@ -1,8 +1,9 @@
 """The web app in Debian's Chromium (Playwright), against a live server on the loopback.
 
 A firm user is invited by the agency, enters a residual stream in the four-step form, finds partners and
-says "I'm interested"; hostile text typed into fields shows as text on every page that shows it; the
-facilitator sees the interest, runs an optimisation in the background and opens its map.
+says "I'm interested", adds a contaminant to the stream's composition and a permit to the facility; hostile
+text typed into fields shows as text on every page that shows it; the facilitator sees the interest and the
+changes, runs an optimisation in the background and opens its map.
 """
 
 from __future__ import annotations
@@ -109,12 +110,39 @@ def test_invited_firm_user_finds_partners_and_facilitator_opens_the_map(live_ser
             page.click("tr:has-text('a firm in sector 23.62') >> button:has-text(\"I'm interested\")")
             page.wait_for_selector("text=The facilitator has been told")
             assert Interest.objects.filter(flow__flow_id="asnaes_bottom_ash").count() == 1
+            # step 4: the residue's composition, a contaminant added on the flow's page; hostile text in every
+            # new text field (a parameter's name, source and note; a permit's source and note)
+            page.goto(f"{base}/facilities/{asnaes.pk}/")
+            page.click("tr:has-text('asnaes_bottom_ash') >> text=composition")
+            page.wait_for_selector("#add-parameter")
+            for parameter, value, unit in (("mercury", "0.4", "mg/kg"), (XSS, "2", "%")):
+                page.fill("#id_quality-parameter", parameter)
+                page.fill("#id_quality-value", value)
+                page.fill("#id_quality-unit", unit)
+                page.fill("#id_quality-source", XSS)
+                page.fill("#id_quality-note", XSS)
+                page.click("#add-parameter button[type=submit]")
+                page.wait_for_selector(f"table.composition tr:has-text('{unit}')")
+            rows = page.inner_text("table.composition")
+            assert "mercury" in rows and "0.4" in rows and "mg/kg" in rows and XSS in rows  # shown as text
+            _no_script_ran(page, dialogs)
+            page.goto(f"{base}/facilities/{asnaes.pk}/")
+            assert "mercury 0.4 mg/kg" in page.inner_text("tr:has-text('asnaes_bottom_ash')")
+            page.fill("#id_permit-ewc_code", "100105")
+            page.fill("#id_permit-source", XSS)
+            page.fill("#id_permit-note", XSS)
+            page.click("#add-permit button[type=submit]")
+            page.wait_for_selector("table.permits")
+            assert XSS in page.inner_text("table.permits") and XSS in page.inner_text("main")
+            _no_script_ran(page, dialogs)
             _logout(page)
             # the facilitator sees the interest (hostile text as text), runs an optimisation, opens its map
             _login(page, base, "facilitator", "facilitator-Secret-pass-42")
             page.goto(base + "/programme/interests/")
             assert "asnaes_bottom_ash" in page.inner_text("main")
             page.goto(base + "/programme/audit/")
+            assert "composition of asnaes_bottom_ash: mercury 0.4 mg/kg" in page.inner_text("main")
+            assert f"composition of asnaes_bottom_ash: {XSS}" in page.inner_text("main")  # as text
             _no_script_ran(page, dialogs)
             page.goto(base + "/programme/runs/")
             page.click("button:has-text('Start')")

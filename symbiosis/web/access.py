@@ -23,7 +23,7 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 
-from .models import Facility, Flow, Membership
+from .models import Facility, Flow, Membership, Permit, QualityEntry
 
 RULES = ("public", "member", "firm", "programme")
 
@@ -73,6 +73,18 @@ def own_facilities(m: Membership) -> QuerySet[Facility]:
 
 def own_flows(m: Membership) -> QuerySet[Flow]:
     qs = Flow.objects.filter(facility__programme=m.programme).select_related("facility")
+    return qs if m.sees_programme else qs.filter(facility__firm=m.firm)
+
+
+def own_quality(m: Membership) -> QuerySet[QualityEntry]:
+    """The quality rows (composition) of the flows a member may edit."""
+    qs = QualityEntry.objects.filter(flow__facility__programme=m.programme).select_related("flow__facility")
+    return qs if m.sees_programme else qs.filter(flow__facility__firm=m.firm)
+
+
+def own_permits(m: Membership) -> QuerySet[Permit]:
+    """The permits of the facilities a member may edit."""
+    qs = Permit.objects.filter(facility__programme=m.programme).select_related("facility")
     return qs if m.sees_programme else qs.filter(facility__firm=m.firm)
 
 

@@ -22,6 +22,7 @@ from symbiosis.errors import Problem
 from symbiosis.inputs import FACILITY_INPUT, FLOW_INPUT, check_region, load_region
 from symbiosis.region import Region
 
+from . import composition
 from .models import Facility, Flow, Programme
 
 #: The columns the web app keeps (a subset of the region format's; the rest stay empty).
@@ -68,17 +69,31 @@ def write_region(programme: Programme, folder: Path, *, facilities: list[dict[st
     _write_csv(folder / "facilities.csv", ["facility_id", *FACILITY_FIELDS], [*fac_rows, *facilities])
     _write_csv(folder / "flows.csv", ["flow_id", "facility_id", *FLOW_FIELDS], [*flow_rows, *flows])
     for name, text in (programme.extra_tables or {}).items():
-        (folder / f"{name}.csv").write_text(text, encoding="utf-8")
+        if name not in composition.TABLES:  # quality and permits: rows of their own, written below
+            (folder / f"{name}.csv").write_text(text, encoding="utf-8")
+    composition.write_tables(programme, folder)
     return first_facility, first_flow
 
 
 def problems_with(programme: Programme, *, facilities: list[dict[str, str]] | None = None,
                   flows: list[dict[str, str]] | None = None) -> tuple[list[Problem], int, int]:
     """Every problem ``symbiosis check`` finds in the programme with these rows, and where the rows start."""
+    problems, first = problems_with_tables(programme, facilities=facilities, flows=flows)
+    return problems, first["facilities"], first["flows"]
+
+
+def problems_with_tables(programme: Programme, *, facilities: list[dict[str, str]] | None = None,
+                         flows: list[dict[str, str]] | None = None,
+                         tables: dict[str, list[dict[str, str]]] | None = None) -> tuple[list[Problem], dict[str, int]]:
+    """:func:`problems_with`, also with rows of the quality and permits tables (``tables``, by name: they replace
+    every row of the flows or facilities they name, and go last); the row number where each table's rows start."""
     with tempfile.TemporaryDirectory(prefix="symbiosis-web-") as tmp:
         first_facility, first_flow = write_region(programme, Path(tmp), facilities=facilities, flows=flows)
+        first = {"facilities": first_facility, "flows": first_flow}
+        if tables:
+            first.update(composition.write_tables(programme, Path(tmp), tables))
         _region, error = check_region(Path(tmp))
-    return (list(error.problems) if error else []), first_facility, first_flow
+    return (list(error.problems) if error else []), first
 
 
 def _file(problem: Problem) -> str:
@@ -110,6 +125,8 @@ def check_row(programme: Programme, table: str, row: dict[str, str]) -> CheckedR
     flow row are its own and its facility's (units, densities, codes, the facility's balance), so the problems
     on the row are those of the whole programme, at a cost that does not grow with the programme."""
     out: dict[str, list[str]] = {}
+    if table in composition.TABLES:  # a quality or permit row: symbiosis.web.composition
+        return CheckedRow(composition.check_row(programme, table, row))
     if table == "facilities":
         problems, first_facility, _ = problems_with(programme, facilities=[row])
         for p in problems:
@@ -146,20 +163,27 @@ def _extra_rows(programme: Programme, name: str, text: str) -> tuple[list[str], 
     return hit[1], hit[2]
 
 
-def write_facility(programme: Programme, folder: Path, facility_id: str, *, flow: dict[str, str]) -> int:
+def write_facility(programme: Programme, folder: Path, facility_id: str, *, flow: dict[str, str] | None) -> int:
     """Write one facility of the programme as a region folder: its row, its flows with ``flow`` (replacing the
-    flow of the same id, last), and the rows of the other tables that name only it or its flows. Returns the
-    row number (spreadsheet style) of ``flow``."""
+    flow of the same id, last; None: its flows as they are), and the rows of the other tables that name only
+    it or its flows. Returns the row number (spreadsheet style) of ``flow``."""
     facility = Facility.objects.filter(programme=programme, facility_id=facility_id).first()
     fac_rows = [facility_row(facility)] if facility is not None else []
     flow_rows = [flow_row(f, facility_id) for f in Flow.objects.filter(
-        facility__programme=programme, facility__facility_id=facility_id) if f.flow_id != flow["flow_id"]]
-    flow_ids = {r["flow_id"] for r in flow_rows} | {flow["flow_id"]}
+        facility__programme=programme, facility__facility_id=facility_id)
+        if flow is None or f.flow_id != flow["flow_id"]]
+    flow_ids = {r["flow_id"] for r in flow_rows} | ({flow["flow_id"]} if flow is not None else set())
     (folder / "region.yaml").write_text(programme.settings_yaml, encoding="utf-8")
     _write_csv(folder / "facilities.csv", ["facility_id", *FACILITY_FIELDS], fac_rows)
-    _write_csv(folder / "flows.csv", ["flow_id", "facility_id", *FLOW_FIELDS], [*flow_rows, flow])
-    for name, text in (programme.extra_tables or {}).items():
-        header, rows = _extra_rows(programme, name, text)
+    _write_csv(folder / "flows.csv", ["flow_id", "facility_id", *FLOW_FIELDS],
+               [*flow_rows, *([flow] if flow is not None else [])])
+    tables = {name: _extra_rows(programme, name, text) for name, text in (programme.extra_tables or {}).items()
+              if name not in composition.TABLES}
+    for name in composition.TABLES:  # the facility's quality and permit rows (and those left as text)
+        got = composition.table_rows(programme, name, facility_id=facility_id)
+        if not isinstance(got, str):
+            tables[name] = (got[0], [[r.get(c, "") for c in got[0]] for r in got[1]])
+    for name, (header, rows) in tables.items():
         by_flow = [k for k, c in enumerate(header) if c == "flow_id"]
         by_facility = [k for k, c in enumerate(header) if c in ("facility_id", "supply_facility", "demand_facility")]
         kept = [r for r in rows
@@ -223,6 +247,10 @@ def partner_search(programme: Programme, flow_id: str) -> Any:
 # ------------------------------------------------------------------------------------------ workbook upload
 
 
+#: The sheets of a firm's workbook (the region format's tables the app keeps).
+SHEETS = ("facilities", "flows", "quality", "permits")
+
+
 class WorkbookProblem:
     """One problem of an uploaded workbook, at its cell."""
 
@@ -247,7 +275,7 @@ def read_workbook(path: Path) -> tuple[dict[str, list[dict[str, str]]], list[Wor
         return {}, [WorkbookProblem("-", None, f"cannot read the workbook ({type(exc).__name__}); expected an .xlsx")]
     out: dict[str, list[dict[str, str]]] = {}
     problems: list[WorkbookProblem] = []
-    for name in ("facilities", "flows"):
+    for name in SHEETS:
         frame = sheets.get(name)
         if frame is None:
             out[name] = []
@@ -256,10 +284,10 @@ def read_workbook(path: Path) -> tuple[dict[str, list[dict[str, str]]], list[Wor
         table = table_from_frame(frame, name, collected)
         problems += [WorkbookProblem(name, None, _message(p)) for p in collected.items]
         out[name] = [{str(k): str(v) for k, v in r.items()} for r in table.frame.fillna("").to_dict("records")]
-    if not out.get("facilities") and not out.get("flows"):
-        problems.append(WorkbookProblem("-", None, "no 'facilities' or 'flows' sheet with rows"))
-    out["_columns_facilities"] = [{"c": str(c)} for c in sheets.get("facilities", pd.DataFrame()).columns]
-    out["_columns_flows"] = [{"c": str(c)} for c in sheets.get("flows", pd.DataFrame()).columns]
+    if not any(out.get(name) for name in SHEETS):
+        problems.append(WorkbookProblem("-", None, "no 'facilities', 'flows', 'quality' or 'permits' sheet with rows"))
+    for name in SHEETS:
+        out[f"_columns_{name}"] = [{"c": str(c)} for c in sheets.get(name, pd.DataFrame()).columns]
     return out, problems
 
 
@@ -267,22 +295,26 @@ def workbook_problems(programme: Programme, rows: dict[str, list[dict[str, str]]
     """The checks of ``symbiosis check`` on the programme with the workbook's rows, at the workbook's cells.
     Only problems on the workbook's own rows are reported (other firms' rows are not theirs to see)."""
     facilities, flows = rows.get("facilities", []), rows.get("flows", [])
-    columns = {"facilities": [r["c"] for r in rows.get("_columns_facilities", [])],
-               "flows": [r["c"] for r in rows.get("_columns_flows", [])]}
-    kept = {"facilities": ["facility_id", *FACILITY_FIELDS], "flows": ["flow_id", "facility_id", *FLOW_FIELDS]}
+    columns = {sheet: [r["c"] for r in rows.get(f"_columns_{sheet}", [])] for sheet in SHEETS}
+    kept = {"facilities": ["facility_id", *FACILITY_FIELDS], "flows": ["flow_id", "facility_id", *FLOW_FIELDS],
+            **{name: [key, *fields] for name, (key, fields, _n) in composition.TABLES.items()}}
     # A column the app does not keep would be dropped without a word: refused at its header cell instead.
     unkept = [WorkbookProblem(sheet, f"{get_column_letter(k + 1)}1", f"column '{c}' is not kept by the web app; "
                               f"expected one of {', '.join(kept[sheet])}")
-              for sheet in ("facilities", "flows") for k, c in enumerate(columns[sheet]) if c not in kept[sheet]]
+              for sheet in SHEETS for k, c in enumerate(columns[sheet]) if c not in kept[sheet]]
     if unkept:
         return unkept
-    problems, first_facility, first_flow = problems_with(programme, facilities=facilities, flows=flows)
+    too_long = composition.too_long(rows, columns)
+    if too_long:
+        return [WorkbookProblem(sheet, cell, message) for sheet, cell, message in too_long]
+    tables = {name: rows[name] for name in composition.TABLES if rows.get(name)}
+    problems, first_rows = problems_with_tables(programme, facilities=facilities, flows=flows, tables=tables)
     out = []
     for p in problems:
         sheet = _file(p).removesuffix(".csv")
-        if sheet not in ("facilities", "flows") or p.row is None:
+        if sheet not in SHEETS or p.row is None:
             continue
-        first, n = (first_facility, len(facilities)) if sheet == "facilities" else (first_flow, len(flows))
+        first, n = first_rows.get(sheet, -1), len(rows.get(sheet, []))
         if not first <= p.row < first + n:
             continue
         sheet_row = p.row - first + 2

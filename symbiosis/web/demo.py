@@ -15,7 +15,7 @@ from django.db import transaction
 
 from symbiosis.reference import data_dir
 
-from . import bridge
+from . import bridge, composition
 from .models import Facility, Firm, Flow, Membership, Programme, direction_of
 
 EXTRA_TABLES = ("quality", "arcs", "permits", "processors")
@@ -44,6 +44,8 @@ def load_programme(folder: Path, slug: str) -> Programme:
         values = {k: row.get(k, "") or "" for k in bridge.FLOW_FIELDS}
         values["direction"] = values["direction"] or direction_of(str(values["category"]))
         Flow.objects.create(facility=facilities[row["facility_id"]], flow_id=row["flow_id"], **values)
+    # the composition of the flows and the facilities' permits: rows of their own (symbiosis.web.composition)
+    composition.store_tables(programme, {n: t for n, t in programme.extra_tables.items() if n in composition.TABLES})
     return programme
 
 

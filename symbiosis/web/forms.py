@@ -7,7 +7,7 @@ from typing import Any
 from django import forms
 
 from . import bridge
-from .models import STEPS, Facility, Firm, Flow, Membership, Programme, direction_of
+from .models import STEPS, Facility, Firm, Flow, Membership, Permit, Programme, QualityEntry, direction_of
 
 
 class _Checked(forms.ModelForm):
@@ -92,8 +92,77 @@ class FlowForm(_Checked):
         return flow
 
 
+#: The bounds of a quality row (docs/data-format.md, "quality").
+BOUNDS = [("", "none: a measured value (a supply's)"), ("max", "max: a demand's upper limit"),
+          ("min", "min: a demand's lower limit")]
+
+
+class QualityForm(_Checked):
+    """A parameter of a flow's composition: a row of the quality table, checked with the flow's facility."""
+
+    table = "quality"
+
+    class Meta:
+        model = QualityEntry
+        fields = ["parameter", "value", "unit", "bound", "virgin_value", "source", "note"]
+        widgets = {"note": forms.Textarea(attrs={"rows": 2})}
+
+    def __init__(self, *args: Any, flow: Flow, **kwargs: Any):
+        kwargs.setdefault("prefix", "quality")  # beside the flow's own form on its page
+        super().__init__(*args, **kwargs)
+        self.flow = flow
+        self.programme = flow.facility.programme
+        self.fields["bound"] = forms.ChoiceField(choices=BOUNDS, required=False,
+                                                 help_text=QualityEntry._meta.get_field("bound").help_text)
+        self.fields["parameter"].widget.attrs["list"] = "quality-parameters"
+        if not self.instance.pk and flow.direction == "in":  # a demand's row is most often its limit
+            self.fields["bound"].initial = "max"
+
+    def row(self) -> dict[str, str]:
+        data = {k: self.cleaned_data.get(k, getattr(self.instance, k)) for k in self.Meta.fields}
+        return {"flow_id": self.flow.flow_id, **{k: str(v or "") for k, v in data.items()},
+                "_pk": str(self.instance.pk or "")}
+
+    def save(self, commit: bool = True) -> QualityEntry:
+        entry = super().save(commit=False)
+        entry.flow = self.flow
+        if commit:
+            entry.save()
+        return entry
+
+
+class PermitForm(_Checked):
+    """An EWC code a facility's permit lets it receive: a row of the permits table."""
+
+    table = "permits"
+
+    class Meta:
+        model = Permit
+        fields = ["ewc_code", "max_t_per_yr", "source", "note"]
+        widgets = {"note": forms.Textarea(attrs={"rows": 2})}
+
+    def __init__(self, *args: Any, facility: Facility, **kwargs: Any):
+        kwargs.setdefault("prefix", "permit")
+        super().__init__(*args, **kwargs)
+        self.facility = facility
+        self.programme = facility.programme
+
+    def row(self) -> dict[str, str]:
+        data = {k: self.cleaned_data.get(k, getattr(self.instance, k)) for k in self.Meta.fields}
+        return {"facility_id": self.facility.facility_id, **{k: str(v or "") for k, v in data.items()},
+                "_pk": str(self.instance.pk or "")}
+
+    def save(self, commit: bool = True) -> Permit:
+        permit = super().save(commit=False)
+        permit.facility = self.facility
+        if commit:
+            permit.save()
+        return permit
+
+
 class UploadForm(forms.Form):
-    workbook = forms.FileField(help_text="An .xlsx workbook with sheets 'facilities' and 'flows' (the region format)")
+    workbook = forms.FileField(help_text="An .xlsx workbook with sheets 'facilities' and 'flows', and optionally "
+                                         "'quality' and 'permits' (the region format)")
 
 
 class FirmSettingsForm(forms.ModelForm):
@@ -137,9 +206,23 @@ class RunForm(forms.Form):
     carbon_prices = forms.CharField(
         required=False, max_length=200, help_text="Scenario comparison: carbon prices to compare with the programme "
         "as it is, e.g. '50, 100, 200'")
+    landfill_tax_factor = forms.FloatField(
+        required=False, min_value=0, help_text="Scenario comparison: every landfill fate's tax multiplied by this "
+        "factor, e.g. 2 (a landfill tax that doubles)")
+    closing = forms.CharField(
+        required=False, max_length=2000, help_text="Scenario comparison: facility ids that close, separated by "
+        "commas (one scenario, all of them closed: a power station closes)")
+    scenarios = forms.CharField(
+        required=False, max_length=20000, widget=forms.Textarea(attrs={"rows": 6}),
+        help_text="Scenario comparison, any change a scenario file of `symbiosis compare` takes: a YAML list of "
+        "scenarios, each with a name, a description and its changes (docs/scenarios.md)")
     samples = forms.IntegerField(required=False, min_value=1, max_value=5000, initial=200,
                                  help_text="Uncertainty analysis: Monte Carlo samples")
     seed = forms.IntegerField(required=False, min_value=0, initial=0, help_text="Uncertainty analysis: seed")
+
+    def __init__(self, *args: Any, programme: Programme | None = None, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.programme = programme
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean()
@@ -151,15 +234,104 @@ class RunForm(forms.Form):
             except ValueError:
                 prices = []
                 self.add_error("carbon_prices", "expected numbers separated by commas, e.g. 50, 100, 200")
-            if not prices and not self.errors.get("carbon_prices"):
-                self.add_error("carbon_prices", "a comparison needs at least one carbon price")
             if any(p < 0 for p in prices):
                 self.add_error("carbon_prices", "carbon prices are not negative")
-            if len(prices) > 8:
+            scenarios = _run_form_scenarios(self, cleaned)
+            if not prices and not scenarios and not self.errors:
+                self.add_error("carbon_prices", "a comparison needs at least one scenario: a carbon price, a "
+                               "landfill tax factor, facilities that close or scenarios")
+            if len(prices) + len(scenarios) > 8:
                 self.add_error("carbon_prices", "at most 8 scenarios at once")
             cleaned["options"] = {"carbon_prices": prices}
+            if scenarios:
+                cleaned["options"]["scenarios"] = scenarios
         elif cleaned.get("kind") == "uncertainty":
             cleaned["options"] = {"samples": cleaned.get("samples") or 200, "seed": cleaned.get("seed") or 0}
         else:
             cleaned["options"] = {}
         return cleaned
+
+
+def _scenario_list(text: str) -> list[Any]:
+    """The scenarios of the run form's YAML field, as the YAML gives them (a list, or one mapping)."""
+    import yaml
+
+    data = yaml.safe_load(text)
+    if data is None:
+        return []
+    return data if isinstance(data, list) else [data]
+
+
+def _run_form_scenarios(form: RunForm, cleaned: dict[str, Any]) -> list[dict[str, Any]]:
+    """The comparison's scenarios from the shortcuts (landfill tax, facilities closing) and the YAML field,
+    each checked as ``symbiosis compare`` checks a scenario file (its fields) and applied to the programme's
+    region (unknown facilities, fates, flows...), every problem at its field. Returns them as plain data:
+    ``{"name", "description", "changes"}``."""
+    import yaml
+    from pydantic import ValidationError
+
+    from symbiosis.errors import InputError
+    from symbiosis.scenarios import Scenario, apply_scenario
+
+    found: list[tuple[str, dict[str, Any]]] = []
+    factor = cleaned.get("landfill_tax_factor")
+    region = None
+    if form.programme is not None and (factor is not None or cleaned.get("closing") or cleaned.get("scenarios")):
+        from . import search_cache
+
+        region = search_cache.snapshot(form.programme).region
+    if factor is not None:
+        fates = [] if region is None else [
+            str(f) for f in region.reference.fates.index
+            if str(f).startswith("landfill") and "tax_per_t" in region.reference.fates.columns
+            and region.reference.fates.at[f, "tax_per_t"] == region.reference.fates.at[f, "tax_per_t"]]
+        if region is not None and not fates:
+            form.add_error("landfill_tax_factor", "the programme's reference fates have no landfill with a tax")
+        found.append(("landfill_tax_factor", {
+            "name": f"landfill tax x{factor:g}".replace(".", "_"),
+            "description": f"Every landfill fate's tax multiplied by {factor:g}",
+            "changes": [{"fate_cost": {"fate": fate, "tax_factor": float(factor)}} for fate in fates]}))
+    closing = [f.strip() for f in str(cleaned.get("closing") or "").replace(";", ",").split(",") if f.strip()]
+    if closing:
+        found.append(("closing", {"name": "closing", "description": "Closed: " + ", ".join(closing),
+                                  "changes": [{"remove_facility": {"facility": f}} for f in closing]}))
+    text = str(cleaned.get("scenarios") or "").strip()
+    if text:
+        try:
+            listed = _scenario_list(text)
+        except yaml.YAMLError as exc:
+            form.add_error("scenarios", f"not YAML: {exc}")
+            listed = []
+        for number, item in enumerate(listed, start=1):
+            if not isinstance(item, dict):
+                form.add_error("scenarios", f"scenario {number}: expected a mapping with name, description and "
+                               f"changes; found {type(item).__name__}")
+                continue
+            found.append(("scenarios", {"name": item.get("name"), "description": item.get("description", ""),
+                                        "changes": item.get("changes", [])}))
+    names: set[str] = {"programme"}
+    scenarios = []
+    for field, data in found:
+        try:
+            scenario = Scenario.model_validate({**data, "base": "."})
+        except ValidationError as exc:
+            for error in exc.errors():
+                where = ".".join(str(p) for p in error["loc"])
+                form.add_error(field, f"scenario {data.get('name')!r}, {where}: {error['msg']}")
+            continue
+        if scenario.name.lower() in names or scenario.name.lower().startswith("carbon_price_"):
+            form.add_error(field, f"scenario {scenario.name!r}: the name is taken (one name a scenario; "
+                           f"'programme' and 'carbon_price_…' are the comparison's own)")
+            continue
+        names.add(scenario.name.lower())
+        if region is not None:
+            try:
+                apply_scenario(region, scenario)
+            except InputError as exc:
+                for problem in exc.problems:
+                    form.add_error(field, str(problem))
+                continue
+        scenarios.append({"name": scenario.name, "description": scenario.description,
+                          "changes": [c.model_dump(exclude_none=True) for c in scenario.changes]})
+    return scenarios
+

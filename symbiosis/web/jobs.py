@@ -14,6 +14,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -63,22 +64,39 @@ def command_of(run: Run, region_dir: Path, tmp: Path, out: Path) -> list[str]:
             name = f"carbon_price_{float(price):g}".replace(".", "_")
             files.append(_scenario(tmp, name, f"A carbon price of {float(price):g} per t CO2e", region_dir,
                                    [{"parameters": {"carbon_price": float(price)}}]))
+        # The agency's own scenarios (RunForm: a landfill tax factor, facilities closing, scenario YAML), each on
+        # the programme as it is, with the run's carbon price first if one was given.
+        for k, scenario in enumerate((run.options or {}).get("scenarios", []), start=1):
+            files.append(_scenario(tmp, str(scenario["name"]), str(scenario.get("description", "")), region_dir,
+                                   [*base_changes, *scenario.get("changes", [])], file_name=f"scenario-{k}"))
         return ["compare", *map(str, files), "--out", str(out), "--private", "--workers", "1"]
     return ["run", str(region_dir), "--out", str(out), "--private", *carbon]
 
 
-def _scenario(folder: Path, name: str, description: str, region_dir: Path, changes: list[dict[str, Any]]
-              ) -> Path:
+def _scenario(folder: Path, name: str, description: str, region_dir: Path, changes: list[dict[str, Any]],
+              file_name: str | None = None) -> Path:
     import yaml
 
-    path = folder / f"{name}.yaml"
+    path = folder / f"{file_name or name}.yaml"  # a scenario's name may hold spaces: its file is named apart
     path.write_text(yaml.safe_dump({"name": name, "description": description, "base": str(region_dir),
                                     "changes": changes}, sort_keys=False), encoding="utf-8")
     return path
 
 
 def _update(run_id: int, **fields: object) -> None:
-    Run.objects.filter(pk=run_id).update(**fields)
+    """Write the run's status. SQLite refuses a write while another connection reads the table at that instant
+    ("database table is locked": a shared-cache lock, which no busy timeout waits for); a status line is
+    worth a few short retries rather than failing the run."""
+    from django.db import OperationalError
+
+    for attempt in range(6):
+        try:
+            Run.objects.filter(pk=run_id).update(**fields)
+            return
+        except OperationalError as exc:
+            if "locked" not in str(exc) or attempt == 5:
+                raise
+            time.sleep(0.05 * 2 ** attempt)
 
 
 def _execute(run_id: int) -> None:

@@ -44,7 +44,9 @@ class Programme(models.Model):
     name = models.CharField(max_length=200)
     slug = models.SlugField(unique=True)
     settings_yaml = models.TextField(help_text="region.yaml of the programme's region")
-    #: Region tables the app does not edit yet (quality, arcs, permits, processors), as CSV text by table name.
+    #: Region tables the app does not edit yet (arcs, processors), as CSV text by table name. The quality and
+    #: permits tables are rows of their own (QualityEntry, Permit); what is left here under their names are rows
+    #: that name no flow or facility of the programme (kept, and reported by the checks, not dropped).
     extra_tables = models.JSONField(default=dict, blank=True)
     #: Raised on every change of a facility or flow: the cache of loaded regions is keyed by it.
     data_version = models.PositiveIntegerField(default=0)
@@ -143,6 +145,51 @@ class Flow(models.Model):
 
     def __str__(self) -> str:
         return self.flow_id
+
+
+class QualityEntry(models.Model):
+    """One row of the quality table (docs/data-format.md, "quality"): a parameter of a flow's composition. On a
+    supply its measured value; on a demand a ``max`` or ``min`` bound (the limit) and the virgin material's own
+    value. Cells as the firm typed them, checked by symbiosis.inputs (symbiosis.web.composition)."""
+
+    flow = models.ForeignKey(Flow, on_delete=models.CASCADE, related_name="quality")
+    parameter = models.CharField(max_length=100, help_text="e.g. chloride, moisture, calorific_value")
+    value = models.CharField(max_length=40, help_text="the measured value, or the limit under a bound")
+    unit = models.CharField(max_length=40, help_text="e.g. %, mg/kg, degC; one unit per parameter across the programme "
+                                                     "(or one convertible to it)")
+    bound = models.CharField(max_length=10, blank=True,
+                             help_text="empty for a measured value; max or min for a demand's limit")
+    virgin_value = models.CharField(max_length=40, blank=True, help_text="a demand's virgin material value "
+                                                                         "(default 0 under max, the limit under min)")
+    source = models.CharField(max_length=500, blank=True)
+    note = models.TextField(blank=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["pk"]  # the order of the quality table: the first unit of a parameter is the programme's
+
+    def __str__(self) -> str:
+        return f"{self.flow.flow_id}: {self.parameter} {self.bound} {self.value} {self.unit}".replace("  ", " ")
+
+
+class Permit(models.Model):
+    """One row of the permits table (docs/data-format.md, "permits"): an EWC code the facility's environmental
+    permit lets it receive, with an optional tonnage a year."""
+
+    facility = models.ForeignKey(Facility, on_delete=models.CASCADE, related_name="permits")
+    ewc_code = models.CharField(max_length=20,
+                                help_text="a six-digit entry of the European List of Waste, e.g. 100105")
+    max_t_per_yr = models.CharField(max_length=40, blank=True,
+                                    help_text="the permitted tonnage, t/yr (empty: no limit)")
+    source = models.CharField(max_length=500, blank=True)
+    note = models.TextField(blank=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["pk"]
+
+    def __str__(self) -> str:
+        return f"{self.facility.facility_id}: permit {self.ewc_code}"
 
 
 class Invitation(models.Model):

@@ -20,6 +20,12 @@ urlpatterns = [
     path("flows/<int:pk>/edit/", views.flow_edit, name="flow_edit"),
     path("flows/<int:pk>/partners/", views.partners, name="partners"),
     path("flows/<int:pk>/interest/", views.interest, name="interest"),
+    path("flows/<int:pk>/quality/new/", views.quality_new, name="quality_new"),
+    path("quality/<int:pk>/edit/", views.quality_edit, name="quality_edit"),
+    path("quality/<int:pk>/delete/", views.quality_delete, name="quality_delete"),
+    path("facilities/<int:pk>/permits/new/", views.permit_new, name="permit_new"),
+    path("permits/<int:pk>/edit/", views.permit_edit, name="permit_edit"),
+    path("permits/<int:pk>/delete/", views.permit_delete, name="permit_delete"),
     path("upload/", views.upload, name="upload"),
     path("firm/settings/", views.firm_settings, name="firm_settings"),
     # agency and facilitators

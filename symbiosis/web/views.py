@@ -26,14 +26,16 @@ from django.views.decorators.http import require_http_methods, require_POST
 from symbiosis.disclosure import MIN_CONTRIBUTORS, distance_band
 from symbiosis.errors import SymbiosisError
 
-from . import bridge, jobs, search_cache
-from .access import own_facilities, own_flows, rule
+from . import bridge, composition, jobs, search_cache
+from .access import own_facilities, own_flows, own_permits, own_quality, rule
 from .forms import (
     FacilityForm,
     FirmSettingsForm,
     FlowForm,
     IntroductionStatusForm,
     InvitationForm,
+    PermitForm,
+    QualityForm,
     RunForm,
     UploadForm,
 )
@@ -46,7 +48,9 @@ from .models import (
     Introduction,
     Invitation,
     Membership,
+    Permit,
     Programme,
+    QualityEntry,
     Run,
     direction_of,
 )
@@ -148,10 +152,12 @@ def facility_new(request: HttpRequest) -> HttpResponse:
 @rule("firm")
 def facility_detail(request: HttpRequest, pk: int) -> HttpResponse:
     facility = get_object_or_404(own_facilities(request.membership), pk=pk)  # type: ignore[attr-defined]
-    flows = list(facility.flows.all())
+    flows = list(facility.flows.prefetch_related("quality"))
     steps = [{"key": key, "label": label, "flows": [f for f in flows if f.category in cats]}
              for key, (label, cats) in STEPS.items()]
-    return render(request, "web/facility.html", {"facility": facility, "steps": steps})
+    return render(request, "web/facility.html", {"facility": facility, "steps": steps,
+                                                 "permits": facility.permits.all(),
+                                                 "permit_form": PermitForm(facility=facility)})
 
 
 @rule("firm")
@@ -199,7 +205,9 @@ def flow_edit(request: HttpRequest, pk: int) -> HttpResponse:
         search_cache.changed(m.programme, form.checked)
         return redirect("facility", pk=flow.facility.pk)
     return render(request, "web/form.html", {"form": form, "title": f"Edit flow {flow.flow_id}",
-                                             "history": flow.history.all()[:50]})
+                                             "history": flow.history.all()[:50], "flow": flow,
+                                             "composition": flow.quality.all(), "quality_form": QualityForm(flow=flow),
+                                             "parameters": composition.known_parameters()})
 
 
 @rule("firm")
@@ -218,7 +226,9 @@ def upload(request: HttpRequest) -> HttpResponse:
             problems = _ownership_problems(m, rows) or bridge.workbook_problems(m.programme, rows)
         if not problems:
             _save_workbook(m, rows)
-            messages.success(request, f"{len(rows['facilities'])} facilities and {len(rows['flows'])} flows saved")
+            messages.success(request, f"{len(rows['facilities'])} facilities, {len(rows['flows'])} flows, "
+                                      f"{len(rows.get('quality', []))} quality rows and "
+                                      f"{len(rows.get('permits', []))} permits saved")
             return redirect("dashboard")
     return render(request, "web/upload.html", {"form": form, "problems": problems})
 
@@ -242,6 +252,16 @@ def _ownership_problems(m: Membership, rows: dict[str, list[dict[str, str]]]) ->
         if r.get("facility_id") not in mine:
             out.append(bridge.WorkbookProblem("flows", f"row {i + 2}",
                                               "facility_id is not one of your firm's facilities"))
+    # a flow's composition and a facility's permits: of the firm's own flows and facilities only
+    my_flows = set(own_flows(m).values_list("flow_id", flat=True)) | {
+        r.get("flow_id", "") for r in rows["flows"] if r.get("facility_id") in mine}
+    for i, r in enumerate(rows.get("quality", [])):
+        if r.get("flow_id") not in my_flows:
+            out.append(bridge.WorkbookProblem("quality", f"row {i + 2}", "flow_id is not one of your firm's flows"))
+    for i, r in enumerate(rows.get("permits", [])):
+        if r.get("facility_id") not in mine:
+            out.append(bridge.WorkbookProblem("permits", f"row {i + 2}",
+                                              "facility_id is not one of your firm's facilities"))
     return out
 
 
@@ -264,6 +284,22 @@ def _save_workbook(m: Membership, rows: dict[str, list[dict[str, str]]]) -> None
                 setattr(flow, k, v)
             flow.facility = facility
             flow.save()
+    # A quality sheet gives the whole composition of each flow it names, a permits sheet all the permits of each
+    # facility it names: their rows replace those (deleted and made again, in the sheet's order, as checked).
+    quality = rows.get("quality", [])
+    flows = {f.flow_id: f for f in own_flows(m).filter(flow_id__in={r["flow_id"] for r in quality})}
+    for entry in QualityEntry.objects.filter(flow__in=flows.values()):
+        entry.delete()  # one by one: each deletion in the record of changes
+    for r in quality:
+        QualityEntry.objects.create(flow=flows[r["flow_id"]], **{c: r.get(c, "") for c in composition.QUALITY_FIELDS})
+    permits = rows.get("permits", [])
+    facilities = {f.facility_id: f
+                  for f in own_facilities(m).filter(facility_id__in={r["facility_id"] for r in permits})}
+    for permit in Permit.objects.filter(facility__in=facilities.values()):
+        permit.delete()
+    for r in permits:
+        Permit.objects.create(facility=facilities[r["facility_id"]],
+                              **{c: r.get(c, "") for c in composition.PERMIT_FIELDS})
     m.programme.touch()
 
 
@@ -458,7 +494,7 @@ def introduction_status(request: HttpRequest, pk: int) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def runs(request: HttpRequest) -> HttpResponse:
     m = request.membership  # type: ignore[attr-defined]
-    form = RunForm(request.POST or None)
+    form = RunForm(request.POST or None, programme=m.programme)
     if request.method == "POST" and form.is_valid():
         run = Run.objects.create(programme=m.programme, created_by=request.user,
                                  carbon_price=form.cleaned_data["carbon_price"], kind=form.cleaned_data["kind"],
@@ -505,5 +541,103 @@ def audit(request: HttpRequest) -> HttpResponse:
                     Flow.history.filter(facility__programme=m.programme),
                     Introduction.history.filter(programme=m.programme)):
         changes += list(history.select_related("history_user").order_by("-history_date")[:200])
+    # a flow's composition and a facility's permits, named by their flow and facility (read with them)
+    for history, owner in ((QualityEntry.history.filter(flow__facility__programme=m.programme), "flow"),
+                           (Permit.history.filter(facility__programme=m.programme), "facility")):
+        changes += _labelled(history.select_related("history_user", owner).order_by("-history_date")[:200])
     changes.sort(key=lambda h: h.history_date, reverse=True)
     return render(request, "web/audit.html", {"changes": changes[:200]})
+
+
+# ------------------------------------------------------------------------------------------------ composition
+
+
+def _composition_changed(m: Membership, write: Any) -> None:
+    """A quality row or permit written, deleted: the programme's data version raised in the same transaction,
+    and the searches told (the next one loads the programme: the kept region is patched for flows only)."""
+    with transaction.atomic():
+        write()
+        m.programme.touch()
+        search_cache.record_change(m.programme, None)
+    search_cache.changed(m.programme)
+
+
+def _labelled(history: Any) -> list[Any]:
+    out = list(history)
+    for h in out:
+        h.label = composition.change_label(h)
+    return out
+
+
+@rule("firm")
+@require_http_methods(["GET", "POST"])
+def quality_new(request: HttpRequest, pk: int) -> HttpResponse:
+    m = request.membership  # type: ignore[attr-defined]
+    flow = get_object_or_404(own_flows(m), pk=pk)
+    form = QualityForm(request.POST or None, flow=flow)
+    if request.method == "POST" and form.is_valid():
+        _composition_changed(m, form.save)
+        return redirect(reverse("flow_edit", args=[flow.pk]) + "#composition")
+    return render(request, "web/form.html", {"form": form, "title": f"Composition of {flow.flow_id}: new parameter",
+                                             "parameters": composition.known_parameters()})
+
+
+@rule("firm")
+@require_http_methods(["GET", "POST"])
+def quality_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    m = request.membership  # type: ignore[attr-defined]
+    entry = get_object_or_404(own_quality(m), pk=pk)
+    form = QualityForm(request.POST or None, instance=entry, flow=entry.flow)
+    if request.method == "POST" and form.is_valid():
+        _composition_changed(m, form.save)
+        return redirect(reverse("flow_edit", args=[entry.flow.pk]) + "#composition")
+    return render(request, "web/form.html", {
+        "form": form, "title": f"Composition of {entry.flow.flow_id}: {entry.parameter}",
+        "parameters": composition.known_parameters(),
+        "changes": _labelled(entry.history.select_related("history_user", "flow")[:50])})
+
+
+@rule("firm")
+@require_POST
+def quality_delete(request: HttpRequest, pk: int) -> HttpResponse:
+    m = request.membership  # type: ignore[attr-defined]
+    entry = get_object_or_404(own_quality(m), pk=pk)
+    flow_pk = entry.flow.pk
+    _composition_changed(m, entry.delete)
+    return redirect(reverse("flow_edit", args=[flow_pk]) + "#composition")
+
+
+@rule("firm")
+@require_http_methods(["GET", "POST"])
+def permit_new(request: HttpRequest, pk: int) -> HttpResponse:
+    m = request.membership  # type: ignore[attr-defined]
+    facility = get_object_or_404(own_facilities(m), pk=pk)
+    form = PermitForm(request.POST or None, facility=facility)
+    if request.method == "POST" and form.is_valid():
+        _composition_changed(m, form.save)
+        return redirect(reverse("facility", args=[facility.pk]) + "#permits")
+    return render(request, "web/form.html", {"form": form, "title": f"Permits of {facility.name}: new permit"})
+
+
+@rule("firm")
+@require_http_methods(["GET", "POST"])
+def permit_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    m = request.membership  # type: ignore[attr-defined]
+    permit = get_object_or_404(own_permits(m), pk=pk)
+    form = PermitForm(request.POST or None, instance=permit, facility=permit.facility)
+    if request.method == "POST" and form.is_valid():
+        _composition_changed(m, form.save)
+        return redirect(reverse("facility", args=[permit.facility.pk]) + "#permits")
+    return render(request, "web/form.html", {
+        "form": form, "title": f"Permits of {permit.facility.name}: {permit.ewc_code}",
+        "changes": _labelled(permit.history.select_related("history_user", "facility")[:50])})
+
+
+@rule("firm")
+@require_POST
+def permit_delete(request: HttpRequest, pk: int) -> HttpResponse:
+    m = request.membership  # type: ignore[attr-defined]
+    permit = get_object_or_404(own_permits(m), pk=pk)
+    facility_pk = permit.facility.pk
+    _composition_changed(m, permit.delete)
+    return redirect(reverse("facility", args=[facility_pk]) + "#permits")
