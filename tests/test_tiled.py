@@ -8,6 +8,7 @@ independently from the raw tables (tests/independent.py: every arc of every tile
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -234,9 +235,13 @@ def test_run_with_tiles_on_the_command_line(tmp_path):
 
     out = tmp_path / "out"
     runner = CliRunner()
-    result = runner.invoke(app, ["run", str(SHIPPED / "kalundborg"), "--out", str(out), "--no-pngs", "--tiles", "2"])
+    result = runner.invoke(app, ["run", str(SHIPPED / "kalundborg"), "--out", str(out), "--no-pngs", "--tiles", "2",
+                                 "--arcs"])
     assert result.exit_code == 0, result.output
     assert (out / "exchanges.csv").exists() and (out / "map.html").exists()
+    assert len(pd.read_csv(out / "candidates.csv")) == json.loads((out / "parameters.json").read_text())[
+        "parameters"]["candidate_arcs"]
+    assert "candidates.csv" in (out / "manifest.json").read_text()
     assert '"strategy": "tiled_column_generation"' in (out / "parameters.json").read_text()
     bad = runner.invoke(app, ["run", str(SHIPPED / "kalundborg"), "--out", str(out), "--tiles", "lots"])
     assert bad.exit_code == 1 and "--tiles must be auto, off or a number" in bad.output
