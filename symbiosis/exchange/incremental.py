@@ -349,7 +349,7 @@ def in_order_of(new: Candidates, kept: Candidates) -> Candidates:
     refers to them (arcs, quality tables, processor links) renumbered; its arcs again by supply, then demand.
     ``new`` itself when the order is already the same, or when the streams are not the same (left to the
     caller's check to refuse)."""
-    perms = []
+    perms: list[np.ndarray | None] = []
     for label, key in (("supplies", "supply_id"), ("demands", "demand_id")):
         a, b = getattr(kept, label)[key].astype(str), getattr(new, label)[key].astype(str)
         if len(a) != len(b) or not b.is_unique or set(a) != set(b):
