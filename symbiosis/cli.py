@@ -400,7 +400,10 @@ def run(path: RegionPath, out: OutDir = Path("out"), max_distance: MaxDistance =
             help="Make and price the candidate arcs tile by tile: auto (from 20,000 facilities), off, or a number "
                  "of tiles; the same optimum with less memory")] = "auto",
         scheduler: Annotated[str | None, typer.Option(
-            help="Price the tiles on Dask workers: a scheduler address (tcp://host:8786) or local")] = None) -> None:
+            help="Price the tiles on Dask workers: a scheduler address (tcp://host:8786) or local")] = None,
+        arcs: Annotated[bool, typer.Option(
+            "--arcs", help="Also write every candidate arc with its flow and reduced cost (candidates.csv, or "
+            "candidates.parquet from 50,000 arcs; read tile by tile in a tiled run)")] = False) -> None:
     """The main job: check -> balances -> optimise -> tables, map, Sankey and report."""
     from symbiosis.balances import balances
     from symbiosis.pipeline import optimise as run_optimise
@@ -422,7 +425,7 @@ def run(path: RegionPath, out: OutDir = Path("out"), max_distance: MaxDistance =
         try:
             results = run_optimise(region, progress=lambda m: status.update(m), threads=threads,
                                    mode="mip" if mip else "lp", reconciled=reconciled, tiles=tiles,
-                                   scheduler=scheduler, **overrides)
+                                   scheduler=scheduler, arcs=arcs, **overrides)
             written = write_outputs(results, region, out, self_contained=self_contained,
                                     progress=lambda m: status.update(m), pngs=pngs, public=not private,
                                     period=period, parquet=parquet)

@@ -112,7 +112,7 @@ def choose_strategy(cands: Candidates) -> str:
 def optimise(region: Region, *, method: str = "ipm", strategy: str = "auto", progress: Progress | None = None,
              timings: Timings | None = None, threads: int | None = None, mode: str = "lp",
              reconciled: bool = False, warm: Any = None, tiles: str | int | None = "off",
-             scheduler: str | None = None, **overrides: Any) -> Results:
+             scheduler: str | None = None, arcs: bool = False, **overrides: Any) -> Results:
     """Candidates, exchange model and results for a region (parameters override region.yaml defaults).
 
     ``strategy``: ``monolithic`` hands every candidate arc to HiGHS; ``column_generation`` solves a restricted
@@ -129,7 +129,10 @@ def optimise(region: Region, *, method: str = "ipm", strategy: str = "auto", pro
     only parameters changed since (the monolithic LP only; ``symbiosis compare`` passes one).
     ``tiles`` (``off``, the default here; ``auto`` or a number, as ``symbiosis run --tiles``) makes and prices
     the candidate arcs tile by tile (symbiosis/tiled_run.py; the same optimum, never every arc in memory at
-    once), with ``scheduler`` (a Dask address or ``local``) on Dask workers.
+    once), with ``scheduler`` (a Dask address or ``local``) on Dask workers. ``arcs=True`` keeps every candidate
+    arc readable after the solve (``results.arcs``; a tiled run keeps its tiles on disk for it), so that
+    :func:`write_outputs` writes ``candidates.csv`` / ``candidates.parquet`` (symbiosis.outputs.arcs; the annual
+    LP only).
     """
     from symbiosis.exchange import solve_column_generation, solve_exchange
     from symbiosis.results import evaluate
@@ -137,6 +140,9 @@ def optimise(region: Region, *, method: str = "ipm", strategy: str = "auto", pro
     timings = timings or Timings()
     say = progress or (lambda _message: None)
     weights = overrides.pop("weights", None)
+    if arcs and (region.time is not None or mode != "lp"):
+        raise SymbiosisError("--arcs writes the candidate arcs of the annual LP: not with periods or stores, nor "
+                             "with --mip")
     check_overrides(overrides)
     reconciliation = None
     if reconciled:
@@ -159,7 +165,7 @@ def optimise(region: Region, *, method: str = "ipm", strategy: str = "auto", pro
                                  "that auto tiles) on the annual LP")
         if n_tiles is not None and plain:
             results = optimise_tiled(region, n_tiles, method=method, threads=threads, weights=weights,
-                                     scheduler=scheduler, timings=timings, say=say, **overrides)
+                                     scheduler=scheduler, timings=timings, say=say, arcs=arcs, **overrides)
             _record_reconciliation(results, reconciliation)
             check_finite_kpis(results)
             return results
@@ -206,6 +212,10 @@ def optimise(region: Region, *, method: str = "ipm", strategy: str = "auto", pro
         results.permit_opportunities = opportunities(
             cands, solution, lambda c: solve_exchange(c, carbon_price=float(cands.parameters["carbon_price"]),  # type: ignore[arg-type]
                                                       weights=weights, method=method, threads=threads))
+    if arcs:
+        from symbiosis.outputs.arcs import WholeArcs
+
+        results.arcs = WholeArcs(cands, solution)
     timings.record("results", started)
     _record_reconciliation(results, reconciliation)
     check_finite_kpis(results)
@@ -294,6 +304,12 @@ def _write_outputs(results: Results, region: Region, out_dir: Path, *, self_cont
     for name, path in write_results(results, out_dir, public=public, region=region, parquet=parquet).items():
         if name.endswith(".parquet"):
             written[name] = path
+    if results.arcs is not None:  # optimise(..., arcs=True): every candidate arc, streamed
+        from symbiosis.outputs.arcs import write_arcs
+
+        say("writing every candidate arc")
+        written.update(write_arcs(results.arcs, out_dir, public=public, results=results, region=region,
+                                  parquet=parquet))
     written["parameters"] = write_parameters(results, out_dir, {"region": region.name, "source": region.source},
                                              public=public, region=region)
     if results.reconciliation is not None:  # optimise(..., reconciled=True): the flows it optimised on

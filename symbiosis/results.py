@@ -79,6 +79,9 @@ class Results:
     #: The network reconciliation the run optimised on (``optimise(..., reconciled=True)``), else None
     #: (symbiosis.account.reconcile.NetworkReconciliation).
     reconciliation: Any = None
+    #: Every candidate arc with its flow and reduced cost, read in batches (``optimise(..., arcs=True)``:
+    #: symbiosis.outputs.arcs.WholeArcs or TiledArcs, written as candidates.csv / .parquet), else None.
+    arcs: Any = None
 
 
 # --- the post-solve check ------------------------------------------------------------------------------

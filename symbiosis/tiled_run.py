@@ -76,9 +76,11 @@ def dask_client(scheduler: str | None) -> Iterator[Any]:
 
 
 def optimise_tiled(region: Region, n_tiles: int | str, *, method: str, threads: int | None, weights: Any,
-                   scheduler: str | None, timings: Timings, say: Progress, **overrides: Any) -> Results:
+                   scheduler: str | None, timings: Timings, say: Progress, arcs: bool = False,
+                   **overrides: Any) -> Results:
     """Prepare the region, cut it into tiles, solve over them (symbiosis.exchange.tiled) and evaluate the
-    master: the Results of the whole table's optimum (its exchanges, supplies' reasons and screening)."""
+    master: the Results of the whole table's optimum (its exchanges, supplies' reasons and screening); with
+    ``arcs``, ``results.arcs`` reads every arc from the tiles, kept for it (symbiosis.outputs.arcs.TiledArcs)."""
     from symbiosis.candidates import prepare
     from symbiosis.exchange.tiled import solve_tiled
     from symbiosis.results import evaluate
@@ -95,7 +97,7 @@ def optimise_tiled(region: Region, n_tiles: int | str, *, method: str, threads: 
     say(f"solving the exchange model over {tiles.n_tiles} tiles of candidate arcs")
     with dask_client(scheduler) as client:
         tiled = solve_tiled(tiles, carbon_price=float(prepared.parameters["carbon_price"]),  # type: ignore[arg-type]
-                            weights=weights, method=method, threads=threads, client=client)
+                            weights=weights, method=method, threads=threads, client=client, keep=arcs)
     timings.record("solve", started)
     started = time.perf_counter()
     say("evaluating results against business as usual")
@@ -104,6 +106,12 @@ def optimise_tiled(region: Region, n_tiles: int | str, *, method: str, threads: 
         # Pricing a permit change re-solves with the screened arcs added: over the whole table, which the
         # tiled path never holds. Said in the parameters rather than priced on the master alone.
         results.parameters["permit_opportunities"] = "not computed in tiled mode"
+    if tiled.tiles is not None and tiled.duals is not None:
+        from symbiosis.exchange.tiled import arc_ids_of
+        from symbiosis.outputs.arcs import TiledArcs
+
+        results.arcs = TiledArcs(tiled.tiles, tiled.candidates, arc_ids_of(tiled.candidates),
+                                 tiled.solution.x, tiled.duals, int(tiled.solution.parameters["candidate_arcs"]))
     timings.record("results", started)
     return results
 

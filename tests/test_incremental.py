@@ -225,3 +225,36 @@ def test_new_streams_and_new_rows_are_refused_and_leave_the_optimum_as_it_was():
     done = r.update(c)
     assert done.solution.objective == pytest.approx(objective, rel=1e-9, abs=1e-9)
     assert done.blocks_solved == 0
+
+
+def test_the_same_streams_in_another_order_are_the_same_model():
+    from symbiosis.exchange.incremental import in_order_of
+
+    c = network(11, 25, 25, 300, 2)
+    r = Reoptimiser(c, carbon_price=30.0, per_supply=1, per_demand=1)
+    rng = np.random.default_rng(11)
+    ps, pd_ = rng.permutation(len(c.supplies)), rng.permutation(len(c.demands))
+    to_s, to_d = np.empty_like(ps), np.empty_like(pd_)
+    to_s[ps], to_d[pd_] = np.arange(len(ps)), np.arange(len(pd_))
+    arcs = c.arcs.copy()
+    arcs["s"], arcs["d"] = to_s[arcs["s"].to_numpy()], to_d[arcs["d"].to_numpy()]
+    sq, dq = c.supply_quality.copy(), c.demand_quality.copy()
+    sq["s"], dq["d"] = to_s[sq["s"].to_numpy()], to_d[dq["d"].to_numpy()]
+    links = c.processor_links.copy()
+    rows = links["row"].to_numpy()
+    links["row"] = np.where(links["side"] == "out", to_s[np.minimum(rows, len(ps) - 1)],
+                            to_d[np.minimum(rows, len(pd_) - 1)])
+    shuffled = dataclasses.replace(
+        c, supplies=c.supplies.iloc[ps].reset_index(drop=True), demands=c.demands.iloc[pd_].reset_index(drop=True),
+        arcs=arcs.sample(frac=1.0, random_state=1).reset_index(drop=True), supply_quality=sq,
+        demand_quality=dq.sample(frac=1.0, random_state=2).reset_index(drop=True), processor_links=links)
+    back = in_order_of(shuffled, c)
+    for name in ("supplies", "demands", "arcs", "supply_quality", "processor_links"):
+        mine, theirs = getattr(back, name), getattr(c, name)
+        key = list(theirs.columns)
+        assert mine[key].sort_values(key).reset_index(drop=True).equals(
+            theirs.sort_values(key).reset_index(drop=True)), name
+    # The same model: nothing to re-solve, the same optimum.
+    done = r.update(shuffled)
+    assert done.blocks_solved == 0 and done.arcs_added == 0
+    _assert_optimal(c, done.solution, 30.0)

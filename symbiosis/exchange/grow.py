@@ -284,4 +284,40 @@ def solve_whole(candidates: Candidates, *, carbon_price: float | None = None,
     return solution
 
 
-__all__ = ["GrownMaster", "covering_arcs", "solve_whole"]
+def add_keyed_columns(master: GrownMaster, objective: np.ndarray, upper: np.ndarray,
+                      terms: Mapping[str, tuple[np.ndarray, np.ndarray, np.ndarray]]) -> bool:
+    """Add arc columns to ``master`` from their own data, not from full arrays (column generation over tiles,
+    symbiosis.exchange.tiled, has none): ``objective`` and ``upper`` per new column, and per arc row family
+    its terms as (new column, row among the family's rows of the master's model, coefficient). Each new
+    column's position is the next one after the master's (``master.positions`` grows by 0, 1, 2 ... after its
+    largest). Returns False, adding nothing, when a term's row is not a row of the master's model (-1): the
+    caller rebuilds its model instead."""
+    started = time.perf_counter()
+    k = len(objective)
+    if k == 0:
+        return True
+    solver = master.model._highs
+    rows, cols, values = [], [], []
+    for name, (col, row, coef) in terms.items():
+        if len(row) == 0:
+            continue
+        if (row < 0).any():
+            return False
+        target = master.row_of[name][row]
+        present = target >= 0  # a row the model does not hold (a share of 1, no limit): the arc's term is void
+        rows.append(target[present])
+        cols.append(np.asarray(col)[present])
+        values.append(np.asarray(coef, dtype=float)[present])
+    r, c, v = (np.concatenate(parts) if parts else np.zeros(0) for parts in (rows, cols, values))
+    matrix = sparse.csc_matrix((v.astype(float), (r.astype(np.int64), c.astype(np.int64))),
+                               shape=(solver.lp.n_row, k))
+    added = solver.add_columns(np.asarray(objective, dtype=float), np.zeros(k), np.asarray(upper, dtype=float),
+                               matrix)
+    start = int(master.positions.max(initial=-1)) + 1
+    master.arc_col = np.r_[master.arc_col, added]
+    master.positions = np.r_[master.positions, np.arange(start, start + k, dtype=np.int64)]
+    master.timings["grow"] += time.perf_counter() - started
+    return True
+
+
+__all__ = ["GrownMaster", "add_keyed_columns", "covering_arcs", "solve_whole"]

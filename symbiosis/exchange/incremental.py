@@ -206,6 +206,7 @@ class Reoptimiser:
         model = master.model
         solver = model._highs
         old, mine = st.full, model.arrays
+        new = in_order_of(new, self.candidates)
         self._same_streams(new)
         full = exchange_arrays(new)
         for family in ARC_ROW_FAMILIES:
@@ -343,6 +344,65 @@ class Reoptimiser:
         self.candidates = dataclasses.replace(self.candidates, supplies=sup, demands=dem)
 
 
+def in_order_of(new: Candidates, kept: Candidates) -> Candidates:
+    """``new`` with its supplies and demands in the order of ``kept``'s (by id), and every position that
+    refers to them (arcs, quality tables, processor links) renumbered; its arcs again by supply, then demand.
+    ``new`` itself when the order is already the same, or when the streams are not the same (left to the
+    caller's check to refuse)."""
+    perms: list[np.ndarray | None] = []
+    for label, key in (("supplies", "supply_id"), ("demands", "demand_id")):
+        a, b = getattr(kept, label)[key].astype(str), getattr(new, label)[key].astype(str)
+        if len(a) != len(b) or not b.is_unique or set(a) != set(b):
+            return new
+        if a.reset_index(drop=True).equals(b.reset_index(drop=True)):
+            perms.append(None)
+            continue
+        position = pd.Series(np.arange(len(b)), index=b.to_numpy())
+        perms.append(position.loc[a.to_numpy()].to_numpy(np.int64))  # new row of each kept row
+    if all(p is None for p in perms):
+        return new
+    renumber = []
+    for perm, n in zip(perms, (len(new.supplies), len(new.demands)), strict=True):
+        mapping = np.arange(n, dtype=np.int64)
+        if perm is not None:
+            mapping[perm] = np.arange(n, dtype=np.int64)  # kept position of each new row
+        renumber.append(mapping)
+    to_s, to_d = renumber
+    supplies = new.supplies if perms[0] is None else new.supplies.iloc[perms[0]].reset_index(drop=True)
+    demands = new.demands if perms[1] is None else new.demands.iloc[perms[1]].reset_index(drop=True)
+
+    def arcs_of(frame: pd.DataFrame | None) -> pd.DataFrame | None:
+        if frame is None or len(frame) == 0:
+            return frame
+        out = frame.copy()
+        out["s"] = to_s[frame["s"].to_numpy(np.int64)]
+        out["d"] = to_d[frame["d"].to_numpy(np.int64)]
+        order = np.lexsort((out["d"].to_numpy(), out["s"].to_numpy()))
+        return out.iloc[order].reset_index(drop=True)
+
+    supply_quality = new.supply_quality.copy()
+    supply_quality["s"] = to_s[new.supply_quality["s"].to_numpy(np.int64)]
+    demand_quality = new.demand_quality.copy()
+    demand_quality["d"] = to_d[new.demand_quality["d"].to_numpy(np.int64)]
+    # In the kept table's order (its rows are the model's quality rows, in this order); rows it lacks last.
+    keys = ["d", "parameter", "bound"]
+    rank = pd.Series(np.arange(len(kept.demand_quality)),
+                     index=pd.MultiIndex.from_frame(kept.demand_quality[keys].astype(str)))
+    rank = rank[~rank.index.duplicated()]
+    at = rank.reindex(pd.MultiIndex.from_frame(demand_quality[keys].astype(str))).to_numpy(float)
+    demand_quality = demand_quality.iloc[np.lexsort((np.arange(len(at)), np.nan_to_num(at, nan=np.inf)))
+                                         ].reset_index(drop=True)
+    links = new.processor_links
+    if links is not None and len(links):
+        links = links.copy()
+        rows = links["row"].to_numpy(np.int64)
+        links["row"] = np.where(links["side"].to_numpy() == "out", to_s[np.minimum(rows, len(to_s) - 1)],
+                                to_d[np.minimum(rows, len(to_d) - 1)])
+    return dataclasses.replace(new, supplies=supplies, demands=demands, arcs=arcs_of(new.arcs),
+                               supply_quality=supply_quality, demand_quality=demand_quality,
+                               processor_links=links, permit_screened=arcs_of(new.permit_screened))
+
+
 def _same(a: np.ndarray, b: np.ndarray) -> bool:
     """Equal arrays, NaN equal to NaN."""
     a, b = np.asarray(a), np.asarray(b)
@@ -405,4 +465,4 @@ def _elementwise_same(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return (a == b) | (np.isnan(a) & np.isnan(b))
 
 
-__all__ = ["Reoptimisation", "Reoptimiser", "StructuralChange"]
+__all__ = ["Reoptimisation", "Reoptimiser", "StructuralChange", "in_order_of"]

@@ -22,7 +22,7 @@ import logging
 import math
 import os
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -229,6 +229,20 @@ def write_csv(path: str | os.PathLike[str], frame: pd.DataFrame, **options: Any)
     """Write ``frame`` as CSV, atomically, through :func:`excel_safe`: every CSV the project writes goes here."""
     safe = excel_safe(frame)
     return write_atomic(Path(path), lambda tmp: safe.to_csv(tmp, index=False, **options))
+
+
+def write_csv_batches(path: str | os.PathLike[str], batches: Iterable[pd.DataFrame], empty: pd.DataFrame) -> Path:
+    """Write the frames of ``batches`` one after the other as one CSV (one header), atomically, each through
+    :func:`excel_safe`, never holding more than one; ``empty`` (the columns, no row) when there is no batch."""
+    def write(tmp: Path) -> None:
+        first = True
+        for frame in batches:
+            excel_safe(frame).to_csv(tmp, index=False, mode="w" if first else "a", header=first)
+            first = False
+        if first:
+            excel_safe(empty).to_csv(tmp, index=False)
+
+    return write_atomic(Path(path), write)
 
 
 def _csv_writer(frame: pd.DataFrame) -> Callable[[Path], None]:
