@@ -1077,12 +1077,51 @@ def load_region(path: str | Path, *, reference_dir: Path | None = None, models_d
     path = Path(path)
     problems = Problems()
     raw = read_raw(path, problems)
+    return _region_from_raw(raw, problems, path.stem, started, reference_dir=reference_dir,
+                            models_directory=models_directory)
+
+
+def load_tables(settings: dict[str, object] | None, frames: dict[str, pd.DataFrame], *, base_dir: Path,
+                source: str = "") -> Region:
+    """Validate a region given as tables in memory, with the checks of :func:`load_region` on a folder of the
+    same CSV files: ``settings`` is region.yaml's mapping (None: region.yaml missing), ``frames`` the tables by
+    name (facilities, flows and any of the optional ones of TABLE_NAMES), each a frame of text cells as a
+    ``<name>.csv`` file would hold them. Problems name those files (``flows.csv``, row 2 = the first row).
+    The web app checks one facility's rows this way, without writing a folder (symbiosis/web/bridge.py).
+    ``base_dir`` is where region.yaml's ``reference`` paths would be looked for."""
+    started = time.perf_counter()
+    problems = Problems()
+    unknown = set(frames) - set(TABLE_NAMES)
+    if unknown:
+        raise ValueError(f"not tables of a region: {sorted(unknown)}")
+    if settings is None:
+        problems.add("region.yaml", "missing file", expected="region.yaml with at least `name:`")
+    tables: dict[str, Table | None] = {}
+    for name in TABLE_NAMES:
+        frame = frames.get(name)
+        if frame is None:
+            if name in ("facilities", "flows"):
+                problems.add(f"{name}.csv", "missing file", expected=f"{name}.csv in the region folder")
+            tables[name] = None
+            continue
+        table = table_from_frame(frame, f"{name}.csv", problems)
+        if table.frame.empty:  # as read_csv_table says of a file with a header and no row
+            problems.add(f"{name}.csv", "the table has a header but no data rows", row=2,
+                         expected="at least one data row")
+        tables[name] = table
+    raw = RawRegion(settings, "region.yaml", tables, base_dir, source)
+    return _region_from_raw(raw, problems, source or "region", started)
+
+
+def _region_from_raw(raw: RawRegion, problems: Problems, default_name: str, started: float, *,
+                     reference_dir: Path | None = None, models_directory: Path | None = None) -> Region:
+    """The checks and conversions of :func:`load_region` on tables read (from files or memory)."""
     settings = _settings(raw, problems)
     overrides = _reference_paths(settings, raw, problems) if settings is not None else {}
     reference = load_reference(problems, overrides, reference_dir)
     models = load_process_models(problems, models_directory)
     if settings is None:
-        settings = RegionSettings.model_validate({"name": path.stem})
+        settings = RegionSettings.model_validate({"name": default_name})
     if settings.period not in PERIOD_DAYS:
         problems.add(raw.settings_file, "unknown period", column="period", found=settings.period,
                      expected=", ".join(PERIOD_DAYS))

@@ -240,6 +240,10 @@ def find_partners(region: Region, flow_id: str, *, results: Any = None, cands: A
     overrides_of = ({(s, d): (km, cost) for s, d, km, cost in zip(
         region.arcs["supply_facility"], region.arcs["demand_facility"], region.arcs["distance_km"],
         region.arcs["cost_per_t"], strict=True)} if len(region.arcs) else {})
+    # The supply row as a dict and the receivers' names by facility: looked up once per receiver below.
+    supply_of = supply.to_dict()
+    names = dict(zip(region.facilities["facility_id"], region.facilities["name"], strict=True))
+    limits: dict[tuple[Any, Any], float] = {}
     rows = []
     for sub, d_pos, demand, distance in _receivers(subs, demands, here, supply["facility_id"], circuity):
         transport = distance * tkm_cost
@@ -248,8 +252,14 @@ def find_partners(region: Region, flow_id: str, *, results: Any = None, cands: A
             distance = float(o[0]) if o[0] == o[0] else distance
             transport = float(o[1]) if o[1] == o[1] else distance * tkm_cost
         did = demand["demand_id"]
-        limit = (float(arc_limit[did]) if did in arc_limit
-                 else _limit(region, supply, demand, sub, parameters))
+        if did in arc_limit:
+            limit = float(arc_limit[did])
+        else:  # the same for every receiver of one substitution with the same limit of its own (or none)
+            own_limit = demand.get("max_distance_km", math.nan)
+            key = (sub.Index, None if own_limit != own_limit else own_limit)
+            if key not in limits:
+                limits[key] = _limit(region, supply_of, demand, sub, parameters)
+            limit = limits[key]
         fits = []
         worst = "passes"
         for parameter, bound, bound_limit, virgin_value in bounds_of.get(d_pos, ()):
@@ -281,7 +291,7 @@ def find_partners(region: Region, flow_id: str, *, results: Any = None, cands: A
                               "more profitably elsewhere")
         rows.append({
             "demand_id": did, "facility_id": demand["facility_id"],
-            "name": facilities.at[demand["facility_id"], "name"], "material": sub.primary_material,
+            "name": names[demand["facility_id"]], "material": sub.primary_material,
             "ratio": sub.ratio, "distance_km": distance, "max_distance_km": limit,
             "within_distance": distance <= limit + 1e-9, "quality_fit": worst,
             "quality_detail": "; ".join(fits) or "no limits", "supplier_value_per_t": fate_cost,
@@ -333,7 +343,10 @@ def _receivers(subs: pd.DataFrame, demands: pd.DataFrame, here: pd.Series, facil
             continue
         km = geodesic_km(np.full(len(targets), here.lat), np.full(len(targets), here.lon),
                          targets["lat"].to_numpy(float), targets["lon"].to_numpy(float)) * circuity
-        for k, (position, demand) in enumerate(zip(targets.index, targets.to_dict("records"), strict=True)):
+        columns = list(targets.columns)
+        records = [dict(zip(columns, row, strict=True))
+                   for row in zip(*(targets[c].tolist() for c in columns), strict=True)]
+        for k, (position, demand) in enumerate(zip(targets.index, records, strict=True)):
             yield sub, position, demand, 0.0 if demand["facility_id"] == facility_id else float(km[k])
 
 
@@ -460,7 +473,7 @@ def _heat_partners(region: Region, flow_id: str, supply: pd.Series, parameters: 
                          parameters=parameters, unit="MWh")
 
 
-def _limit(region: Region, supply: pd.Series, demand: pd.Series | dict[str, Any], sub: object,
+def _limit(region: Region, supply: pd.Series | dict[str, Any], demand: pd.Series | dict[str, Any], sub: object,
            parameters: dict[str, object]) -> float:
     flow_limit = np.fmin(supply.get("max_distance_km", math.nan), demand.get("max_distance_km", math.nan))
     if not math.isnan(flow_limit):

@@ -123,6 +123,11 @@ def read_yaml(path: Path, problems: Problems, label: str | None = None) -> objec
         problems.add(file, "not UTF-8 text", row=line, found=f"byte 0x{raw[exc.start]:02x}",
                      expected="a YAML file saved as UTF-8", fix="save the file as UTF-8 in your editor")
         return None
+    return yaml_from_text(text, problems, file)
+
+
+def yaml_from_text(text: str, problems: Problems, file: str) -> object:
+    """YAML text parsed as :func:`read_yaml` parses a file's (no anchors or aliases), recording problems."""
     if "\x00" in text:
         problems.add(file, "a binary file, not text (it contains a NUL byte)", expected="YAML text")
         return None

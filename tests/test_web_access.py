@@ -214,7 +214,7 @@ def test_passwords_hashed_login_throttled_sessions_expire(world: World, settings
     from django.test import Client
 
     user = get_user_model().objects.get(username="a")
-    assert user.password.startswith("pbkdf2_sha256$") and "a-Secret-pass-42" not in user.password
+    assert user.password.startswith("argon2$argon2id$") and "a-Secret-pass-42" not in user.password
     client = Client()
     for _ in range(settings.AXES_FAILURE_LIMIT):
         client.post("/login/", {"username": "a", "password": "wrong"})
@@ -223,6 +223,31 @@ def test_passwords_hashed_login_throttled_sessions_expire(world: World, settings
     assert "_auth_user_id" not in client.session
     assert settings.SESSION_COOKIE_AGE <= 8 * 3600 and settings.SESSION_EXPIRE_AT_BROWSER_CLOSE
     assert settings.SESSION_COOKIE_HTTPONLY
+
+
+def test_new_passwords_argon2id_old_pbkdf2_hashes_still_log_in_and_are_upgraded(world: World) -> None:
+    """A new account's password is stored as Argon2id; an account hashed with PBKDF2 before Argon2 came first
+    still logs in through the login form, and its hash is then rehashed with Argon2id (Django does it at a
+    successful login when the hasher is not the first of PASSWORD_HASHERS)."""
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.hashers import PBKDF2PasswordHasher
+    from django.test import Client
+
+    User = get_user_model()
+    fresh = User.objects.create_user("newcomer", password="newcomer-Secret-pass-42")
+    assert fresh.password.startswith("argon2$argon2id$")
+    old = User.objects.get(username="b")
+    # the hash as the app stored it before Argon2id came first (PBKDF2-SHA256, Django's 1,000,000 iterations)
+    old.password = PBKDF2PasswordHasher().encode("b-Secret-pass-42", "saltsaltsalt1234")
+    old.save(update_fields=["password"])
+    assert old.password.startswith("pbkdf2_sha256$1000000$")
+    client = Client()
+    response = client.post("/login/", {"username": "b", "password": "b-Secret-pass-42"})
+    assert response.status_code == 302 and client.session["_auth_user_id"] == str(old.pk)
+    old.refresh_from_db()
+    assert old.password.startswith("argon2$argon2id$")
+    assert Client().post("/login/", {"username": "b", "password": "b-Secret-pass-42"}).status_code == 302
+    assert Client().post("/login/", {"username": "b", "password": "wrong-pass-4242"}).status_code == 200
 
 
 def test_the_tests_run_on_the_configured_database() -> None:

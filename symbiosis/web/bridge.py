@@ -9,6 +9,7 @@ to its sheet cell.
 
 from __future__ import annotations
 
+import copy
 import csv
 import io
 import tempfile
@@ -139,9 +140,14 @@ def check_row(programme: Programme, table: str, row: dict[str, str]) -> CheckedR
     if taken:
         out.setdefault("flow_id", []).append("this flow_id is taken by another facility; choose another")
     version = int(Programme.objects.filter(pk=programme.pk).values_list("data_version", flat=True).get())
-    with tempfile.TemporaryDirectory(prefix="symbiosis-web-") as tmp:
-        first_flow = write_facility(programme, Path(tmp), facility_id, flow=row)
-        region, error = check_region(Path(tmp))
+    in_memory = facility_tables(programme, facility_id, flow=row)
+    if in_memory is not None:  # the same checks, on the rows in memory (no folder written and read back)
+        settings, frames, first_flow = in_memory
+        region, error = _check_tables(settings, frames)
+    else:
+        with tempfile.TemporaryDirectory(prefix="symbiosis-web-") as tmp:
+            first_flow = write_facility(programme, Path(tmp), facility_id, flow=row)
+            region, error = check_region(Path(tmp))
     for p in (error.problems if error else []):
         if _file(p) == "flows.csv" and p.row == first_flow:
             out.setdefault(p.column or "", []).append(_message(p))
@@ -161,6 +167,120 @@ def _extra_rows(programme: Programme, name: str, text: str) -> tuple[list[str], 
         hit = (digest, rows[0] if rows else [], rows[1:])
         _parsed[key] = hit
     return hit[1], hit[2]
+
+
+class _IndexedTable:
+    """A table of ``extra_tables`` with its rows indexed by the column that names a flow or a facility."""
+
+    def __init__(self, header: list[str], rows: list[list[str]]):
+        self.header, self.rows = header, rows
+        self.by_flow = [k for k, c in enumerate(header) if c == "flow_id"]
+        self.by_facility = [k for k, c in enumerate(header) if c in ("facility_id", "supply_facility",
+                                                                   "demand_facility")]
+        key = self.by_flow[0] if self.by_flow else self.by_facility[0] if self.by_facility else None
+        self.key = key
+        self.index: dict[str, list[int]] = {}
+        if key is not None:
+            for position, r in enumerate(rows):
+                self.index.setdefault(r[key] if key < len(r) else "\0", []).append(position)
+
+    def kept(self, facility_id: str, flow_ids: set[str]) -> list[list[str]]:
+        """The rows :func:`write_facility` keeps for the facility (same rows, same order), found by the index."""
+        if self.key is None:
+            positions: Iterable[int] = range(len(self.rows))
+        else:
+            wanted = flow_ids if self.by_flow else {"", facility_id}
+            positions = sorted(p for value in wanted for p in self.index.get(value, ()))
+        return [r for r in (self.rows[p] for p in positions)
+                if all(k < len(r) and r[k] in flow_ids for k in self.by_flow)
+                and all(k < len(r) and r[k] in ("", facility_id) for k in self.by_facility)]
+
+
+_indexed: dict[tuple[int, str], tuple[int, _IndexedTable]] = {}
+_settings_parsed: dict[int, tuple[str, Any]] = {}
+
+
+def _indexed_table(programme: Programme, name: str, text: str) -> _IndexedTable:
+    """An ``extra_tables`` table parsed and indexed once per programme and text."""
+    key = (programme.pk, name)
+    digest = hash(text)
+    hit = _indexed.get(key)
+    if hit is None or hit[0] != digest:
+        header, rows = _extra_rows(programme, name, text)
+        hit = (digest, _IndexedTable(header, rows))
+        _indexed[key] = hit
+    return hit[1]
+
+
+def _settings_of(text: str) -> Any:
+    """region.yaml's text parsed as the loader parses it (once per text); None where it has a problem (then
+    the check goes through a folder, so that the problem is reported as ``symbiosis check`` reports it)."""
+    from symbiosis.errors import Problems
+    from symbiosis.process_models import yaml_from_text
+
+    digest = hash(text)
+    hit = _settings_parsed.get(digest)
+    if hit is None or hit[0] != text:
+        problems = Problems()
+        data = yaml_from_text(text.removeprefix("\ufeff"), problems, "region.yaml")  # as read with utf-8-sig
+        hit = (text, data if isinstance(data, dict) and not problems.items else None)
+        _settings_parsed.clear()  # one programme's text or a few: no growth
+        _settings_parsed[digest] = hit
+    return copy.deepcopy(hit[1])
+
+
+def facility_tables(programme: Programme, facility_id: str, *, flow: dict[str, str]
+                    ) -> tuple[dict[str, Any], dict[str, Any], int] | None:
+    """The region folder :func:`write_facility` writes, as region.yaml's mapping and frames of text cells
+    (:func:`symbiosis.inputs.load_tables`), with the row number of ``flow``; None when the programme's files
+    cannot be checked in memory (region.yaml with a problem or naming reference files of the folder, a table
+    the loader does not read from a folder by name): then the folder is written."""
+    import pandas as pd
+
+    from symbiosis.inputs import TABLE_NAMES
+
+    settings = _settings_of(programme.settings_yaml)
+    extra = programme.extra_tables or {}
+    if settings is None or settings.get("reference") or set(extra) - set(TABLE_NAMES):
+        return None
+    facility = Facility.objects.filter(programme=programme, facility_id=facility_id).first()
+    fac_rows = [facility_row(facility)] if facility is not None else []
+    flow_rows = [flow_row(f, facility_id) for f in Flow.objects.filter(
+        facility__programme=programme, facility__facility_id=facility_id) if f.flow_id != flow["flow_id"]]
+    flow_ids = {r["flow_id"] for r in flow_rows} | {flow["flow_id"]}
+    flow_columns = ["flow_id", "facility_id", *FLOW_FIELDS]
+    frames: dict[str, Any] = {
+        "facilities": pd.DataFrame(fac_rows, columns=["facility_id", *FACILITY_FIELDS], dtype=object),
+        "flows": pd.DataFrame([[r.get(c, "") for c in flow_columns] for r in [*flow_rows, flow]],
+                              columns=flow_columns, dtype=object)}
+    tables: dict[str, tuple[list[str], list[list[str]]]] = {}
+    for name, text in extra.items():
+        if name not in composition.TABLES:
+            table = _indexed_table(programme, name, text)
+            tables[name] = (table.header, table.kept(facility_id, flow_ids))
+    for name in composition.TABLES:  # the facility's quality and permit rows (and those left as text)
+        got = composition.table_rows(programme, name, facility_id=facility_id)
+        if not isinstance(got, str):
+            tables[name] = (got[0], _IndexedTable(got[0], [[r.get(c, "") for c in got[0]] for r in got[1]])
+                            .kept(facility_id, flow_ids))
+    for name, (header, kept) in tables.items():
+        if not kept:  # an optional table with a header and no row is an error of its own: left out
+            continue
+        width = len(header)  # a short row reads as empty cells, a long one as the CSV reader would refuse
+        if any(len(r) > width for r in kept):
+            return None
+        frames[name] = pd.DataFrame([[*r, *[""] * (width - len(r))] for r in kept], columns=header, dtype=object)
+    return settings, frames, len(flow_rows) + 2
+
+
+def _check_tables(settings: dict[str, Any], frames: dict[str, Any]) -> tuple[Region | None, Any]:
+    from symbiosis.errors import InputError
+    from symbiosis.inputs import load_tables
+
+    try:
+        return load_tables(settings, frames, base_dir=Path(tempfile.gettempdir())), None
+    except InputError as exc:
+        return None, exc
 
 
 def write_facility(programme: Programme, folder: Path, facility_id: str, *, flow: dict[str, str] | None) -> int:

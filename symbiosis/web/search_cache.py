@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from symbiosis.region import Region
@@ -65,6 +66,15 @@ class Optimum:
     supplies: pd.DataFrame
     exchanges: pd.DataFrame
     seconds: float
+    #: ``solved`` (the whole programme) or ``re-optimised`` (from the solver's kept optimum: :func:`_solve_programme`)
+    how: str = "solved"
+    #: Seconds of the last solve of the whole programme this optimum descends from (None: this one's): what
+    #: decides whether the programme is small enough for its searches to wait for the exact optimum.
+    full_seconds: float | None = None
+
+    @property
+    def size_seconds(self) -> float:
+        return self.seconds if self.full_seconds is None else self.full_seconds
 
 
 @dataclass
@@ -86,7 +96,8 @@ class Search:
 
 
 class _Programme:
-    def __init__(self) -> None:
+    def __init__(self, key: str = "") -> None:
+        self.key = key  # the programme's primary key: names its kept optimum in the solver's child
         self.lock = threading.Condition()  # (re-entrant) guards the fields below; notified when an optimum arrives
         self.build = threading.Lock()  # one snapshot built at a time
         self.snapshot: Snapshot | None = None
@@ -98,6 +109,9 @@ class _Programme:
         self.closed = False  # forgotten (clear) or the solver stopped (shutdown): its solve loop ends
         self.shared: Path | None = None  # the folder of the optima shared by the server's processes
         self.shared_started = float("-inf")  # time.time() when the newest shared optimum's solve started
+        self.last_whole_start = float("-inf")  # time.monotonic() when the last solve of the whole programme started
+        self.shared_whole_started = float("-inf")  # time.time(), the same of any process (the shared optima)
+        self.needs_whole = False  # the solver's child answered that the newest change needs a whole solve
         self.searches: OrderedDict[tuple[str, str, str, str, int], Search] = OrderedDict()
         #: The same searches by (stream, data version, optimum version): a search repeated at one version
         #: finds its result without computing a digest.
@@ -112,7 +126,7 @@ _pool_lock = threading.Lock()
 
 def _entry(programme_pk: int) -> _Programme:
     with _registry_lock:
-        return _programmes.setdefault(programme_pk, _Programme())
+        return _programmes.setdefault(programme_pk, _Programme(str(programme_pk)))
 
 
 def _close_all() -> None:
@@ -181,6 +195,167 @@ def _solve(region: Region) -> tuple[pd.DataFrame, pd.DataFrame, float]:
     exchanges = results.exchanges[[c for c in ("supply_id", "demand_id", "amount_t_per_yr", "amount_mwh_per_yr")
                                    if c in results.exchanges.columns]]
     return supplies.copy(), exchanges.copy(), time.perf_counter() - started
+
+
+# ------------------------------------------------------------- in the solver's child: re-optimisation
+
+
+@dataclass
+class _Kept:
+    """A programme's optimum kept in the solver's child for re-optimising (symbiosis.exchange.incremental)."""
+
+    reoptimiser: Any  # symbiosis.exchange.incremental.Reoptimiser
+    structure: str  # digest of what the candidate arcs are made of besides the streams' amounts and prices
+    supply_quality: pd.DataFrame
+    demand_quality: pd.DataFrame
+
+
+_kept: dict[str, _Kept] = {}
+
+
+def _structure(region: Region, parameters: dict[str, Any]) -> str:
+    """Digest of the region's tables and settings a change of amounts and prices leaves as they are (the
+    facilities and their locations, quality, arcs, permits and processors tables, the settings, the run's
+    parameters); a change to any of them changes the candidate arcs or the model's rows: solved anew."""
+    h = hashlib.blake2b(digest_size=16)
+    for frame in (region.facilities, region.quality, region.arcs, region.permits, region.processors):
+        h.update(_digest(frame).encode() if frame is not None else b"-")
+    h.update(region.settings.model_dump_json().encode())
+    h.update(repr(sorted((k, repr(v)) for k, v in parameters.items())).encode())
+    h.update(repr(sorted(region.energy_efficiency.items())).encode())
+    return h.hexdigest()
+
+
+def _quality_by_id(prepared: Any) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The candidates' quality tables with stream ids for positions, in a fixed order (a snapshot patched with
+    one facility holds that facility's streams together, where a fresh load lists modelled flows last: the
+    same streams in another order)."""
+    supply_quality = prepared.supply_quality.copy()
+    supply_quality["s"] = prepared.supplies["supply_id"].to_numpy()[supply_quality["s"].to_numpy(int)]
+    demand_quality = prepared.demand_quality.copy()
+    demand_quality["d"] = prepared.demands["demand_id"].to_numpy()[demand_quality["d"].to_numpy(int)]
+    return (supply_quality.sort_values(list(supply_quality.columns), kind="stable").reset_index(drop=True),
+            demand_quality.sort_values(list(demand_quality.columns), kind="stable").reset_index(drop=True))
+
+
+def _in_order_of(new: pd.DataFrame, old: pd.DataFrame, key: str) -> pd.DataFrame:
+    """``new``'s rows in the order of ``old``'s ids, its columns those of ``old``; StructuralChange when the
+    ids or columns differ."""
+    from symbiosis.exchange.incremental import StructuralChange
+
+    ids = new[key].astype(str)
+    if len(new) != len(old) or not ids.is_unique or set(ids) != set(old[key].astype(str)) \
+            or not set(old.columns) <= set(new.columns):
+        raise StructuralChange(f"other streams or columns ({key})")
+    position = pd.Series(np.arange(len(new)), index=ids.to_numpy())
+    return new.iloc[position.loc[old[key].astype(str).to_numpy()].to_numpy()][list(old.columns)].reset_index(drop=True)
+
+
+def _optimum_tables(cands: Any, arrays: Any, solution: Any) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The columns of ``Results.supplies`` and ``Results.exchanges`` searches read, as
+    :func:`symbiosis.results.evaluate` computes them, without the rest of its tables."""
+    from symbiosis.energy.heat import is_energy
+    from symbiosis.results import _exchanges
+
+    sup = cands.supplies
+    shipped = np.bincount(arrays.arc_s, weights=solution.x, minlength=arrays.n_supplies)
+    supplies = sup[[c for c in ("supply_id", "fate_cost_per_t", "fate_co2e_per_t") if c in sup.columns]].copy()
+    supplies["shadow_price_per_t"] = solution.supply_dual
+    supplies["exchanged_t_per_yr"] = np.where(is_energy(sup), np.nan, shipped)
+    exchanges = _exchanges(cands, arrays, solution, 1e-6)
+    exchanges = exchanges[[c for c in ("supply_id", "demand_id", "amount_t_per_yr", "amount_mwh_per_yr")
+                           if c in exchanges.columns]]
+    return supplies.copy(), exchanges.copy()
+
+
+def _reoptimised(kept: _Kept, region: Region) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The optimum of ``region`` from the kept one, when only amounts and prices of streams changed (the
+    candidates' supplies and demands tables of the region, made without their arcs, against the kept ones);
+    raises StructuralChange otherwise."""
+    from symbiosis.candidates import prepare
+    from symbiosis.exchange.incremental import StructuralChange
+
+    r = kept.reoptimiser
+    prepared = prepare(region)
+    if _structure(region, prepared.parameters) != kept.structure:
+        raise StructuralChange("facilities, quality, arcs, permits, processors or settings changed")
+    supply_quality, demand_quality = _quality_by_id(prepared)
+    if not (supply_quality.equals(kept.supply_quality) and demand_quality.equals(kept.demand_quality)):
+        raise StructuralChange("the streams' quality changed")
+    old_s, old_d = r.candidates.supplies, r.candidates.demands
+    changes = r.changes_from(_in_order_of(prepared.supplies, old_s, "supply_id"),
+                             _in_order_of(prepared.demands, old_d, "demand_id"))
+    # What the re-optimisation does not move: an arc's capacity made from its demand's amount (a substitution's
+    # own share), and the heat pipes of energy streams.
+    for name, table in (("supply_amount", old_s), ("demand_amount", old_d)):
+        rows = np.fromiter(changes.get(name, {}), np.int64)
+        if len(rows) and (table["quantity"].to_numpy()[rows] == "energy").any():
+            raise StructuralChange("an energy stream's amount changed")
+    for name in ("demand_amount", "virgin_price"):
+        rows = np.fromiter(changes.get(name, {}), np.int64)
+        if len(rows):
+            arcs = r.candidates.arcs
+            into = np.isin(arcs["d"].to_numpy(np.int64), rows)
+            if np.isfinite(arcs["capacity_t_per_yr"].to_numpy(float)[into]).any():
+                raise StructuralChange("a changed demand has arcs of limited capacity")
+    if changes:
+        r.change(**changes)
+    return _optimum_tables(r.candidates, r.state.full, r.solution)
+
+
+def _first_optimum(region: Region) -> tuple[_Kept, pd.DataFrame, pd.DataFrame]:
+    """The whole programme solved by column generation, its model kept for re-optimising."""
+    from symbiosis.candidates import candidates, prepare
+    from symbiosis.exchange.incremental import Reoptimiser
+
+    prepared = prepare(region)
+    cands = candidates(region)
+    r = Reoptimiser(cands, carbon_price=float(cands.parameters["carbon_price"]))  # type: ignore[arg-type]
+    if len(r.solution.x) != len(cands.arcs):
+        raise ValueError("the kept solution does not cover every candidate arc")
+    kept = _Kept(r, _structure(region, prepared.parameters), *_quality_by_id(prepared))
+    supplies, exchanges = _optimum_tables(r.candidates, r.state.full, r.solution)
+    return kept, supplies, exchanges
+
+
+def _solve_programme(key: str, region: Region, whole: bool = True
+                     ) -> tuple[pd.DataFrame, pd.DataFrame, float, str] | str:
+    """In the child process: the optimum of ``region`` (a programme's snapshot; ``key`` names the programme),
+    **re-optimised** from the programme's kept optimum when only amounts and prices of its streams changed
+    since (symbiosis.exchange.incremental.Reoptimiser: the blocks the change touches are solved again, every
+    arc is priced; the same optimum as a solve of the whole programme), else **solved** whole by column
+    generation and kept. A programme with periods or stores, or one whose solve keeps no model, is solved by
+    :func:`_solve` (symbiosis.pipeline.optimise) and nothing is kept. Returns supplies, exchanges, seconds and
+    how (``re-optimised`` or ``solved``); without solving, why the change needs a whole solve when ``whole`` is
+    false (the server waits for the refresh interval of whole solves, then asks again)."""
+    from symbiosis.errors import SymbiosisError
+    from symbiosis.exchange.incremental import StructuralChange
+
+    started = time.perf_counter()
+    kept = _kept.pop(key, None)
+    why = "no optimum kept in this process's solver"
+    if kept is not None:
+        try:
+            supplies, exchanges = _reoptimised(kept, region)
+        except StructuralChange as exc:
+            why = str(exc)
+        except Exception as exc:  # noqa: BLE001 - whatever failed, the whole solve below still answers
+            why = f"the re-optimisation failed ({type(exc).__name__}: {exc})"
+        else:
+            _kept[key] = kept
+            return supplies, exchanges, time.perf_counter() - started, "re-optimised"
+    if not whole:
+        return why
+    if region.time is None:
+        try:
+            kept, supplies, exchanges = _first_optimum(region)
+        except (SymbiosisError, ValueError) as exc:  # solved by the pipeline below, which says what is wrong
+            logger.info("programme %s: not kept for re-optimisation (%s)", key, exc)
+        else:
+            _kept[key] = kept
+            return supplies, exchanges, time.perf_counter() - started, "solved"
+    supplies, exchanges, seconds = _solve(region)
+    return supplies, exchanges, seconds, "solved"
 
 
 def warm_up() -> threading.Thread:
@@ -336,9 +511,16 @@ def _solve_loop(entry: _Programme) -> None:
                 entry.solving = False
                 entry.lock.notify_all()
                 return
-            since = min(time.monotonic() - entry.last_start, time.time() - entry.shared_started)
-            pause = refresh_pause(entry.optimum.seconds if entry.optimum is not None else None, since,
-                                  settings.PARTNERS_EXACT_OPTIMUM_S, settings.PARTNERS_REFRESH_MIN_S)
+            now, wall = time.monotonic(), time.time()
+            since = min(now - entry.last_start, wall - entry.shared_started)
+            since_whole = min(now - entry.last_whole_start, wall - entry.shared_whole_started)
+            size = entry.optimum.size_seconds if entry.optimum is not None else None
+            # A re-optimisation may start PARTNERS_REOPTIMISE_MIN_S after the last solve started; a solve of the
+            # whole programme (a change the child cannot re-optimise) PARTNERS_REFRESH_MIN_S after the last one.
+            whole_pause = refresh_pause(size, since_whole, settings.PARTNERS_EXACT_OPTIMUM_S,
+                                        settings.PARTNERS_REFRESH_MIN_S)
+            pause = whole_pause if entry.needs_whole else refresh_pause(
+                size, since, settings.PARTNERS_EXACT_OPTIMUM_S, settings.PARTNERS_REOPTIMISE_MIN_S)
             if pause > 0:  # woken early when closed; another process's optimum is looked for every second
                 entry.lock.wait_for(lambda: entry.closed, timeout=min(pause, 1.0))
                 continue
@@ -352,7 +534,7 @@ def _solve_loop(entry: _Programme) -> None:
                 continue
             entry.last_start, started_wall = time.monotonic(), time.time()
             try:
-                supplies, exchanges, seconds = _solver().submit(_solve, snap.region).result()
+                answer = _solver().submit(_solve_programme, entry.key, snap.region, whole_pause <= 0).result()
             except Exception as exc:  # the searches waiting must hear of it, whatever failed
                 with entry.lock:
                     entry.error = f"the regional optimum could not be solved: {type(exc).__name__}: {exc}"
@@ -360,9 +542,21 @@ def _solve_loop(entry: _Programme) -> None:
                     entry.wanted = None
                     entry.lock.notify_all()
                 return
-            optimum = Optimum(snap.version, supplies, exchanges, seconds)
-            logger.info("solved the optimum of programme %s at data version %d in %.1f s (process %d)",
-                        entry.shared.name if entry.shared else "?", snap.version, seconds, os.getpid())
+            if isinstance(answer, str):  # not re-optimisable, and a whole solve must wait for its interval
+                logger.info("programme %s at data version %d is solved whole after the refresh interval: %s",
+                            entry.shared.name if entry.shared else "?", snap.version, answer)
+                entry.needs_whole = True
+                continue
+            supplies, exchanges, seconds, how = answer
+            entry.needs_whole = False
+            if how == "solved":
+                entry.last_whole_start = entry.last_start
+            with entry.lock:
+                before = entry.optimum
+            full = (None if how == "solved" else before.size_seconds if before is not None else None)
+            optimum = Optimum(snap.version, supplies, exchanges, seconds, how, full)
+            logger.info("%s the optimum of programme %s at data version %d in %.1f s (process %d)",
+                        how, entry.shared.name if entry.shared else "?", snap.version, seconds, os.getpid())
             _write_shared(entry, optimum, started_wall)
             with entry.lock:
                 if entry.optimum is None or entry.optimum.version < snap.version:
@@ -433,14 +627,16 @@ def _take_shared(entry: _Programme) -> bool:
             return False
     try:
         with (entry.shared / f"{newest:012d}.pkl").open("rb") as handle:
-            supplies, exchanges, seconds, started = pickle.load(handle)  # noqa: S301 - written by the server
-    except (OSError, EOFError, pickle.UnpicklingError):  # pruned meanwhile: the next look finds a newer one
+            supplies, exchanges, seconds, started, how, full = pickle.load(handle)  # noqa: S301 - by the server
+    except (OSError, EOFError, pickle.UnpicklingError, ValueError):  # pruned meanwhile, or another version's
         return False
     with entry.lock:
         entry.shared_started = max(entry.shared_started, started)
+        if how == "solved":
+            entry.shared_whole_started = max(entry.shared_whole_started, started)
         if entry.optimum is not None and entry.optimum.version >= newest:
             return False
-        entry.optimum = Optimum(newest, supplies, exchanges, seconds)
+        entry.optimum = Optimum(newest, supplies, exchanges, seconds, how, full)
         entry.error = None
         entry.lock.notify_all()
     return True
@@ -456,10 +652,13 @@ def _write_shared(entry: _Programme, optimum: Optimum, started_wall: float) -> N
     path = entry.shared / f"{optimum.version:012d}.pkl"
     partial = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     with partial.open("wb") as handle:
-        pickle.dump((optimum.supplies, optimum.exchanges, optimum.seconds, started_wall), handle,
+        pickle.dump((optimum.supplies, optimum.exchanges, optimum.seconds, started_wall, optimum.how,
+                     optimum.full_seconds), handle,
                     protocol=pickle.HIGHEST_PROTOCOL)
     os.replace(partial, path)
     entry.shared_started = max(entry.shared_started, started_wall)
+    if optimum.how == "solved":
+        entry.shared_whole_started = max(entry.shared_whole_started, started_wall)
     for old in _shared_versions(entry.shared)[:-3]:
         (entry.shared / f"{old:012d}.pkl").unlink(missing_ok=True)
 
@@ -474,7 +673,7 @@ def optimum_for(programme: Any, snap: Snapshot, exact_below_s: float, timeout_s:
             best = entry.optimum
             if best is not None and best.version >= snap.version:
                 return best
-            if best is not None and best.seconds > exact_below_s:
+            if best is not None and best.size_seconds > exact_below_s:
                 return best  # a large programme: the newest optimum, labelled on the page
             if entry.error is not None and not entry.solving:
                 raise RuntimeError(entry.error)
@@ -542,9 +741,9 @@ def _records(result: Any) -> tuple[list[dict[str, Any]], list[str]]:
     if not len(partners):
         return [], []
     columns = [c for c in RECORD_COLUMNS if c in partners.columns]
-    records = partners[columns].to_dict("records")
-    for r in records:
-        r["facility_id"] = str(r["facility_id"])
+    # column by column as Python values (what to_dict("records") gives, without boxing cell by cell)
+    values = [partners[c].astype(str).tolist() if c == "facility_id" else partners[c].tolist() for c in columns]
+    records = [dict(zip(columns, row, strict=True)) for row in zip(*values, strict=True)]
     return records, [str(d) for d in partners["demand_id"]]
 
 
@@ -582,9 +781,9 @@ def _facilities_digest(snap: Snapshot) -> str:
 
 
 def search_region(region: Region, flow_id: str) -> Region:
-    """The part of ``region`` a partner search of ``flow_id`` reads: every facility, the stream, and the
-    incoming flows of the materials it can replace (with their quality rows). Candidates are built per
-    supply-demand pair, so this part's candidates for the stream are those of the whole region
+    """The part of ``region`` a partner search of ``flow_id`` reads: the stream, the incoming flows of the
+    materials it can replace (with their quality rows) and the facilities of those flows. Candidates are built
+    per supply-demand pair, so this part's candidates for the stream are those of the whole region
     (tests/test_web_search_cache.py checks it on every stream of two regions), at the cost of one stream."""
     flows = region.flows
     supply = flows[flows["flow_id"] == flow_id]
@@ -595,7 +794,11 @@ def search_region(region: Region, flow_id: str) -> Region:
     keep = (flows["flow_id"] == flow_id) | ((flows["direction"] == "in") & flows["material"].isin(primaries))
     part_flows = flows[keep].reset_index(drop=True)
     quality = region.quality[region.quality["flow_id"].isin(set(part_flows["flow_id"]))].reset_index(drop=True)
-    return dataclasses.replace(region, flows=part_flows, quality=quality)  # shares the rest, read only
+    # The facilities of those flows only: the candidates' per-facility work (positions, coordinates) then
+    # costs what the part's facilities do, not the programme's thousands.
+    facilities = region.facilities[region.facilities["facility_id"].isin(set(part_flows["facility_id"]))]
+    return dataclasses.replace(region, flows=part_flows, quality=quality,  # shares the rest, read only
+                               facilities=facilities.reset_index(drop=True))
 
 
 def _find(part: Region, flow_id: str, optimum: Optimum) -> Any:
@@ -640,6 +843,9 @@ def _replace_rows(frame: pd.DataFrame, new: pd.DataFrame, facility_id: str) -> p
     if list(frame.columns) != list(new.columns):
         return None
     mine = (frame["facility_id"] == facility_id).to_numpy()
+    positions = np.flatnonzero(mine)
+    if len(positions) and positions[-1] - positions[0] + 1 == len(positions):  # together (once patched): one copy
+        return pd.concat([frame.iloc[:positions[0]], new, frame.iloc[positions[-1] + 1:]], ignore_index=True)
     at = int(mine.argmax()) if mine.any() else len(frame)
     rest = frame[~mine]
     before = int((~mine[:at]).sum())

@@ -97,6 +97,17 @@ if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     DATABASES["default"]["OPTIONS"].update(init_command="PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
                                            transaction_mode="IMMEDIATE")
 
+# Passwords are hashed with Argon2id (Django's Argon2PasswordHasher, argon2-cffi: memory-hard, Django's and OWASP's
+# first recommendation) at Django's parameters; PBKDF2 stays after it so that hashes made before still verify, and
+# Django rehashes them with Argon2id at the user's next login. A login costs a few ms of CPU, not PBKDF2's 0.6 s
+# (1,000,000 iterations), which was a quarter of the server's CPU in the 50-user load test (docs/performance.md).
+PASSWORD_HASHERS = [
+    "django.contrib.auth.hashers.Argon2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2SHA1PasswordHasher",
+    "django.contrib.auth.hashers.ScryptPasswordHasher",
+]
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 10}},
@@ -140,12 +151,22 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 #: A partner search waits for the regional optimum of its own data version when the programme's last solve took
 #: at most this many seconds; otherwise it uses the newest optimum and says how many changes it is behind
 #: (symbiosis/web/search_cache.py, docs/app.md).
-PARTNERS_EXACT_OPTIMUM_S = float(os.environ.get("SYMBIOSIS_PARTNERS_EXACT_OPTIMUM_S", "5"))
+#: 2 s: Kalundborg solves in a fraction of a second; a 5,000-facility programme, solved whole by column generation
+#: without the rest of the results (search_cache._solve_programme), in 4-10 s, and its searches must not wait for
+#: the solver under a stream of edits (they did at the 5 s this was before, docs/performance.md).
+PARTNERS_EXACT_OPTIMUM_S = float(os.environ.get("SYMBIOSIS_PARTNERS_EXACT_OPTIMUM_S", "2"))
 
 #: On such a large programme (last solve over PARTNERS_EXACT_OPTIMUM_S), the optimum is refreshed at most once in
 #: this many seconds, counted from the start of the last solve: edits in between are taken up together by the
 #: next solve, and the server keeps its cores for the pages (docs/app.md, docs/performance.md).
 PARTNERS_REFRESH_MIN_S = float(os.environ.get("SYMBIOSIS_PARTNERS_REFRESH_MIN_S", "60"))
+
+#: On such a large programme, a change of amounts and prices only is re-optimised (the solver's child re-solves the
+#: blocks it touches and prices every arc: about 0.3-0.4 CPU-s on a 5,000-facility programme, against 5-6 CPU-s
+#: for the whole programme, symbiosis/web/search_cache.py) at most once in this many seconds, counted from the
+#: start of the last solve: "in the optimum" lags behind the edits by about 15 s instead of a minute, and the
+#: solver uses a third of the CPU it used for one whole solve a minute.
+PARTNERS_REOPTIMISE_MIN_S = float(os.environ.get("SYMBIOSIS_PARTNERS_REOPTIMISE_MIN_S", "15"))
 
 #: Where background runs write their output folders.
 RUNS_DIR = WEB_DIR / "runs"

@@ -10,7 +10,7 @@ What it does, in this order:
    (:func:`symbiosis.synthetic.generate_region`, seed 0, with processors and heat) loaded as a programme into a
    fresh SQLite database in a temporary ``SYMBIOSIS_WEB_DIR`` (one firm per facility, as the demo does), a
    facilitator account, and one firm user for each of ``--users - 2`` firms that have an outgoing stream the
-   partner search takes (passwords hashed by Django's default PBKDF2, as in production).
+   partner search takes (passwords hashed by the app's first hasher, Argon2id, as in production).
 2. **serve**: ``symbiosis serve`` on a free loopback port (waitress, 8 threads, as the README starts it; with
    ``--workers N``, gunicorn's N pre-forked processes of 8 threads each).
 3. **warm-up**: one partner search, which loads the programme and solves its first optimum (reported apart:
