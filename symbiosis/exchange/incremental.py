@@ -237,10 +237,9 @@ class Reoptimiser:
         for name in ("fate_cost", "fate_co2e", "virgin_price", "virgin_co2e"):
             setattr(mine, name, getattr(full, name).copy())
         # Arcs: by (supply, demand), the streams being the same rows.
-        old_to_new = _arc_map(old, full)
         alive = np.flatnonzero(master.positions >= 0)
         before = master.positions[alive]
-        after = old_to_new[before]
+        after = _arc_map(old, full, before)
         stays = after >= 0
         stays[stays] = _same_columns(old, full, before[stays], after[stays], st.objective, objective)
         retired = master.retire(alive[~stays])
@@ -413,22 +412,26 @@ def _same(a: np.ndarray, b: np.ndarray) -> bool:
     return bool(np.array_equal(a, b))
 
 
-def _arc_map(old: ExchangeArrays, new: ExchangeArrays) -> np.ndarray:
-    """For every arc of ``old``, its position among ``new``'s arcs (the same supply and demand rows), or -1."""
+def _arc_map(old: ExchangeArrays, new: ExchangeArrays, arcs: np.ndarray) -> np.ndarray:
+    """For the arcs of ``old`` at ``arcs``, their positions among ``new``'s arcs (the same supply and demand
+    rows), or -1."""
     n_d = max(old.n_demands, 1)
-    old_key = old.arc_s.astype(np.int64) * n_d + old.arc_d
+    old_key = old.arc_s[arcs].astype(np.int64) * n_d + old.arc_d[arcs]
     new_key = new.arc_s.astype(np.int64) * n_d + new.arc_d
     if len(new_key) < 2 or bool(np.all(new_key[1:] > new_key[:-1])):  # candidates come by supply, then demand
-        order = np.arange(len(new_key))
+        order = None
+        ordered = new_key
     else:
         order = np.argsort(new_key, kind="stable")
-    ordered = new_key[order]
-    if len(ordered) > 1 and np.any(ordered[1:] == ordered[:-1]):
-        raise StructuralChange("two arcs join the same supply and demand: their columns cannot be told apart")
+        ordered = new_key[order]
+        if np.any(ordered[1:] == ordered[:-1]):
+            raise StructuralChange("two arcs join the same supply and demand: their columns cannot be told apart")
     if len(ordered) == 0:
-        return np.full(old.n_arcs, -1, dtype=np.int64)
+        return np.full(len(arcs), -1, dtype=np.int64)
     at = np.minimum(np.searchsorted(ordered, old_key), len(ordered) - 1)
-    return np.where(ordered[at] == old_key, order[at], -1).astype(np.int64)
+    found = ordered[at] == old_key
+    position = at if order is None else order[at]
+    return np.where(found, position, -1).astype(np.int64)
 
 
 def _same_columns(old: ExchangeArrays, new: ExchangeArrays, a: np.ndarray, b: np.ndarray,
@@ -439,21 +442,27 @@ def _same_columns(old: ExchangeArrays, new: ExchangeArrays, a: np.ndarray, b: np
     A column's coefficients in a family are compared through two sums over its terms, Σ coef · u_row and
     Σ coef · v_row, with u and v drawn at random per row (the same draw for both models), and its number of
     terms: columns that differ in any coefficient or row give equal sums only on a set of draws of measure zero.
-    One pass over each family's terms (numpy), not a transposed copy of every column."""
+    Only the terms of the compared arcs are summed (one pass over each family's columns to find them)."""
     from symbiosis.exchange.colgen import ARC_ROW_FAMILIES
 
     same = (old_objective[a] == new_objective[b]) & _elementwise_same(old.capacity[a], new.capacity[b])
     rng = np.random.default_rng(20261129)
+    slots = []
+    for n_arcs, cols in ((old.n_arcs, a), (new.n_arcs, b)):
+        slot = np.full(n_arcs, -1, dtype=np.int64)
+        slot[cols] = np.arange(len(cols))
+        slots.append(slot)
     for family in ARC_ROW_FAMILIES:
         block_old, block_new = family.rows(old), family.rows(new)
         weights = rng.uniform(1.0, 2.0, (2, max(block_old.n_rows, 1)))
         sums = []
-        for block, n_arcs, cols in ((block_old, old.n_arcs, a), (block_new, new.n_arcs, b)):
-            rows = block.term_rows()
-            terms = np.bincount(block.cols, minlength=n_arcs)[cols]
-            first = np.bincount(block.cols, weights=block.coefs * weights[0][rows], minlength=n_arcs)[cols]
-            second = np.bincount(block.cols, weights=block.coefs * weights[1][rows], minlength=n_arcs)[cols]
-            sums.append((terms, first, second))
+        for block, slot, cols in ((block_old, slots[0], a), (block_new, slots[1], b)):
+            mine = np.flatnonzero(slot[block.cols] >= 0)
+            rows = np.searchsorted(block.ptr, mine, side="right") - 1
+            at, coefs = slot[block.cols[mine]], block.coefs[mine]
+            sums.append((np.bincount(at, minlength=len(cols)),
+                         np.bincount(at, weights=coefs * weights[0][rows], minlength=len(cols)),
+                         np.bincount(at, weights=coefs * weights[1][rows], minlength=len(cols))))
         (t0, f0, s0), (t1, f1, s1) = sums
         scale = 1e-12 * np.maximum(1.0, np.abs(f0) + np.abs(s0))
         same &= (t0 == t1) & (np.abs(f0 - f1) <= scale) & (np.abs(s0 - s1) <= scale)
