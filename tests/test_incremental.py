@@ -221,6 +221,10 @@ def test_new_streams_and_new_rows_are_refused_and_leave_the_optimum_as_it_was():
     lonely = dataclasses.replace(c, arcs=c.arcs[c.arcs["d"] != d0].reset_index(drop=True))
     with pytest.raises(StructuralChange, match="rows"):
         r.update(lonely)
+    # Another carbon price moves every column's cost: solved again, not re-optimised.
+    pricier = dataclasses.replace(c, parameters={**c.parameters, "carbon_price": 99.0})
+    with pytest.raises(StructuralChange, match="carbon_price"):
+        r.update(pricier)
     # Refused changes leave the kept model as it was: a change of nothing re-optimises to the same optimum.
     done = r.update(c)
     assert done.solution.objective == pytest.approx(objective, rel=1e-9, abs=1e-9)

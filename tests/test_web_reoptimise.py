@@ -84,15 +84,29 @@ def test_a_synthetic_programme_with_processors_and_heat_re_optimises_to_the_same
         assert search_cache._kept["s"].reoptimiser.solution.objective == pytest.approx(_objective(region), rel=1e-7)
 
 
-def test_a_moved_facility_or_a_new_stream_is_solved_whole() -> None:
+def test_a_moved_facility_and_a_changed_composition_are_re_optimised_a_removed_stream_solved_whole() -> None:
     region = load_region(data_dir() / "regions" / "kalundborg")
     search_cache._solve_programme("m", region)
+    # Gyproc 5 km further north: its arcs' distances and costs change, its rows do not (Reoptimiser.update).
     facilities = region.facilities.copy()
     facilities.loc[facilities["facility_id"] == "gyproc", "lat"] += 0.05
     moved = dataclasses.replace(region, facilities=facilities)
+    assert len(candidates(moved).arcs) == len(candidates(region).arcs)
+    assert not candidates(moved).arcs["transport_cost_per_t"].equals(candidates(region).arcs["transport_cost_per_t"])
     _s, _e, _seconds, how = search_cache._solve_programme("m", moved)
-    assert how == "solved"
-    fewer = dataclasses.replace(moved, flows=moved.flows[moved.flows["flow_id"] != "asnaes_fly_ash"]
+    assert how == "re-optimised"
+    assert search_cache._kept["m"].reoptimiser.solution.objective == pytest.approx(_objective(moved), rel=1e-7)
+    # A stream's composition: the quality values of Asnæs's gypsum a third higher.
+    quality = moved.quality.copy()
+    gypsum = (quality["flow_id"] == "asnaes_fgd_gypsum").to_numpy()
+    assert gypsum.any()
+    quality.loc[gypsum, "value"] = quality.loc[gypsum, "value"] * 1.3
+    changed = dataclasses.replace(moved, quality=quality)
+    _s, _e, _seconds, how = search_cache._solve_programme("m", changed)
+    assert how == "re-optimised"
+    assert search_cache._kept["m"].reoptimiser.solution.objective == pytest.approx(_objective(changed), rel=1e-7)
+    # A removed stream changes the rows: solved whole.
+    fewer = dataclasses.replace(changed, flows=changed.flows[changed.flows["flow_id"] != "asnaes_fly_ash"]
                                 .reset_index(drop=True))
     supplies, _e, _seconds, how = search_cache._solve_programme("m", fewer)
     assert how == "solved" and "asnaes_fly_ash" not in set(supplies["supply_id"])

@@ -208,6 +208,10 @@ class Reoptimiser:
         old, mine = st.full, model.arrays
         new = in_order_of(new, self.candidates)
         self._same_streams(new)
+        for name in ("carbon_price", "weight_cost", "weight_co2e"):  # the objective's own terms
+            before, after = self.candidates.parameters.get(name), new.parameters.get(name)
+            if before != after:
+                raise StructuralChange(f"the run's {name} changed ({before} -> {after}): solve again")
         full = exchange_arrays(new)
         for family in ARC_ROW_FAMILIES:
             if not family.keys(full).equals(family.keys(old)):

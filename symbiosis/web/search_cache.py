@@ -303,6 +303,26 @@ def _reoptimised(kept: _Kept, region: Region) -> tuple[pd.DataFrame, pd.DataFram
     return _optimum_tables(r.candidates, r.state.full, r.solution)
 
 
+def _updated(kept: _Kept, region: Region) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The optimum of ``region`` from the kept one when its candidate arcs changed but not its rows
+    (symbiosis.exchange.incremental.Reoptimiser.update: the region's candidates made again, the model's
+    changed arcs retired and entered anew, every arc priced); raises StructuralChange otherwise (a new or
+    removed stream, a demand reached for the first time, a changed processor or limit). ``kept`` then
+    describes the region."""
+    from symbiosis.candidates import candidates, prepare
+
+    if region.time is not None:
+        from symbiosis.exchange.incremental import StructuralChange
+
+        raise StructuralChange("a programme with periods is solved whole")
+    r = kept.reoptimiser
+    r.update(candidates(region))
+    prepared = prepare(region)
+    kept.structure = _structure(region, prepared.parameters)
+    kept.supply_quality, kept.demand_quality = _quality_by_id(prepared)
+    return _optimum_tables(r.candidates, r.state.full, r.solution)
+
+
 def _first_optimum(region: Region) -> tuple[_Kept, pd.DataFrame, pd.DataFrame]:
     """The whole programme solved by column generation, its model kept for re-optimising."""
     from symbiosis.candidates import candidates, prepare
@@ -336,7 +356,12 @@ def _solve_programme(key: str, region: Region, whole: bool = True
     why = "no optimum kept in this process's solver"
     if kept is not None:
         try:
-            supplies, exchanges = _reoptimised(kept, region)
+            try:
+                supplies, exchanges = _reoptimised(kept, region)
+            except StructuralChange:
+                # Arcs that moved (a facility's location, a stream's composition, a capacity that follows an
+                # amount): the whole region's candidates, re-optimised in the blocks they touch.
+                supplies, exchanges = _updated(kept, region)
         except StructuralChange as exc:
             why = str(exc)
         except Exception as exc:  # noqa: BLE001 - whatever failed, the whole solve below still answers
