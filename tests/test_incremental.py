@@ -262,3 +262,21 @@ def test_the_same_streams_in_another_order_are_the_same_model():
     done = r.update(shuffled)
     assert done.blocks_solved == 0 and done.arcs_added == 0
     _assert_optimal(c, done.solution, 30.0)
+
+
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 10**6), factor=st.floats(0.3, 2.5))
+def test_a_processors_changed_yields_reach_the_fresh_optimum(seed, factor):
+    # A processor's stream edited: its yield per unit of activity (the link's per_unit) changes, and the
+    # stream's amount with it; the rows stay.
+    c = network(seed, 25, 25, 300, 2)
+    r = Reoptimiser(c, carbon_price=30.0, per_supply=1, per_demand=1)
+    links = c.processor_links.copy()
+    rng = np.random.default_rng(seed)
+    k = int(rng.integers(0, len(links)))
+    links.loc[links.index[k], "per_unit"] = float(links["per_unit"].iloc[k]) * factor
+    changed = dataclasses.replace(c, processor_links=links)
+    done = r.update(changed)
+    _assert_optimal(changed, done.solution, 30.0)
+    assert done.solution.objective_bau == pytest.approx(
+        solve_exchange(changed, carbon_price=30.0, decompose=False).objective_bau, rel=1e-9, abs=1e-6)

@@ -167,3 +167,17 @@ def test_a_large_programme_is_re_optimised_soon_and_solved_whole_at_most_once_an
         search_cache.clear()
         loop.join(5.0)
     assert not loop.is_alive()
+
+
+def test_an_edited_stream_of_a_processor_is_re_optimised(tmp_path: Path) -> None:
+    from symbiosis.synthetic import generate_region
+
+    region = load_region(generate_region(150, tmp_path / "r", seed=3))
+    search_cache._solve_programme("p", region)
+    r = search_cache._kept["p"].reoptimiser
+    driven = r.candidates.supplies["supply_id"].iloc[r.state.full.out_rows].tolist()
+    assert driven, "the generated programme has processors with outputs"
+    changed = _with_amount(region, driven[0], 1.4)  # its yield per unit of activity 40 % higher
+    _s, _e, _seconds, how = search_cache._solve_programme("p", changed)
+    assert how == "re-optimised"
+    assert search_cache._kept["p"].reoptimiser.solution.objective == pytest.approx(_objective(changed), rel=1e-7)

@@ -218,20 +218,25 @@ class Reoptimiser:
                 raise StructuralChange(f"the changed region has other {family.name} rows (a demand reached by "
                                        f"arcs for the first time, or by none any more): solve it again")
         for name in ("share", "intake_limit", "facility_intake_limit", "permit_limit", "processor_capacity",
-                     "processor_cost", "out_per_unit", "in_per_unit"):
+                     "processor_cost", "out_rows", "out_p", "in_rows", "in_p"):
             if not _same(getattr(full, name), getattr(old, name)):
                 raise StructuralChange(f"{name} changed: solve again")
         if not full.quality_rows.reset_index(drop=True).equals(old.quality_rows.reset_index(drop=True)):
             raise StructuralChange("a demand's quality limits or its raw material's quality changed: solve again")
         objective = full.objective_vector(st.carbon_price, st.weights)
         n_a0, n_a = mine.n_arcs, full.n_arcs
-        # Rows: the amounts, through the first model as change() does.
-        try:
-            model.set_amounts(supply=full.supply_amount.copy(), demand=full.demand_amount.copy())
-        except ValueError as exc:
-            raise StructuralChange(str(exc)) from exc
+        # Rows: the amounts, through the first model as change() does. A processor's rows hold its activity
+        # (right-hand side 0): their amounts are its business as usual only, and its yields per unit of
+        # activity are the coefficients of its column in them.
+        supply, demand = full.supply_amount.copy(), full.demand_amount.copy()
+        supply[full.out_rows] = mine.supply_amount[full.out_rows]
+        demand[full.in_rows] = mine.demand_amount[full.in_rows]
+        model.set_amounts(supply=supply, demand=demand)
+        mine.supply_amount[full.out_rows] = full.supply_amount[full.out_rows]
+        mine.demand_amount[full.in_rows] = full.demand_amount[full.in_rows]
         moved_rows = np.r_[model._rows.supply_rows[np.flatnonzero(full.supply_amount != old.supply_amount)],
                            model._rows.demand_rows[np.flatnonzero(full.demand_amount != old.demand_amount)]]
+        moved_rows = np.r_[moved_rows, self._set_yields(full)]
         # The other columns (w, y, z): their costs.
         rest_old, rest_new = st.objective[old.n_arcs:], objective[n_a:]
         changed_rest = np.flatnonzero(rest_old != rest_new)
@@ -266,6 +271,35 @@ class Reoptimiser:
                     "%d other columns changed", len(retired), len(again), len(moved_rows), len(changed_rest))
         return self._reoptimise(started, timings, cols=np.concatenate(cols), rows=moved_rows)
 
+    def _set_yields(self, full: ExchangeArrays) -> np.ndarray:
+        """A processor's changed yields (outputs and intakes per unit of activity) as the coefficients of its
+        column in its supply, demand and share rows, in HiGHS and the first model's arrays. Returns the rows."""
+        model = self.state.master.model
+        mine, rows = model.arrays, model._rows
+        z0 = mine.n_arcs + mine.n_supplies + mine.n_demands  # the first processor's column
+        at_rows, at_cols, values = [], [], []
+        out = np.flatnonzero(full.out_per_unit != mine.out_per_unit)
+        if len(out):
+            at_rows.append(rows.supply_rows[full.out_rows[out]])
+            at_cols.append(z0 + full.out_p[out])
+            values.append(-full.out_per_unit[out])
+        into = np.flatnonzero(full.in_per_unit != mine.in_per_unit)
+        if len(into):
+            d = full.in_rows[into]
+            at_rows.append(rows.demand_rows[d])
+            at_cols.append(z0 + full.in_p[into])
+            values.append(-full.in_per_unit[into])
+            share = rows.share_rows[d] >= 0
+            at_rows.append(rows.share_rows[d][share])
+            at_cols.append(z0 + full.in_p[into][share])
+            values.append(-full.share[d][share] * full.in_per_unit[into][share])
+        if not at_rows:
+            return np.zeros(0, np.int64)
+        r, c, v = np.concatenate(at_rows), np.concatenate(at_cols), np.concatenate(values)
+        model._highs.set_coefficients(r, c, v)
+        mine.out_per_unit, mine.in_per_unit = full.out_per_unit.copy(), full.in_per_unit.copy()
+        return r
+
     def _same_streams(self, new: Candidates) -> None:
         """Raise StructuralChange unless ``new`` has the kept candidates' streams, in their order, and their
         processors."""
@@ -279,8 +313,10 @@ class Reoptimiser:
             before, after = getattr(self.candidates, name, None), getattr(new, name, None)
             if before is None and after is None:
                 continue
-            if before is None or after is None or not before.reset_index(drop=True).equals(
-                    after.reset_index(drop=True)):
+            # A link's yield per unit of activity may change (a processor's stream edited): its coefficient.
+            ignore = ["per_unit"] if name == "processor_links" else []
+            if before is None or after is None or not before.drop(columns=ignore).reset_index(drop=True).equals(
+                    after.drop(columns=ignore).reset_index(drop=True)):
                 raise StructuralChange(f"the {name} changed: solve again")
 
     def _reoptimise(self, started: float, timings: dict[str, float], *, cols: np.ndarray,
