@@ -20,14 +20,16 @@ proof adds is that leaving them unchanged is optimal.
 :meth:`Reoptimiser.update` takes the candidates of the changed region whole, so that a change may also move
 the **arcs**: a facility that moved (its arcs' costs and emissions; arcs gone beyond a distance limit, others
 come within one), a changed distance limit, a stream's changed composition (its arcs' quality coefficients).
-The model's arcs whose column changed are retired (fixed at 0) and enter again with their new column; every
-arc of the new candidates is priced, so the proof is the same.
+The model's arcs whose column changed are retired (fixed at 0) and enter again with their new column; a
+processor's changed yields become the coefficients of its activity in its rows; every arc of the new
+candidates is priced, so the proof is the same.
 
 Changes that alter the rows are refused with :class:`StructuralChange`: a new or removed stream, a demand
 reached by arcs for the first time or by none any more (its quality, share and intake rows come and go with
-its arcs), changed limits or processors. Those need the region solved again. Processors' rows follow their
-activity and cannot be set. The Pyomo model of the first restricted model states the problem as it was first
-solved; changes are made to the HiGHS instances only.
+its arcs), changed limits, processors added or removed. Those need the region solved again. Through
+:meth:`Reoptimiser.change`, processors' rows follow their activity and cannot be set. The Pyomo model of the
+first restricted model states the problem as it was first solved; changes are made to the HiGHS instances
+only.
 """
 
 from __future__ import annotations
