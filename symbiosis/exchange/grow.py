@@ -161,7 +161,6 @@ class GrownMaster:
         if len(cols):
             zeros = np.zeros(len(cols))
             self.model._highs.set_cols_bounds(cols, zeros, zeros)
-            self.positions = self.positions.copy()
             self.positions[members] = -1
         return cols
 

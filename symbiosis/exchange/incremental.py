@@ -221,7 +221,7 @@ class Reoptimiser:
                                        f"arcs for the first time, or by none any more): solve it again")
         for name in ("share", "intake_limit", "facility_intake_limit", "permit_limit", "processor_capacity",
                      "processor_cost", "out_rows", "out_p", "in_rows", "in_p"):
-            if not _same(getattr(full, name), getattr(old, name)):
+            if not np.array_equal(getattr(full, name), getattr(old, name), equal_nan=True):
                 raise StructuralChange(f"{name} changed: solve again")
         if not full.quality_rows.reset_index(drop=True).equals(old.quality_rows.reset_index(drop=True)):
             raise StructuralChange("a demand's quality limits or its raw material's quality changed: solve again")
@@ -255,7 +255,6 @@ class Reoptimiser:
         stays[stays] = _same_columns(old, full, before[stays], after[stays], st.objective, objective)
         retired = master.retire(alive[~stays])
         cols.append(retired)
-        master.positions = master.positions.copy()
         master.positions[alive[stays]] = after[stays]
         active = np.zeros(n_a, dtype=bool)
         active[after[stays]] = True
@@ -436,22 +435,13 @@ def in_order_of(new: Candidates, kept: Candidates) -> Candidates:
     links = new.processor_links
     if links is not None and len(links):
         links = links.copy()
-        rows = links["row"].to_numpy(np.int64)
-        links["row"] = np.where(links["side"].to_numpy() == "out", to_s[np.minimum(rows, len(to_s) - 1)],
-                                to_d[np.minimum(rows, len(to_d) - 1)])
+        rows = links["row"].to_numpy(np.int64).copy()
+        out = links["side"].to_numpy() == "out"  # a supply row; an intake's is a demand row
+        rows[out], rows[~out] = to_s[rows[out]], to_d[rows[~out]]
+        links["row"] = rows
     return dataclasses.replace(new, supplies=supplies, demands=demands, arcs=arcs_of(new.arcs),
                                supply_quality=supply_quality, demand_quality=demand_quality,
                                processor_links=links, permit_screened=arcs_of(new.permit_screened))
-
-
-def _same(a: np.ndarray, b: np.ndarray) -> bool:
-    """Equal arrays, NaN equal to NaN."""
-    a, b = np.asarray(a), np.asarray(b)
-    if a.shape != b.shape:
-        return False
-    if a.dtype.kind == "f" or b.dtype.kind == "f":
-        return bool(np.all((a == b) | (np.isnan(a.astype(float)) & np.isnan(b.astype(float)))))
-    return bool(np.array_equal(a, b))
 
 
 def _arc_map(old: ExchangeArrays, new: ExchangeArrays, arcs: np.ndarray) -> np.ndarray:

@@ -252,25 +252,15 @@ class RunForm(forms.Form):
         return cleaned
 
 
-def _scenario_list(text: str) -> list[Any]:
-    """The scenarios of the run form's YAML field, as the YAML gives them (a list, or one mapping)."""
-    import yaml
-
-    data = yaml.safe_load(text)
-    if data is None:
-        return []
-    return data if isinstance(data, list) else [data]
-
-
 def _run_form_scenarios(form: RunForm, cleaned: dict[str, Any]) -> list[dict[str, Any]]:
     """The comparison's scenarios from the shortcuts (landfill tax, facilities closing) and the YAML field,
     each checked as ``symbiosis compare`` checks a scenario file (its fields) and applied to the programme's
     region (unknown facilities, fates, flows...), every problem at its field. Returns them as plain data:
     ``{"name", "description", "changes"}``."""
-    import yaml
     from pydantic import ValidationError
 
-    from symbiosis.errors import InputError
+    from symbiosis.errors import InputError, Problems
+    from symbiosis.process_models import pydantic_problems, yaml_from_text
     from symbiosis.scenarios import Scenario, apply_scenario
 
     found: list[tuple[str, dict[str, Any]]] = []
@@ -281,10 +271,11 @@ def _run_form_scenarios(form: RunForm, cleaned: dict[str, Any]) -> list[dict[str
 
         region = search_cache.snapshot(form.programme).region
     if factor is not None:
-        fates = [] if region is None else [
-            str(f) for f in region.reference.fates.index
-            if str(f).startswith("landfill") and "tax_per_t" in region.reference.fates.columns
-            and region.reference.fates.at[f, "tax_per_t"] == region.reference.fates.at[f, "tax_per_t"]]
+        fates: list[str] = []
+        if region is not None and "tax_per_t" in region.reference.fates.columns:
+            table = region.reference.fates
+            fates = [str(f) for f in table.index[table.index.astype(str).str.startswith("landfill")
+                                                 & table["tax_per_t"].notna().to_numpy()]]
         if region is not None and not fates:
             form.add_error("landfill_tax_factor", "the programme's reference fates have no landfill with a tax")
         found.append(("landfill_tax_factor", {
@@ -297,11 +288,11 @@ def _run_form_scenarios(form: RunForm, cleaned: dict[str, Any]) -> list[dict[str
                                   "changes": [{"remove_facility": {"facility": f}} for f in closing]}))
     text = str(cleaned.get("scenarios") or "").strip()
     if text:
-        try:
-            listed = _scenario_list(text)
-        except yaml.YAMLError as exc:
-            form.add_error("scenarios", f"not YAML: {exc}")
-            listed = []
+        problems = Problems()
+        data = yaml_from_text(text, problems, "scenarios")  # the loader of scenario files: no anchors or aliases
+        for problem in problems.items:
+            form.add_error("scenarios", f"not YAML: {problem}")
+        listed = [] if data is None else data if isinstance(data, list) else [data]
         for number, item in enumerate(listed, start=1):
             if not isinstance(item, dict):
                 form.add_error("scenarios", f"scenario {number}: expected a mapping with name, description and "
@@ -315,9 +306,10 @@ def _run_form_scenarios(form: RunForm, cleaned: dict[str, Any]) -> list[dict[str
         try:
             scenario = Scenario.model_validate({**data, "base": "."})
         except ValidationError as exc:
-            for error in exc.errors():
-                where = ".".join(str(p) for p in error["loc"])
-                form.add_error(field, f"scenario {data.get('name')!r}, {where}: {error['msg']}")
+            problems = Problems()
+            pydantic_problems(f"scenario {data.get('name')!r}", exc, problems)  # as a scenario file's are told
+            for problem in problems.items:
+                form.add_error(field, str(problem))
             continue
         if scenario.name.lower() in names or scenario.name.lower().startswith("carbon_price_"):
             form.add_error(field, f"scenario {scenario.name!r}: the name is taken (one name a scenario; "

@@ -51,7 +51,6 @@ def main(argv: list[str] | None = None) -> int:
     import os
 
     from symbiosis.candidates import candidates
-    from symbiosis.exchange.colgen import solve_column_generation
     from symbiosis.exchange.incremental import Reoptimiser
     from symbiosis.inputs import load_region
 
@@ -93,17 +92,11 @@ def main(argv: list[str] | None = None) -> int:
                                "blocks": done.blocks, "rounds": done.rounds, "arcs_added": done.arcs_added,
                                "arcs_priced": done.arcs_priced, "objective": done.solution.objective,
                                "timings": done.timings}
-        if k < args.verify:
-            t0 = time.perf_counter()
-            fresh = solve_column_generation(dataclasses.replace(reopt.candidates))
-            row["fresh_seconds"] = time.perf_counter() - t0
-            row["fresh_objective"] = fresh.objective
-            row["relative_difference"] = abs(fresh.objective - done.solution.objective) / max(1.0, abs(fresh.objective))
+        checked = verify(row, reopt.candidates, done) if k < args.verify else ""
         record["changes"].append(row)
         print(f"{firm}: {len(s_rows)} supplies, {len(d_rows)} demands: {done.seconds:.3f} s, "
               f"{done.blocks_solved}/{done.blocks} block solves, {done.rounds} round(s), {done.arcs_added} arcs added"
-              + (f"; fresh {row['fresh_seconds']:.1f} s, rel. diff {row['relative_difference']:.1e}"
-                 if "fresh_seconds" in row else ""), flush=True)
+              + checked, flush=True)
     seconds = [r["seconds"] for r in record["changes"]]
     if seconds:
         record["median_seconds"] = statistics.median(seconds)
@@ -121,6 +114,19 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def verify(row: dict[str, Any], candidates: Any, done: Any) -> str:
+    """Solve ``candidates`` from nothing by column generation and put the time and the relative difference of
+    its objective from the re-optimised one in ``row``; returns them as the end of the printed line."""
+    from symbiosis.exchange.colgen import solve_column_generation
+
+    t0 = time.perf_counter()
+    fresh = solve_column_generation(candidates)
+    row["fresh_seconds"] = time.perf_counter() - t0
+    row["fresh_objective"] = fresh.objective
+    row["relative_difference"] = abs(fresh.objective - done.solution.objective) / max(1.0, abs(fresh.objective))
+    return f"; fresh {row['fresh_seconds']:.1f} s, rel. diff {row['relative_difference']:.1e}"
+
+
 def moves(region: Any, reopt: Any, args: argparse.Namespace, rng: np.random.Generator) -> dict[str, Any]:
     """``args.moves`` facilities, chosen at random among those with a stream in the candidates, each moved
     ``args.move_km`` in a random direction: the candidates of the moved region built again (timed apart: the
@@ -128,14 +134,12 @@ def moves(region: Any, reopt: Any, args: argparse.Namespace, rng: np.random.Gene
     demand reached for the first time) raises StructuralChange and is counted, not applied. The first
     ``args.verify`` moves are also solved from nothing and compared."""
     from symbiosis.candidates import candidates
-    from symbiosis.exchange.colgen import solve_column_generation
     from symbiosis.exchange.incremental import StructuralChange
 
     out: dict[str, Any] = {"move_km": args.move_km, "changes": [], "structural": []}
     facilities = region.facilities
     ids = sorted(set(reopt.candidates.supplies["facility_id"]) | set(reopt.candidates.demands["facility_id"]))
     chosen = rng.choice(ids, size=min(args.moves, len(ids)), replace=False)
-    verified = 0
     for firm in chosen.tolist():
         bearing = rng.uniform(0, 2 * np.pi)
         moved = facilities.copy()
@@ -158,18 +162,11 @@ def moves(region: Any, reopt: Any, args: argparse.Namespace, rng: np.random.Gene
                                "blocks_solved": done.blocks_solved, "blocks": done.blocks, "rounds": done.rounds,
                                "arcs_added": done.arcs_added, "arcs_priced": done.arcs_priced,
                                "objective": done.solution.objective, "timings": done.timings}
-        if verified < args.verify:
-            verified += 1
-            t0 = time.perf_counter()
-            fresh = solve_column_generation(new)
-            row["fresh_seconds"] = time.perf_counter() - t0
-            row["relative_difference"] = abs(fresh.objective - done.solution.objective) / max(1.0, abs(fresh.objective))
+        checked = verify(row, new, done) if len(out["changes"]) < args.verify else ""
         out["changes"].append(row)
         print(f"{firm}: moved {args.move_km} km: candidates {candidates_seconds:.2f} s, update {done.seconds:.3f} s "
               f"({', '.join(f'{k} {v:.3f}' for k, v in done.timings.items())}), {done.blocks_solved}/{done.blocks} "
-              f"block solves, {done.arcs_added} arcs added"
-              + (f"; fresh {row['fresh_seconds']:.1f} s, rel. diff {row['relative_difference']:.1e}"
-                 if "fresh_seconds" in row else ""), flush=True)
+              f"block solves, {done.arcs_added} arcs added" + checked, flush=True)
     seconds = [r["seconds"] for r in out["changes"]]
     if seconds:
         out["median_seconds"] = statistics.median(seconds)
